@@ -1,0 +1,62 @@
+"""Settings for one node, from CLI flags and environment, validated once at start-up."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    redis_url: str | None = None
+    data_dir: Path = Path("./var")
+    admin_token: str | None = None
+    #: Offer 127.0.0.1 as an ICE host candidate (tests, benchmarks, single-machine demos).
+    ice_loopback: bool = False
+    #: Address advertised to browsers in place of the host's own (1:1 NAT, cloud VMs).
+    public_ip: str | None = None
+    #: STUN/TURN servers handed to browsers, RTCIceServer dicts.
+    ice_servers: list[dict[str, Any]] = field(default_factory=list)
+    #: Base URL used in join links; defaults to http://host:port.
+    public_url: str | None = None
+    join_token_ttl_s: int = 14 * 24 * 3600
+    max_participants_per_room: int = 60
+    log_level: str = "INFO"
+    log_json: bool = False
+    node_id: str = ""
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}"
+
+
+def ice_servers_from_env(raw: str | None) -> list[dict[str, Any]]:
+    """CLASSROOM_ICE_SERVERS holds a JSON list of RTCIceServer objects, as a browser takes them."""
+    if not raw:
+        return []
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"CLASSROOM_ICE_SERVERS is not JSON: {exc}") from exc
+    if not isinstance(value, list) or not all(
+        isinstance(s, dict) and "urls" in s for s in value
+    ):
+        raise ConfigError('CLASSROOM_ICE_SERVERS must be a JSON list of {"urls": ...} objects')
+    return value
+
+
+def env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value else None
