@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import weakref
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -11,6 +11,7 @@ from classroom.config import Settings
 
 if TYPE_CHECKING:
     from classroom.rooms.registry import RoomRegistry
+    from classroom.signaling.connection import Connection
     from classroom.store.repository import Store
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -18,4 +19,7 @@ STORE: web.AppKey["Store"] = web.AppKey("store")
 ROOMS: web.AppKey["RoomRegistry"] = web.AppKey("rooms")
 #: HMAC key for join tokens; shared by all nodes through Redis.
 SECRET = web.AppKey("secret", bytes)
-WEBSOCKETS: web.AppKey["weakref.WeakSet[web.WebSocketResponse]"] = web.AppKey("websockets")
+#: Live signalling connections, so that shutdown can say goodbye to each.
+CONNECTIONS: web.AppKey["set[Connection]"] = web.AppKey("connections")
+#: Structured event log: (event name, fields) for joins, leaves and errors.
+EVENT_LOG: web.AppKey[Callable[[str, dict[str, Any]], None]] = web.AppKey("event_log")

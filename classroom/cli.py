@@ -1,0 +1,130 @@
+"""Command line: `classroom serve` runs a node, `classroom demo` creates a demo session."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from classroom.config import ConfigError, Settings, env, ice_servers_from_env
+from classroom.demo import ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE, main_demo
+
+log = logging.getLogger("classroom")
+
+
+def _admin_token(data_dir: Path) -> tuple[str, bool]:
+    """CLASSROOM_ADMIN_TOKEN, else the token kept in the data dir, else a new one (kept)."""
+    from_env = env(ADMIN_TOKEN_ENV)
+    if from_env:
+        return from_env, False
+    path = data_dir / ADMIN_TOKEN_FILE
+    if path.exists():
+        token = path.read_text().strip()
+        if token:
+            return token, True
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    return token, True
+
+
+def serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from classroom.http.app import create_app, prepare_media_plane
+    from classroom.observability import logs
+
+    logs.configure(args.log_level, args.log_json)
+    data_dir = Path(args.data_dir)
+    token, from_file = _admin_token(data_dir)
+    try:
+        settings = Settings(
+            host=args.host,
+            port=args.port,
+            redis_url=args.redis_url or env("CLASSROOM_REDIS_URL"),
+            data_dir=data_dir,
+            admin_token=token,
+            ice_loopback=args.ice_loopback,
+            public_ip=args.public_ip or env("CLASSROOM_PUBLIC_IP"),
+            ice_servers=ice_servers_from_env(env("CLASSROOM_ICE_SERVERS")),
+            public_url=args.public_url or env("CLASSROOM_PUBLIC_URL"),
+            log_level=args.log_level,
+            log_json=args.log_json,
+        )
+        prepare_media_plane(settings)
+    except (ConfigError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    app = create_app(settings)
+
+    def banner(_: str) -> None:
+        token_note = (
+            f"kept in {data_dir / ADMIN_TOKEN_FILE}" if from_file else f"from ${ADMIN_TOKEN_ENV}"
+        )
+        print(
+            f"classroom is running on {settings.base_url}\n"
+            f"  admin API token: {token_note}\n"
+            f"  create a demo session with join links:\n"
+            f"    classroom demo --server {settings.base_url} --participants 3\n"
+            f"  stop with Ctrl+C (participants are told the server restarts)",
+            flush=True,
+        )
+
+    web.run_app(
+        app,
+        host=args.host,
+        port=args.port,
+        print=banner,
+        shutdown_timeout=10.0,
+        access_log=None,
+        handle_signals=True,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="classroom", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run a node: web server, media server, embedded Valkey")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--redis-url", help="use this Redis/Valkey instead of the embedded one")
+    s.add_argument("--data-dir", default="./var", help="embedded Valkey data and admin token")
+    s.add_argument(
+        "--ice-loopback",
+        action="store_true",
+        help="offer 127.0.0.1 as an ICE candidate (tests, single-machine demos)",
+    )
+    s.add_argument("--public-ip", help="address advertised to browsers (1:1 NAT)")
+    s.add_argument("--public-url", help="base URL used in join links")
+    s.add_argument("--log-level", default=env("CLASSROOM_LOG_LEVEL") or "INFO")
+    s.add_argument("--log-json", action="store_true", help="JSON lines logs")
+    s.set_defaults(func=serve)
+
+    d = sub.add_parser("demo", help="create a demo cohort and session, print join links")
+    d.add_argument("--server", default="http://127.0.0.1:8080")
+    d.add_argument("--participants", type=int, default=3)
+    d.add_argument("--json", action="store_true", help="print JSON")
+    d.add_argument("--admin-token", help=f"default: ${ADMIN_TOKEN_ENV} or <data-dir>/admin-token")
+    d.add_argument("--data-dir", default="./var")
+    d.set_defaults(
+        func=lambda a: main_demo(
+            a.server, a.participants, a.json, a.admin_token, Path(a.data_dir)
+        )
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "participants", 1) < 1:
+        print("error: --participants must be at least 1", file=sys.stderr)
+        return 2
+    result: int = args.func(args)
+    return result

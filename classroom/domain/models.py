@@ -1,0 +1,132 @@
+"""Control-plane records: cohorts, roster members, sessions.
+
+Frozen and free of I/O so that every layer can pass them around without caring where they
+came from. Times are timezone-aware UTC ``datetime`` objects in memory and ISO 8601 strings
+on the wire and in Redis, so that ordering and comparisons never mix naive and aware values.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+#: Random part of an id: 12 hex characters (48 bits) is plenty for per-deployment uniqueness
+#: and keeps join links and log lines short.
+_ID_RANDOM_HEX = 12
+_ID_RE = re.compile(rf"^[a-z]_[0-9a-f]{{{_ID_RANDOM_HEX}}}$")
+
+COHORT_PREFIX = "c"
+MEMBER_PREFIX = "m"
+SESSION_PREFIX = "s"
+
+
+class Role(StrEnum):
+    facilitator = "facilitator"
+    participant = "participant"
+    #: Sees metrics and reports, publishes nothing.
+    observer = "observer"
+
+
+class SessionStatus(StrEnum):
+    scheduled = "scheduled"
+    live = "live"
+    ended = "ended"
+    cancelled = "cancelled"
+
+
+def new_id(prefix: str) -> str:
+    """A fresh id whose prefix tells a reader (and a log grep) what kind of thing it names."""
+    return f"{prefix}_{secrets.token_hex(_ID_RANDOM_HEX // 2)}"
+
+
+def is_id(value: str, prefix: str) -> bool:
+    """True if ``value`` has the shape of an id of that kind.
+
+    The store checks this before building a key, so that a crafted path segment such as
+    ``c_x:members`` can never address a different key.
+    """
+    return bool(_ID_RE.fullmatch(value)) and value.startswith(prefix + "_")
+
+
+def utc_now() -> datetime:
+    """Now, in UTC, to the second: sub-second precision only adds noise to records."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def to_utc(value: datetime) -> datetime:
+    """Normalise to UTC; naive values are refused because their zone would be a guess."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("datetime must carry a UTC offset")
+    return value.astimezone(UTC)
+
+
+def parse_time(text: str) -> datetime:
+    """Parse ISO 8601 with an offset (``Z`` allowed) into an aware UTC datetime."""
+    return to_utc(datetime.fromisoformat(text))
+
+
+def format_time(value: datetime) -> str:
+    return to_utc(value).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class Cohort:
+    id: str
+    name: str
+    created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "created_at": format_time(self.created_at)}
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    id: str
+    cohort_id: str
+    name: str
+    email: str
+    department: str
+    location: str
+    role: Role
+    #: Whether the member agreed to research use of their engagement data.
+    consent: bool
+    created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "cohort_id": self.cohort_id,
+            "name": self.name,
+            "email": self.email,
+            "department": self.department,
+            "location": self.location,
+            "role": self.role.value,
+            "consent": self.consent,
+            "created_at": format_time(self.created_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    id: str
+    cohort_id: str
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    status: SessionStatus
+    created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "cohort_id": self.cohort_id,
+            "title": self.title,
+            "starts_at": format_time(self.starts_at),
+            "ends_at": format_time(self.ends_at),
+            "status": self.status.value,
+            "created_at": format_time(self.created_at),
+        }

@@ -1,0 +1,99 @@
+"""The composition root: the only place that wires store, media plane and routes together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from classroom.config import Settings
+from classroom.http import api, health, pages, ws
+from classroom.http.errors import error_middleware
+from classroom.http.keys import CONNECTIONS, EVENT_LOG, ROOMS, SECRET, SETTINGS, STORE
+from classroom.observability import logs, metrics
+from classroom.rooms import aiortc_hooks
+from classroom.rooms.peer import IceSettings
+from classroom.rooms.registry import RoomRegistry
+from classroom.store.embedded import EmbeddedValkey
+from classroom.store.repository import connect_store
+
+log = logging.getLogger(__name__)
+
+CLOSE_SERVICE_RESTART = 1012
+
+
+def prepare_media_plane(settings: Settings) -> None:
+    """Process-wide media set-up; refuses to run on an aiortc the hooks were not written for."""
+    problems = aiortc_hooks.check_internals()
+    if problems:
+        raise RuntimeError("aiortc internals changed: " + "; ".join(problems))
+    aiortc_hooks.install_codec_guard(lambda kind, mime: metrics.CODECS_CREATED.labels(kind).inc())
+    if settings.ice_loopback:
+        aiortc_hooks.enable_loopback_candidates()
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    embedded: EmbeddedValkey | None = None
+    url = settings.redis_url
+    if url is None:
+        embedded = EmbeddedValkey(settings.data_dir / "valkey")
+        await embedded.start()
+        url = embedded.url
+        log.info("embedded valkey on %s, data in %s", url, settings.data_dir / "valkey")
+    store = await connect_store(url)
+    app[STORE] = store
+    app[SECRET] = await store.server_secret()
+    try:
+        yield
+    finally:
+        await store.close()
+        if embedded is not None:
+            await embedded.stop()
+
+
+async def _rooms_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    ice = IceSettings(servers=[], public_ip=settings.public_ip)
+    rooms = RoomRegistry(ice, settings.max_participants_per_room)
+    app[ROOMS] = rooms
+    try:
+        yield
+    finally:
+        await rooms.drain("server_shutdown")
+
+
+async def _say_goodbye(app: web.Application) -> None:
+    """Graceful shutdown: stop taking joins, tell every client we restart, close cleanly."""
+    rooms = app.get(ROOMS)
+    if rooms is not None:
+        rooms.draining = True
+        metrics.DRAINING.set(1)
+    for connection in list(app[CONNECTIONS]):
+        await connection.end("server_shutdown", CLOSE_SERVICE_RESTART, bye="server_restarting")
+
+
+def create_app(settings: Settings) -> web.Application:
+    if not settings.admin_token:
+        raise ValueError("an admin token is required")
+    app = web.Application(middlewares=[error_middleware], client_max_size=1024**2)
+    app[SETTINGS] = settings
+    app[CONNECTIONS] = set()
+    app[EVENT_LOG] = logs.event
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(str(pages.WEB_DIR / "templates")),
+        autoescape=jinja2.select_autoescape(["html"]),
+    )
+    app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(_rooms_ctx)
+    app.on_shutdown.append(_say_goodbye)
+    app.add_routes(api.routes)
+    app.add_routes(health.routes)
+    app.add_routes(pages.routes)
+    app.add_routes(ws.routes)
+    app.router.add_static("/static", pages.WEB_DIR / "static", name="static")
+    return app

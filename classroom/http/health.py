@@ -1,0 +1,43 @@
+"""Liveness, readiness and Prometheus metrics for operators."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from classroom.http.keys import ROOMS, STORE
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    """The process is alive and its event loop answers."""
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    """Ready for new sessions: Redis answers and the node is not draining."""
+    reasons: list[str] = []
+    try:
+        if not await asyncio.wait_for(request.app[STORE].ping(), 2.0):
+            reasons.append("redis did not answer PING")
+    except Exception as exc:
+        reasons.append(f"redis unreachable: {type(exc).__name__}")
+    if request.app[ROOMS].draining:
+        reasons.append("node is draining")
+    if reasons:
+        return web.json_response({"status": "not_ready", "reasons": reasons}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+@routes.get("/metrics")
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    body = generate_latest(REGISTRY)
+    response = web.Response(body=body)
+    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    response.charset = "utf-8"
+    return response

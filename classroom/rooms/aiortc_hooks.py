@@ -1,0 +1,296 @@
+"""Every place where classroom relies on aiortc's (and aioice's) private internals.
+
+aiortc decodes every received track and encodes every sent one; a classroom server must
+forward RTP packets instead (see DESIGN.md, "The media plane"). The maintainers declined
+built-in encoded relaying, so we keep the hooks here, in one module, against an exactly
+pinned aiortc. `check_internals()` names whatever an upgrade moved; the server refuses to
+start, and `tests/unit/test_aiortc_hooks.py` fails, when it returns anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import aioice.ice
+import aiortc
+import aiortc.rtcrtpreceiver
+import aiortc.rtcrtpsender
+from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc.codecs import is_rtx
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcrtpreceiver import StreamStatistics
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    RtcpPsfbPacket,
+    RtcpRrPacket,
+    RtcpRtpfbPacket,
+    RtcpSrPacket,
+    RtpPacket,
+    pack_remb_fci,
+    unwrap_rtx,
+)
+
+log = logging.getLogger(__name__)
+
+PINNED_AIORTC = "1.16.0"
+
+#: Private attributes read or written below, by the class that owns them.
+_RECEIVER_ATTRS = (
+    "_RTCRtpReceiver__remote_streams",
+    "_RTCRtpReceiver__codecs",
+    "_RTCRtpReceiver__rtx_ssrc",
+    "_RTCRtpReceiver__nack_generator",
+    "_RTCRtpReceiver__remote_bitrate_estimator",
+    "_RTCRtpReceiver__rtcp_ssrc",
+)
+_SENDER_ATTRS = (
+    "_RTCRtpSender__packet_count",
+    "_RTCRtpSender__octet_count",
+    "_RTCRtpSender__ntp_timestamp",
+    "_RTCRtpSender__rtp_timestamp",
+)
+_METHODS: tuple[tuple[type, str], ...] = (
+    (RTCRtpReceiver, "_handle_rtp_packet"),
+    (RTCRtpReceiver, "_send_rtcp"),
+    (RTCRtpReceiver, "_send_rtcp_nack"),
+    (RTCRtpReceiver, "_send_rtcp_pli"),
+    (RTCRtpSender, "_handle_rtcp_packet"),
+)
+
+RtpSink = Callable[[RtpPacket], Awaitable[None]]
+
+
+def check_internals() -> list[str]:
+    """What this module relies on that the installed aiortc/aioice no longer provides."""
+    problems: list[str] = []
+    if aiortc.__version__ != PINNED_AIORTC:
+        problems.append(f"aiortc {aiortc.__version__} installed, hooks written for {PINNED_AIORTC}")
+    for cls, attrs in ((RTCRtpReceiver, _RECEIVER_ATTRS), (RTCRtpSender, _SENDER_ATTRS)):
+        names = set(cls.__init__.__code__.co_names)
+        for attr in attrs:
+            if attr not in names:
+                problems.append(f"{cls.__name__}.__init__ no longer sets {attr}")
+    for cls, method in _METHODS:
+        if not callable(getattr(cls, method, None)):
+            problems.append(f"{cls.__name__}.{method} is gone")
+    for module, name in (
+        (aiortc.rtcrtpreceiver, "get_decoder"),
+        (aiortc.rtcrtpsender, "get_encoder"),
+        (aioice.ice, "get_host_addresses"),
+    ):
+        if not callable(getattr(module, name, None)):
+            problems.append(f"{module.__name__}.{name} is gone")
+    return problems
+
+
+# --- receive side -------------------------------------------------------------------------
+
+
+def tap_receiver(receiver: RTCRtpReceiver, sink: RtpSink) -> None:
+    """Replace the receiver's decode path by a tap that hands each RTP packet to `sink`.
+
+    Kept from aiortc's path: RTCP receiver-report statistics, RTX unwrapping, NACK
+    generation towards the publisher and REMB. Left out: depayloading, the jitter buffer and
+    the decoder, which is where aiortc spends its CPU.
+    """
+    streams: dict[int, StreamStatistics] = receiver._RTCRtpReceiver__remote_streams
+    codecs: dict[int, Any] = receiver._RTCRtpReceiver__codecs
+    rtx_ssrc: dict[int, int] = receiver._RTCRtpReceiver__rtx_ssrc
+    nack = receiver._RTCRtpReceiver__nack_generator
+    estimator = receiver._RTCRtpReceiver__remote_bitrate_estimator
+
+    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        if estimator is not None and packet.extensions.abs_send_time is not None:
+            remb = estimator.add(
+                abs_send_time=packet.extensions.abs_send_time,
+                arrival_time_ms=arrival_time_ms,
+                payload_size=len(packet.payload) + packet.padding_size,
+                ssrc=packet.ssrc,
+            )
+            rtcp_ssrc = receiver._RTCRtpReceiver__rtcp_ssrc
+            if remb is not None and rtcp_ssrc is not None:
+                await receiver._send_rtcp(
+                    RtcpPsfbPacket(
+                        fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb)
+                    )
+                )
+        codec = codecs.get(packet.payload_type)
+        if codec is None:
+            return
+        stats = streams.get(packet.ssrc)
+        if stats is None:
+            stats = streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+        stats.add(packet)
+        if is_rtx(codec):
+            original_ssrc = rtx_ssrc.get(packet.ssrc)
+            apt = codec.parameters.get("apt")
+            if original_ssrc is None or len(packet.payload) < 2 or apt not in codecs:
+                return
+            packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
+        if nack is not None and nack.add(packet):
+            await receiver._send_rtcp_nack(packet.ssrc, sorted(nack.missing))
+        await sink(packet)
+
+    receiver._handle_rtp_packet = handle_rtp_packet
+
+
+async def request_keyframe(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
+    """Send a PLI to the publisher of `media_ssrc`."""
+    await receiver._send_rtcp_pli(media_ssrc)
+
+
+def receiver_stats(receiver: RTCRtpReceiver) -> list[tuple[int, int, int]]:
+    """(ssrc, packets lost, jitter) per received stream, for metrics."""
+    streams: dict[int, StreamStatistics] = receiver._RTCRtpReceiver__remote_streams
+    return [(ssrc, s.packets_lost, s.jitter) for ssrc, s in streams.items()]
+
+
+# --- send side ----------------------------------------------------------------------------
+
+
+class ParkedTrack(MediaStreamTrack):
+    """A sender's track that never yields a frame.
+
+    aiortc's `RTCRtpSender._run_rtp` pulls frames from its track and encodes them; with this
+    track it waits forever, so no encoder is ever created. Packets go out through
+    `SenderHook.send` instead.
+    """
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self._stopped = asyncio.Event()
+
+    async def recv(self) -> Any:
+        await self._stopped.wait()
+        raise MediaStreamError
+
+    def stop(self) -> None:
+        self._stopped.set()
+        super().stop()
+
+
+class SenderHook:
+    """Our packets out through an aiortc sender, and its subscriber's RTCP feedback back to us.
+
+    aiortc's sender keeps answering with RTCP sender reports (from the counters we update)
+    and computes RTT from receiver reports; NACKs and PLI/FIR come to the callbacks.
+    """
+
+    __slots__ = ("_send_rtp", "mid", "sender", "ssrc")
+
+    def __init__(
+        self,
+        sender: RTCRtpSender,
+        mid: str,
+        on_nack: Callable[[list[int]], Awaitable[None]],
+        on_keyframe_request: Callable[[], None],
+        on_receiver_report: Callable[[int, int, int], None] | None = None,
+    ) -> None:
+        self.sender = sender
+        self.mid = mid
+        self.ssrc: int = sender._ssrc
+        self._send_rtp = sender.transport._send_rtp
+        original = sender._handle_rtcp_packet
+
+        async def handle_rtcp_packet(packet: Any) -> None:
+            if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+                await on_nack(packet.lost)
+                return
+            if isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+                on_keyframe_request()
+                return
+            if on_receiver_report is not None and isinstance(packet, RtcpRrPacket | RtcpSrPacket):
+                for report in packet.reports:
+                    if report.ssrc == self.ssrc:
+                        on_receiver_report(report.fraction_lost, report.packets_lost, report.jitter)
+            await original(packet)
+
+        sender._handle_rtcp_packet = handle_rtcp_packet
+
+    async def send(self, data: bytes) -> None:
+        """Protect and send one serialized RTP packet; raises ConnectionError when closed."""
+        await self._send_rtp(data)
+
+    def account(self, packets: int, octets: int, ntp_timestamp: int, rtp_timestamp: int) -> None:
+        """Feed the counters aiortc puts in its RTCP sender reports (A/V sync, RTT)."""
+        s = self.sender
+        s._RTCRtpSender__packet_count = packets
+        s._RTCRtpSender__octet_count = octets
+        s._RTCRtpSender__ntp_timestamp = ntp_timestamp
+        s._RTCRtpSender__rtp_timestamp = rtp_timestamp
+
+
+def negotiated_extension_ids(transceiver: Any) -> dict[str, int]:
+    """URI → id of the RTP header extensions negotiated on a transceiver."""
+    return {ext.uri: ext.id for ext in getattr(transceiver, "_headerExtensions", [])}
+
+
+def negotiated_payload_type(transceiver: Any) -> int | None:
+    """Payload type of the first (primary) negotiated codec."""
+    codecs = getattr(transceiver, "_codecs", None)
+    return codecs[0].payloadType if codecs else None
+
+
+# --- process-wide switches ----------------------------------------------------------------
+
+
+_loopback_enabled = False
+
+
+def enable_loopback_candidates() -> None:
+    """Offer 127.0.0.1 as an ICE host candidate (aioice leaves loopback out)."""
+    global _loopback_enabled
+    if _loopback_enabled:
+        return
+    original = aioice.ice.get_host_addresses
+
+    def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        addresses: list[str] = list(original(use_ipv4, use_ipv6))
+        if use_ipv4 and "127.0.0.1" not in addresses:
+            addresses.insert(0, "127.0.0.1")
+        return addresses
+
+    aioice.ice.get_host_addresses = get_host_addresses
+    _loopback_enabled = True
+
+
+_codec_guard_installed = False
+
+
+def install_codec_guard(on_codec_created: Callable[[str, str], None]) -> None:
+    """Report every decoder/encoder aiortc creates in this process.
+
+    A forwarding server must create none; the counter this feeds is exported in /metrics
+    so that a test (and an operator) can check it stays at zero.
+    """
+    global _codec_guard_installed
+    if _codec_guard_installed:
+        return
+    original_decoder = aiortc.rtcrtpreceiver.get_decoder
+    original_encoder = aiortc.rtcrtpsender.get_encoder
+
+    def get_decoder(codec: Any) -> Any:
+        on_codec_created("decoder", str(codec.mimeType))
+        log.error("aiortc created a %s decoder: media is being transcoded", codec.mimeType)
+        return original_decoder(codec)
+
+    def get_encoder(codec: Any) -> Any:
+        on_codec_created("encoder", str(codec.mimeType))
+        log.error("aiortc created a %s encoder: media is being transcoded", codec.mimeType)
+        return original_encoder(codec)
+
+    aiortc.rtcrtpreceiver.get_decoder = get_decoder
+    aiortc.rtcrtpsender.get_encoder = get_encoder
+    _codec_guard_installed = True
+
+
+def stop_tracks(tracks: Iterable[MediaStreamTrack]) -> None:
+    for track in tracks:
+        track.stop()

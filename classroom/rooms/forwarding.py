@@ -1,0 +1,256 @@
+"""Publications and the slots that forward them: the packet path of the media plane.
+
+A `Publication` is one track a participant sends us. A `SendSlot` is one sendonly
+transceiver on a subscriber's peer connection; the room points it at a publication (or at
+nothing). Moving people between rooms is re-pointing slots: no new connection, no new ICE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from aiortc import clock
+from aiortc.rtp import RtpPacket
+
+from classroom.observability import metrics
+from classroom.rooms.rtp import (
+    ExtensionLayout,
+    OutboundStream,
+    abs_send_time_element,
+    audio_level_element,
+    vp8_keyframe_start,
+)
+
+#: aiortc's sender keeps 128 packets for NACKs; so do we, per video slot.
+HISTORY = 128
+KEYFRAME_REQUEST_INTERVAL_S = 0.5
+#: 1 in 64 packets is timed for the forwarding-time histogram.
+_SAMPLE_MASK = 63
+
+AudioLevelSink = Callable[[str, bool, int], None]
+
+
+class PacketOutput(Protocol):
+    """Where a slot's packets go: the subscriber's transport (see aiortc_hooks.SenderHook)."""
+
+    async def send(self, data: bytes) -> None: ...
+
+    def account(self, packets: int, octets: int, ntp_timestamp: int, rtp_timestamp: int) -> None: ...
+
+
+class SendSlot:
+    """One outbound stream to one subscriber."""
+
+    __slots__ = (
+        "_await_keyframe",
+        "_hist_data",
+        "_hist_seq",
+        "_on_first_packet",
+        "_output",
+        "kind",
+        "mid",
+        "negotiated",
+        "octets",
+        "packets",
+        "source",
+        "stream",
+    )
+
+    def __init__(
+        self,
+        kind: str,
+        mid: str,
+        stream: OutboundStream,
+        output: PacketOutput,
+    ) -> None:
+        self.kind = kind
+        self.mid = mid
+        self.stream = stream
+        self._output = output
+        self.source: Publication | None = None
+        #: The subscriber has applied an answer that contains this slot.
+        self.negotiated = False
+        self.packets = 0
+        self.octets = 0
+        self._await_keyframe = kind == "video"
+        self._hist_seq: list[int] = [-1] * HISTORY if kind == "video" else []
+        self._hist_data: list[bytes] = [b""] * HISTORY if kind == "video" else []
+        self._on_first_packet: Callable[[], None] | None = None
+
+    def on_first_packet(self, callback: Callable[[], None] | None) -> None:
+        self._on_first_packet = callback
+
+    def attach(self, publication: Publication | None) -> None:
+        """Carry `publication` from its next keyframe on (or nothing)."""
+        if publication is self.source:
+            return
+        if self.source is not None:
+            self.source.slots.remove(self)
+            metrics.SUBSCRIPTIONS.labels(self.kind).dec()
+        self.source = publication
+        self.stream.rebase()
+        self._await_keyframe = self.kind == "video"
+        if publication is not None:
+            publication.slots.append(self)
+            metrics.SUBSCRIPTIONS.labels(self.kind).inc()
+            publication.want_keyframe()
+
+    async def forward(
+        self, packet: RtpPacket, keyframe: bool, ext_dynamic: bytes, now: float, ntp: int
+    ) -> None:
+        if self._await_keyframe:
+            if not keyframe:
+                return
+            self._await_keyframe = False
+            metrics.KEYFRAMES_FORWARDED.inc()
+        seq, data = self.stream.build(
+            packet.sequence_number, packet.timestamp, packet.marker, packet.payload,
+            ext_dynamic, now,
+        )
+        if self._hist_seq:
+            i = seq % HISTORY
+            self._hist_seq[i] = seq
+            self._hist_data[i] = data
+        try:
+            await self._output.send(data)
+        except ConnectionError:
+            # Not connected yet (or gone): whatever the subscriber missed, it needs a
+            # fresh keyframe to start decoding.
+            self._await_keyframe = self.kind == "video"
+            return
+        self.packets += 1
+        self.octets += len(packet.payload)
+        self._output.account(self.packets, self.octets, ntp, self.stream.last_timestamp)
+        if self._on_first_packet is not None:
+            callback, self._on_first_packet = self._on_first_packet, None
+            callback()
+
+    async def retransmit(self, lost: list[int]) -> None:
+        """Answer a subscriber's NACK from this slot's history."""
+        if not self._hist_seq:
+            return
+        for seq in lost:
+            i = seq % HISTORY
+            if self._hist_seq[i] == seq:
+                metrics.NACKS.labels("answered").inc()
+                try:
+                    await self._output.send(self._hist_data[i])
+                except ConnectionError:
+                    return
+            else:
+                metrics.NACKS.labels("missed").inc()
+
+    def keyframe_requested(self) -> None:
+        metrics.KEYFRAME_REQUESTS.labels("in").inc()
+        if self.source is not None:
+            self.source.want_keyframe()
+
+    def close(self) -> None:
+        self.attach(None)
+
+
+class Publication:
+    """One track a participant sends; fans its packets out to the slots attached to it."""
+
+    def __init__(
+        self,
+        participant_id: str,
+        kind: str,
+        request_keyframe: Callable[[int], Awaitable[None]],
+        on_audio_level: AudioLevelSink | None = None,
+    ) -> None:
+        self.participant_id = participant_id
+        self.kind = kind
+        self.slots: list[SendSlot] = []
+        self.media_ssrc: int | None = None
+        self.packets = 0
+        self._request_keyframe = request_keyframe
+        self._on_audio_level = on_audio_level
+        self._last_keyframe_request = 0.0
+        self._keyframe_wanted = False
+        self._keyframe_task: asyncio.Task[None] | None = None
+        self._packets_metric = metrics.RTP_PACKETS.labels(kind, "in")
+        self._bytes_metric = metrics.RTP_BYTES.labels(kind, "in")
+        self._out_packets_metric = metrics.RTP_PACKETS.labels(kind, "out")
+        self._out_bytes_metric = metrics.RTP_BYTES.labels(kind, "out")
+        metrics.PUBLICATIONS.labels(kind).inc()
+        self._closed = False
+
+    def want_keyframe(self) -> None:
+        """Ask the publisher for a keyframe soon, at most once per interval."""
+        if self.kind != "video" or self._closed:
+            return
+        self._keyframe_wanted = True
+        if self._keyframe_task is None or self._keyframe_task.done():
+            self._keyframe_task = asyncio.get_running_loop().create_task(self._send_keyframe_request())
+
+    async def _send_keyframe_request(self) -> None:
+        while self._keyframe_wanted and not self._closed:
+            wait = self._last_keyframe_request + KEYFRAME_REQUEST_INTERVAL_S - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            self._keyframe_wanted = False
+            if self.media_ssrc is None:
+                # Nothing received yet: the publisher's first frame is a keyframe anyway.
+                return
+            self._last_keyframe_request = time.monotonic()
+            metrics.KEYFRAME_REQUESTS.labels("out").inc()
+            try:
+                await self._request_keyframe(self.media_ssrc)
+            except ConnectionError:
+                return
+
+    async def on_packet(self, packet: RtpPacket) -> None:
+        """The tap on this publication's receiver: runs once per inbound packet."""
+        self.media_ssrc = packet.ssrc
+        self.packets += 1
+        payload_len = len(packet.payload)
+        self._packets_metric.inc()
+        self._bytes_metric.inc(payload_len)
+        kind = self.kind
+        if kind == "audio":
+            level = packet.extensions.audio_level
+            if level is not None and self._on_audio_level is not None:
+                self._on_audio_level(self.participant_id, level[0], level[1])
+        slots = self.slots
+        if not slots:
+            return
+        sampled = (self.packets & _SAMPLE_MASK) == 0
+        started = time.perf_counter() if sampled else 0.0
+        now = time.monotonic()
+        ntp = clock.current_ntp_time()
+        keyframe = kind == "video" and vp8_keyframe_start(packet.payload)
+        dynamic: dict[int, bytes] = {}
+        for slot in tuple(slots):
+            dyn_id = slot.stream.ext.dynamic_id
+            ext_dynamic = dynamic.get(dyn_id)
+            if ext_dynamic is None:
+                if not dyn_id:
+                    ext_dynamic = b""
+                elif kind == "audio":
+                    voice, lvl = packet.extensions.audio_level or (False, 127)
+                    ext_dynamic = audio_level_element(dyn_id, voice, lvl)
+                else:
+                    ext_dynamic = abs_send_time_element(dyn_id, ntp)
+                dynamic[dyn_id] = ext_dynamic
+            await slot.forward(packet, keyframe, ext_dynamic, now, ntp)
+        self._out_packets_metric.inc(len(slots))
+        self._out_bytes_metric.inc(payload_len * len(slots))
+        if sampled:
+            metrics.FORWARD_SECONDS.observe(time.perf_counter() - started)
+
+    async def close(self) -> None:
+        self._closed = True
+        for slot in tuple(self.slots):
+            slot.attach(None)
+        if self._keyframe_task is not None:
+            self._keyframe_task.cancel()
+            try:
+                await self._keyframe_task
+            except asyncio.CancelledError:
+                pass
+        metrics.PUBLICATIONS.labels(self.kind).dec()

@@ -1,0 +1,228 @@
+"""One participant's peer connection, and its negotiation.
+
+The server is always the SDP offerer, so there is no glare: one task per peer owns the
+negotiation, makes one offer at a time and waits for its answer. Receive transceivers carry
+the participant's own microphone and camera (its publications); every other transceiver is
+a sendonly slot the room can point at any publication in the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.sdp import SessionDescription
+
+from classroom.rooms import aiortc_hooks
+from classroom.rooms.forwarding import AudioLevelSink, Publication, SendSlot
+from classroom.rooms.rtp import ExtensionLayout, OutboundStream
+from classroom.rooms.sdp import advertise_public_ip
+
+log = logging.getLogger(__name__)
+
+ANSWER_TIMEOUT_S = 20.0
+CLOCK_RATES = {"audio": 48000, "video": 90000}
+
+
+class NegotiationError(Exception):
+    """The client's answer cannot be used; `code` is a protocol error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class IceSettings:
+    #: STUN/TURN servers the server itself uses to gather candidates.
+    servers: list[dict[str, Any]] = field(default_factory=list)
+    public_ip: str | None = None
+
+
+OfferSink = Callable[[str, dict[str, str]], Awaitable[None]]
+
+
+class Peer:
+    def __init__(
+        self,
+        participant_id: str,
+        publishes: bool,
+        ice: IceSettings,
+        send_offer: OfferSink,
+        on_slots_ready: Callable[[], None],
+        on_failed: Callable[[str], None],
+        on_audio_level: AudioLevelSink | None = None,
+    ) -> None:
+        self.participant_id = participant_id
+        self.publishes = publishes
+        self._ice = ice
+        self._send_offer = send_offer
+        self._on_slots_ready = on_slots_ready
+        self._on_failed = on_failed
+        self._on_audio_level = on_audio_level
+        servers = [
+            RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
+            for s in ice.servers
+        ]
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers or None))
+        self.publications: dict[str, Publication] = {}
+        self.publish_mids: dict[str, str] = {}
+        self.slots: list[SendSlot] = []
+        self._pending: list[tuple[str, RTCRtpTransceiver]] = []
+        self._wanted: dict[str, int] = {"audio": 0, "video": 0}
+        self._renegotiate = asyncio.Event()
+        self._answer: asyncio.Future[str] | None = None
+        self._offer_media_count = 0
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.connection_state = "new"
+
+        @self.pc.on("connectionstatechange")
+        def _on_state() -> None:
+            self.connection_state = self.pc.connectionState
+            if self.pc.connectionState == "failed":
+                self._on_failed("ice_failed")
+
+    def start(self) -> None:
+        if self.publishes:
+            for kind in ("audio", "video"):
+                transceiver = self.pc.addTransceiver(kind, direction="recvonly")
+                receiver = transceiver.receiver
+
+                async def request(ssrc: int, receiver: Any = receiver) -> None:
+                    await aiortc_hooks.request_keyframe(receiver, ssrc)
+
+                publication = Publication(
+                    self.participant_id,
+                    kind,
+                    request,
+                    self._on_audio_level if kind == "audio" else None,
+                )
+                aiortc_hooks.tap_receiver(receiver, publication.on_packet)
+                self.publications[kind] = publication
+                self._pending.append(("publish-" + kind, transceiver))
+        self._renegotiate.set()
+        self._task = asyncio.get_running_loop().create_task(self._negotiate_loop())
+
+    def want_slots(self, kind: str, count: int) -> None:
+        """Make sure at least `count` slots of `kind` exist, renegotiating if needed."""
+        if count > self._wanted[kind]:
+            self._wanted[kind] = count
+            self._renegotiate.set()
+
+    async def _negotiate_loop(self) -> None:
+        try:
+            while not self._closed:
+                await self._renegotiate.wait()
+                self._renegotiate.clear()
+                await self._negotiate_once()
+        except asyncio.CancelledError:
+            raise
+        except NegotiationError as exc:
+            log.info("negotiation with %s failed: %s", self.participant_id, exc)
+            self._on_failed(exc.code)
+        except Exception:
+            log.exception("negotiation with %s failed", self.participant_id)
+            self._on_failed("negotiation_failed")
+
+    async def _negotiate_once(self) -> None:
+        for kind in ("audio", "video"):
+            have = sum(1 for s in self.slots if s.kind == kind) + sum(
+                1 for tag, _ in self._pending if tag == "slot-" + kind
+            )
+            for _ in range(self._wanted[kind] - have):
+                track = aiortc_hooks.ParkedTrack(kind)
+                transceiver = self.pc.addTransceiver(track, direction="sendonly")
+                self._pending.append(("slot-" + kind, transceiver))
+        if not self.pc.getTransceivers():
+            return
+        if not self._pending and self.pc.signalingState == "stable" and self.pc.remoteDescription:
+            return
+        offer = await self.pc.createOffer()
+        await self.pc.setLocalDescription(offer)
+        sdp = self.pc.localDescription.sdp
+        if self._ice.public_ip:
+            sdp = advertise_public_ip(sdp, self._ice.public_ip)
+        for tag, transceiver in self._pending:
+            if tag.startswith("publish-"):
+                self.publish_mids[tag.removeprefix("publish-")] = transceiver.mid
+        self._offer_media_count = len(self.pc.getTransceivers())
+        loop = asyncio.get_running_loop()
+        self._answer = loop.create_future()
+        await self._send_offer(sdp, dict(self.publish_mids))
+        try:
+            answer = await asyncio.wait_for(asyncio.shield(self._answer), ANSWER_TIMEOUT_S)
+        except TimeoutError as exc:
+            raise NegotiationError("answer_timeout", "no answer to the offer in time") from exc
+        finally:
+            self._answer = None
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        except Exception as exc:
+            raise NegotiationError("bad_sdp", f"the answer could not be applied: {exc}") from exc
+        for tag, transceiver in self._pending:
+            if tag.startswith("slot-"):
+                self.slots.append(self._make_slot(tag.removeprefix("slot-"), transceiver))
+        self._pending.clear()
+        self._on_slots_ready()
+
+    def _make_slot(self, kind: str, transceiver: RTCRtpTransceiver) -> SendSlot:
+        mid = str(transceiver.mid)
+        ext = ExtensionLayout(kind, aiortc_hooks.negotiated_extension_ids(transceiver), mid)
+        payload_type = aiortc_hooks.negotiated_payload_type(transceiver)
+        if payload_type is None:
+            raise NegotiationError("bad_sdp", f"no codec negotiated for {kind} slot {mid}")
+        stream = OutboundStream(transceiver.sender._ssrc, payload_type, CLOCK_RATES[kind], ext)
+        holder: list[SendSlot] = []
+
+        async def on_nack(lost: list[int]) -> None:
+            await holder[0].retransmit(lost)
+
+        def on_keyframe_request() -> None:
+            holder[0].keyframe_requested()
+
+        hook = aiortc_hooks.SenderHook(transceiver.sender, mid, on_nack, on_keyframe_request)
+        slot = SendSlot(kind, mid, stream, hook)
+        slot.negotiated = True
+        holder.append(slot)
+        return slot
+
+    def accept_answer(self, sdp: str) -> None:
+        """Hand the client's answer to the negotiation task, after checking it fits."""
+        if self._answer is None or self._answer.done():
+            raise NegotiationError("no_offer", "there is no offer waiting for an answer")
+        try:
+            parsed = SessionDescription.parse(sdp)
+        except Exception as exc:
+            raise NegotiationError("bad_sdp", f"the answer is not valid SDP: {exc}") from exc
+        media = [m for m in parsed.media if m.kind in ("audio", "video")]
+        if len(media) != self._offer_media_count:
+            raise NegotiationError(
+                "bad_sdp",
+                f"the answer has {len(media)} media sections, the offer {self._offer_media_count}",
+            )
+        self._answer.set_result(sdp)
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        for slot in self.slots:
+            slot.close()
+        for publication in self.publications.values():
+            await publication.close()
+        await self.pc.close()

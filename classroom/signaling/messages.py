@@ -1,0 +1,84 @@
+"""Protocol v1 message schemas (docs/protocol.md) and their validation.
+
+Every client message is checked here before anything acts on it; a message that does not
+fit produces a `ProtocolError` and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+VERSION = 1
+MAX_FRAME_BYTES = 256 * 1024
+MAX_SDP_CHARS = 200_000
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: str, message: str, ref: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+
+def _schema(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {"v": {"const": VERSION}, "type": {"type": "string"}, **properties},
+        "required": ["v", "type", *required],
+        "additionalProperties": False,
+    }
+
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "join": _schema(
+        {
+            "token": {"type": "string", "minLength": 1, "maxLength": 1024},
+            "audio": {"type": "boolean"},
+            "video": {"type": "boolean"},
+        },
+        ("token",),
+    ),
+    "answer": _schema(
+        {"sdp": {"type": "string", "minLength": 1, "maxLength": MAX_SDP_CHARS}}, ("sdp",)
+    ),
+    "media_state": _schema(
+        {"audio": {"type": "boolean"}, "video": {"type": "boolean"}}, ("audio", "video")
+    ),
+    "ping": _schema({"t": {"type": ["number", "string"]}}),
+    "leave": _schema({}),
+}
+
+_VALIDATORS = {name: Draft202012Validator(schema) for name, schema in SCHEMAS.items()}
+
+
+def parse(raw: str) -> dict[str, Any]:
+    """Decode and validate one client message."""
+    try:
+        message = json.loads(raw)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ProtocolError("bad_json", f"not JSON: {exc}") from exc
+    if not isinstance(message, dict):
+        raise ProtocolError("bad_json", "a message must be a JSON object")
+    kind = message.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError("bad_message", "missing string field 'type'")
+    if message.get("v") != VERSION:
+        raise ProtocolError(
+            "unsupported_version", f"protocol version {VERSION} expected", ref=kind[:40]
+        )
+    validator = _VALIDATORS.get(kind)
+    if validator is None:
+        raise ProtocolError("unknown_type", f"unknown message type {kind[:40]!r}", ref=None)
+    error = next(iter(validator.iter_errors(message)), None)
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "message"
+        raise ProtocolError("bad_message", f"{where}: {error.message[:200]}", ref=kind)
+    return message
+
+
+def make(kind: str, **fields: Any) -> dict[str, Any]:
+    return {"v": VERSION, "type": kind, **fields}

@@ -1,0 +1,51 @@
+"""The Redis key schema, in one place so that it can be read, reviewed and migrated.
+
+Every key starts with ``classroom:`` so that the data can share a Redis with other tenants
+and be found with one ``SCAN MATCH classroom:*``. Ids are validated (see
+``classroom.domain.models.is_id``) before they reach these functions, so an id can never
+smuggle a ``:`` into a key.
+
+========================================  ======  ===========================================
+key                                       type    content
+========================================  ======  ===========================================
+classroom:secret                          string  hex HMAC key for join tokens (all nodes)
+classroom:cohorts                         list    cohort ids, creation order
+classroom:cohort:{cid}                    hash    id, name, created_at
+classroom:cohort:{cid}:members            list    member ids, roster (insertion) order
+classroom:cohort:{cid}:emails             hash    lower-cased email -> member id
+classroom:cohort:{cid}:sessions           zset    session ids scored by starts_at (unix s)
+classroom:member:{mid}                    hash    the member's fields
+classroom:session:{sid}                   hash    the session's fields
+========================================  ======  ===========================================
+"""
+
+from __future__ import annotations
+
+PREFIX = "classroom:"
+
+SECRET = PREFIX + "secret"
+COHORTS = PREFIX + "cohorts"
+
+
+def cohort(cid: str) -> str:
+    return f"{PREFIX}cohort:{cid}"
+
+
+def cohort_members(cid: str) -> str:
+    return f"{PREFIX}cohort:{cid}:members"
+
+
+def cohort_emails(cid: str) -> str:
+    return f"{PREFIX}cohort:{cid}:emails"
+
+
+def cohort_sessions(cid: str) -> str:
+    return f"{PREFIX}cohort:{cid}:sessions"
+
+
+def member(mid: str) -> str:
+    return f"{PREFIX}member:{mid}"
+
+
+def session(sid: str) -> str:
+    return f"{PREFIX}session:{sid}"

