@@ -61,3 +61,29 @@ FORWARD_SECONDS = Histogram(
 SIGNALING_TYPES = frozenset(
     {"join", "answer", "media_state", "ping", "leave", "invalid"}
 )
+
+
+def _initialise_label_sets() -> None:
+    """Export every fixed label combination from the start, so that rates and "stays at
+    zero" checks work before the first event."""
+    for kind in KINDS:
+        PUBLICATIONS.labels(kind)
+        SUBSCRIPTIONS.labels(kind)
+        for direction in ("in", "out"):
+            RTP_PACKETS.labels(kind, direction)
+            RTP_BYTES.labels(kind, direction)
+    for room_kind in ("main", "breakout"):
+        ROOMS.labels(room_kind)
+    for role in ("facilitator", "participant", "observer"):
+        PARTICIPANTS.labels(role)
+    for codec_type in ("decoder", "encoder"):
+        CODECS_CREATED.labels(codec_type)
+    for direction in ("in", "out"):
+        KEYFRAME_REQUESTS.labels(direction)
+    for result in ("answered", "missed"):
+        NACKS.labels(result)
+    for result in ("ok", "bad_token", "ended", "full", "error"):
+        JOINS.labels(result)
+
+
+_initialise_label_sets()

@@ -103,6 +103,9 @@ class SendSlot:
     ) -> None:
         if self._await_keyframe:
             if not keyframe:
+                source = self.source
+                if source is not None:
+                    source.want_keyframe()
                 return
             self._await_keyframe = False
             metrics.KEYFRAMES_FORWARDED.inc()

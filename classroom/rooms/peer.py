@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiortc import (
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
@@ -74,7 +75,10 @@ class Peer:
             RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
             for s in ice.servers
         ]
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers or None))
+        # One transport for everything: slots added later must ride the same ICE/DTLS.
+        self.pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=servers or None, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        )
         self.publications: dict[str, Publication] = {}
         self.publish_mids: dict[str, str] = {}
         self.slots: list[SendSlot] = []

@@ -17,9 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, MediaStreamTrack, VideoStreamTrack
 from av import AudioFrame, VideoFrame
+
+from classroom.rooms.aiortc_hooks import enable_loopback_candidates
+
+# Tests run in a network namespace with only loopback: the client side must offer it too.
+enable_loopback_candidates()
 
 
 class PatternVideoTrack(VideoStreamTrack):
@@ -115,7 +120,7 @@ class PeerClient:
     bye_reason: str | None = None
 
     def __post_init__(self) -> None:
-        self.pc = RTCPeerConnection()
+        self.pc = RTCPeerConnection(RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._tasks: list[asyncio.Task[None]] = []

@@ -156,11 +156,15 @@ window.classroom = {
 // ---- small helpers ------------------------------------------------------------------
 
 function initials(name) {
-  const words = String(name || "").trim().split(/\s+/).filter(Boolean);
+  // First letter of the first and the last word, ignoring punctuation ("Kari "K" <Nordmann>" -> "KN").
+  const words = String(name || "")
+    .split(/\s+/)
+    .map((w) => w.match(/[\p{L}\p{N}]/u))
+    .filter(Boolean)
+    .map((m) => m[0]);
   if (words.length === 0) return "?";
-  const first = Array.from(words[0])[0] || "";
-  const last = words.length > 1 ? Array.from(words[words.length - 1])[0] || "" : "";
-  return (first + last).toLocaleUpperCase();
+  const letters = words.length > 1 ? words[0] + words[words.length - 1] : words[0];
+  return letters.toLocaleUpperCase();
 }
 
 function hueOf(text) {
@@ -1001,6 +1005,7 @@ async function main() {
   fillStaticFields();
   wireControls();
   el.observerNote.hidden = !IS_OBSERVER;
+  rootEl.classList.toggle("is-observer", IS_OBSERVER);
   el.deviceSettings.hidden = IS_OBSERVER;
   $("#preview").hidden = IS_OBSERVER;
   for (const button of $$('[data-action="toggle-mic"],[data-action="toggle-cam"]')) {
