@@ -177,7 +177,7 @@ class PeerClient:
             self.participant_id = message["participant_id"]
             self.others = {p["participant_id"]: p for p in message["participants"]}
             self.welcomed.set()
-        elif kind == "participant_joined":
+        elif kind in ("participant_joined", "participant_updated"):
             p = message["participant"]
             self.others[p["participant_id"]] = p
         elif kind == "participant_left":

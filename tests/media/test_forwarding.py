@@ -1,0 +1,175 @@
+"""Real aiortc participants against a real `classroom serve` subprocess (loopback ICE).
+
+Run inside a network namespace with only loopback (the README's test command does it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from classroom.demo import run_demo
+from tests.support.peer_client import PeerClient
+from tests.support.server import ADMIN_TOKEN, ServerProcess, metric_value, start_server
+
+pytestmark = pytest.mark.media
+
+
+async def wait_for(
+    condition: Callable[[], bool], timeout: float, what: str, poll: float = 0.05
+) -> float:
+    """Poll until `condition()`; returns the seconds it took, fails naming `what`."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(poll)
+    return time.monotonic() - started
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
+    process = await start_server(tmp_path / "server")
+    try:
+        yield process
+    finally:
+        code = process.stop()
+        assert code == 0, f"server exited with {code}:\n{process.log_text()[-4000:]}"
+
+
+async def join_all(server: ServerProcess, urls: list[str]) -> list[PeerClient]:
+    clients = [PeerClient(server.base_url, url) for url in urls]
+    for client in clients:
+        await client.connect()
+    for client in clients:
+        await asyncio.wait_for(client.welcomed.wait(), 5)
+    return clients
+
+
+def receives_from(client: PeerClient, others: list[PeerClient], frames: int = 3) -> bool:
+    for other in others:
+        counts = client.remote.get(other.participant_id or "")
+        if counts is None or counts.video_frames < frames or counts.audio_frames < frames:
+            return False
+    return True
+
+
+async def test_four_participants_see_and_hear_each_other(server: ServerProcess) -> None:
+    demo = await run_demo(server.base_url, 4, ADMIN_TOKEN)
+    urls = [demo["facilitator_url"], *demo["participant_urls"][:3]]
+    clients = await join_all(server, urls)
+    try:
+        for client in clients:
+            others = [c for c in clients if c is not client]
+            await wait_for(
+                lambda client=client, others=others: receives_from(client, others),  # type: ignore[misc]
+                15,
+                f"{client.participant_id} to decode audio and video from the 3 others",
+            )
+        # Media keeps arriving: every stream grows over another second.
+        before = [c.snapshot() for c in clients]
+        await wait_for(
+            lambda: all(
+                all(
+                    c.snapshot()[p][0] > before[i][p][0] + 5 and c.snapshot()[p][1] > before[i][p][1] + 20
+                    for p in before[i]
+                )
+                for i, c in enumerate(clients)
+            ),
+            5,
+            "every stream to keep flowing",
+        )
+
+        # One leaves: the others stop receiving it and keep the rest.
+        leaver = clients.pop()
+        leaver_id = leaver.participant_id
+        await leaver.leave()
+        for client in clients:
+            await wait_for(
+                lambda client=client: leaver_id not in client.others  # type: ignore[misc]
+                and all(s is None or s[0] != leaver_id for s in client.slots.values()),
+                3,
+                "the leaver to disappear from participants and slots",
+            )
+        frozen = {id(c): c.remote[leaver_id or ""].video_frames for c in clients}
+        before = [c.snapshot() for c in clients]
+        await asyncio.sleep(1.5)  # a window in which the leaver's frames must not grow
+        for i, client in enumerate(clients):
+            assert client.remote[leaver_id or ""].video_frames <= frozen[id(client)] + 1
+            for other in clients:
+                if other is client:
+                    continue
+                pid = other.participant_id or ""
+                assert client.snapshot()[pid][0] > before[i][pid][0], "remaining video stalled"
+
+        # A late joiner gets a keyframe (decodes video) from everyone within 2 s.
+        late = PeerClient(server.base_url, demo["participant_urls"][3])
+        await late.connect()
+        clients.append(late)
+        await asyncio.wait_for(late.welcomed.wait(), 5)
+        joined = late.joined_at or time.monotonic()
+        targets = [c.participant_id or "" for c in clients if c is not late]
+        await wait_for(
+            lambda: all(
+                late.remote.get(p) is not None and late.remote[p].first_video_at is not None
+                for p in targets
+            ),
+            5,
+            "the late joiner's first decoded frames",
+        )
+        first = max(late.remote[p].first_video_at or 0.0 for p in targets) - joined
+        assert first < 2.0, f"late joiner waited {first:.2f} s for a keyframe"
+
+        metrics = await server.metrics()
+        assert metric_value(metrics, "classroom_media_codecs_created_total") == 0, (
+            "the server created a decoder or encoder: media was transcoded"
+        )
+        assert metric_value(
+            metrics, "classroom_rtp_packets_total", {"kind": "video", "direction": "out"}
+        ) > 100
+        assert metric_value(metrics, "classroom_participants", {"role": "participant"}) == 3
+        assert metric_value(metrics, "classroom_participants", {"role": "facilitator"}) == 1
+    finally:
+        for client in clients:
+            await client.close()
+
+
+async def test_media_state_and_speaking_reach_the_others(server: ServerProcess) -> None:
+    demo = await run_demo(server.base_url, 2, ADMIN_TOKEN)
+    talker = PeerClient(server.base_url, demo["participant_urls"][0], tone=True)
+    listener = PeerClient(server.base_url, demo["participant_urls"][1])
+    clients = [talker, listener]
+    try:
+        for c in clients:
+            await c.connect()
+            await asyncio.wait_for(c.welcomed.wait(), 5)
+        await wait_for(
+            lambda: listener.speaking == [talker.participant_id], 10, "the talker to be speaking"
+        )
+        await talker.send({"v": 1, "type": "media_state", "audio": False, "video": True})
+        await wait_for(
+            lambda: listener.others.get(talker.participant_id or "", {}).get("audio") is False,
+            2,
+            "the mute to reach the listener",
+        )
+    finally:
+        for c in clients:
+            await c.close()
+
+
+async def test_server_restart_says_goodbye(server: ServerProcess) -> None:
+    demo = await run_demo(server.base_url, 1, ADMIN_TOKEN)
+    client = PeerClient(server.base_url, demo["participant_urls"][0])
+    try:
+        await client.connect()
+        await asyncio.wait_for(client.welcomed.wait(), 5)
+        code = await asyncio.get_running_loop().run_in_executor(None, server.stop)
+        assert code == 0
+        await asyncio.wait_for(client.closed.wait(), 5)
+        assert client.bye_reason == "server_restarting"
+    finally:
+        await client.close()
