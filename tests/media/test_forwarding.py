@@ -7,28 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from classroom.demo import run_demo
 from tests.support.peer_client import PeerClient
+from tests.support.wait import wait_for
 from tests.support.server import ADMIN_TOKEN, ServerProcess, metric_value, start_server
 
 pytestmark = pytest.mark.media
-
-
-async def wait_for(
-    condition: Callable[[], bool], timeout: float, what: str, poll: float = 0.05
-) -> float:
-    """Poll until `condition()`; returns the seconds it took, fails naming `what`."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(poll)
-    return time.monotonic() - started
 
 
 @pytest.fixture
