@@ -114,9 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--admin-token", help=f"default: ${ADMIN_TOKEN_ENV} or <data-dir>/admin-token")
     d.add_argument("--data-dir", default="./var")
     d.set_defaults(
-        func=lambda a: main_demo(
-            a.server, a.participants, a.json, a.admin_token, Path(a.data_dir)
-        )
+        func=lambda a: main_demo(a.server, a.participants, a.json, a.admin_token, Path(a.data_dir))
     )
     return parser
 

@@ -50,9 +50,7 @@ def ice_servers_from_env(raw: str | None) -> list[dict[str, Any]]:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"CLASSROOM_ICE_SERVERS is not JSON: {exc}") from exc
-    if not isinstance(value, list) or not all(
-        isinstance(s, dict) and "urls" in s for s in value
-    ):
+    if not isinstance(value, list) or not all(isinstance(s, dict) and "urls" in s for s in value):
         raise ConfigError('CLASSROOM_ICE_SERVERS must be a JSON list of {"urls": ...} objects')
     return value
 

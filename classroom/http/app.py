@@ -72,7 +72,8 @@ async def _say_goodbye(app: web.Application) -> None:
     if rooms is not None:
         rooms.draining = True
         metrics.DRAINING.set(1)
-    for connection in list(app[CONNECTIONS]):
+    connections = app[CONNECTIONS]
+    for connection in [*connections]:
         await connection.end("server_shutdown", CLOSE_SERVICE_RESTART, bye="server_restarting")
 
 

@@ -15,11 +15,11 @@ if TYPE_CHECKING:
     from classroom.store.repository import Store
 
 SETTINGS = web.AppKey("settings", Settings)
-STORE: web.AppKey["Store"] = web.AppKey("store")
-ROOMS: web.AppKey["RoomRegistry"] = web.AppKey("rooms")
+STORE: web.AppKey[Store] = web.AppKey("store")
+ROOMS: web.AppKey[RoomRegistry] = web.AppKey("rooms")
 #: HMAC key for join tokens; shared by all nodes through Redis.
 SECRET = web.AppKey("secret", bytes)
 #: Live signalling connections, so that shutdown can say goodbye to each.
-CONNECTIONS: web.AppKey["set[Connection]"] = web.AppKey("connections")
+CONNECTIONS: web.AppKey[set[Connection]] = web.AppKey("connections", set)
 #: Structured event log: (event name, fields) for joins, leaves and errors.
 EVENT_LOG: web.AppKey[Callable[[str, dict[str, Any]], None]] = web.AppKey("event_log")

@@ -76,7 +76,8 @@ async def join_page(request: web.Request) -> web.Response:
         return error_page(
             request,
             410,
-            "This session has ended" if session.status is SessionStatus.ended
+            "This session has ended"
+            if session.status is SessionStatus.ended
             else "This session was cancelled",
             "There is nothing to join here any more.",
         )

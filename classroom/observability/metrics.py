@@ -10,7 +10,9 @@ from prometheus_client import Counter, Gauge, Histogram
 
 KINDS = ("audio", "video")
 
-SESSIONS_LIVE = Gauge("classroom_sessions_live", "Sessions with at least one participant on this node")
+SESSIONS_LIVE = Gauge(
+    "classroom_sessions_live", "Sessions with at least one participant on this node"
+)
 ROOMS = Gauge("classroom_rooms", "Rooms open on this node", ["room_kind"])
 PARTICIPANTS = Gauge("classroom_participants", "Participants connected to this node", ["role"])
 PUBLICATIONS = Gauge("classroom_publications", "Tracks published to this node", ["kind"])
@@ -21,13 +23,16 @@ WEBSOCKETS_OPEN = Gauge("classroom_websockets_open", "Signalling WebSockets open
 DRAINING = Gauge("classroom_node_draining", "1 while the node is shutting down and takes no joins")
 
 RTP_PACKETS = Counter(
-    "classroom_rtp_packets", "RTP packets received from publishers / sent to subscribers",
+    "classroom_rtp_packets",
+    "RTP packets received from publishers / sent to subscribers",
     ["kind", "direction"],
 )
 RTP_BYTES = Counter(
     "classroom_rtp_bytes", "RTP payload bytes received / sent", ["kind", "direction"]
 )
-NACKS = Counter("classroom_nacks", "NACKed packets: received from subscribers / answered", ["result"])
+NACKS = Counter(
+    "classroom_nacks", "NACKed packets: received from subscribers / answered", ["result"]
+)
 KEYFRAME_REQUESTS = Counter(
     "classroom_keyframe_requests",
     "PLI/FIR received from subscribers and keyframe requests sent to publishers",
@@ -43,7 +48,8 @@ CODECS_CREATED = Counter(
 JOINS = Counter("classroom_joins", "Join attempts by result", ["result"])
 LEAVES = Counter("classroom_leaves", "Participants leaving by reason", ["reason"])
 SIGNALING_MESSAGES = Counter(
-    "classroom_signaling_messages", "Signalling messages received by type and result",
+    "classroom_signaling_messages",
+    "Signalling messages received by type and result",
     ["type", "result"],
 )
 
@@ -58,9 +64,7 @@ FORWARD_SECONDS = Histogram(
     buckets=(0.00002, 0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01),
 )
 
-SIGNALING_TYPES = frozenset(
-    {"join", "answer", "media_state", "ping", "leave", "invalid"}
-)
+SIGNALING_TYPES = frozenset({"join", "answer", "media_state", "ping", "leave", "invalid"})
 
 
 def _initialise_label_sets() -> None:

@@ -55,7 +55,7 @@ _SENDER_ATTRS = (
     "_RTCRtpSender__ntp_timestamp",
     "_RTCRtpSender__rtp_timestamp",
 )
-_METHODS: tuple[tuple[type, str], ...] = (
+_METHODS: tuple[tuple[type[Any], str], ...] = (
     (RTCRtpReceiver, "_handle_rtp_packet"),
     (RTCRtpReceiver, "_send_rtcp"),
     (RTCRtpReceiver, "_send_rtcp_nack"),
@@ -71,7 +71,11 @@ def check_internals() -> list[str]:
     problems: list[str] = []
     if aiortc.__version__ != PINNED_AIORTC:
         problems.append(f"aiortc {aiortc.__version__} installed, hooks written for {PINNED_AIORTC}")
-    for cls, attrs in ((RTCRtpReceiver, _RECEIVER_ATTRS), (RTCRtpSender, _SENDER_ATTRS)):
+    classes: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
+        (RTCRtpReceiver, _RECEIVER_ATTRS),
+        (RTCRtpSender, _SENDER_ATTRS),
+    )
+    for cls, attrs in classes:
         names = set(cls.__init__.__code__.co_names)
         for attr in attrs:
             if attr not in names:
@@ -99,11 +103,12 @@ def tap_receiver(receiver: RTCRtpReceiver, sink: RtpSink) -> None:
     generation towards the publisher and REMB. Left out: depayloading, the jitter buffer and
     the decoder, which is where aiortc spends its CPU.
     """
-    streams: dict[int, StreamStatistics] = receiver._RTCRtpReceiver__remote_streams
-    codecs: dict[int, Any] = receiver._RTCRtpReceiver__codecs
-    rtx_ssrc: dict[int, int] = receiver._RTCRtpReceiver__rtx_ssrc
-    nack = receiver._RTCRtpReceiver__nack_generator
-    estimator = receiver._RTCRtpReceiver__remote_bitrate_estimator
+    r: Any = receiver
+    streams: dict[int, StreamStatistics] = r._RTCRtpReceiver__remote_streams
+    codecs: dict[int, Any] = r._RTCRtpReceiver__codecs
+    rtx_ssrc: dict[int, int] = r._RTCRtpReceiver__rtx_ssrc
+    nack = r._RTCRtpReceiver__nack_generator
+    estimator = r._RTCRtpReceiver__remote_bitrate_estimator
 
     async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
         if estimator is not None and packet.extensions.abs_send_time is not None:
@@ -113,7 +118,7 @@ def tap_receiver(receiver: RTCRtpReceiver, sink: RtpSink) -> None:
                 payload_size=len(packet.payload) + packet.padding_size,
                 ssrc=packet.ssrc,
             )
-            rtcp_ssrc = receiver._RTCRtpReceiver__rtcp_ssrc
+            rtcp_ssrc = r._RTCRtpReceiver__rtcp_ssrc
             if remb is not None and rtcp_ssrc is not None:
                 await receiver._send_rtcp(
                     RtcpPsfbPacket(
@@ -137,7 +142,7 @@ def tap_receiver(receiver: RTCRtpReceiver, sink: RtpSink) -> None:
             await receiver._send_rtcp_nack(packet.ssrc, sorted(nack.missing))
         await sink(packet)
 
-    receiver._handle_rtp_packet = handle_rtp_packet
+    r._handle_rtp_packet = handle_rtp_packet
 
 
 async def request_keyframe(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
@@ -147,7 +152,8 @@ async def request_keyframe(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
 
 def receiver_stats(receiver: RTCRtpReceiver) -> list[tuple[int, int, int]]:
     """(ssrc, packets lost, jitter) per received stream, for metrics."""
-    streams: dict[int, StreamStatistics] = receiver._RTCRtpReceiver__remote_streams
+    r: Any = receiver
+    streams: dict[int, StreamStatistics] = r._RTCRtpReceiver__remote_streams
     return [(ssrc, s.packets_lost, s.jitter) for ssrc, s in streams.items()]
 
 
@@ -212,7 +218,8 @@ class SenderHook:
                         on_receiver_report(report.fraction_lost, report.packets_lost, report.jitter)
             await original(packet)
 
-        sender._handle_rtcp_packet = handle_rtcp_packet
+        s: Any = sender
+        s._handle_rtcp_packet = handle_rtcp_packet
 
     async def send(self, data: bytes) -> None:
         """Protect and send one serialized RTP packet; raises ConnectionError when closed."""
@@ -220,7 +227,7 @@ class SenderHook:
 
     def account(self, packets: int, octets: int, ntp_timestamp: int, rtp_timestamp: int) -> None:
         """Feed the counters aiortc puts in its RTCP sender reports (A/V sync, RTT)."""
-        s = self.sender
+        s: Any = self.sender
         s._RTCRtpSender__packet_count = packets
         s._RTCRtpSender__octet_count = octets
         s._RTCRtpSender__ntp_timestamp = ntp_timestamp
@@ -273,8 +280,10 @@ def install_codec_guard(on_codec_created: Callable[[str, str], None]) -> None:
     global _codec_guard_installed
     if _codec_guard_installed:
         return
-    original_decoder = aiortc.rtcrtpreceiver.get_decoder
-    original_encoder = aiortc.rtcrtpsender.get_encoder
+    receiver_module: Any = aiortc.rtcrtpreceiver
+    sender_module: Any = aiortc.rtcrtpsender
+    original_decoder = receiver_module.get_decoder
+    original_encoder = sender_module.get_encoder
 
     def get_decoder(codec: Any) -> Any:
         on_codec_created("decoder", str(codec.mimeType))
@@ -286,8 +295,8 @@ def install_codec_guard(on_codec_created: Callable[[str, str], None]) -> None:
         log.error("aiortc created a %s encoder: media is being transcoded", codec.mimeType)
         return original_encoder(codec)
 
-    aiortc.rtcrtpreceiver.get_decoder = get_decoder
-    aiortc.rtcrtpsender.get_encoder = get_encoder
+    receiver_module.get_decoder = get_decoder
+    sender_module.get_encoder = get_encoder
     _codec_guard_installed = True
 
 

@@ -17,7 +17,6 @@ from aiortc.rtp import RtpPacket
 
 from classroom.observability import metrics
 from classroom.rooms.rtp import (
-    ExtensionLayout,
     OutboundStream,
     abs_send_time_element,
     audio_level_element,
@@ -38,7 +37,9 @@ class PacketOutput(Protocol):
 
     async def send(self, data: bytes) -> None: ...
 
-    def account(self, packets: int, octets: int, ntp_timestamp: int, rtp_timestamp: int) -> None: ...
+    def account(
+        self, packets: int, octets: int, ntp_timestamp: int, rtp_timestamp: int
+    ) -> None: ...
 
 
 class SendSlot:
@@ -110,8 +111,12 @@ class SendSlot:
             self._await_keyframe = False
             metrics.KEYFRAMES_FORWARDED.inc()
         seq, data = self.stream.build(
-            packet.sequence_number, packet.timestamp, packet.marker, packet.payload,
-            ext_dynamic, now,
+            packet.sequence_number,
+            packet.timestamp,
+            packet.marker,
+            packet.payload,
+            ext_dynamic,
+            now,
         )
         if self._hist_seq:
             i = seq % HISTORY
@@ -188,7 +193,9 @@ class Publication:
             return
         self._keyframe_wanted = True
         if self._keyframe_task is None or self._keyframe_task.done():
-            self._keyframe_task = asyncio.get_running_loop().create_task(self._send_keyframe_request())
+            self._keyframe_task = asyncio.get_running_loop().create_task(
+                self._send_keyframe_request()
+            )
 
     async def _send_keyframe_request(self) -> None:
         while self._keyframe_wanted and not self._closed:

@@ -159,7 +159,7 @@ class Peer:
             sdp = advertise_public_ip(sdp, self._ice.public_ip)
         for tag, transceiver in self._pending:
             if tag.startswith("publish-"):
-                self.publish_mids[tag.removeprefix("publish-")] = transceiver.mid
+                self.publish_mids[tag.removeprefix("publish-")] = str(transceiver.mid)
         self._offer_media_count = len(self.pc.getTransceivers())
         loop = asyncio.get_running_loop()
         self._answer = loop.create_future()

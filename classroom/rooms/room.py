@@ -94,7 +94,7 @@ class Room:
         return len(self.participants) >= self.capacity
 
     def visible_to(self, viewer: ParticipantInfo) -> list[ParticipantInfo]:
-        """Others in the room as `viewer` may see them: observers are hidden from non-facilitators."""
+        """Others in the room as `viewer` sees them: observers are hidden from participants."""
         return [
             p.info
             for p in self.participants.values()

@@ -113,9 +113,7 @@ class OutboundStream:
         "ssrc",
     )
 
-    def __init__(
-        self, ssrc: int, payload_type: int, clock_rate: int, ext: ExtensionLayout
-    ) -> None:
+    def __init__(self, ssrc: int, payload_type: int, clock_rate: int, ext: ExtensionLayout) -> None:
         self.ssrc = ssrc
         self.payload_type = payload_type
         self.ext = ext

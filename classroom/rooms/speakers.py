@@ -17,7 +17,9 @@ HANGOVER_S = 0.6
 
 
 class SpeakerDetector:
-    def __init__(self, threshold: int = SPEAKING_LEVEL_DBOV, hangover_s: float = HANGOVER_S) -> None:
+    def __init__(
+        self, threshold: int = SPEAKING_LEVEL_DBOV, hangover_s: float = HANGOVER_S
+    ) -> None:
         self._threshold = threshold
         self._hangover = hangover_s
         self._last_loud: dict[str, float] = {}

@@ -15,7 +15,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -314,7 +314,7 @@ class Connection:
     async def _on_leave(self, message: dict[str, Any]) -> None:
         await self.end("left", WSCloseCode.OK, bye="left")
 
-    _handlers: dict[str, Callable[[Connection, dict[str, Any]], Awaitable[None]]] = {
+    _handlers: ClassVar[dict[str, Callable[[Connection, dict[str, Any]], Awaitable[None]]]] = {
         "join": _on_join,
         "answer": _on_answer,
         "media_state": _on_media_state,

@@ -26,9 +26,7 @@ Client = TestClient[web.Request, web.Application]
 
 
 @pytest.fixture
-async def client(
-    aiohttp_client: Any, valkey_url: str, tmp_path: Path
-) -> AsyncIterator[Client]:
+async def client(aiohttp_client: Any, valkey_url: str, tmp_path: Path) -> AsyncIterator[Client]:
     settings = Settings(redis_url=valkey_url, data_dir=tmp_path, admin_token=ADMIN)
     app = create_app(settings)
     c: Client = await aiohttp_client(app)
@@ -43,15 +41,24 @@ async def make_session(client: Client, role: str = "participant") -> dict[str, s
     cohort = await r.json()
     r = await client.post(
         f"/api/v1/cohorts/{cohort['id']}/members",
-        json={"name": "Åse Ødegård", "email": "ase@example.no", "department": "Helse",
-              "location": "Rådhuset", "role": role},
+        json={
+            "name": "Åse Ødegård",
+            "email": "ase@example.no",
+            "department": "Helse",
+            "location": "Rådhuset",
+            "role": role,
+        },
         headers=headers,
     )
     member = await r.json()
     r = await client.post(
         "/api/v1/sessions",
-        json={"cohort_id": cohort["id"], "title": "Samling 1",
-              "starts_at": "2026-11-26T09:00:00+01:00", "ends_at": "2026-11-26T11:00:00+01:00"},
+        json={
+            "cohort_id": cohort["id"],
+            "title": "Samling 1",
+            "starts_at": "2026-11-26T09:00:00+01:00",
+            "ends_at": "2026-11-26T11:00:00+01:00",
+        },
         headers=headers,
     )
     session = await r.json()
@@ -64,7 +71,9 @@ async def make_session(client: Client, role: str = "participant") -> dict[str, s
     }
 
 
-async def receive(ws: aiohttp.ClientWebSocketResponse, kind: str, timeout: float = 5) -> dict[str, Any]:
+async def receive(
+    ws: aiohttp.ClientWebSocketResponse, kind: str, timeout: float = 5
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         msg = await ws.receive(timeout=max(0.01, deadline - time.monotonic()))

@@ -14,8 +14,8 @@ import pytest
 
 from classroom.demo import run_demo
 from tests.support.peer_client import PeerClient
-from tests.support.wait import wait_for
 from tests.support.server import ADMIN_TOKEN, ServerProcess, metric_value, start_server
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.media
 
@@ -64,7 +64,8 @@ async def test_four_participants_see_and_hear_each_other(server: ServerProcess) 
         await wait_for(
             lambda: all(
                 all(
-                    c.snapshot()[p][0] > before[i][p][0] + 5 and c.snapshot()[p][1] > before[i][p][1] + 20
+                    c.snapshot()[p][0] > before[i][p][0] + 5
+                    and c.snapshot()[p][1] > before[i][p][1] + 20
                     for p in before[i]
                 )
                 for i, c in enumerate(clients)
@@ -79,8 +80,10 @@ async def test_four_participants_see_and_hear_each_other(server: ServerProcess) 
         await leaver.leave()
         for client in clients:
             await wait_for(
-                lambda client=client: leaver_id not in client.others  # type: ignore[misc]
-                and all(s is None or s[0] != leaver_id for s in client.slots.values()),
+                lambda client=client: (
+                    leaver_id not in client.others  # type: ignore[misc]
+                    and all(s is None or s[0] != leaver_id for s in client.slots.values())
+                ),
                 3,
                 "the leaver to disappear from participants and slots",
             )
@@ -117,9 +120,12 @@ async def test_four_participants_see_and_hear_each_other(server: ServerProcess) 
         assert metric_value(metrics, "classroom_media_codecs_created_total") == 0, (
             "the server created a decoder or encoder: media was transcoded"
         )
-        assert metric_value(
-            metrics, "classroom_rtp_packets_total", {"kind": "video", "direction": "out"}
-        ) > 100
+        assert (
+            metric_value(
+                metrics, "classroom_rtp_packets_total", {"kind": "video", "direction": "out"}
+            )
+            > 100
+        )
         assert metric_value(metrics, "classroom_participants", {"role": "participant"}) == 3
         assert metric_value(metrics, "classroom_participants", {"role": "facilitator"}) == 1
     finally:

@@ -18,7 +18,12 @@ from typing import Any
 
 import aiohttp
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, MediaStreamTrack, VideoStreamTrack
+from aiortc.mediastreams import (
+    AudioStreamTrack,
+    MediaStreamError,
+    MediaStreamTrack,
+    VideoStreamTrack,
+)
 from av import AudioFrame, VideoFrame
 
 from classroom.rooms.aiortc_hooks import enable_loopback_candidates
@@ -139,7 +144,9 @@ class PeerClient:
             )
             if transceiver is None:
                 return
-            self._tasks.append(asyncio.get_running_loop().create_task(self._consume(transceiver, track)))
+            self._tasks.append(
+                asyncio.get_running_loop().create_task(self._consume(transceiver, track))
+            )
 
     @property
     def token(self) -> str:
@@ -216,7 +223,7 @@ class PeerClient:
                 slot = self.slots.get(str(transceiver.mid))
                 if slot is None:
                     continue
-                participant_id, kind = slot
+                participant_id = slot[0]
                 counts = self.remote.setdefault(participant_id, RemoteCounts())
                 now = time.monotonic()
                 if isinstance(frame, VideoFrame):

@@ -55,15 +55,26 @@ class ServerProcess:
 
 
 async def start_server(
-    data_dir: Path, redis_url: str | None = None, port: int | None = None, extra: list[str] | None = None
+    data_dir: Path,
+    redis_url: str | None = None,
+    port: int | None = None,
+    extra: list[str] | None = None,
 ) -> ServerProcess:
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "server.log"
     args = [
-        sys.executable, "-m", "classroom", "serve",
-        "--host", "127.0.0.1", "--port", str(port),
-        "--data-dir", str(data_dir), "--ice-loopback",
+        sys.executable,
+        "-m",
+        "classroom",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--ice-loopback",
     ]
     if redis_url:
         args += ["--redis-url", redis_url]
