@@ -62,7 +62,6 @@ const en = {
   "status.reconnecting": "Reconnecting…",
   "status.serverRestarting": "Server restarting, reconnecting…",
   "status.connectionLost": "Connection lost. Trying to reconnect…",
-  "status.offline": "You are offline. Reconnecting when the network is back…",
   "status.mediaReconnecting": "Media connection interrupted. Reconnecting…",
 
   "left.heading": "You left",
@@ -146,7 +145,6 @@ const nb = {
   "status.reconnecting": "Kobler til på nytt…",
   "status.serverRestarting": "Serveren starter på nytt, kobler til igjen…",
   "status.connectionLost": "Forbindelsen ble brutt. Prøver å koble til igjen…",
-  "status.offline": "Du er frakoblet. Kobler til igjen når nettet er tilbake…",
   "status.mediaReconnecting": "Mediaforbindelsen ble avbrutt. Kobler til på nytt…",
 
   "left.heading": "Du har forlatt rommet",

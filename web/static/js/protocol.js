@@ -5,7 +5,8 @@
 //   "state"          {state, reason, attempt, delay}
 //                    state: "connecting" | "connected" | "reconnecting" | "closed"
 //                    "connected" means the server answered `welcome`.
-//                    reason for "reconnecting": "server_restarting" | "connection_lost" | "offline"
+//                    reason for "reconnecting": "server_restarting" | "connection_lost"
+//                      | whatever reconnect(reason) was called with (room.js: "media_failed")
 //                    reason for "closed": "left" | "replaced" | "removed" | "session_ended"
 //                      | an error code (bad_token, token_expired, session_full, ...)
 //                      | "policy" (closed with 1008 without an error) | "closed" (close())
@@ -383,8 +384,7 @@ export class SignalingClient extends EventTarget {
     if (this._stopped || this._timers.reconnect !== null) return;
     this.attempt += 1;
     const delay = backoffDelay(this.attempt);
-    const offline = typeof navigator !== "undefined" && navigator.onLine === false;
-    this._setState("reconnecting", offline ? "offline" : reason, { delay });
+    this._setState("reconnecting", reason, { delay });
     this._timers.reconnect = setTimeout(() => this._open(), delay);
   }
 

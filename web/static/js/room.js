@@ -832,7 +832,6 @@ function onConnectionState({ state, reason, attempt }) {
       setState("connecting");
       let key = "status.reconnecting";
       if (reason === "server_restarting") key = "status.serverRestarting";
-      else if (reason === "offline") key = "status.offline";
       else if (reason === "media_failed") key = "status.mediaReconnecting";
       else if (attempt >= LOST_AFTER_ATTEMPTS) key = "status.connectionLost";
       showBanner(key);

@@ -1,0 +1,76 @@
+"""Headless Debian Chromium driven by Playwright, set up as DESIGN.md prescribes."""
+
+from __future__ import annotations
+
+import shutil
+from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import BrowserContext, Page, async_playwright
+
+CHROMIUM_ARGS = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+#: Inbound RTP as the page's own peer connection reports it.
+INBOUND_STATS_JS = """
+async () => {
+  const pc = window.classroom && window.classroom.pc;
+  if (!pc) return null;
+  const report = await pc.getStats();
+  const video = [], audio = [];
+  report.forEach((r) => {
+    if (r.type !== 'inbound-rtp') return;
+    if (r.kind === 'video') video.push({mid: r.mid, frames: r.framesDecoded || 0});
+    else if (r.kind === 'audio') audio.push({mid: r.mid, packets: r.packetsReceived || 0});
+  });
+  return {video, audio};
+}
+"""
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        raise RuntimeError("Debian's chromium is not installed (scripts/setup --test installs it)")
+    return path
+
+
+@asynccontextmanager
+async def browsers(count: int, profile_root: Path) -> AsyncIterator[list[tuple[BrowserContext, Page]]]:
+    """`count` independent Chromium instances, each with a fresh user-data dir."""
+    async with async_playwright() as p:
+        opened: list[tuple[BrowserContext, Page]] = []
+        try:
+            for i in range(count):
+                context = await p.chromium.launch_persistent_context(
+                    str(profile_root / f"profile-{i}"),
+                    executable_path=chromium_path(),
+                    headless=True,
+                    args=CHROMIUM_ARGS,
+                    viewport={"width": 1024, "height": 700},
+                )
+                page = context.pages[0] if context.pages else await context.new_page()
+                opened.append((context, page))
+            yield opened
+        finally:
+            for context, _ in opened:
+                await context.close()
+
+
+async def inbound(page: Page) -> dict[str, Any] | None:
+    result: dict[str, Any] | None = await page.evaluate(INBOUND_STATS_JS)
+    return result
