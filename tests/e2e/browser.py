@@ -50,7 +50,9 @@ def chromium_path() -> str:
 
 
 @asynccontextmanager
-async def browsers(count: int, profile_root: Path) -> AsyncIterator[list[tuple[BrowserContext, Page]]]:
+async def browsers(
+    count: int, profile_root: Path
+) -> AsyncIterator[list[tuple[BrowserContext, Page]]]:
     """`count` independent Chromium instances, each with a fresh user-data dir."""
     async with async_playwright() as p:
         opened: list[tuple[BrowserContext, Page]] = []

@@ -55,7 +55,9 @@ async def server(tmp_path: Path) -> Any:
         process.stop()
 
 
-async def test_three_browsers_see_and_hear_each_other(server: ServerProcess, tmp_path: Path) -> None:
+async def test_three_browsers_see_and_hear_each_other(
+    server: ServerProcess, tmp_path: Path
+) -> None:
     demo = await run_demo(server.base_url, 2, ADMIN_TOKEN)
     urls = [demo["facilitator_url"], *demo["participant_urls"]]
     async with browsers(3, tmp_path) as opened:
@@ -74,6 +76,7 @@ async def test_three_browsers_see_and_hear_each_other(server: ServerProcess, tmp
                 return len(videos) >= 2 and len(audios) >= 2
 
             first = await poll(pages, decoding_two, 30, "2 decoding videos and 2 audio streams")
+
             # And they keep going: every decoding video advances, every audio stream grows.
             def advanced(before: dict[str, Any]) -> Any:
                 def check(stats: dict[str, Any]) -> bool:
@@ -81,11 +84,14 @@ async def test_three_browsers_see_and_hear_each_other(server: ServerProcess, tmp
                     packets = {a["mid"]: a["packets"] for a in stats["audio"]}
                     return all(
                         frames.get(v["mid"], 0) > v["frames"] + 10
-                        for v in before["video"] if v["frames"] > 0
+                        for v in before["video"]
+                        if v["frames"] > 0
                     ) and all(
                         packets.get(a["mid"], 0) > a["packets"] + 20
-                        for a in before["audio"] if a["packets"] > 0
+                        for a in before["audio"]
+                        if a["packets"] > 0
                     )
+
                 return check
 
             for page, before in zip(pages, first, strict=True):
@@ -93,7 +99,7 @@ async def test_three_browsers_see_and_hear_each_other(server: ServerProcess, tmp
 
             # The UI shows one tile per remote participant, with a playing video.
             for page in pages:
-                tiles = await page.locator("[data-participant-id]:not([data-local])").count()
+                tiles = await page.locator("[data-participant-id]:not([data-self])").count()
                 assert tiles == 2, f"expected 2 remote tiles, found {tiles}"
                 playing = await page.evaluate(
                     "Array.from(document.querySelectorAll('video[data-remote-video]'))"
@@ -105,7 +111,7 @@ async def test_three_browsers_see_and_hear_each_other(server: ServerProcess, tmp
             await pages[2].close()
             for page in pages[:2]:
                 await page.wait_for_function(
-                    "document.querySelectorAll('[data-participant-id]:not([data-local])').length === 1",
+                    "document.querySelectorAll('[data-participant-id]:not([data-self])').length === 1",
                     timeout=5000,
                 )
         except BaseException:

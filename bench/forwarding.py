@@ -1,0 +1,966 @@
+"""Forwarding benchmark: one publisher (audio + video) and N subscribers on a real server.
+
+Run it inside a network namespace that has only loopback (see docs/benchmarks.md):
+
+    unshare -n sh -c 'ip link set lo up && exec /work/main/.venv/bin/python \\
+        bench/forwarding.py --subscribers 1,2,4,8,16 --seconds 10 --repeats 3 --json out.json'
+
+For every run it starts a fresh `python -m classroom serve --ice-loopback` (with its embedded
+Valkey), joins a publisher (a separate process replaying a pre-encoded 640x480 VP8 stream at
+30 fps and an Opus stream) and then N subscribers one after the other (aiortc peers in this
+process whose receivers are tapped: they count RTP packets, they do not decode). Once every
+subscriber receives video and negotiation is quiet, it measures over a window of `--seconds`:
+
+- the server process's CPU time (user + system, psutil) and the RTP packets it sent, from
+  `classroom_rtp_packets_total{direction="out"}` in /metrics;
+- the video frames each subscriber received (RTP packets with the marker bit);
+- join time: WebSocket connect to the first video packet, per subscriber, and the median of
+  the server's `classroom_join_seconds` histogram.
+
+N = 0 (the publisher alone) is the baseline that the marginal figures subtract. Runs are
+interleaved (every N once per repeat) so that background load spreads over all N; the
+table shows medians over the repeats. `--profile FILE` adds one run at the largest N with
+py-spy sampling the server during the window and prints where its CPU goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fractions
+import json
+import math
+import os
+import pickle
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import aiohttp  # noqa: E402
+import av  # noqa: E402
+import psutil  # noqa: E402
+from aiortc import RTCRtpSender  # noqa: E402
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack  # noqa: E402
+from aiortc.rtp import RtpPacket  # noqa: E402
+
+from classroom.demo import run_demo  # noqa: E402
+from classroom.rooms.aiortc_hooks import enable_loopback_candidates, tap_receiver  # noqa: E402
+from tests.support.peer_client import PeerClient  # noqa: E402
+from tests.support.server import ADMIN_TOKEN, ServerProcess, metric_value, start_server  # noqa: E402
+
+WIDTH, HEIGHT, FPS = 640, 480, 30
+VIDEO_BITRATE = 1_000_000
+AUDIO_BITRATE = 32_000
+CLIP_SECONDS = 10
+AUDIO_FRAME = 960  # 20 ms at 48 kHz
+
+PUBLISHER_READY_S = 30.0
+FIRST_VIDEO_TIMEOUT_S = 20.0
+QUIET_S = 1.5  # no new offer to anyone for this long: negotiation has settled
+QUIET_MAX_S = 20.0
+CLOSE_TIMEOUT_S = 10.0
+PUBLISHER_MAX_LIFETIME_S = 900.0
+
+
+# --- the publisher's media: pre-encoded once, replayed in a loop ---------------------------
+
+
+@dataclass
+class Clip:
+    """Encoded VP8 frames (the first one a keyframe) and Opus packets, in playout order."""
+
+    video: list[bytes]
+    audio: list[bytes]
+
+    @property
+    def video_kbps(self) -> float:
+        return sum(map(len, self.video)) * 8 / (len(self.video) / FPS) / 1000
+
+    @property
+    def keyframe_bytes(self) -> int:
+        return len(self.video[0])
+
+
+def _camera_frames(count: int, warmup: int) -> list[av.VideoFrame]:
+    """A webcam-like scene: a static textured background and a moving noisy 'person'."""
+    rnd = random.Random(7)
+    background = bytes(
+        ((x * 200) // WIDTH + (y * 97) // HEIGHT + rnd.getrandbits(5)) & 0xFF
+        for y in range(HEIGHT)
+        for x in range(WIDTH)
+    )
+    chroma = bytes([128]) * (WIDTH // 2 * HEIGHT // 2)
+    box = 200
+    texture = bytes((b & 0x1F) | 0x60 for b in range(256))
+    frames = []
+    for i in range(count):
+        luma = bytearray(background)
+        bx = int((WIDTH - box) / 2 + 150 * math.sin(i / 20))
+        by = 140 + int(20 * math.sin(i / 7))
+        noise = rnd.randbytes(box * box).translate(texture)
+        for r in range(box):
+            o = (by + r) * WIDTH + bx
+            luma[o : o + box] = noise[r * box : (r + 1) * box]
+        frame = av.VideoFrame(WIDTH, HEIGHT, "yuv420p")
+        frame.planes[0].update(bytes(luma))
+        frame.planes[1].update(chroma)
+        frame.planes[2].update(chroma)
+        frame.pts = i
+        frame.time_base = fractions.Fraction(1, FPS)
+        if i == warmup:
+            frame.pict_type = av.video.frame.PictureType.I
+        frames.append(frame)
+    return frames
+
+
+def encode_clip() -> Clip:
+    """Encode CLIP_SECONDS of 640x480 VP8 at 30 fps (~1 Mbit/s) and of Opus, with libvpx/libopus.
+
+    The encoder runs one second before the clip starts, so that its rate control has settled
+    and the clip's first frame is a keyframe of steady-state size (forced there).
+    """
+    vp8 = av.CodecContext.create("libvpx", "w")
+    vp8.width, vp8.height, vp8.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+    vp8.framerate = fractions.Fraction(FPS, 1)
+    vp8.time_base = fractions.Fraction(1, FPS)
+    vp8.bit_rate = VIDEO_BITRATE
+    vp8.gop_size = 1_000_000  # keyframes only where forced: at the start of the loop
+    vp8.options = {
+        "deadline": "realtime",
+        "cpu-used": "8",
+        "lag-in-frames": "0",
+        "error-resilient": "1",
+        "minrate": str(VIDEO_BITRATE),
+        "maxrate": str(VIDEO_BITRATE),
+        "static-thresh": "0",
+        "max-intra-rate": "900",
+    }
+    warmup = FPS
+    video: list[bytes] = []
+    for frame in _camera_frames(warmup + CLIP_SECONDS * FPS, warmup):
+        video += [bytes(p) for p in vp8.encode(frame)]
+    video += [bytes(p) for p in vp8.encode(None)]
+    video = video[warmup:]
+
+    opus = av.CodecContext.create("libopus", "w")
+    opus.sample_rate, opus.layout, opus.format = 48000, "mono", "s16"
+    opus.bit_rate = AUDIO_BITRATE
+    opus.time_base = fractions.Fraction(1, 48000)
+    audio: list[bytes] = []
+    for k in range(CLIP_SECONDS * 50):
+        # speech-like: 2 s of a gliding tone, then 1 s of silence
+        amp = 8000 if (k // 50) % 3 != 2 else 0
+        freq = 180 + (k % 50) * 4
+        samples = [
+            int(amp * math.sin(2 * math.pi * freq * (k * AUDIO_FRAME + i) / 48000))
+            for i in range(AUDIO_FRAME)
+        ]
+        frame = av.AudioFrame(format="s16", layout="mono", samples=AUDIO_FRAME)
+        frame.planes[0].update(b"".join(s.to_bytes(2, "little", signed=True) for s in samples))
+        frame.sample_rate = 48000
+        frame.pts = k * AUDIO_FRAME
+        frame.time_base = fractions.Fraction(1, 48000)
+        audio += [bytes(p) for p in opus.encode(frame)]
+    return Clip(video, audio)
+
+
+class ReplayTrack(MediaStreamTrack):
+    """Hands aiortc's sender encoded packets (it packetizes them, it does not encode).
+
+    Paced in real time. A keyframe request (PLI/FIR from the server) restarts the video loop
+    at its first frame, a keyframe, as a real encoder would send a fresh keyframe; the
+    bitstream stays decodable because every loop starts with that keyframe.
+    """
+
+    def __init__(self, kind: str, packets: list[bytes]) -> None:
+        super().__init__()
+        self.kind = kind
+        self._packets = packets
+        self._interval = 1 / FPS if kind == "video" else AUDIO_FRAME / 48000
+        self._pts_step = 90000 // FPS if kind == "video" else AUDIO_FRAME
+        self._time_base = fractions.Fraction(1, 90000 if kind == "video" else 48000)
+        self._n = 0
+        self._i = 0
+        self._start: float | None = None
+        self._restart = False
+        self.sent = 0
+        self.keyframe_requests = 0
+        self.late = 0
+
+    def request_keyframe(self) -> None:
+        if self.kind == "video":
+            self.keyframe_requests += 1
+            self._restart = True
+
+    async def recv(self) -> av.Packet:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        delay = self._start + self._n * self._interval - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        elif delay < -self._interval:
+            self.late += 1
+        if self._restart:
+            self._restart = False
+            self._i = 0
+        packet = av.Packet(self._packets[self._i])
+        packet.pts = self._n * self._pts_step
+        packet.time_base = self._time_base
+        self._i = (self._i + 1) % len(self._packets)
+        self._n += 1
+        self.sent += 1
+        return packet
+
+
+def _install_keyframe_hook() -> None:
+    """In the publisher process: a PLI/FIR reaching a sender restarts its replay track."""
+
+    def send_keyframe(self: RTCRtpSender) -> None:
+        track = self.track
+        if isinstance(track, ReplayTrack):
+            track.request_keyframe()
+
+    RTCRtpSender._send_keyframe = send_keyframe  # type: ignore[method-assign]
+
+
+async def publisher_main(base_url: str, join_url: str, clip_path: Path) -> int:
+    """The publisher child process: join, print `ready` once connected, run until told."""
+    enable_loopback_candidates()
+    _install_keyframe_hook()
+    clip: Clip = pickle.loads(clip_path.read_bytes())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+
+    def watch_stdin() -> None:  # the parent closes our stdin (or dies): stop
+        with contextlib.suppress(Exception):
+            sys.stdin.buffer.read()
+        loop.call_soon_threadsafe(stop.set)
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    client = PeerClient(base_url, join_url, audio=True, video=True)
+    video = ReplayTrack("video", clip.video)
+    audio = ReplayTrack("audio", clip.audio)
+    client.local_video, client.local_audio = video, audio
+    try:
+        await client.connect()
+        deadline = time.monotonic() + PUBLISHER_READY_S
+        while client.pc.connectionState != "connected" or video.sent == 0:
+            if time.monotonic() > deadline or client.closed.is_set():
+                print("failed: publisher not connected", flush=True)
+                return 1
+            await asyncio.sleep(0.05)
+        print("ready", flush=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), PUBLISHER_MAX_LIFETIME_S)
+    finally:
+        stats = {
+            "video_frames": video.sent,
+            "audio_packets": audio.sent,
+            "keyframe_requests": video.keyframe_requests,
+            "late_frames": video.late,
+        }
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.close(), CLOSE_TIMEOUT_S)
+        print("stats " + json.dumps(stats), flush=True)
+    return 0
+
+
+class Publisher:
+    """The publisher child process, seen from the bench."""
+
+    def __init__(self, base_url: str, join_url: str, clip_path: Path) -> None:
+        args = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--publisher-child",
+            "--base-url",
+            base_url,
+            "--join-url",
+            join_url,
+            "--clip",
+            str(clip_path),
+        ]
+        self.process = subprocess.Popen(
+            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=REPO, text=True
+        )
+        self.stats: dict[str, int] = {}
+        self._proc = psutil.Process(self.process.pid)
+
+    async def wait_ready(self) -> None:
+        assert self.process.stdout is not None
+        stdout = self.process.stdout
+        line = await asyncio.wait_for(asyncio.to_thread(stdout.readline), PUBLISHER_READY_S + 5)
+        if line.strip() != "ready":
+            raise RuntimeError(f"publisher did not start: {line.strip() or 'no output'}")
+
+    def cpu_seconds(self) -> float:
+        t = self._proc.cpu_times()
+        return float(t.user + t.system)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(Exception):
+                assert self.process.stdin is not None
+                self.process.stdin.close()
+            try:
+                self.process.wait(CLOSE_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout is not None:
+            for line in self.process.stdout.read().splitlines():
+                if line.startswith("stats "):
+                    self.stats = json.loads(line.removeprefix("stats "))
+            self.process.stdout.close()
+
+
+# --- subscribers: aiortc peers that count packets instead of decoding ----------------------
+
+
+@dataclass
+class Tally:
+    video_packets: int = 0
+    video_frames: int = 0
+    audio_packets: int = 0
+    first_video_at: float | None = None
+    last_marker_seq: int | None = None
+
+
+class Subscriber:
+    """A participant that publishes nothing; its receivers are tapped, nothing is decoded."""
+
+    def __init__(self, base_url: str, join_url: str) -> None:
+        self.client = PeerClient(base_url, join_url, audio=False, video=False)
+        self.tally = Tally()
+        self.connect_started = 0.0
+        self.first_video = asyncio.Event()
+        pc = self.client.pc
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            transceiver = next((t for t in pc.getTransceivers() if t.receiver.track is track), None)
+            if transceiver is not None:
+                sink = self._on_video if track.kind == "video" else self._on_audio
+                tap_receiver(transceiver.receiver, sink)
+
+    async def _on_video(self, packet: RtpPacket) -> None:
+        tally = self.tally
+        tally.video_packets += 1
+        if tally.first_video_at is None:
+            tally.first_video_at = time.monotonic()
+            self.first_video.set()
+        if packet.marker:
+            last = tally.last_marker_seq
+            # one frame per marker, retransmissions of an old marker packet not counted twice
+            if last is None or 0 < ((packet.sequence_number - last) & 0xFFFF) < 0x8000:
+                tally.last_marker_seq = packet.sequence_number
+                tally.video_frames += 1
+
+    async def _on_audio(self, packet: RtpPacket) -> None:
+        self.tally.audio_packets += 1
+
+    async def join(self) -> float | None:
+        """Connect; seconds from WebSocket connect to the first video packet (None: none came)."""
+        self.connect_started = time.monotonic()
+        await self.client.connect()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.first_video.wait(), FIRST_VIDEO_TIMEOUT_S)
+        if self.tally.first_video_at is None:
+            return None
+        return self.tally.first_video_at - self.connect_started
+
+    def offers(self) -> int:
+        return sum(1 for m in self.client.messages if m.get("type") == "offer")
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.client.close(), CLOSE_TIMEOUT_S)
+
+
+# --- one run -------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    subscribers: int
+    repeat: int
+    role: str
+    window_s: float = 0.0
+    server_cpu_pct: float = 0.0
+    out_packets: int = 0
+    out_pps: float = 0.0
+    in_pps: float = 0.0
+    us_per_out_packet: float | None = None
+    forward_us_per_out_packet: float | None = None
+    fps_median: float | None = None
+    fps_min: float | None = None
+    join_s: list[float] = field(default_factory=list)
+    join_median_s: float | None = None
+    server_join_median_s: float | None = None
+    subscribers_with_video: int = 0
+    machine_busy_pct: float = 0.0
+    bench_cpu_pct: float = 0.0
+    publisher_cpu_pct: float = 0.0
+    server_rss_mb: float = 0.0
+    publisher: dict[str, int] = field(default_factory=dict)
+    profile: dict[str, Any] | None = None
+    error: str | None = None
+
+
+def histogram_median(text: str, name: str) -> float | None:
+    """histogram_quantile(0.5, ...) over a Prometheus text histogram (linear in the bucket)."""
+    buckets: list[tuple[float, float]] = []
+    for line in text.splitlines():
+        if not line.startswith(name + "_bucket{"):
+            continue
+        head, _, value = line.rpartition(" ")
+        le = head.split('le="', 1)[1].split('"', 1)[0]
+        buckets.append((math.inf if le == "+Inf" else float(le), float(value)))
+    buckets.sort()
+    if not buckets or buckets[-1][1] == 0:
+        return None
+    rank = buckets[-1][1] / 2
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if math.isinf(bound):
+                return lower_bound
+            share = (rank - lower_count) / (count - lower_count) if count > lower_count else 0
+            return lower_bound + (bound - lower_bound) * share
+        lower_bound, lower_count = bound, count
+    return None
+
+
+async def create_session(base_url: str, subscribers: int, role: str) -> tuple[str, list[str]]:
+    """(publisher link, subscriber links). Participants come from `classroom demo`."""
+    if role == "participant":
+        links = await run_demo(base_url, participants=subscribers, admin_token=ADMIN_TOKEN)
+        return links["facilitator_url"], list(links["participant_urls"])
+    # observers: the same through the API, with roster role "observer"
+    api = base_url + "/api/v1"
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with aiohttp.ClientSession(headers=headers, raise_for_status=True) as http:
+        async with http.post(f"{api}/cohorts", json={"name": "bench"}) as r:
+            cohort = (await r.json())["id"]
+        people = [("Publisher", "facilitator")] + [
+            (f"Obs {i}", "observer") for i in range(subscribers)
+        ]
+        for i, (name, member_role) in enumerate(people):
+            body = {
+                "name": name,
+                "email": f"b{i}@bench.example",
+                "department": "Bench",
+                "location": "Lab",
+                "role": member_role,
+                "consent": True,
+            }
+            async with http.post(f"{api}/cohorts/{cohort}/members", json=body):
+                pass
+        now = time.time()
+        body = {
+            "cohort_id": cohort,
+            "title": "bench",
+            "starts_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+            "ends_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 7200)),
+        }
+        async with http.post(f"{api}/sessions", json=body) as r:
+            session = (await r.json())["id"]
+        async with http.post(f"{api}/sessions/{session}/links", json={}) as r:
+            links = (await r.json())["links"]
+    publisher = next(link["url"] for link in links if link["role"] == "facilitator")
+    return publisher, [link["url"] for link in links if link["role"] == "observer"]
+
+
+async def wait_quiet(subscribers: list[Subscriber]) -> None:
+    """Until no subscriber got a new offer for QUIET_S (bounded by QUIET_MAX_S)."""
+    deadline = time.monotonic() + QUIET_MAX_S
+    last = sum(s.offers() for s in subscribers)
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+        now_offers = sum(s.offers() for s in subscribers)
+        if now_offers != last:
+            last, quiet_since = now_offers, time.monotonic()
+        elif time.monotonic() - quiet_since >= QUIET_S:
+            return
+
+
+def _cpu(process: psutil.Process) -> float:
+    t = process.cpu_times()
+    return float(t.user + t.system)
+
+
+def _busy(times: Any) -> float:
+    return float(times.user + times.nice + times.system + times.irq + times.softirq + times.steal)
+
+
+async def run_once(
+    n: int,
+    repeat: int,
+    clip_path: Path,
+    seconds: float,
+    role: str,
+    profile: Path | None = None,
+    native: bool = False,
+) -> RunResult:
+    result = RunResult(subscribers=n, repeat=repeat, role=role)
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-forwarding-"))
+    server: ServerProcess | None = None
+    publisher: Publisher | None = None
+    subscribers: list[Subscriber] = []
+    try:
+        server = await start_server(data_dir)
+        publisher_url, subscriber_urls = await create_session(server.base_url, n, role)
+        publisher = Publisher(server.base_url, publisher_url, clip_path)
+        await publisher.wait_ready()
+        for url in subscriber_urls:
+            subscriber = Subscriber(server.base_url, url)
+            subscribers.append(subscriber)
+            joined = await subscriber.join()
+            if joined is not None:
+                result.join_s.append(joined)
+        await wait_quiet(subscribers)
+        await asyncio.sleep(1.0)  # let a keyframe and the first RTCP rounds pass
+
+        proc = psutil.Process(server.pid)
+        me = psutil.Process()
+        before = [(s.tally.video_frames, s.tally.video_packets) for s in subscribers]
+        m0 = await server.metrics()
+        spy = _start_py_spy(server.pid, seconds, profile, native) if profile else None
+        sys0, cpu0, me0, pub0, t0 = (
+            psutil.cpu_times(),
+            _cpu(proc),
+            _cpu(me),
+            publisher.cpu_seconds(),
+            time.monotonic(),
+        )
+        await asyncio.sleep(seconds)
+        sys1, cpu1, me1, pub1, t1 = (
+            psutil.cpu_times(),
+            _cpu(proc),
+            _cpu(me),
+            publisher.cpu_seconds(),
+            time.monotonic(),
+        )
+        m1 = await server.metrics()
+        after = [(s.tally.video_frames, s.tally.video_packets) for s in subscribers]
+        if spy is not None and profile is not None:
+            result.profile = await _finish_py_spy(spy, profile)
+
+        window = t1 - t0
+        result.window_s = window
+        cpu = cpu1 - cpu0
+        result.server_cpu_pct = 100 * cpu / window
+        result.bench_cpu_pct = 100 * (me1 - me0) / window
+        result.publisher_cpu_pct = 100 * (pub1 - pub0) / window
+        ncpu = psutil.cpu_count() or 1
+        result.machine_busy_pct = 100 * (_busy(sys1) - _busy(sys0)) / (window * ncpu)
+        result.server_rss_mb = proc.memory_info().rss / 2**20
+
+        def delta(name: str, labels: dict[str, str]) -> float:
+            return metric_value(m1, name, labels) - metric_value(m0, name, labels)
+
+        out = delta("classroom_rtp_packets_total", {"direction": "out"})
+        result.out_packets = int(out)
+        result.out_pps = out / window
+        result.in_pps = delta("classroom_rtp_packets_total", {"direction": "in"}) / window
+        if out > 0:
+            result.us_per_out_packet = 1e6 * cpu / out
+        fwd_sum = delta("classroom_forward_seconds_sum", {})
+        fwd_count = delta("classroom_forward_seconds_count", {})
+        if fwd_count > 0 and n > 0:
+            # one observation = one inbound packet sent to all n subscribers
+            result.forward_us_per_out_packet = 1e6 * fwd_sum / fwd_count / n
+        fps = [(a[0] - b[0]) / window for a, b in zip(after, before, strict=True)]
+        if fps:
+            result.fps_median = statistics.median(fps)
+            result.fps_min = min(fps)
+        result.subscribers_with_video = sum(1 for s in subscribers if s.tally.first_video_at)
+        if result.join_s:
+            result.join_median_s = statistics.median(result.join_s)
+        result.server_join_median_s = histogram_median(m1, "classroom_join_seconds")
+    except Exception as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+        if server is not None:
+            tail = server.log_text()[-2000:]
+            result.error += f"\n--- server log tail ---\n{tail}"
+    finally:
+        for subscriber in subscribers:
+            await subscriber.close()
+        if publisher is not None:
+            await asyncio.to_thread(publisher.stop)
+            result.publisher = publisher.stats
+        if server is not None:
+            await asyncio.to_thread(server.stop)
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return result
+
+
+# --- profiling with py-spy -----------------------------------------------------------------
+
+
+def _start_py_spy(pid: int, seconds: float, out: Path, native: bool) -> subprocess.Popen[bytes]:
+    exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    args = [
+        exe,
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(max(1, int(seconds))),
+        "--rate",
+        "250",
+        "--format",
+        "raw",
+        "--function",
+        "--output",
+        str(out),
+    ]
+    if native:
+        args.append("--native")
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+async def _finish_py_spy(spy: subprocess.Popen[bytes], out: Path) -> dict[str, Any]:
+    try:
+        await asyncio.to_thread(spy.wait, 30)
+    except subprocess.TimeoutExpired:
+        spy.kill()
+        spy.wait()
+    if not out.exists():
+        err = spy.stderr.read().decode(errors="replace") if spy.stderr else ""
+        return {"error": f"py-spy wrote nothing: {err[-500:]}"}
+    return summarize_profile(out.read_text())
+
+
+#: Buckets of the forwarding path, by a function that appears in the sampled stack
+#: (checked in this order; a sample counts in the first bucket that matches).
+PROFILE_BUCKETS: list[tuple[str, tuple[str, ...]]] = [
+    ("SRTP protect (libsrtp via pylibsrtp)", ("protect (pylibsrtp",)),
+    ("SRTP/SRTCP unprotect", ("unprotect (pylibsrtp", "unprotect_rtcp (pylibsrtp")),
+    ("UDP sendto (aioice -> asyncio transport)", ("sendto (asyncio/selector_events",)),
+    (
+        "aioice send path (Connection.send/sendto, protocol)",
+        ("send (aioice", "sendto (aioice", "send_data (aioice"),
+    ),
+    ("header build (OutboundStream.build)", ("build (classroom/rooms/rtp.py",)),
+    ("prometheus metrics (inc/observe)", ("inc (prometheus_client", "observe (prometheus_client")),
+    ("RTCP: sender reports (RTCRtpSender._run_rtcp)", ("_run_rtcp (aiortc/rtcrtpsender.py",)),
+    ("RTCP: receive/handle", ("_handle_rtcp_data (aiortc", "_handle_rtcp_packet (aiortc")),
+    ("RTP parse + receive bookkeeping (aiortc)", ("_handle_rtp_data (aiortc",)),
+    ("SendSlot.forward (rest: awaits, accounting)", ("forward (classroom/rooms/forwarding.py",)),
+    ("Publication.on_packet (rest)", ("on_packet (classroom/rooms/forwarding.py",)),
+    ("UDP receive (datagram_received/recvfrom)", ("_read_ready (asyncio/selector_events",)),
+    ("event loop: select/epoll", ("select (selectors",)),
+    ("event loop: other (_run_once, handles, timers)", ("_run_once (asyncio",)),
+]
+
+
+def summarize_profile(raw: str) -> dict[str, Any]:
+    """Buckets and top leaf functions from py-spy's raw (collapsed stacks) output."""
+    total = 0
+    leaf: Counter[str] = Counter()
+    buckets: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    for line in raw.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = stack.split(";")
+        leaf[_short(frames[-1])] += count
+        for name in {_short(f) for f in frames}:
+            inclusive[name] += count
+        for bucket, needles in PROFILE_BUCKETS:
+            if any(needle in stack for needle in needles):
+                buckets[bucket] += count
+                break
+        else:
+            buckets["other"] += count
+    if not total:
+        return {"samples": 0}
+
+    def pct(c: int) -> float:
+        return round(100 * c / total, 1)
+
+    return {
+        "samples": total,
+        "buckets": {b: pct(c) for b, c in buckets.most_common()},
+        "top_self": {f: pct(c) for f, c in leaf.most_common(20)},
+        "top_inclusive": {f: pct(c) for f, c in inclusive.most_common(30)},
+    }
+
+
+def _short(frame: str) -> str:
+    """'send (aioice/ice.py:123)' with the site-packages prefix dropped."""
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    for marker in ("site-packages/", "lib/python3.11/", str(REPO) + "/"):
+        if marker in where:
+            where = where.split(marker, 1)[1]
+    return f"{name} ({where})" if where else name
+
+
+# --- driver --------------------------------------------------------------------------------
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def aggregate(results: list[RunResult]) -> list[dict[str, Any]]:
+    """Medians over repeats, per N, with the baseline (N=0) subtracted for marginal figures."""
+    ok = [r for r in results if r.error is None]
+    baseline = _median([r.server_cpu_pct for r in ok if r.subscribers == 0]) or 0.0
+    rows = []
+    for n in sorted({r.subscribers for r in results}):
+        runs = [r for r in ok if r.subscribers == n]
+        row: dict[str, Any] = {
+            "subscribers": n,
+            "runs": len(runs),
+            "failed": sum(1 for r in results if r.subscribers == n) - len(runs),
+        }
+        if not runs:
+            rows.append(row)
+            continue
+        marginal = [r.server_cpu_pct - baseline for r in runs]
+        row.update(
+            server_cpu_pct=_median([r.server_cpu_pct for r in runs]),
+            marginal_cpu_pct=_median(list(marginal)) if n else None,
+            pct_per_subscriber=_median([m / n for m in marginal]) if n else None,
+            out_pps=_median([r.out_pps for r in runs]),
+            in_pps=_median([r.in_pps for r in runs]),
+            us_per_out_packet=_median([r.us_per_out_packet for r in runs]),
+            marginal_us_per_out_packet=_median(
+                [
+                    1e4 * m / r.out_pps if r.out_pps else None
+                    for m, r in zip(marginal, runs, strict=True)
+                ]
+            )
+            if n
+            else None,
+            forward_us_per_out_packet=_median([r.forward_us_per_out_packet for r in runs]),
+            fps_median=_median([r.fps_median for r in runs]),
+            fps_min=_median([r.fps_min for r in runs]),
+            join_median_s=_median([r.join_median_s for r in runs]),
+            server_join_median_s=_median([r.server_join_median_s for r in runs]),
+            subscribers_with_video=min(r.subscribers_with_video for r in runs),
+            machine_busy_pct=_median([r.machine_busy_pct for r in runs]),
+            bench_cpu_pct=_median([r.bench_cpu_pct for r in runs]),
+            publisher_cpu_pct=_median([r.publisher_cpu_pct for r in runs]),
+            server_rss_mb=_median([r.server_rss_mb for r in runs]),
+        )
+        rows.append(row)
+    return rows
+
+
+COLUMNS = [
+    ("subscribers", "N", "{}"),
+    ("server_cpu_pct", "server CPU %", "{:.1f}"),
+    ("marginal_cpu_pct", "minus N=0 %", "{:.1f}"),
+    ("pct_per_subscriber", "% per sub (A+V)", "{:.2f}"),
+    ("out_pps", "out pkt/s", "{:.0f}"),
+    ("us_per_out_packet", "µs/out pkt (all)", "{:.0f}"),
+    ("marginal_us_per_out_packet", "µs/out pkt (marginal)", "{:.0f}"),
+    ("forward_us_per_out_packet", "µs/out pkt (fwd loop)", "{:.0f}"),
+    ("fps_median", "fps median", "{:.1f}"),
+    ("fps_min", "fps min", "{:.1f}"),
+    ("join_median_s", "join→1st video s", "{:.2f}"),
+    ("server_join_median_s", "server join p50 s", "{:.2f}"),
+    ("machine_busy_pct", "machine busy %", "{:.0f}"),
+]
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| " + " | ".join(title for _, title, _ in COLUMNS) + " |",
+        "|" + "|".join("---:" for _ in COLUMNS) + "|",
+    ]
+    for row in rows:
+        cells = []
+        for key, _, fmt in COLUMNS:
+            value = row.get(key)
+            cells.append("–" if value is None else fmt.format(value))
+        if row.get("failed"):
+            cells[0] += f" ({row['failed']} failed)"
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def machine_info() -> dict[str, Any]:
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    git = {}
+    with contextlib.suppress(Exception):
+        git["commit"] = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "classroom"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        git["classroom_files_modified"] = len(status.splitlines())
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "python": sys.version.split()[0],
+        "aiortc": __import__("aiortc").__version__,
+        "av": av.__version__,
+        **git,
+    }
+
+
+def check_network_namespace() -> None:
+    names = [name for _, name in socket.if_nameindex()]
+    if names != ["lo"]:
+        sys.exit(
+            f"refusing to run: network interfaces {names}; WebRTC must stay on loopback. Run:\n"
+            "  unshare -n sh -c 'ip link set lo up && "
+            "exec .venv/bin/python bench/forwarding.py ...'"
+        )
+
+
+async def bench(args: argparse.Namespace) -> int:
+    counts = [int(x) for x in args.subscribers.split(",") if x.strip()]
+    plan = sorted({0, *counts})
+    info = machine_info()
+    print(f"machine: {info}", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-clip-"))
+    results: list[RunResult] = []
+    try:
+        started = time.monotonic()
+        clip = await asyncio.to_thread(encode_clip)
+        clip_path = work / "clip.pickle"
+        clip_path.write_bytes(pickle.dumps(clip))
+        print(
+            f"clip: {len(clip.video)} VP8 frames {WIDTH}x{HEIGHT}@{FPS} "
+            f"~{clip.video_kbps:.0f} kbit/s "
+            f"(keyframe {clip.keyframe_bytes} B), {len(clip.audio)} Opus packets "
+            f"(encoded in {time.monotonic() - started:.1f} s)",
+            flush=True,
+        )
+        for repeat in range(args.repeats):
+            for n in plan:
+                result = await run_once(n, repeat, clip_path, args.seconds, args.role)
+                results.append(result)
+                _print_run(result)
+        profile = None
+        if args.profile:
+            n = max(plan)
+            print(f"profiling the server with py-spy at N={n} ...", flush=True)
+            result = await run_once(
+                n, -1, clip_path, args.seconds, args.role, Path(args.profile), args.profile_native
+            )
+            _print_run(result)
+            profile = result.profile
+            print(json.dumps(profile, indent=2, ensure_ascii=False), flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    rows = aggregate(results)
+    print(
+        f"\nmedians over {args.repeats} repeat(s), {args.seconds:g} s windows, "
+        f"subscribers as {args.role}s:\n"
+    )
+    print(markdown_table(rows), flush=True)
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "machine": info,
+                    "args": vars(args),
+                    "rows": rows,
+                    "runs": [asdict(r) for r in results],
+                    "profile": profile,
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+    return 1 if any(r.error for r in results) else 0
+
+
+def _print_run(r: RunResult) -> None:
+    if r.error:
+        print(f"N={r.subscribers:2d} repeat {r.repeat}: FAILED {r.error}", flush=True)
+        return
+    fps = f"{r.fps_median:.1f}" if r.fps_median is not None else "–"
+    us = f"{r.us_per_out_packet:.0f}" if r.us_per_out_packet else "–"
+    join = f"{r.join_median_s:.2f}" if r.join_median_s is not None else "–"
+    print(
+        f"N={r.subscribers:2d} repeat {r.repeat}: server {r.server_cpu_pct:5.1f}% "
+        f"out {r.out_pps:6.0f} pkt/s {us} µs/pkt fps {fps} join {join} s "
+        f"video {r.subscribers_with_video}/{r.subscribers} machine {r.machine_busy_pct:.0f}% "
+        f"bench {r.bench_cpu_pct:.0f}% publisher {r.publisher_cpu_pct:.0f}%",
+        flush=True,
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--subscribers", default="1,2,4,8,16", help="comma-separated N (0 is added)")
+    p.add_argument("--seconds", type=float, default=10.0, help="measurement window per run")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--json", help="write all runs and the medians here")
+    p.add_argument(
+        "--role",
+        choices=("participant", "observer"),
+        default="participant",
+        help="roster role of the subscribers (observers get no publications)",
+    )
+    p.add_argument(
+        "--profile",
+        help="also profile the server with py-spy at the largest N; "
+        "raw collapsed stacks go to this file",
+    )
+    p.add_argument("--profile-native", action="store_true", help="py-spy --native")
+    p.add_argument("--publisher-child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--base-url", help=argparse.SUPPRESS)
+    p.add_argument("--join-url", help=argparse.SUPPRESS)
+    p.add_argument("--clip", help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.publisher_child:
+        return asyncio.run(publisher_main(args.base_url, args.join_url, Path(args.clip)))
+    check_network_namespace()
+    enable_loopback_candidates()
+    return asyncio.run(bench(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
