@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import shutil
-from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 

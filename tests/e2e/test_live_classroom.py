@@ -111,7 +111,8 @@ async def test_three_browsers_see_and_hear_each_other(
             await pages[2].close()
             for page in pages[:2]:
                 await page.wait_for_function(
-                    "document.querySelectorAll('[data-participant-id]:not([data-self])').length === 1",
+                    "document.querySelectorAll("
+                    "'[data-participant-id]:not([data-self])').length === 1",
                     timeout=5000,
                 )
         except BaseException:
