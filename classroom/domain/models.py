@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -32,10 +32,23 @@ class Role(StrEnum):
 
 
 class SessionStatus(StrEnum):
+    """scheduled → open (lobby opens) → live → ended; scheduled/open → cancelled.
+
+    The allowed transitions are in ``classroom.domain.lifecycle``.
+    """
+
     scheduled = "scheduled"
+    #: The lobby is open: leaders may connect and wait; facilitators may enter the room.
+    open = "open"
     live = "live"
     ended = "ended"
     cancelled = "cancelled"
+
+
+#: Sessions are scheduled in Norwegian local time unless a request names another zone.
+DEFAULT_TIMEZONE = "Europe/Oslo"
+#: How long before ``starts_at`` the lobby opens, unless the session says otherwise.
+DEFAULT_LOBBY_MINUTES = 15
 
 
 def new_id(prefix: str) -> str:
@@ -119,6 +132,16 @@ class Session:
     ends_at: datetime
     status: SessionStatus
     created_at: datetime
+    #: IANA zone the session is planned in; times are still stored and sent in UTC.
+    timezone: str = DEFAULT_TIMEZONE
+    lobby_minutes: int = DEFAULT_LOBBY_MINUTES
+    #: When it actually went live / ended or was cancelled (None until then).
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def lobby_opens_at(self) -> datetime:
+        return self.starts_at - timedelta(minutes=self.lobby_minutes)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -127,6 +150,11 @@ class Session:
             "title": self.title,
             "starts_at": format_time(self.starts_at),
             "ends_at": format_time(self.ends_at),
+            "timezone": self.timezone,
+            "lobby_minutes": self.lobby_minutes,
+            "lobby_opens_at": format_time(self.lobby_opens_at),
             "status": self.status.value,
+            "started_at": format_time(self.started_at) if self.started_at else None,
+            "finished_at": format_time(self.finished_at) if self.finished_at else None,
             "created_at": format_time(self.created_at),
         }

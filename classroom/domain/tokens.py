@@ -23,7 +23,7 @@ import hmac
 import json
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from classroom.domain.models import Role
 
@@ -50,6 +50,11 @@ class JoinClaims:
     role: Role
     #: Unix seconds; the token is refused at and after this instant.
     expires_at: int
+    #: Distinguishes this link from every other for the same member and session. The store
+    #: keeps the nonce of each member's current link, so a regenerated link revokes the old.
+    #: Empty when signing means "pick a fresh one". Not part of equality: two tokens for the
+    #: same claims are the same capability, bar revocation.
+    nonce: str = field(default="", compare=False)
 
 
 def _b64encode(data: bytes) -> str:
@@ -77,8 +82,13 @@ def _mac(secret: bytes, signed_part: str) -> bytes:
     return hmac.new(secret, signed_part.encode("ascii"), hashlib.sha256).digest()
 
 
+def new_nonce() -> str:
+    return secrets.token_urlsafe(9)
+
+
 def sign_join_token(claims: JoinClaims, secret: bytes) -> str:
-    """Mint a token for ``claims``; each call yields a different token (fresh nonce)."""
+    """Mint a token for ``claims``; each call yields a different token unless
+    ``claims.nonce`` is given, in which case the same claims always give the same token."""
     if not secret:
         raise ValueError("empty signing secret")
     payload = {
@@ -87,7 +97,7 @@ def sign_join_token(claims: JoinClaims, secret: bytes) -> str:
         "s": claims.session_id,
         "r": Role(claims.role).value,
         "e": int(claims.expires_at),
-        "n": secrets.token_urlsafe(9),
+        "n": claims.nonce or new_nonce(),
     }
     body = _b64encode(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
     return f"{body}.{_b64encode(_mac(secret, body))}"
@@ -147,6 +157,7 @@ def verify_join_token(token: str, secret: bytes, now: float) -> JoinClaims:
         session_id=_id_field(payload, "s"),
         role=role,
         expires_at=expires_at,
+        nonce=nonce,
     )
     if now >= claims.expires_at:
         raise TokenError("token_expired", "join token has expired")

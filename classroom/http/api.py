@@ -18,14 +18,38 @@ from typing import Any
 from aiohttp import web
 from jsonschema import Draft202012Validator
 
-from classroom.domain.models import Member, Role, SessionStatus, format_time, parse_time
-from classroom.domain.tokens import JoinClaims, sign_join_token
+from classroom.domain.lifecycle import FINAL, Action, parse_local_time, refusal, zone
+from classroom.domain.models import (
+    DEFAULT_LOBBY_MINUTES,
+    DEFAULT_TIMEZONE,
+    Member,
+    Role,
+    Session,
+    SessionStatus,
+    format_time,
+    utc_now,
+)
+from classroom.domain.roster import RosterFileError, RowError, parse_roster
+from classroom.domain.tokens import (
+    JoinClaims,
+    TokenError,
+    new_nonce,
+    sign_join_token,
+    verify_join_token,
+)
 from classroom.http.errors import ApiError
 from classroom.http.keys import SECRET, SETTINGS, STORE
+from classroom.store.errors import InvalidTransition
+from classroom.store.repository import ImportRefused, LinkRecord, Store
 
 routes = web.RouteTableDef()
 
 MAX_BODY_BYTES = 64 * 1024
+#: A roster CSV of 2000 leaders is ~200 KiB.
+MAX_CSV_BYTES = 512 * 1024
+#: A link about to expire is replaced rather than handed out again.
+LINK_RENEW_MARGIN_S = 3600
+CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/vnd.ms-excel")
 #: Upper bound for a link's lifetime: a leaked link should not stay valid for years.
 MAX_LINK_TTL_S = 366 * 24 * 3600
 MAX_LINKS_PER_REQUEST = 1000
@@ -51,27 +75,48 @@ def _object(properties: dict[str, Any], required: list[str]) -> Draft202012Valid
 
 
 _COHORT_BODY = _object({"name": _NAME}, ["name"])
-_MEMBER_BODY = _object(
-    {
-        "name": _NAME,
-        # Loose on purpose: "something@domain.tld". Real validation is a mail that arrives.
-        "email": {
-            "type": "string",
-            "minLength": 5,
-            "maxLength": 254,
-            "pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
-        },
-        "department": _TEXT,
-        "location": _TEXT,
-        "role": {"enum": [r.value for r in Role]},
-        "consent": {"type": "boolean"},
+_MEMBER_FIELDS: dict[str, Any] = {
+    "name": _NAME,
+    # Loose on purpose: "something@domain.tld". Real validation is a mail that arrives.
+    "email": {
+        "type": "string",
+        "minLength": 5,
+        "maxLength": 254,
+        "pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
     },
-    ["name", "email", "department", "location"],
+    "department": _TEXT,
+    "location": _TEXT,
+    "role": {"enum": [r.value for r in Role]},
+    "consent": {"type": "boolean"},
+}
+_MEMBER_BODY = _object(_MEMBER_FIELDS, ["name", "email", "department", "location"])
+_MEMBER_PATCH = Draft202012Validator(
+    {
+        "type": "object",
+        "properties": _MEMBER_FIELDS,
+        "additionalProperties": False,
+        "minProperties": 1,
+    }
 )
+_SESSION_FIELDS: dict[str, Any] = {
+    "title": _NAME,
+    "starts_at": _TIME,
+    "ends_at": _TIME,
+    "timezone": {"type": "string", "minLength": 1, "maxLength": 64},
+    "lobby_minutes": {"type": "integer", "minimum": 0, "maximum": 240},
+}
 _SESSION_BODY = _object(
-    {"cohort_id": _ID, "title": _NAME, "starts_at": _TIME, "ends_at": _TIME},
-    ["cohort_id", "title", "starts_at", "ends_at"],
+    {"cohort_id": _ID, **_SESSION_FIELDS}, ["cohort_id", "title", "starts_at", "ends_at"]
 )
+_SESSION_PATCH = Draft202012Validator(
+    {
+        "type": "object",
+        "properties": _SESSION_FIELDS,
+        "additionalProperties": False,
+        "minProperties": 1,
+    }
+)
+_TTL_BODY = _object({"ttl_s": {"type": "integer", "minimum": 60, "maximum": MAX_LINK_TTL_S}}, [])
 _LINKS_BODY = _object(
     {
         "member_ids": {
@@ -89,40 +134,88 @@ _LINKS_BODY = _object(
 # -- request plumbing ------------------------------------------------------------------------
 
 
-def require_admin(request: web.Request) -> None:
-    """Bearer-token check for admin calls; the comparison is constant-time."""
-    expected = request.app[SETTINGS].admin_token
-    challenge = {"WWW-Authenticate": 'Bearer realm="classroom"'}
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="classroom"'}
+
+
+def _bearer(request: web.Request) -> str:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     given = given.strip()
     if scheme.lower() != "bearer" or not given:
-        raise ApiError(401, "unauthorized", "missing bearer token", headers=challenge)
+        raise ApiError(401, "unauthorized", "missing bearer token", headers=_CHALLENGE)
+    return given
+
+
+def _join_claims(request: web.Request, token: str) -> JoinClaims | None:
+    """The claims if ``token`` is a genuine join token (expired or not), else None."""
+    try:
+        return verify_join_token(token, request.app[SECRET], time.time())
+    except TokenError as exc:
+        if exc.code == "token_expired":
+            return verify_join_token(token, request.app[SECRET], 0)
+        return None
+
+
+def _is_admin_token(request: web.Request, given: str) -> bool:
+    expected = request.app[SETTINGS].admin_token
     if not expected:
         raise ApiError(
             401,
             "unauthorized",
             "admin API is disabled: no admin token configured",
-            headers=challenge,
+            headers=_CHALLENGE,
         )
-    if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise ApiError(401, "unauthorized", "bearer token refused", headers=challenge)
+    return hmac.compare_digest(given.encode(), expected.encode())
 
 
-async def _read_body(request: web.Request) -> bytes:
-    """Read at most MAX_BODY_BYTES; refuse early on a declared length, else while reading."""
+def require_admin(request: web.Request) -> None:
+    """Bearer-token check for admin calls; the comparison is constant-time.
+
+    401 for a missing or unknown token; 403 for a genuine join token (someone's link is
+    a credential, but not for this): the caller is known, the action is not theirs.
+    """
+    given = _bearer(request)
+    if _is_admin_token(request, given):
+        return
+    if _join_claims(request, given) is not None:
+        raise ApiError(403, "forbidden", "a join link does not give access to the admin API")
+    raise ApiError(401, "unauthorized", "bearer token refused", headers=_CHALLENGE)
+
+
+async def require_session_manager(request: web.Request, sid: str) -> None:
+    """The admin token, or the join token of a facilitator of session ``sid`` (their
+    current link, and still a facilitator on the roster). Everyone else: 401 or 403."""
+    given = _bearer(request)
+    if _is_admin_token(request, given):
+        return
+    claims = _join_claims(request, given)
+    if claims is None:
+        raise ApiError(401, "unauthorized", "bearer token refused", headers=_CHALLENGE)
+    if claims.expires_at <= time.time():
+        raise ApiError(401, "unauthorized", "the join token has expired", headers=_CHALLENGE)
+    store = request.app[STORE]
+    member = await store.get_member(claims.member_id)
+    record = await store.link_record(claims.session_id, claims.member_id)
+    if (
+        claims.session_id != sid
+        or member is None
+        or member.role is not Role.facilitator
+        or record is None
+        or record.nonce != claims.nonce
+    ):
+        raise ApiError(403, "forbidden", "only a facilitator of this session may do this")
+
+
+async def _read_body(request: web.Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """Read at most ``limit`` bytes; refuse early on a declared length, else while reading."""
     too_large = ApiError(
-        413,
-        "too_large",
-        f"request body exceeds {MAX_BODY_BYTES} bytes",
-        {"max_bytes": MAX_BODY_BYTES},
+        413, "too_large", f"request body exceeds {limit} bytes", {"max_bytes": limit}
     )
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+    if request.content_length is not None and request.content_length > limit:
         raise too_large
     data = bytearray()
-    while chunk := await request.content.read(MAX_BODY_BYTES + 1 - len(data)):
+    while chunk := await request.content.read(limit + 1 - len(data)):
         data += chunk
-        if len(data) > MAX_BODY_BYTES:
+        if len(data) > limit:
             raise too_large
     return bytes(data)
 
@@ -167,6 +260,11 @@ def _not_found(kind: str, key: str) -> ApiError:
 # -- cohorts and rosters ---------------------------------------------------------------------
 
 
+async def _cohort_or_404(store: Store, cid: str) -> None:
+    if await store.get_cohort(cid) is None:
+        raise _not_found("cohort", cid)
+
+
 @routes.post("/api/v1/cohorts")
 async def create_cohort(request: web.Request) -> web.Response:
     require_admin(request)
@@ -192,6 +290,15 @@ async def get_cohort(request: web.Request) -> web.Response:
     return web.json_response(cohort.to_json())
 
 
+@routes.patch("/api/v1/cohorts/{cid}")
+async def update_cohort(request: web.Request) -> web.Response:
+    require_admin(request)
+    cid = request.match_info["cid"]
+    body = await read_json(request, _COHORT_BODY)
+    cohort = await request.app[STORE].rename_cohort(cid, body["name"].strip())
+    return web.json_response(cohort.to_json())
+
+
 @routes.post("/api/v1/cohorts/{cid}/members")
 async def add_member(request: web.Request) -> web.Response:
     """Add one member; a second member with the same email (any case) is a 409."""
@@ -212,13 +319,102 @@ async def add_member(request: web.Request) -> web.Response:
     return web.json_response(member.to_json(), status=201)
 
 
+@routes.patch("/api/v1/cohorts/{cid}/members/{mid}")
+async def update_member(request: web.Request) -> web.Response:
+    """Change some fields of a member; the new email must be free in the cohort (409)."""
+    require_admin(request)
+    cid, mid = request.match_info["cid"], request.match_info["mid"]
+    body = await read_json(request, _MEMBER_PATCH)
+    changes = {k: v.strip() if isinstance(v, str) else v for k, v in body.items()}
+    if "role" in changes:
+        changes["role"] = Role(changes["role"])
+    member = await request.app[STORE].update_member(cid, mid, **changes)
+    return web.json_response(member.to_json())
+
+
+@routes.delete("/api/v1/cohorts/{cid}/members/{mid}")
+async def remove_member(request: web.Request) -> web.Response:
+    """Take a member off the roster; their links stop working and they are disconnected."""
+    require_admin(request)
+    cid, mid = request.match_info["cid"], request.match_info["mid"]
+    member = await request.app[STORE].remove_member(cid, mid)
+    return web.json_response({**member.to_json(), "removed": True})
+
+
+@routes.post("/api/v1/cohorts/{cid}/members/import")
+async def import_members(request: web.Request) -> web.Response:
+    """Import a roster CSV: every row is added, or none is (400 with per-row errors)."""
+    require_admin(request)
+    cid = request.match_info["cid"]
+    store = request.app[STORE]
+    await _cohort_or_404(store, cid)
+    if request.content_type not in CSV_TYPES:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"send the roster as text/csv, not {request.content_type or 'no content type'}",
+        )
+    charset = (request.charset or "utf-8").lower().replace("_", "-")
+    if charset not in ("utf-8", "utf8"):
+        raise ApiError(400, "bad_encoding", f"the roster must be UTF-8, not {charset}")
+    raw = await _read_body(request, MAX_CSV_BYTES)
+    members = await import_roster(store, cid, raw)
+    return web.json_response(
+        {"imported": len(members), "members": [m.to_json() for m in members]}, status=201
+    )
+
+
+async def import_roster(store: Store, cid: str, raw: bytes) -> list[Member]:
+    """Parse, check against the roster and write a roster file, all or nothing.
+
+    Raises ``ApiError``: 400 ``bad_encoding`` (not UTF-8), 400 ``invalid`` (no usable
+    header), 400 ``invalid_rows`` with ``details`` = [{"row", "field", "message"}], 413.
+    """
+    try:
+        parsed = parse_roster(raw)
+    except RosterFileError as exc:
+        status = 413 if exc.code == "too_large" else 400
+        raise ApiError(status, exc.code, exc.message) from None
+    errors = list(parsed.errors)
+    taken = await store.emails_taken(cid, [row.email for row in parsed.rows])
+    errors += [
+        RowError(row.line, "email", f"{row.email} is already on the roster")
+        for row in parsed.rows
+        if row.email.casefold() in taken
+    ]
+    if not errors:
+        people = [
+            {
+                "name": row.name,
+                "email": row.email,
+                "department": row.department,
+                "location": row.location,
+                "role": row.role,
+                "consent": row.consent,
+            }
+            for row in parsed.rows
+        ]
+        try:
+            return await store.import_members(cid, people)
+        except ImportRefused as exc:  # someone added one of them meanwhile
+            errors = [
+                RowError(parsed.rows[i].line, "email", "is already on the roster") for i in exc.rows
+            ]
+    errors.sort(key=lambda e: (e.line, e.field or ""))
+    raise ApiError(
+        400,
+        "invalid_rows",
+        f"{len(errors)} problem(s) in the file; nothing was imported",
+        [e.to_json() for e in errors],
+    )
+
+
 @routes.get("/api/v1/cohorts/{cid}/members")
 async def list_members(request: web.Request) -> web.Response:
     require_admin(request)
     cid = request.match_info["cid"]
     store = request.app[STORE]
-    if await store.get_cohort(cid) is None:
-        raise _not_found("cohort", cid)
+    await _cohort_or_404(store, cid)
     members = await store.list_members(cid)
     return web.json_response({"members": [m.to_json() for m in members]})
 
@@ -228,62 +424,228 @@ async def list_sessions(request: web.Request) -> web.Response:
     require_admin(request)
     cid = request.match_info["cid"]
     store = request.app[STORE]
-    if await store.get_cohort(cid) is None:
-        raise _not_found("cohort", cid)
+    await _cohort_or_404(store, cid)
     sessions = await store.list_sessions(cid)
     return web.json_response({"sessions": [s.to_json() for s in sessions]})
 
 
-# -- sessions and join links -----------------------------------------------------------------
+# -- sessions ----------------------------------------------------------------------------------
+
+
+def _timezone(body: dict[str, Any], default: str) -> str:
+    name = str(body.get("timezone", default))
+    try:
+        zone(name)
+    except ValueError:
+        raise _invalid("/timezone", f"{name!r} is not a time zone, e.g. Europe/Oslo") from None
+    return name
+
+
+def _time(body: dict[str, Any], field: str, tz_name: str) -> Any:
+    try:
+        return parse_local_time(body[field], tz_name)
+    except ValueError as exc:
+        raise _invalid(
+            f"/{field}",
+            f"{field} must be ISO 8601, e.g. 2027-03-04T09:00 (in {tz_name}) or "
+            f"2027-03-04T09:00:00+01:00: {exc}",
+        ) from None
 
 
 @routes.post("/api/v1/sessions")
 async def create_session(request: web.Request) -> web.Response:
+    """Schedule a session. Times without an offset are wall-clock times in ``timezone``
+    (default Europe/Oslo); they are stored and returned in UTC."""
     require_admin(request)
     body = await read_json(request, _SESSION_BODY)
-    times = {}
-    for field in ("starts_at", "ends_at"):
-        try:
-            times[field] = parse_time(body[field])
-        except ValueError:
-            raise _invalid(
-                f"/{field}",
-                f"{field} must be ISO 8601 with a UTC offset, e.g. 2025-03-04T09:00:00+01:00",
-            ) from None
-    if times["ends_at"] <= times["starts_at"]:
+    tz_name = _timezone(body, DEFAULT_TIMEZONE)
+    starts_at, ends_at = _time(body, "starts_at", tz_name), _time(body, "ends_at", tz_name)
+    if ends_at <= starts_at:
         raise _invalid("/ends_at", "ends_at must be after starts_at")
     session = await request.app[STORE].create_session(
-        body["cohort_id"], body["title"].strip(), times["starts_at"], times["ends_at"]
+        body["cohort_id"],
+        body["title"].strip(),
+        starts_at,
+        ends_at,
+        timezone=tz_name,
+        lobby_minutes=int(body.get("lobby_minutes", DEFAULT_LOBBY_MINUTES)),
     )
     return web.json_response(session.to_json(), status=201)
+
+
+async def _session_or_404(store: Store, sid: str) -> Session:
+    session = await store.get_session(sid)
+    if session is None:
+        raise _not_found("session", sid)
+    return session
 
 
 @routes.get("/api/v1/sessions/{sid}")
 async def get_session(request: web.Request) -> web.Response:
     require_admin(request)
-    sid = request.match_info["sid"]
-    session = await request.app[STORE].get_session(sid)
-    if session is None:
-        raise _not_found("session", sid)
+    session = await _session_or_404(request.app[STORE], request.match_info["sid"])
     return web.json_response(session.to_json())
+
+
+@routes.patch("/api/v1/sessions/{sid}")
+async def update_session(request: web.Request) -> web.Response:
+    """Change title, times, zone or lobby time. Not once ended or cancelled (409); a live
+    session keeps its start (409 for starts_at / lobby_minutes)."""
+    require_admin(request)
+    store = request.app[STORE]
+    session = await _session_or_404(store, request.match_info["sid"])
+    body = await read_json(request, _SESSION_PATCH)
+    updated = await apply_session_changes(store, session, body)
+    return web.json_response(updated.to_json())
+
+
+async def apply_session_changes(store: Store, session: Session, body: dict[str, Any]) -> Session:
+    """Validate and write changes to a session (shared by the API and the admin page)."""
+    if session.status in FINAL:
+        raise ApiError(
+            409, "invalid_state", f"the session is {session.status.value}; it cannot change"
+        )
+    if session.status is SessionStatus.live and ({"starts_at", "lobby_minutes"} & set(body)):
+        raise ApiError(409, "invalid_state", "the session is live; its start cannot move")
+    tz_name = _timezone(body, session.timezone)
+    starts_at = _time(body, "starts_at", tz_name) if "starts_at" in body else session.starts_at
+    ends_at = _time(body, "ends_at", tz_name) if "ends_at" in body else session.ends_at
+    if ends_at <= starts_at:
+        raise _invalid("/ends_at", "ends_at must be after starts_at")
+    updated = Session(
+        id=session.id,
+        cohort_id=session.cohort_id,
+        title=body["title"].strip() if "title" in body else session.title,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        status=session.status,
+        created_at=session.created_at,
+        timezone=tz_name,
+        lobby_minutes=int(body.get("lobby_minutes", session.lobby_minutes)),
+        started_at=session.started_at,
+        finished_at=session.finished_at,
+    )
+    reopen = session.status is SessionStatus.open and updated.lobby_opens_at > utc_now()
+    try:
+        await store.update_session(session.id, session.status, updated, reopen=reopen)
+    except InvalidTransition:
+        raise ApiError(
+            409, "conflict", "the session changed at the same time; read it and try again"
+        ) from None
+    return await _session_or_404(store, session.id)
+
+
+async def session_action(store: Store, sid: str, action: Action) -> Session:
+    try:
+        return await store.transition(sid, action)
+    except InvalidTransition as exc:
+        raise ApiError(
+            409,
+            "invalid_state",
+            refusal(action, SessionStatus(exc.current)),
+            {"status": exc.current},
+        ) from None
+
+
+@routes.post("/api/v1/sessions/{sid}/start")
+async def start_session(request: web.Request) -> web.Response:
+    """Make the session live now: waiting leaders are let in (admin or its facilitator)."""
+    sid = request.match_info["sid"]
+    await require_session_manager(request, sid)
+    await _session_or_404(request.app[STORE], sid)
+    return web.json_response(
+        (await session_action(request.app[STORE], sid, Action.start)).to_json()
+    )
+
+
+@routes.post("/api/v1/sessions/{sid}/end")
+async def end_session(request: web.Request) -> web.Response:
+    """End a live session: everyone is told `bye` (session_ended); no more joins."""
+    sid = request.match_info["sid"]
+    await require_session_manager(request, sid)
+    await _session_or_404(request.app[STORE], sid)
+    return web.json_response((await session_action(request.app[STORE], sid, Action.end)).to_json())
+
+
+@routes.post("/api/v1/sessions/{sid}/cancel")
+async def cancel_session(request: web.Request) -> web.Response:
+    """Cancel a session that has not gone live; its links show a "cancelled" page."""
+    require_admin(request)
+    sid = request.match_info["sid"]
+    await _session_or_404(request.app[STORE], sid)
+    session = await session_action(request.app[STORE], sid, Action.cancel)
+    return web.json_response(session.to_json())
+
+
+@routes.get("/api/v1/sessions/{sid}/participants")
+async def list_participants(request: web.Request) -> web.Response:
+    """Who is connected to the session now, on any node: in the room or waiting."""
+    sid = request.match_info["sid"]
+    await require_session_manager(request, sid)
+    store = request.app[STORE]
+    await _session_or_404(store, sid)
+    present = await store.list_presence(sid)
+    present.sort(key=lambda p: (p.get("state") != "in_room", str(p.get("name", ""))))
+    return web.json_response({"participants": present})
+
+
+# -- join links --------------------------------------------------------------------------------
+
+
+def link_json(request: web.Request, session: Session, member: Member, record: LinkRecord) -> Any:
+    """A member's link as the API shows it; the token is re-signed from the stored record."""
+    claims = JoinClaims(member.id, session.id, record.role, record.expires_at, record.nonce)
+    token = sign_join_token(claims, request.app[SECRET])
+    return {
+        "member_id": member.id,
+        "name": member.name,
+        "email": member.email,
+        "role": record.role.value,
+        "url": f"{request.app[SETTINGS].base_url}/join/{token}",
+        "expires_at": format_time(datetime.fromtimestamp(record.expires_at, UTC)),
+    }
+
+
+def _ttl(request: web.Request, body: dict[str, Any]) -> int:
+    return int(body.get("ttl_s", request.app[SETTINGS].join_token_ttl_s))
+
+
+async def ensure_links(
+    request: web.Request, session: Session, members: list[Member], ttl_s: int
+) -> list[Any]:
+    """Each member's current link, minting one where there is none (or it is about to
+    expire, or the member's role changed). Never revokes a link that still works."""
+    store = request.app[STORE]
+    existing = await store.get_links(session.id)
+    now = int(time.time())
+    changes: dict[str, tuple[LinkRecord | None, LinkRecord]] = {}
+    for member in members:
+        old = existing.get(member.id)
+        if old is None or old.expires_at <= now + LINK_RENEW_MARGIN_S or old.role != member.role:
+            changes[member.id] = (old, LinkRecord(new_nonce(), now + ttl_s, member.role))
+    current = {**existing, **await store.replace_links(session.id, changes)}
+    return [link_json(request, session, m, current[m.id]) for m in members]
+
+
+def _refuse_final(session: Session) -> None:
+    if session.status in FINAL:
+        raise ApiError(409, "conflict", f"session {session.id!r} is {session.status.value}")
 
 
 @routes.post("/api/v1/sessions/{sid}/links")
 async def mint_links(request: web.Request) -> web.Response:
-    """Mint join links for the whole roster, or for ``member_ids`` in the order given.
+    """Join links for the whole roster, or for ``member_ids`` in the order given.
 
-    Each call mints new tokens (fresh nonce); earlier links stay valid until they expire.
-    The role inside a token is the member's roster role at minting time.
+    Each member has one valid link per session. This hands out the current one, minting
+    it if there is none yet (``ttl_s`` applies to new links only), so calling it again is
+    safe. ``POST .../links/{mid}/regenerate`` replaces one and revokes the old.
     """
     require_admin(request)
     sid = request.match_info["sid"]
     body = await read_json(request, _LINKS_BODY, optional=True)
     store = request.app[STORE]
-    session = await store.get_session(sid)
-    if session is None:
-        raise _not_found("session", sid)
-    if session.status in (SessionStatus.ended, SessionStatus.cancelled):
-        raise ApiError(409, "conflict", f"session {sid!r} is {session.status.value}")
+    session = await _session_or_404(store, sid)
+    _refuse_final(session)
     roster = await store.list_members(session.cohort_id)
     members: list[Member] = roster
     if "member_ids" in body:
@@ -297,23 +659,48 @@ async def mint_links(request: web.Request) -> web.Response:
                 {"unknown_member_ids": unknown},
             )
         members = [by_id[mid] for mid in body["member_ids"]]
-    settings = request.app[SETTINGS]
-    secret = request.app[SECRET]
-    expires_at = int(time.time()) + int(body.get("ttl_s", settings.join_token_ttl_s))
-    expires_iso = format_time(datetime.fromtimestamp(expires_at, UTC))
-    links = []
-    for member in members:
-        token = sign_join_token(JoinClaims(member.id, session.id, member.role, expires_at), secret)
-        links.append(
-            {
-                "member_id": member.id,
-                "name": member.name,
-                "role": member.role.value,
-                "url": f"{settings.base_url}/join/{token}",
-                "expires_at": expires_iso,
-            }
-        )
+    links = await ensure_links(request, session, members, _ttl(request, body))
     return web.json_response({"links": links})
+
+
+@routes.get("/api/v1/sessions/{sid}/links")
+async def list_links(request: web.Request) -> web.Response:
+    """The current, unexpired links of the session (members without one are left out)."""
+    require_admin(request)
+    store = request.app[STORE]
+    session = await _session_or_404(store, request.match_info["sid"])
+    records = await store.get_links(session.id)
+    now = time.time()
+    links = [
+        link_json(request, session, m, records[m.id])
+        for m in await store.list_members(session.cohort_id)
+        if m.id in records and records[m.id].expires_at > now
+    ]
+    return web.json_response({"links": links})
+
+
+@routes.post("/api/v1/sessions/{sid}/links/{mid}/regenerate")
+async def regenerate_link(request: web.Request) -> web.Response:
+    """A new link for one member; their previous link stops working at once (and whoever
+    is connected with it is disconnected)."""
+    require_admin(request)
+    sid, mid = request.match_info["sid"], request.match_info["mid"]
+    body = await read_json(request, _TTL_BODY, optional=True)
+    store = request.app[STORE]
+    session = await _session_or_404(store, sid)
+    _refuse_final(session)
+    member = await regenerate(request, session, mid, _ttl(request, body))
+    return web.json_response({"link": member})
+
+
+async def regenerate(request: web.Request, session: Session, mid: str, ttl_s: int) -> Any:
+    store = request.app[STORE]
+    member = await store.get_member(mid)
+    if member is None or member.cohort_id != session.cohort_id:
+        raise _not_found("member", mid)
+    record = LinkRecord(new_nonce(), int(time.time()) + ttl_s, member.role)
+    await store.regenerate_link(session.id, member.id, record)
+    return link_json(request, session, member, record)
 
 
 # -- documentation ---------------------------------------------------------------------------

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator
 
 import aiohttp_jinja2
@@ -12,11 +15,21 @@ from aiohttp import web
 from classroom.config import Settings
 from classroom.http import api, health, pages, ws
 from classroom.http.errors import error_middleware
-from classroom.http.keys import CONNECTIONS, EVENT_LOG, ROOMS, SECRET, SETTINGS, STORE
+from classroom.http.keys import (
+    CONNECTIONS,
+    EVENT_LOG,
+    HUB,
+    NODE_ID,
+    ROOMS,
+    SECRET,
+    SETTINGS,
+    STORE,
+)
 from classroom.observability import logs, metrics
 from classroom.rooms import aiortc_hooks
 from classroom.rooms.peer import IceSettings
 from classroom.rooms.registry import RoomRegistry
+from classroom.signaling.lifecycle import SessionHub
 from classroom.store.embedded import EmbeddedValkey
 from classroom.store.repository import connect_store
 
@@ -66,6 +79,25 @@ async def _rooms_ctx(app: web.Application) -> AsyncIterator[None]:
         await rooms.drain("server_shutdown")
 
 
+async def _lifecycle_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Hear session events from every node, and keep the schedule (lobbies, starts)."""
+    connections = app[CONNECTIONS]
+    hub = SessionHub(app[STORE], lambda: connections, app[NODE_ID])
+    app[HUB] = hub
+    tasks = [
+        asyncio.create_task(hub.listen(), name="session-events"),
+        asyncio.create_task(hub.keep_schedule(), name="session-schedule"),
+    ]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
 async def _say_goodbye(app: web.Application) -> None:
     """Graceful shutdown: stop taking joins, tell every client we restart, close cleanly."""
     rooms = app.get(ROOMS)
@@ -82,6 +114,7 @@ def create_app(settings: Settings) -> web.Application:
         raise ValueError("an admin token is required")
     app = web.Application(middlewares=[error_middleware], client_max_size=1024**2)
     app[SETTINGS] = settings
+    app[NODE_ID] = settings.node_id or "n_" + secrets.token_hex(4)
     app[CONNECTIONS] = set()
     app[EVENT_LOG] = logs.event
     aiohttp_jinja2.setup(
@@ -91,6 +124,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_rooms_ctx)
+    app.cleanup_ctx.append(_lifecycle_ctx)
     app.on_shutdown.append(_say_goodbye)
     app.add_routes(api.routes)
     app.add_routes(health.routes)

@@ -12,6 +12,7 @@ from classroom.config import Settings
 if TYPE_CHECKING:
     from classroom.rooms.registry import RoomRegistry
     from classroom.signaling.connection import Connection
+    from classroom.signaling.lifecycle import SessionHub
     from classroom.store.repository import Store
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -23,3 +24,6 @@ SECRET = web.AppKey("secret", bytes)
 CONNECTIONS: web.AppKey[set[Connection]] = web.AppKey("connections", set)
 #: Structured event log: (event name, fields) for joins, leaves and errors.
 EVENT_LOG: web.AppKey[Callable[[str, dict[str, Any]], None]] = web.AppKey("event_log")
+#: This node's id in presence records and heartbeats (settings.node_id, or random per start).
+NODE_ID = web.AppKey("node_id", str)
+HUB: web.AppKey[SessionHub] = web.AppKey("hub")

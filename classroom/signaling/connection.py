@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from classroom.domain.models import SessionStatus
+from classroom.domain.lifecycle import Action, JoinDecision, due_action, join_decision, refusal
+from classroom.domain.models import Member, Role, Session, SessionStatus, format_time, utc_now
 from classroom.domain.tokens import TokenError, verify_join_token
 from classroom.observability import metrics
 from classroom.rooms.registry import RoomRegistry
@@ -27,7 +28,8 @@ from classroom.rooms.room import Participant, ParticipantInfo, Room
 from classroom.signaling import messages
 from classroom.signaling.messages import ProtocolError
 from classroom.signaling.ratelimit import TokenBucket
-from classroom.store.repository import Store
+from classroom.store.errors import InvalidTransition
+from classroom.store.repository import LinkRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,20 @@ class ConnectionContext:
     rooms: RoomRegistry
     ice_servers: list[dict[str, Any]]
     on_event: Callable[[str, dict[str, Any]], None] | None = None
+    #: This node's id, recorded with each connection's presence in Redis.
+    node_id: str = ""
+
+
+def session_json(session: Session) -> dict[str, Any]:
+    """The session as the protocol shows it (welcome, waiting, session_status)."""
+    return {
+        "id": session.id,
+        "title": session.title,
+        "status": session.status.value,
+        "starts_at": format_time(session.starts_at),
+        "ends_at": format_time(session.ends_at),
+        "timezone": session.timezone,
+    }
 
 
 class Connection:
@@ -62,6 +78,14 @@ class Connection:
         self._joined_at = 0.0
         self._first_media_seen = False
         self._leave_reason = "connection_lost"
+        #: "new" → ("waiting" →) "admitting" → "in_room"; waiting connections hold a socket
+        #: but no room or peer until the session goes live.
+        self.phase = "new"
+        self.member: Member | None = None
+        self._role = Role.participant
+        self._nonce = ""
+        self._participant_key = "p_" + secrets.token_hex(6)
+        self._media = (True, True)
 
     # --- outgoing -------------------------------------------------------------------------
 
@@ -84,6 +108,10 @@ class Connection:
                 await self.ws.send_str(json.dumps(message, separators=(",", ":")))
             except (ConnectionError, RuntimeError):
                 return
+
+    @property
+    def session_id(self) -> str | None:
+        return self._session_id
 
     @property
     def _participant_id(self) -> str | None:
@@ -215,8 +243,62 @@ class Connection:
         member = await ctx.store.get_member(claims.member_id)
         if session is None or member is None or member.cohort_id != session.cohort_id:
             raise ProtocolError("bad_token", "this link is not valid for any session", "join")
-        if session.status in (SessionStatus.ended, SessionStatus.cancelled):
+        record = await ctx.store.link_record(session.id, member.id)
+        if record is None or record.nonce != claims.nonce:
+            raise ProtocolError(
+                "bad_token", "this link was replaced by a newer one; use the newest link", "join"
+            )
+        due = due_action(session, utc_now())
+        if due is not None:  # the scheduler may not have run yet: do its work now
+            with contextlib.suppress(InvalidTransition):
+                await ctx.store.transition(session.id, due)
+            session = await ctx.store.get_session(session.id) or session
+        # The roster decides the role, not the link: a demotion takes effect at once.
+        role = member.role
+        decision = join_decision(session, role, utc_now())
+        if decision is JoinDecision.ended:
             raise ProtocolError("session_ended", "this session has ended", "join")
+        if decision is JoinDecision.not_open:
+            raise ProtocolError(
+                "session_not_open",
+                f"the lobby opens at {format_time(session.lobby_opens_at)}",
+                "join",
+            )
+        self._session_id = session.id
+        self.member = member
+        self._role = role
+        self._nonce = claims.nonce
+        self._media = (bool(message.get("audio", True)), bool(message.get("video", True)))
+        if decision is JoinDecision.admit:
+            await self._admit(session)
+            return
+        # Wait in the lobby. Register first, then look again: a start that happened before
+        # we were registered is seen by the second read, one after it arrives as an event
+        # (admission is idempotent, so seeing both is harmless).
+        self.phase = "waiting"
+        self._send_waiting(session)
+        await self._publish_presence("waiting")
+        self._event("wait", session_id=session.id, member_id=member.id, role=role.value)
+        fresh = await ctx.store.get_session(session.id)
+        if fresh is not None:
+            await self.session_changed(fresh)
+
+    def _send_waiting(self, session: Session) -> None:
+        assert self.member is not None
+        self.send(
+            "waiting",
+            member={"id": self.member.id, "name": self.member.name, "role": self._role.value},
+            session=session_json(session),
+        )
+
+    async def _admit(self, session: Session) -> None:
+        """Into the session's main room: `welcome`, then the first offer. Idempotent."""
+        if self.phase in ("admitting", "in_room") or self._ended:
+            return
+        self.phase = "admitting"
+        ctx = self._ctx
+        member = self.member
+        assert member is not None
         room = ctx.rooms.main_room(session.id)
         existing = next(
             (p for p in room.participants.values() if p.info.member_id == member.id), None
@@ -231,27 +313,84 @@ class Connection:
         if room.is_full():
             raise ProtocolError("session_full", "the room is full", "join")
         info = ParticipantInfo(
-            participant_id="p_" + secrets.token_hex(6),
+            participant_id=self._participant_key,
             member_id=member.id,
             name=member.name,
-            role=claims.role,
-            audio=bool(message.get("audio", True)),
-            video=bool(message.get("video", True)),
+            role=self._role,
+            audio=self._media[0],
+            video=self._media[1],
         )
-        self._session_id = session.id
         self._room = room
         self._joined_at = time.monotonic()
         self.send(
             "welcome",
             participant_id=info.participant_id,
-            member={"id": member.id, "name": member.name, "role": claims.role.value},
-            session={"id": session.id, "title": session.title},
+            member={"id": member.id, "name": member.name, "role": self._role.value},
+            session=session_json(session),
             room={"id": room.id, "kind": room.kind, "name": room.name},
             participants=[p.to_json() for p in room.visible_to(info)],
             ice_servers=ctx.ice_servers,
         )
         self._participant = room.join(info, self)
-        self._event("join", session_id=session.id, member_id=member.id, role=claims.role.value)
+        self.phase = "in_room"
+        self._event("join", session_id=session.id, member_id=member.id, role=self._role.value)
+        await self._publish_presence("in_room")
+
+    async def _publish_presence(self, state: str) -> None:
+        if self._session_id is None or self.member is None or self._ended:
+            return
+        entry = {
+            "member_id": self.member.id,
+            "name": self.member.name,
+            "role": self._role.value,
+            "state": state,
+            "node": self._ctx.node_id,
+            "since": format_time(utc_now()),
+        }
+        try:
+            await self._ctx.store.set_presence(self._session_id, self._participant_key, entry)
+            if self._ended:  # left while we were writing: do not leave a ghost behind
+                await self._ctx.store.clear_presence(self._session_id, self._participant_key)
+        except Exception:
+            log.warning("could not record presence of %s", self._participant_key, exc_info=True)
+
+    # --- control-plane events (from SessionHub) -------------------------------------------
+
+    async def session_changed(self, session: Session) -> None:
+        """The session's record changed (status, times): act on it."""
+        if self._ended or session.id != self._session_id:
+            return
+        if session.status in (SessionStatus.ended, SessionStatus.cancelled):
+            self._leave_reason = "session_ended"
+            self._schedule_end("session_ended", WSCloseCode.OK, bye="session_ended")
+        elif self.phase == "waiting":
+            if session.status is SessionStatus.live:
+                try:
+                    await self._admit(session)
+                except ProtocolError as exc:
+                    self._refuse(exc.code, exc.message, exc.ref)
+                    self._schedule_end("refused", WSCloseCode.POLICY_VIOLATION)
+                except Exception:
+                    log.exception("admission failed")
+                    self._refuse("internal", "the server could not let you in", "join")
+                    self._schedule_end("refused", WSCloseCode.INTERNAL_ERROR)
+            else:
+                self._send_waiting(session)
+        elif self.phase == "in_room":
+            self.send("session_status", session=session_json(session))
+
+    def link_revoked(self, member_id: str, record: LinkRecord | None) -> None:
+        """A member's link was regenerated: whoever joined with an older one must go."""
+        if self.member is None or self.member.id != member_id or self._ended:
+            return
+        if record is None or record.nonce != self._nonce:
+            self._leave_reason = "removed"
+            self._schedule_end("removed", WSCloseCode.OK, bye="removed")
+
+    def member_removed(self, member_id: str) -> None:
+        if self.member is not None and self.member.id == member_id and not self._ended:
+            self._leave_reason = "removed"
+            self._schedule_end("removed", WSCloseCode.OK, bye="removed")
 
     def _event(self, name: str, **fields: Any) -> None:
         if self._ctx.on_event is not None:
@@ -297,15 +436,44 @@ class Connection:
     async def _on_answer(self, message: dict[str, Any]) -> None:
         from classroom.rooms.peer import NegotiationError
 
-        assert self._participant is not None
+        if self._participant is None:
+            raise ProtocolError("no_offer", "no offer is outstanding", "answer")
         try:
             self._participant.peer.accept_answer(message["sdp"])
         except NegotiationError as exc:
             raise ProtocolError(exc.code, str(exc), "answer") from exc
 
     async def _on_media_state(self, message: dict[str, Any]) -> None:
-        assert self._room is not None and self._participant is not None
-        self._room.update_media_state(self._participant.id, message["audio"], message["video"])
+        self._media = (message["audio"], message["video"])
+        if self._room is not None and self._participant is not None:
+            self._room.update_media_state(self._participant.id, message["audio"], message["video"])
+
+    async def _require_facilitator(self, ref: str) -> str:
+        """The session id, if this connection's member is a facilitator now (the roster is
+        read again: a role taken away a minute ago counts)."""
+        if self.member is None or self._session_id is None:
+            raise ProtocolError("not_joined", "send 'join' first", ref)
+        member = await self._ctx.store.get_member(self.member.id)
+        if member is None or member.role is not Role.facilitator:
+            raise ProtocolError("forbidden", f"only a facilitator may send {ref!r}", ref)
+        return self._session_id
+
+    async def _transition(self, action: Action, ref: str) -> None:
+        sid = await self._require_facilitator(ref)
+        try:
+            await self._ctx.store.transition(sid, action)
+        except InvalidTransition as exc:
+            raise ProtocolError(
+                "invalid_state", refusal(action, SessionStatus(exc.current)), ref
+            ) from None
+        assert self.member is not None
+        self._event(f"session_{action.value}", session_id=sid, member_id=self.member.id)
+
+    async def _on_start_session(self, message: dict[str, Any]) -> None:
+        await self._transition(Action.start, "start_session")
+
+    async def _on_end_session(self, message: dict[str, Any]) -> None:
+        await self._transition(Action.end, "end_session")
 
     async def _on_ping(self, message: dict[str, Any]) -> None:
         fields = {"t": message["t"]} if "t" in message else {}
@@ -320,9 +488,14 @@ class Connection:
         "media_state": _on_media_state,
         "ping": _on_ping,
         "leave": _on_leave,
+        "start_session": _on_start_session,
+        "end_session": _on_end_session,
     }
 
     async def _leave(self) -> None:
+        if self._session_id is not None and self.member is not None:
+            with contextlib.suppress(Exception):
+                await self._ctx.store.clear_presence(self._session_id, self._participant_key)
         room, participant = self._room, self._participant
         self._room = self._participant = None
         if room is None or participant is None or self._session_id is None:

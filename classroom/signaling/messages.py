@@ -50,6 +50,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     "ping": _schema({"t": {"type": ["number", "string"]}}),
     "leave": _schema({}),
+    # Facilitator commands (refused with `forbidden` for everyone else).
+    "start_session": _schema({}),
+    "end_session": _schema({}),
 }
 
 _VALIDATORS = {name: Draft202012Validator(schema) for name, schema in SCHEMAS.items()}

@@ -13,3 +13,11 @@ class NotFound(StoreError):
 
 class Conflict(StoreError):
     """The write would break a uniqueness rule (e.g. a second member with the same email)."""
+
+
+class InvalidTransition(StoreError):
+    """A session status change was refused because of the session's current status."""
+
+    def __init__(self, current: str, message: str) -> None:
+        super().__init__(message)
+        self.current = current

@@ -14,8 +14,16 @@ classroom:cohort:{cid}                    hash    id, name, created_at
 classroom:cohort:{cid}:members            list    member ids, roster (insertion) order
 classroom:cohort:{cid}:emails             hash    lower-cased email -> member id
 classroom:cohort:{cid}:sessions           zset    session ids scored by starts_at (unix s)
-classroom:member:{mid}                    hash    the member's fields
+classroom:member:{mid}                    hash    the member's fields (removed_at once removed)
 classroom:session:{sid}                   hash    the session's fields
+classroom:session:{sid}:links             hash    member id -> "nonce|expires_at|role" of the
+                                                  member's current join link (others revoked)
+classroom:session:{sid}:presence          hash    participant id -> JSON (member, role, state,
+                                                  node, joined_at) of connections right now
+classroom:schedule:open                   zset    session ids scored by lobby opening (unix s)
+classroom:schedule:start                  zset    session ids scored by starts_at (unix s)
+classroom:node:{node_id}                  string  heartbeat of a live node (expires)
+classroom:events                          pubsub  JSON events every node listens to
 ========================================  ======  ===========================================
 """
 
@@ -25,6 +33,9 @@ PREFIX = "classroom:"
 
 SECRET = PREFIX + "secret"
 COHORTS = PREFIX + "cohorts"
+SCHEDULE_OPEN = PREFIX + "schedule:open"
+SCHEDULE_START = PREFIX + "schedule:start"
+EVENTS = PREFIX + "events"
 
 
 def cohort(cid: str) -> str:
@@ -49,3 +60,15 @@ def member(mid: str) -> str:
 
 def session(sid: str) -> str:
     return f"{PREFIX}session:{sid}"
+
+
+def session_links(sid: str) -> str:
+    return f"{PREFIX}session:{sid}:links"
+
+
+def session_presence(sid: str) -> str:
+    return f"{PREFIX}session:{sid}:presence"
+
+
+def node(node_id: str) -> str:
+    return f"{PREFIX}node:{node_id}"

@@ -8,15 +8,23 @@ behind and concurrent nodes cannot interleave a check with its write.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import logging
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
 
+from classroom.domain.lifecycle import FINAL, TRANSITIONS, Action
 from classroom.domain.models import (
     COHORT_PREFIX,
+    DEFAULT_LOBBY_MINUTES,
+    DEFAULT_TIMEZONE,
     MEMBER_PREFIX,
     SESSION_PREFIX,
     Cohort,
@@ -32,7 +40,9 @@ from classroom.domain.models import (
     utc_now,
 )
 from classroom.store import keys
-from classroom.store.errors import Conflict, NotFound
+from classroom.store.errors import Conflict, InvalidTransition, NotFound
+
+log = logging.getLogger(__name__)
 
 _SECRET_BYTES = 32
 
@@ -48,11 +58,14 @@ redis.call('RPUSH', KEYS[3], ARGV[2])
 return 1
 """
 
-# KEYS: cohort, session, cohort_sessions.  ARGV: session_id, score, field, value, ...
+# KEYS: cohort, session, cohort_sessions, schedule_open, schedule_start.
+# ARGV: session_id, starts_at score, lobby opening score, field, value, ...
 _CREATE_SESSION = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[2], unpack(ARGV, 3))
+redis.call('HSET', KEYS[2], unpack(ARGV, 4))
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
 return 1
 """
 
@@ -61,6 +74,105 @@ _UPDATE_IF_EXISTS = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
+"""
+
+# KEYS: session, schedule_open, schedule_start.
+# ARGV: allowed statuses (space separated), new status or '', session id, open score,
+#       start score ('' removes from that schedule, '-' leaves it), event channel,
+#       event JSON ('' publishes nothing), field, value, ...
+# Returns 'OK', or the current status when it is not one of the allowed ('' if missing).
+_SESSION_WRITE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return '' end
+local current = redis.call('HGET', KEYS[1], 'status')
+local allowed = false
+for s in string.gmatch(ARGV[1], '%S+') do
+  if s == current then allowed = true end
+end
+if not allowed then return current end
+if #ARGV > 7 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[2]) end
+if ARGV[4] == '' then redis.call('ZREM', KEYS[2], ARGV[3])
+elseif ARGV[4] ~= '-' then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3]) end
+if ARGV[5] == '' then redis.call('ZREM', KEYS[3], ARGV[3])
+elseif ARGV[5] ~= '-' then redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3]) end
+if ARGV[7] ~= '' then redis.call('PUBLISH', ARGV[6], ARGV[7]) end
+return 'OK'
+"""
+
+# KEYS: member, emails.  ARGV: cohort id, old email key, new email key, member id, field, value...
+# 1 written, 0 missing (or another cohort's, or removed), -1 duplicate email, -2 changed meanwhile
+_UPDATE_MEMBER = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HGET', KEYS[1], 'cohort_id') ~= ARGV[1] then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'removed_at') == 1 then return 0 end
+if redis.call('HGET', KEYS[2], ARGV[2]) ~= ARGV[4] then return -2 end
+if ARGV[2] ~= ARGV[3] then
+  if redis.call('HEXISTS', KEYS[2], ARGV[3]) == 1 then return -1 end
+  redis.call('HDEL', KEYS[2], ARGV[2])
+  redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+end
+if #ARGV > 4 then redis.call('HSET', KEYS[1], unpack(ARGV, 5)) end
+return 1
+"""
+
+# KEYS: member, emails, cohort members, cohort sessions.
+# ARGV: cohort id, member id, removed_at, session key prefix, event channel, event JSON.
+# Removing keeps the member's record (attendance refers to it) but takes it off the roster,
+# frees its email and revokes its join links.
+_REMOVE_MEMBER = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HGET', KEYS[1], 'cohort_id') ~= ARGV[1] then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'removed_at') == 1 then return 0 end
+local emails = redis.call('HGETALL', KEYS[2])
+for i = 1, #emails, 2 do
+  if emails[i + 1] == ARGV[2] then redis.call('HDEL', KEYS[2], emails[i]) end
+end
+redis.call('LREM', KEYS[3], 0, ARGV[2])
+redis.call('HSET', KEYS[1], 'removed_at', ARGV[3])
+for _, sid in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
+  redis.call('HDEL', ARGV[4] .. sid .. ':links', ARGV[2])
+end
+redis.call('PUBLISH', ARGV[5], ARGV[6])
+return 1
+"""
+
+# KEYS: cohort, emails, cohort members.  ARGV: member key prefix, JSON [{k, id, f: {...}}].
+# All rows or none: {1} written, {0} cohort missing, {-1, i, ...} rows whose email is taken.
+_IMPORT_MEMBERS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
+local rows = cjson.decode(ARGV[2])
+local taken = {-1}
+for i, row in ipairs(rows) do
+  if redis.call('HEXISTS', KEYS[2], row.k) == 1 then table.insert(taken, i) end
+end
+if #taken > 1 then return taken end
+for _, row in ipairs(rows) do
+  redis.call('HSET', KEYS[2], row.k, row.id)
+  local flat = {}
+  for name, value in pairs(row.f) do
+    table.insert(flat, name)
+    table.insert(flat, value)
+  end
+  redis.call('HSET', ARGV[1] .. row.id, unpack(flat))
+  redis.call('RPUSH', KEYS[3], row.id)
+end
+return {1}
+"""
+
+# KEYS: links.  ARGV: member id, expected value ('' = absent), new value, ...  (triples)
+# Replaces each member's link only if it is still the one the caller saw; returns the values
+# in force afterwards, so that two concurrent callers hand out the same link.
+_ENSURE_LINKS = """
+local out = {}
+for i = 1, #ARGV, 3 do
+  local current = redis.call('HGET', KEYS[1], ARGV[i])
+  if (current or '') == ARGV[i + 1] then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
+    current = ARGV[i + 2]
+  end
+  table.insert(out, current)
+end
+return out
 """
 
 
@@ -96,6 +208,10 @@ def _member(h: Mapping[Any, Any]) -> Member:
     )
 
 
+def _optional_time(h: Mapping[Any, Any], name: str) -> datetime | None:
+    return parse_time(_text(h, name)) if h.get(name) else None
+
+
 def _session(h: Mapping[Any, Any]) -> Session:
     return Session(
         id=_text(h, "id"),
@@ -105,7 +221,56 @@ def _session(h: Mapping[Any, Any]) -> Session:
         ends_at=parse_time(_text(h, "ends_at")),
         status=SessionStatus(_text(h, "status")),
         created_at=parse_time(_text(h, "created_at")),
+        timezone=_text(h, "timezone") if h.get("timezone") else DEFAULT_TIMEZONE,
+        lobby_minutes=(
+            int(_text(h, "lobby_minutes")) if h.get("lobby_minutes") else DEFAULT_LOBBY_MINUTES
+        ),
+        started_at=_optional_time(h, "started_at"),
+        finished_at=_optional_time(h, "finished_at"),
     )
+
+
+def _member_fields(member: Member) -> dict[str, str]:
+    return {
+        "id": member.id,
+        "cohort_id": member.cohort_id,
+        "name": member.name,
+        "email": member.email,
+        "department": member.department,
+        "location": member.location,
+        "role": member.role.value,
+        "consent": "1" if member.consent else "0",
+        "created_at": format_time(member.created_at),
+    }
+
+
+def _email_key(email: str) -> str:
+    return email.strip().casefold()
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRecord:
+    """A member's current join link for one session: enough to re-sign the same token."""
+
+    nonce: str
+    expires_at: int
+    role: Role
+
+    def encode(self) -> str:
+        return f"{self.nonce}|{self.expires_at}|{self.role.value}"
+
+    @classmethod
+    def decode(cls, text: str) -> LinkRecord:
+        nonce, expires_at, role = text.split("|")
+        return cls(nonce, int(expires_at), Role(role))
+
+
+class ImportRefused(Exception):
+    """Some rows' emails are already on the roster: 0-based indexes into the rows given."""
+
+    def __init__(self, rows: list[int]) -> None:
+        super().__init__(f"{len(rows)} email(s) already on the roster")
+        self.rows = rows
 
 
 class Store:
@@ -116,6 +281,11 @@ class Store:
         self._add_member = redis.register_script(_ADD_MEMBER)
         self._create_session = redis.register_script(_CREATE_SESSION)
         self._update_if_exists = redis.register_script(_UPDATE_IF_EXISTS)
+        self._session_write = redis.register_script(_SESSION_WRITE)
+        self._update_member = redis.register_script(_UPDATE_MEMBER)
+        self._remove_member = redis.register_script(_REMOVE_MEMBER)
+        self._import_members = redis.register_script(_IMPORT_MEMBERS)
+        self._ensure_links = redis.register_script(_ENSURE_LINKS)
 
     @property
     def redis(self) -> Redis:
@@ -161,6 +331,17 @@ class Store:
             return None
         h = await self._redis.hgetall(keys.cohort(cid))
         return _cohort(h) if h else None
+
+    async def rename_cohort(self, cid: str, name: str) -> Cohort:
+        """Raises ``NotFound`` for an unknown cohort."""
+        if not is_id(cid, COHORT_PREFIX):
+            raise NotFound(f"cohort {cid!r} does not exist")
+        result = await self._update_if_exists(keys=[keys.cohort(cid)], args=["name", name])
+        if result == _MISSING:
+            raise NotFound(f"cohort {cid!r} does not exist")
+        cohort = await self.get_cohort(cid)
+        assert cohort is not None
+        return cohort
 
     async def list_cohorts(self) -> list[Cohort]:
         ids = await self._redis.lrange(keys.COHORTS, 0, -1)
@@ -230,21 +411,140 @@ class Store:
         ids = await self._redis.lrange(keys.cohort_members(cid), 0, -1)
         return [_member(h) for h in await self._hgetall_many(keys.member, ids)]
 
-    async def get_member(self, member_id: str) -> Member | None:
+    async def get_member(self, member_id: str, *, include_removed: bool = False) -> Member | None:
+        """The member, or None if unknown or (unless ``include_removed``) off the roster."""
         if not is_id(member_id, MEMBER_PREFIX):
             return None
         h = await self._redis.hgetall(keys.member(member_id))
-        return _member(h) if h else None
+        if not h or (h.get("removed_at") and not include_removed):
+            return None
+        return _member(h)
+
+    async def update_member(self, cid: str, mid: str, **changes: Any) -> Member:
+        """Change some of a member's fields (name, email, department, location, role,
+        consent). Raises ``NotFound`` (not on this cohort's roster) or ``Conflict``
+        (another member has the email, or the member changed meanwhile: retry)."""
+        member = await self.get_member(mid)
+        if member is None or member.cohort_id != cid or not is_id(cid, COHORT_PREFIX):
+            raise NotFound(f"member {mid!r} is not on the roster of cohort {cid!r}")
+        allowed = {"name", "email", "department", "location", "role", "consent"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ValueError(f"cannot change {sorted(unknown)}")
+        updated = Member(
+            id=member.id,
+            cohort_id=cid,
+            name=changes.get("name", member.name),
+            email=changes.get("email", member.email),
+            department=changes.get("department", member.department),
+            location=changes.get("location", member.location),
+            role=Role(changes.get("role", member.role)),
+            consent=bool(changes.get("consent", member.consent)),
+            created_at=member.created_at,
+        )
+        result = await self._update_member(
+            keys=[keys.member(mid), keys.cohort_emails(cid)],
+            args=[
+                cid,
+                _email_key(member.email),
+                _email_key(updated.email),
+                mid,
+                *_flatten(_member_fields(updated)),
+            ],
+        )
+        if result == _MISSING:
+            raise NotFound(f"member {mid!r} is not on the roster of cohort {cid!r}")
+        if result == _DUPLICATE:
+            raise Conflict(f"cohort {cid!r} already has a member with email {updated.email!r}")
+        if result != _OK:
+            raise Conflict(f"member {mid!r} was changed at the same time; try again")
+        return updated
+
+    async def remove_member(self, cid: str, mid: str) -> Member:
+        """Take a member off the roster: frees the email, revokes the member's join links and
+        tells every node to disconnect them. The record stays for past attendance."""
+        member = await self.get_member(mid)
+        if member is None or member.cohort_id != cid or not is_id(cid, COHORT_PREFIX):
+            raise NotFound(f"member {mid!r} is not on the roster of cohort {cid!r}")
+        event = {"type": "member_removed", "cohort_id": cid, "member_id": mid}
+        result = await self._remove_member(
+            keys=[
+                keys.member(mid),
+                keys.cohort_emails(cid),
+                keys.cohort_members(cid),
+                keys.cohort_sessions(cid),
+            ],
+            args=[
+                cid,
+                mid,
+                format_time(utc_now()),
+                keys.PREFIX + "session:",
+                keys.EVENTS,
+                json.dumps(event),
+            ],
+        )
+        if result == _MISSING:
+            raise NotFound(f"member {mid!r} is not on the roster of cohort {cid!r}")
+        return member
+
+    async def import_members(self, cid: str, people: Sequence[Mapping[str, Any]]) -> list[Member]:
+        """Add many members at once, all or none. Each entry has name, email, department,
+        location, role, consent. Raises ``NotFound`` for an unknown cohort and
+        :class:`ImportRefused` naming the entries whose email is already on the roster
+        (the caller checks duplicates inside the batch)."""
+        if not is_id(cid, COHORT_PREFIX):
+            raise NotFound(f"cohort {cid!r} does not exist")
+        now = utc_now()
+        members = [
+            Member(
+                id=new_id(MEMBER_PREFIX),
+                cohort_id=cid,
+                name=p["name"],
+                email=p["email"],
+                department=p.get("department", ""),
+                location=p.get("location", ""),
+                role=Role(p.get("role", Role.participant)),
+                consent=bool(p.get("consent", False)),
+                created_at=now,
+            )
+            for p in people
+        ]
+        rows = [{"k": _email_key(m.email), "id": m.id, "f": _member_fields(m)} for m in members]
+        result = await self._import_members(
+            keys=[keys.cohort(cid), keys.cohort_emails(cid), keys.cohort_members(cid)],
+            args=[keys.PREFIX + "member:", json.dumps(rows)],
+        )
+        status = int(result[0])
+        if status == _MISSING:
+            raise NotFound(f"cohort {cid!r} does not exist")
+        if status == _DUPLICATE:
+            raise ImportRefused([int(i) - 1 for i in result[1:]])
+        return members
+
+    async def emails_taken(self, cid: str, emails: Iterable[str]) -> set[str]:
+        """Which of ``emails`` (compared case-insensitively) are on the roster already."""
+        wanted = [_email_key(e) for e in emails]
+        if not wanted or not is_id(cid, COHORT_PREFIX):
+            return set()
+        owners = await self._redis.hmget(keys.cohort_emails(cid), wanted)
+        return {key for key, owner in zip(wanted, owners, strict=True) if owner}
 
     # -- sessions --------------------------------------------------------------------------
 
     async def create_session(
-        self, cohort_id: str, title: str, starts_at: datetime, ends_at: datetime
+        self,
+        cohort_id: str,
+        title: str,
+        starts_at: datetime,
+        ends_at: datetime,
+        timezone: str = DEFAULT_TIMEZONE,
+        lobby_minutes: int = DEFAULT_LOBBY_MINUTES,
     ) -> Session:
         """Schedule a session; raises ``NotFound`` for an unknown cohort.
 
         The time order (ends after starts) is a request-validation rule and is checked by
-        the API layer, which can name the offending field.
+        the API layer, which can name the offending field. The session is put on the
+        schedule, so that every node's scheduler opens its lobby and starts it on time.
         """
         if not is_id(cohort_id, COHORT_PREFIX):
             raise NotFound(f"cohort {cohort_id!r} does not exist")
@@ -256,6 +556,8 @@ class Store:
             ends_at=to_utc(ends_at),
             status=SessionStatus.scheduled,
             created_at=utc_now(),
+            timezone=timezone,
+            lobby_minutes=lobby_minutes,
         )
         fields = {
             "id": session.id,
@@ -265,14 +567,23 @@ class Store:
             "ends_at": format_time(session.ends_at),
             "status": session.status.value,
             "created_at": format_time(session.created_at),
+            "timezone": timezone,
+            "lobby_minutes": str(lobby_minutes),
         }
         result = await self._create_session(
             keys=[
                 keys.cohort(cohort_id),
                 keys.session(session.id),
                 keys.cohort_sessions(cohort_id),
+                keys.SCHEDULE_OPEN,
+                keys.SCHEDULE_START,
             ],
-            args=[session.id, str(session.starts_at.timestamp()), *_flatten(fields)],
+            args=[
+                session.id,
+                str(session.starts_at.timestamp()),
+                str(session.lobby_opens_at.timestamp()),
+                *_flatten(fields),
+            ],
         )
         if result == _MISSING:
             raise NotFound(f"cohort {cohort_id!r} does not exist")
@@ -300,6 +611,217 @@ class Store:
         )
         if result == _MISSING:
             raise NotFound(f"session {sid!r} does not exist")
+
+    async def update_session(
+        self, sid: str, expected: SessionStatus, session: Session, *, reopen: bool = False
+    ) -> None:
+        """Write the editable fields of ``session`` (title, times, zone, lobby) if the stored
+        session is still ``expected``; refresh its place on the schedule. ``reopen`` puts an
+        open session back to scheduled (its lobby opening moved into the future).
+        Raises ``NotFound`` or ``InvalidTransition`` (its status changed meanwhile)."""
+        fields = {
+            "title": session.title,
+            "starts_at": format_time(session.starts_at),
+            "ends_at": format_time(session.ends_at),
+            "timezone": session.timezone,
+            "lobby_minutes": str(session.lobby_minutes),
+        }
+        scheduled = expected in (SessionStatus.scheduled, SessionStatus.open)
+        await self._write_session(
+            sid,
+            allowed=[expected],
+            new_status=SessionStatus.scheduled if reopen else None,
+            open_score=str(session.lobby_opens_at.timestamp()) if scheduled else "-",
+            start_score=str(session.starts_at.timestamp()) if scheduled else "-",
+            fields=fields,
+        )
+
+    async def transition(self, sid: str, action: Action) -> Session:
+        """Change the session's status by ``action`` if its current status allows it, in
+        one atomic step (two nodes starting the same session make one transition), and tell
+        every node. Raises ``NotFound`` or ``InvalidTransition``."""
+        allowed, target = TRANSITIONS[action]
+        stamp = format_time(utc_now())
+        fields: dict[str, str] = {}
+        if target is SessionStatus.live:
+            fields["started_at"] = stamp
+        elif target in FINAL:
+            fields["finished_at"] = stamp
+        await self._write_session(
+            sid,
+            allowed=sorted(allowed),
+            new_status=target,
+            open_score="",
+            start_score="-" if target is SessionStatus.open else "",
+            fields=fields,
+        )
+        session = await self.get_session(sid)
+        if session is None:  # pragma: no cover - sessions are never deleted
+            raise NotFound(f"session {sid!r} does not exist")
+        return session
+
+    async def _write_session(
+        self,
+        sid: str,
+        *,
+        allowed: Sequence[SessionStatus],
+        new_status: SessionStatus | None,
+        open_score: str,
+        start_score: str,
+        fields: Mapping[str, str],
+    ) -> None:
+        if not is_id(sid, SESSION_PREFIX):
+            raise NotFound(f"session {sid!r} does not exist")
+        event = json.dumps({"type": "session_changed", "session_id": sid})
+        result = await self._session_write(
+            keys=[keys.session(sid), keys.SCHEDULE_OPEN, keys.SCHEDULE_START],
+            args=[
+                " ".join(s.value for s in allowed),
+                new_status.value if new_status else "",
+                sid,
+                open_score,
+                start_score,
+                keys.EVENTS,
+                event,
+                *_flatten(fields),
+            ],
+        )
+        if result == "OK":
+            return
+        if not result:
+            raise NotFound(f"session {sid!r} does not exist")
+        raise InvalidTransition(str(result), f"session {sid!r} is {result}")
+
+    async def due_sessions(self, now: datetime) -> tuple[list[str], list[str]]:
+        """Sessions whose lobby should be open by ``now``, and those that should be live."""
+        score = now.timestamp()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zrangebyscore(keys.SCHEDULE_OPEN, "-inf", score, start=0, num=100)
+            pipe.zrangebyscore(keys.SCHEDULE_START, "-inf", score, start=0, num=100)
+            to_open, to_start = await pipe.execute()
+        return [str(s) for s in to_open], [str(s) for s in to_start]
+
+    async def unschedule(self, sid: str, *, start: bool = True) -> None:
+        """Take a session off the schedule (it is past the point the schedule is for):
+        off the lobby-opening list, and unless ``start`` is False the start list too."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(keys.SCHEDULE_OPEN, sid)
+            if start:
+                pipe.zrem(keys.SCHEDULE_START, sid)
+            await pipe.execute()
+
+    # -- join links ------------------------------------------------------------------------
+
+    async def get_links(self, sid: str) -> dict[str, LinkRecord]:
+        """Each member's current link record for the session (member id → record)."""
+        if not is_id(sid, SESSION_PREFIX):
+            return {}
+        raw = await self._redis.hgetall(keys.session_links(sid))
+        out: dict[str, LinkRecord] = {}
+        for mid, text in raw.items():
+            try:
+                out[str(mid)] = LinkRecord.decode(str(text))
+            except ValueError:
+                continue
+        return out
+
+    async def link_record(self, sid: str, mid: str) -> LinkRecord | None:
+        if not is_id(sid, SESSION_PREFIX):
+            return None
+        text = await self._redis.hget(keys.session_links(sid), mid)
+        try:
+            return LinkRecord.decode(str(text)) if text else None
+        except ValueError:
+            return None
+
+    async def replace_links(
+        self, sid: str, changes: Mapping[str, tuple[LinkRecord | None, LinkRecord]]
+    ) -> dict[str, LinkRecord]:
+        """For each member, replace the link record ``old`` (None: none yet) by ``new``
+        unless someone replaced it first; returns the records in force afterwards."""
+        if not changes:
+            return {}
+        args: list[str] = []
+        for mid, (old, new) in changes.items():
+            args += [mid, old.encode() if old else "", new.encode()]
+        values = await self._ensure_links(keys=[keys.session_links(sid)], args=args)
+        return {
+            mid: LinkRecord.decode(str(value)) for mid, value in zip(changes, values, strict=True)
+        }
+
+    async def regenerate_link(self, sid: str, mid: str, record: LinkRecord) -> None:
+        """Make ``record`` the member's only valid link and disconnect whoever joined with
+        an older one."""
+        event = {"type": "link_revoked", "session_id": sid, "member_id": mid}
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.session_links(sid), mid, record.encode())
+            pipe.publish(keys.EVENTS, json.dumps(event))
+            await pipe.execute()
+
+    # -- presence --------------------------------------------------------------------------
+
+    async def set_presence(self, sid: str, participant_id: str, entry: Mapping[str, Any]) -> None:
+        await self._redis.hset(keys.session_presence(sid), participant_id, json.dumps(entry))
+
+    async def clear_presence(self, sid: str, participant_id: str) -> None:
+        await self._redis.hdel(keys.session_presence(sid), participant_id)
+
+    async def list_presence(self, sid: str) -> list[dict[str, Any]]:
+        """Connections to the session right now, on every node whose heartbeat is fresh
+        (entries of a node that died are skipped, and cleaned up)."""
+        if not is_id(sid, SESSION_PREFIX):
+            return []
+        raw = await self._redis.hgetall(keys.session_presence(sid))
+        entries = {str(pid): json.loads(text) for pid, text in raw.items()}
+        nodes = sorted({str(e.get("node", "")) for e in entries.values()})
+        alive = dict(zip(nodes, await self._nodes_alive(nodes), strict=True))
+        stale = [pid for pid, e in entries.items() if not alive.get(str(e.get("node", "")))]
+        if stale:
+            await self._redis.hdel(keys.session_presence(sid), *stale)
+        return [{"participant_id": pid, **e} for pid, e in entries.items() if pid not in set(stale)]
+
+    async def _nodes_alive(self, nodes: Sequence[str]) -> list[bool]:
+        if not nodes:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for node_id in nodes:
+                pipe.exists(keys.node(node_id))
+            return [bool(n) for n in await pipe.execute()]
+
+    async def heartbeat(self, node_id: str, ttl_s: int) -> None:
+        """This node is alive for the next ``ttl_s`` seconds."""
+        await self._redis.set(keys.node(node_id), format_time(utc_now()), ex=ttl_s)
+
+    # -- events ----------------------------------------------------------------------------
+
+    async def events(self, retry_s: float = 1.0) -> AsyncIterator[dict[str, Any]]:
+        """Events every node must hear (session status changes, revoked links, removed
+        members), forever. After every (re)subscription it yields ``{"type": "resync"}``:
+        events published while not subscribed are lost, so listeners re-read what they
+        care about."""
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(keys.EVENTS)
+                yield {"type": "resync"}
+                while True:
+                    message = await pubsub.get_message(timeout=30.0)
+                    if message is None or message.get("type") != "message":
+                        continue
+                    try:
+                        event = json.loads(message["data"])
+                    except (TypeError, ValueError):
+                        continue
+                    if isinstance(event, dict):
+                        yield event
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("event subscription lost (%s); resubscribing", exc)
+                await asyncio.sleep(retry_s)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -1,0 +1,119 @@
+"""Session lifecycle rules: which status changes are allowed, what the clock makes due, and
+how local wall-clock times in a session's zone become UTC instants.
+
+    scheduled ──(lobby opens)──▶ open ──(start, or starts_at)──▶ live ──(end)──▶ ended
+        │    └──────────(start, or starts_at)──────────────────▲
+        └──────(cancel)──▶ cancelled ◀──(cancel)── open
+
+Pure functions only: the store applies a transition atomically with a compare-and-set on
+the current status, using the ``FROM`` sets defined here.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from classroom.domain.models import Role, Session, SessionStatus, to_utc
+
+S = SessionStatus
+
+
+class Action(StrEnum):
+    open = "open"
+    start = "start"
+    end = "end"
+    cancel = "cancel"
+
+
+#: action → (statuses it may start from, status it leads to)
+TRANSITIONS: dict[Action, tuple[frozenset[SessionStatus], SessionStatus]] = {
+    Action.open: (frozenset({S.scheduled}), S.open),
+    Action.start: (frozenset({S.scheduled, S.open}), S.live),
+    Action.end: (frozenset({S.live}), S.ended),
+    Action.cancel: (frozenset({S.scheduled, S.open}), S.cancelled),
+}
+
+#: Statuses in which nothing changes any more.
+FINAL = frozenset({S.ended, S.cancelled})
+
+
+def refusal(action: Action, current: SessionStatus) -> str:
+    """Why ``action`` cannot happen to a session that is ``current``, in words for people."""
+    if current in FINAL:
+        return f"the session is {current.value}; it cannot {action.value} any more"
+    if action is Action.start and current is S.live:
+        return "the session is already live"
+    if action is Action.end:
+        return f"the session is {current.value}, not live; cancel it instead"
+    if action is Action.cancel and current is S.live:
+        return "the session is live; end it instead"
+    if action is Action.open:
+        return f"the session is already {current.value}"
+    return f"cannot {action.value} a session that is {current.value}"  # pragma: no cover
+
+
+def due_action(session: Session, now: datetime) -> Action | None:
+    """What the clock says should happen to ``session`` now, if anything."""
+    if session.status in (S.scheduled, S.open) and now >= session.starts_at:
+        return Action.start
+    if session.status is S.scheduled and now >= session.lobby_opens_at:
+        return Action.open
+    return None
+
+
+class JoinDecision(StrEnum):
+    admit = "admit"  # into the main room now
+    wait = "wait"  # keep the socket, send `waiting`, admit when the session goes live
+    not_open = "not_open"  # too early: the lobby has not opened
+    ended = "ended"  # ended or cancelled
+
+
+def join_decision(session: Session, role: Role, now: datetime) -> JoinDecision:
+    """Where a member arriving now goes. Call after applying :func:`due_action`."""
+    if session.status in FINAL:
+        return JoinDecision.ended
+    if session.status is S.live:
+        return JoinDecision.admit
+    lobby_open = session.status is S.open or now >= session.lobby_opens_at
+    if not lobby_open:
+        return JoinDecision.not_open
+    # Facilitators go straight in: they are the ones who start the session.
+    return JoinDecision.admit if role is Role.facilitator else JoinDecision.wait
+
+
+# -- time zones ------------------------------------------------------------------------------
+
+
+def zone(name: str) -> ZoneInfo:
+    """The zone called ``name``; ``ValueError`` for anything that is not an IANA zone name."""
+    if not name or len(name) > 64 or name.startswith(("/", ".")) or ".." in name:
+        raise ValueError(f"unknown time zone {name!r}")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown time zone {name!r}") from None
+
+
+def parse_local_time(text: str, tz_name: str) -> datetime:
+    """ISO 8601 to an aware UTC datetime; a time without offset is wall-clock time in
+    ``tz_name``. A wall-clock time that does not exist there (skipped by a daylight-saving
+    change) is refused; one that happens twice (autumn) means the first of the two."""
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is not None and value.utcoffset() is not None:
+        return to_utc(value)
+    tz = zone(tz_name)
+    local = value.replace(tzinfo=tz, fold=0)
+    back = local.astimezone(UTC).astimezone(tz)
+    if back.replace(tzinfo=None) != value:
+        raise ValueError(f"{text} does not exist in {tz_name} (daylight-saving change)")
+    return local.astimezone(UTC)
+
+
+def to_local(value: datetime, tz_name: str) -> datetime:
+    """``value`` as wall-clock time in ``tz_name`` (UTC if the name is unknown)."""
+    try:
+        return value.astimezone(zone(tz_name))
+    except ValueError:
+        return value.astimezone(UTC)
