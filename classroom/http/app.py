@@ -25,6 +25,7 @@ from classroom.http.keys import (
     SETTINGS,
     STORE,
 )
+from classroom.http.operations import operations_ctx
 from classroom.observability import logs, metrics
 from classroom.rooms import aiortc_hooks
 from classroom.rooms.peer import IceSettings
@@ -125,6 +126,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_rooms_ctx)
     app.cleanup_ctx.append(_lifecycle_ctx)
+    app.cleanup_ctx.append(operations_ctx)
     app.on_shutdown.append(_say_goodbye)
     app.add_routes(api.routes)
     app.add_routes(health.routes)

@@ -1,14 +1,49 @@
 """Prometheus metrics of one node.
 
-Labels are small fixed sets (kind, role, room_kind, reason, direction, result): never a
-member, session or room id, whose values would grow without bound.
+Labels are small fixed sets (kind, role, room_kind, reason, direction, result, type):
+never a member, session or room id, whose values would grow without bound. Every fixed
+label combination is exported from start-up on (see `_initialise_label_sets`), so that
+rates, alerts and "stays at zero" checks work before the first event.
+
+docs/operations.md lists every family, what feeds it and the alerts built on it.
 """
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-KINDS = ("audio", "video")
+KINDS = ("audio", "video", "screen")
+ROOM_KINDS = ("main", "breakout")
+ROLES = ("facilitator", "participant", "observer")
+DIRECTIONS = ("in", "out")
+JOIN_RESULTS = ("ok", "bad_token", "ended", "full", "error")
+#: Reasons a participant leaves a room (classroom.signaling and classroom.rooms use these).
+LEAVE_REASONS = (
+    "left",
+    "connection_lost",
+    "replaced",
+    "removed",
+    "session_ended",
+    "server_shutdown",
+    "flood",
+)
+#: Client message types (classroom.signaling.messages.SCHEMAS) known here, plus "invalid".
+SIGNALING_TYPES = frozenset(
+    {"join", "answer", "media_state", "ping", "leave", "start_session", "end_session", "invalid"}
+)
+SIGNALING_RESULTS = ("ok", "error")
+#: Every label name a classroom_ family may carry, with its allowed values.
+LABEL_VALUES: dict[str, frozenset[str]] = {
+    "kind": frozenset(KINDS),
+    "room_kind": frozenset(ROOM_KINDS),
+    "role": frozenset(ROLES),
+    "direction": frozenset(DIRECTIONS),
+    "reason": frozenset(LEAVE_REASONS),
+    "type": SIGNALING_TYPES | {"decoder", "encoder"},
+    "result": frozenset({*JOIN_RESULTS, *SIGNALING_RESULTS, "rate_limited", "answered", "missed"}),
+}
+
+# --- gauges: the node right now -------------------------------------------------------------
 
 SESSIONS_LIVE = Gauge(
     "classroom_sessions_live", "Sessions with at least one participant on this node"
@@ -19,8 +54,14 @@ PUBLICATIONS = Gauge("classroom_publications", "Tracks published to this node", 
 SUBSCRIPTIONS = Gauge(
     "classroom_subscriptions", "Forwarded copies of tracks (slots carrying a source)", ["kind"]
 )
+BREAKOUT_ROUNDS_OPEN = Gauge(
+    "classroom_breakout_rounds_open", "Breakout rounds open in sessions on this node"
+)
 WEBSOCKETS_OPEN = Gauge("classroom_websockets_open", "Signalling WebSockets open")
 DRAINING = Gauge("classroom_node_draining", "1 while the node is shutting down and takes no joins")
+REDIS_UP = Gauge("classroom_redis_up", "1 if Redis answered the node's last health probe")
+
+# --- counters: media plane --------------------------------------------------------------------
 
 RTP_PACKETS = Counter(
     "classroom_rtp_packets",
@@ -30,8 +71,19 @@ RTP_PACKETS = Counter(
 RTP_BYTES = Counter(
     "classroom_rtp_bytes", "RTP payload bytes received / sent", ["kind", "direction"]
 )
+PACKETS_LOST = Counter(
+    "classroom_packets_lost",
+    "RTP packets lost, from RTCP receiver reports: publishers to node (in, the node's own "
+    "reports) and node to subscribers (out, the subscribers' reports)",
+    ["kind", "direction"],
+)
 NACKS = Counter(
     "classroom_nacks", "NACKed packets: received from subscribers / answered", ["result"]
+)
+NACK_REQUESTS = Counter(
+    "classroom_nack_requests",
+    "RTCP NACK messages received from subscribers (in) / sent to publishers (out)",
+    ["direction"],
 )
 KEYFRAME_REQUESTS = Counter(
     "classroom_keyframe_requests",
@@ -45,6 +97,8 @@ CODECS_CREATED = Counter(
     ["type"],
 )
 
+# --- counters: sessions and signalling --------------------------------------------------------
+
 JOINS = Counter("classroom_joins", "Join attempts by result", ["result"])
 LEAVES = Counter("classroom_leaves", "Participants leaving by reason", ["reason"])
 SIGNALING_MESSAGES = Counter(
@@ -52,19 +106,53 @@ SIGNALING_MESSAGES = Counter(
     "Signalling messages received by type and result",
     ["type", "result"],
 )
+BREAKOUT_ROUNDS_OPENED = Counter("classroom_breakout_rounds_opened", "Breakout rounds opened")
+BREAKOUT_ROUNDS_CLOSED = Counter("classroom_breakout_rounds_closed", "Breakout rounds closed")
+CHAT_MESSAGES = Counter("classroom_chat_messages", "Chat messages sent (all sessions)")
+REACTIONS = Counter("classroom_reactions", "Reactions sent (all sessions)")
+HANDS_RAISED = Counter("classroom_hands_raised", "Hands raised (all sessions)")
+
+# --- histograms -------------------------------------------------------------------------------
 
 JOIN_SECONDS = Histogram(
     "classroom_join_seconds",
-    "WebSocket join to first media packet forwarded to the joiner",
+    "WebSocket open to first media packet forwarded to the joiner",
     buckets=(0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10),
+)
+BREAKOUT_SWITCH_SECONDS = Histogram(
+    "classroom_breakout_switch_seconds",
+    "Breakout open (or close) command to the last participant re-routed",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10),
+)
+RTT_SECONDS = Histogram(
+    "classroom_rtt_seconds",
+    "Round-trip time node to subscriber, from RTCP receiver reports",
+    ["kind"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1),
+)
+JITTER_SECONDS = Histogram(
+    "classroom_jitter_seconds",
+    "RTP interarrival jitter from RTCP: publishers' streams at the node (in), the node's "
+    "streams at subscribers (out)",
+    ["kind", "direction"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25),
 )
 FORWARD_SECONDS = Histogram(
     "classroom_forward_seconds",
     "Time to forward one inbound packet to all its subscribers (1 in 64 sampled)",
     buckets=(0.00002, 0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01),
 )
-
-SIGNALING_TYPES = frozenset({"join", "answer", "media_state", "ping", "leave", "invalid"})
+REDIS_SECONDS = Histogram(
+    "classroom_redis_command_seconds",
+    "Redis round trips (one command, script call or pipeline) by result",
+    ["result"],
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+)
+EVENT_LOOP_LAG_SECONDS = Histogram(
+    "classroom_event_loop_lag_seconds",
+    "How late the event loop ran a periodic timer: time every task waits for the loop",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 
 
 def _initialise_label_sets() -> None:
@@ -73,21 +161,33 @@ def _initialise_label_sets() -> None:
     for kind in KINDS:
         PUBLICATIONS.labels(kind)
         SUBSCRIPTIONS.labels(kind)
-        for direction in ("in", "out"):
+        RTT_SECONDS.labels(kind)
+        for direction in DIRECTIONS:
             RTP_PACKETS.labels(kind, direction)
             RTP_BYTES.labels(kind, direction)
-    for room_kind in ("main", "breakout"):
+            PACKETS_LOST.labels(kind, direction)
+            JITTER_SECONDS.labels(kind, direction)
+    for room_kind in ROOM_KINDS:
         ROOMS.labels(room_kind)
-    for role in ("facilitator", "participant", "observer"):
+    for role in ROLES:
         PARTICIPANTS.labels(role)
     for codec_type in ("decoder", "encoder"):
         CODECS_CREATED.labels(codec_type)
-    for direction in ("in", "out"):
+    for direction in DIRECTIONS:
         KEYFRAME_REQUESTS.labels(direction)
+        NACK_REQUESTS.labels(direction)
     for result in ("answered", "missed"):
         NACKS.labels(result)
-    for result in ("ok", "bad_token", "ended", "full", "error"):
+    for result in JOIN_RESULTS:
         JOINS.labels(result)
+    for reason in LEAVE_REASONS:
+        LEAVES.labels(reason)
+    for message_type in SIGNALING_TYPES:
+        for result in SIGNALING_RESULTS:
+            SIGNALING_MESSAGES.labels(message_type, result)
+    SIGNALING_MESSAGES.labels("invalid", "rate_limited")
+    for result in ("ok", "error"):
+        REDIS_SECONDS.labels(result)
 
 
 _initialise_label_sets()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -54,6 +55,8 @@ _SENDER_ATTRS = (
     "_RTCRtpSender__octet_count",
     "_RTCRtpSender__ntp_timestamp",
     "_RTCRtpSender__rtp_timestamp",
+    "_RTCRtpSender__lsr",
+    "_RTCRtpSender__lsr_time",
 )
 _METHODS: tuple[tuple[type[Any], str], ...] = (
     (RTCRtpReceiver, "_handle_rtp_packet"),
@@ -96,7 +99,9 @@ def check_internals() -> list[str]:
 # --- receive side -------------------------------------------------------------------------
 
 
-def tap_receiver(receiver: RTCRtpReceiver, sink: RtpSink) -> None:
+def tap_receiver(
+    receiver: RTCRtpReceiver, sink: RtpSink, on_nack_sent: Callable[[], None] | None = None
+) -> None:
     """Replace the receiver's decode path by a tap that hands each RTP packet to `sink`.
 
     Kept from aiortc's path: RTCP receiver-report statistics, RTX unwrapping, NACK
@@ -139,6 +144,8 @@ def tap_receiver(receiver: RTCRtpReceiver, sink: RtpSink) -> None:
                 return
             packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
         if nack is not None and nack.add(packet):
+            if on_nack_sent is not None:
+                on_nack_sent()
             await receiver._send_rtcp_nack(packet.ssrc, sorted(nack.missing))
         await sink(packet)
 
@@ -151,10 +158,12 @@ async def request_keyframe(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
 
 
 def receiver_stats(receiver: RTCRtpReceiver) -> list[tuple[int, int, int]]:
-    """(ssrc, packets lost, jitter) per received stream, for metrics."""
+    """(ssrc, cumulative packets lost, jitter in RTP clock units) per received media stream,
+    as the receiver puts them in its RTCP receiver reports; RTX streams are left out."""
     r: Any = receiver
     streams: dict[int, StreamStatistics] = r._RTCRtpReceiver__remote_streams
-    return [(ssrc, s.packets_lost, s.jitter) for ssrc, s in streams.items()]
+    rtx: dict[int, int] = r._RTCRtpReceiver__rtx_ssrc
+    return [(ssrc, s.packets_lost, s.jitter) for ssrc, s in streams.items() if ssrc not in rtx]
 
 
 # --- send side ----------------------------------------------------------------------------
@@ -186,7 +195,9 @@ class SenderHook:
     """Our packets out through an aiortc sender, and its subscriber's RTCP feedback back to us.
 
     aiortc's sender keeps answering with RTCP sender reports (from the counters we update)
-    and computes RTT from receiver reports; NACKs and PLI/FIR come to the callbacks.
+    and computes RTT from receiver reports; NACKs and PLI/FIR come to the callbacks, and
+    each receiver report about our stream to `on_receiver_report(fraction_lost,
+    cumulative packets_lost, jitter in RTP clock units, round-trip seconds or None)`.
     """
 
     __slots__ = ("_send_rtp", "mid", "sender", "ssrc")
@@ -197,13 +208,14 @@ class SenderHook:
         mid: str,
         on_nack: Callable[[list[int]], Awaitable[None]],
         on_keyframe_request: Callable[[], None],
-        on_receiver_report: Callable[[int, int, int], None] | None = None,
+        on_receiver_report: Callable[[int, int, int, float | None], None] | None = None,
     ) -> None:
         self.sender = sender
         self.mid = mid
         self.ssrc: int = sender._ssrc
         self._send_rtp = sender.transport._send_rtp
         original = sender._handle_rtcp_packet
+        s: Any = sender
 
         async def handle_rtcp_packet(packet: Any) -> None:
             if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
@@ -215,10 +227,17 @@ class SenderHook:
             if on_receiver_report is not None and isinstance(packet, RtcpRrPacket | RtcpSrPacket):
                 for report in packet.reports:
                     if report.ssrc == self.ssrc:
-                        on_receiver_report(report.fraction_lost, report.packets_lost, report.jitter)
+                        # The report echoes our last sender report (LSR) and how long the
+                        # subscriber held it (DLSR, 1/65536 s): RFC 3550 section 6.4.1.
+                        rtt: float | None = None
+                        lsr_time = s._RTCRtpSender__lsr_time
+                        if report.dlsr and lsr_time and report.lsr == s._RTCRtpSender__lsr:
+                            rtt = time.time() - lsr_time - report.dlsr / 65536
+                        on_receiver_report(
+                            report.fraction_lost, report.packets_lost, report.jitter, rtt
+                        )
             await original(packet)
 
-        s: Any = sender
         s._handle_rtcp_packet = handle_rtcp_packet
 
     async def send(self, data: bytes) -> None:

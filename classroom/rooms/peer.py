@@ -24,8 +24,10 @@ from aiortc import (
 )
 from aiortc.sdp import SessionDescription
 
+from classroom.observability import metrics
 from classroom.rooms import aiortc_hooks
 from classroom.rooms.forwarding import AudioLevelSink, Publication, SendSlot
+from classroom.rooms.media_stats import PublisherStats, SubscriberReports
 from classroom.rooms.rtp import ExtensionLayout, OutboundStream
 from classroom.rooms.sdp import advertise_public_ip
 
@@ -90,6 +92,8 @@ class Peer:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self.connection_state = "new"
+        self._receivers: dict[str, Any] = {}
+        self._publisher_stats = PublisherStats()
 
         @self.pc.on("connectionstatechange")
         def _on_state() -> None:
@@ -112,8 +116,11 @@ class Peer:
                     request,
                     self._on_audio_level if kind == "audio" else None,
                 )
-                aiortc_hooks.tap_receiver(receiver, publication.on_packet)
+                aiortc_hooks.tap_receiver(
+                    receiver, publication.on_packet, metrics.NACK_REQUESTS.labels("out").inc
+                )
                 self.publications[kind] = publication
+                self._receivers[kind] = receiver
                 self._pending.append(("publish-" + kind, transceiver))
         self._renegotiate.set()
         self._task = asyncio.get_running_loop().create_task(self._negotiate_loop())
@@ -188,18 +195,32 @@ class Peer:
             raise NegotiationError("bad_sdp", f"no codec negotiated for {kind} slot {mid}")
         stream = OutboundStream(transceiver.sender._ssrc, payload_type, CLOCK_RATES[kind], ext)
         holder: list[SendSlot] = []
+        nacks_in = metrics.NACK_REQUESTS.labels("in")
 
         async def on_nack(lost: list[int]) -> None:
+            nacks_in.inc()
             await holder[0].retransmit(lost)
 
         def on_keyframe_request() -> None:
             holder[0].keyframe_requested()
 
-        hook = aiortc_hooks.SenderHook(transceiver.sender, mid, on_nack, on_keyframe_request)
+        hook = aiortc_hooks.SenderHook(
+            transceiver.sender,
+            mid,
+            on_nack,
+            on_keyframe_request,
+            SubscriberReports(kind, CLOCK_RATES[kind]),
+        )
         slot = SendSlot(kind, mid, stream, hook)
         slot.negotiated = True
         holder.append(slot)
         return slot
+
+    def collect_stats(self) -> None:
+        """Publisher-side RTCP statistics (loss, jitter) into metrics; every few seconds."""
+        for kind, receiver in self._receivers.items():
+            streams = aiortc_hooks.receiver_stats(receiver)
+            self._publisher_stats.poll(kind, CLOCK_RATES[kind], streams)
 
     def accept_answer(self, sdp: str) -> None:
         """Hand the client's answer to the negotiation task, after checking it fits."""

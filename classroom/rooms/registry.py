@@ -36,6 +36,12 @@ class RoomRegistry:
     def participant_count(self) -> int:
         return sum(len(room) for room in self._rooms.values())
 
+    def collect_stats(self) -> None:
+        """Poll every participant's RTCP receive statistics into metrics (every few seconds)."""
+        for room in self._rooms.values():
+            for participant in room.participants.values():
+                participant.peer.collect_stats()
+
     async def release_if_empty(self, session_id: str, room: Room) -> None:
         key = (session_id, room.id)
         if len(room) == 0 and self._rooms.get(key) is room:

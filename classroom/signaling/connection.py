@@ -75,7 +75,8 @@ class Connection:
         self._session_id: str | None = None
         self._room: Room | None = None
         self._participant: Participant | None = None
-        self._joined_at = 0.0
+        #: Join time (classroom_join_seconds) counts from the WebSocket open.
+        self._opened_at = time.monotonic()
         self._first_media_seen = False
         self._leave_reason = "connection_lost"
         #: "new" → ("waiting" →) "admitting" → "in_room"; waiting connections hold a socket
@@ -144,13 +145,19 @@ class Connection:
         self.send("offer", sdp=sdp, publish=publish)
 
     def peer_failed(self, code: str) -> None:
+        self._event(
+            "media_failed",
+            session_id=self._session_id,
+            member_id=self._participant.info.member_id if self._participant else None,
+            code=code,
+        )
         self.send("error", code=code, message="the media connection failed; reconnecting")
         self._schedule_end("connection_lost", WSCloseCode.GOING_AWAY)
 
     def first_media_forwarded(self) -> None:
         if not self._first_media_seen:
             self._first_media_seen = True
-            metrics.JOIN_SECONDS.observe(time.monotonic() - self._joined_at)
+            metrics.JOIN_SECONDS.observe(time.monotonic() - self._opened_at)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -212,12 +219,16 @@ class Connection:
                 metrics.JOINS.labels("bad_token" if exc.code != "session_ended" else "ended").inc()
             elif exc.code == "session_full":
                 metrics.JOINS.labels("full").inc()
+            else:  # not a join message, or the node is draining
+                metrics.JOINS.labels("error").inc()
+            self._event("join_refused", code=exc.code)
             self._refuse(exc.code, exc.message, exc.ref)
             await self.end("refused", WSCloseCode.POLICY_VIOLATION)
             return False
         except Exception:
             log.exception("join failed")
             metrics.JOINS.labels("error").inc()
+            self._event("join_refused", code="internal")
             self._refuse("internal", "the server could not complete the join", "join")
             await self.end("refused", WSCloseCode.INTERNAL_ERROR)
             return False

@@ -41,6 +41,7 @@ from classroom.domain.models import (
 )
 from classroom.store import keys
 from classroom.store.errors import Conflict, InvalidTransition, NotFound
+from classroom.store.timed import TimedRedis
 
 log = logging.getLogger(__name__)
 
@@ -840,7 +841,7 @@ class Store:
 
 async def connect_store(url: str) -> Store:
     """Connect and check the connection, so that a wrong URL fails at start-up, not later."""
-    redis = Redis.from_url(url, decode_responses=True)
+    redis = TimedRedis.from_url(url, decode_responses=True)
     try:
         await redis.ping()
     except Exception:

@@ -1,0 +1,63 @@
+"""The node's periodic operations jobs: event-loop lag, RTCP statistics, Redis probe.
+
+Each is one small task for the whole process, so that /metrics serves values the real code
+paths already recorded and a scrape never computes anything expensive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from classroom.http.keys import ROOMS, STORE
+from classroom.observability import metrics
+from classroom.observability.loop import watch_event_loop_lag
+
+log = logging.getLogger(__name__)
+
+MEDIA_STATS_INTERVAL_S = 2.0
+REDIS_PROBE_INTERVAL_S = 5.0
+REDIS_PROBE_TIMEOUT_S = 2.0
+
+
+async def _every(interval: float, job: Callable[[], Awaitable[None]], name: str) -> None:
+    while True:
+        try:
+            await job()
+        except Exception:
+            log.exception("operations job %s failed", name)
+        await asyncio.sleep(interval)
+
+
+async def operations_ctx(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: start the jobs once store and rooms exist, stop them before those close."""
+    rooms, store = app[ROOMS], app[STORE]
+
+    async def media_stats() -> None:
+        rooms.collect_stats()
+
+    async def redis_probe() -> None:
+        try:
+            up = await asyncio.wait_for(store.ping(), REDIS_PROBE_TIMEOUT_S)
+        except TimeoutError:
+            up = False
+        metrics.REDIS_UP.set(1 if up else 0)
+
+    loop = asyncio.get_running_loop()
+    tasks = [
+        loop.create_task(watch_event_loop_lag()),
+        loop.create_task(_every(MEDIA_STATS_INTERVAL_S, media_stats, "media_stats")),
+        loop.create_task(_every(REDIS_PROBE_INTERVAL_S, redis_probe, "redis_probe")),
+    ]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
