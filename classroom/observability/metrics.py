@@ -16,7 +16,15 @@ KINDS = ("audio", "video", "screen")
 ROOM_KINDS = ("main", "breakout")
 ROLES = ("facilitator", "participant", "observer")
 DIRECTIONS = ("in", "out")
-JOIN_RESULTS = ("ok", "bad_token", "ended", "full", "error")
+JOIN_RESULTS = ("ok", "bad_token", "ended", "not_open", "full", "error")
+#: Join refusal code (docs/protocol.md) → join result; anything else is "error".
+_JOIN_RESULT_OF_CODE = {
+    "bad_token": "bad_token",
+    "token_expired": "bad_token",
+    "session_ended": "ended",
+    "session_not_open": "not_open",
+    "session_full": "full",
+}
 #: Reasons a participant leaves a room (classroom.signaling and classroom.rooms use these).
 LEAVE_REASONS = (
     "left",
@@ -153,6 +161,11 @@ EVENT_LOOP_LAG_SECONDS = Histogram(
     "How late the event loop ran a periodic timer: time every task waits for the loop",
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+
+
+def join_result(code: str) -> str:
+    """The `result` label of `classroom_joins_total` for a refused join's error code."""
+    return _JOIN_RESULT_OF_CODE.get(code, "error")
 
 
 def _initialise_label_sets() -> None:

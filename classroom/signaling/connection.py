@@ -215,12 +215,7 @@ class Connection:
             await self._join(message)
         except ProtocolError as exc:
             metrics.SIGNALING_MESSAGES.labels("join", "error").inc()
-            if exc.code in ("bad_token", "token_expired", "session_ended"):
-                metrics.JOINS.labels("bad_token" if exc.code != "session_ended" else "ended").inc()
-            elif exc.code == "session_full":
-                metrics.JOINS.labels("full").inc()
-            else:  # not a join message, or the node is draining
-                metrics.JOINS.labels("error").inc()
+            metrics.JOINS.labels(metrics.join_result(exc.code)).inc()
             self._event("join_refused", code=exc.code)
             self._refuse(exc.code, exc.message, exc.ref)
             await self.end("refused", WSCloseCode.POLICY_VIOLATION)

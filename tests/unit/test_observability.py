@@ -64,6 +64,14 @@ def test_every_fixed_label_set_is_exported_from_the_start() -> None:
         assert REGISTRY.get_sample_value(name) is not None, name
 
 
+def test_join_refusals_map_to_fixed_results() -> None:
+    assert metrics.join_result("token_expired") == "bad_token"
+    assert metrics.join_result("session_not_open") == "not_open"
+    assert metrics.join_result("session_full") == "full"
+    assert metrics.join_result("not_joined") == "error"
+    assert {metrics.join_result(c) for c in ("x", "internal")} == {"error"}
+
+
 def test_receiver_reports_count_the_increase_of_cumulative_loss() -> None:
     labels = {"kind": "video", "direction": "out"}
     lost_before = sample("classroom_packets_lost_total", labels)
