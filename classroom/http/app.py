@@ -13,7 +13,7 @@ import jinja2
 from aiohttp import web
 
 from classroom.config import Settings
-from classroom.http import api, health, pages, ws
+from classroom.http import admin, api, health, pages, ws
 from classroom.http.errors import error_middleware
 from classroom.http.keys import (
     CONNECTIONS,
@@ -131,6 +131,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(api.routes)
     app.add_routes(health.routes)
     app.add_routes(pages.routes)
+    app.add_routes(admin.routes)
     app.add_routes(ws.routes)
     app.router.add_static("/static", pages.WEB_DIR / "static", name="static")
     return app

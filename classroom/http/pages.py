@@ -8,9 +8,12 @@ from pathlib import Path
 import aiohttp_jinja2
 from aiohttp import web
 
-from classroom.domain.models import SessionStatus
+from classroom.domain.lifecycle import JoinDecision, due_action, join_decision
+from classroom.domain.models import Role, SessionStatus, format_time, utc_now
 from classroom.domain.tokens import TokenError, verify_join_token
 from classroom.http.keys import SECRET, STORE
+from classroom.http.strings import Strings
+from classroom.store.errors import InvalidTransition
 
 routes = web.RouteTableDef()
 
@@ -32,13 +35,32 @@ def pick_language(request: web.Request) -> str:
     return "en"
 
 
-def error_page(request: web.Request, status: int, title: str, message: str) -> web.Response:
+def error_page(
+    request: web.Request,
+    status: int,
+    title: str,
+    message: str,
+    *,
+    state: str = "error",
+    refresh_s: int | None = None,
+) -> web.Response:
+    """A page that explains why there is nothing to join. ``state`` names the case for tests
+    and styling (``ended``, ``cancelled``, ``not_open``, ...); ``refresh_s`` reloads the page
+    by itself (a lobby about to open)."""
     response = aiohttp_jinja2.render_template(
         "error.html",
         request,
-        {"title": title, "message": message, "status": status, "lang": pick_language(request)},
+        {
+            "title": title,
+            "message": message,
+            "status": status,
+            "state": state,
+            "refresh_s": refresh_s,
+            "lang": pick_language(request),
+        },
         status=status,
     )
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -54,32 +76,58 @@ async def index(request: web.Request) -> web.Response:
 
 @routes.get("/join/{token}")
 async def join_page(request: web.Request) -> web.Response:
+    t = Strings(pick_language(request))
     token = request.match_info["token"]
     try:
         claims = verify_join_token(token, request.app[SECRET], time.time())
     except TokenError as exc:
         if exc.code == "token_expired":
             return error_page(
-                request, 410, "This link has expired", "Ask your facilitator for a new link."
+                request, 410, t("join.expired.title"), t("join.expired.body"), state="expired"
             )
-        return error_page(
-            request, 404, "This link is not valid", "Check that you copied the whole link."
-        )
+        return error_page(request, 404, t("join.invalid.title"), t("join.invalid.body"))
     store = request.app[STORE]
     session = await store.get_session(claims.session_id)
     member = await store.get_member(claims.member_id)
     if session is None or member is None or member.cohort_id != session.cohort_id:
+        return error_page(request, 404, t("join.invalid.title"), t("join.gone.body"))
+    record = await store.link_record(session.id, member.id)
+    if record is None or record.nonce != claims.nonce:
         return error_page(
-            request, 404, "This link is not valid", "The session or the person no longer exists."
+            request, 410, t("join.replaced.title"), t("join.replaced.body"), state="replaced"
         )
-    if session.status in (SessionStatus.ended, SessionStatus.cancelled):
+    due = due_action(session, utc_now())
+    if due is not None:
+        try:
+            session = await store.transition(session.id, due)
+        except InvalidTransition:
+            session = await store.get_session(session.id) or session
+    decision = join_decision(session, member.role, utc_now())
+    if decision is JoinDecision.ended:
+        cancelled = session.status is SessionStatus.cancelled
+        key = "join.cancelled" if cancelled else "join.ended"
+        moment = session.starts_at if cancelled else (session.finished_at or session.ends_at)
         return error_page(
             request,
             410,
-            "This session has ended"
-            if session.status is SessionStatus.ended
-            else "This session was cancelled",
-            "There is nothing to join here any more.",
+            t(f"{key}.title"),
+            t(f"{key}.body", title=session.title, when=t.when(moment, session.timezone)),
+            state="cancelled" if cancelled else "ended",
+        )
+    if decision is JoinDecision.not_open:
+        wait_s = (session.lobby_opens_at - utc_now()).total_seconds()
+        return error_page(
+            request,
+            200,
+            t("join.notOpen.title"),
+            t(
+                "join.notOpen.body",
+                title=session.title,
+                when=t.when(session.starts_at, session.timezone),
+                opens=t.when(session.lobby_opens_at, session.timezone),
+            ),
+            state="not_open",
+            refresh_s=int(min(3600, max(5, wait_s + 1))),
         )
     response = aiohttp_jinja2.render_template(
         "room.html",
@@ -88,7 +136,12 @@ async def join_page(request: web.Request) -> web.Response:
             "token": token,
             "member_name": member.name,
             "session_title": session.title,
-            "role": claims.role.value,
+            "session_status": session.status.value,
+            "starts_at": format_time(session.starts_at),
+            "timezone": session.timezone,
+            # The roster decides the role, as it does for the WebSocket join.
+            "role": member.role.value,
+            "can_manage": member.role is Role.facilitator,
             "ws_path": "/ws",
             "lang": pick_language(request),
         },

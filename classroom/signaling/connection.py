@@ -141,6 +141,14 @@ class Connection:
     def speaking_changed(self, participant_ids: list[str]) -> None:
         self.send("speaking", participant_ids=participant_ids)
 
+    def room_changed(self, room: Room, participants: list[ParticipantInfo]) -> None:
+        self._room = room
+        self.send(
+            "room_changed",
+            room=room.to_json(),
+            participants=[p.to_json() for p in participants],
+        )
+
     async def send_offer(self, sdp: str, publish: dict[str, str]) -> None:
         self.send("offer", sdp=sdp, publish=publish)
 
@@ -301,21 +309,19 @@ class Connection:
         """Into the session's main room: `welcome`, then the first offer. Idempotent."""
         if self.phase in ("admitting", "in_room") or self._ended:
             return
+        waited = self.phase == "waiting"
         self.phase = "admitting"
         ctx = self._ctx
         member = self.member
         assert member is not None
-        room = ctx.rooms.main_room(session.id)
-        existing = next(
-            (p for p in room.participants.values() if p.info.member_id == member.id), None
-        )
+        existing = ctx.rooms.session(session.id).by_member(member.id)
         if existing is not None:
             listener = existing.listener
             if isinstance(listener, Connection):
                 await listener.end("replaced", CLOSE_REPLACED, bye="replaced")
-            await room.leave(existing.id, "replaced")
-            # The old connection may have released the room meanwhile.
-            room = ctx.rooms.main_room(session.id)
+            await ctx.rooms.session(session.id).leave(existing.id, "replaced")
+        # Looked up after any await: the old connection may have released the session.
+        room = ctx.rooms.main_room(session.id)
         if room.is_full():
             raise ProtocolError("session_full", "the room is full", "join")
         info = ParticipantInfo(
@@ -327,7 +333,8 @@ class Connection:
             video=self._media[1],
         )
         self._room = room
-        self._joined_at = time.monotonic()
+        if waited:  # join time counts from admission, not from the wait in the lobby
+            self._opened_at = time.monotonic()
         self.send(
             "welcome",
             participant_id=info.participant_id,
@@ -506,8 +513,9 @@ class Connection:
         self._room = self._participant = None
         if room is None or participant is None or self._session_id is None:
             return
-        if room.participants.get(participant.id) is participant:
-            await room.leave(participant.id, self._leave_reason)
+        media = self._ctx.rooms.find_session(self._session_id)
+        if media is not None and media.participants.get(participant.id) is participant:
+            await media.leave(participant.id, self._leave_reason)
             self._event(
                 "leave",
                 session_id=self._session_id,

@@ -3,7 +3,9 @@
 //
 // Events (all CustomEvent, payload in `event.detail`):
 //   "state"          {state, reason, attempt, delay}
-//                    state: "connecting" | "connected" | "reconnecting" | "closed"
+//                    state: "connecting" | "waiting" | "connected" | "reconnecting" | "closed"
+//                    "waiting" means the server answered `waiting`: the session is not live
+//                    yet; `welcome` follows when it starts (the socket stays open).
 //                    "connected" means the server answered `welcome`.
 //                    reason for "reconnecting": "server_restarting" | "connection_lost"
 //                      | whatever reconnect(reason) was called with (room.js: "media_failed")
@@ -11,9 +13,9 @@
 //                      | an error code (bad_token, token_expired, session_full, ...)
 //                      | "policy" (closed with 1008 without an error) | "closed" (close())
 //   "message"        every valid server message
-//   "<type>"         one event per server message type: welcome, offer, tracks,
-//                    participant_joined, participant_updated, participant_left, speaking,
-//                    pong, error, bye
+//   "<type>"         one event per server message type: welcome, waiting, session_status,
+//                    offer, tracks, participant_joined, participant_updated,
+//                    participant_left, speaking, pong, error, bye
 //   "protocol-error" {reason, data} an incoming frame that does not fit the protocol
 
 export const PROTOCOL_VERSION = 1;
@@ -34,10 +36,12 @@ export const FATAL_ERROR_CODES = new Set([
   "token_expired",
   "session_ended",
   "session_full",
+  "session_not_open",
   "unsupported_version",
 ]);
 
 const ROLES = new Set(["facilitator", "participant", "observer"]);
+const STATUSES = new Set(["scheduled", "open", "live", "ended", "cancelled"]);
 
 const isObject = (x) => typeof x === "object" && x !== null && !Array.isArray(x);
 const isString = (x) => typeof x === "string";
@@ -55,6 +59,16 @@ function isParticipant(p) {
   );
 }
 
+function isSession(s) {
+  return (
+    isObject(s) &&
+    isString(s.id) &&
+    (s.status === undefined || STATUSES.has(s.status)) &&
+    (s.starts_at === undefined || isString(s.starts_at)) &&
+    (s.timezone === undefined || isString(s.timezone))
+  );
+}
+
 function isSlot(s) {
   return (
     s === null ||
@@ -67,7 +81,7 @@ const VALIDATORS = {
   welcome: (m) =>
     isString(m.participant_id) &&
     isObject(m.member) &&
-    isObject(m.session) &&
+    isSession(m.session) &&
     Array.isArray(m.participants) &&
     m.participants.every(isParticipant) &&
     (m.room === undefined || isObject(m.room)) &&
@@ -79,6 +93,8 @@ const VALIDATORS = {
       (isObject(m.publish) &&
         (m.publish.audio === undefined || m.publish.audio === null || isString(m.publish.audio)) &&
         (m.publish.video === undefined || m.publish.video === null || isString(m.publish.video)))),
+  waiting: (m) => isObject(m.member) && isSession(m.session) && STATUSES.has(m.session.status),
+  session_status: (m) => isSession(m.session) && STATUSES.has(m.session.status),
   tracks: (m) => isObject(m.slots) && Object.values(m.slots).every(isSlot),
   participant_joined: (m) => isParticipant(m.participant),
   participant_updated: (m) => isParticipant(m.participant),
@@ -187,7 +203,19 @@ export class SignalingClient extends EventTarget {
     if (a === this.audio && v === this.video) return;
     this.audio = a;
     this.video = v;
-    if (this.joined) this._send({ type: "media_state", audio: a, video: v });
+    if (this.joined || this.state === "waiting") {
+      this._send({ type: "media_state", audio: a, video: v });
+    }
+  }
+
+  /** Facilitators: make the session live (waiting leaders are let in). */
+  startSession() {
+    return this._send({ type: "start_session" });
+  }
+
+  /** Facilitators: end the session for everyone. */
+  endSession() {
+    return this._send({ type: "end_session" });
   }
 
   /**
@@ -198,7 +226,7 @@ export class SignalingClient extends EventTarget {
     const ws = this.ws;
     this._stopped = true;
     this._clearTimers();
-    if (!ws || ws.readyState !== WebSocket.OPEN || !this.joined) {
+    if (!ws || ws.readyState !== WebSocket.OPEN || !(this.joined || this.state === "waiting")) {
       this._teardownSocket(1000);
       this._finish("left");
       return Promise.resolve();
@@ -317,6 +345,12 @@ export class SignalingClient extends EventTarget {
         this._timers.handshake = null;
         this._startKeepAlive();
         break;
+      case "waiting":
+        // Accepted, but the session is not live: keep the socket, keep it alive.
+        clearTimeout(this._timers.handshake);
+        this._timers.handshake = null;
+        this._startKeepAlive();
+        break;
       case "pong":
         if (typeof m.t === "number") this.rttMs = Math.max(0, Date.now() - m.t);
         break;
@@ -337,6 +371,9 @@ export class SignalingClient extends EventTarget {
     if (m.type === "welcome") {
       this.attempt = 0;
       this._setState("connected", null);
+    } else if (m.type === "waiting" && this.state !== "waiting") {
+      this.attempt = 0;
+      this._setState("waiting", null);
     }
     if (m.type === "bye" && this._leaveWaiter) this._leaveWaiter();
   }

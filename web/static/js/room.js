@@ -3,12 +3,13 @@
 // Talks to the server only through protocol.js (signalling) and media.js (WebRTC).
 //
 // Test hooks:
-//   document.body.dataset.state  "lobby" | "connecting" | "in-room" | "left" | "error"
+//   document.body.dataset.state  "lobby" | "connecting" | "waiting" | "in-room" | "left"
+//                                | "error"   ("waiting": joined, the session is not live yet)
 //   document.body.dataset.connection  the signalling state (connecting/connected/...)
 //   window.classroom = {pc, state, participants, participantId, connection, slots, ...}
 //   ?autojoin=1  skips the lobby
 
-import { applyI18n, detectLanguage, setLanguage, t, tn } from "./i18n.js";
+import { applyI18n, detectLanguage, getLanguage, setLanguage, t, tn } from "./i18n.js";
 import { MediaSession } from "./media.js";
 import { SignalingClient } from "./protocol.js";
 
@@ -21,12 +22,16 @@ const config = {
   memberName: rootEl.dataset.memberName || "",
   sessionTitle: rootEl.dataset.sessionTitle || "",
   role: rootEl.dataset.role || "participant",
+  sessionStatus: rootEl.dataset.sessionStatus || "live",
+  startsAt: rootEl.dataset.startsAt || "",
+  timezone: rootEl.dataset.timezone || "Europe/Oslo",
   wsPath: rootEl.dataset.wsPath || "/ws",
   lang: rootEl.dataset.lang || "",
 };
 const query = new URLSearchParams(location.search);
 const AUTOJOIN = query.get("autojoin") === "1";
 const IS_OBSERVER = config.role === "observer";
+const IS_FACILITATOR = config.role === "facilitator";
 
 const VIDEO_CONSTRAINTS = {
   width: { ideal: 640 },
@@ -57,6 +62,10 @@ const el = {
   meter: $("#mic-meter"),
   meterBar: $("#mic-meter .meter-bar"),
   joinButton: $("#btn-join"),
+  waitingNote: $("#waiting-note"),
+  startSessionButton: $("#btn-start-session"),
+  endSessionButton: $("#btn-end-session"),
+  notLiveNote: $("#not-live-note"),
   grid: $("#grid"),
   tileTemplate: $("#tile-template"),
   audioSink: $("#audio-sink"),
@@ -145,6 +154,9 @@ window.classroom = {
   get role() {
     return config.role;
   },
+  get sessionStatus() {
+    return config.sessionStatus;
+  },
   get signaling() {
     return app.signaling;
   },
@@ -204,6 +216,7 @@ function playQuietly(mediaEl) {
 
 const SCREEN_OF_STATE = {
   lobby: "lobby",
+  waiting: "lobby",
   connecting: "room",
   "in-room": "room",
   left: "left",
@@ -215,7 +228,59 @@ function setState(state) {
   document.body.dataset.state = state;
   showScreen(SCREEN_OF_STATE[state]);
   if (state !== "connecting" && state !== "in-room") hideBanner();
+  el.waitingNote.hidden = state !== "waiting";
+  el.joinButton.hidden = state === "waiting";
   updateRoomInfo();
+  updateSessionControls();
+}
+
+// ---- session status (lobby wait, facilitator start/end) ---------------------------------
+
+/** "tirsdag 12. januar kl. 09:00" / "Tuesday 12 January at 09:00", in the session's zone. */
+function formatStart(iso) {
+  const date = new Date(iso);
+  if (!iso || Number.isNaN(date.getTime())) return "";
+  const locale = getLanguage() === "nb" ? "nb-NO" : "en-GB";
+  try {
+    return new Intl.DateTimeFormat(locale, {
+      timeZone: config.timezone,
+      weekday: "long",
+      day: "numeric",
+      month: "long",
+      hour: "2-digit",
+      minute: "2-digit",
+    }).format(date);
+  } catch {
+    return date.toLocaleString(locale);
+  }
+}
+
+function applySession(session) {
+  if (!session) return;
+  if (typeof session.status === "string") config.sessionStatus = session.status;
+  if (typeof session.starts_at === "string") config.startsAt = session.starts_at;
+  if (typeof session.timezone === "string") config.timezone = session.timezone;
+  if (typeof session.title === "string" && session.title) config.sessionTitle = session.title;
+  fillStaticFields();
+  updateSessionControls();
+}
+
+function updateSessionControls() {
+  const inRoom = app.state === "in-room";
+  const live = config.sessionStatus === "live";
+  el.startSessionButton.hidden = !(IS_FACILITATOR && inRoom && !live);
+  el.endSessionButton.hidden = !(IS_FACILITATOR && inRoom && live);
+  el.notLiveNote.hidden = !(IS_FACILITATOR && inRoom && !live);
+}
+
+function startSession() {
+  if (app.signaling) app.signaling.startSession();
+}
+
+function askEndSession() {
+  if (!app.signaling) return;
+  if (!window.confirm(t("room.endConfirm"))) return;
+  app.signaling.endSession();
 }
 
 function showScreen(name) {
@@ -259,6 +324,7 @@ const FATAL_KEYS = new Set([
   "bad_token",
   "token_expired",
   "session_ended",
+  "session_not_open",
   "session_full",
   "replaced",
   "removed",
@@ -269,6 +335,7 @@ const FATAL_KEYS = new Set([
 const RETRY_LABEL = {
   replaced: "fatal.rejoinHere",
   session_full: "fatal.retry",
+  session_not_open: "fatal.retry",
   connection_lost: "fatal.retry",
   generic: "fatal.retry",
 };
@@ -825,8 +892,13 @@ function onConnectionState({ state, reason, attempt }) {
       showBanner("status.connecting");
       break;
     case "connected":
+      stopMeter();
       setState("in-room");
       hideBanner();
+      break;
+    case "waiting":
+      setState("waiting");
+      if (app.local.audio) startMeter(app.local.audio);
       break;
     case "reconnecting": {
       setState("connecting");
@@ -848,6 +920,7 @@ function onConnectionState({ state, reason, attempt }) {
 function onWelcome(msg) {
   app.participantId = msg.participant_id;
   app.room = msg.room || null;
+  applySession(msg.session);
   if (msg.member && typeof msg.member.name === "string" && msg.member.name) {
     config.memberName = msg.member.name;
   }
@@ -897,6 +970,18 @@ async function join() {
 
   signaling.addEventListener("state", (e) => onConnectionState(e.detail));
   signaling.addEventListener("welcome", (e) => onWelcome(e.detail));
+  signaling.addEventListener("waiting", (e) => applySession(e.detail.session));
+  signaling.addEventListener("session_status", (e) => {
+    const wasLive = config.sessionStatus === "live";
+    applySession(e.detail.session);
+    if (!wasLive && config.sessionStatus === "live") announce(t("room.sessionStarted"));
+  });
+  signaling.addEventListener("error", (e) => {
+    const { code, message } = e.detail;
+    if (code === "forbidden" || code === "invalid_state") {
+      announce(t("room.actionRefused", { message: message || code }));
+    }
+  });
   signaling.addEventListener("participant_joined", (e) =>
     upsertParticipant(e.detail.participant, { announceJoin: true }),
   );
@@ -963,6 +1048,13 @@ function fillStaticFields() {
   for (const node of $$('[data-field="joining-as"]')) {
     node.textContent = t("lobby.joiningAs", { name: config.memberName });
   }
+  const when = formatStart(config.startsAt);
+  for (const node of $$('[data-field="starts-at"]')) {
+    node.textContent = when && config.sessionStatus !== "live" ? t("lobby.startsAt", { when }) : "";
+  }
+  for (const node of $$('[data-field="waiting-starts"]')) {
+    node.textContent = when ? t("lobby.waitingStarts", { when }) : "";
+  }
   for (const node of $$('[data-field="initials"]')) {
     node.textContent = initials(config.memberName);
     node.style.setProperty("--avatar-hue", String(hueOf(config.memberName)));
@@ -978,6 +1070,8 @@ function wireControls() {
     button.addEventListener("click", () => setCam(!effectiveVideo()));
   }
   el.joinButton.addEventListener("click", () => join());
+  el.startSessionButton.addEventListener("click", () => startSession());
+  el.endSessionButton.addEventListener("click", () => askEndSession());
   el.leaveButton.addEventListener("click", () => leave());
   el.rejoinButton.addEventListener("click", () => rejoin());
   el.retryButton.addEventListener("click", () => rejoin());
@@ -994,7 +1088,8 @@ function wireControls() {
   else window.addEventListener("resize", () => layoutGrid());
   // Closing the tab is leaving on purpose: tell the server rather than let it time out.
   window.addEventListener("pagehide", () => {
-    if (app.signaling && app.signaling.joined) app.signaling.leave();
+    const s = app.signaling;
+    if (s && (s.joined || s.state === "waiting")) s.leave();
   });
 }
 

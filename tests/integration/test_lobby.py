@@ -1,0 +1,330 @@
+"""Session lifecycle over the signalling WebSocket, against the real app and a real Valkey:
+leaders wait in the lobby until a facilitator starts the session, ending says goodbye to
+everyone, facilitator commands are refused for everyone else, revoked links stop working."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from classroom.config import Settings
+from classroom.http.app import create_app
+from classroom.http.keys import HUB, ROOMS, STORE
+from tests.support.wait import wait_for
+
+ADMIN = "admin-secret"
+AUTH = {"Authorization": f"Bearer {ADMIN}"}
+Client = TestClient[web.Request, web.Application]
+WS = aiohttp.ClientWebSocketResponse
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, valkey_url: str, tmp_path: Path) -> AsyncIterator[Client]:
+    settings = Settings(redis_url=valkey_url, data_dir=tmp_path, admin_token=ADMIN)
+    app = create_app(settings)
+    c: Client = await aiohttp_client(app)
+    await c.app[STORE].redis.flushdb()
+    await c.app[HUB].tick()  # the node's heartbeat, wiped by the flush
+    yield c
+
+
+async def api(
+    client: Client,
+    method: str,
+    path: str,
+    body: Any = None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    async with client.request(
+        method, "/api/v1" + path, json=body, headers=AUTH if headers is None else headers
+    ) as r:
+        text = await r.text()
+        assert r.status == status, text
+        return json.loads(text)
+
+
+ROLES = ("facilitator", "participant", "observer")
+
+
+async def make_session(client: Client, starts_in: timedelta, lobby_minutes: int = 15) -> Any:
+    """A session with one member per role; returns ids and each role's token."""
+    cohort = await api(client, "POST", "/cohorts", {"name": "Kull 1"}, 201)
+    for role in ROLES:
+        await api(
+            client,
+            "POST",
+            f"/cohorts/{cohort['id']}/members",
+            {
+                "name": f"Åse {role}",
+                "email": f"{role}@kommune.no",
+                "department": "Helse",
+                "location": "Rådhuset",
+                "role": role,
+            },
+            201,
+        )
+    starts = datetime.now(UTC) + starts_in
+    session = await api(
+        client,
+        "POST",
+        "/sessions",
+        {
+            "cohort_id": cohort["id"],
+            "title": "Samling 1",
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=2)).isoformat(),
+            "lobby_minutes": lobby_minutes,
+        },
+        201,
+    )
+    links = (await api(client, "POST", f"/sessions/{session['id']}/links"))["links"]
+    tokens = {link["role"]: link["url"].rsplit("/", 1)[1] for link in links}
+    members = {link["role"]: link["member_id"] for link in links}
+    return {"id": session["id"], "cohort_id": cohort["id"], "tokens": tokens, "members": members}
+
+
+async def receive(ws: WS, kind: str, timeout: float = 5) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = await ws.receive(timeout=max(0.01, deadline - time.monotonic()))
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            raise AssertionError(f"socket closed ({msg.type}, {msg.data}) before {kind}")
+        message: dict[str, Any] = json.loads(msg.data)
+        if message["type"] == kind:
+            return message
+
+
+async def collect(ws: WS, kinds: set[str], timeout: float = 5) -> dict[str, dict[str, Any]]:
+    """The first message of each kind, in whatever order they come."""
+    seen: dict[str, dict[str, Any]] = {}
+    while not kinds <= seen.keys():
+        msg = await ws.receive(timeout=timeout)
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            raise AssertionError(f"socket closed before {kinds - seen.keys()}")
+        message = json.loads(msg.data)
+        seen.setdefault(message["type"], message)
+    return seen
+
+
+async def connect(client: Client, token: str, first: str) -> tuple[WS, dict[str, Any]]:
+    ws = await client.ws_connect("/ws")
+    await ws.send_json({"v": 1, "type": "join", "token": token})
+    return ws, await receive(ws, first)
+
+
+async def closed(ws: WS) -> None:
+    while True:
+        msg = await ws.receive(timeout=5)
+        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+            return
+
+
+async def test_leader_waits_until_the_facilitator_starts(client: Client) -> None:
+    s = await make_session(client, timedelta(minutes=5))
+    leader, waiting = await connect(client, s["tokens"]["participant"], "waiting")
+    assert waiting["session"]["status"] == "open"  # joining opened the due lobby
+    assert waiting["session"]["timezone"] == "Europe/Oslo"
+    assert waiting["member"]["role"] == "participant"
+    # Waiting is not being in the room; pings still work.
+    assert client.app[ROOMS].participant_count() == 0
+    await leader.send_json({"v": 1, "type": "ping", "t": 1})
+    assert (await receive(leader, "pong"))["t"] == 1
+    await leader.send_json({"v": 1, "type": "media_state", "audio": False, "video": True})
+    present = await api(client, "GET", f"/sessions/{s['id']}/participants")
+    assert [(p["role"], p["state"]) for p in present["participants"]] == [
+        ("participant", "waiting")
+    ]
+
+    # The facilitator goes straight in, and sees that the session is not live yet.
+    fac, welcome = await connect(client, s["tokens"]["facilitator"], "welcome")
+    assert welcome["session"]["status"] == "open"
+    await receive(fac, "offer")
+    # The leader may not start it.
+    await leader.send_json({"v": 1, "type": "start_session"})
+    error = await receive(leader, "error")
+    assert (error["code"], error["ref"]) == ("forbidden", "start_session")
+
+    await fac.send_json({"v": 1, "type": "start_session"})
+    seen = await collect(fac, {"session_status", "participant_joined"})
+    assert seen["session_status"]["session"]["status"] == "live"
+    # the state sent while waiting counts
+    assert seen["participant_joined"]["participant"]["audio"] is False
+    admitted = await receive(leader, "welcome")
+    assert admitted["session"]["status"] == "live"
+    assert [p["role"] for p in admitted["participants"]] == ["facilitator"]
+    await receive(leader, "offer")
+    await wait_for(lambda: client.app[ROOMS].participant_count() == 2, 5, "two in the room")
+    present = await api(client, "GET", f"/sessions/{s['id']}/participants")
+    assert {p["state"] for p in present["participants"]} == {"in_room"}
+
+    # A second start is refused and changes nothing.
+    await fac.send_json({"v": 1, "type": "start_session"})
+    error = await receive(fac, "error")
+    assert error["code"] == "invalid_state" and "already live" in error["message"]
+    session = await api(client, "GET", f"/sessions/{s['id']}")
+    assert session["status"] == "live" and session["started_at"]
+    await leader.close()
+    await fac.close()
+
+
+async def test_admin_api_start_lets_waiting_leaders_in(client: Client) -> None:
+    s = await make_session(client, timedelta(minutes=10))
+    leader, _ = await connect(client, s["tokens"]["participant"], "waiting")
+    observer, _ = await connect(client, s["tokens"]["observer"], "waiting")
+    await api(client, "POST", f"/sessions/{s['id']}/start")
+    await receive(leader, "welcome")
+    welcome = await receive(observer, "welcome")
+    offer = await receive(observer, "offer")
+    assert "publish" not in offer or not offer["publish"]  # observers publish nothing
+    assert welcome["member"]["role"] == "observer"
+    await leader.close()
+    await observer.close()
+
+
+@pytest.mark.parametrize("role", ["participant", "observer"])
+@pytest.mark.parametrize("command", ["start_session", "end_session"])
+async def test_facilitator_commands_are_refused_for_others(
+    client: Client, role: str, command: str
+) -> None:
+    s = await make_session(client, timedelta(minutes=-1))  # due: live at first join
+    ws, _ = await connect(client, s["tokens"][role], "welcome")
+    await ws.send_json({"v": 1, "type": command})
+    error = await receive(ws, "error")
+    assert (error["code"], error["ref"]) == ("forbidden", command)
+    session = await api(client, "GET", f"/sessions/{s['id']}")
+    assert session["status"] == "live"
+    await ws.send_json({"v": 1, "type": "ping", "t": 2})  # still connected
+    await receive(ws, "pong")
+    await ws.close()
+
+
+async def test_ending_says_bye_to_everyone_and_refuses_joins(client: Client) -> None:
+    s = await make_session(client, timedelta(minutes=-1))
+    fac, _ = await connect(client, s["tokens"]["facilitator"], "welcome")
+    leader, _ = await connect(client, s["tokens"]["participant"], "welcome")
+    await fac.send_json({"v": 1, "type": "end_session"})
+    for ws in (fac, leader):
+        assert (await receive(ws, "bye"))["reason"] == "session_ended"
+        await closed(ws)
+    await wait_for(lambda: client.app[ROOMS].participant_count() == 0, 5, "everyone out")
+    late, error = await connect(client, s["tokens"]["observer"], "error")
+    assert error["code"] == "session_ended"
+    await closed(late)
+    r = await client.get(f"/join/{s['tokens']['participant']}")
+    assert r.status == 410
+    text = await r.text()
+    assert 'data-state="ended"' in text and "has ended" in text
+    present = await api(client, "GET", f"/sessions/{s['id']}/participants")
+    assert present["participants"] == []
+
+
+async def test_cancelling_ends_the_wait(client: Client) -> None:
+    s = await make_session(client, timedelta(minutes=5))
+    leader, _ = await connect(client, s["tokens"]["participant"], "waiting")
+    await api(client, "POST", f"/sessions/{s['id']}/cancel")
+    assert (await receive(leader, "bye"))["reason"] == "session_ended"
+    r = await client.get(f"/join/{s['tokens']['participant']}", headers={"Accept-Language": "nb"})
+    assert r.status == 410
+    assert "avlyst" in await r.text()
+
+
+async def test_join_before_the_lobby_opens(client: Client) -> None:
+    s = await make_session(client, timedelta(days=2))
+    for role in ("participant", "facilitator"):
+        ws, error = await connect(client, s["tokens"][role], "error")
+        assert error["code"] == "session_not_open"
+        await closed(ws)
+    r = await client.get(f"/join/{s['tokens']['participant']}")
+    assert r.status == 200
+    text = await r.text()
+    assert 'data-state="not_open"' in text and 'http-equiv="refresh"' in text
+
+
+async def test_schedule_starts_the_session_and_admits(client: Client) -> None:
+    s = await make_session(client, timedelta(seconds=1.5))
+    leader, _ = await connect(client, s["tokens"]["participant"], "waiting")
+    welcome = await receive(leader, "welcome", timeout=6)  # the node's scheduler starts it
+    assert welcome["session"]["status"] == "live"
+    await leader.close()
+
+
+async def test_regenerated_link_revokes_the_old_one(client: Client) -> None:
+    s = await make_session(client, timedelta(minutes=-1))
+    old = s["tokens"]["participant"]
+    ws, _ = await connect(client, old, "welcome")
+    mid = s["members"]["participant"]
+    new = await api(client, "POST", f"/sessions/{s['id']}/links/{mid}/regenerate")
+    assert (await receive(ws, "bye"))["reason"] == "removed"
+    _, error = await connect(client, old, "error")
+    assert error["code"] == "bad_token" and "newer" in error["message"]
+    r = await client.get(f"/join/{old}")
+    assert r.status == 410 and 'data-state="replaced"' in await r.text()
+    fresh, _ = await connect(client, new["link"]["url"].rsplit("/", 1)[1], "welcome")
+    await fresh.close()
+
+
+async def test_removed_member_is_disconnected(client: Client) -> None:
+    s = await make_session(client, timedelta(minutes=-1))
+    ws, _ = await connect(client, s["tokens"]["participant"], "welcome")
+    mid = s["members"]["participant"]
+    await api(client, "DELETE", f"/cohorts/{s['cohort_id']}/members/{mid}")
+    assert (await receive(ws, "bye"))["reason"] == "removed"
+    _, error = await connect(client, s["tokens"]["participant"], "error")
+    assert error["code"] == "bad_token"
+
+
+async def test_demoted_facilitator_loses_the_commands(client: Client) -> None:
+    s = await make_session(client, timedelta(minutes=5))
+    fac, _ = await connect(client, s["tokens"]["facilitator"], "welcome")
+    mid = s["members"]["facilitator"]
+    await api(client, "PATCH", f"/cohorts/{s['cohort_id']}/members/{mid}", {"role": "participant"})
+    await fac.send_json({"v": 1, "type": "start_session"})
+    assert (await receive(fac, "error"))["code"] == "forbidden"
+    await fac.close()
+
+
+async def test_facilitator_token_manages_only_its_own_session(client: Client) -> None:
+    s = await make_session(client, timedelta(minutes=5))
+    other = await make_session(client, timedelta(minutes=5))
+    fac = {"Authorization": f"Bearer {s['tokens']['facilitator']}"}
+    par = {"Authorization": f"Bearer {s['tokens']['participant']}"}
+    await api(client, "GET", f"/sessions/{s['id']}/participants", headers=fac)
+    err = await api(client, "POST", f"/sessions/{other['id']}/start", headers=fac, status=403)
+    assert err["error"]["code"] == "forbidden"
+    err = await api(client, "POST", f"/sessions/{s['id']}/start", headers=par, status=403)
+    assert err["error"]["code"] == "forbidden"
+    err = await api(client, "POST", "/cohorts", {"name": "x"}, headers=fac, status=403)
+    assert err["error"]["code"] == "forbidden"
+    started = await api(client, "POST", f"/sessions/{s['id']}/start", headers=fac)
+    assert started["status"] == "live"
+
+
+async def test_two_nodes_start_once(client: Client) -> None:
+    """Two concurrent starts (as from two nodes) make one transition and one event."""
+    s = await make_session(client, timedelta(minutes=5), lobby_minutes=0)  # nothing due
+    store = client.app[STORE]
+    pubsub = store.redis.pubsub()
+    await pubsub.subscribe("classroom:events")
+    results = await asyncio.gather(
+        *(client.post(f"/api/v1/sessions/{s['id']}/start", headers=AUTH) for _ in range(2))
+    )
+    assert sorted(r.status for r in results) == [200, 409]
+    events = []
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
+        if msg is not None:
+            events.append(json.loads(msg["data"]))
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    assert events == [{"type": "session_changed", "session_id": s["id"]}]
