@@ -1,4 +1,4 @@
-"""The rooms this node hosts, by session. The media plane's root object."""
+"""The sessions this node hosts and their rooms. The media plane's root object."""
 
 from __future__ import annotations
 
@@ -6,55 +6,63 @@ import logging
 
 from classroom.observability import metrics
 from classroom.rooms.peer import IceSettings
-from classroom.rooms.room import Room
+from classroom.rooms.room import MAIN_ROOM, Room, SessionMedia
 
 log = logging.getLogger(__name__)
-
-MAIN_ROOM = "main"
 
 
 class RoomRegistry:
     def __init__(self, ice: IceSettings, capacity: int) -> None:
         self._ice = ice
         self._capacity = capacity
-        self._rooms: dict[tuple[str, str], Room] = {}
+        self._sessions: dict[str, SessionMedia] = {}
         self.draining = False
+
+    def session(self, session_id: str) -> SessionMedia:
+        """The session's media, opened on first use."""
+        media = self._sessions.get(session_id)
+        if media is None:
+            media = SessionMedia(session_id, self._ice, self._capacity)
+            self._sessions[session_id] = media
+            metrics.SESSIONS_LIVE.set(len(self._sessions))
+        return media
+
+    def find_session(self, session_id: str) -> SessionMedia | None:
+        return self._sessions.get(session_id)
+
+    def sessions(self) -> list[SessionMedia]:
+        return list(self._sessions.values())
 
     def main_room(self, session_id: str) -> Room:
         """The session's main room, opened on first use."""
-        key = (session_id, MAIN_ROOM)
-        room = self._rooms.get(key)
-        if room is None:
-            room = Room(MAIN_ROOM, "main", "Main room", self._ice, self._capacity)
-            self._rooms[key] = room
-            metrics.SESSIONS_LIVE.set(len({sid for sid, _ in self._rooms}))
-        return room
+        return self.session(session_id).main
 
     def find(self, session_id: str, room_id: str = MAIN_ROOM) -> Room | None:
-        return self._rooms.get((session_id, room_id))
+        media = self._sessions.get(session_id)
+        return media.rooms.get(room_id) if media is not None else None
 
     def participant_count(self) -> int:
-        return sum(len(room) for room in self._rooms.values())
+        return sum(len(media) for media in self._sessions.values())
 
     def collect_stats(self) -> None:
         """Poll every participant's RTCP receive statistics into metrics (every few seconds)."""
-        for room in self._rooms.values():
-            for participant in room.participants.values():
+        for media in self._sessions.values():
+            for participant in media.participants.values():
                 participant.peer.collect_stats()
 
-    async def release_if_empty(self, session_id: str, room: Room) -> None:
-        key = (session_id, room.id)
-        if len(room) == 0 and self._rooms.get(key) is room:
-            del self._rooms[key]
-            metrics.SESSIONS_LIVE.set(len({sid for sid, _ in self._rooms}))
-            await room.close("left")
+    async def release_if_empty(self, session_id: str, room: Room | None = None) -> None:
+        media = self._sessions.get(session_id)
+        if media is not None and len(media) == 0:
+            del self._sessions[session_id]
+            metrics.SESSIONS_LIVE.set(len(self._sessions))
+            await media.close("left")
 
     async def drain(self, reason: str) -> None:
-        """Close every room (graceful shutdown)."""
+        """Close every session (graceful shutdown)."""
         self.draining = True
         metrics.DRAINING.set(1)
-        rooms = list(self._rooms.values())
-        self._rooms.clear()
+        sessions = list(self._sessions.values())
+        self._sessions.clear()
         metrics.SESSIONS_LIVE.set(0)
-        for room in rooms:
-            await room.close(reason)
+        for media in sessions:
+            await media.close(reason)

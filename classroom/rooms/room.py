@@ -1,8 +1,10 @@
-"""A room: a forwarding domain inside one session on this node.
+"""Rooms: forwarding domains inside one session on this node.
 
-The room decides which publications each participant's slots carry. Every change happens
-synchronously on the event loop (no awaits in the middle of a change), so forwarding never
-sees a half-updated room.
+A session's participants keep one peer connection each for the whole session; a room is
+only the set of people whose media reach each other. Moving someone to a breakout group is
+re-pointing slots from one room's publications to another's: no new connection, no new ICE.
+Every change happens synchronously on the event loop (no awaits in the middle of a change),
+so forwarding never sees a half-updated room.
 """
 
 from __future__ import annotations
@@ -10,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from classroom.domain.models import Role
 from classroom.observability import metrics
@@ -23,16 +24,18 @@ from classroom.rooms.speakers import SpeakerDetector
 log = logging.getLogger(__name__)
 
 SPEAKING_POLL_S = 0.25
+MAIN_ROOM = "main"
 
 
 class ParticipantListener(Protocol):
-    """What the room tells a participant's connection; the signalling layer implements it."""
+    """What the media plane tells a participant's connection; signalling implements it."""
 
     def participant_joined(self, info: ParticipantInfo) -> None: ...
     def participant_updated(self, info: ParticipantInfo) -> None: ...
     def participant_left(self, participant_id: str, reason: str) -> None: ...
     def tracks_changed(self, slots: dict[str, tuple[str, str] | None]) -> None: ...
     def speaking_changed(self, participant_ids: list[str]) -> None: ...
+    def room_changed(self, room: Room, participants: list[ParticipantInfo]) -> None: ...
     async def send_offer(self, sdp: str, publish: dict[str, str]) -> None: ...
     def peer_failed(self, code: str) -> None: ...
     def first_media_forwarded(self) -> None: ...
@@ -67,6 +70,7 @@ class Participant:
     info: ParticipantInfo
     listener: ParticipantListener
     peer: Peer
+    room: Room
     last_tracks: dict[str, tuple[str, str] | None] = field(default_factory=dict)
 
     @property
@@ -74,13 +78,26 @@ class Participant:
         return self.info.participant_id
 
 
+def can_see(viewer: ParticipantInfo, other: ParticipantInfo) -> bool:
+    """Observers are hidden from participants (facilitators and observers see them)."""
+    return other.role is not Role.observer or viewer.role is not Role.participant
+
+
 class Room:
-    def __init__(self, room_id: str, kind: str, name: str, ice: IceSettings, capacity: int) -> None:
+    def __init__(
+        self,
+        session: SessionMedia,
+        room_id: str,
+        kind: str,
+        name: str,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.session = session
         self.id = room_id
         self.kind = kind
         self.name = name
-        self.capacity = capacity
-        self._ice = ice
+        #: What clients are shown about the room (prompt, end time, ...); JSON-safe.
+        self.details: dict[str, Any] = dict(details or {})
         self.participants: dict[str, Participant] = {}
         self.speakers = SpeakerDetector()
         self._speaking: frozenset[str] = frozenset()
@@ -90,72 +107,65 @@ class Room:
     def __len__(self) -> int:
         return len(self.participants)
 
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "name": self.name, **self.details}
+
+    # Compatibility with callers that think of the main room as the session.
+    @property
+    def capacity(self) -> int:
+        return self.session.capacity
+
     def is_full(self) -> bool:
-        return len(self.participants) >= self.capacity
+        return self.session.is_full()
+
+    def join(self, info: ParticipantInfo, listener: ParticipantListener) -> Participant:
+        return self.session.join(info, listener, self.id)
+
+    async def leave(self, participant_id: str, reason: str) -> None:
+        await self.session.leave(participant_id, reason)
+
+    def update_media_state(self, participant_id: str, audio: bool, video: bool) -> None:
+        self.session.update_media_state(participant_id, audio, video)
 
     def visible_to(self, viewer: ParticipantInfo) -> list[ParticipantInfo]:
-        """Others in the room as `viewer` sees them: observers are hidden from participants."""
+        """Others in the room as `viewer` sees them."""
         return [
             p.info
             for p in self.participants.values()
-            if p.id != viewer.participant_id and self._can_see(viewer, p.info)
+            if p.id != viewer.participant_id and can_see(viewer, p.info)
         ]
 
-    @staticmethod
-    def _can_see(viewer: ParticipantInfo, other: ParticipantInfo) -> bool:
-        return other.role is not Role.observer or viewer.role is not Role.participant
+    # --- membership (called by SessionMedia) ------------------------------------------------
 
-    def join(self, info: ParticipantInfo, listener: ParticipantListener) -> Participant:
-        """Add a participant and start its peer connection (the first offer goes out)."""
-        holder: list[Participant] = []
-        peer = Peer(
-            info.participant_id,
-            publishes=info.publishes,
-            ice=self._ice,
-            send_offer=listener.send_offer,
-            on_slots_ready=lambda: self._rebalance(holder[0]) if holder else None,
-            on_failed=listener.peer_failed,
-            on_audio_level=self.speakers.observe,
-        )
-        participant = Participant(info, listener, peer)
-        holder.append(participant)
+    def admit(self, participant: Participant) -> None:
+        participant.room = self
         for other in self.participants.values():
-            if self._can_see(other.info, info):
-                other.listener.participant_joined(info)
-        self.participants[info.participant_id] = participant
-        metrics.PARTICIPANTS.labels(info.role.value).inc()
-        peer.start()
-        self._rebalance_all()
+            if can_see(other.info, participant.info):
+                other.listener.participant_joined(participant.info)
+        self.participants[participant.id] = participant
+        self.rebalance_all()
         if self._speaking_task is None:
             self._speaking_task = asyncio.get_running_loop().create_task(self._watch_speakers())
-        return participant
 
-    async def leave(self, participant_id: str, reason: str) -> None:
-        participant = self.participants.pop(participant_id, None)
-        if participant is None:
+    def remove(self, participant: Participant, reason: str) -> None:
+        if self.participants.pop(participant.id, None) is None:
             return
-        metrics.PARTICIPANTS.labels(participant.info.role.value).dec()
-        metrics.LEAVES.labels(reason).inc()
-        self.speakers.forget(participant_id)
+        self.speakers.forget(participant.id)
         for other in self.participants.values():
-            if self._can_see(other.info, participant.info):
-                other.listener.participant_left(participant_id, reason)
-        # Detach everything that forwarded to or from the leaver before awaiting anything.
+            if can_see(other.info, participant.info):
+                other.listener.participant_left(participant.id, reason)
+        # Nothing forwards to or from the leaver any more, before anything awaits.
         for publication in participant.peer.publications.values():
             for slot in tuple(publication.slots):
                 slot.attach(None)
-        self._rebalance_all()
-        await participant.peer.close()
+        self.rebalance_all()
 
-    def update_media_state(self, participant_id: str, audio: bool, video: bool) -> None:
-        participant = self.participants.get(participant_id)
-        if participant is None:
-            return
-        participant.info.audio = audio
-        participant.info.video = video
+    def media_state_changed(self, participant: Participant) -> None:
         for other in self.participants.values():
-            if other.id != participant_id and self._can_see(other.info, participant.info):
+            if other.id != participant.id and can_see(other.info, participant.info):
                 other.listener.participant_updated(participant.info)
+
+    # --- routing ------------------------------------------------------------------------------
 
     def _sources_for(self, subscriber: Participant) -> dict[str, list[Publication]]:
         sources: dict[str, list[Publication]] = {"audio": [], "video": []}
@@ -166,13 +176,13 @@ class Room:
                 sources[kind].append(publication)
         return sources
 
-    def _rebalance_all(self) -> None:
+    def rebalance_all(self) -> None:
         for participant in tuple(self.participants.values()):
-            self._rebalance(participant)
+            self.rebalance(participant)
 
-    def _rebalance(self, subscriber: Participant) -> None:
-        """Point the subscriber's slots at the publications it should receive."""
-        if subscriber.id not in self.participants:
+    def rebalance(self, subscriber: Participant) -> None:
+        """Point the subscriber's slots at the publications of the others in this room."""
+        if self.participants.get(subscriber.id) is not subscriber:
             return
         sources = self._sources_for(subscriber)
         peer = subscriber.peer
@@ -198,6 +208,15 @@ class Room:
             subscriber.last_tracks = tracks
             subscriber.listener.tracks_changed(tracks)
 
+    def carried_by_all(self) -> bool:
+        """Every participant's slots carry every publication of the others in the room."""
+        for participant in self.participants.values():
+            carried = {id(s.source) for s in participant.peer.slots if s.source is not None}
+            for kind_sources in self._sources_for(participant).values():
+                if any(id(p) not in carried for p in kind_sources):
+                    return False
+        return True
+
     async def _watch_speakers(self) -> None:
         while True:
             await asyncio.sleep(SPEAKING_POLL_S)
@@ -208,9 +227,7 @@ class Room:
                 for participant in self.participants.values():
                     participant.listener.speaking_changed(ordered)
 
-    async def close(self, reason: str) -> None:
-        for participant_id in list(self.participants):
-            await self.leave(participant_id, reason)
+    async def close(self) -> None:
         if self._speaking_task is not None:
             self._speaking_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -219,4 +236,111 @@ class Room:
         metrics.ROOMS.labels(self.kind).dec()
 
 
-OnEmpty = Callable[[Room], Awaitable[None]]
+class SessionMedia:
+    """One session's participants on this node and the rooms they are in."""
+
+    def __init__(self, session_id: str, ice: IceSettings, capacity: int) -> None:
+        self.session_id = session_id
+        self.capacity = capacity
+        self._ice = ice
+        self.participants: dict[str, Participant] = {}
+        self.main = Room(self, MAIN_ROOM, "main", "Main room")
+        self.rooms: dict[str, Room] = {MAIN_ROOM: self.main}
+
+    def __len__(self) -> int:
+        return len(self.participants)
+
+    def is_full(self) -> bool:
+        return len(self.participants) >= self.capacity
+
+    def by_member(self, member_id: str) -> Participant | None:
+        return next((p for p in self.participants.values() if p.info.member_id == member_id), None)
+
+    def join(
+        self, info: ParticipantInfo, listener: ParticipantListener, room_id: str = MAIN_ROOM
+    ) -> Participant:
+        """Add a participant and start its peer connection (the first offer goes out)."""
+        room = self.rooms.get(room_id, self.main)
+        holder: list[Participant] = []
+
+        def on_slots_ready() -> None:
+            if holder:
+                holder[0].room.rebalance(holder[0])
+
+        def on_audio_level(participant_id: str, voice: bool, level: int) -> None:
+            if holder:
+                holder[0].room.speakers.observe(participant_id, voice, level)
+
+        peer = Peer(
+            info.participant_id,
+            publishes=info.publishes,
+            ice=self._ice,
+            send_offer=listener.send_offer,
+            on_slots_ready=on_slots_ready,
+            on_failed=listener.peer_failed,
+            on_audio_level=on_audio_level,
+        )
+        participant = Participant(info, listener, peer, room)
+        holder.append(participant)
+        self.participants[info.participant_id] = participant
+        metrics.PARTICIPANTS.labels(info.role.value).inc()
+        peer.start()
+        room.admit(participant)
+        return participant
+
+    async def leave(self, participant_id: str, reason: str) -> None:
+        participant = self.participants.pop(participant_id, None)
+        if participant is None:
+            return
+        metrics.PARTICIPANTS.labels(participant.info.role.value).dec()
+        metrics.LEAVES.labels(reason).inc()
+        participant.room.remove(participant, reason)
+        await participant.peer.close()
+
+    def update_media_state(self, participant_id: str, audio: bool, video: bool) -> None:
+        participant = self.participants.get(participant_id)
+        if participant is None:
+            return
+        participant.info.audio = audio
+        participant.info.video = video
+        participant.room.media_state_changed(participant)
+
+    def open_room(
+        self, room_id: str, kind: str, name: str, details: dict[str, Any] | None = None
+    ) -> Room:
+        room = self.rooms.get(room_id)
+        if room is None:
+            room = Room(self, room_id, kind, name, details)
+            self.rooms[room_id] = room
+        else:
+            room.name = name
+            room.details = dict(details or {})
+        return room
+
+    def move(self, participant_id: str, room_id: str) -> bool:
+        """Re-route a participant into another room; False if nothing had to change."""
+        participant = self.participants.get(participant_id)
+        target = self.rooms.get(room_id)
+        if participant is None or target is None or participant.room is target:
+            return False
+        participant.room.remove(participant, "moved")
+        target.admit(participant)
+        participant.listener.room_changed(target, target.visible_to(participant.info))
+        return True
+
+    async def close_room(self, room_id: str) -> None:
+        """Everyone in the room goes back to the main room; the room is gone."""
+        room = self.rooms.get(room_id)
+        if room is None or room is self.main:
+            return
+        for participant_id in list(room.participants):
+            self.move(participant_id, MAIN_ROOM)
+        del self.rooms[room_id]
+        await room.close()
+
+    async def close(self, reason: str) -> None:
+        for participant_id in list(self.participants):
+            await self.leave(participant_id, reason)
+        for room in list(self.rooms.values()):
+            await room.close()
+        self.rooms.clear()
