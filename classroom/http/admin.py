@@ -236,10 +236,19 @@ def _message(
                    status=status)  # fmt: skip
 
 
+def _foreign_origin(request: web.Request) -> bool:
+    """A POST that a browser says comes from another site (behind a proxy, the public URL
+    and the Host header may differ: either counts as this site)."""
+    origin = request.headers.get("Origin")
+    if not origin or origin == "null":
+        return False
+    ours = {request.host, urlsplit(request.app[SETTINGS].base_url).netloc}
+    return urlsplit(origin).netloc not in ours
+
+
 async def _checked_form(request: web.Request, login: AdminLogin) -> MultiDictProxy[Any] | None:
     """The POSTed form if its CSRF token matches this login (and it came from this site)."""
-    origin = request.headers.get("Origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.host:
+    if _foreign_origin(request):
         return None
     form = await request.post()
     given = str(form.get("csrf", ""))
@@ -313,8 +322,7 @@ async def admin_enter(request: web.Request) -> web.Response:
     """From a facilitator's room page: their join token logs them in, scoped to their
     cohort. Only their current link, only while they are a facilitator on the roster."""
     login, _ = _login_of(request)
-    origin = request.headers.get("Origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.host:
+    if _foreign_origin(request):
         return _message(request, login, 403, "admin.forbidden")
     form = await request.post()
     try:

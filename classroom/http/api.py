@@ -593,14 +593,16 @@ async def list_participants(request: web.Request) -> web.Response:
 
 
 def link_json(request: web.Request, session: Session, member: Member, record: LinkRecord) -> Any:
-    """A member's link as the API shows it; the token is re-signed from the stored record."""
+    """A member's link as the API shows it; the token is re-signed from the stored record
+    (so the URL stays the same). ``role`` is the member's roster role, which is what counts
+    at a join, even if it changed since the link was made."""
     claims = JoinClaims(member.id, session.id, record.role, record.expires_at, record.nonce)
     token = sign_join_token(claims, request.app[SECRET])
     return {
         "member_id": member.id,
         "name": member.name,
         "email": member.email,
-        "role": record.role.value,
+        "role": member.role.value,
         "url": f"{request.app[SETTINGS].base_url}/join/{token}",
         "expires_at": format_time(datetime.fromtimestamp(record.expires_at, UTC)),
     }
@@ -614,14 +616,14 @@ async def ensure_links(
     request: web.Request, session: Session, members: list[Member], ttl_s: int
 ) -> list[Any]:
     """Each member's current link, minting one where there is none (or it is about to
-    expire, or the member's role changed). Never revokes a link that still works."""
+    expire). Never revokes a link that still works."""
     store = request.app[STORE]
     existing = await store.get_links(session.id)
     now = int(time.time())
     changes: dict[str, tuple[LinkRecord | None, LinkRecord]] = {}
     for member in members:
         old = existing.get(member.id)
-        if old is None or old.expires_at <= now + LINK_RENEW_MARGIN_S or old.role != member.role:
+        if old is None or old.expires_at <= now + LINK_RENEW_MARGIN_S:
             changes[member.id] = (old, LinkRecord(new_nonce(), now + ttl_s, member.role))
     current = {**existing, **await store.replace_links(session.id, changes)}
     return [link_json(request, session, m, current[m.id]) for m in members]

@@ -14,6 +14,7 @@ to. This module is each node's ear and clock:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Collection
 from datetime import datetime
@@ -79,11 +80,12 @@ class SessionHub:
 
     async def listen(self) -> None:
         """Apply events until cancelled."""
-        async for event in self._store.events():
-            try:
-                await self.handle(event)
-            except Exception:
-                log.exception("could not apply event %s", event.get("type"))
+        async with contextlib.aclosing(self._store.events()) as events:
+            async for event in events:
+                try:
+                    await self.handle(event)
+                except Exception:
+                    log.exception("could not apply event %s", event.get("type"))
 
     async def tick(self) -> None:
         """One round of the schedule: heartbeat, open due lobbies, start due sessions."""

@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -795,7 +795,7 @@ class Store:
 
     # -- events ----------------------------------------------------------------------------
 
-    async def events(self, retry_s: float = 1.0) -> AsyncIterator[dict[str, Any]]:
+    async def events(self, retry_s: float = 1.0) -> AsyncGenerator[dict[str, Any], None]:
         """Events every node must hear (session status changes, revoked links, removed
         members), forever. After every (re)subscription it yields ``{"type": "resync"}``:
         events published while not subscribed are lost, so listeners re-read what they

@@ -75,6 +75,13 @@ async def test_login_with_the_admin_token(client: Client) -> None:
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/admin" in cookie
     home = await page(client, "/admin")
     assert "Create a cohort" in home
+    # A form posted from another site is refused even with the right CSRF token.
+    async with client.post(
+        "/admin/cohorts",
+        data={"csrf": csrf_of(home), "name": "x"},
+        headers={"Origin": "https://evil.example"},
+    ) as r:
+        assert r.status == 403
     # The CSRF token changed at login: the one from before does not work any more.
     await post(client, "/admin/cohorts", {"csrf": csrf_of(html), "name": "x"}, 403)
     assert await client.app[STORE].list_cohorts() == []

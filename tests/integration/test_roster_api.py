@@ -441,3 +441,21 @@ async def test_schedule_opens_then_starts_and_is_idempotent(client: Client, stor
     assert (await call(client, "GET", f"/api/v1/sessions/{other}", status=200))["status"] == (
         "cancelled"
     )
+
+
+async def test_role_change_keeps_the_link(client: Client) -> None:
+    sid, _ = await session_with_links(client)
+    links = (await call(client, "GET", f"/api/v1/sessions/{sid}/links", status=200))["links"]
+    participant = next(link for link in links if link["role"] == "participant")
+    session = await call(client, "GET", f"/api/v1/sessions/{sid}", status=200)
+    await call(
+        client,
+        "PATCH",
+        f"/api/v1/cohorts/{session['cohort_id']}/members/{participant['member_id']}",
+        {"role": "observer"},
+        status=200,
+    )
+    again = (await call(client, "POST", f"/api/v1/sessions/{sid}/links", status=200))["links"]
+    same = next(link for link in again if link["member_id"] == participant["member_id"])
+    assert same["url"] == participant["url"]  # not revoked by the role change
+    assert same["role"] == "observer"  # the roster's role is the one that counts
