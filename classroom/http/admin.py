@@ -223,7 +223,7 @@ def _render(
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
     )
-    if set_cookie:
+    if set_cookie or request.query.get("lang") == login.lang:  # keep the chosen language
         _set_cookie(request, response, login)
     return response
 
