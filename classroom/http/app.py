@@ -13,9 +13,10 @@ import jinja2
 from aiohttp import web
 
 from classroom.config import Settings
-from classroom.http import admin, api, health, pages, ws
+from classroom.http import admin, api, health, pages, rounds_api, ws
 from classroom.http.errors import error_middleware
 from classroom.http.keys import (
+    BREAKOUTS,
     CONNECTIONS,
     EVENT_LOG,
     HUB,
@@ -30,9 +31,11 @@ from classroom.observability import logs, metrics
 from classroom.rooms import aiortc_hooks
 from classroom.rooms.peer import IceSettings
 from classroom.rooms.registry import RoomRegistry
+from classroom.signaling.breakouts import Breakouts
 from classroom.signaling.lifecycle import SessionHub
 from classroom.store.embedded import EmbeddedValkey
 from classroom.store.repository import connect_store
+from classroom.store.rounds import RoundStore
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +102,25 @@ async def _lifecycle_ctx(app: web.Application) -> AsyncIterator[None]:
                 await task
 
 
+async def _breakouts_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Breakout rounds: hear round changes from every node, keep the round timers."""
+    store = app[STORE]
+    breakouts = Breakouts(store, RoundStore(store.redis), app[ROOMS])
+    app[BREAKOUTS] = breakouts
+    tasks = [
+        asyncio.create_task(breakouts.listen(), name="round-events"),
+        asyncio.create_task(breakouts.keep_time(), name="round-timers"),
+    ]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
 async def _say_goodbye(app: web.Application) -> None:
     """Graceful shutdown: stop taking joins, tell every client we restart, close cleanly."""
     rooms = app.get(ROOMS)
@@ -126,9 +148,11 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_rooms_ctx)
     app.cleanup_ctx.append(_lifecycle_ctx)
+    app.cleanup_ctx.append(_breakouts_ctx)
     app.cleanup_ctx.append(operations_ctx)
     app.on_shutdown.append(_say_goodbye)
     app.add_routes(api.routes)
+    app.add_routes(rounds_api.routes)
     app.add_routes(health.routes)
     app.add_routes(pages.routes)
     app.add_routes(admin.routes)

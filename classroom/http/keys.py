@@ -11,6 +11,7 @@ from classroom.config import Settings
 
 if TYPE_CHECKING:
     from classroom.rooms.registry import RoomRegistry
+    from classroom.signaling.breakouts import Breakouts
     from classroom.signaling.connection import Connection
     from classroom.signaling.lifecycle import SessionHub
     from classroom.store.repository import Store
@@ -27,3 +28,5 @@ EVENT_LOG: web.AppKey[Callable[[str, dict[str, Any]], None]] = web.AppKey("event
 #: This node's id in presence records and heartbeats (settings.node_id, or random per start).
 NODE_ID = web.AppKey("node_id", str)
 HUB: web.AppKey[SessionHub] = web.AppKey("hub")
+#: Breakout rounds: planning, commands and applying published changes on this node.
+BREAKOUTS: web.AppKey[Breakouts] = web.AppKey("breakouts")

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from classroom.http.keys import CONNECTIONS, EVENT_LOG, NODE_ID, ROOMS, SECRET, SETTINGS, STORE
+from classroom.http.keys import (
+    BREAKOUTS,
+    CONNECTIONS,
+    EVENT_LOG,
+    NODE_ID,
+    ROOMS,
+    SECRET,
+    SETTINGS,
+    STORE,
+)
 from classroom.observability import metrics
 from classroom.signaling.connection import Connection, ConnectionContext
 from classroom.signaling.messages import MAX_FRAME_BYTES
@@ -28,6 +37,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         ice_servers=settings.ice_servers,
         on_event=app[EVENT_LOG],
         node_id=app[NODE_ID],
+        breakouts=app[BREAKOUTS],
     )
     connection = Connection(ws, ctx)
     app[CONNECTIONS].add(connection)

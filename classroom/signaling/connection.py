@@ -21,11 +21,13 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from classroom.domain.lifecycle import Action, JoinDecision, due_action, join_decision, refusal
 from classroom.domain.models import Member, Role, Session, SessionStatus, format_time, utc_now
+from classroom.domain.rounds import Round, RoundError
 from classroom.domain.tokens import TokenError, verify_join_token
 from classroom.observability import metrics
 from classroom.rooms.registry import RoomRegistry
-from classroom.rooms.room import Participant, ParticipantInfo, Room
+from classroom.rooms.room import MAIN_ROOM, Participant, ParticipantInfo, Room
 from classroom.signaling import messages
+from classroom.signaling.breakouts import Breakouts
 from classroom.signaling.messages import ProtocolError
 from classroom.signaling.ratelimit import TokenBucket
 from classroom.store.errors import InvalidTransition
@@ -48,6 +50,7 @@ class ConnectionContext:
     on_event: Callable[[str, dict[str, Any]], None] | None = None
     #: This node's id, recorded with each connection's presence in Redis.
     node_id: str = ""
+    breakouts: Breakouts | None = None
 
 
 def session_json(session: Session) -> dict[str, Any]:
@@ -148,6 +151,29 @@ class Connection:
             room=room.to_json(),
             participants=[p.to_json() for p in participants],
         )
+
+    def room_updated(self, room: Room) -> None:
+        self.send("room_updated", room=room.to_json())
+
+    def broadcast(self, message: str, sender: str) -> None:
+        self.send("broadcast", message=message, sender=sender)
+
+    def round_warning(self, seconds_left: int) -> None:
+        self.send("round_warning", seconds_left=seconds_left)
+
+    def round_changed(self, r: Round) -> None:
+        """Facilitators and observers follow every change of the session's rounds."""
+        if self._role is not Role.participant:
+            self.send("round", round=r.to_json())
+
+    def help_requested(self, participant: ParticipantInfo, room: Room) -> None:
+        if self._role is Role.facilitator:
+            self.send(
+                "help_requested",
+                participant_id=participant.participant_id,
+                name=participant.name,
+                room=room.to_json(),
+            )
 
     async def send_offer(self, sdp: str, publish: dict[str, str]) -> None:
         self.send("offer", sdp=sdp, publish=publish)
@@ -321,7 +347,11 @@ class Connection:
                 await listener.end("replaced", CLOSE_REPLACED, bye="replaced")
             await ctx.rooms.session(session.id).leave(existing.id, "replaced")
         # Looked up after any await: the old connection may have released the session.
-        room = ctx.rooms.main_room(session.id)
+        media = ctx.rooms.session(session.id)
+        room_id = MAIN_ROOM
+        if ctx.breakouts is not None:
+            room_id = ctx.breakouts.room_for(session.id, member.id, self._role)
+        room = media.rooms.get(room_id, media.main)
         if room.is_full():
             raise ProtocolError("session_full", "the room is full", "join")
         info = ParticipantInfo(
@@ -340,14 +370,22 @@ class Connection:
             participant_id=info.participant_id,
             member={"id": member.id, "name": member.name, "role": self._role.value},
             session=session_json(session),
-            room={"id": room.id, "kind": room.kind, "name": room.name},
+            room=room.to_json(),
             participants=[p.to_json() for p in room.visible_to(info)],
             ice_servers=ctx.ice_servers,
         )
-        self._participant = room.join(info, self)
+        self._participant = media.join(info, self, room.id)
         self.phase = "in_room"
         self._event("join", session_id=session.id, member_id=member.id, role=self._role.value)
         await self._publish_presence("in_room")
+        if ctx.breakouts is not None and self._role is Role.participant and room is media.main:
+            # Arriving while a round is open: the best group takes them (through the store,
+            # so every node agrees), and the published move re-routes them.
+            await ctx.breakouts.place_newcomer(session.id, session.cohort_id, member.id)
+        if ctx.breakouts is not None and self._role is not Role.participant:
+            open_round = ctx.breakouts.open_round(session.id)
+            if open_round is not None:
+                self.send("round", round=open_round.to_json())
 
     async def _publish_presence(self, state: str) -> None:
         if self._session_id is None or self.member is None or self._ended:
@@ -495,7 +533,113 @@ class Connection:
     async def _on_leave(self, message: dict[str, Any]) -> None:
         await self.end("left", WSCloseCode.OK, bye="left")
 
+    def _breakouts(self) -> Breakouts:
+        if self._ctx.breakouts is None:  # pragma: no cover - the app always wires it
+            raise ProtocolError("internal", "breakouts are not available on this node")
+        return self._ctx.breakouts
+
+    async def _round_command(
+        self, ref: str, action: Callable[[Breakouts], Awaitable[Round]]
+    ) -> None:
+        """Run a facilitator's round command; the result goes to facilitators as `round`."""
+        sid = await self._require_facilitator(ref)
+        breakouts = self._breakouts()
+        try:
+            r = await action(breakouts)
+        except RoundError as exc:
+            raise ProtocolError(exc.code, str(exc), ref) from exc
+        if r.session_id != sid:  # pragma: no cover - checked by _own_round
+            raise ProtocolError("not_found", "no such round in this session", ref)
+        self.send("round", round=r.to_json())
+
+    async def _own_round(self, round_id: str, ref: str) -> Round:
+        r = await self._breakouts().rounds.get(round_id)
+        if r is None or r.session_id != self._session_id:
+            raise ProtocolError("not_found", f"no round {round_id} in this session", ref)
+        return r
+
+    async def _on_round_plan(self, message: dict[str, Any]) -> None:
+        sid = await self._require_facilitator("round_plan")
+        session = await self._ctx.store.get_session(sid)
+        if session is None:  # pragma: no cover - the session was deleted under us
+            raise ProtocolError("not_found", "the session is gone", "round_plan")
+
+        async def plan(b: Breakouts) -> Round:
+            return await b.plan(
+                sid,
+                session.cohort_id,
+                message.get("strategy", "mix"),
+                message["duration_s"],
+                prompt=message.get("prompt", ""),
+                seed=message.get("seed", 0),
+                group_size=message.get("group_size"),
+                group_count=message.get("group_count"),
+                groups=message.get("groups"),
+                from_round=message.get("from_round"),
+            )
+
+        await self._round_command("round_plan", plan)
+
+    async def _on_round_open(self, message: dict[str, Any]) -> None:
+        await self._own_round(message["round_id"], "round_open")
+        await self._round_command("round_open", lambda b: b.open(message["round_id"]))
+
+    async def _on_round_close(self, message: dict[str, Any]) -> None:
+        await self._own_round(message["round_id"], "round_close")
+        await self._round_command("round_close", lambda b: b.close(message["round_id"]))
+
+    async def _on_round_extend(self, message: dict[str, Any]) -> None:
+        await self._own_round(message["round_id"], "round_extend")
+        await self._round_command(
+            "round_extend", lambda b: b.extend(message["round_id"], message["seconds"])
+        )
+
+    async def _on_round_move(self, message: dict[str, Any]) -> None:
+        await self._own_round(message["round_id"], "round_move")
+        await self._round_command(
+            "round_move",
+            lambda b: b.move(message["round_id"], message["member_id"], message["group_id"]),
+        )
+
+    async def _on_round_broadcast(self, message: dict[str, Any]) -> None:
+        sid = await self._require_facilitator("round_broadcast")
+        assert self.member is not None
+        try:
+            await self._breakouts().broadcast(
+                sid, message["round_id"], message["message"], self.member.name
+            )
+        except RoundError as exc:
+            raise ProtocolError(exc.code, str(exc), "round_broadcast") from exc
+
+    async def _on_visit(self, message: dict[str, Any]) -> None:
+        sid = await self._require_facilitator("visit")
+        media = self._ctx.rooms.find_session(sid)
+        if media is None or self._participant is None:
+            raise ProtocolError("not_joined", "join the room first", "visit")
+        try:
+            self._breakouts().visit(media, self._participant.id, message["group_id"])
+        except RoundError as exc:
+            raise ProtocolError(exc.code, str(exc), "visit") from exc
+
+    async def _on_help(self, message: dict[str, Any]) -> None:
+        participant = self._participant
+        if participant is None or participant.room.kind != "breakout":
+            raise ProtocolError("conflict", "help can be asked from a breakout group", "help")
+        media = participant.room.session
+        for other in media.participants.values():
+            listener = other.listener
+            if isinstance(listener, Connection):
+                listener.help_requested(participant.info, participant.room)
+
     _handlers: ClassVar[dict[str, Callable[[Connection, dict[str, Any]], Awaitable[None]]]] = {
+        "round_plan": _on_round_plan,
+        "round_open": _on_round_open,
+        "round_close": _on_round_close,
+        "round_extend": _on_round_extend,
+        "round_move": _on_round_move,
+        "round_broadcast": _on_round_broadcast,
+        "visit": _on_visit,
+        "help": _on_help,
         "join": _on_join,
         "answer": _on_answer,
         "media_state": _on_media_state,

@@ -24,6 +24,9 @@ class ProtocolError(Exception):
         self.ref = ref
 
 
+_ID = {"type": "string", "pattern": "^[a-z]_[0-9a-f]{6,32}$"}
+
+
 def _schema(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
     return {
         "type": "object",
@@ -53,6 +56,40 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     # Facilitator commands (refused with `forbidden` for everyone else).
     "start_session": _schema({}),
     "end_session": _schema({}),
+    "round_plan": _schema(
+        {
+            "strategy": {"enum": ["mix", "random", "manual", "keep"]},
+            "group_size": {"type": "integer", "minimum": 2, "maximum": 50},
+            "group_count": {"type": "integer", "minimum": 1, "maximum": 100},
+            "groups": {
+                "type": "array",
+                "maxItems": 100,
+                "items": {"type": "array", "maxItems": 100, "items": _ID},
+            },
+            "from_round": _ID,
+            "duration_s": {"type": "integer", "minimum": 60, "maximum": 14400},
+            "prompt": {"type": "string", "maxLength": 2000},
+            "seed": {"type": "integer", "minimum": 0, "maximum": 2**31},
+        },
+        ("duration_s",),
+    ),
+    "round_open": _schema({"round_id": _ID}, ("round_id",)),
+    "round_close": _schema({"round_id": _ID}, ("round_id",)),
+    "round_extend": _schema(
+        {"round_id": _ID, "seconds": {"type": "integer", "minimum": -7200, "maximum": 7200}},
+        ("round_id", "seconds"),
+    ),
+    "round_broadcast": _schema(
+        {"round_id": _ID, "message": {"type": "string", "minLength": 1, "maxLength": 500}},
+        ("round_id", "message"),
+    ),
+    "round_move": _schema(
+        {"round_id": _ID, "member_id": _ID, "group_id": _ID},
+        ("round_id", "member_id", "group_id"),
+    ),
+    "visit": _schema({"group_id": {"anyOf": [_ID, {"type": "null"}]}}, ("group_id",)),
+    # Any participant in a breakout group.
+    "help": _schema({}),
 }
 
 _VALIDATORS = {name: Draft202012Validator(schema) for name, schema in SCHEMAS.items()}

@@ -115,6 +115,9 @@ class PeerClient:
     messages: list[dict[str, Any]] = field(default_factory=list)
     remote: dict[str, RemoteCounts] = field(default_factory=dict)
     participant_id: str | None = None
+    member_id: str | None = None
+    room: dict[str, Any] = field(default_factory=dict)
+    broadcasts: list[str] = field(default_factory=list)
     others: dict[str, dict[str, Any]] = field(default_factory=dict)
     slots: dict[str, tuple[str, str] | None] = field(default_factory=dict)
     speaking: list[str] = field(default_factory=list)
@@ -182,6 +185,8 @@ class PeerClient:
         kind = message["type"]
         if kind == "welcome":
             self.participant_id = message["participant_id"]
+            self.member_id = message["member"]["id"]
+            self.room = message["room"]
             self.others = {p["participant_id"]: p for p in message["participants"]}
             self.welcomed.set()
         elif kind in ("participant_joined", "participant_updated"):
@@ -196,6 +201,13 @@ class PeerClient:
                 mid: (s["participant_id"], s["kind"]) if s else None
                 for mid, s in message["slots"].items()
             }
+        elif kind == "room_changed":
+            self.room = message["room"]
+            self.others = {p["participant_id"]: p for p in message["participants"]}
+        elif kind == "room_updated":
+            self.room = message["room"]
+        elif kind == "broadcast":
+            self.broadcasts.append(message["message"])
         elif kind == "speaking":
             self.speaking = message["participant_ids"]
         elif kind == "bye":

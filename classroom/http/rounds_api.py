@@ -1,0 +1,232 @@
+"""Breakout rounds over HTTP: plan, open, close, extend, broadcast, move; programme plans.
+
+The same commands as the facilitator's WebSocket messages, for the admin token or the join
+token of a facilitator of the session. Every change goes through the store, which publishes
+it; the node hosting the session re-routes the media.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from jsonschema import Draft202012Validator
+
+from classroom.domain.planner import Person, PlanError, plan_programme
+from classroom.domain.rounds import Round, RoundError
+from classroom.http.api import read_json, require_admin, require_session_manager
+from classroom.http.errors import ApiError
+from classroom.http.keys import BREAKOUTS, STORE
+
+routes = web.RouteTableDef()
+
+_ID = {"type": "string", "pattern": "^[a-z]_[0-9a-f]{6,32}$"}
+_MEMBER_LIST = {"type": "array", "maxItems": 500, "items": _ID}
+
+PLAN_ROUND = Draft202012Validator(
+    {
+        "type": "object",
+        "properties": {
+            "strategy": {"enum": ["mix", "random", "manual", "keep"]},
+            "group_size": {"type": "integer", "minimum": 2, "maximum": 50},
+            "group_count": {"type": "integer", "minimum": 1, "maximum": 100},
+            "groups": {"type": "array", "minItems": 1, "maxItems": 100, "items": _MEMBER_LIST},
+            "names": {
+                "type": "array",
+                "maxItems": 100,
+                "items": {"type": "string", "minLength": 1, "maxLength": 80},
+            },
+            "member_ids": _MEMBER_LIST,
+            "from_round": _ID,
+            "duration_s": {"type": "integer", "minimum": 60, "maximum": 14400},
+            "prompt": {"type": "string", "maxLength": 2000},
+            "seed": {"type": "integer", "minimum": 0, "maximum": 2**31},
+        },
+        "required": ["duration_s"],
+        "additionalProperties": False,
+    }
+)
+EXTEND = Draft202012Validator(
+    {
+        "type": "object",
+        "properties": {"seconds": {"type": "integer", "minimum": -7200, "maximum": 7200}},
+        "required": ["seconds"],
+        "additionalProperties": False,
+    }
+)
+BROADCAST = Draft202012Validator(
+    {
+        "type": "object",
+        "properties": {"message": {"type": "string", "minLength": 1, "maxLength": 500}},
+        "required": ["message"],
+        "additionalProperties": False,
+    }
+)
+MOVE = Draft202012Validator(
+    {
+        "type": "object",
+        "properties": {"member_id": _ID, "group_id": _ID},
+        "required": ["member_id", "group_id"],
+        "additionalProperties": False,
+    }
+)
+PLAN_PROGRAMME = Draft202012Validator(
+    {
+        "type": "object",
+        "properties": {
+            "rounds": {"type": "integer", "minimum": 1, "maximum": 50},
+            "group_size": {"type": "integer", "minimum": 2, "maximum": 50},
+            "strategy": {"enum": ["mix", "random"]},
+            "seed": {"type": "integer", "minimum": 0, "maximum": 2**31},
+            "member_ids": _MEMBER_LIST,
+        },
+        "required": ["rounds", "group_size"],
+        "additionalProperties": False,
+    }
+)
+
+_STATUS = {"invalid": 400, "not_found": 404, "conflict": 409}
+
+
+def _round_error(exc: RoundError) -> ApiError:
+    return ApiError(_STATUS.get(exc.code, 400), exc.code, str(exc))
+
+
+async def _round_of_session(request: web.Request) -> Round:
+    sid, rid = request.match_info["sid"], request.match_info["rid"]
+    await require_session_manager(request, sid)
+    r = await request.app[BREAKOUTS].rounds.get(rid)
+    if r is None or r.session_id != sid:
+        raise ApiError(404, "not_found", f"no round {rid} in session {sid}")
+    return r
+
+
+@routes.post("/api/v1/sessions/{sid}/rounds")
+async def plan_round(request: web.Request) -> web.Response:
+    sid = request.match_info["sid"]
+    await require_session_manager(request, sid)
+    session = await request.app[STORE].get_session(sid)
+    if session is None:
+        raise ApiError(404, "not_found", f"no session {sid}")
+    body = await read_json(request, PLAN_ROUND)
+    try:
+        r = await request.app[BREAKOUTS].plan(
+            sid,
+            session.cohort_id,
+            body.get("strategy", "mix"),
+            body["duration_s"],
+            prompt=body.get("prompt", ""),
+            seed=body.get("seed", 0),
+            group_size=body.get("group_size"),
+            group_count=body.get("group_count"),
+            groups=body.get("groups"),
+            member_ids=body.get("member_ids"),
+            from_round=body.get("from_round"),
+            names=body.get("names"),
+        )
+    except RoundError as exc:
+        raise _round_error(exc) from exc
+    return web.json_response(r.to_json(), status=201)
+
+
+@routes.get("/api/v1/sessions/{sid}/rounds")
+async def list_rounds(request: web.Request) -> web.Response:
+    sid = request.match_info["sid"]
+    await require_session_manager(request, sid)
+    rounds = await request.app[BREAKOUTS].rounds.list_rounds(sid)
+    return web.json_response({"rounds": [r.to_json() for r in rounds]})
+
+
+@routes.get("/api/v1/sessions/{sid}/rounds/{rid}")
+async def get_round(request: web.Request) -> web.Response:
+    return web.json_response((await _round_of_session(request)).to_json())
+
+
+async def _command(request: web.Request, action: str, body: dict[str, Any]) -> Round:
+    r = await _round_of_session(request)
+    breakouts = request.app[BREAKOUTS]
+    try:
+        if action == "open":
+            return await breakouts.open(r.id)
+        if action == "close":
+            return await breakouts.close(r.id)
+        if action == "extend":
+            return await breakouts.extend(r.id, body["seconds"])
+        if action == "move":
+            return await breakouts.move(r.id, body["member_id"], body["group_id"])
+    except RoundError as exc:
+        raise _round_error(exc) from exc
+    raise ApiError(404, "not_found", f"no action {action}")  # pragma: no cover
+
+
+@routes.post("/api/v1/sessions/{sid}/rounds/{rid}/open")
+async def open_round(request: web.Request) -> web.Response:
+    return web.json_response((await _command(request, "open", {})).to_json())
+
+
+@routes.post("/api/v1/sessions/{sid}/rounds/{rid}/close")
+async def close_round(request: web.Request) -> web.Response:
+    return web.json_response((await _command(request, "close", {})).to_json())
+
+
+@routes.post("/api/v1/sessions/{sid}/rounds/{rid}/extend")
+async def extend_round(request: web.Request) -> web.Response:
+    await _round_of_session(request)
+    body = await read_json(request, EXTEND)
+    return web.json_response((await _command(request, "extend", body)).to_json())
+
+
+@routes.post("/api/v1/sessions/{sid}/rounds/{rid}/move")
+async def move_member(request: web.Request) -> web.Response:
+    await _round_of_session(request)
+    body = await read_json(request, MOVE)
+    return web.json_response((await _command(request, "move", body)).to_json())
+
+
+@routes.post("/api/v1/sessions/{sid}/rounds/{rid}/broadcast")
+async def broadcast(request: web.Request) -> web.Response:
+    r = await _round_of_session(request)
+    body = await read_json(request, BROADCAST)
+    try:
+        await request.app[BREAKOUTS].broadcast(r.session_id, r.id, body["message"], "")
+    except RoundError as exc:
+        raise _round_error(exc) from exc
+    return web.json_response({"delivered": True})
+
+
+@routes.post("/api/v1/cohorts/{cid}/plan")
+async def plan_cohort(request: web.Request) -> web.Response:
+    """Groups for a whole programme ahead, taking the cohort's pairing history into account."""
+    require_admin(request)
+    cid = request.match_info["cid"]
+    store = request.app[STORE]
+    if await store.get_cohort(cid) is None:
+        raise ApiError(404, "not_found", f"no cohort {cid}")
+    body = await read_json(request, PLAN_PROGRAMME)
+    roster = {m.id: m for m in await store.list_members(cid)}
+    member_ids = body.get("member_ids") or [
+        m.id for m in roster.values() if m.role.value == "participant"
+    ]
+    unknown = [m for m in member_ids if m not in roster]
+    if unknown:
+        raise ApiError(400, "invalid", "not on the roster", {"unknown_member_ids": unknown})
+    people = [
+        Person(m, roster[m].department, roster[m].location) for m in dict.fromkeys(member_ids)
+    ]
+    if len(people) < 2:
+        raise ApiError(409, "conflict", "at least two members are needed")
+    history = await request.app[BREAKOUTS].rounds.pair_history(cid)
+    try:
+        planned, total = plan_programme(
+            people,
+            history,
+            body["rounds"],
+            body["group_size"],
+            body.get("strategy", "mix"),
+            body.get("seed", 0),
+        )
+    except PlanError as exc:
+        raise ApiError(400, "invalid", str(exc)) from exc
+    return web.json_response(
+        {"rounds": [{"groups": groups} for groups in planned], "score": total.to_json()}
+    )

@@ -1,0 +1,357 @@
+"""Breakout rounds on one node: plan through the store, apply published changes to rooms.
+
+No node owns the truth: a round lives in Redis (`RoundStore`) and every change is published.
+Each node applies the changes to the sessions it hosts: opening a round opens one room per
+group and re-routes every present member into theirs (no new connection, no new ICE);
+closing brings everyone back to the main room. Each node also keeps the clock: it warns the
+groups a minute before the end and closes due rounds (closing is compare-and-set, so when
+several nodes try, one wins).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from classroom.domain import rounds as rules
+from classroom.domain.models import Role
+from classroom.domain.planner import (
+    PairHistory,
+    Person,
+    PlanError,
+    place_late_joiner,
+    plan_round,
+    score,
+)
+from classroom.domain.rounds import Round, RoundError
+from classroom.observability import logs, metrics
+from classroom.rooms.registry import RoomRegistry
+from classroom.rooms.room import MAIN_ROOM, SessionMedia
+from classroom.store.repository import Store
+from classroom.store.rounds import RoundStore
+
+log = logging.getLogger(__name__)
+
+TIMER_INTERVAL_S = 0.5
+PLANNABLE = ("mix", "random", "manual", "keep")
+
+
+class Breakouts:
+    def __init__(
+        self,
+        store: Store,
+        rounds: RoundStore,
+        registry: RoomRegistry,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self.rounds = rounds
+        self._registry = registry
+        self._clock = clock
+        #: The open round of each session hosted here, as last applied.
+        self._open: dict[str, Round] = {}
+        self._warned: set[str] = set()
+        #: Facilitators visiting a group: participant id -> group room id.
+        self.visiting: dict[str, str] = {}
+
+    # --- planning and commands (API and facilitator WebSocket) --------------------------------
+
+    async def present_members(self, session_id: str) -> list[str]:
+        """Members connected to the session right now with the participant role, any node."""
+        entries = await self._store.list_presence(session_id)
+        seen: list[str] = []
+        for entry in entries:
+            member_id = str(entry.get("member_id") or entry.get("member") or "")
+            if entry.get("role", "participant") == Role.participant.value and member_id:
+                if member_id not in seen:
+                    seen.append(member_id)
+        return seen
+
+    async def plan(
+        self,
+        session_id: str,
+        cohort_id: str,
+        strategy: str,
+        duration_s: int,
+        prompt: str = "",
+        seed: int = 0,
+        group_size: int | None = None,
+        group_count: int | None = None,
+        groups: list[list[str]] | None = None,
+        member_ids: list[str] | None = None,
+        from_round: str | None = None,
+        names: list[str] | None = None,
+    ) -> Round:
+        if strategy not in PLANNABLE:
+            raise RoundError("invalid", f"strategy must be one of {', '.join(PLANNABLE)}")
+        roster = {m.id: m for m in await self._store.list_members(cohort_id)}
+        history = await self.rounds.pair_history(cohort_id)
+        if strategy == "manual":
+            if not groups:
+                raise RoundError("invalid", "the manual strategy needs 'groups'")
+            planned = [list(g) for g in groups]
+        else:
+            members = (
+                member_ids if member_ids is not None else await self.present_members(session_id)
+            )
+            unknown = [m for m in members if m not in roster]
+            if unknown:
+                raise RoundError("invalid", f"not on the cohort's roster: {', '.join(unknown)}")
+            if len(members) < 2:
+                raise RoundError("conflict", "at least two participants must be present")
+            people = [
+                Person(m, roster[m].department, roster[m].location) for m in dict.fromkeys(members)
+            ]
+            if strategy == "keep":
+                planned = await self._keep(from_round, people, history, seed, group_size)
+            else:
+                try:
+                    planned = plan_round(people, history, strategy, seed, group_size, group_count)
+                except PlanError as exc:
+                    raise RoundError("invalid", str(exc)) from exc
+        unknown = [m for g in planned for m in g if m not in roster]
+        if unknown:
+            raise RoundError("invalid", f"not on the cohort's roster: {', '.join(unknown)}")
+        by_id = {m: Person(m, roster[m].department, roster[m].location) for m in roster}
+        planned_score = score(planned, by_id, history).to_json()
+        r = rules.new_round(
+            session_id,
+            cohort_id,
+            strategy,
+            prompt,
+            duration_s,
+            planned,
+            self._clock(),
+            planned_score,
+            names,
+        )
+        await self.rounds.create(r)
+        logs.event(
+            "round_planned",
+            {
+                "session_id": session_id,
+                "round_id": r.id,
+                "strategy": strategy,
+                "groups": len(r.groups),
+            },
+        )
+        return r
+
+    async def _keep(
+        self,
+        from_round: str | None,
+        people: list[Person],
+        history: PairHistory,
+        seed: int,
+        group_size: int | None,
+    ) -> list[list[str]]:
+        """The groups of an earlier round, for those present; newcomers placed by `mix`."""
+        if not from_round:
+            raise RoundError("invalid", "the keep strategy needs 'from_round'")
+        earlier = await self.rounds.get(from_round)
+        if earlier is None:
+            raise RoundError("not_found", f"no round {from_round}")
+        present = {p.id: p for p in people}
+        kept = {g.id: [present[m] for m in g.member_ids if m in present] for g in earlier.groups}
+        kept = {gid: members for gid, members in kept.items() if members}
+        placed = {p.id for members in kept.values() for p in members}
+        for person in people:
+            if person.id not in placed and kept:
+                target = place_late_joiner(person, kept, history)
+                kept[target].append(person)
+        return [[p.id for p in members] for members in kept.values()]
+
+    async def open(self, round_id: str) -> Round:
+        now = self._clock()
+        r = await self.rounds.change(round_id, lambda r: rules.opened(r, now), "opened")
+        metrics.BREAKOUT_ROUNDS_OPENED.inc()
+        logs.event("round_opened", {"session_id": r.session_id, "round_id": r.id})
+        return r
+
+    async def close(self, round_id: str, reason: str = "facilitator") -> Round:
+        r = await self.rounds.close(round_id, self._clock(), reason)
+        metrics.BREAKOUT_ROUNDS_CLOSED.inc()
+        logs.event("round_closed", {"session_id": r.session_id, "round_id": r.id, "reason": reason})
+        return r
+
+    async def extend(self, round_id: str, seconds: int) -> Round:
+        now = self._clock()
+        return await self.rounds.change(
+            round_id, lambda r: rules.extended(r, seconds, now), "extended"
+        )
+
+    async def move(self, round_id: str, member_id: str, group_id: str) -> Round:
+        return await self.rounds.change(
+            round_id, lambda r: rules.moved(r, member_id, group_id), "moved"
+        )
+
+    async def broadcast(self, session_id: str, round_id: str, message: str, sender: str) -> None:
+        r = await self.rounds.get(round_id)
+        if r is None or r.session_id != session_id:
+            raise RoundError("not_found", f"no round {round_id} in this session")
+        if r.status != "open":
+            raise RoundError("conflict", "broadcasts go to the groups of an open round")
+        await self.rounds.broadcast(session_id, round_id, message, sender)
+
+    # --- applying published changes -----------------------------------------------------------
+
+    async def handle(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "resync":
+            await self.resync()
+        elif kind == "round":
+            await self.apply(Round.from_json(event["round"]), str(event.get("change", "")))
+        elif kind == "broadcast":
+            self._deliver_broadcast(event)
+
+    async def listen(self) -> None:
+        """Apply published round changes until cancelled."""
+        async with contextlib.aclosing(self._store.events()) as events:
+            async for event in events:
+                try:
+                    await self.handle(event)
+                except Exception:
+                    log.exception("could not apply event %s", event.get("type"))
+
+    async def resync(self) -> None:
+        """Re-read the open round of every session hosted here (after a restart or a lost
+        subscription): people land back in their groups with the right remaining time."""
+        for media in self._registry.sessions():
+            r = await self.rounds.open_round_of(media.session_id)
+            if r is not None:
+                await self.apply(r, "resync")
+            elif media.session_id in self._open:
+                closed = self._open[media.session_id]
+                await self.apply(rules.closed(closed, self._clock(), "resync"), "closed")
+
+    async def apply(self, r: Round, change: str) -> None:
+        media = self._registry.find_session(r.session_id)
+        if r.status == "open":
+            self._open[r.session_id] = r
+        else:
+            if self._open.get(r.session_id, r).id == r.id:
+                self._open.pop(r.session_id, None)
+        metrics.BREAKOUT_ROUNDS_OPEN.set(len(self._open))
+        if media is None:
+            return
+        for participant in list(media.participants.values()):
+            notify = getattr(participant.listener, "round_changed", None)
+            if notify is not None:
+                notify(r)
+        if r.status == "open":
+            self._route_open(media, r, change)
+        elif r.status == "closed" and change in ("closed", "resync"):
+            await self._route_closed(media, r)
+
+    def _route_open(self, media: SessionMedia, r: Round, change: str) -> None:
+        ends_at = r.ends_at
+        for group in r.groups:
+            room = media.open_room(
+                group.id,
+                "breakout",
+                group.name,
+                {"round_id": r.id, "prompt": r.prompt, "ends_at": ends_at},
+            )
+            if change == "extended":
+                for participant in room.participants.values():
+                    participant.listener.room_updated(room)
+        for participant in list(media.participants.values()):
+            if participant.id in self.visiting:
+                continue
+            assigned = r.group_of(participant.info.member_id)
+            target = assigned.id if assigned is not None else MAIN_ROOM
+            if participant.info.role is Role.participant or assigned is not None:
+                media.move(participant.id, target)
+        if change == "opened" and r.opened_at is not None:
+            metrics.BREAKOUT_SWITCH_SECONDS.observe(max(0.0, self._clock() - r.opened_at))
+
+    async def _route_closed(self, media: SessionMedia, r: Round) -> None:
+        started = self._clock()
+        for group in r.groups:
+            for participant_id, room_id in list(self.visiting.items()):
+                if room_id == group.id:
+                    del self.visiting[participant_id]
+            await media.close_room(group.id)
+        self._warned.discard(r.id)
+        metrics.BREAKOUT_SWITCH_SECONDS.observe(max(0.0, self._clock() - started))
+
+    def open_round(self, session_id: str) -> Round | None:
+        return self._open.get(session_id)
+
+    def room_for(self, session_id: str, member_id: str, role: Role) -> str:
+        """Where a (re)joining member belongs now: their group while a round is open."""
+        r = self._open.get(session_id)
+        if r is None:
+            return MAIN_ROOM
+        group = r.group_of(member_id)
+        return group.id if group is not None else MAIN_ROOM
+
+    async def place_newcomer(self, session_id: str, cohort_id: str, member_id: str) -> None:
+        """A participant arriving while a round is open joins the group that fits best."""
+        r = self._open.get(session_id)
+        if r is None or r.group_of(member_id) is not None or not r.groups:
+            return
+        roster = {m.id: m for m in await self._store.list_members(cohort_id)}
+        history = await self.rounds.pair_history(cohort_id)
+
+        def person(m: str) -> Person:
+            member = roster.get(m)
+            return Person(m, member.department if member else "", member.location if member else "")
+
+        groups = {g.id: [person(m) for m in g.member_ids] for g in r.groups}
+        target = place_late_joiner(person(member_id), groups, history)
+        try:
+            await self.move(r.id, member_id, target)
+        except RoundError as exc:
+            log.info("could not place late joiner %s: %s", member_id, exc)
+
+    def visit(self, media: SessionMedia, participant_id: str, group_id: str | None) -> bool:
+        """A facilitator joins a group (or returns to the main room when `group_id` is None)."""
+        if group_id is None:
+            self.visiting.pop(participant_id, None)
+            return media.move(participant_id, MAIN_ROOM)
+        if group_id not in media.rooms or group_id == MAIN_ROOM:
+            raise RoundError("not_found", f"no open group {group_id}")
+        self.visiting[participant_id] = group_id
+        return media.move(participant_id, group_id)
+
+    def _deliver_broadcast(self, event: dict[str, Any]) -> None:
+        media = self._registry.find_session(str(event.get("session_id", "")))
+        if media is None:
+            return
+        for participant in media.participants.values():
+            participant.listener.broadcast(
+                str(event.get("message", "")), str(event.get("from", ""))
+            )
+
+    # --- the clock ----------------------------------------------------------------------------
+
+    async def keep_time(self, interval_s: float = TIMER_INTERVAL_S) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("breakout timer failed")
+
+    async def tick(self) -> None:
+        now = self._clock()
+        for session_id, r in list(self._open.items()):
+            if r.ends_at is None:
+                continue
+            remaining = r.ends_at - now
+            if remaining <= rules.WARNING_S and r.id not in self._warned and remaining > 0:
+                self._warned.add(r.id)
+                media = self._registry.find_session(session_id)
+                if media is not None:
+                    for participant in media.participants.values():
+                        participant.listener.round_warning(round(remaining))
+            if remaining <= 0:
+                try:
+                    await self.close(r.id, "timer")
+                except RoundError:
+                    pass  # another node (or the facilitator) closed it first

@@ -1,0 +1,155 @@
+"""Breakout rounds and the cohort's pairing history in Redis.
+
+Every change reads the round, applies a pure rule from `classroom.domain.rounds`, and
+writes it back in a WATCH/MULTI transaction that also publishes the change to every node:
+two facilitators opening the same round at once make one transition, and the loser gets
+`RoundError("conflict")`. Keys (all under ``classroom:``):
+
+=====================================  ======  ============================================
+round:{rid}                            string  the round as JSON
+session:{sid}:rounds                   list    round ids, creation order
+session:{sid}:open_round               string  id of the session's open round (if any)
+rounds:open                            zset    open round ids scored by ends_at (timers)
+cohort:{cid}:pairs                     hash    "a|b" (sorted member ids) -> times in a group
+=====================================  ======  ============================================
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import WatchError
+
+from classroom.domain.models import SESSION_PREFIX, is_id
+from classroom.domain.planner import PairHistory
+from classroom.domain.rounds import ROUND_PREFIX, Round, RoundError, closed, pairs_of
+from classroom.store import keys
+
+OPEN_ROUNDS = keys.PREFIX + "rounds:open"
+MAX_ATTEMPTS = 20
+
+
+def _round_key(rid: str) -> str:
+    return f"{keys.PREFIX}round:{rid}"
+
+
+def _session_rounds(sid: str) -> str:
+    return f"{keys.PREFIX}session:{sid}:rounds"
+
+
+def _open_round(sid: str) -> str:
+    return f"{keys.PREFIX}session:{sid}:open_round"
+
+
+def _pairs(cid: str) -> str:
+    return f"{keys.PREFIX}cohort:{cid}:pairs"
+
+
+class RoundStore:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def create(self, r: Round) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(_round_key(r.id), r.dumps())
+            pipe.rpush(_session_rounds(r.session_id), r.id)
+            await pipe.execute()
+
+    async def get(self, rid: str) -> Round | None:
+        if not is_id(rid, ROUND_PREFIX):
+            return None
+        text = await self._redis.get(_round_key(rid))
+        return Round.loads(str(text)) if text else None
+
+    async def list_rounds(self, sid: str) -> list[Round]:
+        if not is_id(sid, SESSION_PREFIX):
+            return []
+        ids = await self._redis.lrange(_session_rounds(sid), 0, -1)
+        if not ids:
+            return []
+        texts = await self._redis.mget([_round_key(str(i)) for i in ids])
+        return [Round.loads(str(t)) for t in texts if t]
+
+    async def open_round_of(self, sid: str) -> Round | None:
+        if not is_id(sid, SESSION_PREFIX):
+            return None
+        rid = await self._redis.get(_open_round(sid))
+        return await self.get(str(rid)) if rid else None
+
+    async def due(self, now: float) -> list[str]:
+        """Open rounds whose time is up (any node may close them; closing is idempotent)."""
+        return [str(i) for i in await self._redis.zrangebyscore(OPEN_ROUNDS, "-inf", now)]
+
+    async def next_deadline(self) -> float | None:
+        first = await self._redis.zrange(OPEN_ROUNDS, 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
+
+    async def pair_history(self, cid: str) -> PairHistory:
+        raw = await self._redis.hgetall(_pairs(cid))
+        history = PairHistory()
+        for key, count in raw.items():
+            a, _, b = str(key).partition("|")
+            history.counts[(a, b)] = int(count)
+        return history
+
+    async def change(self, rid: str, rule: Callable[[Round], Round], event: str) -> Round:
+        """Apply `rule` to the round atomically and tell every node (`event` names the change)."""
+        key = _round_key(rid)
+        for _ in range(MAX_ATTEMPTS):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(key)
+                    text = await pipe.get(key)
+                    if not text:
+                        raise RoundError("not_found", f"no round {rid}")
+                    before = Round.loads(str(text))
+                    if before.status == "planned" and event == "opened":
+                        await pipe.watch(_open_round(before.session_id))
+                        current = await pipe.get(_open_round(before.session_id))
+                        if current:
+                            raise RoundError(
+                                "conflict", f"round {current!s} is open in this session already"
+                            )
+                    after = rule(before)
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.set(key, after.dumps())
+                    if after.status == "open" and after.ends_at is not None:
+                        pipe.set(_open_round(after.session_id), after.id)
+                        pipe.zadd(OPEN_ROUNDS, {after.id: after.ends_at})
+                    if after.status == "closed" and before.status == "open":
+                        pipe.delete(_open_round(after.session_id))
+                        pipe.zrem(OPEN_ROUNDS, after.id)
+                        for a, b in pairs_of(after):
+                            pipe.hincrby(_pairs(after.cohort_id), f"{a}|{b}", 1)
+                    pipe.publish(
+                        keys.EVENTS,
+                        json.dumps(
+                            {
+                                "type": "round",
+                                "change": event,
+                                "session_id": after.session_id,
+                                "round": after.to_json(),
+                            }
+                        ),
+                    )
+                    await pipe.execute()
+                    return after
+                except WatchError:
+                    continue
+        raise RoundError("conflict", "the round is changing too fast; try again")
+
+    async def close(self, rid: str, now: float, reason: str) -> Round:
+        return await self.change(rid, lambda r: closed(r, now, reason), "closed")
+
+    async def broadcast(self, sid: str, rid: str, message: str, sender: str) -> None:
+        event: dict[str, Any] = {
+            "type": "broadcast",
+            "session_id": sid,
+            "round_id": rid,
+            "message": message,
+            "from": sender,
+        }
+        await self._redis.publish(keys.EVENTS, json.dumps(event))

@@ -1,0 +1,143 @@
+"""Breakout rounds with real aiortc participants: re-routing on one peer connection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from classroom.demo import run_demo
+from tests.support.peer_client import PeerClient
+from tests.support.server import ADMIN_TOKEN, ServerProcess, metric_value, start_server
+from tests.support.wait import wait_for
+
+pytestmark = pytest.mark.media
+
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
+    process = await start_server(tmp_path / "server")
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+async def api(server: ServerProcess, method: str, path: str, body: Any = None) -> Any:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, server.base_url + path, json=body, headers=AUTH) as response,
+    ):
+        data = await response.json()
+        assert response.status < 300, f"{method} {path} -> {response.status}: {data}"
+        return data
+
+
+def video_frames(client: PeerClient) -> dict[str, int]:
+    return {p: c.video_frames for p, c in client.remote.items()}
+
+
+async def frames_grow_only_from(
+    client: PeerClient, expected: set[str], everyone: set[str], timeout: float
+) -> float:
+    """Wait until video from every `expected` participant advances, and check nobody else's
+    does over the same window; returns the seconds it took."""
+    base = video_frames(client)
+    took = await wait_for(
+        lambda: all(video_frames(client).get(p, 0) > base.get(p, 0) + 2 for p in expected),
+        timeout,
+        f"{client.participant_id} to receive video from {sorted(expected)}",
+    )
+    now = video_frames(client)
+    grew = {p for p in everyone - expected if now.get(p, 0) > base.get(p, 0) + 1}
+    return took if not grew else -1.0
+
+
+async def test_round_routes_media_by_group_and_back(server: ServerProcess) -> None:
+    demo = await run_demo(server.base_url, 6, ADMIN_TOKEN)
+    sid = demo["session_id"]
+    clients = [PeerClient(server.base_url, url) for url in demo["participant_urls"]]
+    try:
+        for client in clients:
+            await client.connect()
+            await asyncio.wait_for(client.welcomed.wait(), 10)
+        ids = {c.participant_id or "" for c in clients}
+        for client in clients:
+            others = ids - {client.participant_id or ""}
+            await wait_for(
+                lambda client=client, others=others: all(  # type: ignore[misc]
+                    client.remote.get(p) is not None and client.remote[p].video_frames > 2
+                    for p in others
+                ),
+                20,
+                "everyone to see everyone in the main room",
+            )
+
+        planned = await api(
+            server,
+            "POST",
+            f"/api/v1/sessions/{sid}/rounds",
+            {"strategy": "mix", "group_size": 3, "duration_s": 300, "prompt": "Del en erfaring"},
+        )
+        assert sorted(len(g["member_ids"]) for g in planned["groups"]) == [3, 3]
+        by_member = {c.member_id: c for c in clients}
+        groups = {g["id"]: [by_member[m] for m in g["member_ids"]] for g in planned["groups"]}
+        await api(server, "POST", f"/api/v1/sessions/{sid}/rounds/{planned['id']}/open")
+
+        for group_id, members in groups.items():
+            for client in members:
+                await wait_for(
+                    lambda client=client, group_id=group_id: client.room.get("id") == group_id,  # type: ignore[misc]
+                    2,
+                    "the group room",
+                )
+                assert client.room["prompt"] == "Del en erfaring"
+        for members in groups.values():
+            member_ids = {c.participant_id or "" for c in members}
+            for client in members:
+                took = await frames_grow_only_from(
+                    client, member_ids - {client.participant_id or ""}, ids, 3
+                )
+                assert took >= 0, "media from outside the group kept arriving"
+                assert took < 1.5, f"group media took {took:.2f} s"
+                assert set(client.others) == member_ids - {client.participant_id}
+
+        # The facilitator's broadcast reaches every group.
+        await api(
+            server,
+            "POST",
+            f"/api/v1/sessions/{sid}/rounds/{planned['id']}/broadcast",
+            {"message": "To minutter igjen"},
+        )
+        await wait_for(
+            lambda: all("To minutter igjen" in c.broadcasts for c in clients), 3, "broadcast"
+        )
+
+        closed = await api(server, "POST", f"/api/v1/sessions/{sid}/rounds/{planned['id']}/close")
+        assert closed["status"] == "closed"
+        for client in clients:
+            await wait_for(lambda client=client: client.room.get("id") == "main", 2, "main room")  # type: ignore[misc]
+            took = await frames_grow_only_from(client, ids - {client.participant_id or ""}, ids, 5)
+            assert took >= 0
+
+        metrics = await server.metrics()
+        assert metric_value(metrics, "classroom_breakout_rounds_opened_total") == 1
+        assert metric_value(metrics, "classroom_breakout_rounds_closed_total") == 1
+        assert metric_value(metrics, "classroom_media_codecs_created_total") == 0
+        # The pairs of the round are now history: a second plan avoids them.
+        again = await api(
+            server,
+            "POST",
+            f"/api/v1/sessions/{sid}/rounds",
+            {"strategy": "mix", "group_size": 3, "duration_s": 300},
+        )
+        assert again["score"]["repeated_pairs"] <= 2
+    finally:
+        for client in clients:
+            await client.close()
