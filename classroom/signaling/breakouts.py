@@ -248,13 +248,12 @@ class Breakouts:
             await self._route_closed(media, r)
 
     def _route_open(self, media: SessionMedia, r: Round, change: str) -> None:
-        ends_at = r.ends_at
         for group in r.groups:
             room = media.open_room(
                 group.id,
                 "breakout",
                 group.name,
-                {"round_id": r.id, "prompt": r.prompt, "ends_at": ends_at},
+                {"round_id": r.id, "prompt": r.prompt, "ends_at": r.ends_at},
             )
             if change == "extended":
                 for participant in room.participants.values():
@@ -282,13 +281,34 @@ class Breakouts:
     def open_round(self, session_id: str) -> Round | None:
         return self._open.get(session_id)
 
-    def room_for(self, session_id: str, member_id: str, role: Role) -> str:
-        """Where a (re)joining member belongs now: their group while a round is open."""
+    async def room_for(self, session_id: str, member_id: str, role: Role) -> str:
+        """Where a (re)joining member belongs now: their group while a round is open.
+
+        Asks Redis when this node has not seen the session's round yet (after a restart, or
+        the first join here), so people land back in their group with the time left."""
         r = self._open.get(session_id)
+        if r is None:
+            r = await self.rounds.open_round_of(session_id)
+            if r is not None:
+                await self.apply(r, "resync")
         if r is None:
             return MAIN_ROOM
         group = r.group_of(member_id)
         return group.id if group is not None else MAIN_ROOM
+
+    def ensure_rooms(self, media: SessionMedia) -> None:
+        """The group rooms of the session's open round exist in `media` (synchronous)."""
+        r = self._open.get(media.session_id)
+        if r is None:
+            return
+        for group in r.groups:
+            if group.id not in media.rooms:
+                media.open_room(
+                    group.id,
+                    "breakout",
+                    group.name,
+                    {"round_id": r.id, "prompt": r.prompt, "ends_at": r.ends_at},
+                )
 
     async def place_newcomer(self, session_id: str, cohort_id: str, member_id: str) -> None:
         """A participant arriving while a round is open joins the group that fits best."""
@@ -340,6 +360,13 @@ class Breakouts:
 
     async def tick(self) -> None:
         now = self._clock()
+        # Rounds of any node whose time is up, including sessions nobody is connected to.
+        for rid in await self.rounds.due(now):
+            if all(r.id != rid for r in self._open.values()):
+                try:
+                    await self.close(rid, "timer")
+                except RoundError:
+                    pass
         for session_id, r in list(self._open.items()):
             if r.ends_at is None:
                 continue

@@ -347,10 +347,13 @@ class Connection:
                 await listener.end("replaced", CLOSE_REPLACED, bye="replaced")
             await ctx.rooms.session(session.id).leave(existing.id, "replaced")
         # Looked up after any await: the old connection may have released the session.
-        media = ctx.rooms.session(session.id)
         room_id = MAIN_ROOM
         if ctx.breakouts is not None:
-            room_id = ctx.breakouts.room_for(session.id, member.id, self._role)
+            room_id = await ctx.breakouts.room_for(session.id, member.id, self._role)
+        # No await from here to the join: the session's media cannot go away under us.
+        media = ctx.rooms.session(session.id)
+        if ctx.breakouts is not None:
+            ctx.breakouts.ensure_rooms(media)
         room = media.rooms.get(room_id, media.main)
         if room.is_full():
             raise ProtocolError("session_full", "the room is full", "join")

@@ -141,3 +141,75 @@ async def test_round_routes_media_by_group_and_back(server: ServerProcess) -> No
     finally:
         for client in clients:
             await client.close()
+
+
+async def test_late_joiner_and_restart_mid_round(tmp_path: Path) -> None:
+    data = tmp_path / "server"
+    server = await start_server(data)
+    clients: list[PeerClient] = []
+    try:
+        demo = await run_demo(server.base_url, 5, ADMIN_TOKEN)
+        sid = demo["session_id"]
+        urls = demo["participant_urls"]
+        clients = [PeerClient(server.base_url, url) for url in urls[:4]]
+        for client in clients:
+            await client.connect()
+            await asyncio.wait_for(client.welcomed.wait(), 10)
+        planned = await api(
+            server,
+            "POST",
+            f"/api/v1/sessions/{sid}/rounds",
+            {"strategy": "mix", "group_size": 2, "duration_s": 600},
+        )
+        opened = await api(server, "POST", f"/api/v1/sessions/{sid}/rounds/{planned['id']}/open")
+        ends_at = opened["ends_at"]
+        group_of = {m: g["id"] for g in opened["groups"] for m in g["member_ids"]}
+        for client in clients:
+            await wait_for(
+                lambda client=client: client.room.get("id") == group_of[client.member_id],  # type: ignore[misc]
+                3,
+                "everyone in their group",
+            )
+
+        # A late joiner is placed into a group by the same strategy.
+        late = PeerClient(server.base_url, urls[4])
+        clients.append(late)
+        await late.connect()
+        await asyncio.wait_for(late.welcomed.wait(), 10)
+        await wait_for(lambda: late.room.get("kind") == "breakout", 3, "the late joiner's group")
+        current = await api(server, "GET", f"/api/v1/sessions/{sid}/rounds/{planned['id']}")
+        group_of = {m: g["id"] for g in current["groups"] for m in g["member_ids"]}
+        assert group_of[late.member_id] == late.room["id"]
+        assert sorted(len(g["member_ids"]) for g in current["groups"]) == [2, 3]
+
+        # The server restarts: everyone reconnects into the same group, same end time.
+        for client in clients:
+            await client.close()
+        port = int(server.base_url.rsplit(":", 1)[1])
+        assert server.stop() == 0
+        server = await start_server(data, port=port)
+        clients = [PeerClient(server.base_url, url) for url in urls]
+        for client in clients:
+            await client.connect()
+            await asyncio.wait_for(client.welcomed.wait(), 10)
+            assert client.room["id"] == group_of[client.member_id]
+            assert client.room["ends_at"] == ends_at
+        # And media flows inside the groups again.
+        for client in clients:
+            mates = {
+                c.participant_id or ""
+                for c in clients
+                if c is not client and group_of[c.member_id] == group_of[client.member_id]
+            }
+            await wait_for(
+                lambda client=client, mates=mates: all(  # type: ignore[misc]
+                    client.remote.get(p) is not None and client.remote[p].video_frames > 2
+                    for p in mates
+                ),
+                10,
+                "group media after the restart",
+            )
+    finally:
+        for client in clients:
+            await client.close()
+        server.stop()
