@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -14,6 +12,7 @@ from aiohttp import web
 
 from classroom.config import Settings
 from classroom.http import admin, api, health, pages, rounds_api, ws
+from classroom.http.background import running
 from classroom.http.errors import error_middleware
 from classroom.http.keys import (
     BREAKOUTS,
@@ -84,41 +83,15 @@ async def _rooms_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _lifecycle_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Hear session events from every node, and keep the schedule (lobbies, starts)."""
-    connections = app[CONNECTIONS]
-    hub = SessionHub(app[STORE], lambda: connections, app[NODE_ID])
-    app[HUB] = hub
-    tasks = [
-        asyncio.create_task(hub.listen(), name="session-events"),
-        asyncio.create_task(hub.keep_schedule(), name="session-schedule"),
-    ]
-    try:
-        yield
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-
-async def _breakouts_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Breakout rounds: hear round changes from every node, keep the round timers."""
+    """Hear events from every node (sessions, rounds), keep the schedule and round timers."""
     store = app[STORE]
+    connections = app[CONNECTIONS]
+    hub = SessionHub(store, lambda: connections, app[NODE_ID])
     breakouts = Breakouts(store, RoundStore(store.redis), app[ROOMS])
+    app[HUB] = hub
     app[BREAKOUTS] = breakouts
-    tasks = [
-        asyncio.create_task(breakouts.listen(), name="round-events"),
-        asyncio.create_task(breakouts.keep_time(), name="round-timers"),
-    ]
-    try:
+    async with running(hub.listen(breakouts.handle), hub.keep_schedule(), breakouts.keep_time()):
         yield
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 async def _say_goodbye(app: web.Application) -> None:
@@ -148,7 +121,6 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_rooms_ctx)
     app.cleanup_ctx.append(_lifecycle_ctx)
-    app.cleanup_ctx.append(_breakouts_ctx)
     app.cleanup_ctx.append(operations_ctx)
     app.on_shutdown.append(_say_goodbye)
     app.add_routes(api.routes)

@@ -7,12 +7,12 @@ paths already recorded and a scrape never computes anything expensive.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
+from classroom.http.background import running
 from classroom.http.keys import ROOMS, STORE
 from classroom.observability import metrics
 from classroom.observability.loop import watch_event_loop_lag
@@ -47,17 +47,9 @@ async def operations_ctx(app: web.Application) -> AsyncIterator[None]:
             up = False
         metrics.REDIS_UP.set(1 if up else 0)
 
-    loop = asyncio.get_running_loop()
-    tasks = [
-        loop.create_task(watch_event_loop_lag()),
-        loop.create_task(_every(MEDIA_STATS_INTERVAL_S, media_stats, "media_stats")),
-        loop.create_task(_every(REDIS_PROBE_INTERVAL_S, redis_probe, "redis_probe")),
-    ]
-    try:
+    async with running(
+        watch_event_loop_lag(),
+        _every(MEDIA_STATS_INTERVAL_S, media_stats, "media_stats"),
+        _every(REDIS_PROBE_INTERVAL_S, redis_probe, "redis_probe"),
+    ):
         yield
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

@@ -11,7 +11,6 @@ several nodes try, one wins).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -207,15 +206,6 @@ class Breakouts:
             await self.apply(Round.from_json(event["round"]), str(event.get("change", "")))
         elif kind == "broadcast":
             self._deliver_broadcast(event)
-
-    async def listen(self) -> None:
-        """Apply published round changes until cancelled."""
-        async with contextlib.aclosing(self._store.events()) as events:
-            async for event in events:
-                try:
-                    await self.handle(event)
-                except Exception:
-                    log.exception("could not apply event %s", event.get("type"))
 
     async def resync(self) -> None:
         """Re-read the open round of every session hosted here (after a restart or a lost

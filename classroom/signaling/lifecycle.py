@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
 from typing import Any
 
@@ -78,14 +78,16 @@ class SessionHub:
         for connection in connections:
             await connection.session_changed(session)
 
-    async def listen(self) -> None:
-        """Apply events until cancelled."""
+    async def listen(self, *also: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        """Apply events until cancelled; `also` hear every event too (one subscription)."""
+        handlers = (self.handle, *also)
         async with contextlib.aclosing(self._store.events()) as events:
             async for event in events:
-                try:
-                    await self.handle(event)
-                except Exception:
-                    log.exception("could not apply event %s", event.get("type"))
+                for handler in handlers:
+                    try:
+                        await handler(event)
+                    except Exception:
+                        log.exception("could not apply event %s", event.get("type"))
 
     async def tick(self) -> None:
         """One round of the schedule: heartbeat, open due lobbies, start due sessions."""

@@ -165,6 +165,9 @@ async def test_server_restart_says_goodbye(server: ServerProcess) -> None:
         code = await asyncio.get_running_loop().run_in_executor(None, server.stop)
         assert code == 0
         await asyncio.wait_for(client.closed.wait(), 5)
-        assert client.bye_reason == "server_restarting"
+        assert client.bye_reason == "server_restarting", (
+            [m["type"] for m in client.messages],
+            server.log_text()[-3000:],
+        )
     finally:
         await client.close()

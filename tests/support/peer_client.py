@@ -62,16 +62,29 @@ class PatternVideoTrack(VideoStreamTrack):
 
 
 class ToneAudioTrack(AudioStreamTrack):
-    """A 440 Hz tone, on for `on_s` and off for `off_s`, repeatedly (loud enough to be voice)."""
+    """A 400 Hz tone, on for `on_s` and off for `off_s`, repeatedly (loud enough to be voice).
+
+    400 Hz is exactly 8 periods per 20 ms frame, so one frame of samples is computed once and
+    reused: generating audio must not cost the test process more than encoding it.
+    """
+
+    RATE = 48000
+    SAMPLES = 960
 
     def __init__(self, on_s: float = 1.0, off_s: float = 0.0, amplitude: float = 0.3) -> None:
         super().__init__()
         self.on_s, self.off_s, self.amplitude = on_s, off_s, amplitude
         self._samples = 0
         self._start: float | None = None
+        amp = int(32767 * amplitude)
+        self._tone = b"".join(
+            struct.pack("<h", int(amp * math.sin(2 * math.pi * 400 * i / self.RATE)))
+            for i in range(self.SAMPLES)
+        )
+        self._silence = bytes(2 * self.SAMPLES)
 
     async def recv(self) -> AudioFrame:
-        rate, n = 48000, 960
+        rate, n = self.RATE, self.SAMPLES
         if self._start is None:
             self._start = time.monotonic()
         target = self._start + self._samples / rate
@@ -81,13 +94,8 @@ class ToneAudioTrack(AudioStreamTrack):
         period = self.on_s + self.off_s
         t0 = self._samples / rate
         on = period == 0 or (t0 % period) < self.on_s
-        amp = int(32767 * self.amplitude) if on else 0
-        data = b"".join(
-            struct.pack("<h", int(amp * math.sin(2 * math.pi * 440 * (self._samples + i) / rate)))
-            for i in range(n)
-        )
         frame = AudioFrame(format="s16", layout="mono", samples=n)
-        frame.planes[0].update(data)
+        frame.planes[0].update(self._tone if on and self.amplitude > 0 else self._silence)
         frame.sample_rate = rate
         frame.pts = self._samples
         frame.time_base = fractions.Fraction(1, rate)
@@ -118,6 +126,7 @@ class PeerClient:
     member_id: str | None = None
     room: dict[str, Any] = field(default_factory=dict)
     broadcasts: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
     others: dict[str, dict[str, Any]] = field(default_factory=dict)
     slots: dict[str, tuple[str, str] | None] = field(default_factory=dict)
     speaking: list[str] = field(default_factory=list)
@@ -177,7 +186,12 @@ class PeerClient:
                     continue
                 message = json.loads(msg.data)
                 self.messages.append(message)
-                await self._handle(message)
+                try:
+                    await self._handle(message)
+                except (ConnectionError, RuntimeError) as exc:
+                    # e.g. the answer could not be sent because the server is closing the
+                    # socket: keep reading, the `bye` that explains why may follow.
+                    self.errors.append(f"{message['type']}: {exc!r}")
         finally:
             self.closed.set()
 

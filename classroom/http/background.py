@@ -1,0 +1,23 @@
+"""Background tasks tied to the application's lifetime (for cleanup_ctx)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
+
+
+@contextlib.asynccontextmanager
+async def running(*coroutines: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Run the coroutines as tasks while the context is open; cancel and await them after."""
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(c) for c in coroutines]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
