@@ -15,7 +15,8 @@
 //   "message"        every valid server message
 //   "<type>"         one event per server message type: welcome, waiting, session_status,
 //                    offer, tracks, participant_joined, participant_updated,
-//                    participant_left, speaking, pong, error, bye
+//                    participant_left, speaking, pong, error, bye; breakouts: round,
+//                    room_changed, room_updated, round_warning, broadcast, help_requested
 //   "protocol-error" {reason, data} an incoming frame that does not fit the protocol
 
 export const PROTOCOL_VERSION = 1;
@@ -76,6 +77,44 @@ function isSlot(s) {
   );
 }
 
+const ROUND_STATUSES = new Set(["planned", "open", "closed"]);
+const isNumberOrNull = (x) => x === undefined || x === null || typeof x === "number";
+
+function isRoom(r) {
+  return (
+    isObject(r) &&
+    isString(r.id) &&
+    (r.kind === "main" || r.kind === "breakout") &&
+    (r.name === undefined || isString(r.name)) &&
+    (r.prompt === undefined || isString(r.prompt)) &&
+    isNumberOrNull(r.ends_at)
+  );
+}
+
+function isGroup(g) {
+  return (
+    isObject(g) &&
+    isString(g.id) &&
+    isString(g.name) &&
+    Array.isArray(g.member_ids) &&
+    g.member_ids.every(isString)
+  );
+}
+
+function isRound(r) {
+  return (
+    isObject(r) &&
+    isString(r.id) &&
+    ROUND_STATUSES.has(r.status) &&
+    Array.isArray(r.groups) &&
+    r.groups.every(isGroup) &&
+    (r.prompt === undefined || isString(r.prompt)) &&
+    (r.score === undefined || isObject(r.score)) &&
+    isNumberOrNull(r.opened_at) &&
+    isNumberOrNull(r.ends_at)
+  );
+}
+
 /** Per server message type: does the message carry what the client relies on? */
 const VALIDATORS = {
   welcome: (m) =>
@@ -103,6 +142,14 @@ const VALIDATORS = {
   pong: (m) => typeof m.t === "number",
   error: (m) => isString(m.code),
   bye: (m) => isString(m.reason),
+  // Breakout rounds.
+  round: (m) => isRound(m.round),
+  room_changed: (m) =>
+    isRoom(m.room) && Array.isArray(m.participants) && m.participants.every(isParticipant),
+  room_updated: (m) => isRoom(m.room),
+  round_warning: (m) => typeof m.seconds_left === "number",
+  broadcast: (m) => isString(m.message) && (m.sender === undefined || isString(m.sender)),
+  help_requested: (m) => isString(m.participant_id) && isString(m.name) && isRoom(m.room),
 };
 
 /**
@@ -216,6 +263,60 @@ export class SignalingClient extends EventTarget {
   /** Facilitators: end the session for everyone. */
   endSession() {
     return this._send({ type: "end_session" });
+  }
+
+  // ---- breakout rounds (facilitators; `help` from anyone in a group) -------------------
+
+  /**
+   * Plan a round; the server answers `round` with the planned groups and their score.
+   * @param {object} plan {strategy, group_size?|group_count?|groups?, from_round?,
+   *                       duration_s, prompt?, seed?}
+   */
+  planRound(plan) {
+    const body = { type: "round_plan" };
+    const keys = ["strategy", "group_size", "group_count", "groups", "from_round", "duration_s", "prompt", "seed"];
+    for (const key of keys) {
+      if (plan[key] !== undefined && plan[key] !== null && plan[key] !== "") body[key] = plan[key];
+    }
+    return this._send(body);
+  }
+
+  openRound(roundId) {
+    return this._send({ type: "round_open", round_id: roundId });
+  }
+
+  closeRound(roundId) {
+    return this._send({ type: "round_close", round_id: roundId });
+  }
+
+  /** Longer by `seconds` (negative: shorter; the server keeps at least 15 s). */
+  extendRound(roundId, seconds) {
+    return this._send({ type: "round_extend", round_id: roundId, seconds: Math.trunc(seconds) });
+  }
+
+  /** Move a member to another group of a planned or open round. */
+  moveMember(roundId, memberId, groupId) {
+    return this._send({
+      type: "round_move",
+      round_id: roundId,
+      member_id: memberId,
+      group_id: groupId,
+    });
+  }
+
+  /** A message to every group of an open round. */
+  broadcastRound(roundId, message) {
+    return this._send({ type: "round_broadcast", round_id: roundId, message });
+  }
+
+  /** Join a group of the open round as a visitor; `null` goes back to the main room. */
+  visit(groupId) {
+    return this._send({ type: "visit", group_id: groupId || null });
+  }
+
+  /** From a breakout group: tell the facilitators someone needs help. */
+  askHelp() {
+    return this._send({ type: "help" });
   }
 
   /**

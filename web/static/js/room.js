@@ -9,6 +9,7 @@
 //   window.classroom = {pc, state, participants, participantId, connection, slots, ...}
 //   ?autojoin=1  skips the lobby
 
+import { setupBreakouts } from "./breakouts.js";
 import { applyI18n, detectLanguage, getLanguage, setLanguage, t, tn } from "./i18n.js";
 import { MediaSession } from "./media.js";
 import { SignalingClient } from "./protocol.js";
@@ -108,6 +109,14 @@ const app = {
   joining: false,
 };
 
+/** Breakout rounds: group banner, facilitator panel (breakouts.js). */
+const breakouts = setupBreakouts({
+  role: config.role,
+  token: config.token,
+  announce: (text) => announce(text),
+  participants: () => [...app.participants.values()].map((entry) => entry.info),
+});
+
 // ---- debugging / test hook --------------------------------------------------------
 
 window.classroom = {
@@ -162,6 +171,9 @@ window.classroom = {
   },
   get media() {
     return app.media;
+  },
+  get room() {
+    return app.room;
   },
 };
 
@@ -942,6 +954,20 @@ function onWelcome(msg) {
   updateRoomInfo();
 }
 
+/** Moved to another room (a breakout group, or back): its participant list replaces ours.
+ * Media follows through `tracks` on the same peer connection. */
+function onRoomChanged(msg) {
+  app.room = msg.room;
+  const incoming = new Map();
+  for (const p of msg.participants) {
+    if (p.participant_id !== app.participantId) incoming.set(p.participant_id, p);
+  }
+  for (const id of [...app.participants.keys()]) if (!incoming.has(id)) removeParticipant(id);
+  for (const p of incoming.values()) upsertParticipant(p);
+  setSpeaking([]);
+  updateRoomInfo();
+}
+
 async function join() {
   if (app.signaling || app.joining) return;
   app.joining = true;
@@ -987,8 +1013,13 @@ async function join() {
   );
   signaling.addEventListener("participant_updated", (e) => upsertParticipant(e.detail.participant));
   signaling.addEventListener("participant_left", (e) =>
-    removeParticipant(e.detail.participant_id, { announceLeave: true }),
+    removeParticipant(e.detail.participant_id, { announceLeave: e.detail.reason !== "moved" }),
   );
+  signaling.addEventListener("room_changed", (e) => onRoomChanged(e.detail));
+  signaling.addEventListener("room_updated", (e) => {
+    if (app.room && e.detail.room.id === app.room.id) app.room = { ...app.room, ...e.detail.room };
+  });
+  breakouts.attach(signaling);
   signaling.addEventListener("speaking", (e) => setSpeaking(e.detail.participant_ids));
   media.addEventListener("tile-media", (e) => onTileMedia(e.detail));
   media.addEventListener("tile-media-ended", (e) => onTileMediaEnded(e.detail));
@@ -1010,6 +1041,7 @@ function endSession(reason) {
   app.signaling = null;
   app.media = null;
   if (media) media.dispose();
+  breakouts.detach();
   if (signaling) signaling.close(reason);
   clearRoom();
   stopLocalMedia();

@@ -1,0 +1,232 @@
+"""Breakout rounds in three real Chromium instances: the facilitator plans, adjusts, opens,
+visits and closes a round through the panel; the participants see their group, the prompt,
+the warning and the broadcast, and only their group's media."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Dialog, Page
+
+from classroom.demo import run_demo
+from tests.e2e.browser import browsers, inbound
+from tests.support.server import ADMIN_TOKEN, ServerProcess, start_server
+
+pytestmark = pytest.mark.e2e
+
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "test_breakouts"
+#: Set to keep screenshots of the main steps (for looking at the UI), not only on failure.
+KEEP_SCREENSHOTS = os.environ.get("CLASSROOM_E2E_SCREENSHOTS") == "1"
+PROMPT = "Del en erfaring med å lede endring"
+REMOTE_TILES = "document.querySelectorAll('[data-participant-id]:not([data-self])').length"
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
+    process = await start_server(tmp_path / "server")
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+async def screenshots(pages: list[Page], step: str) -> list[Path]:
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for name, page in zip(("facilitator", "p1", "p2"), pages, strict=False):
+        path = OUTPUT / f"{step}-{name}.png"
+        try:
+            await page.screenshot(path=str(path))
+            saved.append(path)
+        except Exception:  # a crashed page cannot be photographed; the others still can
+            continue
+    return saved
+
+
+def video_frames(stats: dict[str, Any] | None) -> dict[str, int]:
+    return {v["mid"]: v["frames"] for v in (stats or {}).get("video", [])}
+
+
+async def frames_advance(page: Page, timeout: float, streams: int = 1) -> None:
+    """Wait until at least `streams` videos of the page decode 5 more frames."""
+    before = video_frames(await inbound(page))
+    deadline = time.monotonic() + timeout
+    while True:
+        now = video_frames(await inbound(page))
+        grown = [mid for mid, n in now.items() if n > before.get(mid, 0) + 5]
+        if len(grown) >= streams:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{streams} video(s) did not advance: {before} -> {now}")
+        await asyncio.sleep(0.2)
+
+
+async def group_members(page: Page) -> dict[str, list[str]]:
+    """The facilitator panel's groups: group id -> member ids."""
+    result: dict[str, list[str]] = await page.evaluate(
+        """() => Object.fromEntries(
+             Array.from(document.querySelectorAll('#bo-groups .breakout-group')).map((g) => [
+               g.dataset.groupId,
+               Array.from(g.querySelectorAll('.breakout-member')).map((m) => m.dataset.memberId),
+             ]))"""
+    )
+    return result
+
+
+async def wait_groups(page: Page, expected: list[list[str]], timeout: float = 5) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        groups = await group_members(page)
+        if list(groups.values()) == expected:
+            return groups
+        if time.monotonic() > deadline:
+            raise AssertionError(f"groups {groups}, expected {expected}")
+        await asyncio.sleep(0.1)
+
+
+async def test_breakout_round_in_the_browser(server: ServerProcess, tmp_path: Path) -> None:
+    demo = await run_demo(server.base_url, 2, ADMIN_TOKEN)
+    urls = [demo["facilitator_url"], *demo["participant_urls"]]
+    async with browsers(3, tmp_path) as opened:
+        pages = [page for _, page in opened]
+        facilitator, p1, p2 = pages
+
+        async def accept(dialog: Dialog) -> None:
+            await dialog.accept()
+
+        facilitator.on("dialog", accept)
+        try:
+            for page, url in zip(pages, urls, strict=True):
+                await page.goto(url + "?autojoin=1")
+            for page in pages:
+                await page.wait_for_function(
+                    "document.body.dataset.state === 'in-room'", timeout=15000
+                )
+            await facilitator.wait_for_function(
+                "Object.keys(window.classroom.participants).length === 2", timeout=10000
+            )
+            known = await facilitator.evaluate("window.classroom.participants")
+            pids = [await page.evaluate("window.classroom.participantId") for page in (p1, p2)]
+            member = {
+                page: known[pid]["member_id"] for pid, page in zip(pids, (p1, p2), strict=True)
+            }
+            names = {page: known[pid]["name"] for pid, page in zip(pids, (p1, p2), strict=True)}
+
+            # Plan: manual, two groups (one each), one minute, with a prompt.
+            await facilitator.click("#btn-breakouts")
+            assert await facilitator.get_attribute("#btn-breakouts", "aria-expanded") == "true"
+            await facilitator.select_option("#bo-strategy", "manual")
+            await facilitator.check("#bo-by-count")
+            await facilitator.fill("#bo-number", "2")
+            await facilitator.fill("#bo-duration", "1")
+            await facilitator.fill("#bo-prompt", PROMPT)
+            await facilitator.click("#btn-bo-preview")
+            await facilitator.wait_for_selector("#breakout-round:not([hidden])", timeout=5000)
+            a, b = await _dealt(facilitator, [member[p1], member[p2]])
+            g1, g2 = await wait_groups(facilitator, [[a], [b]])
+            # The preview names everyone.
+            panel_text = await facilitator.inner_text("#bo-groups")
+            assert names[p1] in panel_text and names[p2] in panel_text
+
+            # Adjust: the keyboard way (the select beside a name), then drag-and-drop: the
+            # two swap groups.
+            await facilitator.select_option(f'[data-member-id="{a}"] select', g2)
+            await wait_groups(facilitator, [[], [b, a]])
+            await facilitator.drag_and_drop(
+                f'[data-member-id="{b}"]', f'.breakout-group[data-group-id="{g1}"]'
+            )
+            await wait_groups(facilitator, [[b], [a]])
+            if KEEP_SCREENSHOTS:
+                await screenshots(pages[:1], "0-planned")
+            group_of = {a: g2, b: g1}
+            name_of_group = {
+                g1: await facilitator.get_attribute(f'[data-group-id="{g1}"]', "data-group-name"),
+                g2: await facilitator.get_attribute(f'[data-group-id="{g2}"]', "data-group-name"),
+            }
+
+            # Open: each participant is in its group, with the prompt, alone.
+            await facilitator.click("#btn-bo-open")
+            await facilitator.wait_for_selector("#bo-timer-row:not([hidden])", timeout=5000)
+            for page in (p1, p2):
+                gid = group_of[member[page]]
+                await page.wait_for_function(
+                    f"document.querySelector('#breakout-banner').dataset.roomId === '{gid}'",
+                    timeout=5000,
+                )
+                assert await page.inner_text("#breakout-group-name") == name_of_group[gid]
+                assert await page.inner_text("#breakout-prompt") == PROMPT
+                assert await page.is_visible("#breakout-countdown")
+                await page.wait_for_function(f"{REMOTE_TILES} === 0", timeout=5000)
+                # A one-minute round is inside the last minute at once: the warning shows.
+                await page.wait_for_selector("#breakout-warning:not([hidden])", timeout=3000)
+
+            # A broadcast reaches both groups; it can be dismissed.
+            await facilitator.fill("#bo-broadcast-text", "To minutter igjen")
+            await facilitator.press("#bo-broadcast-text", "Enter")
+            for page in (p1, p2):
+                await page.wait_for_selector("#breakout-broadcast:not([hidden])", timeout=3000)
+                assert await page.inner_text("#breakout-broadcast-text") == "To minutter igjen"
+            await p2.click("#btn-broadcast-dismiss")
+            assert await p2.is_hidden("#breakout-broadcast")
+
+            # p1 asks for help: the facilitator sees who and where.
+            await p1.click("#btn-ask-help")
+            await facilitator.wait_for_selector("#breakout-help:not([hidden])", timeout=3000)
+            help_text = await facilitator.inner_text("#breakout-help-list")
+            assert names[p1] in help_text and name_of_group[group_of[member[p1]]] in help_text
+            if KEEP_SCREENSHOTS:
+                await screenshots(pages, "1-open")
+
+            # The facilitator visits p1's group: p1 sees and decodes the facilitator, p2 not.
+            p2_before = video_frames(await inbound(p2))
+            await facilitator.click(
+                f'.breakout-group[data-group-id="{group_of[member[p1]]}"] .breakout-visit'
+            )
+            await p1.wait_for_function(f"{REMOTE_TILES} === 1", timeout=5000)
+            await frames_advance(p1, 5)
+            await facilitator.wait_for_selector("#breakout-banner:not([hidden])", timeout=3000)
+            assert await p2.evaluate(REMOTE_TILES) == 0
+            p2_after = video_frames(await inbound(p2))
+            grew = {m: n for m, n in p2_after.items() if n > p2_before.get(m, 0) + 2}
+            assert not grew, f"p2 kept receiving video: {p2_before} -> {p2_after}"
+            if KEEP_SCREENSHOTS:
+                await screenshots(pages, "2-visit")
+
+            # Close: everyone is back in the main room, with two decoding remote videos.
+            await facilitator.click("#btn-bo-close")
+            for page in pages:
+                await page.wait_for_function(
+                    "window.classroom.room && window.classroom.room.kind === 'main'",
+                    timeout=5000,
+                )
+                await page.wait_for_selector("#breakout-banner", state="hidden", timeout=3000)
+                await page.wait_for_function(f"{REMOTE_TILES} === 2", timeout=5000)
+            for page in pages:
+                await frames_advance(page, 8, streams=2)
+            await facilitator.wait_for_selector("#breakout-plan-form:not([hidden])")
+            if KEEP_SCREENSHOTS:
+                await screenshots(pages, "3-closed")
+        except BaseException:
+            saved = await screenshots(pages, "failure")
+            print("screenshots:", *saved)
+            print(server.log_text()[-4000:])
+            raise
+
+
+async def _dealt(page: Page, member_ids: list[str]) -> list[str]:
+    """The order the panel deals present participants into groups (by name)."""
+    order: list[str] = await page.evaluate(
+        """(ids) => ids.slice().sort((a, b) => {
+             const name = (m) => Object.values(window.classroom.participants)
+               .find((p) => p.member_id === m).name;
+             return name(a).localeCompare(name(b));
+           })""",
+        member_ids,
+    )
+    return order
