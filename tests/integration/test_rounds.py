@@ -1,0 +1,437 @@
+"""Breakout rounds over the signalling WebSocket and the HTTP API, against the real app and a
+real Valkey: only facilitators run rounds, concurrent changes make one transition, the API
+checks who calls it and what they send."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from classroom.config import Settings
+from classroom.http import rounds_api
+from classroom.http.app import create_app
+from classroom.http.keys import HUB, STORE
+
+ADMIN = "admin-secret"
+AUTH = {"Authorization": f"Bearer {ADMIN}"}
+Client = TestClient[web.Request, web.Application]
+WS = aiohttp.ClientWebSocketResponse
+
+#: The roster: two facilitators (to race each other), four leaders, one observer.
+PEOPLE = [
+    ("facilitator", "Fasilitator En", "Organisasjon"),
+    ("facilitator", "Fasilitator To", "Organisasjon"),
+    ("participant", "Kari Nordmann", "Helse"),
+    ("participant", "Ola Hansen", "Skole"),
+    ("participant", "Ingrid Berg", "Teknisk"),
+    ("participant", "Per Olsen", "Kultur"),
+    ("observer", "Forsker", "Universitetet"),
+]
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, valkey_url: str, tmp_path: Path) -> AsyncIterator[Client]:
+    settings = Settings(redis_url=valkey_url, data_dir=tmp_path, admin_token=ADMIN)
+    app = create_app(settings)
+    c: Client = await aiohttp_client(app)
+    await c.app[STORE].redis.flushdb()
+    await c.app[HUB].tick()  # the node's heartbeat, wiped by the flush
+    yield c
+
+
+async def api(
+    client: Client,
+    method: str,
+    path: str,
+    body: Any = None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    async with client.request(
+        method, "/api/v1" + path, json=body, headers=AUTH if headers is None else headers
+    ) as r:
+        text = await r.text()
+        assert r.status == status, f"{method} {path}: {r.status} {text}"
+        return json.loads(text)
+
+
+async def make_session(client: Client) -> dict[str, Any]:
+    """A live-at-first-join session; tokens and member ids by name."""
+    cohort = await api(client, "POST", "/cohorts", {"name": "Kull 1"}, 201)
+    for i, (role, name, department) in enumerate(PEOPLE):
+        await api(
+            client,
+            "POST",
+            f"/cohorts/{cohort['id']}/members",
+            {
+                "name": name,
+                "email": f"person{i}@kommune.no",
+                "department": department,
+                "location": "Rådhuset",
+                "role": role,
+            },
+            201,
+        )
+    starts = datetime.now(UTC) - timedelta(minutes=1)
+    session = await api(
+        client,
+        "POST",
+        "/sessions",
+        {
+            "cohort_id": cohort["id"],
+            "title": "Samling 1",
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=2)).isoformat(),
+        },
+        201,
+    )
+    links = (await api(client, "POST", f"/sessions/{session['id']}/links"))["links"]
+    return {
+        "id": session["id"],
+        "cohort_id": cohort["id"],
+        "tokens": {link["name"]: link["url"].rsplit("/", 1)[1] for link in links},
+        "members": {link["name"]: link["member_id"] for link in links},
+    }
+
+
+async def receive(ws: WS, kind: str, timeout: float = 5) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = await ws.receive(timeout=max(0.01, deadline - time.monotonic()))
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            raise AssertionError(f"socket closed ({msg.type}, {msg.data}) before {kind}")
+        message: dict[str, Any] = json.loads(msg.data)
+        if message["type"] == kind:
+            return message
+
+
+async def drain(ws: WS, seconds: float) -> list[dict[str, Any]]:
+    """Every message that arrives within `seconds`."""
+    out: list[dict[str, Any]] = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            msg = await ws.receive(timeout=left)
+        except TimeoutError:
+            break
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            break
+        out.append(json.loads(msg.data))
+    return out
+
+
+async def joined(client: Client, token: str) -> WS:
+    ws = await client.ws_connect("/ws")
+    await ws.send_json({"v": 1, "type": "join", "token": token})
+    await receive(ws, "welcome")
+    return ws
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def plan_manual(client: Client, s: dict[str, Any]) -> dict[str, Any]:
+    m = s["members"]
+    planned: dict[str, Any] = await api(
+        client,
+        "POST",
+        f"/sessions/{s['id']}/rounds",
+        {
+            "strategy": "manual",
+            "groups": [[m["Kari Nordmann"], m["Ola Hansen"]], [m["Ingrid Berg"], m["Per Olsen"]]],
+            "duration_s": 600,
+            "prompt": "Del en erfaring",
+        },
+        201,
+    )
+    return planned
+
+
+# -- WebSocket: only facilitators run rounds ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["Kari Nordmann", "Forsker"])
+async def test_round_commands_are_forbidden_for_others(client: Client, name: str) -> None:
+    s = await make_session(client)
+    planned = await plan_manual(client, s)
+    rid, groups = planned["id"], planned["groups"]
+    facilitator = await joined(client, s["tokens"]["Fasilitator En"])
+    other = await joined(client, s["tokens"][name])
+    opened = await api(client, "POST", f"/sessions/{s['id']}/rounds/{rid}/open")
+    await receive(facilitator, "round")
+    before = await api(client, "GET", f"/sessions/{s['id']}/rounds/{rid}")
+    assert before["status"] == "open" and before["ends_at"] == opened["ends_at"]
+
+    commands: list[dict[str, Any]] = [
+        {"type": "round_plan", "strategy": "mix", "group_size": 2, "duration_s": 300},
+        {"type": "round_open", "round_id": rid},
+        {"type": "round_close", "round_id": rid},
+        {"type": "round_extend", "round_id": rid, "seconds": 300},
+        {
+            "type": "round_move",
+            "round_id": rid,
+            "member_id": s["members"]["Kari Nordmann"],
+            "group_id": groups[1]["id"],
+        },
+        {"type": "round_broadcast", "round_id": rid, "message": "Hei alle sammen"},
+        {"type": "visit", "group_id": groups[0]["id"]},
+        {"type": "visit", "group_id": None},
+    ]
+    for command in commands:
+        await other.send_json({"v": 1, **command})
+        error = await receive(other, "error")
+        assert (error["code"], error["ref"]) == ("forbidden", command["type"]), error
+
+    # Nothing changed: the same round, still open, same groups and end; no new round; no
+    # broadcast reached anyone; nobody was moved.
+    after = await api(client, "GET", f"/sessions/{s['id']}/rounds/{rid}")
+    assert after == before
+    rounds = await api(client, "GET", f"/sessions/{s['id']}/rounds")
+    assert [r["id"] for r in rounds["rounds"]] == [rid]
+    seen = await drain(facilitator, 0.3) + await drain(other, 0.3)
+    kinds = {m["type"] for m in seen}
+    assert not kinds & {"broadcast", "room_changed", "room_updated"}, seen
+    assert all(m["round"]["status"] == "open" for m in seen if m["type"] == "round")
+    await other.close()
+    await facilitator.close()
+
+
+async def test_help_from_a_group_reaches_facilitators(client: Client) -> None:
+    s = await make_session(client)
+    planned = await plan_manual(client, s)
+    facilitator = await joined(client, s["tokens"]["Fasilitator En"])
+    leader = await joined(client, s["tokens"]["Kari Nordmann"])
+    # From the main room there is nobody to call.
+    await leader.send_json({"v": 1, "type": "help"})
+    error = await receive(leader, "error")
+    assert (error["code"], error["ref"]) == ("conflict", "help")
+
+    await api(client, "POST", f"/sessions/{s['id']}/rounds/{planned['id']}/open")
+    moved = await receive(leader, "room_changed")
+    assert moved["room"]["id"] == planned["groups"][0]["id"]
+    assert moved["room"]["prompt"] == "Del en erfaring"
+    await leader.send_json({"v": 1, "type": "help"})
+    asked = await receive(facilitator, "help_requested")
+    assert asked["name"] == "Kari Nordmann"
+    assert asked["room"]["id"] == planned["groups"][0]["id"]
+    assert asked["room"]["name"] == planned["groups"][0]["name"]
+    await leader.close()
+    await facilitator.close()
+
+
+# -- concurrent changes make one transition ----------------------------------------------------
+
+
+async def test_two_concurrent_opens_over_http_one_wins(client: Client) -> None:
+    s = await make_session(client)
+    planned = await plan_manual(client, s)
+    observer = await joined(client, s["tokens"]["Forsker"])  # follows every round change
+    path = f"/api/v1/sessions/{s['id']}/rounds/{planned['id']}/open"
+
+    async def post() -> tuple[int, Any]:
+        async with client.post(path, headers=AUTH) as r:
+            return r.status, await r.json()
+
+    results = sorted(await asyncio.gather(post(), post()), key=lambda x: x[0])
+    assert [status for status, _ in results] == [200, 409]
+    assert results[0][1]["status"] == "open"
+    assert results[1][1]["error"]["code"] == "conflict"
+    events = [m for m in await drain(observer, 0.5) if m["type"] == "round"]
+    assert [e["round"]["status"] for e in events] == ["open"]
+    await observer.close()
+
+
+async def test_two_facilitators_open_at_once_one_wins(client: Client) -> None:
+    s = await make_session(client)
+    planned = await plan_manual(client, s)
+    first = await joined(client, s["tokens"]["Fasilitator En"])
+    second = await joined(client, s["tokens"]["Fasilitator To"])
+    observer = await joined(client, s["tokens"]["Forsker"])
+    await drain(first, 0.2)
+    await drain(second, 0.2)
+    await drain(observer, 0.2)
+    command = {"v": 1, "type": "round_open", "round_id": planned["id"]}
+    await asyncio.gather(first.send_json(command), second.send_json(command))
+    answers = await drain(first, 0.6) + await drain(second, 0.1)
+    errors = [m for m in answers if m["type"] == "error"]
+    assert [(e["code"], e["ref"]) for e in errors] == [("conflict", "round_open")], answers
+    events = [m for m in await drain(observer, 0.2) if m["type"] == "round"]
+    assert [e["round"]["status"] for e in events] == ["open"]
+    current = await api(client, "GET", f"/sessions/{s['id']}/rounds/{planned['id']}")
+    assert current["status"] == "open"
+    for ws in (first, second, observer):
+        await ws.close()
+
+
+# -- the HTTP API: who may call it, what it accepts ----------------------------------------------
+
+
+def concrete(path: str, s: dict[str, Any], rid: str) -> str:
+    return path.format(sid=s["id"], rid=rid, cid=s["cohort_id"])
+
+
+async def test_rounds_api_needs_the_admin_or_a_facilitator(client: Client) -> None:
+    s = await make_session(client)
+    planned = await plan_manual(client, s)
+    participant = bearer(s["tokens"]["Kari Nordmann"])
+    facilitator = bearer(s["tokens"]["Fasilitator En"])
+    routes = [r for r in rounds_api.routes if isinstance(r, web.RouteDef)]
+    assert len(routes) == 9
+    for route in routes:
+        path = concrete(route.path, s, planned["id"])
+        for headers, status in (
+            ({}, 401),
+            (bearer("not-a-token"), 401),
+            (participant, 403),
+        ):
+            async with client.request(route.method, path, json={}, headers=headers) as r:
+                body = await r.json()
+                assert r.status == status, (route.method, route.path, headers, body)
+                assert body["error"]["code"] == ("unauthorized" if status == 401 else "forbidden")
+    # A facilitator's link manages its own session's rounds, not the cohort's programme.
+    m = s["members"]
+    mine = await api(
+        client,
+        "POST",
+        f"/sessions/{s['id']}/rounds",
+        {"strategy": "manual", "groups": [[m["Kari Nordmann"], m["Per Olsen"]]], "duration_s": 300},
+        201,
+        headers=facilitator,
+    )
+    await api(client, "POST", f"/sessions/{s['id']}/rounds/{mine['id']}/open", headers=facilitator)
+    listed = await api(client, "GET", f"/sessions/{s['id']}/rounds", headers=facilitator)
+    assert [r["id"] for r in listed["rounds"]] == [planned["id"], mine["id"]]
+    await api(
+        client,
+        "POST",
+        f"/cohorts/{s['cohort_id']}/plan",
+        {"rounds": 1, "group_size": 2},
+        403,
+        headers=facilitator,
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "code"),
+    [
+        ("/sessions/{sid}/rounds", {}, "invalid"),
+        ("/sessions/{sid}/rounds", {"duration_s": 30}, "invalid"),
+        ("/sessions/{sid}/rounds", {"duration_s": 300, "strategy": "alphabetical"}, "invalid"),
+        ("/sessions/{sid}/rounds", {"duration_s": 300, "colour": "red"}, "invalid"),
+        ("/sessions/{sid}/rounds", {"duration_s": 300, "group_size": 1}, "invalid"),
+        ("/sessions/{sid}/rounds", {"duration_s": 300, "strategy": "manual"}, "invalid"),
+        (
+            "/sessions/{sid}/rounds",
+            {"duration_s": 300, "strategy": "manual", "groups": [["m_0123456789ab"]]},
+            "invalid",
+        ),
+        ("/sessions/{sid}/rounds", "not json", "bad_json"),
+        ("/sessions/{sid}/rounds/{rid}/extend", {}, "invalid"),
+        ("/sessions/{sid}/rounds/{rid}/extend", {"seconds": "60"}, "invalid"),
+        ("/sessions/{sid}/rounds/{rid}/extend", {"seconds": 99999}, "invalid"),
+        ("/sessions/{sid}/rounds/{rid}/move", {"member_id": "m_0123456789ab"}, "invalid"),
+        ("/sessions/{sid}/rounds/{rid}/move", {"member_id": "x", "group_id": "y"}, "invalid"),
+        ("/sessions/{sid}/rounds/{rid}/broadcast", {"message": ""}, "invalid"),
+        ("/sessions/{sid}/rounds/{rid}/broadcast", {"message": "x" * 501}, "invalid"),
+        ("/cohorts/{cid}/plan", {}, "invalid"),
+        ("/cohorts/{cid}/plan", {"rounds": 0, "group_size": 2}, "invalid"),
+        ("/cohorts/{cid}/plan", {"rounds": 1, "group_size": 2, "strategy": "keep"}, "invalid"),
+        (
+            "/cohorts/{cid}/plan",
+            {"rounds": 1, "group_size": 2, "member_ids": ["m_0123456789ab", "m_0123456789ac"]},
+            "invalid",
+        ),
+    ],
+)
+async def test_rounds_api_refuses_bad_requests(
+    client: Client, path: str, body: Any, code: str
+) -> None:
+    s = await make_session(client)
+    planned = await plan_manual(client, s)
+    target = "/api/v1" + concrete(path, s, planned["id"])
+    data = body if isinstance(body, str) else json.dumps(body)
+    headers = {**AUTH, "Content-Type": "application/json"}
+    async with client.post(target, data=data, headers=headers) as r:
+        answer = await r.json()
+        assert r.status == 400, answer
+        assert answer["error"]["code"] == code
+    # Nothing changed.
+    again = await api(client, "GET", f"/sessions/{s['id']}/rounds/{planned['id']}")
+    assert again == planned
+    assert len((await api(client, "GET", f"/sessions/{s['id']}/rounds"))["rounds"]) == 1
+
+
+async def test_rounds_api_lifecycle_and_refusals(client: Client) -> None:
+    s = await make_session(client)
+    planned = await plan_manual(client, s)
+    base = f"/sessions/{s['id']}/rounds/{planned['id']}"
+    g1, g2 = (g["id"] for g in planned["groups"])
+    kari = s["members"]["Kari Nordmann"]
+    # Unknown rounds and groups are 404; a planned round takes moves but no broadcast.
+    await api(client, "GET", f"/sessions/{s['id']}/rounds/r_0123456789ab", status=404)
+    await api(
+        client, "POST", base + "/move", {"member_id": kari, "group_id": "g_0123456789ab"}, 404
+    )
+    moved = await api(client, "POST", base + "/move", {"member_id": kari, "group_id": g2})
+    assert kari in moved["groups"][1]["member_ids"] and kari not in moved["groups"][0]["member_ids"]
+    await api(client, "POST", base + "/broadcast", {"message": "Hei"}, 409)
+    await api(client, "POST", base + "/extend", {"seconds": 60}, 409)
+    await api(client, "POST", base + "/close", status=409)
+
+    opened = await api(client, "POST", base + "/open")
+    assert opened["status"] == "open" and opened["ends_at"] - opened["opened_at"] == 600
+    await api(client, "POST", base + "/open", status=409)
+    longer = await api(client, "POST", base + "/extend", {"seconds": 120})
+    assert longer["ends_at"] == opened["ends_at"] + 120
+    delivered = await api(client, "POST", base + "/broadcast", {"message": "To minutter igjen"})
+    assert delivered == {"delivered": True}
+    # A second round cannot open while this one is.
+    other = await plan_manual(client, s)
+    refused = await api(
+        client, "POST", f"/sessions/{s['id']}/rounds/{other['id']}/open", status=409
+    )
+    assert refused["error"]["code"] == "conflict"
+    closed = await api(client, "POST", base + "/close")
+    assert closed["status"] == "closed" and closed["close_reason"] == "facilitator"
+    await api(client, "POST", base + "/move", {"member_id": kari, "group_id": g1}, 409)
+    # A round of another session is not found through this one.
+    s2 = await make_session(client)
+    await api(client, "GET", f"/sessions/{s2['id']}/rounds/{planned['id']}", status=404)
+
+
+async def test_cohort_plan_spreads_a_programme(client: Client) -> None:
+    s = await make_session(client)
+    leaders = {s["members"][name] for role, name, _ in PEOPLE if role == "participant"}
+    plan = await api(
+        client, "POST", f"/cohorts/{s['cohort_id']}/plan", {"rounds": 3, "group_size": 2}
+    )
+    assert len(plan["rounds"]) == 3
+    for r in plan["rounds"]:
+        members = [m for group in r["groups"] for m in group]
+        assert sorted(members) == sorted(leaders)  # every leader once, nobody else
+        assert all(len(group) == 2 for group in r["groups"])
+    assert set(plan["score"]) >= {"pairs", "new_pairs", "repeated_pairs"}
+    # Three rounds of pairs among four people: nobody meets the same person twice.
+    assert plan["score"]["repeated_pairs"] == 0
+    # Named members only; fewer than two cannot be planned.
+    kari = s["members"]["Kari Nordmann"]
+    one = await api(
+        client,
+        "POST",
+        f"/cohorts/{s['cohort_id']}/plan",
+        {"rounds": 1, "group_size": 2, "member_ids": [kari]},
+        409,
+    )
+    assert one["error"]["code"] == "conflict"
+    await api(client, "POST", "/cohorts/c_0123456789ab/plan", {"rounds": 1, "group_size": 2}, 404)
