@@ -19,6 +19,7 @@ from classroom.http.keys import (
     CONNECTIONS,
     EVENT_LOG,
     HUB,
+    INTERACTIONS,
     NODE_ID,
     ROOMS,
     SECRET,
@@ -31,8 +32,10 @@ from classroom.rooms import aiortc_hooks
 from classroom.rooms.peer import IceSettings
 from classroom.rooms.registry import RoomRegistry
 from classroom.signaling.breakouts import Breakouts
+from classroom.signaling.interactions import Interactions
 from classroom.signaling.lifecycle import SessionHub
 from classroom.store.embedded import EmbeddedValkey
+from classroom.store.interactions import InteractionStore
 from classroom.store.repository import connect_store
 from classroom.store.rounds import RoundStore
 
@@ -82,6 +85,12 @@ async def _rooms_ctx(app: web.Application) -> AsyncIterator[None]:
         await rooms.drain("server_shutdown")
 
 
+async def _interactions_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Chat, hands, reactions, polls, screen sharing: recorded in Redis, shown in the rooms."""
+    app[INTERACTIONS] = Interactions(InteractionStore(app[STORE].redis), app[ROOMS])
+    yield
+
+
 async def _lifecycle_ctx(app: web.Application) -> AsyncIterator[None]:
     """Hear events from every node (sessions, rounds), keep the schedule and round timers."""
     store = app[STORE]
@@ -120,6 +129,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_rooms_ctx)
+    app.cleanup_ctx.append(_interactions_ctx)
     app.cleanup_ctx.append(_lifecycle_ctx)
     app.cleanup_ctx.append(operations_ctx)
     app.on_shutdown.append(_say_goodbye)

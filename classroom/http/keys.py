@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from classroom.rooms.registry import RoomRegistry
     from classroom.signaling.breakouts import Breakouts
     from classroom.signaling.connection import Connection
+    from classroom.signaling.interactions import Interactions
     from classroom.signaling.lifecycle import SessionHub
     from classroom.store.repository import Store
 
@@ -30,3 +31,5 @@ NODE_ID = web.AppKey("node_id", str)
 HUB: web.AppKey[SessionHub] = web.AppKey("hub")
 #: Breakout rounds: planning, commands and applying published changes on this node.
 BREAKOUTS: web.AppKey[Breakouts] = web.AppKey("breakouts")
+#: Chat, hands, reactions, polls, screen sharing and the facilitator's in-room controls.
+INTERACTIONS: web.AppKey[Interactions] = web.AppKey("interactions")

@@ -11,7 +11,7 @@ from aiohttp import web
 from classroom.domain.lifecycle import JoinDecision, due_action, join_decision
 from classroom.domain.models import Role, SessionStatus, format_time, utc_now
 from classroom.domain.tokens import TokenError, verify_join_token
-from classroom.http.keys import SECRET, STORE
+from classroom.http.keys import INTERACTIONS, SECRET, STORE
 from classroom.http.strings import Strings
 from classroom.store.errors import InvalidTransition
 
@@ -91,6 +91,14 @@ async def join_page(request: web.Request) -> web.Response:
     member = await store.get_member(claims.member_id)
     if session is None or member is None or member.cohort_id != session.cohort_id:
         return error_page(request, 404, t("join.invalid.title"), t("join.gone.body"))
+    if await request.app[INTERACTIONS].store.is_removed(session.id, member.id):
+        return error_page(
+            request,
+            410,
+            t("join.removed.title"),
+            t("join.removed.body", title=session.title),
+            state="removed",
+        )
     record = await store.link_record(session.id, member.id)
     if record is None or record.nonce != claims.nonce:
         return error_page(

@@ -18,6 +18,10 @@ EN: dict[str, str] = {
     "join.gone.body": "The session or the person no longer exists.",
     "join.expired.title": "This link has expired",
     "join.expired.body": "Ask your facilitator for a new link.",
+    "join.removed.title": "You were removed from this session",
+    "join.removed.body": "A facilitator removed you from “{title}”, so this link no longer "
+    "works. Contact the facilitator or the programme coordinator if you think this is a "
+    "mistake.",
     "join.replaced.title": "This link has been replaced",
     "join.replaced.body": "A newer link was made for you. Use the newest link you were sent, "
     "or ask the programme coordinator for one.",
@@ -121,6 +125,10 @@ NB: dict[str, str] = {
     "join.gone.body": "Samlingen eller personen finnes ikke lenger.",
     "join.expired.title": "Denne lenken har utløpt",
     "join.expired.body": "Be fasilitatoren om en ny lenke.",
+    "join.removed.title": "Du ble fjernet fra denne samlingen",
+    "join.removed.body": "En fasilitator fjernet deg fra «{title}», så denne lenken virker "
+    "ikke lenger. Ta kontakt med fasilitatoren eller programkoordinatoren hvis du mener "
+    "dette er feil.",
     "join.replaced.title": "Denne lenken er erstattet",
     "join.replaced.body": "Det er laget en nyere lenke til deg. Bruk den nyeste lenken du har "
     "fått, eller be programkoordinatoren om en.",

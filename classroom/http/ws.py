@@ -8,6 +8,7 @@ from classroom.http.keys import (
     BREAKOUTS,
     CONNECTIONS,
     EVENT_LOG,
+    INTERACTIONS,
     NODE_ID,
     ROOMS,
     SECRET,
@@ -38,6 +39,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         on_event=app[EVENT_LOG],
         node_id=app[NODE_ID],
         breakouts=app[BREAKOUTS],
+        interactions=app[INTERACTIONS],
     )
     connection = Connection(ws, ctx)
     app[CONNECTIONS].add(connection)

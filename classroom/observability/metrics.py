@@ -24,6 +24,7 @@ _JOIN_RESULT_OF_CODE = {
     "session_ended": "ended",
     "session_not_open": "not_open",
     "session_full": "full",
+    "removed": "bad_token",
 }
 #: Reasons a participant leaves a room (classroom.signaling and classroom.rooms use these).
 LEAVE_REASONS = (
@@ -38,6 +39,10 @@ LEAVE_REASONS = (
 #: Client message types (classroom.signaling.messages.SCHEMAS) known here, plus "invalid".
 SIGNALING_TYPES = frozenset(
     {"join", "answer", "media_state", "ping", "leave", "start_session", "end_session", "invalid"}
+    # In the room: classroom.signaling.interactions.TYPES.
+    | {"chat", "hand", "reaction", "poll_create", "poll_answer", "poll_close", "screen_share"}
+    | {"mute", "unlock_mic", "stop_camera", "remove_participant", "spotlight", "lower_hands"}
+    | {"allow_screen_share"}
 )
 SIGNALING_RESULTS = ("ok", "error")
 #: Every label name a classroom_ family may carry, with its allowed values.

@@ -90,13 +90,13 @@ class SendSlot:
             return
         if self.source is not None:
             self.source.slots.remove(self)
-            metrics.SUBSCRIPTIONS.labels(self.kind).dec()
+            metrics.SUBSCRIPTIONS.labels(self.source.kind).dec()
         self.source = publication
         self.stream.rebase()
         self._await_keyframe = self.kind == "video"
         if publication is not None:
             publication.slots.append(self)
-            metrics.SUBSCRIPTIONS.labels(self.kind).inc()
+            metrics.SUBSCRIPTIONS.labels(publication.kind).inc()
             publication.want_keyframe()
 
     async def forward(
@@ -161,7 +161,12 @@ class SendSlot:
 
 
 class Publication:
-    """One track a participant sends; fans its packets out to the slots attached to it."""
+    """One track a participant sends; fans its packets out to the slots attached to it.
+
+    `kind` is audio, video or screen; a screen share is video on the wire (`media_kind`)
+    and rides video slots. An inactive publication (a screen nobody is sharing, a
+    microphone a facilitator locked) is offered to no subscriber, so it costs nothing.
+    """
 
     def __init__(
         self,
@@ -169,9 +174,12 @@ class Publication:
         kind: str,
         request_keyframe: Callable[[int], Awaitable[None]],
         on_audio_level: AudioLevelSink | None = None,
+        active: bool = True,
     ) -> None:
         self.participant_id = participant_id
         self.kind = kind
+        self.media_kind = "audio" if kind == "audio" else "video"
+        self.active = active
         self.slots: list[SendSlot] = []
         self.media_ssrc: int | None = None
         self.packets = 0
@@ -184,12 +192,25 @@ class Publication:
         self._bytes_metric = metrics.RTP_BYTES.labels(kind, "in")
         self._out_packets_metric = metrics.RTP_PACKETS.labels(kind, "out")
         self._out_bytes_metric = metrics.RTP_BYTES.labels(kind, "out")
-        metrics.PUBLICATIONS.labels(kind).inc()
+        if active:
+            metrics.PUBLICATIONS.labels(kind).inc()
         self._closed = False
+
+    def set_active(self, active: bool) -> bool:
+        """Offer this publication to subscribers (or stop); False if nothing changed. The
+        caller re-balances the room; slots still attached here are detached now."""
+        if active == self.active or self._closed:
+            return False
+        self.active = active
+        metrics.PUBLICATIONS.labels(self.kind).inc(1 if active else -1)
+        if not active:
+            for slot in tuple(self.slots):
+                slot.attach(None)
+        return True
 
     def want_keyframe(self) -> None:
         """Ask the publisher for a keyframe soon, at most once per interval."""
-        if self.kind != "video" or self._closed:
+        if self.media_kind != "video" or self._closed:
             return
         self._keyframe_wanted = True
         if self._keyframe_task is None or self._keyframe_task.done():
@@ -233,7 +254,7 @@ class Publication:
         started = time.perf_counter() if sampled else 0.0
         now = time.monotonic()
         ntp = clock.current_ntp_time()
-        keyframe = kind == "video" and vp8_keyframe_start(packet.payload)
+        keyframe = kind != "audio" and vp8_keyframe_start(packet.payload)
         dynamic: dict[int, bytes] = {}
         for slot in tuple(slots):
             dyn_id = slot.stream.ext.dynamic_id
@@ -254,6 +275,8 @@ class Publication:
             metrics.FORWARD_SECONDS.observe(time.perf_counter() - started)
 
     async def close(self) -> None:
+        if self._closed:
+            return
         self._closed = True
         for slot in tuple(self.slots):
             slot.attach(None)
@@ -263,4 +286,5 @@ class Publication:
                 await self._keyframe_task
             except asyncio.CancelledError:
                 pass
-        metrics.PUBLICATIONS.labels(self.kind).dec()
+        if self.active:
+            metrics.PUBLICATIONS.labels(self.kind).dec()

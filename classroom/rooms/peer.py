@@ -34,7 +34,10 @@ from classroom.rooms.sdp import advertise_public_ip
 log = logging.getLogger(__name__)
 
 ANSWER_TIMEOUT_S = 20.0
-CLOCK_RATES = {"audio": 48000, "video": 90000}
+CLOCK_RATES = {"audio": 48000, "video": 90000, "screen": 90000}
+#: What a publishing participant sends, one recvonly transceiver each (`offer.publish`):
+#: microphone, camera, and a screen share (a video track attached only while sharing).
+PUBLISHED_KINDS = ("audio", "video", "screen")
 
 
 class NegotiationError(Exception):
@@ -103,8 +106,9 @@ class Peer:
 
     def start(self) -> None:
         if self.publishes:
-            for kind in ("audio", "video"):
-                transceiver = self.pc.addTransceiver(kind, direction="recvonly")
+            for kind in PUBLISHED_KINDS:
+                media_kind = "audio" if kind == "audio" else "video"
+                transceiver = self.pc.addTransceiver(media_kind, direction="recvonly")
                 receiver = transceiver.receiver
 
                 async def request(ssrc: int, receiver: Any = receiver) -> None:
@@ -115,6 +119,8 @@ class Peer:
                     kind,
                     request,
                     self._on_audio_level if kind == "audio" else None,
+                    # A screen is offered to subscribers only while it is being shared.
+                    active=kind != "screen",
                 )
                 aiortc_hooks.tap_receiver(
                     receiver, publication.on_packet, metrics.NACK_REQUESTS.labels("out").inc

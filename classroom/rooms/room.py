@@ -175,8 +175,9 @@ class Room:
         for other in self.participants.values():
             if other is subscriber:
                 continue
-            for kind, publication in other.peer.publications.items():
-                sources[kind].append(publication)
+            for publication in other.peer.publications.values():
+                if publication.active:  # an idle screen, a locked microphone: nothing to carry
+                    sources[publication.media_kind].append(publication)
         return sources
 
     def rebalance_all(self) -> None:
@@ -204,7 +205,7 @@ class Room:
                     slot.attach(publication)
                     slot.on_first_packet(subscriber.listener.first_media_forwarded)
         tracks: dict[str, tuple[str, str] | None] = {
-            slot.mid: (slot.source.participant_id, slot.kind) if slot.source else None
+            slot.mid: (slot.source.participant_id, slot.source.kind) if slot.source else None
             for slot in peer.slots
         }
         if tracks != subscriber.last_tracks:
@@ -307,6 +308,19 @@ class SessionMedia:
         participant.info.audio = audio
         participant.info.video = video
         participant.room.media_state_changed(participant)
+
+    def set_active(self, participant_id: str, kind: str, active: bool) -> bool:
+        """Offer a participant's `kind` publication (audio, video, screen) to the others in
+        their room, or stop offering it (a screen share ends, a facilitator locks a
+        microphone); False if nothing changed."""
+        participant = self.participants.get(participant_id)
+        if participant is None:
+            return False
+        publication = participant.peer.publications.get(kind)
+        if publication is None or not publication.set_active(active):
+            return False
+        participant.room.rebalance_all()
+        return True
 
     def open_room(
         self, room_id: str, kind: str, name: str, details: dict[str, Any] | None = None

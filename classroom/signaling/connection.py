@@ -28,6 +28,8 @@ from classroom.rooms.registry import RoomRegistry
 from classroom.rooms.room import MAIN_ROOM, Participant, ParticipantInfo, Room
 from classroom.signaling import messages
 from classroom.signaling.breakouts import Breakouts
+from classroom.signaling.interactions import TYPES as INTERACTION_TYPES
+from classroom.signaling.interactions import Interactions, Limits
 from classroom.signaling.messages import ProtocolError
 from classroom.signaling.ratelimit import TokenBucket
 from classroom.store.errors import InvalidTransition
@@ -51,6 +53,8 @@ class ConnectionContext:
     #: This node's id, recorded with each connection's presence in Redis.
     node_id: str = ""
     breakouts: Breakouts | None = None
+    #: Chat, hands, reactions, polls, screen sharing and the facilitator's controls.
+    interactions: Interactions | None = None
 
 
 def session_json(session: Session) -> dict[str, Any]:
@@ -90,6 +94,7 @@ class Connection:
         self._nonce = ""
         self._participant_key = "p_" + secrets.token_hex(6)
         self._media = (True, True)
+        self.limits = Limits()
 
     # --- outgoing -------------------------------------------------------------------------
 
@@ -121,6 +126,10 @@ class Connection:
     def _participant_id(self) -> str | None:
         return self._participant.id if self._participant else None
 
+    @property
+    def participant(self) -> Participant | None:
+        return self._participant
+
     # --- ParticipantListener --------------------------------------------------------------
 
     def participant_joined(self, info: ParticipantInfo) -> None:
@@ -151,6 +160,8 @@ class Connection:
             room=room.to_json(),
             participants=[p.to_json() for p in participants],
         )
+        if self._ctx.interactions is not None and self._participant and self._session_id:
+            self._ctx.interactions.room_changed(self._session_id, self._participant, room)
 
     def room_updated(self, room: Room) -> None:
         self.send("room_updated", room=room.to_json())
@@ -283,6 +294,10 @@ class Connection:
         member = await ctx.store.get_member(claims.member_id)
         if session is None or member is None or member.cohort_id != session.cohort_id:
             raise ProtocolError("bad_token", "this link is not valid for any session", "join")
+        if ctx.interactions is not None and await ctx.interactions.store.is_removed(
+            session.id, member.id
+        ):
+            raise ProtocolError("removed", "a facilitator removed you from this session", "join")
         record = await ctx.store.link_record(session.id, member.id)
         if record is None or record.nonce != claims.nonce:
             raise ProtocolError(
@@ -381,6 +396,11 @@ class Connection:
         self.phase = "in_room"
         self._event("join", session_id=session.id, member_id=member.id, role=self._role.value)
         await self._publish_presence("in_room")
+        if ctx.interactions is not None:
+            try:
+                await ctx.interactions.admitted(session.id, self._participant)
+            except Exception:
+                log.warning("could not send the room's state to %s", member.id, exc_info=True)
         if ctx.breakouts is not None and self._role is Role.participant and room is media.main:
             # Arriving while a round is open: the best group takes them (through the store,
             # so every node agrees), and the published move re-routes them.
@@ -498,9 +518,20 @@ class Connection:
             raise ProtocolError(exc.code, str(exc), "answer") from exc
 
     async def _on_media_state(self, message: dict[str, Any]) -> None:
-        self._media = (message["audio"], message["video"])
+        audio, video = message["audio"], message["video"]
+        interactions = self._ctx.interactions
+        if interactions is not None and self._participant is not None:
+            if audio and not interactions.media_state(self._participant, audio):
+                audio = False
+                self._refuse(
+                    "mic_locked", "a facilitator has locked your microphone", "media_state"
+                )
+        self._media = (audio, video)
         if self._room is not None and self._participant is not None:
-            self._room.update_media_state(self._participant.id, message["audio"], message["video"])
+            self._room.update_media_state(self._participant.id, audio, video)
+
+    async def require_facilitator(self, ref: str) -> str:
+        return await self._require_facilitator(ref)
 
     async def _require_facilitator(self, ref: str) -> str:
         """The session id, if this connection's member is a facilitator now (the roster is
@@ -634,7 +665,13 @@ class Connection:
             if isinstance(listener, Connection):
                 listener.help_requested(participant.info, participant.room)
 
+    async def _on_interaction(self, message: dict[str, Any]) -> None:
+        if self._ctx.interactions is None:  # pragma: no cover - the app always wires it
+            raise ProtocolError("internal", "not available on this node", message["type"])
+        await self._ctx.interactions.handle(self, message)
+
     _handlers: ClassVar[dict[str, Callable[[Connection, dict[str, Any]], Awaitable[None]]]] = {
+        **dict.fromkeys(INTERACTION_TYPES, _on_interaction),
         "round_plan": _on_round_plan,
         "round_open": _on_round_open,
         "round_close": _on_round_close,
@@ -662,6 +699,7 @@ class Connection:
             return
         media = self._ctx.rooms.find_session(self._session_id)
         if media is not None and media.participants.get(participant.id) is participant:
+            left_room = participant.room
             await media.leave(participant.id, self._leave_reason)
             self._event(
                 "leave",
@@ -669,4 +707,9 @@ class Connection:
                 member_id=participant.info.member_id,
                 reason=self._leave_reason,
             )
+            if self._ctx.interactions is not None:
+                try:
+                    await self._ctx.interactions.left(self._session_id, participant, left_room)
+                except Exception:
+                    log.warning("could not tidy up after %s", participant.id, exc_info=True)
         await self._ctx.rooms.release_if_empty(self._session_id, room)

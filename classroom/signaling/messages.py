@@ -90,6 +90,51 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "visit": _schema({"group_id": {"anyOf": [_ID, {"type": "null"}]}}, ("group_id",)),
     # Any participant in a breakout group.
     "help": _schema({}),
+    # In the room (docs/protocol.md, "In the room"); lengths are checked again, after
+    # trimming, by classroom.signaling.interactions, which names the limit in its error.
+    "chat": _schema(
+        {
+            "text": {"type": "string", "minLength": 1, "maxLength": 4000},
+            "client_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,40}$"},
+        },
+        ("text",),
+    ),
+    "hand": _schema({"raised": {"type": "boolean"}, "participant_id": _ID}, ("raised",)),
+    "reaction": _schema(
+        {"reaction": {"enum": ["thumbs_up", "clap", "heart", "laugh", "surprised", "celebrate"]}},
+        ("reaction",),
+    ),
+    "poll_answer": _schema(
+        {"poll_id": _ID, "option": {"type": "integer", "minimum": 0, "maximum": 5}},
+        ("poll_id", "option"),
+    ),
+    "screen_share": _schema({"on": {"type": "boolean"}}, ("on",)),
+    # Facilitator controls.
+    "poll_create": _schema(
+        {
+            "question": {"type": "string", "minLength": 1, "maxLength": 300},
+            "options": {
+                "type": "array",
+                "minItems": 2,
+                "maxItems": 6,
+                "items": {"type": "string", "minLength": 1, "maxLength": 100},
+            },
+            "show_results": {"type": "boolean"},
+        },
+        ("question", "options"),
+    ),
+    "poll_close": _schema({"poll_id": _ID}, ("poll_id",)),
+    "mute": _schema({"participant_id": _ID, "lock": {"type": "boolean"}}, ("participant_id",)),
+    "unlock_mic": _schema({"participant_id": _ID}, ("participant_id",)),
+    "stop_camera": _schema({"participant_id": _ID}, ("participant_id",)),
+    "remove_participant": _schema({"participant_id": _ID}, ("participant_id",)),
+    "spotlight": _schema(
+        {"participant_id": {"anyOf": [_ID, {"type": "null"}]}}, ("participant_id",)
+    ),
+    "lower_hands": _schema({}),
+    "allow_screen_share": _schema(
+        {"participant_id": _ID, "allowed": {"type": "boolean"}}, ("participant_id", "allowed")
+    ),
 }
 
 _VALIDATORS = {name: Draft202012Validator(schema) for name, schema in SCHEMAS.items()}

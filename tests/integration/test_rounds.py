@@ -435,3 +435,24 @@ async def test_cohort_plan_spreads_a_programme(client: Client) -> None:
     )
     assert one["error"]["code"] == "conflict"
     await api(client, "POST", "/cohorts/c_0123456789ab/plan", {"rounds": 1, "group_size": 2}, 404)
+
+
+@pytest.mark.parametrize(
+    ("schema", "validator"),
+    [
+        ("RoundPlan", rounds_api.PLAN_ROUND),
+        ("RoundExtend", rounds_api.EXTEND),
+        ("RoundMove", rounds_api.MOVE),
+        ("RoundBroadcast", rounds_api.BROADCAST),
+        ("ProgrammePlanRequest", rounds_api.PLAN_PROGRAMME),
+    ],
+)
+def test_openapi_request_bodies_match_the_validators(schema: str, validator: Any) -> None:
+    from importlib import resources
+
+    doc = json.loads(resources.files("classroom.http").joinpath("openapi.json").read_bytes())
+    documented = doc["components"]["schemas"][schema]
+    checked = validator.schema
+    assert sorted(documented["properties"]) == sorted(checked["properties"])
+    assert sorted(documented["required"]) == sorted(checked["required"])
+    assert documented["additionalProperties"] is False
