@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -20,6 +21,7 @@ from classroom.observability import metrics
 from classroom.rooms.forwarding import Publication
 from classroom.rooms.peer import IceSettings, Peer
 from classroom.rooms.speakers import SpeakerDetector
+from classroom.rooms.talk import TalkMeter
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,8 @@ class Participant:
     peer: Peer
     room: Room
     last_tracks: dict[str, tuple[str, str] | None] = field(default_factory=dict)
+    #: Talk time and speaking turns, fed from the audio levels on the packet path.
+    talk: TalkMeter = field(default_factory=TalkMeter)
 
     @property
     def id(self) -> str:
@@ -274,6 +278,7 @@ class SessionMedia:
         def on_audio_level(participant_id: str, voice: bool, level: int) -> None:
             if holder:
                 holder[0].room.speakers.observe(participant_id, voice, level)
+                holder[0].talk.observe(level, time.monotonic())
 
         peer = Peer(
             info.participant_id,

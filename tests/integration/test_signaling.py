@@ -103,7 +103,7 @@ async def test_join_welcome_and_offer(client: Client) -> None:
     assert welcome["participants"] == []
     offer = await receive(ws, "offer")
     assert offer["sdp"].startswith("v=0")
-    assert set(offer["publish"]) == {"audio", "video"}
+    assert set(offer["publish"]) == {"audio", "video", "screen"}
     rooms = client.app[ROOMS]
     assert rooms.participant_count() == 1
     await ws.send_json({"v": 1, "type": "leave"})

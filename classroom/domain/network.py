@@ -1,0 +1,70 @@
+"""The cohort's network: who has met whom in breakout groups so far. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+
+def network(
+    people: Sequence[tuple[str, str]], pairs: Mapping[tuple[str, str], int]
+) -> dict[str, Any]:
+    """`people`: (member id, department) of the members who take part in breakouts;
+    `pairs`: (a, b) → times grouped together (either order). Per member the distinct
+    colleagues met (and in how many departments other than their own); overall how many of
+    the possible pairs have met."""
+    department = dict(people)
+    met: dict[str, set[str]] = {m: set() for m, _ in people}
+    for (a, b), count in pairs.items():
+        if count > 0 and a in met and b in met and a != b:
+            met[a].add(b)
+            met[b].add(a)
+    n = len(people)
+    possible = n * (n - 1) // 2
+    pairs_met = sum(len(colleagues) for colleagues in met.values()) // 2
+    cross = sum(
+        1 for m, colleagues in met.items() for c in colleagues
+        if department[m] != department[c]
+    ) // 2  # fmt: skip
+    cross_possible = sum(
+        1 for i, (a, da) in enumerate(people) for b, db in people[i + 1 :] if da != db
+    )
+    members = []
+    for m, dept in people:
+        colleagues = met[m]
+        members.append(
+            {
+                "member_id": m,
+                "colleagues_met": len(colleagues),
+                "colleagues_possible": n - 1,
+                "share_met": round(len(colleagues) / (n - 1), 3) if n > 1 else 0.0,
+                "departments_met": len({department[c] for c in colleagues} - {dept}),
+            }
+        )
+    return {
+        "members": members,
+        "pairs_met": pairs_met,
+        "pairs_possible": possible,
+        "coverage": round(pairs_met / possible, 3) if possible else 0.0,
+        "cross_department_pairs_met": cross,
+        "cross_department_pairs_possible": cross_possible,
+    }
+
+
+def cumulative_colleagues(
+    rounds_by_session: Sequence[Iterable[Iterable[str]]],
+) -> list[dict[str, tuple[int, int]]]:
+    """For each session in order, member → (new colleagues met in that session's groups,
+    distinct colleagues met up to and including it). `rounds_by_session[i]` lists the groups
+    (member ids) of the rounds closed in session i."""
+    met: dict[str, set[str]] = {}
+    out: list[dict[str, tuple[int, int]]] = []
+    for groups in rounds_by_session:
+        before = {m: len(c) for m, c in met.items()}
+        for group in groups:
+            members = list(group)
+            for a in members:
+                mine = met.setdefault(a, set())
+                mine.update(b for b in members if b != a)
+        out.append({m: (len(c) - before.get(m, 0), len(c)) for m, c in met.items()})
+    return out
