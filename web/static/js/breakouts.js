@@ -49,6 +49,12 @@ export function groupLabel(name) {
   return match ? t("breakouts.groupN", { n: match[1] }) : name || "";
 }
 
+/** A room's name as shown: "Main room" or the group's name, in the page's language. */
+export function roomLabel(room) {
+  if (!room) return "";
+  return room.kind === "main" ? t("breakouts.mainRoom") : groupLabel(room.name);
+}
+
 export function setupBreakouts({ role, token, announce, participants }) {
   const isFacilitator = role === "facilitator";
   const el = {
@@ -283,14 +289,17 @@ export function setupBreakouts({ role, token, announce, participants }) {
   }
 
   function askHelp() {
-    if (!state.signaling || !inBreakout()) return;
+    // aria-disabled, not disabled: the button keeps the keyboard focus while it rests.
+    if (!state.signaling || !inBreakout() || el.askHelp.getAttribute("aria-disabled") === "true") {
+      return;
+    }
     if (!state.signaling.askHelp()) return;
-    el.askHelp.disabled = true;
+    el.askHelp.setAttribute("aria-disabled", "true");
     el.helpSent.textContent = t("breakouts.helpSent");
     el.helpSent.hidden = false;
     clearTimeout(state.helpTimer);
     state.helpTimer = setTimeout(() => {
-      el.askHelp.disabled = false;
+      el.askHelp.removeAttribute("aria-disabled");
     }, HELP_COOLDOWN_MS);
   }
 
@@ -715,7 +724,7 @@ export function setupBreakouts({ role, token, announce, participants }) {
       if (ref === "help") {
         el.helpSent.textContent = text;
         el.helpSent.hidden = false;
-        el.askHelp.disabled = false;
+        el.askHelp.removeAttribute("aria-disabled");
       }
     }
   }

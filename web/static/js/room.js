@@ -9,7 +9,7 @@
 //   window.classroom = {pc, state, participants, participantId, connection, slots, ...}
 //   ?autojoin=1  skips the lobby
 
-import { setupBreakouts } from "./breakouts.js";
+import { roomLabel, setupBreakouts } from "./breakouts.js";
 import { applyI18n, detectLanguage, getLanguage, setLanguage, t, tn } from "./i18n.js";
 import { MediaSession } from "./media.js";
 import { SignalingClient } from "./protocol.js";
@@ -825,7 +825,7 @@ function updateRoomInfo() {
   el.participantCount.textContent = tn("room.count", count);
   el.aloneNote.hidden = !(app.state === "in-room" && !IS_OBSERVER && count === 1);
   el.observingNote.hidden = !IS_OBSERVER;
-  el.roomName.textContent = app.room && app.room.name ? app.room.name : "";
+  el.roomName.textContent = app.room ? roomLabel(app.room) : "";
   el.roomName.hidden = !el.roomName.textContent;
 }
 
