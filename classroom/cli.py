@@ -9,7 +9,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from classroom.config import ConfigError, Settings, env, ice_servers_from_env
+from classroom.config import ConfigError, Settings, env, ice_servers_from_env, number_env
 from classroom.demo import ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE, main_demo
 
 log = logging.getLogger("classroom")
@@ -55,6 +55,10 @@ def serve(args: argparse.Namespace) -> int:
             public_url=args.public_url or env("CLASSROOM_PUBLIC_URL"),
             log_level=args.log_level,
             log_json=args.log_json,
+            attendance_grace_s=number_env("CLASSROOM_ATTENDANCE_GRACE_S", 30.0),
+            retention_days=number_env("CLASSROOM_RETENTION_DAYS", 365.0),
+            attended_pct=number_env("CLASSROOM_ATTENDED_PCT", 50.0),
+            completion_pct=number_env("CLASSROOM_COMPLETION_PCT", 75.0),
         )
         prepare_media_plane(settings)
     except (ConfigError, RuntimeError) as exc:

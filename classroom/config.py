@@ -33,6 +33,15 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = False
     node_id: str = ""
+    #: Attendance: a reconnect within this many seconds does not split an interval.
+    attendance_grace_s: float = 30.0
+    #: Raw attendance and interaction records are replaced by aggregates this long after
+    #: a session ends (docs/privacy.md).
+    retention_days: float = 365.0
+    #: A session counts as attended with this % of its scheduled time present; a member
+    #: has completed the programme having attended this % of the sessions held.
+    attended_pct: float = 50.0
+    completion_pct: float = 75.0
 
     @property
     def base_url(self) -> str:
@@ -52,6 +61,20 @@ def ice_servers_from_env(raw: str | None) -> list[dict[str, Any]]:
         raise ConfigError(f"CLASSROOM_ICE_SERVERS is not JSON: {exc}") from exc
     if not isinstance(value, list) or not all(isinstance(s, dict) and "urls" in s for s in value):
         raise ConfigError('CLASSROOM_ICE_SERVERS must be a JSON list of {"urls": ...} objects')
+    return value
+
+
+def number_env(name: str, default: float) -> float:
+    """A non-negative number from the environment, or `default` when unset."""
+    raw = env(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative")
     return value
 
 

@@ -11,7 +11,7 @@ import jinja2
 from aiohttp import web
 
 from classroom.config import Settings
-from classroom.http import admin, api, health, pages, rounds_api, ws
+from classroom.http import admin, api, health, pages, reports, rounds_api, ws
 from classroom.http.background import running
 from classroom.http.errors import error_middleware
 from classroom.http.keys import (
@@ -130,11 +130,13 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_rooms_ctx)
     app.cleanup_ctx.append(_interactions_ctx)
+    app.cleanup_ctx.append(reports.records_ctx)
     app.cleanup_ctx.append(_lifecycle_ctx)
     app.cleanup_ctx.append(operations_ctx)
     app.on_shutdown.append(_say_goodbye)
     app.add_routes(api.routes)
     app.add_routes(rounds_api.routes)
+    app.add_routes(reports.routes)
     app.add_routes(health.routes)
     app.add_routes(pages.routes)
     app.add_routes(admin.routes)

@@ -10,11 +10,13 @@ from aiohttp import web
 from classroom.config import Settings
 
 if TYPE_CHECKING:
+    from classroom.http.report_data import Reports
     from classroom.rooms.registry import RoomRegistry
     from classroom.signaling.breakouts import Breakouts
     from classroom.signaling.connection import Connection
     from classroom.signaling.interactions import Interactions
     from classroom.signaling.lifecycle import SessionHub
+    from classroom.signaling.recorder import Recorder
     from classroom.store.repository import Store
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -33,3 +35,7 @@ HUB: web.AppKey[SessionHub] = web.AppKey("hub")
 BREAKOUTS: web.AppKey[Breakouts] = web.AppKey("breakouts")
 #: Chat, hands, reactions, polls, screen sharing and the facilitator's in-room controls.
 INTERACTIONS: web.AppKey[Interactions] = web.AppKey("interactions")
+#: Attendance and engagement recording on this node, and the equity-of-voice panel.
+RECORDER: web.AppKey[Recorder] = web.AppKey("recorder")
+#: Attendance and engagement reports (pages, API, exports), retention and erasure.
+REPORTS: web.AppKey[Reports] = web.AppKey("reports")

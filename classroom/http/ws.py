@@ -10,6 +10,7 @@ from classroom.http.keys import (
     EVENT_LOG,
     INTERACTIONS,
     NODE_ID,
+    RECORDER,
     ROOMS,
     SECRET,
     SETTINGS,
@@ -40,6 +41,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         node_id=app[NODE_ID],
         breakouts=app[BREAKOUTS],
         interactions=app[INTERACTIONS],
+        recorder=app[RECORDER],
     )
     connection = Connection(ws, ctx)
     app[CONNECTIONS].add(connection)

@@ -32,6 +32,7 @@ from classroom.signaling.interactions import TYPES as INTERACTION_TYPES
 from classroom.signaling.interactions import Interactions, Limits
 from classroom.signaling.messages import ProtocolError
 from classroom.signaling.ratelimit import TokenBucket
+from classroom.signaling.recorder import Recorder
 from classroom.store.errors import InvalidTransition
 from classroom.store.repository import LinkRecord, Store
 
@@ -55,6 +56,8 @@ class ConnectionContext:
     breakouts: Breakouts | None = None
     #: Chat, hands, reactions, polls, screen sharing and the facilitator's controls.
     interactions: Interactions | None = None
+    #: Attendance and engagement records, and the facilitators' equity-of-voice panel.
+    recorder: Recorder | None = None
 
 
 def session_json(session: Session) -> dict[str, Any]:
@@ -162,6 +165,13 @@ class Connection:
         )
         if self._ctx.interactions is not None and self._participant and self._session_id:
             self._ctx.interactions.room_changed(self._session_id, self._participant, room)
+        if self._ctx.recorder is not None and self._participant is not None:
+            self._ctx.recorder.room_changed(self._participant.id, room.id)
+
+    def equity(self, message: dict[str, Any]) -> None:
+        """The equity-of-voice view of the session's rooms (facilitators, observers)."""
+        if self._role is not Role.participant:
+            self.send("equity", **message)
 
     def room_updated(self, room: Room) -> None:
         self.send("room_updated", room=room.to_json())
@@ -393,6 +403,8 @@ class Connection:
             ice_servers=ctx.ice_servers,
         )
         self._participant = media.join(info, self, room.id)
+        if ctx.recorder is not None:
+            ctx.recorder.admitted(session.id, self._participant)
         self.phase = "in_room"
         self._event("join", session_id=session.id, member_id=member.id, role=self._role.value)
         await self._publish_presence("in_room")
@@ -529,6 +541,8 @@ class Connection:
         self._media = (audio, video)
         if self._room is not None and self._participant is not None:
             self._room.update_media_state(self._participant.id, audio, video)
+        if self._ctx.recorder is not None and self._participant is not None:
+            self._ctx.recorder.media_changed(self._participant.id, video)
 
     async def require_facilitator(self, ref: str) -> str:
         return await self._require_facilitator(ref)
@@ -697,6 +711,8 @@ class Connection:
         self._room = self._participant = None
         if room is None or participant is None or self._session_id is None:
             return
+        if self._ctx.recorder is not None:
+            self._ctx.recorder.left(participant.id, self._leave_reason)
         media = self._ctx.rooms.find_session(self._session_id)
         if media is not None and media.participants.get(participant.id) is participant:
             left_room = participant.room

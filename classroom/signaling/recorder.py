@@ -1,0 +1,370 @@
+"""Records attendance and engagement of this node's connections, and feeds the facilitators'
+equity-of-voice panel.
+
+The connection tells the recorder when a participant is admitted, changes room, turns the
+camera on or off, and leaves; the media plane's `TalkMeter` (one per participant) measures
+talk. The recorder never makes the media plane or a connection wait for Redis:
+
+- Attendance events go into a queue that one writer task drains, in order. A write that
+  fails (Redis restarting) is retried until it succeeds; every event has a deterministic id
+  (``{connection}:join``, ``{connection}:room:{n}``, ``{connection}:leave``) and the store
+  writes an id once, so a retry never duplicates. After a failure, the events written in
+  the ``REPLAY_S`` before it are written again (a no-op unless Redis lost them: AOF with
+  ``appendfsync everysec`` may lose the last second on a crash).
+- Every ``FLUSH_S`` one pipeline writes each connection's sign of life ("alive" mark) and
+  its *absolute* engagement totals per room. A restart of the node (or of Redis) loses at
+  most the last ``FLUSH_S`` seconds of talk and camera time of the connections it had.
+- Every ``EQUITY_S`` each facilitator and observer in a session gets an `equity` message:
+  per room, who has spoken, who holds most of the talk, how long it has been silent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from classroom.domain.attendance import AttendanceEvent
+from classroom.domain.engagement import ConnectionTotals, RoomTotals, VoiceStat, equity_room
+from classroom.domain.models import Role
+from classroom.rooms.registry import RoomRegistry
+from classroom.rooms.room import Participant
+from classroom.store.records import RecordStore
+
+log = logging.getLogger(__name__)
+
+#: Signs of life and engagement totals are written this often (the bound on what a crash
+#: loses; docs/privacy.md).
+FLUSH_S = 5.0
+#: Facilitators' equity panel refresh.
+EQUITY_S = 3.0
+#: Wait between retries of a failed write.
+RETRY_S = 0.5
+#: After a failure, events written this long before it are written again.
+REPLAY_S = 10.0
+#: How long close() waits for the last writes.
+CLOSE_TIMEOUT_S = 5.0
+
+
+@dataclass
+class Tracked:
+    """One connection's running totals on this node."""
+
+    session_id: str
+    participant: Participant
+    room: str
+    video: bool
+    since: float  # monotonic: when camera time was last accrued
+    entered: float  # monotonic: when it entered its current room
+    talk_base: float = 0.0
+    turns_base: int = 0
+    rooms: dict[str, RoomTotals] = field(default_factory=dict)
+    moves: int = 0
+
+    @property
+    def connection(self) -> str:
+        return self.participant.id
+
+    def totals(self, at: float) -> ConnectionTotals:
+        info = self.participant.info
+        return ConnectionTotals(
+            self.connection,
+            info.member_id,
+            info.role.value,
+            {room: RoomTotals(t.talk_s, t.turns, t.camera_s) for room, t in self.rooms.items()},
+            at,
+        )
+
+
+_Item = tuple[str, AttendanceEvent] | list[tuple[str, str, float, str, ConnectionTotals | None]]
+
+
+class Recorder:
+    def __init__(
+        self,
+        records: RecordStore,
+        rooms: RoomRegistry,
+        node_id: str,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._records = records
+        self._rooms = rooms
+        self._node = node_id
+        self._clock = clock
+        self._mono = monotonic
+        self._tracked: dict[str, Tracked] = {}
+        self._queue: deque[_Item] = deque()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._recent: deque[tuple[float, str, AttendanceEvent]] = deque()
+        self._failing = False
+        self._tasks: list[asyncio.Task[None]] = []
+        #: (session, room) -> monotonic time of the last voice heard there / first seen.
+        self._room_voice: dict[tuple[str, str], float] = {}
+        self.closed = False
+
+    # --- hooks (called by the connection, synchronously) ------------------------------------
+
+    def admitted(self, session_id: str, participant: Participant) -> None:
+        now = self._mono()
+        info = participant.info
+        tracked = Tracked(
+            session_id,
+            participant,
+            participant.room.id,
+            info.video and info.publishes,
+            now,
+            now,
+        )
+        self._tracked[participant.id] = tracked
+        self._event(tracked, "join", f"{participant.id}:join")
+
+    def room_changed(self, participant_id: str, room_id: str) -> None:
+        tracked = self._tracked.get(participant_id)
+        if tracked is None or tracked.room == room_id:
+            return
+        now = self._mono()
+        self._accrue(tracked, now)
+        tracked.room = room_id
+        tracked.entered = now
+        tracked.moves += 1
+        self._event(tracked, "room", f"{participant_id}:room:{tracked.moves}")
+
+    def media_changed(self, participant_id: str, video: bool) -> None:
+        tracked = self._tracked.get(participant_id)
+        if tracked is None:
+            return
+        self._accrue(tracked, self._mono())
+        tracked.video = video and tracked.participant.info.publishes
+
+    def left(self, participant_id: str, reason: str) -> None:
+        tracked = self._tracked.pop(participant_id, None)
+        if tracked is None:
+            return
+        self._accrue(tracked, self._mono())
+        self._event(tracked, "leave", f"{participant_id}:leave", reason)
+        self._push(
+            [(tracked.session_id, tracked.connection, self._clock(), self._node,
+              tracked.totals(self._clock()))]
+        )  # fmt: skip
+
+    # --- accounting ---------------------------------------------------------------------------
+
+    def _accrue(self, tracked: Tracked, now: float) -> None:
+        participant = tracked.participant
+        totals = tracked.rooms.setdefault(tracked.room, RoomTotals())
+        talk = participant.talk.talk_s(now)
+        totals.talk_s += max(0.0, talk - tracked.talk_base)
+        totals.turns += max(0, participant.talk.turns - tracked.turns_base)
+        tracked.talk_base, tracked.turns_base = talk, participant.talk.turns
+        if tracked.video:
+            totals.camera_s += max(0.0, now - tracked.since)
+        tracked.since = now
+        # A change the connection did not report (e.g. a facilitator stopped the camera).
+        tracked.video = participant.info.video and participant.info.publishes
+
+    def _event(self, tracked: Tracked, kind: str, event_id: str, reason: str = "") -> None:
+        info = tracked.participant.info
+        event = AttendanceEvent(
+            kind=kind,
+            member_id=info.member_id,
+            connection=tracked.connection,
+            at=self._clock(),
+            role=info.role.value,
+            room=tracked.room,
+            reason=reason,
+            node=self._node,
+            event_id=event_id,
+        )
+        self._push((tracked.session_id, event))
+
+    def _push(self, item: _Item) -> None:
+        self._queue.append(item)
+        self._idle.clear()
+        self._wake.set()
+
+    # --- writing --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._write_loop(), name="records-writer"),
+            loop.create_task(self._every(FLUSH_S, self.flush), name="records-flush"),
+            loop.create_task(self._every(EQUITY_S, self.send_equity), name="equity"),
+        ]
+
+    async def close(self) -> None:
+        """Write what is left (bounded wait), then stop."""
+        self.closed = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.flush(), CLOSE_TIMEOUT_S)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.drained(), CLOSE_TIMEOUT_S)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._queue:
+            log.warning("%d attendance record(s) could not be written", len(self._queue))
+
+    async def drained(self) -> None:
+        """Until every queued write is done."""
+        await self._idle.wait()
+
+    async def _every(self, interval: float, job: Callable[[], Any]) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await job()
+            except Exception:
+                log.warning("records job %s failed", getattr(job, "__name__", job), exc_info=True)
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                item = self._queue[0]
+                try:
+                    if isinstance(item, tuple):
+                        await self._records.append(*item)
+                    else:
+                        await self._records.flush(item)
+                except Exception as exc:
+                    self._failed(exc)
+                    await asyncio.sleep(RETRY_S)
+                    continue
+                self._queue.popleft()
+                self._succeeded()
+                if isinstance(item, tuple):
+                    now = self._mono()
+                    self._recent.append((now, *item))
+                    while self._recent and self._recent[0][0] < now - REPLAY_S:
+                        self._recent.popleft()
+            self._idle.set()
+
+    def _failed(self, exc: Exception) -> None:
+        if not self._failing:
+            log.warning("attendance records: Redis write failed (%s); retrying", exc)
+        self._failing = True
+
+    def _succeeded(self) -> None:
+        if not self._failing:
+            return
+        self._failing = False
+        replay = [(sid, event) for _, sid, event in self._recent]
+        self._recent.clear()
+        if replay:
+            log.info(
+                "attendance records: Redis is back; re-writing %d recent event(s)", len(replay)
+            )
+            self._queue.extendleft(reversed(replay))
+            self._idle.clear()
+            self._wake.set()
+
+    async def flush(self) -> None:
+        """Signs of life and absolute totals of every connection here, one round trip."""
+        now, at = self._mono(), self._clock()
+        entries: list[tuple[str, str, float, str, ConnectionTotals | None]] = []
+        for tracked in self._tracked.values():
+            self._accrue(tracked, now)
+            entries.append(
+                (tracked.session_id, tracked.connection, at, self._node, tracked.totals(at))
+            )
+        try:
+            await self._records.flush(entries)
+        except Exception as exc:  # retried by the next flush: the totals are absolute
+            self._failed(exc)
+            return
+        self._succeeded()
+
+    # --- equity of voice ------------------------------------------------------------------------
+
+    async def send_equity(self) -> None:
+        """One `equity` message to every facilitator and observer of each session here."""
+        now = self._mono()
+        seen: set[tuple[str, str]] = set()
+        for media in self._rooms.sessions():
+            watchers = [
+                p
+                for p in media.participants.values()
+                if p.info.role is not Role.participant and hasattr(p.listener, "equity")
+            ]
+            if not watchers:
+                continue
+            try:
+                earlier = await self._records.engagement_totals(media.session_id)
+            except Exception:
+                earlier = []
+            rooms = []
+            for room in list(media.rooms.values()):
+                key = (media.session_id, room.id)
+                seen.add(key)
+                stats = self._voice_stats(
+                    media.session_id, room.id, room.participants, earlier, now
+                )
+                last_voice = self._room_voice.setdefault(key, now)
+                for participant in room.participants.values():
+                    tracked = self._tracked.get(participant.id)
+                    loud = participant.talk.last_loud
+                    if tracked is not None and loud is not None and loud >= tracked.entered:
+                        last_voice = max(last_voice, loud)
+                self._room_voice[key] = last_voice
+                if not room.participants and room.kind != "main":
+                    continue
+                rooms.append(equity_room(room.id, room.kind, room.name, stats, now - last_voice))
+            message = {
+                "session_id": media.session_id,
+                "at": datetime.fromtimestamp(self._clock(), UTC).isoformat(),
+                "rooms": rooms,
+            }
+            for watcher in watchers:
+                watcher.listener.equity(message)  # type: ignore[attr-defined]
+        for key in [k for k in self._room_voice if k not in seen]:
+            del self._room_voice[key]
+
+    def _voice_stats(
+        self,
+        session_id: str,
+        room_id: str,
+        participants: dict[str, Participant],
+        earlier: list[ConnectionTotals],
+        now: float,
+    ) -> list[VoiceStat]:
+        stats = []
+        for participant in participants.values():
+            info = participant.info
+            tracked = self._tracked.get(participant.id)
+            talk, turns = 0.0, 0
+            last_spoke = None
+            if tracked is not None:
+                self._accrue(tracked, now)
+                mine = tracked.rooms.get(room_id)
+                if mine is not None:
+                    talk, turns = mine.talk_s, mine.turns
+                loud = participant.talk.last_loud
+                if loud is not None and loud >= tracked.entered:
+                    last_spoke = now - loud
+            # The member's earlier connections to this session (before a reconnect).
+            for other in earlier:
+                if other.member_id == info.member_id and other.connection != participant.id:
+                    past = other.rooms.get(room_id)
+                    if past is not None:
+                        talk += past.talk_s
+                        turns += past.turns
+            stats.append(
+                VoiceStat(
+                    info.member_id, participant.id, info.name, info.role.value, talk, turns,
+                    last_spoke,
+                )
+            )  # fmt: skip
+        return stats
