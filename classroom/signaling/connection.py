@@ -601,6 +601,8 @@ class Connection:
         self.send("round", round=r.to_json())
 
     async def _own_round(self, round_id: str, ref: str) -> Round:
+        # The role first: someone who may not run rounds learns nothing about them.
+        await self._require_facilitator(ref)
         r = await self._breakouts().rounds.get(round_id)
         if r is None or r.session_id != self._session_id:
             raise ProtocolError("not_found", f"no round {round_id} in this session", ref)

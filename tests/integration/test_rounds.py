@@ -187,6 +187,9 @@ async def test_round_commands_are_forbidden_for_others(client: Client, name: str
         {"type": "round_broadcast", "round_id": rid, "message": "Hei alle sammen"},
         {"type": "visit", "group_id": groups[0]["id"]},
         {"type": "visit", "group_id": None},
+        # Not even whether a round exists.
+        {"type": "round_close", "round_id": "r_0123456789ab"},
+        {"type": "round_extend", "round_id": "r_0123456789ab", "seconds": 60},
     ]
     for command in commands:
         await other.send_json({"v": 1, **command})
