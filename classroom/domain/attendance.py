@@ -10,7 +10,8 @@ Rules (docs/privacy.md repeats them for readers of the reports):
 - A connection without a `leave` is still present while its node is alive and its last
   "alive" mark is fresh (``stale_s``); otherwise it is closed at its last sign of life (the
   latest of its alive mark and its own events): a browser killed or a node that crashed
-  does not leave an interval open for ever.
+  does not leave an interval open for ever. A member has one connection at a time (a new
+  one replaces the old), so a newer connection also closes an older one without a `leave`.
 - A member's connections are merged: overlaps count once (a second tab replacing the first)
   and a gap of at most ``grace_s`` (a reconnect) does not split the interval: the gap counts
   as present, in the room the member was in before it.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 MAIN_ROOM = "main"
 #: A reconnect within this many seconds does not split an attendance interval.
@@ -102,6 +104,17 @@ class ConnectionSpan:
     spans: list[Span]
     end_reason: str
     ongoing: bool
+    #: It ended with a `leave` event (not closed by these rules).
+    left: bool = True
+
+    def cut(self, at: float, reason: str) -> None:
+        """End it at `at` (a newer connection of the member took over)."""
+        self.end = max(self.start, at)
+        self.ongoing = False
+        self.end_reason = reason
+        self.spans = [
+            Span(s.start, min(s.end, self.end), s.room) for s in self.spans if s.start < self.end
+        ]
 
 
 @dataclass
@@ -158,12 +171,13 @@ def connection_spans(
         spans: list[Span] = []
         end: float | None = None
         reason = ""
+        left = False
         for event in evs[1:] if first.kind in OPENING_KINDS else evs:
             if event.kind == "room":
                 spans.append(Span(cursor, event.at, room))
                 cursor, room = event.at, event.room
             elif event.kind == "leave":
-                end, reason = event.at, event.reason or "left"
+                end, reason, left = event.at, event.reason or "left", True
                 break
         ongoing = False
         if end is None:
@@ -183,7 +197,7 @@ def connection_spans(
         out.append(
             ConnectionSpan(
                 connection, first.member_id, first.role, start, max(start, end), spans, reason,
-                ongoing,
+                ongoing, left,
             )
         )  # fmt: skip
     return out
@@ -244,6 +258,11 @@ def derive(
     by_member: dict[str, list[ConnectionSpan]] = {}
     for c in spans:
         by_member.setdefault(c.member_id, []).append(c)
+    for connections in by_member.values():
+        connections.sort(key=lambda c: (c.start, c.end))
+        for c, newer in pairwise(connections):
+            if not c.left and c.end > newer.start:
+                c.cut(newer.start, "replaced")
     return {mid: merge_member(mid, cs, grace_s) for mid, cs in by_member.items()}
 
 

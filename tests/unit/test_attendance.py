@@ -140,6 +140,20 @@ def test_crash_then_reconnect_within_grace_is_one_interval() -> None:
     assert a.ongoing
 
 
+def test_a_newer_connection_closes_an_older_one_that_never_left() -> None:
+    # The old node crashed but its heartbeat has not expired yet: its connection looks
+    # alive, yet the member has one connection at a time and the new one has left.
+    a = one(
+        [ev("join", "p1", 0), ev("reconnect", "p2", 270, node="n_b"), ev("leave", "p2", 400)],
+        now=410,
+        alive={"p1": AliveMark(T0 + 405, NODE)},
+        nodes={NODE, "n_b"},
+    )
+    assert not a.ongoing
+    assert a.intervals == [(T0, T0 + 400)]
+    assert a.room_seconds == {"main": 400}
+
+
 def test_nothing_extends_past_the_end_of_the_session() -> None:
     a = one(
         [ev("join", "p1", 0)],
