@@ -19,9 +19,12 @@ import aioice.ice
 import aiortc
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
+from aioice.ice import StunProtocol
 from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs import is_rtx
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import (
     RTCP_PSFB_APP,
@@ -50,6 +53,12 @@ _RECEIVER_ATTRS = (
     "_RTCRtpReceiver__remote_bitrate_estimator",
     "_RTCRtpReceiver__rtcp_ssrc",
 )
+_DTLS_ATTRS = (
+    "_RTCDtlsTransport__tx_bytes",
+    "_RTCDtlsTransport__tx_packets",
+    "_tx_srtp",
+    "_state",
+)
 _SENDER_ATTRS = (
     "_RTCRtpSender__packet_count",
     "_RTCRtpSender__octet_count",
@@ -77,12 +86,16 @@ def check_internals() -> list[str]:
     classes: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
         (RTCRtpReceiver, _RECEIVER_ATTRS),
         (RTCRtpSender, _SENDER_ATTRS),
+        (RTCDtlsTransport, _DTLS_ATTRS),
+        (aioice.ice.Connection, ("_nominated",)),
     )
     for cls, attrs in classes:
         names = set(cls.__init__.__code__.co_names)
         for attr in attrs:
             if attr not in names:
                 problems.append(f"{cls.__name__}.__init__ no longer sets {attr}")
+    if "transport" not in getattr(StunProtocol, "__annotations__", {}):
+        problems.append("aioice StunProtocol no longer keeps its datagram transport")
     for cls, method in _METHODS:
         if not callable(getattr(cls, method, None)):
             problems.append(f"{cls.__name__}.{method} is gone")
@@ -200,7 +213,7 @@ class SenderHook:
     cumulative packets_lost, jitter in RTP clock units, round-trip seconds or None)`.
     """
 
-    __slots__ = ("_send_rtp", "mid", "sender", "ssrc")
+    __slots__ = ("_dtls", "_ice", "_send_rtp", "mid", "sender", "ssrc")
 
     def __init__(
         self,
@@ -214,6 +227,8 @@ class SenderHook:
         self.mid = mid
         self.ssrc: int = sender._ssrc
         self._send_rtp = sender.transport._send_rtp
+        self._dtls: Any = sender.transport
+        self._ice: Any = sender.transport.transport._connection
         original = sender._handle_rtcp_packet
         s: Any = sender
 
@@ -243,6 +258,32 @@ class SenderHook:
     async def send(self, data: bytes) -> None:
         """Protect and send one serialized RTP packet; raises ConnectionError when closed."""
         await self._send_rtp(data)
+
+    def send_now(self, data: bytes) -> bool:
+        """Protect and send without awaiting, when the selected ICE pair is a plain UDP socket.
+
+        aiortc's own path awaits through four coroutines per packet (DTLS transport, ICE
+        transport, aioice connection, protocol) to end in the same `sendto`; on the hot path
+        that costs more than the encryption. False means "use `send`" (e.g. a TURN relay,
+        whose protocol wraps the data); ConnectionError means not connected (yet/any more).
+        """
+        dtls = self._dtls
+        if dtls._state is not DtlsState.CONNECTED:
+            raise ConnectionError("not connected")
+        pair = self._ice._nominated.get(1)
+        if pair is None:
+            raise ConnectionError("no nominated ICE pair")
+        protocol = pair.protocol
+        if type(protocol) is not StunProtocol:
+            return False
+        transport = protocol.transport
+        if transport.is_closing():
+            raise ConnectionError("socket closed")
+        protected = dtls._tx_srtp.protect(data)
+        transport.sendto(protected, pair.remote_addr)
+        dtls._RTCDtlsTransport__tx_bytes += len(protected)
+        dtls._RTCDtlsTransport__tx_packets += 1
+        return True
 
     def account(self, packets: int, octets: int, ntp_timestamp: int, rtp_timestamp: int) -> None:
         """Feed the counters aiortc puts in its RTCP sender reports (A/V sync, RTT)."""

@@ -37,6 +37,8 @@ class PacketOutput(Protocol):
 
     async def send(self, data: bytes) -> None: ...
 
+    def send_now(self, data: bytes) -> bool: ...
+
     def account(
         self, packets: int, octets: int, ntp_timestamp: int, rtp_timestamp: int
     ) -> None: ...
@@ -99,15 +101,16 @@ class SendSlot:
             metrics.SUBSCRIPTIONS.labels(publication.kind).inc()
             publication.want_keyframe()
 
-    async def forward(
+    def forward(
         self, packet: RtpPacket, keyframe: bool, ext_dynamic: bytes, now: float, ntp: int
-    ) -> None:
+    ) -> bytes | None:
+        """Rewrite and send one packet; returns it when it must go out the slow (awaited) way."""
         if self._await_keyframe:
             if not keyframe:
                 source = self.source
                 if source is not None:
                     source.want_keyframe()
-                return
+                return None
             self._await_keyframe = False
             metrics.KEYFRAMES_FORWARDED.inc()
         seq, data = self.stream.build(
@@ -123,14 +126,30 @@ class SendSlot:
             self._hist_seq[i] = seq
             self._hist_data[i] = data
         try:
+            if not self._output.send_now(data):
+                return data
+        except ConnectionError:
+            self._lost_connection()
+            return None
+        self._sent(len(packet.payload), ntp)
+        return None
+
+    async def send_later(self, data: bytes, payload_len: int, ntp: int) -> None:
+        try:
             await self._output.send(data)
         except ConnectionError:
-            # Not connected yet (or gone): whatever the subscriber missed, it needs a
-            # fresh keyframe to start decoding.
-            self._await_keyframe = self.kind == "video"
+            self._lost_connection()
             return
+        self._sent(payload_len, ntp)
+
+    def _lost_connection(self) -> None:
+        # Not connected yet (or gone): whatever the subscriber missed, it needs a fresh
+        # keyframe to start decoding.
+        self._await_keyframe = self.kind != "audio"
+
+    def _sent(self, payload_len: int, ntp: int) -> None:
         self.packets += 1
-        self.octets += len(packet.payload)
+        self.octets += payload_len
         self._output.account(self.packets, self.octets, ntp, self.stream.last_timestamp)
         if self._on_first_packet is not None:
             callback, self._on_first_packet = self._on_first_packet, None
@@ -268,7 +287,9 @@ class Publication:
                 else:
                     ext_dynamic = abs_send_time_element(dyn_id, ntp)
                 dynamic[dyn_id] = ext_dynamic
-            await slot.forward(packet, keyframe, ext_dynamic, now, ntp)
+            pending = slot.forward(packet, keyframe, ext_dynamic, now, ntp)
+            if pending is not None:
+                await slot.send_later(pending, payload_len, ntp)
         self._out_packets_metric.inc(len(slots))
         self._out_bytes_metric.inc(payload_len * len(slots))
         if sampled:

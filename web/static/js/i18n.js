@@ -189,6 +189,23 @@ const en = {
 
   "error.status": "Error {status}",
   "error.hint": "If you think this is a mistake, contact your programme coordinator.",
+
+  "equity.toggle": "Voices",
+  "equity.toggleLabel": "Show who has spoken in each room",
+  "equity.heading": "Equity of voice",
+  "equity.close": "Close",
+  "equity.main": "Main room",
+  "equity.turns.one": "{n} turn",
+  "equity.turns.other": "{n} turns",
+  "equity.notSpoken": "Not spoken yet: {names}",
+  "equity.allSpoken": "Everyone here has spoken.",
+  "equity.nobody": "Nobody is here.",
+  "equity.silence": "Quiet for {time}",
+  "equity.silenceAnnounce": "{room} has been quiet for over a minute",
+  "equity.dominant": "{name} holds {pct} % of the talk time",
+  "equity.waiting": "Talk time shows here a few seconds after someone speaks.",
+  "equity.report": "Open the session report",
+  "equity.mine": "My participation",
 };
 
 const nb = {
@@ -370,6 +387,23 @@ const nb = {
 
   "error.status": "Feil {status}",
   "error.hint": "Hvis du mener dette er feil, ta kontakt med programkoordinatoren.",
+
+  "equity.toggle": "Taletid",
+  "equity.toggleLabel": "Vis hvem som har snakket i hvert rom",
+  "equity.heading": "Fordeling av taletid",
+  "equity.close": "Lukk",
+  "equity.main": "Plenum",
+  "equity.turns.one": "{n} innlegg",
+  "equity.turns.other": "{n} innlegg",
+  "equity.notSpoken": "Har ikke snakket ennå: {names}",
+  "equity.allSpoken": "Alle her har snakket.",
+  "equity.nobody": "Ingen er her.",
+  "equity.silence": "Stille i {time}",
+  "equity.silenceAnnounce": "{room} har vært stille i over ett minutt",
+  "equity.dominant": "{name} har {pct} % av taletiden",
+  "equity.waiting": "Taletiden vises her noen sekunder etter at noen har snakket.",
+  "equity.report": "Åpne rapporten for samlingen",
+  "equity.mine": "Min deltakelse",
 };
 
 export const catalogues = Object.freeze({ en, nb });

@@ -10,6 +10,7 @@
 //   ?autojoin=1  skips the lobby
 
 import { roomLabel, setupBreakouts } from "./breakouts.js";
+import { setupEquity } from "./equity.js";
 import { applyI18n, detectLanguage, getLanguage, setLanguage, t, tn } from "./i18n.js";
 import { MediaSession } from "./media.js";
 import { SignalingClient } from "./protocol.js";
@@ -176,6 +177,13 @@ window.classroom = {
     return app.room;
   },
 };
+
+/** Equity of voice for facilitators and observers; report links (equity.js). */
+const equity = setupEquity({
+  role: config.role,
+  token: config.token,
+  announce: (text) => announce(text),
+});
 
 // ---- small helpers ------------------------------------------------------------------
 
@@ -1020,6 +1028,7 @@ async function join() {
     if (app.room && e.detail.room.id === app.room.id) app.room = { ...app.room, ...e.detail.room };
   });
   breakouts.attach(signaling);
+  equity.attach(signaling);
   signaling.addEventListener("speaking", (e) => setSpeaking(e.detail.participant_ids));
   media.addEventListener("tile-media", (e) => onTileMedia(e.detail));
   media.addEventListener("tile-media-ended", (e) => onTileMediaEnded(e.detail));
@@ -1042,6 +1051,7 @@ function endSession(reason) {
   app.media = null;
   if (media) media.dispose();
   breakouts.detach();
+  equity.detach();
   if (signaling) signaling.close(reason);
   clearRoom();
   stopLocalMedia();
