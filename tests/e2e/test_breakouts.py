@@ -24,7 +24,8 @@ OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "test_breakouts"
 #: Set to keep screenshots of the main steps (for looking at the UI), not only on failure.
 KEEP_SCREENSHOTS = os.environ.get("CLASSROOM_E2E_SCREENSHOTS") == "1"
 PROMPT = "Del en erfaring med å lede endring"
-REMOTE_TILES = "document.querySelectorAll('[data-participant-id]:not([data-self])').length"
+#: Remote video tiles in the grid (other panels may list participants too).
+REMOTE_TILES = "document.querySelectorAll('#grid .tile:not([data-self])').length"
 
 
 @pytest.fixture
