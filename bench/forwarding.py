@@ -19,8 +19,13 @@ subscriber receives video and negotiation is quiet, it measures over a window of
 
 N = 0 (the publisher alone) is the baseline that the marginal figures subtract. Runs are
 interleaved (every N once per repeat) so that background load spreads over all N; the
-table shows medians over the repeats. `--profile FILE` adds one run at the largest N with
-py-spy sampling the server during the window and prints where its CPU goes.
+table shows medians over the repeats.
+
+Two optional extra runs at the largest N look inside the server:
+`--profile FILE` samples it with py-spy (wall-clock stacks of the event-loop thread), and
+`--probe` wraps the packet path's parts (sendto, SRTP, forwarding, RTCP) with
+`time.thread_time()` through a `sitecustomize` given to the server process only, and
+reports CPU µs per call and each part's share of the server's CPU.
 """
 
 from __future__ import annotations
@@ -252,9 +257,11 @@ async def publisher_main(base_url: str, join_url: str, clip_path: Path) -> int:
     loop.add_signal_handler(signal.SIGINT, stop.set)
 
     def watch_stdin() -> None:  # the parent closes our stdin (or dies): stop
-        with contextlib.suppress(Exception):
-            sys.stdin.buffer.read()
-        loop.call_soon_threadsafe(stop.set)
+        with contextlib.suppress(OSError):
+            while os.read(0, 4096):  # raw fd: no buffered-reader lock held at exit
+                pass
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(stop.set)
 
     threading.Thread(target=watch_stdin, daemon=True).start()
     client = PeerClient(base_url, join_url, audio=True, video=True)
@@ -343,6 +350,8 @@ class Tally:
     video_frames: int = 0
     audio_packets: int = 0
     first_video_at: float | None = None
+    first_audio_at: float | None = None
+    connected_at: float | None = None
     last_marker_seq: int | None = None
 
 
@@ -363,6 +372,11 @@ class Subscriber:
                 sink = self._on_video if track.kind == "video" else self._on_audio
                 tap_receiver(transceiver.receiver, sink)
 
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            if pc.connectionState == "connected" and self.tally.connected_at is None:
+                self.tally.connected_at = time.monotonic()
+
     async def _on_video(self, packet: RtpPacket) -> None:
         tally = self.tally
         tally.video_packets += 1
@@ -378,11 +392,26 @@ class Subscriber:
 
     async def _on_audio(self, packet: RtpPacket) -> None:
         self.tally.audio_packets += 1
+        if self.tally.first_audio_at is None:
+            self.tally.first_audio_at = time.monotonic()
+
+    def phases(self) -> dict[str, float | None]:
+        """Seconds from WebSocket connect to ICE+DTLS connected, first audio, first video."""
+        t = self.tally
+
+        def since(at: float | None) -> float | None:
+            return None if at is None else at - self.connect_started
+
+        return {
+            "connected": since(t.connected_at),
+            "first_audio": since(t.first_audio_at),
+            "first_video": since(t.first_video_at),
+        }
 
     async def join(self) -> float | None:
         """Connect; seconds from WebSocket connect to the first video packet (None: none came)."""
         self.connect_started = time.monotonic()
-        await self.client.connect()
+        await asyncio.wait_for(self.client.connect(), 10)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.first_video.wait(), FIRST_VIDEO_TIMEOUT_S)
         if self.tally.first_video_at is None:
@@ -416,14 +445,19 @@ class RunResult:
     fps_min: float | None = None
     join_s: list[float] = field(default_factory=list)
     join_median_s: float | None = None
+    connected_median_s: float | None = None
+    first_audio_median_s: float | None = None
     server_join_median_s: float | None = None
     subscribers_with_video: int = 0
     machine_busy_pct: float = 0.0
     bench_cpu_pct: float = 0.0
     publisher_cpu_pct: float = 0.0
     server_rss_mb: float = 0.0
+    publications: int = 0
+    subscriptions: int = 0
     publisher: dict[str, int] = field(default_factory=dict)
     profile: dict[str, Any] | None = None
+    probe: dict[str, Any] | None = None
     error: str | None = None
 
 
@@ -459,7 +493,10 @@ async def create_session(base_url: str, subscribers: int, role: str) -> tuple[st
     # observers: the same through the API, with roster role "observer"
     api = base_url + "/api/v1"
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    async with aiohttp.ClientSession(headers=headers, raise_for_status=True) as http:
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(
+        headers=headers, raise_for_status=True, timeout=timeout
+    ) as http:
         async with http.post(f"{api}/cohorts", json={"name": "bench"}) as r:
             cohort = (await r.json())["id"]
         people = [("Publisher", "facilitator")] + [
@@ -514,6 +551,11 @@ def _busy(times: Any) -> float:
     return float(times.user + times.nice + times.system + times.irq + times.softirq + times.steal)
 
 
+def run_budget_s(n: int, seconds: float) -> float:
+    """Upper bound on one run before cleanup: server start, joins, settling, the window."""
+    return 90 + seconds + n * (FIRST_VIDEO_TIMEOUT_S + 5)
+
+
 async def run_once(
     n: int,
     repeat: int,
@@ -522,6 +564,7 @@ async def run_once(
     role: str,
     profile: Path | None = None,
     native: bool = False,
+    probe: bool = False,
 ) -> RunResult:
     result = RunResult(subscribers=n, repeat=repeat, role=role)
     data_dir = Path(tempfile.mkdtemp(prefix="bench-forwarding-"))
@@ -529,84 +572,101 @@ async def run_once(
     publisher: Publisher | None = None
     subscribers: list[Subscriber] = []
     try:
-        server = await start_server(data_dir)
-        publisher_url, subscriber_urls = await create_session(server.base_url, n, role)
-        publisher = Publisher(server.base_url, publisher_url, clip_path)
-        await publisher.wait_ready()
-        for url in subscriber_urls:
-            subscriber = Subscriber(server.base_url, url)
-            subscribers.append(subscriber)
-            joined = await subscriber.join()
-            if joined is not None:
-                result.join_s.append(joined)
-        await wait_quiet(subscribers)
-        await asyncio.sleep(1.0)  # let a keyframe and the first RTCP rounds pass
+        async with asyncio.timeout(run_budget_s(n, seconds)):
+            probe_dir = probe_file = None
+            if probe:
+                probe_dir, probe_file = data_dir / "probe", data_dir / "probe.json"
+                probe_dir.mkdir()
+                (probe_dir / "sitecustomize.py").write_text(PROBE_SOURCE)
+            with probe_environment(probe_dir, probe_file):
+                server = await start_server(data_dir)
+            publisher_url, subscriber_urls = await create_session(server.base_url, n, role)
+            publisher = Publisher(server.base_url, publisher_url, clip_path)
+            await publisher.wait_ready()
+            for url in subscriber_urls:
+                subscriber = Subscriber(server.base_url, url)
+                subscribers.append(subscriber)
+                joined = await subscriber.join()
+                if joined is not None:
+                    result.join_s.append(joined)
+            await wait_quiet(subscribers)
+            await asyncio.sleep(1.0)  # let a keyframe and the first RTCP rounds pass
 
-        proc = psutil.Process(server.pid)
-        me = psutil.Process()
-        before = [(s.tally.video_frames, s.tally.video_packets) for s in subscribers]
-        m0 = await server.metrics()
-        spy = _start_py_spy(server.pid, seconds, profile, native) if profile else None
-        sys0, cpu0, me0, pub0, t0 = (
-            psutil.cpu_times(),
-            _cpu(proc),
-            _cpu(me),
-            publisher.cpu_seconds(),
-            time.monotonic(),
-        )
-        await asyncio.sleep(seconds)
-        sys1, cpu1, me1, pub1, t1 = (
-            psutil.cpu_times(),
-            _cpu(proc),
-            _cpu(me),
-            publisher.cpu_seconds(),
-            time.monotonic(),
-        )
-        m1 = await server.metrics()
-        after = [(s.tally.video_frames, s.tally.video_packets) for s in subscribers]
-        if spy is not None and profile is not None:
-            result.profile = await _finish_py_spy(spy, profile)
+            proc = psutil.Process(server.pid)
+            me = psutil.Process()
+            before = [(s.tally.video_frames, s.tally.video_packets) for s in subscribers]
+            m0 = await asyncio.wait_for(server.metrics(), 10)
+            spy = _start_py_spy(server.pid, seconds, profile, native) if profile else None
+            probe0 = probe_read(probe_file) if probe_file else None
+            sys0, cpu0, me0, pub0, t0 = (
+                psutil.cpu_times(),
+                _cpu(proc),
+                _cpu(me),
+                publisher.cpu_seconds(),
+                time.monotonic(),
+            )
+            await asyncio.sleep(seconds)
+            sys1, cpu1, me1, pub1, t1 = (
+                psutil.cpu_times(),
+                _cpu(proc),
+                _cpu(me),
+                publisher.cpu_seconds(),
+                time.monotonic(),
+            )
+            m1 = await asyncio.wait_for(server.metrics(), 10)
+            after = [(s.tally.video_frames, s.tally.video_packets) for s in subscribers]
+            probe1 = probe_read(probe_file) if probe_file else None
+            if spy is not None and profile is not None:
+                result.profile = await _finish_py_spy(spy, profile)
 
-        window = t1 - t0
-        result.window_s = window
-        cpu = cpu1 - cpu0
-        result.server_cpu_pct = 100 * cpu / window
-        result.bench_cpu_pct = 100 * (me1 - me0) / window
-        result.publisher_cpu_pct = 100 * (pub1 - pub0) / window
-        ncpu = psutil.cpu_count() or 1
-        result.machine_busy_pct = 100 * (_busy(sys1) - _busy(sys0)) / (window * ncpu)
-        result.server_rss_mb = proc.memory_info().rss / 2**20
+            window = t1 - t0
+            result.window_s = window
+            cpu = cpu1 - cpu0
+            result.server_cpu_pct = 100 * cpu / window
+            result.bench_cpu_pct = 100 * (me1 - me0) / window
+            result.publisher_cpu_pct = 100 * (pub1 - pub0) / window
+            ncpu = psutil.cpu_count() or 1
+            result.machine_busy_pct = 100 * (_busy(sys1) - _busy(sys0)) / (window * ncpu)
+            result.server_rss_mb = proc.memory_info().rss / 2**20
 
-        def delta(name: str, labels: dict[str, str]) -> float:
-            return metric_value(m1, name, labels) - metric_value(m0, name, labels)
+            def delta(name: str, labels: dict[str, str]) -> float:
+                return metric_value(m1, name, labels) - metric_value(m0, name, labels)
 
-        out = delta("classroom_rtp_packets_total", {"direction": "out"})
-        result.out_packets = int(out)
-        result.out_pps = out / window
-        result.in_pps = delta("classroom_rtp_packets_total", {"direction": "in"}) / window
-        if out > 0:
-            result.us_per_out_packet = 1e6 * cpu / out
-        fwd_sum = delta("classroom_forward_seconds_sum", {})
-        fwd_count = delta("classroom_forward_seconds_count", {})
-        if fwd_count > 0 and n > 0:
-            # one observation = one inbound packet sent to all n subscribers
-            result.forward_us_per_out_packet = 1e6 * fwd_sum / fwd_count / n
-        fps = [(a[0] - b[0]) / window for a, b in zip(after, before, strict=True)]
-        if fps:
-            result.fps_median = statistics.median(fps)
-            result.fps_min = min(fps)
-        result.subscribers_with_video = sum(1 for s in subscribers if s.tally.first_video_at)
-        if result.join_s:
-            result.join_median_s = statistics.median(result.join_s)
-        result.server_join_median_s = histogram_median(m1, "classroom_join_seconds")
+            out = delta("classroom_rtp_packets_total", {"direction": "out"})
+            result.out_packets = int(out)
+            result.out_pps = out / window
+            result.in_pps = delta("classroom_rtp_packets_total", {"direction": "in"}) / window
+            if out > 0:
+                result.us_per_out_packet = 1e6 * cpu / out
+            if probe0 is not None and probe1 is not None:
+                result.probe = probe_summary(probe0, probe1, result.out_pps)
+            fwd_sum = delta("classroom_forward_seconds_sum", {})
+            fwd_count = delta("classroom_forward_seconds_count", {})
+            if fwd_count > 0 and n > 0:
+                # one observation = one inbound packet sent to all n subscribers
+                result.forward_us_per_out_packet = 1e6 * fwd_sum / fwd_count / n
+            fps = [(a[0] - b[0]) / window for a, b in zip(after, before, strict=True)]
+            if fps:
+                result.fps_median = statistics.median(fps)
+                result.fps_min = min(fps)
+            result.subscribers_with_video = sum(1 for s in subscribers if s.tally.first_video_at)
+            if result.join_s:
+                result.join_median_s = statistics.median(result.join_s)
+            phases = [s.phases() for s in subscribers]
+            result.connected_median_s = _median([p["connected"] for p in phases])
+            result.first_audio_median_s = _median([p["first_audio"] for p in phases])
+            result.publications = int(metric_value(m1, "classroom_publications"))
+            result.subscriptions = int(metric_value(m1, "classroom_subscriptions"))
+            result.server_join_median_s = histogram_median(m1, "classroom_join_seconds")
     except Exception as exc:
         result.error = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, TimeoutError):
+            result.error += f" (run budget {run_budget_s(n, seconds):.0f} s exceeded)"
         if server is not None:
             tail = server.log_text()[-2000:]
             result.error += f"\n--- server log tail ---\n{tail}"
     finally:
-        for subscriber in subscribers:
-            await subscriber.close()
+        await asyncio.gather(*(subscriber.close() for subscriber in subscribers))
         if publisher is not None:
             await asyncio.to_thread(publisher.stop)
             result.publisher = publisher.stats
@@ -616,26 +676,171 @@ async def run_once(
     return result
 
 
+# --- CPU probe: thread CPU time of the packet path's parts, inside the server -----------------
+
+#: Installed as `sitecustomize` for the server process only (PYTHONPATH): wraps a few functions
+#: with time.thread_time() and dumps the totals to $CLASSROOM_BENCH_PROBE every 0.5 s.
+#: CPU time, unlike py-spy's wall-clock samples, leaves out time the server spends preempted.
+PROBE_SOURCE = """
+import os, sys, time, json, threading
+
+def _install():
+    path = os.environ.get("CLASSROOM_BENCH_PROBE")
+    if not path or "serve" not in sys.argv:
+        return
+    import asyncio.selector_events as se
+    import pylibsrtp
+    import aiortc.rtcdtlstransport as dt
+    import aiortc.rtcrtpsender as rs
+    tt = time.thread_time
+    stats = {}
+    nested = [0]
+
+    def wrap(owner, attr, name, is_async):
+        orig = getattr(owner, attr)
+        st = stats.setdefault(name, [0, 0.0, 0])
+        if is_async:
+            async def wrapper(*a, **k):
+                nested[0] += 1
+                before = nested[0]
+                t = tt()
+                try:
+                    return await orig(*a, **k)
+                finally:
+                    st[1] += tt() - t
+                    st[0] += 1
+                    st[2] += nested[0] - before
+        else:
+            def wrapper(*a, **k):
+                nested[0] += 1
+                before = nested[0]
+                t = tt()
+                try:
+                    return orig(*a, **k)
+                finally:
+                    st[1] += tt() - t
+                    st[0] += 1
+                    st[2] += nested[0] - before
+        setattr(owner, attr, wrapper)
+
+    # the cost one wrapper adds to whatever encloses it
+    class _Calib:
+        def noop(self):
+            return None
+    calib = _Calib()
+    n = 20000
+    t = tt()
+    for _ in range(n):
+        calib.noop()
+    plain = tt() - t
+    wrap(_Calib, "noop", "_calibration", False)
+    t = tt()
+    for _ in range(n):
+        calib.noop()
+    overhead = max(0.0, (tt() - t - plain) / n)
+    del stats["_calibration"]
+
+    wrap(se._SelectorDatagramTransport, "sendto", "sendto", False)
+    wrap(pylibsrtp.Session, "protect", "srtp_protect", False)
+    wrap(pylibsrtp.Session, "protect_rtcp", "srtcp_protect", False)
+    wrap(pylibsrtp.Session, "unprotect", "srtp_unprotect", False)
+    wrap(pylibsrtp.Session, "unprotect_rtcp", "srtcp_unprotect", False)
+    wrap(dt.RTCDtlsTransport, "_handle_rtp_data", "rtp_in", True)
+    wrap(dt.RTCDtlsTransport, "_handle_rtcp_data", "rtcp_in", True)
+    wrap(rs.RTCRtpSender, "_send_rtcp", "rtcp_sr_out", True)
+
+    def later():
+        while "classroom.rooms.forwarding" not in sys.modules:
+            time.sleep(0.05)
+        fw = sys.modules["classroom.rooms.forwarding"]
+        wrap(fw.Publication, "on_packet", "forward", True)
+        while True:
+            time.sleep(0.5)
+            data = {"overhead_s": overhead, "stats": stats, "t": time.monotonic(),
+                    "process_cpu_s": time.process_time()}
+            tmp = path + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(data, f)
+            os.replace(tmp, path)
+
+    threading.Thread(target=later, daemon=True, name="bench-probe").start()
+
+_install()
+"""
+
+
+def probe_read(path: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
+    except (OSError, ValueError):
+        return None
+
+
+def probe_summary(before: dict[str, Any], after: dict[str, Any], out_pps: float) -> dict[str, Any]:
+    """Per call CPU µs and share of the server's CPU, corrected for the probe's own cost.
+
+    Over the probe's own interval between two dumps (its clock and its process CPU time).
+    """
+    overhead = float(after["overhead_s"])
+    window = float(after["t"]) - float(before["t"])
+    server_cpu_s = float(after["process_cpu_s"]) - float(before["process_cpu_s"])
+    if window <= 0:
+        return {}
+    parts: dict[str, Any] = {}
+    for name, (calls1, cpu1, nested1) in after["stats"].items():
+        calls0, cpu0, nested0 = before["stats"].get(name, (0, 0.0, 0))
+        calls, nested = calls1 - calls0, nested1 - nested0
+        cpu = max(0.0, (cpu1 - cpu0) - nested * overhead)
+        if not calls:
+            continue
+        parts[name] = {
+            "calls_per_s": round(calls / window, 1),
+            "cpu_us_per_call": round(1e6 * cpu / calls, 2),
+            "pct_of_server_cpu": round(100 * cpu / server_cpu_s, 1) if server_cpu_s else None,
+        }
+        if name == "forward" and out_pps:
+            parts[name]["cpu_us_per_out_packet"] = round(1e6 * cpu / window / out_pps, 2)
+    return {
+        "window_s": round(window, 2),
+        "server_cpu_pct": round(100 * server_cpu_s / window, 1),
+        "probe_overhead_us_per_wrapped_call": round(1e6 * overhead, 2),
+        "parts": parts,
+    }
+
+
+@contextlib.contextmanager
+def probe_environment(probe_dir: Path | None, probe_file: Path | None) -> Any:
+    """PYTHONPATH and CLASSROOM_BENCH_PROBE set while the server process starts."""
+    if probe_dir is None or probe_file is None:
+        yield
+        return
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "CLASSROOM_BENCH_PROBE")}
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(probe_dir), *([saved["PYTHONPATH"]] if saved["PYTHONPATH"] else [])]
+    )
+    os.environ["CLASSROOM_BENCH_PROBE"] = str(probe_file)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 # --- profiling with py-spy -----------------------------------------------------------------
 
 
 def _start_py_spy(pid: int, seconds: float, out: Path, native: bool) -> subprocess.Popen[bytes]:
     exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    args = [
-        exe,
-        "record",
-        "--pid",
-        str(pid),
-        "--duration",
-        str(max(1, int(seconds))),
-        "--rate",
-        "250",
-        "--format",
-        "raw",
-        "--function",
-        "--output",
-        str(out),
-    ]
+    args = [exe, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds)))]
+    # --idle --threads: sample every thread, busy or not; summarize_profile keeps the event
+    # loop thread and tells idle (epoll) from busy itself. Blocking mode (py-spy pauses the
+    # server for each sample): --nonblocking gave torn, inconsistent stacks here.
+    args += ["--rate", "500", "--format", "raw", "--function", "--idle", "--threads"]
+    args += ["--output", str(out)]
     if native:
         args.append("--native")
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -653,67 +858,112 @@ async def _finish_py_spy(spy: subprocess.Popen[bytes], out: Path) -> dict[str, A
     return summarize_profile(out.read_text())
 
 
-#: Buckets of the forwarding path, by a function that appears in the sampled stack
-#: (checked in this order; a sample counts in the first bucket that matches).
-PROFILE_BUCKETS: list[tuple[str, tuple[str, ...]]] = [
-    ("SRTP protect (libsrtp via pylibsrtp)", ("protect (pylibsrtp",)),
-    ("SRTP/SRTCP unprotect", ("unprotect (pylibsrtp", "unprotect_rtcp (pylibsrtp")),
-    ("UDP sendto (aioice -> asyncio transport)", ("sendto (asyncio/selector_events",)),
+#: What the event-loop thread was doing: by a frame in the sampled stack below the event
+#: loop's `_run_once` (first match wins).
+ACTIVITIES: list[tuple[str, tuple[str, ...]]] = [
+    ("forwarding (Publication.on_packet)", ("Publication.on_packet (",)),
+    ("RTP in: parse, tap, REMB/NACK/stats", ("_handle_rtp_data (",)),
+    ("RTCP sender reports (every slot, ~1/s)", ("RTCRtpSender._run_rtcp (",)),
+    ("RTCP receiver reports", ("RTCRtpReceiver._run_rtcp (",)),
+    ("RTCP in: parse, handlers", ("_handle_rtcp_data (",)),
+    ("SRTP/SRTCP unprotect", ("Session.unprotect",)),
     (
-        "aioice send path (Connection.send/sendto, protocol)",
-        ("send (aioice", "sendto (aioice", "send_data (aioice"),
+        "UDP receive -> aioice queue -> DTLS task",
+        ("_read_ready (", "datagram_received (", "_recv_next (", "Connection.recv"),
     ),
-    ("header build (OutboundStream.build)", ("build (classroom/rooms/rtp.py",)),
-    ("prometheus metrics (inc/observe)", ("inc (prometheus_client", "observe (prometheus_client")),
-    ("RTCP: sender reports (RTCRtpSender._run_rtcp)", ("_run_rtcp (aiortc/rtcrtpsender.py",)),
-    ("RTCP: receive/handle", ("_handle_rtcp_data (aiortc", "_handle_rtcp_packet (aiortc")),
-    ("RTP parse + receive bookkeeping (aiortc)", ("_handle_rtp_data (aiortc",)),
-    ("SendSlot.forward (rest: awaits, accounting)", ("forward (classroom/rooms/forwarding.py",)),
-    ("Publication.on_packet (rest)", ("on_packet (classroom/rooms/forwarding.py",)),
-    ("UDP receive (datagram_received/recvfrom)", ("_read_ready (asyncio/selector_events",)),
-    ("event loop: select/epoll", ("select (selectors",)),
-    ("event loop: other (_run_once, handles, timers)", ("_run_once (asyncio",)),
+    ("ICE (STUN consent checks)", ("aioice/",)),
+    ("Redis", ("redis/",)),
+    (
+        "HTTP, WebSocket, /metrics",
+        ("aiohttp/", "classroom/signaling", "classroom/http", "prometheus_client/"),
+    ),
+    ("event loop (epoll bookkeeping, timers, task switches)", ("asyncio/",)),
+]
+
+#: Inside the forwarding path: what the deepest Python frame of the sample is.
+_SEND_LAYERS = (
+    "SenderHook.send (", "RTCDtlsTransport._send_rtp (", "RTCIceTransport._send (",
+    "Connection.send (", "Connection.sendto (", "StunProtocol.send_data (",
+    "CandidatePair.remote_addr (",
+)  # fmt: skip
+COMPONENTS: list[tuple[str, tuple[str, ...]]] = [
+    ("SRTP protect (libsrtp via pylibsrtp/cffi)", ("pylibsrtp/",)),
+    ("sendto syscall (kernel UDP, loopback delivery)", ("_SelectorDatagramTransport.sendto (",)),
+    ("send-path coroutine layers (hook, DTLS, ICE, aioice)", _SEND_LAYERS),
+    ("header build (OutboundStream.build)", ("OutboundStream.build (",)),
+    ("prometheus metrics", ("prometheus_client/",)),
+    ("per-slot bookkeeping (SendSlot.forward, account)", ("SendSlot.forward (", ".account (")),
+    ("fan-out loop (Publication.on_packet)", ("Publication.on_packet (",)),
+    ("clocks (current_ntp_time, monotonic)", ("clock.py", "current_ntp_time")),
 ]
 
 
+def _classify(names: list[tuple[str, tuple[str, ...]]], text: str) -> str | None:
+    for name, needles in names:
+        if any(needle in text for needle in needles):
+            return name
+    return None
+
+
 def summarize_profile(raw: str) -> dict[str, Any]:
-    """Buckets and top leaf functions from py-spy's raw (collapsed stacks) output."""
-    total = 0
-    leaf: Counter[str] = Counter()
-    buckets: Counter[str] = Counter()
-    inclusive: Counter[str] = Counter()
+    """Where the server's event-loop thread spends its busy time, from py-spy raw output.
+
+    Recorded with `--idle --threads`: samples of other threads (aiortc's idle decoder
+    threads, the executor) are dropped, and so are samples waiting in epoll (idle).
+    py-spy samples wall-clock time: a thread preempted inside a syscall still counts there,
+    which inflates sendto on a busy 2-core machine; `--probe` measures CPU time instead.
+    """
+    main_total = idle = 0
+    activities: Counter[str] = Counter()
+    components: Counter[str] = Counter()
+    leaves: Counter[str] = Counter()
+    forward_total = 0
     for line in raw.splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
             continue
-        count = int(count_text)
-        total += count
         frames = stack.split(";")
-        leaf[_short(frames[-1])] += count
-        for name in {_short(f) for f in frames}:
-            inclusive[name] += count
-        for bucket, needles in PROFILE_BUCKETS:
-            if any(needle in stack for needle in needles):
-                buckets[bucket] += count
-                break
-        else:
-            buckets["other"] += count
-    if not total:
-        return {"samples": 0}
+        if "MainThread" not in frames[0]:
+            continue
+        count = int(count_text)
+        main_total += count
+        python_frames = [f for f in frames if ".py:" in f]
+        leaf = python_frames[-1] if python_frames else frames[-1]
+        if leaf.startswith(("EpollSelector.select", "select (")):
+            idle += count
+            continue
+        leaves[_short(leaf)] += count
+        loop_at = max((i for i, f in enumerate(frames) if f.startswith("BaseEventLoop._run_once")),
+                      default=-1)  # fmt: skip
+        below = frames[loop_at + 1 :]
+        activity = (
+            _classify(ACTIVITIES, ";".join(below)) or "other"
+            if below
+            else "event loop (epoll bookkeeping, timers, task switches)"
+        )
+        activities[activity] += count
+        if activity.startswith("forwarding"):
+            forward_total += count
+            components[_classify(COMPONENTS, leaf) or "other: " + _short(leaf)] += count
+    busy = main_total - idle
+    if not busy:
+        return {"samples": main_total}
 
-    def pct(c: int) -> float:
-        return round(100 * c / total, 1)
+    def share(counter: Counter[str], total: int, limit: int) -> dict[str, float]:
+        return {k: round(100 * c / total, 1) for k, c in counter.most_common(limit)}
 
     return {
-        "samples": total,
-        "buckets": {b: pct(c) for b, c in buckets.most_common()},
-        "top_self": {f: pct(c) for f, c in leaf.most_common(20)},
-        "top_inclusive": {f: pct(c) for f, c in inclusive.most_common(30)},
+        "samples": main_total,
+        "busy_samples": busy,
+        "loop_busy_pct": round(100 * busy / main_total, 1),
+        "activities_pct_of_busy": share(activities, busy, 20),
+        "forwarding_components_pct_of_forwarding": share(components, forward_total or 1, 14),
+        "top_self_pct_of_busy": share(leaves, busy, 25),
     }
 
 
 def _short(frame: str) -> str:
-    """'send (aioice/ice.py:123)' with the site-packages prefix dropped."""
+    """'Connection.send (aioice/ice.py:747)', with the site-packages prefix dropped."""
     name, _, where = frame.partition(" (")
     where = where.rstrip(")")
     for marker in ("site-packages/", "lib/python3.11/", str(REPO) + "/"):
@@ -765,6 +1015,10 @@ def aggregate(results: list[RunResult]) -> list[dict[str, Any]]:
             fps_median=_median([r.fps_median for r in runs]),
             fps_min=_median([r.fps_min for r in runs]),
             join_median_s=_median([r.join_median_s for r in runs]),
+            connected_median_s=_median([r.connected_median_s for r in runs]),
+            first_audio_median_s=_median([r.first_audio_median_s for r in runs]),
+            publications=_median([r.publications for r in runs]),
+            subscriptions=_median([r.subscriptions for r in runs]),
             server_join_median_s=_median([r.server_join_median_s for r in runs]),
             subscribers_with_video=min(r.subscribers_with_video for r in runs),
             machine_busy_pct=_median([r.machine_busy_pct for r in runs]),
@@ -784,9 +1038,10 @@ COLUMNS = [
     ("out_pps", "out pkt/s", "{:.0f}"),
     ("us_per_out_packet", "µs/out pkt (all)", "{:.0f}"),
     ("marginal_us_per_out_packet", "µs/out pkt (marginal)", "{:.0f}"),
-    ("forward_us_per_out_packet", "µs/out pkt (fwd loop)", "{:.0f}"),
+    ("forward_us_per_out_packet", "fwd loop µs/pkt (wall)", "{:.0f}"),
     ("fps_median", "fps median", "{:.1f}"),
     ("fps_min", "fps min", "{:.1f}"),
+    ("connected_median_s", "join→connected s", "{:.2f}"),
     ("join_median_s", "join→1st video s", "{:.2f}"),
     ("server_join_median_s", "server join p50 s", "{:.2f}"),
     ("machine_busy_pct", "machine busy %", "{:.0f}"),
@@ -854,14 +1109,17 @@ def check_network_namespace() -> None:
 
 
 async def bench(args: argparse.Namespace) -> int:
+    task = asyncio.current_task()
+    if task is not None:  # SIGTERM: cancel, so that every run's cleanup still happens
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     counts = [int(x) for x in args.subscribers.split(",") if x.strip()]
     plan = sorted({0, *counts})
     info = machine_info()
     print(f"machine: {info}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="bench-clip-"))
     results: list[RunResult] = []
+    started = time.monotonic()
     try:
-        started = time.monotonic()
         clip = await asyncio.to_thread(encode_clip)
         clip_path = work / "clip.pickle"
         clip_path.write_bytes(pickle.dumps(clip))
@@ -878,21 +1136,38 @@ async def bench(args: argparse.Namespace) -> int:
                 results.append(result)
                 _print_run(result)
         profile = None
+        extra_runs: list[RunResult] = []
         if args.profile:
             n = max(plan)
             print(f"profiling the server with py-spy at N={n} ...", flush=True)
             result = await run_once(
-                n, -1, clip_path, args.seconds, args.role, Path(args.profile), args.profile_native
+                n,
+                -1,
+                clip_path,
+                args.profile_seconds,
+                args.role,
+                Path(args.profile),
+                args.profile_native,
             )
             _print_run(result)
+            extra_runs.append(result)
             profile = result.profile
             print(json.dumps(profile, indent=2, ensure_ascii=False), flush=True)
+        probe = None
+        if args.probe:
+            n = max(plan)
+            print(f"probing the server's CPU per part at N={n} ...", flush=True)
+            result = await run_once(n, -1, clip_path, args.profile_seconds, args.role, probe=True)
+            _print_run(result)
+            extra_runs.append(result)
+            probe = result.probe
+            print(json.dumps(probe, indent=2, ensure_ascii=False), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     rows = aggregate(results)
     print(
         f"\nmedians over {args.repeats} repeat(s), {args.seconds:g} s windows, "
-        f"subscribers as {args.role}s:\n"
+        f"subscribers as {args.role}s (bench took {time.monotonic() - started:.0f} s):\n"
     )
     print(markdown_table(rows), flush=True)
     if args.json:
@@ -904,6 +1179,8 @@ async def bench(args: argparse.Namespace) -> int:
                     "rows": rows,
                     "runs": [asdict(r) for r in results],
                     "profile": profile,
+                    "probe": probe,
+                    "profile_and_probe_runs": [asdict(r) for r in extra_runs],
                 },
                 indent=2,
                 ensure_ascii=False,
@@ -923,7 +1200,8 @@ def _print_run(r: RunResult) -> None:
         f"N={r.subscribers:2d} repeat {r.repeat}: server {r.server_cpu_pct:5.1f}% "
         f"out {r.out_pps:6.0f} pkt/s {us} µs/pkt fps {fps} join {join} s "
         f"video {r.subscribers_with_video}/{r.subscribers} machine {r.machine_busy_pct:.0f}% "
-        f"bench {r.bench_cpu_pct:.0f}% publisher {r.publisher_cpu_pct:.0f}%",
+        f"bench {r.bench_cpu_pct:.0f}% publisher {r.publisher_cpu_pct:.0f}% "
+        f"publications {r.publications} subscriptions {r.subscriptions}",
         flush=True,
     )
 
@@ -945,6 +1223,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also profile the server with py-spy at the largest N; "
         "raw collapsed stacks go to this file",
     )
+    p.add_argument("--profile-seconds", type=float, default=30.0, help="profiling window")
+    p.add_argument(
+        "--probe",
+        action="store_true",
+        help="also measure thread CPU time per part of the packet path inside the "
+        "server (sendto, SRTP, forward, RTCP) at the largest N",
+    )
     p.add_argument("--profile-native", action="store_true", help="py-spy --native")
     p.add_argument("--publisher-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--base-url", help=argparse.SUPPRESS)
@@ -959,7 +1244,11 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(publisher_main(args.base_url, args.join_url, Path(args.clip)))
     check_network_namespace()
     enable_loopback_candidates()
-    return asyncio.run(bench(args))
+    try:
+        return asyncio.run(bench(args))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted; servers and peers were stopped", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
