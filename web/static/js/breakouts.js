@@ -146,6 +146,8 @@ export function setupBreakouts({ role, token, announce, participants }) {
     awaitingPlan: false,
     /** What the group list shows now (renderGroups skips a render that changes nothing). */
     groupsSignature: "",
+    /** The last broadcast shown (to show it again in another language). */
+    lastBroadcast: null,
   };
 
   const tick = setInterval(() => renderClock(), 1000);
@@ -273,10 +275,17 @@ export function setupBreakouts({ role, token, announce, participants }) {
       el.broadcastStatus.textContent = t("breakouts.broadcastSentText", { message: msg.message });
       return;
     }
-    el.broadcastFrom.textContent = from;
-    el.broadcastText.textContent = msg.message;
+    state.lastBroadcast = msg;
+    showBroadcastText(msg);
     el.broadcast.hidden = false;
     say(`${from}: ${msg.message}`);
+  }
+
+  function showBroadcastText(msg) {
+    el.broadcastFrom.textContent = msg.sender
+      ? t("breakouts.broadcastFrom", { name: msg.sender })
+      : t("breakouts.broadcastFromFacilitator");
+    el.broadcastText.textContent = msg.message;
   }
 
   function dismissBroadcast() {
@@ -793,6 +802,18 @@ export function setupBreakouts({ role, token, announce, participants }) {
   });
   if (panelAvailable) wirePanel();
   else if (el.toggle) el.toggle.hidden = true;
+
+  // The language switch: render what this module wrote with t() again.
+  document.addEventListener("classroom:language", () => {
+    renderBanner();
+    if (!el.warning.hidden) el.warning.textContent = t("breakouts.warning");
+    if (state.lastBroadcast) showBroadcastText(state.lastBroadcast);
+    if (panelAvailable) {
+      state.groupsSignature = "";
+      renderHelp();
+      renderPanel();
+    }
+  });
 
   function on(signaling, type, fn) {
     const listener = (e) => fn(e.detail);
