@@ -31,6 +31,7 @@ from aiortc.rtp import (
     RTCP_PSFB_FIR,
     RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
+    RtcpByePacket,
     RtcpPsfbPacket,
     RtcpRrPacket,
     RtcpRtpfbPacket,
@@ -73,6 +74,7 @@ _METHODS: tuple[tuple[type[Any], str], ...] = (
     (RTCRtpReceiver, "_send_rtcp_nack"),
     (RTCRtpReceiver, "_send_rtcp_pli"),
     (RTCRtpSender, "_handle_rtcp_packet"),
+    (RTCRtpSender, "_send_rtcp"),
 )
 
 RtpSink = Callable[[RtpPacket], Awaitable[None]]
@@ -213,7 +215,7 @@ class SenderHook:
     cumulative packets_lost, jitter in RTP clock units, round-trip seconds or None)`.
     """
 
-    __slots__ = ("_dtls", "_ice", "_send_rtp", "mid", "sender", "ssrc")
+    __slots__ = ("_dtls", "_ice", "_packets", "_reported", "_send_rtp", "mid", "sender", "ssrc")
 
     def __init__(
         self,
@@ -255,6 +257,23 @@ class SenderHook:
 
         s._handle_rtcp_packet = handle_rtcp_packet
 
+        # aiortc sends a sender report every second from every sender, carrying media or
+        # not; a session of 16 has hundreds of idle slots. Reports go out only for slots
+        # that sent packets since the last one (and the BYE when the sender stops).
+        self._packets = 0
+        self._reported = 0
+        original_send_rtcp = sender._send_rtcp
+
+        async def send_rtcp(packets: list[Any]) -> None:
+            if self._packets == self._reported and not any(
+                isinstance(p, RtcpByePacket) for p in packets
+            ):
+                return
+            self._reported = self._packets
+            await original_send_rtcp(packets)
+
+        s._send_rtcp = send_rtcp
+
     async def send(self, data: bytes) -> None:
         """Protect and send one serialized RTP packet; raises ConnectionError when closed."""
         await self._send_rtp(data)
@@ -287,6 +306,7 @@ class SenderHook:
 
     def account(self, packets: int, octets: int, ntp_timestamp: int, rtp_timestamp: int) -> None:
         """Feed the counters aiortc puts in its RTCP sender reports (A/V sync, RTT)."""
+        self._packets = packets
         s: Any = self.sender
         s._RTCRtpSender__packet_count = packets
         s._RTCRtpSender__octet_count = octets

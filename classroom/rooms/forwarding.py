@@ -8,6 +8,7 @@ nothing). Moving people between rooms is re-pointing slots: no new connection, n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -26,6 +27,8 @@ from classroom.rooms.rtp import (
 #: aiortc's sender keeps 128 packets for NACKs; so do we, per video slot.
 HISTORY = 128
 KEYFRAME_REQUEST_INTERVAL_S = 0.5
+#: A subscriber that just connected waits at most this long after the last request.
+URGENT_KEYFRAME_INTERVAL_S = 0.1
 #: 1 in 64 packets is timed for the forwarding-time histogram.
 _SAMPLE_MASK = 63
 
@@ -142,6 +145,11 @@ class SendSlot:
             return
         self._sent(payload_len, ntp)
 
+    def connected(self) -> None:
+        """The subscriber's transport is up: a slot still waiting for a keyframe asks now."""
+        if self._await_keyframe and self.source is not None:
+            self.source.want_keyframe(urgent=True)
+
     def _lost_connection(self) -> None:
         # Not connected yet (or gone): whatever the subscriber missed, it needs a fresh
         # keyframe to start decoding.
@@ -206,6 +214,8 @@ class Publication:
         self._on_audio_level = on_audio_level
         self._last_keyframe_request = 0.0
         self._keyframe_wanted = False
+        self._keyframe_urgent = False
+        self._keyframe_wake = asyncio.Event()
         self._keyframe_task: asyncio.Task[None] | None = None
         self._packets_metric = metrics.RTP_PACKETS.labels(kind, "in")
         self._bytes_metric = metrics.RTP_BYTES.labels(kind, "in")
@@ -227,11 +237,15 @@ class Publication:
                 slot.attach(None)
         return True
 
-    def want_keyframe(self) -> None:
-        """Ask the publisher for a keyframe soon, at most once per interval."""
+    def want_keyframe(self, urgent: bool = False) -> None:
+        """Ask the publisher for a keyframe soon: at most once per interval, or sooner when
+        `urgent` (a subscriber just connected and has nothing to show)."""
         if self.media_kind != "video" or self._closed:
             return
         self._keyframe_wanted = True
+        if urgent:
+            self._keyframe_urgent = True
+            self._keyframe_wake.set()
         if self._keyframe_task is None or self._keyframe_task.done():
             self._keyframe_task = asyncio.get_running_loop().create_task(
                 self._send_keyframe_request()
@@ -239,11 +253,16 @@ class Publication:
 
     async def _send_keyframe_request(self) -> None:
         while self._keyframe_wanted and not self._closed:
-            wait = self._last_keyframe_request + KEYFRAME_REQUEST_INTERVAL_S - time.monotonic()
+            interval = (
+                URGENT_KEYFRAME_INTERVAL_S if self._keyframe_urgent else KEYFRAME_REQUEST_INTERVAL_S
+            )
+            wait = self._last_keyframe_request + interval - time.monotonic()
             if wait > 0:
-                await asyncio.sleep(wait)
+                self._keyframe_wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._keyframe_wake.wait(), wait)
                 continue
-            self._keyframe_wanted = False
+            self._keyframe_wanted = self._keyframe_urgent = False
             if self.media_ssrc is None:
                 # Nothing received yet: the publisher's first frame is a keyframe anyway.
                 return

@@ -103,6 +103,11 @@ class Peer:
             self.connection_state = self.pc.connectionState
             if self.pc.connectionState == "failed":
                 self._on_failed("ice_failed")
+            elif self.pc.connectionState == "connected":
+                # Keyframes sent before DTLS was up were lost: ask again now, so the first
+                # picture does not wait for the next periodic request.
+                for slot in self.slots:
+                    slot.connected()
 
     def start(self) -> None:
         if self.publishes:
