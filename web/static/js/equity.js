@@ -1,0 +1,209 @@
+// Equity of voice: the facilitator's (and observer's) live view of who speaks in the main room
+// and in each breakout group, from the server's `equity` messages (docs/protocol.md), every
+// few seconds: who has not spoken yet, who holds most of the talk, silences over a minute.
+// Also the links to the session report (facilitators, observers) and to "My participation"
+// (everyone). Builds its own markup in the room header and beside the grid; room.js only
+// attaches and detaches it.
+//
+//   const equity = setupEquity({role, token, announce});
+//   equity.attach(signaling);   // for each SignalingClient room.js makes
+//   equity.detach();            // when it is closed for good
+//
+// Test hook: window.classroom.equity (the last `equity` message), #equity-panel.
+
+import { t } from "./i18n.js";
+
+const VIEWERS = new Set(["facilitator", "observer"]);
+
+function el(tag, attributes = {}, text = "") {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  if (text) node.textContent = text;
+  return node;
+}
+
+/** 75 -> "1:15" */
+export function clock(seconds) {
+  const s = Math.max(0, Math.round(seconds || 0));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+function ensureStyles() {
+  if (document.querySelector('link[data-equity-css]')) return;
+  const link = el("link", { rel: "stylesheet", href: "/static/css/equity.css", "data-equity-css": "" });
+  document.head.appendChild(link);
+}
+
+export function setupEquity({ role, token, announce = () => {} }) {
+  const viewer = VIEWERS.has(role);
+  const meta = document.querySelector("#room .room-meta");
+  const room = document.getElementById("room");
+  let latest = null;
+  let signaling = null;
+  let open = false;
+  const silentAnnounced = new Set();
+  ensureStyles();
+
+  const mineHref = `/me/${encodeURIComponent(token)}`;
+  const mine = el("a", {
+    href: mineHref,
+    target: "_blank",
+    rel: "noopener",
+    class: "equity-mine-link",
+    id: "link-my-participation",
+  });
+  // After leaving, everyone can look at their own numbers.
+  const mineAfter = el("a", { href: mineHref, target: "_blank", rel: "noopener", id: "link-my-participation-left" });
+  const mineAfterLine = el("p", { class: "equity-left-link" });
+  mineAfterLine.append(mineAfter);
+  const report = el("a", {
+    href: `/report/${encodeURIComponent(token)}`,
+    target: "_blank",
+    rel: "noopener",
+    class: "equity-report-link",
+    id: "link-session-report",
+  });
+  const toggle = el("button", {
+    type: "button",
+    class: "button button-small",
+    id: "btn-equity",
+    "aria-expanded": "false",
+    "aria-controls": "equity-panel",
+  });
+  const panel = el("aside", { id: "equity-panel", class: "equity-panel", "aria-labelledby": "equity-heading" });
+  panel.hidden = true;
+  const heading = el("h2", { id: "equity-heading", tabindex: "-1" });
+  const close = el("button", { type: "button", class: "button button-small equity-close" });
+  const head = el("div", { class: "equity-head" });
+  head.append(heading, close);
+  const body = el("div", { class: "equity-body" });
+  const foot = el("p", { class: "equity-foot" });
+  foot.append(report);
+  panel.append(head, body, foot);
+
+  if (meta) meta.prepend(viewer ? toggle : mine);
+  if (viewer && room) room.appendChild(panel);
+  const leftCard = document.querySelector("#left .card");
+  if (leftCard) leftCard.appendChild(mineAfterLine);
+
+  function setOpen(value, { focus = false } = {}) {
+    open = value;
+    panel.hidden = !open;
+    toggle.setAttribute("aria-expanded", String(open));
+    document.body.classList.toggle("equity-open", open);
+    if (open) render();
+    if (focus) (open ? heading : toggle).focus({ preventScroll: true });
+  }
+
+  toggle.addEventListener("click", () => setOpen(!open, { focus: !open }));
+  close.addEventListener("click", () => setOpen(false, { focus: true }));
+  panel.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      setOpen(false, { focus: true });
+    }
+  });
+
+  function roomName(r) {
+    return r.kind === "main" ? t("equity.main") : r.name || r.id;
+  }
+
+  function renderRoom(r) {
+    const card = el("section", { class: "equity-room", "data-room-id": r.id });
+    const title = el("h3", {}, roomName(r));
+    card.append(title);
+    if (r.silence) {
+      card.classList.add("is-silent");
+      card.append(el("p", { class: "equity-alert", "data-field": "silence" }, t("equity.silence", { time: clock(r.silent_for_s) })));
+    }
+    const byId = new Map(r.members.map((m) => [m.member_id, m]));
+    if (r.dominant && byId.has(r.dominant)) {
+      const d = byId.get(r.dominant);
+      card.append(
+        el("p", { class: "equity-alert", "data-field": "dominant" }, t("equity.dominant", { name: d.name, pct: Math.round(d.share * 100) })),
+      );
+    }
+    const quiet = r.not_spoken.map((id) => byId.get(id)).filter(Boolean);
+    const note = el("p", { class: "equity-quiet", "data-field": "not-spoken" });
+    note.textContent = quiet.length
+      ? t("equity.notSpoken", { names: quiet.map((m) => m.name).join(", ") })
+      : r.members.length
+        ? t("equity.allSpoken")
+        : t("equity.nobody");
+    card.append(note);
+    const list = el("ul", { class: "equity-list" });
+    for (const m of r.members) {
+      const item = el("li", {
+        class: "equity-member",
+        "data-member-id": m.member_id,
+        "data-spoken": String(m.spoken),
+        "data-share": String(m.share),
+      });
+      if (r.dominant === m.member_id) item.classList.add("is-dominant");
+      const name = el("span", { class: "equity-name" }, m.name);
+      if (m.role === "facilitator") name.append(el("span", { class: "equity-role" }, ` · ${t("room.facilitator")}`));
+      const bar = el("span", { class: "equity-bar", "aria-hidden": "true" });
+      bar.style.setProperty("--share", `${Math.round(m.share * 1000) / 10}%`);
+      const figures = el(
+        "span",
+        { class: "equity-figures" },
+        `${Math.round(m.share * 100)} % · ${clock(m.talk_s)} · ${t(`equity.turns.${m.turns === 1 ? "one" : "other"}`, { n: m.turns })}`,
+      );
+      item.append(name, bar, figures);
+      list.append(item);
+    }
+    card.append(list);
+    return card;
+  }
+
+  function render() {
+    heading.textContent = t("equity.heading");
+    close.textContent = t("equity.close");
+    toggle.textContent = t("equity.toggle");
+    toggle.setAttribute("aria-label", t("equity.toggleLabel"));
+    mine.textContent = t("equity.mine");
+    mineAfter.textContent = t("equity.mine");
+    report.textContent = t("equity.report");
+    if (!open) return;
+    body.replaceChildren();
+    const rooms = latest ? latest.rooms : [];
+    if (!rooms.length) {
+      body.append(el("p", { class: "hint" }, t("equity.waiting")));
+      return;
+    }
+    for (const r of rooms) body.append(renderRoom(r));
+  }
+
+  function onEquity(message) {
+    latest = message;
+    for (const r of message.rooms) {
+      if (r.silence && !silentAnnounced.has(r.id)) {
+        silentAnnounced.add(r.id);
+        if (open) announce(t("equity.silenceAnnounce", { room: roomName(r) }));
+      } else if (!r.silence) silentAnnounced.delete(r.id);
+    }
+    render();
+  }
+
+  const listener = (event) => onEquity(event.detail);
+  document.addEventListener("classroom:language", () => render());
+  render();
+
+  if (window.classroom) {
+    Object.defineProperty(window.classroom, "equity", { get: () => latest, configurable: true });
+  }
+
+  return {
+    attach(client) {
+      if (!viewer) return;
+      signaling = client;
+      signaling.addEventListener("equity", listener);
+    },
+    detach() {
+      if (signaling) signaling.removeEventListener("equity", listener);
+      signaling = null;
+      latest = null;
+      render();
+    },
+  };
+}
