@@ -125,16 +125,6 @@ function isEquityRoom(r) {
   );
 }
 
-function isEquityRoom(r) {
-  return (
-    isObject(r) &&
-    isString(r.id) &&
-    Array.isArray(r.members) &&
-    r.members.every((m) => isObject(m) && isString(m.member_id) && isString(m.name)) &&
-    Array.isArray(r.not_spoken)
-  );
-}
-
 /** Per server message type: does the message carry what the client relies on? */
 const VALIDATORS = {
   welcome: (m) =>
@@ -170,8 +160,6 @@ const VALIDATORS = {
   round_warning: (m) => typeof m.seconds_left === "number",
   broadcast: (m) => isString(m.message) && (m.sender === undefined || isString(m.sender)),
   help_requested: (m) => isString(m.participant_id) && isString(m.name) && isRoom(m.room),
-  // Equity of voice (facilitators and observers).
-  equity: (m) => Array.isArray(m.rooms) && m.rooms.every(isEquityRoom),
   // Equity of voice (facilitators and observers).
   equity: (m) => Array.isArray(m.rooms) && m.rooms.every(isEquityRoom),
 };

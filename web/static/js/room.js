@@ -11,7 +11,6 @@
 
 import { roomLabel, setupBreakouts } from "./breakouts.js";
 import { setupEquity } from "./equity.js";
-import { setupEquity } from "./equity.js";
 import { applyI18n, detectLanguage, getLanguage, setLanguage, t, tn } from "./i18n.js";
 import { MediaSession } from "./media.js";
 import { SignalingClient } from "./protocol.js";
@@ -178,13 +177,6 @@ window.classroom = {
     return app.room;
   },
 };
-
-/** Equity of voice for facilitators and observers; report links (equity.js). */
-const equity = setupEquity({
-  role: config.role,
-  token: config.token,
-  announce: (text) => announce(text),
-});
 
 /** Equity of voice for facilitators and observers; report links (equity.js). */
 const equity = setupEquity({
@@ -1037,7 +1029,6 @@ async function join() {
   });
   breakouts.attach(signaling);
   equity.attach(signaling);
-  equity.attach(signaling);
   signaling.addEventListener("speaking", (e) => setSpeaking(e.detail.participant_ids));
   media.addEventListener("tile-media", (e) => onTileMedia(e.detail));
   media.addEventListener("tile-media-ended", (e) => onTileMediaEnded(e.detail));
@@ -1060,7 +1051,6 @@ function endSession(reason) {
   app.media = null;
   if (media) media.dispose();
   breakouts.detach();
-  equity.detach();
   equity.detach();
   if (signaling) signaling.close(reason);
   clearRoom();
