@@ -85,6 +85,7 @@ EN: dict[str, str] = {
     "admin.sessions.when": "When",
     "admin.sessions.status": "Status",
     "admin.session.back": "Back to the cohort",
+    "admin.report": "Attendance and engagement report",
     "admin.session.links": "Join links",
     "admin.session.linksHelp": "Each person has their own link. Send it to them only: the "
     "link is their entry to the session. A new link makes the old one stop working.",
@@ -193,6 +194,7 @@ NB: dict[str, str] = {
     "admin.sessions.when": "Når",
     "admin.sessions.status": "Status",
     "admin.session.back": "Tilbake til kullet",
+    "admin.report": "Rapport om oppmøte og deltakelse",
     "admin.session.links": "Lenker",
     "admin.session.linksHelp": "Hver person har sin egen lenke. Send den bare til vedkommende: "
     "lenken er inngangen til samlingen. En ny lenke gjør at den gamle slutter å virke.",

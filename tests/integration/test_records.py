@@ -272,6 +272,8 @@ async def test_pages_for_facilitators_observers_and_members(client: Client) -> N
     assert csrf
     await call(client, "POST", "/admin/login", data={"csrf": csrf.group(1), "token": ADMIN},
                headers={})  # fmt: skip
+    admin_page = await call(client, "GET", f"/admin/sessions/{sid}", headers={})
+    assert f'href="/admin/sessions/{sid}/report"' in admin_page
     page = await call(client, "GET", f"/admin/sessions/{sid}/report", headers={})
     assert 'id="attendance-table"' in page and 'id="engagement-table"' in page
     admin_csv = await get_csv(client, f"/admin/sessions/{sid}/report/engagement.csv", headers={})
