@@ -307,6 +307,7 @@ class Interactions:
                     "participant_id": p.id,
                     "name": p.info.name,
                     "room_id": p.room.id,
+                    "room_name": p.room.name,
                     "raised_at": datetime.fromtimestamp(at_ms / 1000, UTC).isoformat(
                         timespec="milliseconds"
                     ),
@@ -485,14 +486,18 @@ class Interactions:
             media.set_active(target.id, "audio", False)
         _send(target, "muted", by=facilitator.info.name, locked=lock)
         if lock:
-            await self._send_permissions(sid, target)
+            moderation = await self.store.moderation(sid)
+            await self._send_permissions(sid, target, moderation)
+            await self.send_moderation(sid, moderation)
 
     async def _unlock_mic(self, actor: Actor, m: dict[str, Any]) -> None:
         sid, media, facilitator = await self._facilitator(actor, "unlock_mic")
         target = self._target(media, m["participant_id"], "unlock_mic")
         await self.store.unlock_mic(sid, _where(target), facilitator.info.member_id, new_eid())
         media.set_active(target.id, "audio", True)
-        await self._send_permissions(sid, target)
+        moderation = await self.store.moderation(sid)
+        await self._send_permissions(sid, target, moderation)
+        await self.send_moderation(sid, moderation)
 
     async def _stop_camera(self, actor: Actor, m: dict[str, Any]) -> None:
         sid, media, facilitator = await self._facilitator(actor, "stop_camera")
@@ -542,7 +547,26 @@ class Interactions:
         )
         if not allowed and _screen(target) and target.info.role is not Role.facilitator:
             await self.stop_screen(sid, media, target, "not_allowed")
-        await self._send_permissions(sid, target)
+        moderation = await self.store.moderation(sid)
+        await self._send_permissions(sid, target, moderation)
+        await self.send_moderation(sid, moderation)
+
+    async def send_moderation(
+        self, sid: str, moderation: Moderation | None = None, only: Participant | None = None
+    ) -> None:
+        """Who is locked, who may share: to facilitators and observers (their people list)."""
+        media = self._rooms.find_session(sid)
+        if media is None:
+            return
+        moderation = moderation or await self.store.moderation(sid)
+        fields = {
+            "mic_locked": sorted(moderation.mic_locked),
+            "screen_allowed": sorted(moderation.screen_allowed),
+            "spotlight": moderation.spotlight,
+        }
+        for p in [only] if only is not None else list(media.participants.values()):
+            if p.info.role is not Role.participant:
+                _send(p, "moderation", **fields)
 
     async def _send_permissions(
         self, sid: str, participant: Participant, moderation: Moderation | None = None
@@ -575,6 +599,8 @@ class Interactions:
             if participant.info.audio:
                 media.update_media_state(participant.id, False, participant.info.video)
         await self._send_permissions(sid, participant, moderation)
+        if participant.info.role is not Role.participant:
+            await self.send_moderation(sid, moderation, only=participant)
         await self._send_history(sid, participant)
         await self.send_hands(sid)  # everyone: a hand raised before a reconnect is back
         if moderation.spotlight == member_id:
