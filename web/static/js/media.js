@@ -1,11 +1,12 @@
 // WebRTC side of the client: one RTCPeerConnection per `welcome`, answers the server's
-// offers, publishes the local microphone/camera on the mids the server names, and maps
-// receive transceivers (by mid) to participants from `tracks` messages. No DOM.
+// offers, publishes the local microphone/camera (and a shared screen: kind "screen", sent on
+// `offer.publish.screen`) on the mids the server names, and maps receive transceivers (by
+// mid) to participants from `tracks` messages. No DOM.
 //
 // Events (CustomEvent, payload in `event.detail`):
 //   "pc"               {pc}  a new RTCPeerConnection was created (or null after close)
 //   "tile-media"       {participant_id, kind, track, mid}  a receive slot now carries
-//                      this participant's audio/video: attach new MediaStream([track])
+//                      this participant's audio/video/screen: attach new MediaStream([track])
 //   "tile-media-ended" {participant_id, kind, track, mid}  the slot stopped carrying it
 //                      (idle, reassigned, or the peer connection was replaced/closed)
 //   "connection-state" {state}  pc.connectionState
@@ -38,7 +39,11 @@ export class MediaSession extends EventTarget {
   constructor(signaling, localTracks = {}) {
     super();
     this.signaling = signaling;
-    this.local = { audio: localTracks.audio || null, video: localTracks.video || null };
+    this.local = {
+      audio: localTracks.audio || null,
+      video: localTracks.video || null,
+      screen: localTracks.screen || null, // a getDisplayMedia track while sharing (screenshare.js)
+    };
     this.pc = null;
     this.generation = 0;
     this.publish = null; // {audio: mid, video: mid} from the last offer
@@ -69,8 +74,8 @@ export class MediaSession extends EventTarget {
   }
 
   /**
-   * Use another local track (device switch, camera acquired later). Replaces it on the
-   * publishing sender without renegotiation.
+   * Use another local track (device switch, camera acquired later, a screen shared or no
+   * longer: kind "screen"). Replaces it on the publishing sender without renegotiation.
    */
   async setLocalTrack(kind, track) {
     this.local[kind] = track || null;
@@ -177,7 +182,7 @@ export class MediaSession extends EventTarget {
       const kind = this.publish
         ? Object.keys(this.publish).find((k) => this.publish[k] === tr.mid)
         : undefined;
-      if (kind === "audio" || kind === "video") {
+      if (kind === "audio" || kind === "video" || kind === "screen") {
         // Always sendonly, even without a track yet: a later replaceTrack() (camera
         // switched on, device acquired) then works without renegotiation.
         tr.direction = "sendonly";
@@ -225,7 +230,7 @@ export class MediaSession extends EventTarget {
       if (!slot || publishMids.has(mid)) continue;
       const track = this.receivers.get(mid);
       if (!track) continue; // transceiver not negotiated yet; attached after the offer
-      if (track.kind !== slot.kind) {
+      if (track.kind !== (slot.kind === "screen" ? "video" : slot.kind)) {
         console.warn(`media: slot ${mid} is ${slot.kind} but the track is ${track.kind}`);
         continue;
       }

@@ -16,7 +16,9 @@
 //   "<type>"         one event per server message type: welcome, waiting, session_status,
 //                    offer, tracks, participant_joined, participant_updated,
 //                    participant_left, speaking, pong, error, bye; breakouts: round,
-//                    room_changed, room_updated, round_warning, broadcast, help_requested
+//                    room_changed, room_updated, round_warning, broadcast, help_requested;
+//                    in the room: chat, chat_history, hands, reaction, poll, screen_share,
+//                    spotlight, permissions, muted, camera_stopped, moderation
 //   "protocol-error" {reason, data} an incoming frame that does not fit the protocol
 
 export const PROTOCOL_VERSION = 1;
@@ -39,6 +41,7 @@ export const FATAL_ERROR_CODES = new Set([
   "session_full",
   "session_not_open",
   "unsupported_version",
+  "removed",
 ]);
 
 const ROLES = new Set(["facilitator", "participant", "observer"]);
@@ -73,7 +76,9 @@ function isSession(s) {
 function isSlot(s) {
   return (
     s === null ||
-    (isObject(s) && isString(s.participant_id) && (s.kind === "audio" || s.kind === "video"))
+    (isObject(s) &&
+      isString(s.participant_id) &&
+      (s.kind === "audio" || s.kind === "video" || s.kind === "screen"))
   );
 }
 
@@ -112,6 +117,38 @@ function isRound(r) {
     (r.score === undefined || isObject(r.score)) &&
     isNumberOrNull(r.opened_at) &&
     isNumberOrNull(r.ends_at)
+  );
+}
+
+// In the room: chat, hands, reactions, polls, screen sharing, facilitator controls.
+const isStringOrNull = (x) => x === null || isString(x);
+
+function isChatMessage(c) {
+  return (
+    isObject(c) &&
+    isString(c.id) &&
+    isString(c.participant_id) &&
+    isString(c.name) &&
+    isString(c.text) &&
+    isString(c.at)
+  );
+}
+
+function isHand(h) {
+  return isObject(h) && isString(h.participant_id) && isString(h.name) && isString(h.raised_at);
+}
+
+function isPoll(p) {
+  return (
+    isObject(p) &&
+    isString(p.id) &&
+    isString(p.question) &&
+    Array.isArray(p.options) &&
+    p.options.every(isString) &&
+    (p.status === "open" || p.status === "closed") &&
+    (p.answered === undefined || p.answered === null || typeof p.answered === "number") &&
+    (p.results === undefined ||
+      (isObject(p.results) && Array.isArray(p.results.counts) && typeof p.results.total === "number"))
   );
 }
 
@@ -162,6 +199,22 @@ const VALIDATORS = {
   help_requested: (m) => isString(m.participant_id) && isString(m.name) && isRoom(m.room),
   // Equity of voice (facilitators and observers).
   equity: (m) => Array.isArray(m.rooms) && m.rooms.every(isEquityRoom),
+  // In the room.
+  chat: (m) => isChatMessage(m.message),
+  chat_history: (m) => isString(m.room_id) && Array.isArray(m.messages) && m.messages.every(isChatMessage),
+  hands: (m) => Array.isArray(m.hands) && m.hands.every(isHand),
+  reaction: (m) => isString(m.participant_id) && isString(m.reaction),
+  poll: (m) => isPoll(m.poll),
+  screen_share: (m) => isString(m.participant_id) && isBool(m.on),
+  spotlight: (m) => isStringOrNull(m.participant_id),
+  permissions: (m) => isBool(m.mic_locked) && isBool(m.screen_share),
+  muted: (m) => isBool(m.locked),
+  camera_stopped: () => true,
+  moderation: (m) =>
+    Array.isArray(m.mic_locked) &&
+    m.mic_locked.every(isString) &&
+    Array.isArray(m.screen_allowed) &&
+    m.screen_allowed.every(isString),
 };
 
 /**
@@ -329,6 +382,73 @@ export class SignalingClient extends EventTarget {
   /** From a breakout group: tell the facilitators someone needs help. */
   askHelp() {
     return this._send({ type: "help" });
+  }
+
+  // ---- in the room: chat, hands, reactions, polls, screen sharing ---------------------
+
+  /** A chat message to the room; `clientId` makes a resend after a reconnect count once. */
+  sendChat(text, clientId) {
+    return this._send(clientId ? { type: "chat", text, client_id: clientId } : { type: "chat", text });
+  }
+
+  /** Raise or lower one's own hand (facilitators: lower someone else's by participant id). */
+  setHand(raised, participantId) {
+    const body = { type: "hand", raised: Boolean(raised) };
+    if (participantId) body.participant_id = participantId;
+    return this._send(body);
+  }
+
+  /** One of thumbs_up, clap, heart, laugh, surprised, celebrate. */
+  react(reaction) {
+    return this._send({ type: "reaction", reaction });
+  }
+
+  answerPoll(pollId, option) {
+    return this._send({ type: "poll_answer", poll_id: pollId, option });
+  }
+
+  /** Tell the server the screen track is (or is no longer) attached to `offer.publish.screen`. */
+  shareScreen(on) {
+    return this._send({ type: "screen_share", on: Boolean(on) });
+  }
+
+  // ---- facilitator controls ------------------------------------------------------------
+
+  createPoll(question, options, showResults) {
+    return this._send({ type: "poll_create", question, options, show_results: Boolean(showResults) });
+  }
+
+  closePoll(pollId) {
+    return this._send({ type: "poll_close", poll_id: pollId });
+  }
+
+  mute(participantId, lock = false) {
+    return this._send({ type: "mute", participant_id: participantId, lock: Boolean(lock) });
+  }
+
+  unlockMic(participantId) {
+    return this._send({ type: "unlock_mic", participant_id: participantId });
+  }
+
+  stopCamera(participantId) {
+    return this._send({ type: "stop_camera", participant_id: participantId });
+  }
+
+  removeParticipant(participantId) {
+    return this._send({ type: "remove_participant", participant_id: participantId });
+  }
+
+  /** Spotlight a participant for everyone; `null` clears it. */
+  spotlight(participantId) {
+    return this._send({ type: "spotlight", participant_id: participantId || null });
+  }
+
+  lowerHands() {
+    return this._send({ type: "lower_hands" });
+  }
+
+  allowScreenShare(participantId, allowed) {
+    return this._send({ type: "allow_screen_share", participant_id: participantId, allowed: Boolean(allowed) });
   }
 
   /**

@@ -12,6 +12,8 @@
 import { roomLabel, setupBreakouts } from "./breakouts.js";
 import { setupEquity } from "./equity.js";
 import { applyI18n, detectLanguage, getLanguage, setLanguage, t, tn } from "./i18n.js";
+import { setupInRoom } from "./inroom.js";
+import { preferredLanguage, setupLanguageSwitch } from "./language.js";
 import { MediaSession } from "./media.js";
 import { SignalingClient } from "./protocol.js";
 
@@ -177,6 +179,19 @@ window.classroom = {
     return app.room;
   },
 };
+
+/** Chat, hands, reactions, polls, screen sharing, spotlight, facilitator controls (inroom.js). */
+const inRoom = setupInRoom({
+  role: config.role,
+  announce: (text) => announce(text),
+  timezone: () => config.timezone,
+  room: () => app.room,
+  participants: () => [...app.participants.values()].map((entry) => entry.info),
+  setMic: (on) => setMic(on),
+  setCam: (on) => setCam(on),
+  setMicLocked: (locked) => setMicLocked(locked),
+  localVideoTrack: () => (effectiveVideo() ? app.local.video : null),
+});
 
 /** Equity of voice for facilitators and observers; report links (equity.js). */
 const equity = setupEquity({
@@ -662,6 +677,9 @@ function updateControls() {
   for (const button of $$('[data-action="toggle-mic"]')) {
     button.disabled = !hasAudio;
     button.setAttribute("aria-pressed", String(!effectiveAudio()));
+    button.dataset.locked = String(Boolean(app.local.micLocked));
+    if (app.local.micLocked) button.title = t("controls.micLocked");
+    else button.removeAttribute("title");
   }
   for (const button of $$('[data-action="toggle-cam"]')) {
     button.disabled = !hasVideo;
@@ -672,6 +690,10 @@ function updateControls() {
 }
 
 function setMic(on) {
+  if (on && app.local.micLocked) {
+    announce(t("moderation.micLocked"));
+    return;
+  }
   app.local.micOn = on;
   if (app.local.audio) app.local.audio.enabled = on;
   updateControls();
@@ -683,6 +705,13 @@ function setCam(on) {
   if (app.local.video) app.local.video.enabled = on;
   updateControls();
   syncMediaState();
+}
+
+/** A facilitator locked (or unlocked) the microphone: it stays off until unlocked. */
+function setMicLocked(locked) {
+  app.local.micLocked = Boolean(locked);
+  if (locked && app.local.micOn) setMic(false);
+  else updateControls();
 }
 
 function syncMediaState() {
@@ -1029,6 +1058,7 @@ async function join() {
   });
   breakouts.attach(signaling);
   equity.attach(signaling);
+  inRoom.attach(signaling, media);
   signaling.addEventListener("speaking", (e) => setSpeaking(e.detail.participant_ids));
   media.addEventListener("tile-media", (e) => onTileMedia(e.detail));
   media.addEventListener("tile-media-ended", (e) => onTileMediaEnded(e.detail));
@@ -1052,6 +1082,7 @@ function endSession(reason) {
   if (media) media.dispose();
   breakouts.detach();
   equity.detach();
+  inRoom.detach();
   if (signaling) signaling.close(reason);
   clearRoom();
   stopLocalMedia();
@@ -1135,11 +1166,23 @@ function wireControls() {
   });
 }
 
+/** The language was switched: everything this module wrote itself, again. */
+function relabel() {
+  fillStaticFields();
+  updateRoomInfo();
+  updateControls();
+  if (!el.banner.hidden && el.banner.dataset.status) showBanner(el.banner.dataset.status);
+  if (app.state === "error" && app.fatalReason) showFatal(app.fatalReason);
+  refreshDevices();
+}
+
 async function main() {
-  setLanguage(detectLanguage(config.lang));
+  setLanguage(detectLanguage(preferredLanguage(config.lang)));
   applyI18n(document);
   fillStaticFields();
   wireControls();
+  setupLanguageSwitch();
+  document.addEventListener("classroom:language", () => relabel());
   el.observerNote.hidden = !IS_OBSERVER;
   rootEl.classList.toggle("is-observer", IS_OBSERVER);
   el.deviceSettings.hidden = IS_OBSERVER;
