@@ -309,11 +309,17 @@ def _delimiter(request: web.Request) -> str:
     return ";" if request.query.get("delimiter") in ("semicolon", ";") else ","
 
 
+#: A text cell starting with one of these would be run as a formula by a spreadsheet.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value  # shown as text, never evaluated
     return str(value)
 
 

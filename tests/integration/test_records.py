@@ -464,3 +464,11 @@ def test_openapi_documents_every_report_route() -> None:
         if route.path.startswith("/api/"):
             assert route.path in doc["paths"], route.path
             assert route.method.lower() in doc["paths"][route.path], route.path
+
+
+def test_csv_cells_never_become_formulas() -> None:
+    cell = reports_module._cell
+    assert cell('=HYPERLINK("http://evil")') == '\'=HYPERLINK("http://evil")'
+    assert cell("+47 123") == "'+47 123" and cell("@SUM(A1)") == "'@SUM(A1)"
+    assert cell(-1.5) == "-1.5" and cell(True) == "true" and cell(None) == ""
+    assert cell("Åse Ødegård") == "Åse Ødegård"

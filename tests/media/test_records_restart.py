@@ -26,11 +26,17 @@ pytestmark = pytest.mark.media
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
+LOGS: list[ServerProcess] = []
+
+
 async def get(base_url: str, path: str) -> Any:
     async with (
         aiohttp.ClientSession() as http,
         http.get(base_url + path, headers=AUTH) as r,
     ):
+        if r.status != 200:
+            for server in LOGS:
+                print(server.log_text()[-6000:])
         assert r.status == 200, await r.text()
         return await r.json()
 
@@ -140,6 +146,7 @@ async def test_valkey_restart_loses_no_interval_or_message(
     await valkey.start()
     try:
         servers.append(await start_server(tmp_path / "server", redis_url=valkey.url))
+        LOGS[:] = servers
         base = servers[-1].base_url
         demo = await run_demo(base, 2, ADMIN_TOKEN)
         sid, (url_a, url_b) = demo["session_id"], demo["participant_urls"]
