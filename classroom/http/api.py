@@ -40,6 +40,7 @@ from classroom.domain.tokens import (
 from classroom.http.errors import ApiError
 from classroom.http.keys import SECRET, SETTINGS, STORE
 from classroom.store.errors import InvalidTransition
+from classroom.store.interactions import readmit
 from classroom.store.repository import ImportRefused, LinkRecord, Store
 
 routes = web.RouteTableDef()
@@ -702,6 +703,8 @@ async def regenerate(request: web.Request, session: Session, mid: str, ttl_s: in
         raise _not_found("member", mid)
     record = LinkRecord(new_nonce(), int(time.time()) + ttl_s, member.role)
     await store.regenerate_link(session.id, member.id, record)
+    # A member a facilitator removed from the session is let back in by a new link.
+    await readmit(store.redis, session.id, member.id)
     return link_json(request, session, member, record)
 
 

@@ -687,8 +687,7 @@ class InteractionStore:
         )
 
     async def readmit(self, sid: str, member_id: str) -> None:
-        """Lift a removal (an administrator gave the member a new link)."""
-        await self._redis.srem(_removed(sid), member_id)
+        await readmit(self._redis, sid, member_id)
 
     async def is_removed(self, sid: str, member_id: str) -> bool:
         return bool(await self._redis.sismember(_removed(sid), member_id))
@@ -704,3 +703,8 @@ class InteractionStore:
             mic_locked=frozenset(str(m) for m in locked),
             screen_allowed=frozenset(str(m) for m in allowed),
         )
+
+
+async def readmit(redis: Redis, sid: str, member_id: str) -> None:
+    """Lift a facilitator's removal of a member (an administrator gave them a new link)."""
+    await redis.srem(_removed(sid), member_id)

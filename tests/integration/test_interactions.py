@@ -510,3 +510,28 @@ async def test_screen_share_needs_permission_and_one_sharer_at_a_time(client: Cl
         ("screen_share_stopped", s["members"]["fac"], "stopped"),
         ("screen_share_allowed", s["members"]["ola"], ""),
     ]
+
+
+async def test_a_lock_outlives_a_reconnect_and_a_new_link_lifts_a_removal(client: Client) -> None:
+    s = await live_session(client)
+    fac = await enter(client, s["tokens"]["fac"])
+    ola = await enter(client, s["tokens"]["ola"])
+    await fac.send("mute", participant_id=ola.pid, lock=True)
+    await ola.next("muted")
+    # Ola reconnects (a new tab): still locked, audio not forwarded, told so.
+    again = await client.ws_connect("/ws")
+    await again.send_json({"v": 1, "type": "join", "token": s["tokens"]["ola"], "audio": True})
+    back = Peer(again)
+    back.welcome = await back.next("welcome")
+    assert (await back.next("permissions"))["mic_locked"] is True
+    media = client.app[ROOMS].find_session(s["id"])
+    assert media is not None
+    participant = media.participants[back.pid]
+    assert participant.info.audio is False
+    assert not participant.peer.publications["audio"].active
+
+    await fac.send("remove_participant", participant_id=back.pid)
+    assert (await back.next("bye"))["reason"] == "removed"
+    link = await api(client, "POST", f"/sessions/{s['id']}/links/{s['members']['ola']}/regenerate")
+    fresh = await enter(client, link["link"]["url"].rsplit("/", 1)[1])
+    assert fresh.welcome["member"]["id"] == s["members"]["ola"]
