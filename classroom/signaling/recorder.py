@@ -307,6 +307,8 @@ class Recorder:
                 earlier = []
             rooms = []
             for room in list(media.rooms.values()):
+                if not room.participants:
+                    continue  # an empty room's silence starts again when people come back
                 key = (media.session_id, room.id)
                 seen.add(key)
                 stats = self._voice_stats(
@@ -319,8 +321,6 @@ class Recorder:
                     if tracked is not None and loud is not None and loud >= tracked.entered:
                         last_voice = max(last_voice, loud)
                 self._room_voice[key] = last_voice
-                if not room.participants and room.kind != "main":
-                    continue
                 rooms.append(equity_room(room.id, room.kind, room.name, stats, now - last_voice))
             message = {
                 "session_id": media.session_id,
