@@ -97,6 +97,8 @@ class Connection:
         self._nonce = ""
         self._participant_key = "p_" + secrets.token_hex(6)
         self._media = (True, True)
+        #: When the client last sent anything (unix s): a lost connection ended about then.
+        self.last_seen = time.time()
         self.limits = Limits()
 
     # --- outgoing -------------------------------------------------------------------------
@@ -484,6 +486,7 @@ class Connection:
 
     async def _read_loop(self) -> None:
         async for msg in self.ws:
+            self.last_seen = time.time()  # the client's last sign of life (pings every 10 s)
             if msg.type != WSMsgType.TEXT:
                 if msg.type == WSMsgType.BINARY:
                     self._refuse("bad_json", "binary frames are not part of the protocol", None)
@@ -714,7 +717,7 @@ class Connection:
         if room is None or participant is None or self._session_id is None:
             return
         if self._ctx.recorder is not None:
-            self._ctx.recorder.left(participant.id, self._leave_reason)
+            self._ctx.recorder.left(participant.id, self._leave_reason, self.last_seen)
         media = self._ctx.rooms.find_session(self._session_id)
         if media is not None and media.participants.get(participant.id) is participant:
             left_room = participant.room

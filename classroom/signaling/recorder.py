@@ -50,6 +50,9 @@ RETRY_S = 0.5
 REPLAY_S = 10.0
 #: How long close() waits for the last writes.
 CLOSE_TIMEOUT_S = 5.0
+#: Clients send something at least this often (a `ping`, docs/protocol.md): a connection
+#: found lost ended no later than this after the client was last heard.
+CLIENT_QUIET_S = 10.0
 
 
 @dataclass
@@ -62,6 +65,7 @@ class Tracked:
     video: bool
     since: float  # monotonic: when camera time was last accrued
     entered: float  # monotonic: when it entered its current room
+    admitted_at: float = 0.0  # unix s
     talk_base: float = 0.0
     turns_base: int = 0
     rooms: dict[str, RoomTotals] = field(default_factory=dict)
@@ -123,6 +127,7 @@ class Recorder:
             info.video and info.publishes,
             now,
             now,
+            admitted_at=self._clock(),
         )
         self._tracked[participant.id] = tracked
         self._event(tracked, "join", f"{participant.id}:join")
@@ -145,12 +150,18 @@ class Recorder:
         self._accrue(tracked, self._mono())
         tracked.video = video and tracked.participant.info.publishes
 
-    def left(self, participant_id: str, reason: str) -> None:
+    def left(self, participant_id: str, reason: str, last_seen: float | None = None) -> None:
+        """The connection ended. A lost one (`connection_lost`) is noticed late (the socket's
+        heartbeat, up to ~30 s): it ended no later than `CLIENT_QUIET_S` after the client's
+        last message (`last_seen`, unix s)."""
         tracked = self._tracked.pop(participant_id, None)
         if tracked is None:
             return
         self._accrue(tracked, self._mono())
-        self._event(tracked, "leave", f"{participant_id}:leave", reason)
+        at = self._clock()
+        if reason == "connection_lost" and last_seen is not None:
+            at = max(tracked.admitted_at, min(at, last_seen + CLIENT_QUIET_S))
+        self._event(tracked, "leave", f"{participant_id}:leave", reason, at)
         self._push(
             [(tracked.session_id, tracked.connection, self._clock(), self._node,
               tracked.totals(self._clock()))]
@@ -171,13 +182,15 @@ class Recorder:
         # A change the connection did not report (e.g. a facilitator stopped the camera).
         tracked.video = participant.info.video and participant.info.publishes
 
-    def _event(self, tracked: Tracked, kind: str, event_id: str, reason: str = "") -> None:
+    def _event(
+        self, tracked: Tracked, kind: str, event_id: str, reason: str = "", at: float | None = None
+    ) -> None:
         info = tracked.participant.info
         event = AttendanceEvent(
             kind=kind,
             member_id=info.member_id,
             connection=tracked.connection,
-            at=self._clock(),
+            at=self._clock() if at is None else at,
             role=info.role.value,
             room=tracked.room,
             reason=reason,

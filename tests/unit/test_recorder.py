@@ -164,3 +164,23 @@ async def test_writes_are_retried_in_order_and_replayed_after_a_failure() -> Non
     written = [e.event_id for _, e in records.events]
     assert sorted(written) == sorted([f"{a.id}:join", f"{b.id}:join", f"{a.id}:leave"])
     assert len(written) == len(set(written))  # nothing twice
+
+
+async def test_a_lost_connection_ends_soon_after_the_client_was_last_heard() -> None:
+    records, clock = FakeRecords(), Clock()
+    rec = recorder(records, clock)
+    rec.start()
+    try:
+        p, q = participant("p_00000000000a"), participant("p_00000000000b")
+        rec.admitted("s_000000000001", p)  # type: ignore[arg-type]
+        rec.admitted("s_000000000001", q)  # type: ignore[arg-type]
+        heard = clock.now + 60
+        clock.now += 95  # the socket's heartbeat noticed it 35 s after the last ping
+        rec.left(p.id, "connection_lost", last_seen=heard)
+        rec.left(q.id, "left", last_seen=heard)  # a goodbye counts when it is said
+        await asyncio.wait_for(rec.drained(), 2)
+    finally:
+        await rec.close()
+    leaves = {e.connection: e.at for _, e in records.events if e.kind == "leave"}
+    assert leaves[p.id] == heard + 10.0
+    assert leaves[q.id] == clock.now
