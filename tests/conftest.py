@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
 from classroom.store.embedded import EmbeddedValkey
 from classroom.store.repository import Store, connect_store
+from tests.support.server import ServerProcess, start_server
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +37,15 @@ async def store(valkey_url: str) -> AsyncIterator[Store]:
         yield store
     finally:
         await store.close()
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
+    """A real `classroom serve --ice-loopback` subprocess with its own embedded Valkey; it
+    must exit cleanly (code 0) when the test is done with it."""
+    process = await start_server(tmp_path / "server")
+    try:
+        yield process
+    finally:
+        code = process.stop()
+        assert code == 0, f"server exited with {code}:\n{process.log_text()[-4000:]}"

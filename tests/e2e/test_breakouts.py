@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from playwright.async_api import Dialog, Page
 
 from classroom.demo import run_demo
 from tests.e2e.browser import browsers, inbound
-from tests.support.server import ADMIN_TOKEN, ServerProcess, start_server
+from tests.support.server import ADMIN_TOKEN, ServerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -26,15 +25,6 @@ KEEP_SCREENSHOTS = os.environ.get("CLASSROOM_E2E_SCREENSHOTS") == "1"
 PROMPT = "Del en erfaring med å lede endring"
 #: Remote video tiles in the grid (other panels may list participants too).
 REMOTE_TILES = "document.querySelectorAll('#grid .tile:not([data-self])').length"
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
-    process = await start_server(tmp_path / "server")
-    try:
-        yield process
-    finally:
-        process.stop()
 
 
 async def screenshots(pages: list[Page], step: str) -> list[Path]:

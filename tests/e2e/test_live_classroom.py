@@ -12,7 +12,7 @@ from playwright.async_api import Page
 
 from classroom.demo import run_demo
 from tests.e2e.browser import browsers, inbound
-from tests.support.server import ADMIN_TOKEN, ServerProcess, start_server
+from tests.support.server import ADMIN_TOKEN, ServerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -44,15 +44,6 @@ async def poll(pages: list[Page], check: Any, timeout: float, what: str) -> list
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}; last stats: {last}")
         await asyncio.sleep(0.25)
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> Any:
-    process = await start_server(tmp_path / "server")
-    try:
-        yield process
-    finally:
-        process.stop()
 
 
 async def test_three_browsers_see_and_hear_each_other(

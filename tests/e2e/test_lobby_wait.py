@@ -12,18 +12,9 @@ import pytest
 
 from tests.e2e.browser import browsers
 from tests.e2e.test_live_classroom import screenshot_all
-from tests.support.server import ADMIN_TOKEN, ServerProcess, start_server
+from tests.support.server import ADMIN_TOKEN, ServerProcess
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> Any:
-    process = await start_server(tmp_path / "server")
-    try:
-        yield process
-    finally:
-        process.stop()
 
 
 async def session_links(base_url: str) -> dict[str, str]:

@@ -7,25 +7,15 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from classroom.demo import run_demo
 from tests.e2e.browser import browsers
 from tests.e2e.test_live_classroom import screenshot_all
-from tests.support.server import ADMIN_TOKEN, ServerProcess, start_server
+from tests.support.server import ADMIN_TOKEN, ServerProcess
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> Any:
-    process = await start_server(tmp_path / "server")
-    try:
-        yield process
-    finally:
-        process.stop()
 
 
 async def test_report_page_and_csv_after_a_session(server: ServerProcess, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from playwright.async_api import Page
 from tests.e2e.a11y import assert_accessible
 from tests.e2e.browser import browsers, inbound
 from tests.e2e.test_live_classroom import screenshot_all
-from tests.support.server import ADMIN_TOKEN, ServerProcess, start_server
+from tests.support.server import ADMIN_TOKEN, ServerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -29,15 +29,6 @@ MARKUP_NAME = '<b>Ola</b> <img src=x onerror="window.__xss=1">'
 SCRIPT_TEXT = "<script>window.__xss=2</script>Hei på dere & velkommen"
 #: What the stage shows: "screen", "self" (one's own share), "spotlight" or "" (closed).
 STAGE_JS = "window.classroomStage = () => document.getElementById('stage').dataset.mode || ''"
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> Any:
-    process = await start_server(tmp_path / "server")
-    try:
-        yield process
-    finally:
-        process.stop()
 
 
 async def live_session(base_url: str) -> dict[str, str]:

@@ -21,6 +21,7 @@ from classroom.config import Settings
 from classroom.http.app import create_app
 from classroom.http.keys import HUB, ROOMS, STORE
 from tests.support.wait import wait_for
+from tests.support.ws import receive
 
 ADMIN = "admin-secret"
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
@@ -92,17 +93,6 @@ async def make_session(client: Client, starts_in: timedelta, lobby_minutes: int 
     tokens = {link["role"]: link["url"].rsplit("/", 1)[1] for link in links}
     members = {link["role"]: link["member_id"] for link in links}
     return {"id": session["id"], "cohort_id": cohort["id"], "tokens": tokens, "members": members}
-
-
-async def receive(ws: WS, kind: str, timeout: float = 5) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        msg = await ws.receive(timeout=max(0.01, deadline - time.monotonic()))
-        if msg.type != aiohttp.WSMsgType.TEXT:
-            raise AssertionError(f"socket closed ({msg.type}, {msg.data}) before {kind}")
-        message: dict[str, Any] = json.loads(msg.data)
-        if message["type"] == kind:
-            return message
 
 
 async def collect(ws: WS, kinds: set[str], timeout: float = 5) -> dict[str, dict[str, Any]]:

@@ -34,6 +34,7 @@ from classroom.store.records import (
     summary_key,
 )
 from tests.support.wait import wait_for
+from tests.support.ws import receive
 
 ADMIN = "admin-secret"
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
@@ -105,16 +106,6 @@ async def new_session(client: Client, cid: str, title: str) -> dict[str, Any]:
     links = await call(client, "POST", f"/api/v1/sessions/{session['id']}/links")
     tokens = {link["member_id"]: link["url"].rsplit("/", 1)[1] for link in links["links"]}
     return {"session_id": session["id"], "tokens": tokens}
-
-
-async def receive(ws: aiohttp.ClientWebSocketResponse, kind: str, timeout: float = 5) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        msg = await ws.receive(timeout=max(0.01, deadline - time.monotonic()))
-        assert msg.type == aiohttp.WSMsgType.TEXT, msg
-        data = json.loads(msg.data)
-        if data["type"] == kind:
-            return data
 
 
 async def join(client: Client, token: str) -> aiohttp.ClientWebSocketResponse:

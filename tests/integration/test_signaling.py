@@ -20,6 +20,7 @@ from classroom.domain.tokens import JoinClaims, sign_join_token
 from classroom.http.app import create_app
 from classroom.http.keys import ROOMS, SECRET, STORE
 from tests.support.wait import wait_for
+from tests.support.ws import receive
 
 ADMIN = "admin-secret"
 Client = TestClient[web.Request, web.Application]
@@ -69,19 +70,6 @@ async def make_session(client: Client, role: str = "participant") -> dict[str, s
         "member_id": member["id"],
         "token": links[0]["url"].rsplit("/", 1)[1],
     }
-
-
-async def receive(
-    ws: aiohttp.ClientWebSocketResponse, kind: str, timeout: float = 5
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        msg = await ws.receive(timeout=max(0.01, deadline - time.monotonic()))
-        if msg.type != aiohttp.WSMsgType.TEXT:
-            raise AssertionError(f"socket closed ({msg.type}, {msg.data}) before {kind}")
-        message: dict[str, Any] = json.loads(msg.data)
-        if message["type"] == kind:
-            return message
 
 
 async def joined(client: Client, token: str) -> aiohttp.ClientWebSocketResponse:

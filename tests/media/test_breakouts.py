@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +17,6 @@ from tests.support.wait import wait_for
 pytestmark = pytest.mark.media
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
-    process = await start_server(tmp_path / "server")
-    try:
-        yield process
-    finally:
-        process.stop()
 
 
 async def api(server: ServerProcess, method: str, path: str, body: Any = None) -> Any:

@@ -4,8 +4,6 @@ silence against a silent participant, and the facilitator's live equity-of-voice
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -14,7 +12,7 @@ from av import AudioFrame
 
 from classroom.demo import run_demo
 from tests.support.peer_client import PeerClient, ToneAudioTrack
-from tests.support.server import ADMIN_TOKEN, ServerProcess, start_server
+from tests.support.server import ADMIN_TOKEN, ServerProcess
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.media
@@ -45,15 +43,6 @@ class CountingTone(ToneAudioTrack):
     @property
     def talk_s(self) -> float:
         return self.on_frames * FRAME_S
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
-    process = await start_server(tmp_path / "server")
-    try:
-        yield process
-    finally:
-        process.stop()
 
 
 async def get(server: ServerProcess, path: str) -> Any:

@@ -7,27 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from classroom.demo import run_demo
 from tests.support.peer_client import PeerClient
-from tests.support.server import ADMIN_TOKEN, ServerProcess, metric_value, start_server
+from tests.support.server import ADMIN_TOKEN, ServerProcess, metric_value
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.media
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
-    process = await start_server(tmp_path / "server")
-    try:
-        yield process
-    finally:
-        code = process.stop()
-        assert code == 0, f"server exited with {code}:\n{process.log_text()[-4000:]}"
 
 
 async def join_all(server: ServerProcess, urls: list[str]) -> list[PeerClient]:
