@@ -12,6 +12,7 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
+from typing import Any
 
 #: Weights of the pair cost. A repeated meeting outweighs any department mix.
 REPEAT_COST = 10.0
@@ -339,3 +340,56 @@ def place_late_joiner(
     if not candidates:
         raise PlanError("every group is full")
     return min(candidates)[2]
+
+
+#: Saved programme plans: ids look like ``l_0123456789ab``.
+PLAN_PREFIX = "l"
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    """A programme plan kept for later: its rounds' groups feed the `keep` strategy."""
+
+    id: str
+    cohort_id: str
+    name: str
+    created_at: float
+    strategy: str
+    group_size: int
+    seed: int
+    rounds: tuple[tuple[tuple[str, ...], ...], ...]
+    score: dict[str, Any] = field(default_factory=dict)
+
+    def groups_of(self, index: int) -> list[list[str]]:
+        """The groups of round `index` (0 is the first)."""
+        if not 0 <= index < len(self.rounds):
+            n = len(self.rounds)
+            raise PlanError(f"the plan has {n} rounds: plan_round must be between 0 and {n - 1}")
+        return [list(g) for g in self.rounds[index]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "cohort_id": self.cohort_id,
+            "name": self.name,
+            "created_at": self.created_at,
+            "strategy": self.strategy,
+            "group_size": self.group_size,
+            "seed": self.seed,
+            "rounds": [{"groups": [list(g) for g in groups]} for groups in self.rounds],
+            "score": self.score,
+        }
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> SavedPlan:
+        return SavedPlan(
+            id=data["id"],
+            cohort_id=data["cohort_id"],
+            name=data["name"],
+            created_at=float(data["created_at"]),
+            strategy=data["strategy"],
+            group_size=int(data["group_size"]),
+            seed=int(data["seed"]),
+            rounds=tuple(tuple(tuple(g) for g in r["groups"]) for r in data.get("rounds", [])),
+            score=dict(data.get("score") or {}),
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -15,6 +16,9 @@ MAX_DURATION_S = 4 * 3600
 #: A round never ends sooner than this after an extension or shortening.
 MIN_REMAINING_S = 15
 WARNING_S = 60
+#: The `choose` strategy: participants pick a group themselves, up to `max_size` each.
+CHOOSE = "choose"
+MIN_CHOOSE_SIZE = 2
 
 
 class RoundError(ValueError):
@@ -51,6 +55,8 @@ class Round:
     ends_at: float | None = None
     closed_at: float | None = None
     close_reason: str | None = None
+    #: `choose` rounds: how many may pick the same group (None: no limit).
+    max_size: int | None = None
 
     def group_of(self, member_id: str) -> Group | None:
         return next((g for g in self.groups if member_id in g.member_ids), None)
@@ -77,6 +83,7 @@ class Round:
             "ends_at": self.ends_at,
             "closed_at": self.closed_at,
             "close_reason": self.close_reason,
+            "max_size": self.max_size,
         }
 
     def dumps(self) -> str:
@@ -103,6 +110,7 @@ class Round:
             ends_at=data.get("ends_at"),
             closed_at=data.get("closed_at"),
             close_reason=data.get("close_reason"),
+            max_size=data.get("max_size"),
         )
 
 
@@ -116,6 +124,7 @@ def new_round(
     now: float,
     score: dict[str, Any] | None = None,
     names: list[str] | None = None,
+    max_size: int | None = None,
 ) -> Round:
     if not MIN_DURATION_S <= duration_s <= MAX_DURATION_S:
         raise RoundError(
@@ -145,6 +154,7 @@ def new_round(
         ),
         created_at=now,
         score=dict(score or {}),
+        max_size=max_size,
     )
 
 
@@ -180,6 +190,49 @@ def moved(r: Round, member_id: str, group_id: str) -> Round:
             members = (*members, member_id)
         groups.append(replace(g, member_ids=members))
     return replace(r, groups=tuple(groups))
+
+
+def choose_max_size(present: int, group_count: int) -> int:
+    """The default seats per group of a `choose` round: everyone present fits, at least 2."""
+    if group_count < 1:
+        raise RoundError("invalid", "group_count must be at least 1")
+    return max(MIN_CHOOSE_SIZE, math.ceil(present / group_count))
+
+
+def chosen(r: Round, member_id: str, group_id: str) -> Round:
+    """A participant picks (or changes) their group in a planned or open `choose` round.
+
+    Refused when the round is not a choose round (`invalid`), is closed (`conflict`), or the
+    group already has `max_size` members (`conflict`). Picking one's own group again
+    changes nothing. Facilitators' moves (`moved`) are not limited by `max_size`."""
+    if r.strategy != CHOOSE:
+        raise RoundError("invalid", "this round's groups are not chosen by the participants")
+    if r.status == "closed":
+        raise RoundError("conflict", "the round is closed")
+    target = r.group(group_id)
+    if target is None:
+        raise RoundError("not_found", f"no group {group_id} in this round")
+    if member_id in target.member_ids:
+        return r
+    if r.max_size is not None and len(target.member_ids) >= r.max_size:
+        raise RoundError(
+            "conflict", f"{target.name} is full ({len(target.member_ids)} of {r.max_size})"
+        )
+    return moved(r, member_id, group_id)
+
+
+def choice_json(r: Round) -> dict[str, Any]:
+    """What participants see of a `choose` round: the groups and how full they are, no names."""
+    return {
+        "round_id": r.id,
+        "status": r.status,
+        "prompt": r.prompt,
+        "max_size": r.max_size,
+        "groups": [
+            {"id": g.id, "name": g.name, "size": len(g.member_ids), "max_size": r.max_size}
+            for g in r.groups
+        ],
+    }
 
 
 def pairs_of(r: Round) -> list[tuple[str, str]]:

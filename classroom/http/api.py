@@ -182,12 +182,12 @@ def require_admin(request: web.Request) -> None:
     raise ApiError(401, "unauthorized", "bearer token refused", headers=_CHALLENGE)
 
 
-async def require_session_manager(request: web.Request, sid: str) -> None:
-    """The admin token, or the join token of a facilitator of session ``sid`` (their
-    current link, and still a facilitator on the roster). Everyone else: 401 or 403."""
+async def _facilitator_link(request: web.Request) -> tuple[str, Member] | None:
+    """None for the admin token; else the session and member of a facilitator's current,
+    unexpired join token (still a facilitator on the roster). Everyone else: 401 or 403."""
     given = _bearer(request)
     if _is_admin_token(request, given):
-        return
+        return None
     claims = _join_claims(request, given)
     if claims is None:
         raise ApiError(401, "unauthorized", "bearer token refused", headers=_CHALLENGE)
@@ -197,13 +197,29 @@ async def require_session_manager(request: web.Request, sid: str) -> None:
     member = await store.get_member(claims.member_id)
     record = await store.link_record(claims.session_id, claims.member_id)
     if (
-        claims.session_id != sid
-        or member is None
+        member is None
         or member.role is not Role.facilitator
         or record is None
         or record.nonce != claims.nonce
     ):
         raise ApiError(403, "forbidden", "only a facilitator of this session may do this")
+    return claims.session_id, member
+
+
+async def require_session_manager(request: web.Request, sid: str) -> None:
+    """The admin token, or the join token of a facilitator of session ``sid`` (their
+    current link, and still a facilitator on the roster). Everyone else: 401 or 403."""
+    link = await _facilitator_link(request)
+    if link is not None and link[0] != sid:
+        raise ApiError(403, "forbidden", "only a facilitator of this session may do this")
+
+
+async def require_cohort_facilitator(request: web.Request, cid: str) -> None:
+    """The admin token, or the join token of a facilitator of a session of cohort ``cid``
+    (for what a facilitator's room page reads about its cohort: saved plans)."""
+    link = await _facilitator_link(request)
+    if link is not None and link[1].cohort_id != cid:
+        raise ApiError(403, "forbidden", "only a facilitator of this cohort may do this")
 
 
 async def _read_body(request: web.Request, limit: int = MAX_BODY_BYTES) -> bytes:

@@ -1,4 +1,5 @@
-"""Breakout rounds over HTTP: plan, open, close, extend, broadcast, move; programme plans.
+"""Breakout rounds over HTTP: plan, open, close, extend, broadcast, move; programme plans
+(made, and optionally saved for the `keep` strategy).
 
 The same commands as the facilitator's WebSocket messages, for the admin token or the join
 token of a facilitator of the session. Every change goes through the store, which publishes
@@ -7,14 +8,21 @@ it; the node hosting the session re-routes the media.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aiohttp import web
 from jsonschema import Draft202012Validator
 
-from classroom.domain.planner import Person, PlanError, plan_programme
+from classroom.domain.models import new_id
+from classroom.domain.planner import PLAN_PREFIX, Person, PlanError, SavedPlan, plan_programme
 from classroom.domain.rounds import Round, RoundError
-from classroom.http.api import read_json, require_admin, require_session_manager
+from classroom.http.api import (
+    read_json,
+    require_admin,
+    require_cohort_facilitator,
+    require_session_manager,
+)
 from classroom.http.errors import ApiError
 from classroom.http.keys import BREAKOUTS, STORE
 
@@ -27,9 +35,10 @@ PLAN_ROUND = Draft202012Validator(
     {
         "type": "object",
         "properties": {
-            "strategy": {"enum": ["mix", "random", "manual", "keep"]},
+            "strategy": {"enum": ["mix", "random", "manual", "keep", "choose"]},
             "group_size": {"type": "integer", "minimum": 2, "maximum": 50},
             "group_count": {"type": "integer", "minimum": 1, "maximum": 100},
+            "max_size": {"type": "integer", "minimum": 2, "maximum": 500},
             "groups": {"type": "array", "minItems": 1, "maxItems": 100, "items": _MEMBER_LIST},
             "names": {
                 "type": "array",
@@ -38,6 +47,8 @@ PLAN_ROUND = Draft202012Validator(
             },
             "member_ids": _MEMBER_LIST,
             "from_round": _ID,
+            "plan_id": _ID,
+            "plan_round": {"type": "integer", "minimum": 0, "maximum": 49},
             "duration_s": {"type": "integer", "minimum": 60, "maximum": 14400},
             "prompt": {"type": "string", "maxLength": 2000},
             "seed": {"type": "integer", "minimum": 0, "maximum": 2**31},
@@ -79,6 +90,8 @@ PLAN_PROGRAMME = Draft202012Validator(
             "strategy": {"enum": ["mix", "random"]},
             "seed": {"type": "integer", "minimum": 0, "maximum": 2**31},
             "member_ids": _MEMBER_LIST,
+            "save": {"type": "boolean"},
+            "name": {"type": "string", "minLength": 1, "maxLength": 80, "pattern": r"\S"},
         },
         "required": ["rounds", "group_size"],
         "additionalProperties": False,
@@ -123,6 +136,9 @@ async def plan_round(request: web.Request) -> web.Response:
             member_ids=body.get("member_ids"),
             from_round=body.get("from_round"),
             names=body.get("names"),
+            max_size=body.get("max_size"),
+            plan_id=body.get("plan_id"),
+            plan_round=body.get("plan_round"),
         )
     except RoundError as exc:
         raise _round_error(exc) from exc
@@ -196,13 +212,16 @@ async def broadcast(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/cohorts/{cid}/plan")
 async def plan_cohort(request: web.Request) -> web.Response:
-    """Groups for a whole programme ahead, taking the cohort's pairing history into account."""
+    """Groups for a whole programme ahead, taking the cohort's pairing history into account;
+    with ``"save": true`` kept in Redis for the `keep` strategy (``plan_id``)."""
     require_admin(request)
     cid = request.match_info["cid"]
     store = request.app[STORE]
     if await store.get_cohort(cid) is None:
         raise ApiError(404, "not_found", f"no cohort {cid}")
     body = await read_json(request, PLAN_PROGRAMME)
+    if "name" in body and not body.get("save"):
+        raise ApiError(400, "invalid", "'name' is for a saved plan: add \"save\": true")
     roster = {m.id: m for m in await store.list_members(cid)}
     member_ids = body.get("member_ids") or [
         m.id for m in roster.values() if m.role.value == "participant"
@@ -227,6 +246,36 @@ async def plan_cohort(request: web.Request) -> web.Response:
         )
     except PlanError as exc:
         raise ApiError(400, "invalid", str(exc)) from exc
-    return web.json_response(
-        {"rounds": [{"groups": groups} for groups in planned], "score": total.to_json()}
-    )
+    answer: dict[str, Any] = {
+        "rounds": [{"groups": groups} for groups in planned],
+        "score": total.to_json(),
+    }
+    if body.get("save"):
+        rounds = request.app[BREAKOUTS].rounds
+        name = body.get("name") or f"Plan {await rounds.count_plans(cid) + 1}"
+        saved = SavedPlan(
+            id=new_id(PLAN_PREFIX),
+            cohort_id=cid,
+            name=name.strip(),
+            created_at=time.time(),
+            strategy=body.get("strategy", "mix"),
+            group_size=body["group_size"],
+            seed=body.get("seed", 0),
+            rounds=tuple(tuple(tuple(g) for g in groups) for groups in planned),
+            score=total.to_json(),
+        )
+        await rounds.save_plan(saved)
+        answer.update(plan_id=saved.id, name=saved.name)
+    return web.json_response(answer)
+
+
+@routes.get("/api/v1/cohorts/{cid}/plans")
+async def list_plans(request: web.Request) -> web.Response:
+    """The cohort's saved programme plans, oldest first (admin, or a facilitator's link of one
+    of the cohort's sessions: the room page's panel offers them for `keep`)."""
+    cid = request.match_info["cid"]
+    await require_cohort_facilitator(request, cid)
+    if await request.app[STORE].get_cohort(cid) is None:
+        raise ApiError(404, "not_found", f"no cohort {cid}")
+    plans = await request.app[BREAKOUTS].rounds.list_plans(cid)
+    return web.json_response({"plans": [p.to_json() for p in plans]})

@@ -6,6 +6,10 @@ group and re-routes every present member into theirs (no new connection, no new 
 closing brings everyone back to the main room. Each node also keeps the clock: it warns the
 groups a minute before the end and closes due rounds (closing is compare-and-set, so when
 several nodes try, one wins).
+
+A `choose` round starts with empty groups: the session's participants are shown the groups
+(`round_choice`) from planning until the round closes and pick one each (`choose`, an atomic
+change checked against the round's `max_size`); in an open round the pick re-routes them.
 """
 
 from __future__ import annotations
@@ -17,16 +21,16 @@ from collections.abc import Callable
 from typing import Any
 
 from classroom.domain import rounds as rules
-from classroom.domain.models import Role
+from classroom.domain.models import Member, Role
 from classroom.domain.planner import (
     PairHistory,
     Person,
     PlanError,
     place_late_joiner,
-    plan_round,
     score,
 )
-from classroom.domain.rounds import Round, RoundError
+from classroom.domain.planner import plan_round as plan_groups
+from classroom.domain.rounds import CHOOSE, Round, RoundError
 from classroom.observability import logs, metrics
 from classroom.rooms.registry import RoomRegistry
 from classroom.rooms.room import MAIN_ROOM, SessionMedia
@@ -36,7 +40,7 @@ from classroom.store.rounds import RoundStore
 log = logging.getLogger(__name__)
 
 TIMER_INTERVAL_S = 0.5
-PLANNABLE = ("mix", "random", "manual", "keep")
+PLANNABLE = ("mix", "random", "manual", "keep", CHOOSE)
 
 
 class Breakouts:
@@ -56,6 +60,8 @@ class Breakouts:
         self._warned: set[str] = set()
         #: Facilitators visiting a group: participant id -> group room id.
         self.visiting: dict[str, str] = {}
+        #: The `choose` round each hosted session's participants were last shown.
+        self._choices: dict[str, Round] = {}
 
     # --- planning and commands (API and facilitator WebSocket) --------------------------------
 
@@ -84,39 +90,53 @@ class Breakouts:
         member_ids: list[str] | None = None,
         from_round: str | None = None,
         names: list[str] | None = None,
+        max_size: int | None = None,
+        plan_id: str | None = None,
+        plan_round: int | None = None,
     ) -> Round:
         if strategy not in PLANNABLE:
             raise RoundError("invalid", f"strategy must be one of {', '.join(PLANNABLE)}")
+        if max_size is not None and strategy != CHOOSE:
+            raise RoundError("invalid", "max_size is for the choose strategy")
+        if (plan_id is not None or plan_round is not None) and strategy != "keep":
+            raise RoundError("invalid", "plan_id and plan_round are for the keep strategy")
         roster = {m.id: m for m in await self._store.list_members(cohort_id)}
         history = await self.rounds.pair_history(cohort_id)
         if strategy == "manual":
             if not groups:
                 raise RoundError("invalid", "the manual strategy needs 'groups'")
             planned = [list(g) for g in groups]
+        elif strategy == CHOOSE:
+            count = group_count if group_count is not None else len(names or [])
+            if count < 1:
+                raise RoundError("invalid", "the choose strategy needs 'group_count' (or 'names')")
+            if max_size is None:
+                members = await self._members(session_id, member_ids, roster)
+                max_size = rules.choose_max_size(len(set(members)), count)
+            planned = [[] for _ in range(count)]
         else:
-            members = (
-                member_ids if member_ids is not None else await self.present_members(session_id)
-            )
-            unknown = [m for m in members if m not in roster]
-            if unknown:
-                raise RoundError("invalid", f"not on the cohort's roster: {', '.join(unknown)}")
+            source = None
+            if strategy == "keep":  # a bad or missing source is said before who is present
+                source = await self._keep_source(cohort_id, from_round, plan_id, plan_round)
+            members = await self._members(session_id, member_ids, roster)
             if len(members) < 2:
                 raise RoundError("conflict", "at least two participants must be present")
             people = [
                 Person(m, roster[m].department, roster[m].location) for m in dict.fromkeys(members)
             ]
-            if strategy == "keep":
-                planned = await self._keep(from_round, people, history, seed, group_size)
+            if source is not None:
+                planned = self._keep(source, people, history)
             else:
                 try:
-                    planned = plan_round(people, history, strategy, seed, group_size, group_count)
+                    planned = plan_groups(people, history, strategy, seed, group_size, group_count)
                 except PlanError as exc:
                     raise RoundError("invalid", str(exc)) from exc
         unknown = [m for g in planned for m in g if m not in roster]
         if unknown:
             raise RoundError("invalid", f"not on the cohort's roster: {', '.join(unknown)}")
         by_id = {m: Person(m, roster[m].department, roster[m].location) for m in roster}
-        planned_score = score(planned, by_id, history).to_json()
+        # A choose round's groups are empty until people pick: nothing to score yet.
+        planned_score = {} if strategy == CHOOSE else score(planned, by_id, history).to_json()
         r = rules.new_round(
             session_id,
             cohort_id,
@@ -127,8 +147,11 @@ class Breakouts:
             self._clock(),
             planned_score,
             names,
+            max_size if strategy == CHOOSE else None,
         )
-        await self.rounds.create(r)
+        # Participants see a choose round at once (they pick from now on); other plans stay
+        # with the facilitator until they open.
+        await self.rounds.create(r, publish=strategy == CHOOSE)
         logs.event(
             "round_planned",
             {
@@ -140,26 +163,63 @@ class Breakouts:
         )
         return r
 
-    async def _keep(
+    async def _members(
+        self, session_id: str, member_ids: list[str] | None, roster: dict[str, Member]
+    ) -> list[str]:
+        """Whom to plan for: `member_ids`, or the participants present; all on the roster."""
+        members = member_ids if member_ids is not None else await self.present_members(session_id)
+        unknown = [m for m in members if m not in roster]
+        if unknown:
+            raise RoundError("invalid", f"not on the cohort's roster: {', '.join(unknown)}")
+        return members
+
+    async def _keep_source(
         self,
+        cohort_id: str,
         from_round: str | None,
-        people: list[Person],
-        history: PairHistory,
-        seed: int,
-        group_size: int | None,
+        plan_id: str | None,
+        plan_round: int | None,
     ) -> list[list[str]]:
-        """The groups of an earlier round, for those present; newcomers placed by `mix`."""
+        """The groups `keep` starts from: an earlier round's, or one round of a saved plan."""
+        if plan_id is not None:
+            if from_round:
+                raise RoundError("invalid", "give either 'from_round' or 'plan_id', not both")
+            if plan_round is None:
+                raise RoundError("invalid", "'plan_id' needs 'plan_round' (0 is the first round)")
+            plan = await self.rounds.get_plan(cohort_id, plan_id)
+            if plan is None:
+                raise RoundError("not_found", f"no saved plan {plan_id} for this cohort")
+            try:
+                return plan.groups_of(plan_round)
+            except PlanError as exc:
+                raise RoundError("invalid", str(exc)) from exc
+        if plan_round is not None:
+            raise RoundError("invalid", "'plan_round' goes with 'plan_id'")
         if not from_round:
-            raise RoundError("invalid", "the keep strategy needs 'from_round'")
+            raise RoundError(
+                "invalid", "the keep strategy needs 'from_round', or 'plan_id' and 'plan_round'"
+            )
         earlier = await self.rounds.get(from_round)
-        if earlier is None:
+        if earlier is None or earlier.cohort_id != cohort_id:
             raise RoundError("not_found", f"no round {from_round}")
+        return [list(g.member_ids) for g in earlier.groups]
+
+    @staticmethod
+    def _keep(
+        source: list[list[str]], people: list[Person], history: PairHistory
+    ) -> list[list[str]]:
+        """The `source` groups for those present (absent members dropped, emptied groups
+        left out); present people in none of them are placed as late joiners are."""
         present = {p.id: p for p in people}
-        kept = {g.id: [present[m] for m in g.member_ids if m in present] for g in earlier.groups}
+        kept = {
+            str(i): [present[m] for m in group if m in present] for i, group in enumerate(source)
+        }
         kept = {gid: members for gid, members in kept.items() if members}
+        if not kept:
+            raise RoundError("conflict", "nobody present was in those groups")
         placed = {p.id for members in kept.values() for p in members}
         for person in people:
-            if person.id not in placed and kept:
+            if person.id not in placed:
                 target = place_late_joiner(person, kept, history)
                 kept[target].append(person)
         return [[p.id for p in members] for members in kept.values()]
@@ -187,6 +247,21 @@ class Breakouts:
         return await self.rounds.change(
             round_id, lambda r: rules.moved(r, member_id, group_id), "moved"
         )
+
+    async def choose(self, round_id: str, member_id: str, group_id: str) -> Round:
+        """A participant picks their group of a `choose` round (at most `max_size` a group:
+        of two racing for the last seat, one gets it and the other `conflict`)."""
+        return await self.rounds.change(
+            round_id, lambda r: rules.chosen(r, member_id, group_id), "chosen"
+        )
+
+    async def choice_for(self, session_id: str) -> Round | None:
+        """The `choose` round the session's participants pick in now: the newest one that is
+        planned or open."""
+        for r in reversed(await self.rounds.list_rounds(session_id)):
+            if r.strategy == CHOOSE and r.status != "closed":
+                return r
+        return None
 
     async def broadcast(self, session_id: str, round_id: str, message: str, sender: str) -> None:
         r = await self.rounds.get(round_id)
@@ -232,10 +307,28 @@ class Breakouts:
             notify = getattr(participant.listener, "round_changed", None)
             if notify is not None:
                 notify(r)
+        if r.strategy == CHOOSE:
+            self._show_choice(media, r)
         if r.status == "open":
             self._route_open(media, r, change)
         elif r.status == "closed" and change in ("closed", "resync"):
             await self._route_closed(media, r)
+
+    def _show_choice(self, media: SessionMedia, r: Round) -> None:
+        """Participants see the groups of a choose round as they fill (`round_choice`); a
+        change to an older choose round does not replace a newer one on their screens."""
+        shown = self._choices.get(r.session_id)
+        if shown is not None and shown.id != r.id and shown.created_at > r.created_at:
+            return
+        if r.status == "closed":
+            self._choices.pop(r.session_id, None)
+        else:
+            self._choices[r.session_id] = r
+        for participant in list(media.participants.values()):
+            if participant.info.role is Role.participant:
+                notify = getattr(participant.listener, "round_choice", None)
+                if notify is not None:
+                    notify(r)
 
     def _route_open(self, media: SessionMedia, r: Round, change: str) -> None:
         for group in r.groups:
@@ -301,9 +394,10 @@ class Breakouts:
                 )
 
     async def place_newcomer(self, session_id: str, cohort_id: str, member_id: str) -> None:
-        """A participant arriving while a round is open joins the group that fits best."""
+        """A participant arriving while a round is open joins the group that fits best (in a
+        choose round they pick one themselves)."""
         r = self._open.get(session_id)
-        if r is None or r.group_of(member_id) is not None or not r.groups:
+        if r is None or r.strategy == CHOOSE or r.group_of(member_id) is not None or not r.groups:
             return
         roster = {m.id: m for m in await self._store.list_members(cohort_id)}
         history = await self.rounds.pair_history(cohort_id)

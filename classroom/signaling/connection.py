@@ -21,7 +21,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from classroom.domain.lifecycle import Action, JoinDecision, due_action, join_decision, refusal
 from classroom.domain.models import Member, Role, Session, SessionStatus, format_time, utc_now
-from classroom.domain.rounds import Round, RoundError
+from classroom.domain.rounds import Round, RoundError, choice_json
 from classroom.domain.tokens import TokenError, verify_join_token
 from classroom.observability import metrics
 from classroom.rooms.registry import RoomRegistry
@@ -79,6 +79,8 @@ class Connection:
         self._outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(OUTBOX_SIZE)
         self._writer: asyncio.Task[None] | None = None
         self._bucket = TokenBucket(rate=20.0, burst=40.0)
+        #: `choose_group`: each pick is a Redis transaction and a message to the session.
+        self._choose_bucket = TokenBucket(rate=1.0, burst=5.0)
         self._dropped = 0
         self._ended = False
         self._end_task: asyncio.Task[None] | None = None
@@ -188,6 +190,12 @@ class Connection:
         """Facilitators and observers follow every change of the session's rounds."""
         if self._role is not Role.participant:
             self.send("round", round=r.to_json())
+
+    def round_choice(self, r: Round) -> None:
+        """Participants follow a `choose` round's groups, and see their own pick."""
+        if self._role is Role.participant and self.member is not None:
+            mine = r.group_of(self.member.id)
+            self.send("round_choice", **choice_json(r), group_id=mine.id if mine else None)
 
     def help_requested(self, participant: ParticipantInfo, room: Room) -> None:
         if self._role is Role.facilitator:
@@ -423,6 +431,14 @@ class Connection:
             open_round = ctx.breakouts.open_round(session.id)
             if open_round is not None:
                 self.send("round", round=open_round.to_json())
+        if ctx.breakouts is not None and self._role is Role.participant:
+            try:
+                choice = await ctx.breakouts.choice_for(session.id)
+            except Exception:
+                log.warning("could not read the rounds of %s", session.id, exc_info=True)
+                choice = None
+            if choice is not None:
+                self.round_choice(choice)
 
     async def _publish_presence(self, state: str) -> None:
         if self._session_id is None or self.member is None or self._ended:
@@ -629,6 +645,10 @@ class Connection:
                 group_count=message.get("group_count"),
                 groups=message.get("groups"),
                 from_round=message.get("from_round"),
+                names=message.get("names"),
+                max_size=message.get("max_size"),
+                plan_id=message.get("plan_id"),
+                plan_round=message.get("plan_round"),
             )
 
         await self._round_command("round_plan", plan)
@@ -664,6 +684,29 @@ class Connection:
         except RoundError as exc:
             raise ProtocolError(exc.code, str(exc), "round_broadcast") from exc
 
+    async def _on_choose_group(self, message: dict[str, Any]) -> None:
+        """A participant picks their group of a `choose` round (the roster's role now)."""
+        ref = "choose_group"
+        if self.member is None or self._session_id is None or self._participant is None:
+            raise ProtocolError("not_joined", "join the room first", ref)
+        member = await self._ctx.store.get_member(self.member.id)
+        if member is None or member.role is not Role.participant:
+            raise ProtocolError(
+                "forbidden", "only participants choose a group; facilitators move people", ref
+            )
+        if not self._choose_bucket.take():
+            raise ProtocolError("rate_limited", "too many choices at once; wait a moment", ref)
+        breakouts = self._breakouts()
+        r = await breakouts.rounds.get(message["round_id"])
+        if r is None or r.session_id != self._session_id:
+            raise ProtocolError("not_found", f"no round {message['round_id']} in this session", ref)
+        try:
+            # The published change answers: every participant of the session, this one
+            # included, gets `round_choice` (and, in an open round, this one `room_changed`).
+            await breakouts.choose(r.id, member.id, message["group_id"])
+        except RoundError as exc:
+            raise ProtocolError(exc.code, str(exc), ref) from exc
+
     async def _on_visit(self, message: dict[str, Any]) -> None:
         sid = await self._require_facilitator("visit")
         media = self._ctx.rooms.find_session(sid)
@@ -697,6 +740,7 @@ class Connection:
         "round_extend": _on_round_extend,
         "round_move": _on_round_move,
         "round_broadcast": _on_round_broadcast,
+        "choose_group": _on_choose_group,
         "visit": _on_visit,
         "help": _on_help,
         "join": _on_join,

@@ -58,7 +58,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "end_session": _schema({}),
     "round_plan": _schema(
         {
-            "strategy": {"enum": ["mix", "random", "manual", "keep"]},
+            "strategy": {"enum": ["mix", "random", "manual", "keep", "choose"]},
             "group_size": {"type": "integer", "minimum": 2, "maximum": 50},
             "group_count": {"type": "integer", "minimum": 1, "maximum": 100},
             "groups": {
@@ -66,7 +66,15 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "maxItems": 100,
                 "items": {"type": "array", "maxItems": 100, "items": _ID},
             },
+            "names": {
+                "type": "array",
+                "maxItems": 100,
+                "items": {"type": "string", "minLength": 1, "maxLength": 80},
+            },
+            "max_size": {"type": "integer", "minimum": 2, "maximum": 500},
             "from_round": _ID,
+            "plan_id": _ID,
+            "plan_round": {"type": "integer", "minimum": 0, "maximum": 49},
             "duration_s": {"type": "integer", "minimum": 60, "maximum": 14400},
             "prompt": {"type": "string", "maxLength": 2000},
             "seed": {"type": "integer", "minimum": 0, "maximum": 2**31},
@@ -88,6 +96,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         ("round_id", "member_id", "group_id"),
     ),
     "visit": _schema({"group_id": {"anyOf": [_ID, {"type": "null"}]}}, ("group_id",)),
+    # Participants (role `participant`), in a planned or open `choose` round.
+    "choose_group": _schema({"round_id": _ID, "group_id": _ID}, ("round_id", "group_id")),
     # Any participant in a breakout group.
     "help": _schema({}),
     # In the room (docs/protocol.md, "In the room"); lengths are checked again, after

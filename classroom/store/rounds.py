@@ -11,7 +11,11 @@ session:{sid}:rounds                   list    round ids, creation order
 session:{sid}:open_round               string  id of the session's open round (if any)
 rounds:open                            zset    open round ids scored by ends_at (timers)
 cohort:{cid}:pairs                     hash    "a|b" (sorted member ids) -> times in a group
+cohort:{cid}:plans                     hash    saved programme plan id -> the plan as JSON
 =====================================  ======  ============================================
+
+Planning a round is published too when its participants must see it at once (a `choose`
+round: they pick their groups from then on).
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from classroom.domain.models import SESSION_PREFIX, is_id
-from classroom.domain.planner import PairHistory
+from classroom.domain.models import COHORT_PREFIX, SESSION_PREFIX, is_id
+from classroom.domain.planner import PLAN_PREFIX, PairHistory, SavedPlan
 from classroom.domain.rounds import ROUND_PREFIX, Round, RoundError, closed, pairs_of
 from classroom.store import keys
 
@@ -48,14 +52,27 @@ def _pairs(cid: str) -> str:
     return f"{keys.PREFIX}cohort:{cid}:pairs"
 
 
+def _plans(cid: str) -> str:
+    return f"{keys.PREFIX}cohort:{cid}:plans"
+
+
+def _event(r: Round, change: str) -> str:
+    return json.dumps(
+        {"type": "round", "change": change, "session_id": r.session_id, "round": r.to_json()}
+    )
+
+
 class RoundStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
 
-    async def create(self, r: Round) -> None:
+    async def create(self, r: Round, publish: bool = False) -> None:
+        """Store a planned round; `publish` tells every node (change `planned`)."""
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(_round_key(r.id), r.dumps())
             pipe.rpush(_session_rounds(r.session_id), r.id)
+            if publish:
+                pipe.publish(keys.EVENTS, _event(r, "planned"))
             await pipe.execute()
 
     async def get(self, rid: str) -> Round | None:
@@ -124,17 +141,7 @@ class RoundStore:
                         pipe.zrem(OPEN_ROUNDS, after.id)
                         for a, b in pairs_of(after):
                             pipe.hincrby(_pairs(after.cohort_id), f"{a}|{b}", 1)
-                    pipe.publish(
-                        keys.EVENTS,
-                        json.dumps(
-                            {
-                                "type": "round",
-                                "change": event,
-                                "session_id": after.session_id,
-                                "round": after.to_json(),
-                            }
-                        ),
-                    )
+                    pipe.publish(keys.EVENTS, _event(after, event))
                     await pipe.execute()
                     return after
                 except WatchError:
@@ -153,3 +160,27 @@ class RoundStore:
             "from": sender,
         }
         await self._redis.publish(keys.EVENTS, json.dumps(event))
+
+    # --- saved programme plans ------------------------------------------------------------
+
+    async def save_plan(self, plan: SavedPlan) -> None:
+        await self._redis.hset(
+            _plans(plan.cohort_id), plan.id, json.dumps(plan.to_json(), separators=(",", ":"))
+        )
+
+    async def count_plans(self, cid: str) -> int:
+        return int(await self._redis.hlen(_plans(cid))) if is_id(cid, COHORT_PREFIX) else 0
+
+    async def list_plans(self, cid: str) -> list[SavedPlan]:
+        """The cohort's saved plans, oldest first."""
+        if not is_id(cid, COHORT_PREFIX):
+            return []
+        raw = await self._redis.hvals(_plans(cid))
+        plans = [SavedPlan.from_json(json.loads(str(text))) for text in raw]
+        return sorted(plans, key=lambda p: (p.created_at, p.id))
+
+    async def get_plan(self, cid: str, pid: str) -> SavedPlan | None:
+        if not is_id(cid, COHORT_PREFIX) or not is_id(pid, PLAN_PREFIX):
+            return None
+        text = await self._redis.hget(_plans(cid), pid)
+        return SavedPlan.from_json(json.loads(str(text))) if text else None

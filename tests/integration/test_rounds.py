@@ -290,7 +290,7 @@ async def test_rounds_api_needs_the_admin_or_a_facilitator(client: Client) -> No
     participant = bearer(s["tokens"]["Kari Nordmann"])
     facilitator = bearer(s["tokens"]["Fasilitator En"])
     routes = [r for r in rounds_api.routes if isinstance(r, web.RouteDef)]
-    assert len(routes) == 9
+    assert len(routes) == 10
     for route in routes:
         path = concrete(route.path, s, planned["id"])
         for headers, status in (
@@ -340,6 +340,52 @@ async def test_rounds_api_needs_the_admin_or_a_facilitator(client: Client) -> No
             "invalid",
         ),
         ("/sessions/{sid}/rounds", "not json", "bad_json"),
+        # choose: needs a number of groups; max_size at least 2 and for choose only.
+        ("/sessions/{sid}/rounds", {"duration_s": 300, "strategy": "choose"}, "invalid"),
+        (
+            "/sessions/{sid}/rounds",
+            {"duration_s": 300, "strategy": "choose", "group_count": 2, "max_size": 1},
+            "invalid",
+        ),
+        (
+            "/sessions/{sid}/rounds",
+            {"duration_s": 300, "strategy": "mix", "max_size": 3},
+            "invalid",
+        ),
+        # keep from a saved plan: plan_id and plan_round together, for keep only, not with
+        # from_round.
+        (
+            "/sessions/{sid}/rounds",
+            {"duration_s": 300, "strategy": "keep", "plan_id": "l_0123456789ab"},
+            "invalid",
+        ),
+        (
+            "/sessions/{sid}/rounds",
+            {"duration_s": 300, "strategy": "keep", "plan_round": 0},
+            "invalid",
+        ),
+        (
+            "/sessions/{sid}/rounds",
+            {"duration_s": 300, "strategy": "keep", "plan_id": "l_0123456789ab", "plan_round": -1},
+            "invalid",
+        ),
+        (
+            "/sessions/{sid}/rounds",
+            {"duration_s": 300, "strategy": "mix", "plan_id": "l_0123456789ab", "plan_round": 0},
+            "invalid",
+        ),
+        (
+            "/sessions/{sid}/rounds",
+            {
+                "duration_s": 300,
+                "strategy": "keep",
+                "from_round": "r_0123456789ab",
+                "plan_id": "l_0123456789ab",
+                "plan_round": 0,
+            },
+            "invalid",
+        ),
+        ("/sessions/{sid}/rounds", {"duration_s": 300, "strategy": "keep"}, "invalid"),
         ("/sessions/{sid}/rounds/{rid}/extend", {}, "invalid"),
         ("/sessions/{sid}/rounds/{rid}/extend", {"seconds": "60"}, "invalid"),
         ("/sessions/{sid}/rounds/{rid}/extend", {"seconds": 99999}, "invalid"),
@@ -353,6 +399,18 @@ async def test_rounds_api_needs_the_admin_or_a_facilitator(client: Client) -> No
         (
             "/cohorts/{cid}/plan",
             {"rounds": 1, "group_size": 2, "member_ids": ["m_0123456789ab", "m_0123456789ac"]},
+            "invalid",
+        ),
+        ("/cohorts/{cid}/plan", {"rounds": 1, "group_size": 2, "name": "Høsten"}, "invalid"),
+        ("/cohorts/{cid}/plan", {"rounds": 1, "group_size": 2, "save": "yes"}, "invalid"),
+        (
+            "/cohorts/{cid}/plan",
+            {"rounds": 1, "group_size": 2, "save": True, "name": ""},
+            "invalid",
+        ),
+        (
+            "/cohorts/{cid}/plan",
+            {"rounds": 1, "group_size": 2, "save": True, "name": "   "},
             "invalid",
         ),
     ],
@@ -373,6 +431,7 @@ async def test_rounds_api_refuses_bad_requests(
     again = await api(client, "GET", f"/sessions/{s['id']}/rounds/{planned['id']}")
     assert again == planned
     assert len((await api(client, "GET", f"/sessions/{s['id']}/rounds"))["rounds"]) == 1
+    assert (await api(client, "GET", f"/cohorts/{s['cohort_id']}/plans")) == {"plans": []}
 
 
 async def test_rounds_api_lifecycle_and_refusals(client: Client) -> None:
@@ -459,3 +518,393 @@ def test_openapi_request_bodies_match_the_validators(schema: str, validator: Any
     assert sorted(documented["properties"]) == sorted(checked["properties"])
     assert sorted(documented["required"]) == sorted(checked["required"])
     assert documented["additionalProperties"] is False
+
+
+# -- choose: participants pick their groups ------------------------------------------------------
+
+LEADERS = ["Kari Nordmann", "Ola Hansen", "Ingrid Berg", "Per Olsen"]
+
+
+async def plan_choose(client: Client, s: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    planned: dict[str, Any] = await api(
+        client,
+        "POST",
+        f"/sessions/{s['id']}/rounds",
+        {"strategy": "choose", "duration_s": 600, "prompt": "Velg et tema", **fields},
+        201,
+    )
+    return planned
+
+
+async def choose(ws: WS, rid: str, gid: str) -> None:
+    await ws.send_json({"v": 1, "type": "choose_group", "round_id": rid, "group_id": gid})
+
+
+async def test_choose_round_is_shown_to_participants_and_fills_up(client: Client) -> None:
+    s = await make_session(client)
+    leaders = {name: await joined(client, s["tokens"][name]) for name in LEADERS}
+    facilitator = await joined(client, s["tokens"]["Fasilitator En"])
+    observer = await joined(client, s["tokens"]["Forsker"])
+    # Four present, two groups: two seats each by default.
+    planned = await plan_choose(client, s, group_count=2, names=["Økonomi", "Ledelse"])
+    assert planned["strategy"] == "choose" and planned["max_size"] == 2
+    assert [g["member_ids"] for g in planned["groups"]] == [[], []]
+    assert planned["score"] == {}
+    rid = planned["id"]
+    g1, g2 = (g["id"] for g in planned["groups"])
+    for ws in leaders.values():
+        shown = await receive(ws, "round_choice")
+        assert shown == {
+            "v": 1,
+            "type": "round_choice",
+            "round_id": rid,
+            "status": "planned",
+            "prompt": "Velg et tema",
+            "max_size": 2,
+            "groups": [
+                {"id": g1, "name": "Økonomi", "size": 0, "max_size": 2},
+                {"id": g2, "name": "Ledelse", "size": 0, "max_size": 2},
+            ],
+            "group_id": None,
+        }
+    # Facilitators follow it as `round`; neither they nor observers get `round_choice`.
+    assert (await receive(facilitator, "round"))["round"]["id"] == rid
+    seen = await drain(facilitator, 0.2) + await drain(observer, 0.2)
+    assert all(m["type"] != "round_choice" for m in seen), seen
+
+    kari = leaders["Kari Nordmann"]
+    await choose(kari, rid, g1)
+    mine = await receive(kari, "round_choice")
+    assert mine["group_id"] == g1 and [g["size"] for g in mine["groups"]] == [1, 0]
+    # Everyone else sees the group fill, without names; their own choice is still none.
+    ola = leaders["Ola Hansen"]
+    theirs = await receive(ola, "round_choice")
+    assert theirs["group_id"] is None and [g["size"] for g in theirs["groups"]] == [1, 0]
+    # Changing one's mind moves the seat.
+    await choose(kari, rid, g2)
+    assert (await receive(kari, "round_choice"))["group_id"] == g2
+    current = await api(client, "GET", f"/sessions/{s['id']}/rounds/{rid}")
+    assert [g["member_ids"] for g in current["groups"]] == [[], [s["members"]["Kari Nordmann"]]]
+
+    # A participant who arrives (or comes back) sees the choice, and their own pick.
+    await kari.close()
+    kari = await joined(client, s["tokens"]["Kari Nordmann"])
+    again = await receive(kari, "round_choice")
+    assert again["round_id"] == rid and again["group_id"] == g2
+    for ws in (*leaders.values(), kari, facilitator, observer):
+        await ws.close()
+
+
+async def test_two_participants_racing_for_the_last_seat_one_gets_it(client: Client) -> None:
+    s = await make_session(client)
+    m = s["members"]
+    planned = await plan_choose(client, s, group_count=2, max_size=2)
+    rid = planned["id"]
+    g1 = planned["groups"][0]["id"]
+    kari = await joined(client, s["tokens"]["Kari Nordmann"])
+    assert (await receive(kari, "round_choice"))["group_id"] is None  # on arrival
+    await choose(kari, rid, g1)
+    assert (await receive(kari, "round_choice"))["group_id"] == g1
+    ola = await joined(client, s["tokens"]["Ola Hansen"])
+    ingrid = await joined(client, s["tokens"]["Ingrid Berg"])
+    await drain(ola, 0.2)
+    await drain(ingrid, 0.2)
+    # Both ask for the last seat of g1 at once.
+    await asyncio.gather(choose(ola, rid, g1), choose(ingrid, rid, g1))
+    answers = {"Ola Hansen": await drain(ola, 0.6), "Ingrid Berg": await drain(ingrid, 0.1)}
+    errors = {
+        name: [(e["code"], e["ref"]) for e in msgs if e["type"] == "error"]
+        for name, msgs in answers.items()
+    }
+    assert sorted(errors.values()) == [[], [("conflict", "choose_group")]], answers
+    winner = next(name for name, e in errors.items() if not e)
+    loser = next(name for name, e in errors.items() if e)
+    refusal = next(e for e in answers[loser] if e["type"] == "error")
+    assert "full (2 of 2)" in refusal["message"]
+    assert any(
+        msg["type"] == "round_choice" and msg["group_id"] == g1 for msg in answers[winner]
+    ), answers
+    current = await api(client, "GET", f"/sessions/{s['id']}/rounds/{rid}")
+    assert sorted(current["groups"][0]["member_ids"]) == sorted([m["Kari Nordmann"], m[winner]])
+    assert current["groups"][1]["member_ids"] == []
+
+    # Many at once through the store: never more than max_size in a group.
+    breakouts = client.app[rounds_api.BREAKOUTS]
+    many = await plan_choose(client, s, group_count=3, max_size=2)
+    target = many["groups"][2]["id"]
+    others = [f"m_{i:012x}" for i in range(8)]
+    results = await asyncio.gather(
+        *(breakouts.choose(many["id"], member, target) for member in others),
+        return_exceptions=True,
+    )
+    made = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(made) == 2 and len(refused) == 6
+    assert all(getattr(e, "code", None) == "conflict" for e in refused), refused
+    final = await api(client, "GET", f"/sessions/{s['id']}/rounds/{many['id']}")
+    assert len(final["groups"][2]["member_ids"]) == 2
+    for ws in (kari, ola, ingrid):
+        await ws.close()
+
+
+async def test_a_choice_reroutes_at_once_in_an_open_round(client: Client) -> None:
+    s = await make_session(client)
+    planned = await plan_choose(client, s, group_count=2, max_size=3)
+    rid = planned["id"]
+    g1, g2 = (g["id"] for g in planned["groups"])
+    kari = await joined(client, s["tokens"]["Kari Nordmann"])
+    ola = await joined(client, s["tokens"]["Ola Hansen"])
+    await choose(kari, rid, g1)
+    while (await receive(kari, "round_choice"))["group_id"] != g1:
+        pass
+    await drain(ola, 0.2)
+
+    await api(client, "POST", f"/sessions/{s['id']}/rounds/{rid}/open")
+    moved = await receive(kari, "room_changed")
+    assert moved["room"]["id"] == g1 and moved["room"]["prompt"] == "Velg et tema"
+    # Ola has not chosen: the main room, with the choice still on offer.
+    seen = await drain(ola, 0.4)
+    assert all(m["type"] != "room_changed" for m in seen), seen
+    offered = [m for m in seen if m["type"] == "round_choice"]
+    assert offered and offered[-1]["status"] == "open" and offered[-1]["group_id"] is None
+    await choose(ola, rid, g2)
+    into = await receive(ola, "room_changed")
+    assert into["room"]["id"] == g2
+    # Kari changes her mind: re-routed at once, and Ola's group now has her.
+    await choose(kari, rid, g2)
+    again = await receive(kari, "room_changed")
+    assert again["room"]["id"] == g2
+    assert [p["name"] for p in again["participants"]] == ["Ola Hansen"]
+    # A late arrival is not placed for them: they choose.
+    per = await joined(client, s["tokens"]["Per Olsen"])
+    offer = await receive(per, "round_choice")
+    assert offer["status"] == "open" and offer["group_id"] is None
+    assert all(m["type"] != "room_changed" for m in await drain(per, 0.4))
+    current = await api(client, "GET", f"/sessions/{s['id']}/rounds/{rid}")
+    assert s["members"]["Per Olsen"] not in [m for g in current["groups"] for m in g["member_ids"]]
+
+    # Closed: back in the main room, the choice is over.
+    await api(client, "POST", f"/sessions/{s['id']}/rounds/{rid}/close")
+    back = await receive(kari, "room_changed")
+    assert back["room"]["id"] == "main"
+    over = await receive(per, "round_choice")
+    assert over["status"] == "closed"
+    await choose(per, rid, g1)
+    error = await receive(per, "error")
+    assert (error["code"], error["ref"]) == ("conflict", "choose_group")
+    # A new participant is not offered a closed round.
+    await per.close()
+    per = await joined(client, s["tokens"]["Per Olsen"])
+    assert all(m["type"] != "round_choice" for m in await drain(per, 0.3))
+    for ws in (kari, ola, per):
+        await ws.close()
+
+
+@pytest.mark.parametrize("name", ["Fasilitator En", "Forsker"])
+async def test_only_participants_choose_a_group(client: Client, name: str) -> None:
+    s = await make_session(client)
+    planned = await plan_choose(client, s, group_count=2)
+    other = await joined(client, s["tokens"][name])
+    await choose(other, planned["id"], planned["groups"][0]["id"])
+    error = await receive(other, "error")
+    assert (error["code"], error["ref"]) == ("forbidden", "choose_group")
+    # Not even whether the round exists.
+    await choose(other, "r_0123456789ab", "g_0123456789ab")
+    error = await receive(other, "error")
+    assert (error["code"], error["ref"]) == ("forbidden", "choose_group")
+    current = await api(client, "GET", f"/sessions/{s['id']}/rounds/{planned['id']}")
+    assert current == planned
+    await other.close()
+
+
+async def test_choose_group_refusals(client: Client) -> None:
+    s = await make_session(client)
+    manual = await plan_manual(client, s)
+    planned = await plan_choose(client, s, group_count=2)
+    kari = await joined(client, s["tokens"]["Kari Nordmann"])
+    await receive(kari, "round_choice")
+    cases = [
+        (manual["id"], manual["groups"][1]["id"], "invalid"),  # not a choose round
+        (planned["id"], "g_0123456789ab", "not_found"),  # no such group
+        ("r_0123456789ab", planned["groups"][0]["id"], "not_found"),  # no such round
+    ]
+    for rid, gid, code in cases:
+        await choose(kari, rid, gid)
+        error = await receive(kari, "error")
+        assert (error["code"], error["ref"]) == (code, "choose_group"), error
+    await kari.send_json({"v": 1, "type": "choose_group", "round_id": planned["id"]})
+    error = await receive(kari, "error")
+    assert (error["code"], error["ref"]) == ("bad_message", "choose_group")
+    # A round of another session is not found from this one.
+    s2 = await make_session(client)
+    elsewhere = await plan_choose(client, s2, group_count=2)
+    await choose(kari, elsewhere["id"], elsewhere["groups"][0]["id"])
+    error = await receive(kari, "error")
+    assert (error["code"], error["ref"]) == ("not_found", "choose_group")
+    # Picking over and over is rate limited (each pick is a transaction and a message to all).
+    codes = []
+    for i in range(8):
+        await choose(kari, planned["id"], planned["groups"][i % 2]["id"])
+    for msg in await drain(kari, 0.5):
+        if msg["type"] == "error":
+            codes.append(msg["code"])
+    assert "rate_limited" in codes
+    # A participant planning (choose or not) is still forbidden.
+    await kari.send_json(
+        {"v": 1, "type": "round_plan", "strategy": "choose", "group_count": 2, "duration_s": 300}
+    )
+    error = await receive(kari, "error")
+    assert (error["code"], error["ref"]) == ("forbidden", "round_plan")
+    assert manual == await api(client, "GET", f"/sessions/{s['id']}/rounds/{manual['id']}")
+    await kari.close()
+
+
+async def test_facilitator_plans_a_choose_round_over_the_websocket(client: Client) -> None:
+    s = await make_session(client)
+    facilitator = await joined(client, s["tokens"]["Fasilitator En"])
+    leaders = [await joined(client, s["tokens"][name]) for name in LEADERS[:3]]
+    await facilitator.send_json(
+        {"v": 1, "type": "round_plan", "strategy": "choose", "group_count": 2, "duration_s": 300}
+    )
+    answer = await receive(facilitator, "round")
+    await drain(facilitator, 0.2)  # the same round again, as every facilitator sees it
+    # Three present, two groups: ceil(3 / 2) = 2 seats each.
+    assert answer["round"]["max_size"] == 2 and len(answer["round"]["groups"]) == 2
+    for ws in leaders:
+        assert (await receive(ws, "round_choice"))["round_id"] == answer["round"]["id"]
+    # With an explicit max_size (and names giving the groups).
+    await facilitator.send_json(
+        {
+            "v": 1,
+            "type": "round_plan",
+            "strategy": "choose",
+            "names": ["Nord", "Sør", "Øst"],
+            "max_size": 5,
+            "duration_s": 300,
+        }
+    )
+    answer = await receive(facilitator, "round")
+    assert answer["round"]["max_size"] == 5
+    assert [g["name"] for g in answer["round"]["groups"]] == ["Nord", "Sør", "Øst"]
+    for ws in (facilitator, *leaders):
+        await ws.close()
+
+
+# -- saved programme plans and keep ---------------------------------------------------------------
+
+
+async def test_saved_plan_round_trip_and_keep_from_it(client: Client) -> None:
+    s = await make_session(client)
+    m = s["members"]
+    cid = s["cohort_id"]
+    siri = await api(
+        client,
+        "POST",
+        f"/cohorts/{cid}/members",
+        {
+            "name": "Siri Dahl",
+            "email": "siri@kommune.no",
+            "department": "Helse",
+            "location": "Rådhuset",
+        },
+        201,
+    )
+    four = [m[name] for name in LEADERS]
+    body = {"rounds": 2, "group_size": 2, "member_ids": four, "seed": 4}
+    unsaved = await api(client, "POST", f"/cohorts/{cid}/plan", body)
+    assert "plan_id" not in unsaved
+    saved = await api(client, "POST", f"/cohorts/{cid}/plan", {**body, "save": True})
+    assert saved["plan_id"].startswith("l_") and saved["name"] == "Plan 1"
+    assert saved["rounds"] == unsaved["rounds"]  # same seed, same plan
+    named = await api(
+        client, "POST", f"/cohorts/{cid}/plan", {**body, "save": True, "name": "Høsten"}
+    )
+    listed = (await api(client, "GET", f"/cohorts/{cid}/plans"))["plans"]
+    assert [(p["id"], p["name"]) for p in listed] == [
+        (saved["plan_id"], "Plan 1"),
+        (named["plan_id"], "Høsten"),
+    ]
+    assert listed[0]["rounds"] == saved["rounds"] and listed[0]["score"] == saved["score"]
+    assert (listed[0]["group_size"], listed[0]["strategy"], listed[0]["seed"]) == (2, "mix", 4)
+    # A facilitator's link reads its cohort's plans (the panel offers them); not another's.
+    facilitator = bearer(s["tokens"]["Fasilitator En"])
+    assert (await api(client, "GET", f"/cohorts/{cid}/plans", headers=facilitator)) == {
+        "plans": listed
+    }
+    s2 = await make_session(client)
+    await api(client, "GET", f"/cohorts/{s2['cohort_id']}/plans", status=403, headers=facilitator)
+    assert (await api(client, "GET", f"/cohorts/{s2['cohort_id']}/plans")) == {"plans": []}
+    await api(client, "GET", "/cohorts/c_0123456789ab/plans", status=404)
+
+    # keep round 1 of the plan: Per is absent (left out), Siri is in no group (placed as a
+    # late joiner: the smallest group).
+    second = [list(g) for g in saved["rounds"][1]["groups"]]
+    per_group = next(g for g in second if m["Per Olsen"] in g)
+    present = [*(x for x in four if x != m["Per Olsen"]), siri["id"]]
+    kept = await api(
+        client,
+        "POST",
+        f"/sessions/{s['id']}/rounds",
+        {
+            "strategy": "keep",
+            "plan_id": saved["plan_id"],
+            "plan_round": 1,
+            "member_ids": present,
+            "duration_s": 600,
+        },
+        201,
+    )
+    groups = [sorted(g["member_ids"]) for g in kept["groups"]]
+    partner = next(x for x in per_group if x != m["Per Olsen"])
+    full = next(g for g in second if m["Per Olsen"] not in g)
+    assert sorted(groups) == sorted([sorted(full), sorted([partner, siri["id"]])])
+    # The round index and the plan are checked; a plan of another cohort is not found.
+    too_far = await api(
+        client,
+        "POST",
+        f"/sessions/{s['id']}/rounds",
+        {"strategy": "keep", "plan_id": saved["plan_id"], "plan_round": 2, "duration_s": 600},
+        400,
+    )
+    assert "0 and 1" in too_far["error"]["message"]
+    other_plan = await api(
+        client,
+        "POST",
+        f"/cohorts/{s2['cohort_id']}/plan",
+        {"rounds": 1, "group_size": 2, "save": True},
+    )
+    await api(
+        client,
+        "POST",
+        f"/sessions/{s['id']}/rounds",
+        {"strategy": "keep", "plan_id": other_plan["plan_id"], "plan_round": 0, "duration_s": 600},
+        404,
+    )
+
+    # Over the WebSocket, for those connected now (Kari and Ola).
+    ws = await joined(client, s["tokens"]["Fasilitator En"])
+    kari = await joined(client, s["tokens"]["Kari Nordmann"])
+    ola = await joined(client, s["tokens"]["Ola Hansen"])
+    await ws.send_json(
+        {
+            "v": 1,
+            "type": "round_plan",
+            "strategy": "keep",
+            "plan_id": named["plan_id"],
+            "plan_round": 0,
+            "duration_s": 300,
+        }
+    )
+    answer = (await receive(ws, "round"))["round"]
+    first = [list(g) for g in named["rounds"][0]["groups"]]
+    expected = [
+        [x for x in g if x in (m["Kari Nordmann"], m["Ola Hansen"])]
+        for g in first
+        if m["Kari Nordmann"] in g or m["Ola Hansen"] in g
+    ]
+    assert answer["strategy"] == "keep"
+    assert sorted(sorted(g["member_ids"]) for g in answer["groups"]) == sorted(
+        sorted(g) for g in expected
+    )
+    for conn in (ws, kari, ola):
+        await conn.close()
