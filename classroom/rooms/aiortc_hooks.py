@@ -162,7 +162,12 @@ def tap_receiver(
             if on_nack_sent is not None:
                 on_nack_sent()
             await receiver._send_rtcp_nack(packet.ssrc, sorted(nack.missing))
-        await sink(packet)
+        try:
+            await sink(packet)
+        except Exception:
+            # aiortc's receive loop ends on any exception but an SRTP error: one bad packet
+            # or bug downstream must not silence this publisher for the rest of the session.
+            log.exception("dropping a packet the media plane could not handle")
 
     r._handle_rtp_packet = handle_rtp_packet
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from aiortc import clock
 from aiortc.rtp import RtpPacket
 
 from classroom.observability import metrics
@@ -24,9 +24,13 @@ from classroom.rooms.rtp import (
     vp8_keyframe_start,
 )
 
+log = logging.getLogger(__name__)
+
 #: aiortc's sender keeps 128 packets for NACKs; so do we, per video slot.
 HISTORY = 128
 KEYFRAME_REQUEST_INTERVAL_S = 0.5
+#: Seconds from 1900 (NTP epoch) to 1970 (Unix epoch).
+_NTP_EPOCH_OFFSET = 2208988800
 #: A subscriber that just connected waits at most this long after the last request.
 URGENT_KEYFRAME_INTERVAL_S = 0.1
 #: 1 in 64 packets is timed for the forwarding-time histogram.
@@ -281,36 +285,52 @@ class Publication:
         self._packets_metric.inc()
         self._bytes_metric.inc(payload_len)
         kind = self.kind
-        if kind == "audio":
-            level = packet.extensions.audio_level
-            if level is not None and self._on_audio_level is not None:
-                self._on_audio_level(self.participant_id, level[0], level[1])
+        level = packet.extensions.audio_level if kind == "audio" else None
+        if level is not None and self._on_audio_level is not None:
+            self._on_audio_level(self.participant_id, level[0], level[1])
         slots = self.slots
         if not slots:
             return
         sampled = (self.packets & _SAMPLE_MASK) == 0
         started = time.perf_counter() if sampled else 0.0
         now = time.monotonic()
-        ntp = clock.current_ntp_time()
+        # NTP time (RFC 3550 64-bit fixed point) from the wall clock, without a datetime.
+        ntp = int((time.time() + _NTP_EPOCH_OFFSET) * 4294967296.0)
         keyframe = kind != "audio" and vp8_keyframe_start(packet.payload)
-        dynamic: dict[int, bytes] = {}
+        # Every subscriber of a kind negotiated the same extension ids (the server offers
+        # them), so the per-packet extension element is built once, not once per slot.
+        cached_id = -1
+        ext_dynamic = b""
+        sent = 0
         for slot in tuple(slots):
+            if slot.source is not self:
+                continue  # re-pointed while an earlier send of this packet awaited
             dyn_id = slot.stream.ext.dynamic_id
-            ext_dynamic = dynamic.get(dyn_id)
-            if ext_dynamic is None:
+            if dyn_id != cached_id:
+                cached_id = dyn_id
                 if not dyn_id:
                     ext_dynamic = b""
                 elif kind == "audio":
-                    voice, lvl = packet.extensions.audio_level or (False, 127)
+                    voice, lvl = level or (False, 127)
                     ext_dynamic = audio_level_element(dyn_id, voice, lvl)
                 else:
                     ext_dynamic = abs_send_time_element(dyn_id, ntp)
-                dynamic[dyn_id] = ext_dynamic
-            pending = slot.forward(packet, keyframe, ext_dynamic, now, ntp)
-            if pending is not None:
-                await slot.send_later(pending, payload_len, ntp)
-        self._out_packets_metric.inc(len(slots))
-        self._out_bytes_metric.inc(payload_len * len(slots))
+            before = slot.packets
+            try:
+                pending = slot.forward(packet, keyframe, ext_dynamic, now, ntp)
+                if pending is not None:
+                    await slot.send_later(pending, payload_len, ntp)
+            except Exception:
+                # One subscriber's broken slot must not stop this publisher's packets to
+                # everyone else (an exception here would end aiortc's receive loop).
+                log.exception("forwarding to slot %s failed; the slot is detached", slot.mid)
+                slot.attach(None)
+                continue
+            if slot.packets != before:
+                sent += 1
+        if sent:
+            self._out_packets_metric.inc(sent)
+            self._out_bytes_metric.inc(payload_len * sent)
         if sampled:
             metrics.FORWARD_SECONDS.observe(time.perf_counter() - started)
 

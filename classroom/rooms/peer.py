@@ -19,6 +19,7 @@ from aiortc import (
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
+    RTCRtpSender,
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
@@ -38,6 +39,18 @@ CLOCK_RATES = {"audio": 48000, "video": 90000, "screen": 90000}
 #: What a publishing participant sends, one recvonly transceiver each (`offer.publish`):
 #: microphone, camera, and a screen share (a video track attached only while sharing).
 PUBLISHED_KINDS = ("audio", "video", "screen")
+
+
+#: The one codec per kind the server forwards: every publisher sends it and every
+#: subscriber receives it, so packets pass through unchanged (no transcoding, and VP8
+#: keyframe detection holds). Browsers all support both.
+FORWARDED_CODECS = {"audio": ("audio/opus",), "video": ("video/VP8", "video/rtx")}
+
+
+def prefer_forwardable_codecs(transceiver: RTCRtpTransceiver) -> None:
+    wanted = FORWARDED_CODECS[transceiver.kind]
+    capabilities = RTCRtpSender.getCapabilities(transceiver.kind).codecs
+    transceiver.setCodecPreferences([c for c in capabilities if c.mimeType in wanted])
 
 
 class NegotiationError(Exception):
@@ -114,6 +127,7 @@ class Peer:
             for kind in PUBLISHED_KINDS:
                 media_kind = "audio" if kind == "audio" else "video"
                 transceiver = self.pc.addTransceiver(media_kind, direction="recvonly")
+                prefer_forwardable_codecs(transceiver)
                 receiver = transceiver.receiver
 
                 async def request(ssrc: int, receiver: Any = receiver) -> None:
@@ -165,6 +179,7 @@ class Peer:
             for _ in range(self._wanted[kind] - have):
                 track = aiortc_hooks.ParkedTrack(kind)
                 transceiver = self.pc.addTransceiver(track, direction="sendonly")
+                prefer_forwardable_codecs(transceiver)
                 self._pending.append(("slot-" + kind, transceiver))
         if not self.pc.getTransceivers():
             return
@@ -242,6 +257,12 @@ class Peer:
         except Exception as exc:
             raise NegotiationError("bad_sdp", f"the answer is not valid SDP: {exc}") from exc
         media = [m for m in parsed.media if m.kind in ("audio", "video")]
+        for section in media:
+            codecs = section.rtp.codecs
+            if codecs and codecs[0].mimeType.lower() != FORWARDED_CODECS[section.kind][0].lower():
+                raise NegotiationError(
+                    "bad_sdp", f"the answer chose {codecs[0].mimeType}; only VP8 and Opus are used"
+                )
         if len(media) != self._offer_media_count:
             raise NegotiationError(
                 "bad_sdp",

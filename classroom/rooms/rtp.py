@@ -62,6 +62,9 @@ class ExtensionLayout:
     __slots__ = ("dynamic_id", "prefix", "suffix")
 
     def __init__(self, kind: str, ids: dict[str, int], mid: str) -> None:
+        # One-byte header elements (RFC 8285) have ids 1..14; anything else a peer put in its
+        # answer is ignored rather than allowed to break the packet path.
+        ids = {uri: i for uri, i in ids.items() if 1 <= i <= 14}
         elements = b""
         mid_id = ids.get(URI_MID)
         mid_bytes = mid.encode()

@@ -375,16 +375,20 @@ class Connection:
         ctx = self._ctx
         member = self.member
         assert member is not None
-        existing = ctx.rooms.session(session.id).by_member(member.id)
-        if existing is not None:
+        hosted = ctx.rooms.find_session(session.id)
+        existing = hosted.by_member(member.id) if hosted is not None else None
+        if existing is not None and hosted is not None:
             listener = existing.listener
             if isinstance(listener, Connection):
                 await listener.end("replaced", CLOSE_REPLACED, bye="replaced")
-            await ctx.rooms.session(session.id).leave(existing.id, "replaced")
-        # Looked up after any await: the old connection may have released the session.
+            await hosted.leave(existing.id, "replaced")
         room_id = MAIN_ROOM
         if ctx.breakouts is not None:
             room_id = await ctx.breakouts.room_for(session.id, member.id, self._role)
+        if self._ended:
+            # The connection ended (client gone, session ended, link revoked) while we
+            # waited: joining now would leave a participant nobody can hear or remove.
+            return
         # No await from here to the join: the session's media cannot go away under us.
         media = ctx.rooms.session(session.id)
         if ctx.breakouts is not None:

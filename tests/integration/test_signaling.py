@@ -134,6 +134,22 @@ async def test_bad_messages_get_errors_and_change_nothing(
     await ws.close()
 
 
+async def test_an_answer_choosing_another_codec_is_refused(client: Client) -> None:
+    """Packets are forwarded unchanged, so every peer must use VP8 and Opus."""
+    s = await make_session(client)
+    ws = await joined(client, s["token"])
+    answer = (
+        "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+        "m=audio 9 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n"
+        "a=rtpmap:0 PCMU/8000\r\n"
+    )
+    await ws.send_json({"v": 1, "type": "answer", "sdp": answer})
+    error = await receive(ws, "error")
+    assert error["code"] == "bad_sdp"
+    assert "PCMU" in error["message"]
+    await ws.close()
+
+
 async def test_first_message_must_be_join(client: Client) -> None:
     ws = await client.ws_connect("/ws")
     await ws.send_json({"v": 1, "type": "ping"})

@@ -89,3 +89,14 @@ def test_vp8_keyframe_detection() -> None:
     # Truncated.
     assert not vp8_keyframe_start(b"")
     assert not vp8_keyframe_start(bytes([0x90, 0x80]))
+
+
+def test_extension_ids_outside_the_one_byte_range_are_ignored() -> None:
+    """An answer may claim any id; one outside 1..14 must not reach the packet path."""
+    layout = ExtensionLayout("audio", {URI_MID: 1, URI_AUDIO_LEVEL: 20}, "3")
+    assert layout.dynamic_id == 0
+    stream = OutboundStream(7, 111, 48000, layout)
+    _, data = stream.build(1, 2, 0, b"opus", b"", 1.0)
+    packet = RtpPacket.parse(data, extension_map())
+    assert packet.extensions.mid == "3"
+    assert packet.extensions.audio_level is None
