@@ -144,6 +144,7 @@ async def join_page(request: web.Request) -> web.Response:
             "token": token,
             "member_name": member.name,
             "session_title": session.title,
+            "cohort_id": session.cohort_id,
             "session_status": session.status.value,
             "starts_at": format_time(session.starts_at),
             "timezone": session.timezone,

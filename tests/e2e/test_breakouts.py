@@ -1,6 +1,7 @@
 """Breakout rounds in three real Chromium instances: the facilitator plans, adjusts, opens,
 visits and closes a round through the panel; the participants see their group, the prompt,
-the warning and the broadcast, and only their group's media."""
+the warning and the broadcast, and only their group's media. Then the groups of a saved
+programme plan, and a round in which the participants choose their groups (keyboard)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from playwright.async_api import Dialog, Page
 
 from classroom.demo import run_demo
+from tests.e2e.a11y import assert_accessible
 from tests.e2e.browser import browsers, inbound
 from tests.support.server import ADMIN_TOKEN, ServerProcess
 
@@ -203,6 +206,8 @@ async def test_breakout_round_in_the_browser(server: ServerProcess, tmp_path: Pa
             await facilitator.wait_for_selector("#breakout-plan-form:not([hidden])")
             if KEEP_SCREENSHOTS:
                 await screenshots(pages, "3-closed")
+            await _keep_from_saved_plan(server, facilitator, [member[p1], member[p2]])
+            await _participants_choose(facilitator, p1, p2, member[p1])
         except BaseException:
             saved = await screenshots(pages, "failure")
             print("screenshots:", *saved)
@@ -221,3 +226,100 @@ async def _dealt(page: Page, member_ids: list[str]) -> list[str]:
         member_ids,
     )
     return order
+
+
+async def _keep_from_saved_plan(
+    server: ServerProcess, facilitator: Page, members: list[str]
+) -> None:
+    """A programme plan saved through the API is offered for `keep`; its round's groups
+    come back in the preview."""
+    cid = await facilitator.get_attribute("#app", "data-cohort-id")
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{server.base_url}/api/v1/cohorts/{cid}/plan",
+            json={"rounds": 1, "group_size": 2, "member_ids": members, "save": True},
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        ) as r,
+    ):
+        assert r.status == 200, await r.text()
+        saved = await r.json()
+    await facilitator.select_option("#bo-strategy", "keep")  # reads the saved plans again
+    await facilitator.wait_for_selector(
+        f'#bo-plan option[value="{saved["plan_id"]}"]', state="attached"
+    )
+    await facilitator.select_option("#bo-plan", saved["plan_id"])
+    assert await facilitator.is_hidden("#bo-from-round-field")
+    await facilitator.select_option("#bo-plan-round", "0")
+    await facilitator.click("#btn-bo-preview")
+    await facilitator.wait_for_selector("#breakout-round:not([hidden])", timeout=5000)
+    groups = await wait_groups_sorted(facilitator, [sorted(members)])
+    assert len(groups) == 1
+    await facilitator.click("#btn-bo-discard")
+    await facilitator.wait_for_selector("#breakout-plan-form:not([hidden])")
+
+
+async def wait_groups_sorted(page: Page, expected: list[list[str]], timeout: float = 5) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        groups = await group_members(page)
+        if sorted(sorted(g) for g in groups.values()) == expected:
+            return groups
+        if time.monotonic() > deadline:
+            raise AssertionError(f"groups {groups}, expected {expected}")
+        await asyncio.sleep(0.1)
+
+
+def banner_in(group_id: str) -> str:
+    return f"document.querySelector('#breakout-banner').dataset.roomId === '{group_id}'"
+
+
+async def _participants_choose(facilitator: Page, p1: Page, p2: Page, p1_member: str) -> None:
+    """A choose round of two groups with two seats each: p1 picks with the keyboard, p2 sees
+    the group fill, stays in the main room when the round opens, and is moved as soon as it
+    picks (the group is full then)."""
+    await facilitator.select_option("#bo-strategy", "choose")
+    assert await facilitator.is_hidden("#bo-by-size-label")
+    await facilitator.fill("#bo-number", "2")
+    await facilitator.fill("#bo-max-size", "2")
+    await facilitator.click("#btn-bo-preview")
+    await facilitator.wait_for_selector("#bo-choose-note:not([hidden])", timeout=5000)
+    option = ".breakout-choice-option"
+    for page in (p1, p2):
+        await page.wait_for_selector(f"#breakout-choice:not([hidden]) {option}", timeout=5000)
+        assert await page.locator(option).count() == 2
+        assert await page.get_attribute(option, "aria-pressed") == "false"
+    first = await p1.get_attribute(option, "data-group-id")
+    assert first
+    # The keyboard way: focus the first group's button and press Enter.
+    await p1.focus(option)
+    await p1.keyboard.press("Enter")
+    await p1.wait_for_function(
+        f"document.querySelector('{option}').getAttribute('aria-pressed') === 'true'", timeout=5000
+    )
+    # p2 sees it fill: "Group 1 (1 of 2)" / "Gruppe 1 (1 av 2)".
+    await p2.wait_for_function(
+        f"/\\(1 \\S+ 2\\)/.test(document.querySelector('{option}').textContent)", timeout=5000
+    )
+    # The facilitator's panel shows who chose what.
+    await wait_groups_sorted(facilitator, [[], [p1_member]])
+    if KEEP_SCREENSHOTS:
+        await screenshots([facilitator, p1, p2], "4-choosing")
+    await assert_accessible(p2, "the group picker", exclude=("#grid",))
+
+    await facilitator.click("#btn-bo-open")
+    await p1.wait_for_function(banner_in(first), timeout=5000)
+    assert await p2.evaluate("window.classroom.room.kind") == "main"
+    await p2.click(option)
+    await p2.wait_for_function(banner_in(first), timeout=5000)
+    assert await p2.get_attribute(option, "aria-pressed") == "true"
+    await p1.wait_for_function(
+        f"document.querySelector('{option}').dataset.full === 'true'", timeout=5000
+    )
+
+    await facilitator.click("#btn-bo-close")
+    for page in (p1, p2):
+        await page.wait_for_selector("#breakout-choice", state="hidden", timeout=5000)
+        await page.wait_for_function(
+            "window.classroom.room && window.classroom.room.kind === 'main'", timeout=5000
+        )

@@ -1,15 +1,18 @@
 // Breakout rounds in the browser (docs/protocol.md, "Breakout rounds"): the banner everyone
 // sees in a breakout group (name, prompt, countdown, one-minute warning, broadcasts, "ask for
-// help") and the facilitator's panel (plan, preview and adjust the groups, open, run, visit,
-// close). Markup: web/templates/_breakouts.html. room.js owns the grid and replaces the
-// participant list on `room_changed`; this module only listens, renders and sends.
+// help"), the participants' group picker of a `choose` round, and the facilitator's panel
+// (plan, preview and adjust the groups, open, run, visit, close; keep the groups of an
+// earlier round or of a saved programme plan). Markup: web/templates/_breakouts.html.
+// room.js owns the grid and replaces the participant list on `room_changed`; this module only
+// listens, renders and sends.
 //
-//   const breakouts = setupBreakouts({role, token, announce, participants});
+//   const breakouts = setupBreakouts({role, token, cohortId, announce, participants});
 //   breakouts.attach(signaling);   // for each SignalingClient room.js makes
 //   breakouts.detach();            // when it is closed for good
 //
 // Test hooks: #breakout-banner[data-room-id], .breakout-group[data-group-id][data-group-name],
-// .breakout-member[data-member-id], #breakout-panel[data-round-status].
+// .breakout-member[data-member-id], #breakout-panel[data-round-status],
+// #breakout-choice[data-round-id] .breakout-choice-option[data-group-id][aria-pressed].
 
 import { t, tn } from "./i18n.js";
 
@@ -55,7 +58,7 @@ export function roomLabel(room) {
   return room.kind === "main" ? t("breakouts.mainRoom") : groupLabel(room.name);
 }
 
-export function setupBreakouts({ role, token, announce, participants }) {
+export function setupBreakouts({ role, token, cohortId = "", announce, participants }) {
   const isFacilitator = role === "facilitator";
   const el = {
     live: $("#breakout-live"),
@@ -73,6 +76,11 @@ export function setupBreakouts({ role, token, announce, participants }) {
     broadcastFrom: $("#breakout-broadcast-from"),
     broadcastText: $("#breakout-broadcast-text"),
     broadcastDismiss: $("#btn-broadcast-dismiss"),
+    // Participants: the group picker of a `choose` round.
+    choice: $("#breakout-choice"),
+    choicePrompt: $("#breakout-choice-prompt"),
+    choiceGroups: $("#breakout-choice-groups"),
+    choiceStatus: $("#breakout-choice-status"),
     // Facilitators only.
     toggle: $("#btn-breakouts"),
     panel: $("#breakout-panel"),
@@ -86,10 +94,19 @@ export function setupBreakouts({ role, token, announce, participants }) {
     sizing: $("#bo-sizing"),
     bySize: $("#bo-by-size"),
     byCount: $("#bo-by-count"),
+    bySizeLabel: $("#bo-by-size-label"),
+    byCountLabel: $("#bo-by-count-label"),
     number: $("#bo-number"),
     numberLabel: $("#bo-number-label"),
+    maxSizeField: $("#bo-max-size-field"),
+    maxSize: $("#bo-max-size"),
     fromField: $("#bo-from-field"),
+    fromRoundField: $("#bo-from-round-field"),
     fromRound: $("#bo-from-round"),
+    planField: $("#bo-plan-field"),
+    plan: $("#bo-plan"),
+    planRoundField: $("#bo-plan-round-field"),
+    planRound: $("#bo-plan-round"),
     noEarlier: $("#bo-no-earlier"),
     duration: $("#bo-duration"),
     promptInput: $("#bo-prompt"),
@@ -104,6 +121,7 @@ export function setupBreakouts({ role, token, announce, participants }) {
     scoreRepeated: $("#bo-score-repeated"),
     scoreDepartments: $("#bo-score-departments"),
     scoreStale: $("#bo-score-stale"),
+    chooseNote: $("#bo-choose-note"),
     moveHint: $("#bo-move-hint"),
     groups: $("#bo-groups"),
     broadcastForm: $("#bo-broadcast-form"),
@@ -148,6 +166,18 @@ export function setupBreakouts({ role, token, announce, participants }) {
     groupsSignature: "",
     /** The last broadcast shown (to show it again in another language). */
     lastBroadcast: null,
+    // Participant, `choose` rounds:
+    /** The last `round_choice` (planned or open), or null. */
+    choice: null,
+    /** The group asked for and not yet confirmed (to name it when it is refused). */
+    choicePending: null,
+    /** A refusal to show instead of the usual line, until the choice changes. */
+    choiceNote: "",
+    // Facilitator, `keep` from a saved programme plan:
+    /** The cohort's saved plans (GET /api/v1/cohorts/{cid}/plans). */
+    plans: [],
+    /** What the plan selects show now (rebuilt only when it changes: an open select stays). */
+    plansSignature: "",
   };
 
   const tick = setInterval(() => renderClock(), 1000);
@@ -206,6 +236,7 @@ export function setupBreakouts({ role, token, announce, participants }) {
       announce(room.kind === "breakout" ? t("breakouts.movedTo", { group }) : t("breakouts.backInMain"));
     }
     if (panelAvailable) renderPanel();
+    if (el.choice) renderChoice();
   }
 
   function renderBanner() {
@@ -312,6 +343,128 @@ export function setupBreakouts({ role, token, announce, participants }) {
     }, HELP_COOLDOWN_MS);
   }
 
+  // ---- choosing a group (participants, `choose` rounds) -------------------------------------
+
+  function onChoice(msg) {
+    if (!el.choice) return;
+    const before = state.choice;
+    if (msg.status !== "planned" && msg.status !== "open") {
+      // The choice is over (closed), unless it was an older round's that ended.
+      if (before && before.round_id !== msg.round_id) return;
+      state.choice = null;
+      state.choicePending = null;
+      state.choiceNote = "";
+      renderChoice();
+      return;
+    }
+    const changed = !before || before.round_id !== msg.round_id || before.group_id !== msg.group_id;
+    state.choice = msg;
+    if (changed) {
+      state.choiceNote = "";
+      if (msg.group_id) state.choicePending = null;
+    }
+    renderChoice();
+  }
+
+  function seatsOf(choice, group) {
+    return typeof group.max_size === "number" ? group.max_size : choice.max_size;
+  }
+
+  function isFull(choice, group) {
+    const max = seatsOf(choice, group);
+    return typeof max === "number" && group.size >= max;
+  }
+
+  function choiceButton(groupId) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "button breakout-choice-option";
+    button.dataset.groupId = groupId;
+    button.addEventListener("click", () => chooseGroup(groupId));
+    return button;
+  }
+
+  function renderChoice() {
+    if (!el.choice) return;
+    const c = state.choice;
+    el.choice.hidden = !c;
+    document.body.classList.toggle("choosing-group", Boolean(c));
+    if (!c) {
+      el.choice.removeAttribute("data-round-id");
+      el.choiceGroups.replaceChildren();
+      el.choiceStatus.textContent = "";
+      return;
+    }
+    el.choice.dataset.roundId = c.round_id;
+    el.choicePrompt.textContent = c.prompt || "";
+    el.choicePrompt.hidden = !c.prompt || inBreakout(); // the banner shows it in a group
+    // Update the buttons in place while the groups stay the same, so that the keyboard
+    // focus stays where it is as other people choose.
+    const ids = c.groups.map((g) => g.id);
+    let buttons = $$(".breakout-choice-option", el.choiceGroups);
+    if (buttons.map((b) => b.dataset.groupId).join() !== ids.join()) {
+      const focused = el.choiceGroups.contains(document.activeElement)
+        ? document.activeElement.dataset.groupId
+        : null;
+      buttons = ids.map((id) => choiceButton(id));
+      el.choiceGroups.replaceChildren(...buttons);
+      const again = buttons.find((b) => b.dataset.groupId === focused);
+      if (again) again.focus({ preventScroll: true });
+    }
+    c.groups.forEach((g, i) => {
+      const button = buttons[i];
+      const full = isFull(c, g);
+      const mine = c.group_id === g.id;
+      const max = seatsOf(c, g);
+      button.textContent = t(full ? "breakouts.choice.optionFull" : "breakouts.choice.option", {
+        group: groupLabel(g.name),
+        size: g.size,
+        max: typeof max === "number" ? max : "–",
+      });
+      button.setAttribute("aria-pressed", String(mine));
+      button.classList.toggle("button-primary", mine);
+      // aria-disabled, not disabled: a full group keeps its place in the tab order and says so.
+      if (full && !mine) button.setAttribute("aria-disabled", "true");
+      else button.removeAttribute("aria-disabled");
+      button.dataset.full = String(full);
+    });
+    const mine = c.groups.find((g) => g.id === c.group_id);
+    const text =
+      state.choiceNote ||
+      (mine
+        ? t("breakouts.choice.chosen", { group: groupLabel(mine.name) })
+        : t(c.status === "open" ? "breakouts.choice.pickOpen" : "breakouts.choice.pickPlanned"));
+    if (el.choiceStatus.textContent !== text) el.choiceStatus.textContent = text;
+  }
+
+  function chooseGroup(groupId) {
+    const c = state.choice;
+    if (!c) return;
+    const group = c.groups.find((g) => g.id === groupId);
+    if (!group || c.group_id === groupId) return;
+    if (isFull(c, group)) {
+      state.choiceNote = t("breakouts.choice.full", { group: groupLabel(group.name) });
+      renderChoice();
+      return;
+    }
+    state.choicePending = groupId;
+    state.choiceNote = "";
+    if (!state.signaling || !state.signaling.chooseGroup(c.round_id, groupId)) {
+      state.choicePending = null;
+      state.choiceNote = t("breakouts.error.offline");
+    }
+    renderChoice();
+  }
+
+  function onChoiceRefused(msg, text) {
+    const c = state.choice;
+    const group = c && c.groups.find((g) => g.id === state.choicePending);
+    state.choiceNote =
+      msg.code === "conflict" && group ? t("breakouts.choice.full", { group: groupLabel(group.name) }) : text;
+    state.choicePending = null;
+    renderChoice();
+  }
+
   // ---- facilitator: help requests ----------------------------------------------------------
 
   function onHelpRequested(msg) {
@@ -380,6 +533,7 @@ export function setupBreakouts({ role, token, announce, participants }) {
     if (open) {
       renderPanel();
       refreshPresence();
+      loadPlans();
       if (focus) {
         const r = current();
         (r ? el.roundHeading : el.planHeading).focus({ preventScroll: true });
@@ -448,6 +602,17 @@ export function setupBreakouts({ role, token, announce, participants }) {
     }
   }
 
+  async function loadPlans() {
+    if (!panelAvailable || !cohortId) return;
+    try {
+      const data = await api(`/api/v1/cohorts/${encodeURIComponent(cohortId)}/plans`);
+      state.plans = data.plans || [];
+      renderForm();
+    } catch (err) {
+      console.warn("breakouts: could not read the saved programme plans", err);
+    }
+  }
+
   function onRound(r) {
     if (!panelAvailable) return;
     const before = state.rounds.get(r.id);
@@ -497,8 +662,15 @@ export function setupBreakouts({ role, token, announce, participants }) {
   function renderForm() {
     const strategy = el.strategy.value;
     const keep = strategy === "keep";
+    const choose = strategy === "choose";
     el.sizing.hidden = keep;
     el.fromField.hidden = !keep;
+    // Participants choose among a number of groups: no "people per group" for them.
+    if (choose) el.byCount.checked = true;
+    el.bySizeLabel.hidden = choose;
+    el.byCountLabel.hidden = choose;
+    el.maxSizeField.hidden = !choose;
+    renderPlans();
     const byCount = el.byCount.checked;
     el.numberLabel.textContent = t(byCount ? "breakouts.byCount" : "breakouts.bySize");
     el.number.min = byCount ? "1" : "2";
@@ -515,6 +687,37 @@ export function setupBreakouts({ role, token, announce, participants }) {
     el.fromRound.disabled = closed.length === 0;
     el.noEarlier.hidden = closed.length > 0;
     el.presentCount.textContent = tn("breakouts.presentCount", presentParticipants().length);
+  }
+
+  /** keep: a saved programme plan (and which of its rounds) instead of an earlier round. */
+  function renderPlans() {
+    const plans = state.plans;
+    el.planField.hidden = plans.length === 0;
+    const lang = document.documentElement.lang;
+    const signature = JSON.stringify([plans.map((p) => [p.id, p.name, p.rounds.length]), lang]);
+    if (signature !== state.plansSignature) {
+      state.plansSignature = signature;
+      const selected = el.plan.value;
+      el.plan.replaceChildren(
+        new Option(t("breakouts.planNone"), ""),
+        ...plans.map((p) => new Option(tn("breakouts.planOption", p.rounds.length, { name: p.name }), p.id)),
+      );
+      if (selected && plans.some((p) => p.id === selected)) el.plan.value = selected;
+      el.planRound.dataset.plan = "";
+    }
+    const plan = plans.find((p) => p.id === el.plan.value) || null;
+    el.fromRoundField.hidden = Boolean(plan);
+    el.planRoundField.hidden = !plan;
+    if (plan && el.planRound.dataset.plan !== `${plan.id}:${lang}`) {
+      el.planRound.dataset.plan = `${plan.id}:${lang}`;
+      const selected = el.planRound.value;
+      el.planRound.replaceChildren(
+        ...plan.rounds.map(
+          (r, i) => new Option(t("breakouts.roundN", { n: i + 1, groups: r.groups.length }), String(i)),
+        ),
+      );
+      if (selected && Number(selected) < plan.rounds.length) el.planRound.value = selected;
+    }
   }
 
   function renderPanel() {
@@ -546,6 +749,10 @@ export function setupBreakouts({ role, token, announce, participants }) {
         : "–";
     const proposal = state.plannedGroups.get(r.id);
     el.scoreStale.hidden = !proposal || proposal === JSON.stringify(r.groups.map((g) => g.member_ids));
+    const choosing = r.strategy === "choose";
+    el.chooseNote.hidden = !choosing;
+    if (choosing) el.chooseNote.textContent = t("breakouts.chooseNote", { max: r.max_size ?? "–" });
+    if (choosing) el.scoreStale.hidden = true; // nothing was proposed: people choose
     renderGroups(r);
     renderClock();
   }
@@ -585,10 +792,10 @@ export function setupBreakouts({ role, token, announce, participants }) {
       item.classList.toggle("is-visited", visiting === group.id);
       $(".breakout-group-title", item).textContent = label;
       const present = group.member_ids.filter((m) => isPresent(m)).length;
-      $(".breakout-group-count", item).textContent = t("breakouts.groupCount", {
-        present,
-        total: group.member_ids.length,
-      });
+      $(".breakout-group-count", item).textContent =
+        r.strategy === "choose" && typeof r.max_size === "number"
+          ? t("breakouts.seatsTaken", { n: group.member_ids.length, max: r.max_size })
+          : t("breakouts.groupCount", { present, total: group.member_ids.length });
       const visitButton = $(".breakout-visit", item);
       visitButton.hidden = !open;
       if (visiting === group.id) {
@@ -697,12 +904,28 @@ export function setupBreakouts({ role, token, announce, participants }) {
       return;
     }
     if (strategy === "keep") {
-      if (!el.fromRound.value) {
+      if (el.plan.value) {
+        body.plan_id = el.plan.value;
+        body.plan_round = Number(el.planRound.value || 0);
+      } else if (!el.fromRound.value) {
         showError(t("breakouts.noEarlierRound"));
         el.strategy.focus();
         return;
+      } else {
+        body.from_round = el.fromRound.value;
       }
-      body.from_round = el.fromRound.value;
+    } else if (strategy === "choose") {
+      body.group_count = number;
+      const raw = el.maxSize.value.trim();
+      if (raw !== "") {
+        const max = Number(raw);
+        if (!Number.isInteger(max) || max < 2 || max > 500) {
+          showError(t("breakouts.error.maxSize"));
+          el.maxSize.focus();
+          return;
+        }
+        body.max_size = max;
+      }
     } else if (strategy === "manual") {
       const present = presentParticipants();
       if (present.length === 0) {
@@ -720,11 +943,15 @@ export function setupBreakouts({ role, token, announce, participants }) {
 
   function onError(msg) {
     const ref = msg.ref || "";
-    if (!(ref.startsWith("round_") || ref === "visit" || ref === "help")) return;
-    state.awaitingPlan = false;
+    if (!(ref.startsWith("round_") || ref === "visit" || ref === "help" || ref === "choose_group")) return;
     const known = ["conflict", "not_found", "invalid", "forbidden", "rate_limited"];
     const key = known.includes(msg.code) ? `breakouts.error.${msg.code}` : "breakouts.error.other";
     const text = t(key, { message: msg.message || msg.code });
+    if (ref === "choose_group") {
+      onChoiceRefused(msg, text);
+      return;
+    }
+    state.awaitingPlan = false;
     if (panelAvailable) {
       showError(text);
       if (el.panel.hidden) setPanelOpen(true, { focus: false });
@@ -750,7 +977,11 @@ export function setupBreakouts({ role, token, announce, participants }) {
       }
     });
     el.form.addEventListener("submit", plan);
-    el.strategy.addEventListener("change", renderForm);
+    el.strategy.addEventListener("change", () => {
+      if (el.strategy.value === "keep") loadPlans(); // saved since the panel opened, perhaps
+      renderForm();
+    });
+    el.plan.addEventListener("change", renderForm);
     el.bySize.addEventListener("change", renderForm);
     el.byCount.addEventListener("change", renderForm);
     el.openButton.addEventListener("click", () => {
@@ -806,6 +1037,7 @@ export function setupBreakouts({ role, token, announce, participants }) {
   // The language switch: render what this module wrote with t() again.
   document.addEventListener("classroom:language", () => {
     renderBanner();
+    renderChoice();
     if (!el.warning.hidden) el.warning.textContent = t("breakouts.warning");
     if (state.lastBroadcast) showBroadcastText(state.lastBroadcast);
     if (panelAvailable) {
@@ -833,6 +1065,7 @@ export function setupBreakouts({ role, token, announce, participants }) {
         if (panelAvailable) {
           loadRounds();
           refreshPresence();
+          loadPlans();
         }
       });
       on(signaling, "room_changed", (m) => {
@@ -859,6 +1092,7 @@ export function setupBreakouts({ role, token, announce, participants }) {
       on(signaling, "round_warning", onWarning);
       on(signaling, "broadcast", onBroadcast);
       on(signaling, "help_requested", onHelpRequested);
+      on(signaling, "round_choice", onChoice);
       on(signaling, "error", onError);
     },
     detach() {
@@ -869,11 +1103,21 @@ export function setupBreakouts({ role, token, announce, participants }) {
       state.signaling = null;
       setRoom(null);
       el.broadcast.hidden = true;
+      // A new connection is told the choice again, if there still is one.
+      state.choice = null;
+      state.choicePending = null;
+      state.choiceNote = "";
+      renderChoice();
     },
     /** For tests and debugging. */
     get state() {
       const r = current();
-      return { room: state.room, round: r, helpRequests: [...state.helpRequests] };
+      return {
+        room: state.room,
+        round: r,
+        helpRequests: [...state.helpRequests],
+        choice: state.choice,
+      };
     },
     dispose() {
       this.detach();

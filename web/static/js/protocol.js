@@ -16,7 +16,8 @@
 //   "<type>"         one event per server message type: welcome, waiting, session_status,
 //                    offer, tracks, participant_joined, participant_updated,
 //                    participant_left, speaking, pong, error, bye; breakouts: round,
-//                    room_changed, room_updated, round_warning, broadcast, help_requested;
+//                    room_changed, room_updated, round_warning, broadcast, help_requested,
+//                    round_choice;
 //                    in the room: chat, chat_history, hands, reaction, poll, screen_share,
 //                    spotlight, permissions, muted, camera_stopped, moderation
 //   "protocol-error" {reason, data} an incoming frame that does not fit the protocol
@@ -197,6 +198,12 @@ const VALIDATORS = {
   round_warning: (m) => typeof m.seconds_left === "number",
   broadcast: (m) => isString(m.message) && (m.sender === undefined || isString(m.sender)),
   help_requested: (m) => isString(m.participant_id) && isString(m.name) && isRoom(m.room),
+  round_choice: (m) =>
+    isString(m.round_id) &&
+    isString(m.status) &&
+    Array.isArray(m.groups) &&
+    m.groups.every((g) => isObject(g) && isString(g.id) && isString(g.name) && typeof g.size === "number") &&
+    (m.group_id === null || m.group_id === undefined || isString(m.group_id)),
   // Equity of voice (facilitators and observers).
   equity: (m) => Array.isArray(m.rooms) && m.rooms.every(isEquityRoom),
   // In the room.
@@ -334,12 +341,25 @@ export class SignalingClient extends EventTarget {
 
   /**
    * Plan a round; the server answers `round` with the planned groups and their score.
-   * @param {object} plan {strategy, group_size?|group_count?|groups?, from_round?,
-   *                       duration_s, prompt?, seed?}
+   * @param {object} plan {strategy, group_size?|group_count?|groups?, names?, max_size?,
+   *                       from_round? | plan_id? + plan_round?, duration_s, prompt?, seed?}
    */
   planRound(plan) {
     const body = { type: "round_plan" };
-    const keys = ["strategy", "group_size", "group_count", "groups", "from_round", "duration_s", "prompt", "seed"];
+    const keys = [
+      "strategy",
+      "group_size",
+      "group_count",
+      "groups",
+      "names",
+      "max_size",
+      "from_round",
+      "plan_id",
+      "plan_round",
+      "duration_s",
+      "prompt",
+      "seed",
+    ];
     for (const key of keys) {
       if (plan[key] !== undefined && plan[key] !== null && plan[key] !== "") body[key] = plan[key];
     }
@@ -377,6 +397,11 @@ export class SignalingClient extends EventTarget {
   /** Join a group of the open round as a visitor; `null` goes back to the main room. */
   visit(groupId) {
     return this._send({ type: "visit", group_id: groupId || null });
+  }
+
+  /** Participants: take a seat in a group of a `choose` round (or change it). */
+  chooseGroup(roundId, groupId) {
+    return this._send({ type: "choose_group", round_id: roundId, group_id: groupId });
   }
 
   /** From a breakout group: tell the facilitators someone needs help. */

@@ -25,6 +25,7 @@ const config = {
   token: rootEl.dataset.token || "",
   memberName: rootEl.dataset.memberName || "",
   sessionTitle: rootEl.dataset.sessionTitle || "",
+  cohortId: rootEl.dataset.cohortId || "",
   role: rootEl.dataset.role || "participant",
   sessionStatus: rootEl.dataset.sessionStatus || "live",
   startsAt: rootEl.dataset.startsAt || "",
@@ -116,6 +117,7 @@ const app = {
 const breakouts = setupBreakouts({
   role: config.role,
   token: config.token,
+  cohortId: config.cohortId,
   announce: (text) => announce(text),
   participants: () => [...app.participants.values()].map((entry) => entry.info),
 });
