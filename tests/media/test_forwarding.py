@@ -11,7 +11,7 @@ import time
 import pytest
 
 from classroom.demo import run_demo
-from tests.support.peer_client import PeerClient
+from tests.support.peer_client import PeerClient, RemoteCounts
 from tests.support.server import ADMIN_TOKEN, ServerProcess, metric_value
 from tests.support.wait import wait_for
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.media
 
 
 async def join_all(server: ServerProcess, urls: list[str]) -> list[PeerClient]:
-    clients = [PeerClient(server.base_url, url) for url in urls]
+    clients = [PeerClient(server.base_url, url, tone=True) for url in urls]
     for client in clients:
         await client.connect()
     for client in clients:
@@ -87,7 +87,7 @@ async def test_four_participants_see_and_hear_each_other(server: ServerProcess) 
                 assert client.snapshot()[pid][0] > before[i][pid][0], "remaining video stalled"
 
         # A late joiner gets a keyframe (decodes video) from everyone within 2 s.
-        late = PeerClient(server.base_url, demo["participant_urls"][3])
+        late = PeerClient(server.base_url, demo["participant_urls"][3], tone=True)
         await late.connect()
         clients.append(late)
         await asyncio.wait_for(late.welcomed.wait(), 5)
@@ -133,6 +133,17 @@ async def test_media_state_and_speaking_reach_the_others(server: ServerProcess) 
         await wait_for(
             lambda: listener.speaking == [talker.participant_id], 10, "the talker to be speaking"
         )
+        # Silence is not forwarded: the talker decodes the listener's video, no audio.
+        await wait_for(
+            lambda: (
+                (talker.remote.get(listener.participant_id or "") or RemoteCounts()).video_frames
+                > 10
+            ),
+            10,
+            "the listener's video at the talker",
+        )
+        assert talker.remote[listener.participant_id or ""].audio_frames == 0
+        assert listener.remote[talker.participant_id or ""].audio_frames > 10
         await talker.send({"v": 1, "type": "media_state", "audio": False, "video": True})
         await wait_for(
             lambda: listener.others.get(talker.participant_id or "", {}).get("audio") is False,

@@ -82,7 +82,7 @@ async def run_session(server: ServerProcess, prometheus: Prometheus, run: Sessio
     urls = [demo["facilitator_url"], *demo["participant_urls"]]
     run.session_id = demo["session_id"]
     run.tokens = [url.rsplit("/", 1)[1] for url in urls]
-    clients = [PeerClient(server.base_url, url) for url in urls]
+    clients = [PeerClient(server.base_url, url, tone=True) for url in urls]
     try:
         for client in clients:
             await client.connect()
