@@ -26,6 +26,9 @@ from classroom.rooms.talk import TalkMeter
 log = logging.getLogger(__name__)
 
 SPEAKING_POLL_S = 0.25
+#: Videos forwarded to one subscriber at most (last-N): forwarding cost grows with the
+#: square of the room, and a browser grid shows ~16 people usefully anyway.
+MAX_VIDEO_SOURCES = 16
 MAIN_ROOM = "main"
 
 
@@ -85,6 +88,24 @@ class Participant:
         return self.info.participant_id
 
 
+def pick_videos(
+    publications: list[Publication], last_spoke: dict[str, float], limit: int
+) -> list[Publication]:
+    """The videos a subscriber receives when the room has more than it can show: screens
+    first, then the most recent speakers, then the earliest arrivals (stable order, so a
+    quiet room does not reshuffle its grid)."""
+    order = {id(p): i for i, p in enumerate(publications)}
+    ranked = sorted(
+        publications,
+        key=lambda p: (
+            p.kind != "screen",
+            -last_spoke.get(p.participant_id, float("-inf")),
+            order[id(p)],
+        ),
+    )
+    return ranked[:limit]
+
+
 def can_see(viewer: ParticipantInfo, other: ParticipantInfo) -> bool:
     """Observers are hidden from participants (facilitators and observers see them)."""
     return other.role is not Role.observer or viewer.role is not Role.participant
@@ -108,6 +129,8 @@ class Room:
         self.participants: dict[str, Participant] = {}
         self.speakers = SpeakerDetector()
         self._speaking: frozenset[str] = frozenset()
+        #: When each participant last spoke (monotonic), to choose whose video is seen.
+        self._last_spoke: dict[str, float] = {}
         self._speaking_task: asyncio.Task[None] | None = None
         metrics.ROOMS.labels(kind).inc()
 
@@ -182,6 +205,8 @@ class Room:
             for publication in other.peer.publications.values():
                 if publication.active:  # an idle screen, a locked microphone: nothing to carry
                     sources[publication.media_kind].append(publication)
+        if len(sources["video"]) > MAX_VIDEO_SOURCES:
+            sources["video"] = pick_videos(sources["video"], self._last_spoke, MAX_VIDEO_SOURCES)
         return sources
 
     def rebalance_all(self) -> None:
@@ -230,10 +255,25 @@ class Room:
             await asyncio.sleep(SPEAKING_POLL_S)
             speaking = self.speakers.speaking() & self.participants.keys()
             if speaking != self._speaking:
+                now = time.monotonic()
+                for participant_id in speaking:
+                    self._last_spoke[participant_id] = now
+                if self._video_capped():
+                    # Who is seen follows who spoke last.
+                    self.rebalance_all()
                 self._speaking = frozenset(speaking)
                 ordered = sorted(speaking)
                 for participant in self.participants.values():
                     participant.listener.speaking_changed(ordered)
+
+    def _video_capped(self) -> bool:
+        videos = sum(
+            1
+            for p in self.participants.values()
+            for publication in p.peer.publications.values()
+            if publication.active and publication.media_kind == "video"
+        )
+        return videos > MAX_VIDEO_SOURCES
 
     async def close(self) -> None:
         if self._speaking_task is not None:
