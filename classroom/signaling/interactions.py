@@ -433,15 +433,28 @@ class Interactions:
             await actor.require_facilitator("screen_share")
         if _screen(participant):
             return
+        # Claim the room's one share before any await: two people asking at once cannot
+        # both pass the check (the record follows; without it the claim is undone).
         current = sharer_in(participant.room)
+        if current is not None and participant.info.role is not Role.facilitator:
+            raise ProtocolError(
+                "conflict", f"{current.info.name} is sharing their screen", "screen_share"
+            )
         if current is not None:
-            if participant.info.role is not Role.facilitator:
-                raise ProtocolError(
-                    "conflict", f"{current.info.name} is sharing their screen", "screen_share"
-                )
-            await self.stop_screen(sid, media, current, "replaced")
-        await self.store.record(sid, _where(participant), "screen_share_started", new_eid())
+            media.set_active(current.id, "screen", False)
         media.set_active(participant.id, "screen", True)
+        try:
+            if current is not None:
+                await self.stop_screen(sid, media, current, "replaced")
+            await self.store.record(sid, _where(participant), "screen_share_started", new_eid())
+        except Exception as exc:
+            media.set_active(participant.id, "screen", False)
+            log.exception("screen share not recorded")
+            raise ProtocolError(
+                "internal", "the screen share could not be saved; try again", "screen_share"
+            ) from exc
+        if not _screen(participant):
+            return  # replaced, moved or gone while the share was being recorded
         for other in participant.room.participants.values():
             _send(other, "screen_share", **self._screen_json(participant, True))
 

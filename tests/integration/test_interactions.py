@@ -512,6 +512,52 @@ async def test_screen_share_needs_permission_and_one_sharer_at_a_time(client: Cl
     ]
 
 
+async def test_two_people_sharing_at_once_make_one_share(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = await live_session(client)
+    peers = await everyone(client, s)
+    fac, ola, ase = peers["fac"], peers["ola"], peers["ase"]
+    for peer in (ola, ase):
+        await fac.send("allow_screen_share", participant_id=peer.pid, allowed=True)
+        assert (await peer.next("permissions"))["screen_share"] is True
+    media = client.app[ROOMS].find_session(s["id"])
+    assert media is not None
+    store = client.app[INTERACTIONS].store
+    record = store.record
+
+    async def slow_record(*args: Any, **kwargs: Any) -> bool:
+        await asyncio.sleep(0.2)  # a slow Redis: both requests are in flight together
+        return await record(*args, **kwargs)
+
+    monkeypatch.setattr(store, "record", slow_record)
+    await ola.send("screen_share", on=True)
+    await ase.send("screen_share", on=True)
+    assert (await ase.error("screen_share"))["code"] == "conflict"
+    share = await fac.next("screen_share", on=True)
+    assert share["participant_id"] == ola.pid
+    await asyncio.sleep(0.3)
+    sharing = [
+        p.id
+        for p in media.participants.values()
+        if "screen" in p.peer.publications and p.peer.publications["screen"].active
+    ]
+    assert sharing == [ola.pid]
+    assert not [m for m in await fac.drain() if m["type"] == "screen_share"]
+
+    # A share that cannot be recorded is not shown, and not forwarded either.
+    async def failing_record(*args: Any, **kwargs: Any) -> bool:
+        raise RuntimeError("redis refused the write")
+
+    await ola.send("screen_share", on=False)
+    await fac.next("screen_share", on=False, participant_id=ola.pid)
+    monkeypatch.setattr(store, "record", failing_record)
+    await ase.send("screen_share", on=True)
+    assert (await ase.error("screen_share"))["code"] == "internal"
+    assert not media.participants[ase.pid].peer.publications["screen"].active
+    assert not [m for m in await fac.drain() if m["type"] == "screen_share"]
+
+
 async def test_a_lock_outlives_a_reconnect_and_a_new_link_lifts_a_removal(client: Client) -> None:
     s = await live_session(client)
     fac = await enter(client, s["tokens"]["fac"])
