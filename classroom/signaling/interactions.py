@@ -183,11 +183,15 @@ class Interactions:
         return self._media(actor, ref)
 
     @staticmethod
-    def _target(media: SessionMedia, participant_id: str, ref: str) -> Participant:
+    def _target(
+        media: SessionMedia, participant_id: str, ref: str, *, observers: bool = False
+    ) -> Participant:
+        """The participant a facilitator acts on; an observer only if `observers` (they
+        publish nothing to mute or spotlight, but can be removed)."""
         target = media.participants.get(participant_id)
         if target is None:
             raise ProtocolError("not_found", f"no participant {participant_id} here", ref)
-        if target.info.role is Role.observer:
+        if target.info.role is Role.observer and not observers:
             raise ProtocolError("conflict", "observers publish nothing", ref)
         return target
 
@@ -521,7 +525,7 @@ class Interactions:
 
     async def _remove(self, actor: Actor, m: dict[str, Any]) -> None:
         sid, media, facilitator = await self._facilitator(actor, "remove_participant")
-        target = self._target(media, m["participant_id"], "remove_participant")
+        target = self._target(media, m["participant_id"], "remove_participant", observers=True)
         if target.info.role is Role.facilitator:
             raise ProtocolError(
                 "conflict", "a facilitator cannot be removed from the room", "remove_participant"

@@ -287,6 +287,12 @@ async def test_facilitator_mutes_locks_stops_spotlights_and_removes(client: Clie
     assert refused["type"] == "error" and refused["code"] == "removed"
     async with client.get(f"/join/{s['tokens']['ola']}") as page:
         assert page.status == 410 and "removed" in await page.text()
+    # An observer has nothing to mute, but can be removed.
+    obs = peers["obs"]
+    await fac.send("mute", participant_id=obs.pid)
+    assert (await fac.error("mute"))["code"] == "conflict"
+    await fac.send("remove_participant", participant_id=obs.pid)
+    assert (await obs.next("bye"))["reason"] == "removed"
 
     kinds = [(r["type"], r["member_id"]) for r in await records(client, s["id"])]
     ola_id, ase_id = s["members"]["ola"], s["members"]["ase"]
@@ -298,6 +304,7 @@ async def test_facilitator_mutes_locks_stops_spotlights_and_removes(client: Clie
         ("spotlight", ola_id),
         ("spotlight", ""),
         ("removed", ola_id),
+        ("removed", s["members"]["obs"]),
     ]
     for r in await records(client, s["id"]):
         assert r["actor_id"] == s["members"]["fac"]
