@@ -20,7 +20,6 @@ from classroom.domain.models import Role
 from classroom.observability import metrics
 from classroom.rooms.forwarding import Publication
 from classroom.rooms.peer import IceSettings, Peer
-from classroom.rooms.speakers import SpeakerDetector
 from classroom.rooms.talk import TalkMeter
 
 log = logging.getLogger(__name__)
@@ -127,7 +126,6 @@ class Room:
         #: What clients are shown about the room (prompt, end time, ...); JSON-safe.
         self.details: dict[str, Any] = dict(details or {})
         self.participants: dict[str, Participant] = {}
-        self.speakers = SpeakerDetector()
         self._speaking: frozenset[str] = frozenset()
         #: When each participant last spoke (monotonic), to choose whose video is seen.
         self._last_spoke: dict[str, float] = {}
@@ -180,7 +178,6 @@ class Room:
     def remove(self, participant: Participant, reason: str) -> None:
         if self.participants.pop(participant.id, None) is None:
             return
-        self.speakers.forget(participant.id)
         for other in self.participants.values():
             if can_see(other.info, participant.info):
                 other.listener.participant_left(participant.id, reason)
@@ -253,9 +250,9 @@ class Room:
     async def _watch_speakers(self) -> None:
         while True:
             await asyncio.sleep(SPEAKING_POLL_S)
-            speaking = self.speakers.speaking() & self.participants.keys()
+            now = time.monotonic()
+            speaking = {pid for pid, p in self.participants.items() if p.talk.speaking(now)}
             if speaking != self._speaking:
-                now = time.monotonic()
                 for participant_id in speaking:
                     self._last_spoke[participant_id] = now
                 if self._video_capped():
@@ -317,7 +314,6 @@ class SessionMedia:
 
         def on_audio_level(participant_id: str, voice: bool, level: int) -> None:
             if holder:
-                holder[0].room.speakers.observe(participant_id, voice, level)
                 holder[0].talk.observe(level, time.monotonic())
 
         peer = Peer(

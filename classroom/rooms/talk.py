@@ -21,10 +21,9 @@ The voice-activity rule (also in docs/privacy.md, "What the numbers mean"):
 
 from __future__ import annotations
 
-from classroom.rooms.speakers import SPEAKING_LEVEL_DBOV
-
-#: Level values (-dBov) at or below this are voice.
-VOICE_LEVEL_DBOV = SPEAKING_LEVEL_DBOV
+#: Level values (-dBov, 0 loudest, 127 silence) at or below this are voice: speech from a
+#: headset sits around -20..-40 dBov, room noise and comfort noise below -60.
+VOICE_LEVEL_DBOV = 50
 #: A pause shorter than this between loud packets is part of the same burst of talk.
 HANGOVER_S = 0.6
 #: What one audio packet covers (Opus at 20 ms packets, as browsers and aiortc send it).
@@ -85,6 +84,10 @@ class TalkMeter:
             return self._closed
         end = min(now, self._last_loud + PACKET_S)
         return self._closed + max(0.0, end - self._burst_start)
+
+    def speaking(self, now: float) -> bool:
+        """Loud within the hangover: what lights up a tile."""
+        return now - self._last_loud <= HANGOVER_S
 
     @property
     def last_loud(self) -> float | None:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from classroom.rooms.sdp import advertise_public_ip
-from classroom.rooms.speakers import SpeakerDetector
 
 SDP = (
     "v=0\r\n"
@@ -16,15 +15,3 @@ def test_public_ip_copies_host_candidates_only() -> None:
     assert "a=candidate:abcp 1 udp 2130706432 203.0.113.9 40000 typ host" in lines
     assert sum("203.0.113.9" in line for line in lines) == 1
     assert all(line in lines for line in SDP.splitlines())
-
-
-def test_speaker_detection_with_hangover() -> None:
-    detector = SpeakerDetector(threshold=50, hangover_s=0.5)
-    detector.observe("a", True, 30)  # loud
-    detector.observe("b", False, 90)  # quiet
-    assert detector.speaking() == {"a"}
-    import time
-
-    assert detector.speaking(time.monotonic() + 1.0) == frozenset()
-    detector.forget("a")
-    assert detector.speaking() == frozenset()

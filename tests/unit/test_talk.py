@@ -115,3 +115,15 @@ def test_observe_is_cheap() -> None:
         t += PACKET_S
     per_packet = (time.perf_counter() - started) / 200_000
     assert per_packet < 5e-6, f"{per_packet * 1e6:.2f} µs per packet"
+
+
+def test_speaking_lasts_the_hangover() -> None:
+    from classroom.rooms.talk import HANGOVER_S, TalkMeter
+
+    meter = TalkMeter()
+    assert not meter.speaking(0.0)
+    meter.observe(30, 10.0)
+    assert meter.speaking(10.0 + HANGOVER_S)
+    assert not meter.speaking(10.0 + HANGOVER_S + 0.01)
+    meter.observe(90, 11.0)  # quiet packets do not count
+    assert not meter.speaking(11.0)
