@@ -100,20 +100,27 @@ if ARGV[7] ~= '' then redis.call('PUBLISH', ARGV[6], ARGV[7]) end
 return 'OK'
 """
 
-# KEYS: member, emails.  ARGV: cohort id, old email key, new email key, member id, field, value...
-# 1 written, 0 missing (or another cohort's, or removed), -1 duplicate email, -2 changed meanwhile
+# KEYS: member, emails.  ARGV: cohort id, old email key ('' when the email is not changed),
+# new email key, member id, field, value... (only the fields that change: a concurrent
+# update of other fields is kept).  {1, field, value, ...} written (the record after it);
+# {0} missing (or another cohort's, or removed), {-1} duplicate email, {-2} email changed
+# meanwhile.
 _UPDATE_MEMBER = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if redis.call('HGET', KEYS[1], 'cohort_id') ~= ARGV[1] then return 0 end
-if redis.call('HEXISTS', KEYS[1], 'removed_at') == 1 then return 0 end
-if redis.call('HGET', KEYS[2], ARGV[2]) ~= ARGV[4] then return -2 end
-if ARGV[2] ~= ARGV[3] then
-  if redis.call('HEXISTS', KEYS[2], ARGV[3]) == 1 then return -1 end
-  redis.call('HDEL', KEYS[2], ARGV[2])
-  redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
+if redis.call('HGET', KEYS[1], 'cohort_id') ~= ARGV[1] then return {0} end
+if redis.call('HEXISTS', KEYS[1], 'removed_at') == 1 then return {0} end
+if ARGV[2] ~= '' then
+  if redis.call('HGET', KEYS[2], ARGV[2]) ~= ARGV[4] then return {-2} end
+  if ARGV[2] ~= ARGV[3] then
+    if redis.call('HEXISTS', KEYS[2], ARGV[3]) == 1 then return {-1} end
+    redis.call('HDEL', KEYS[2], ARGV[2])
+    redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+  end
 end
 if #ARGV > 4 then redis.call('HSET', KEYS[1], unpack(ARGV, 5)) end
-return 1
+local out = redis.call('HGETALL', KEYS[1])
+table.insert(out, 1, 1)
+return out
 """
 
 # KEYS: member, emails, cohort members, cohort sessions.
@@ -423,8 +430,10 @@ class Store:
 
     async def update_member(self, cid: str, mid: str, **changes: Any) -> Member:
         """Change some of a member's fields (name, email, department, location, role,
-        consent). Raises ``NotFound`` (not on this cohort's roster) or ``Conflict``
-        (another member has the email, or the member changed meanwhile: retry)."""
+        consent); returns the member as stored afterwards. Only the fields whose value
+        differs from the record read are written, so two updates at once (a demotion and
+        a new name) both stay. Raises ``NotFound`` (not on this cohort's roster) or
+        ``Conflict`` (another member has the email, or the email changed meanwhile: retry)."""
         member = await self.get_member(mid)
         if member is None or member.cohort_id != cid or not is_id(cid, COHORT_PREFIX):
             raise NotFound(f"member {mid!r} is not on the roster of cohort {cid!r}")
@@ -443,23 +452,27 @@ class Store:
             consent=bool(changes.get("consent", member.consent)),
             created_at=member.created_at,
         )
+        before = _member_fields(member)
+        changed = {k: v for k, v in _member_fields(updated).items() if before[k] != v}
+        new_email = "email" in changed
         result = await self._update_member(
             keys=[keys.member(mid), keys.cohort_emails(cid)],
             args=[
                 cid,
-                _email_key(member.email),
+                _email_key(member.email) if new_email else "",
                 _email_key(updated.email),
                 mid,
-                *_flatten(_member_fields(updated)),
+                *_flatten(changed),
             ],
         )
-        if result == _MISSING:
+        status = int(result[0])
+        if status == _MISSING:
             raise NotFound(f"member {mid!r} is not on the roster of cohort {cid!r}")
-        if result == _DUPLICATE:
+        if status == _DUPLICATE:
             raise Conflict(f"cohort {cid!r} already has a member with email {updated.email!r}")
-        if result != _OK:
+        if status != _OK:
             raise Conflict(f"member {mid!r} was changed at the same time; try again")
-        return updated
+        return _member(dict(zip(result[1::2], result[2::2], strict=True)))
 
     async def remove_member(self, cid: str, mid: str) -> Member:
         """Take a member off the roster: frees the email, revokes the member's join links and

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from classroom.domain.models import Role, SessionStatus
+from classroom.domain.models import Member, Role, SessionStatus
 from classroom.store import keys
 from classroom.store.embedded import EmbeddedValkey, EmbeddedValkeyError, find_server_binary
 from classroom.store.errors import Conflict, NotFound
@@ -113,6 +114,43 @@ async def test_concurrent_duplicates_admit_exactly_one(store: Store) -> None:
     assert sum(1 for r in results if not isinstance(r, BaseException)) == 1
     assert all(isinstance(r, Conflict) for r in results if isinstance(r, BaseException))
     assert len(await store.list_members(cohort.id)) == 1
+
+
+async def test_concurrent_member_updates_keep_each_others_changes(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cohort = await store.create_cohort("x")
+    member = await store.add_member(
+        cohort.id, "Kari", "kari@kommune.no", "Helse", "Rådhuset", role=Role.facilitator
+    )
+    # Two updates at once: both read the member before either writes.
+    get_member = store.get_member
+    both_read = asyncio.Barrier(2)
+
+    async def read_together(mid: str, **kwargs: Any) -> Member | None:
+        found = await get_member(mid, **kwargs)
+        await both_read.wait()
+        return found
+
+    monkeypatch.setattr(store, "get_member", read_together)
+    demoted, renamed = await asyncio.gather(
+        store.update_member(cohort.id, member.id, role=Role.participant),
+        store.update_member(cohort.id, member.id, name="Kari Nordmann"),
+    )
+    stored = await get_member(member.id)
+    assert stored is not None
+    assert stored.role is Role.participant and stored.name == "Kari Nordmann"
+    assert renamed == stored or demoted == stored  # what the later write left behind
+    # A new name and a new email at once: both written, the email index follows.
+    await asyncio.gather(
+        store.update_member(cohort.id, member.id, name="Kari N.", department="Helse"),
+        store.update_member(cohort.id, member.id, email="kari.n@kommune.no"),
+    )
+    stored = await get_member(member.id)
+    assert stored is not None and (stored.name, stored.email) == ("Kari N.", "kari.n@kommune.no")
+    assert await store.emails_taken(cohort.id, ["kari@kommune.no", "kari.n@kommune.no"]) == {
+        "kari.n@kommune.no"
+    }
 
 
 async def test_add_member_to_unknown_cohort(store: Store) -> None:
