@@ -124,6 +124,10 @@ BREAKOUT_ROUNDS_CLOSED = Counter("classroom_breakout_rounds_closed", "Breakout r
 CHAT_MESSAGES = Counter("classroom_chat_messages", "Chat messages sent (all sessions)")
 REACTIONS = Counter("classroom_reactions", "Reactions sent (all sessions)")
 HANDS_RAISED = Counter("classroom_hands_raised", "Hands raised (all sessions)")
+RECORDS_DROPPED = Counter(
+    "classroom_records_dropped",
+    "Attendance records given up: refused by Redis, or the oldest of a full queue",
+)
 
 # --- histograms -------------------------------------------------------------------------------
 

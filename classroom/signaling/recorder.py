@@ -6,11 +6,15 @@ camera on or off, and leaves; the media plane's `TalkMeter` (one per participant
 talk. The recorder never makes the media plane or a connection wait for Redis:
 
 - Attendance events go into a queue that one writer task drains, in order. A write that
-  fails (Redis restarting) is retried until it succeeds; every event has a deterministic id
-  (``{connection}:join``, ``{connection}:room:{n}``, ``{connection}:leave``) and the store
-  writes an id once, so a retry never duplicates. After a failure, the events written in
-  the ``REPLAY_S`` before it are written again (a no-op unless Redis lost them: AOF with
-  ``appendfsync everysec`` may lose the last second on a crash).
+  fails because Redis cannot be reached (``StoreUnavailable``: restarting, network) is
+  retried until it succeeds; every event has a deterministic id (``{connection}:join``,
+  ``{connection}:room:{n}``, ``{connection}:leave``) and the store writes an id once, so a
+  retry never duplicates. After such a failure, the events written in the ``REPLAY_S``
+  before it are written again (a no-op unless Redis lost them: AOF with ``appendfsync
+  everysec`` may lose the last second on a crash). A write Redis refuses (a script error,
+  a key of the wrong type) would fail the same way forever: it is logged and dropped
+  (``classroom_records_dropped_total``), and so is the oldest queued record when the queue
+  holds ``MAX_QUEUE`` of them (a long outage).
 - Every ``FLUSH_S`` one pipeline writes each connection's sign of life ("alive" mark) and
   its *absolute* engagement totals per room. A restart of the node (or of Redis) loses at
   most the last ``FLUSH_S`` seconds of talk and camera time of the connections it had.
@@ -33,8 +37,10 @@ from typing import Any
 from classroom.domain.attendance import AttendanceEvent
 from classroom.domain.engagement import ConnectionTotals, RoomTotals, VoiceStat, equity_room
 from classroom.domain.models import Role
+from classroom.observability import metrics
 from classroom.rooms.registry import RoomRegistry
 from classroom.rooms.room import Participant
+from classroom.store.errors import StoreUnavailable
 from classroom.store.records import RecordStore
 
 log = logging.getLogger(__name__)
@@ -48,6 +54,9 @@ EQUITY_S = 3.0
 RETRY_S = 0.5
 #: After a failure, events written this long before it are written again.
 REPLAY_S = 10.0
+#: Records queued while Redis is unreachable, at most (a few hours of a full node's
+#: comings and goings); beyond it the oldest are dropped.
+MAX_QUEUE = 20_000
 #: How long close() waits for the last writes.
 CLOSE_TIMEOUT_S = 5.0
 #: Clients send something at least this often (a `ping`, docs/protocol.md): a connection
@@ -105,6 +114,8 @@ class Recorder:
         self._mono = monotonic
         self._tracked: dict[str, Tracked] = {}
         self._queue: deque[_Item] = deque()
+        self._writing: _Item | None = None  # taken off the queue, not written yet
+        self._overflowing = False
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -200,6 +211,15 @@ class Recorder:
         self._push((tracked.session_id, event))
 
     def _push(self, item: _Item) -> None:
+        if len(self._queue) >= MAX_QUEUE:
+            self._queue.popleft()
+            metrics.RECORDS_DROPPED.inc()
+            if not self._overflowing:
+                log.error(
+                    "attendance records: %d waiting to be written; dropping the oldest",
+                    MAX_QUEUE,
+                )
+            self._overflowing = True
         self._queue.append(item)
         self._idle.clear()
         self._wake.set()
@@ -226,8 +246,9 @@ class Recorder:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._queue:
-            log.warning("%d attendance record(s) could not be written", len(self._queue))
+        left = len(self._queue) + (self._writing is not None)
+        if left:
+            log.warning("%d attendance record(s) could not be written", left)
 
     async def drained(self) -> None:
         """Until every queued write is done."""
@@ -246,24 +267,39 @@ class Recorder:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
-                item = self._queue[0]
-                try:
-                    if isinstance(item, tuple):
-                        await self._records.append(*item)
-                    else:
-                        await self._records.flush(item)
-                except Exception as exc:
-                    self._failed(exc)
-                    await asyncio.sleep(RETRY_S)
-                    continue
-                self._queue.popleft()
-                self._succeeded()
-                if isinstance(item, tuple):
-                    now = self._mono()
-                    self._recent.append((now, *item))
-                    while self._recent and self._recent[0][0] < now - REPLAY_S:
-                        self._recent.popleft()
+                self._writing = self._queue.popleft()
+                await self._write(self._writing)
+                self._writing = None
             self._idle.set()
+
+    async def _write(self, item: _Item) -> None:
+        """Write one record: retried while Redis is unreachable, dropped if refused."""
+        while True:
+            try:
+                if isinstance(item, tuple):
+                    await self._records.append(*item)
+                else:
+                    await self._records.flush(item)
+            except StoreUnavailable as exc:
+                self._failed(exc)
+                await asyncio.sleep(RETRY_S)
+                continue
+            except Exception:
+                self._dropped(item)
+                return
+            self._succeeded()
+            if isinstance(item, tuple):
+                now = self._mono()
+                self._recent.append((now, *item))
+                while self._recent and self._recent[0][0] < now - REPLAY_S:
+                    self._recent.popleft()
+            return
+
+    @staticmethod
+    def _dropped(item: _Item) -> None:
+        metrics.RECORDS_DROPPED.inc()
+        what = f"event {item[1].event_id}" if isinstance(item, tuple) else "totals"
+        log.error("attendance records: Redis refused the %s; dropped", what, exc_info=True)
 
     def _failed(self, exc: Exception) -> None:
         if not self._failing:
@@ -271,6 +307,7 @@ class Recorder:
         self._failing = True
 
     def _succeeded(self) -> None:
+        self._overflowing = False
         if not self._failing:
             return
         self._failing = False
@@ -295,8 +332,12 @@ class Recorder:
             )
         try:
             await self._records.flush(entries)
-        except Exception as exc:  # retried by the next flush: the totals are absolute
+        except StoreUnavailable as exc:  # retried by the next flush: the totals are absolute
             self._failed(exc)
+            return
+        except Exception:
+            metrics.RECORDS_DROPPED.inc()
+            log.error("attendance records: Redis refused the totals", exc_info=True)
             return
         self._succeeded()
 

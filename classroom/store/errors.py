@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 
 class StoreError(Exception):
     """Base class for refusals by the store (not for connection failures)."""
@@ -21,3 +27,17 @@ class InvalidTransition(StoreError):
     def __init__(self, current: str, message: str) -> None:
         super().__init__(message)
         self.current = current
+
+
+class StoreUnavailable(Exception):
+    """Redis could not be reached (connection refused or lost, timed out): the same write
+    may succeed later. Any other failure of a write is not worth retrying."""
+
+
+@contextlib.contextmanager
+def unavailable_as_error() -> Iterator[None]:
+    """Raise ``StoreUnavailable`` for Redis connection failures and timeouts."""
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        raise StoreUnavailable(str(exc) or type(exc).__name__) from exc

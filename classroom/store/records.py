@@ -46,6 +46,7 @@ from classroom.domain.engagement import ConnectionTotals
 from classroom.domain.models import COHORT_PREFIX, MEMBER_PREFIX, SESSION_PREFIX, is_id
 from classroom.store import interactions as interaction_keys
 from classroom.store import keys
+from classroom.store.errors import unavailable_as_error
 
 SUMMARY_SESSION_FIELD = "_session"
 ERASED = keys.PREFIX + "erased"
@@ -192,25 +193,27 @@ class RecordStore:
 
     async def append(self, sid: str, event: AttendanceEvent) -> str:
         """Write one attendance event once (by its id). Returns the kind written, or '' if
-        it had been written before."""
-        result = await self._append(
-            keys=[attendance_key(sid), _ids(sid), _last(sid), ERASED],
-            args=[
-                event.event_id,
-                event.member_id,
-                event.kind,
-                f"{event.at:.3f}",
-                self._grace_s,
-                *_fields(event),
-            ],
-        )
+        it had been written before. Raises ``StoreUnavailable`` if Redis cannot be reached."""
+        with unavailable_as_error():
+            result = await self._append(
+                keys=[attendance_key(sid), _ids(sid), _last(sid), ERASED],
+                args=[
+                    event.event_id,
+                    event.member_id,
+                    event.kind,
+                    f"{event.at:.3f}",
+                    self._grace_s,
+                    *_fields(event),
+                ],
+            )
         return str(result or "")
 
     async def flush(
         self, entries: Sequence[tuple[str, str, float, str, ConnectionTotals | None]]
     ) -> None:
         """(session, connection, alive at, node, totals) for many connections, one round
-        trip: signs of life and absolute engagement totals."""
+        trip: signs of life and absolute engagement totals. Raises ``StoreUnavailable`` if
+        Redis cannot be reached."""
         if not entries:
             return
         args: list[str] = []
@@ -223,7 +226,8 @@ class RecordStore:
                 totals.member_id if totals is not None else "",
                 json.dumps(totals.to_json(), separators=(",", ":")) if totals is not None else "",
             ]
-        await self._flush(keys=[ERASED], args=args)
+        with unavailable_as_error():
+            await self._flush(keys=[ERASED], args=args)
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """The recorder's promises (classroom.signaling.recorder), with a fake store and clock:
-what a crash can lose is bounded by the flush interval, failed writes are retried in order,
-and events written just before a Redis failure are written again after it."""
+what a crash can lose is bounded by the flush interval, writes that fail because Redis is
+unreachable are retried in order, events written just before such a failure are written again
+after it, and a write Redis refuses is dropped instead of blocking the queue forever."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ import pytest
 from classroom.domain.attendance import AttendanceEvent
 from classroom.domain.engagement import ConnectionTotals
 from classroom.domain.models import Role
+from classroom.observability import metrics
 from classroom.rooms.room import ParticipantInfo
 from classroom.rooms.talk import PACKET_S, TalkMeter
+from classroom.signaling import recorder as recorder_module
 from classroom.signaling.recorder import FLUSH_S, Recorder
+from classroom.store.errors import StoreUnavailable
 
 
 @dataclass
@@ -42,12 +46,15 @@ class FakeRecords:
         self.ids: set[str] = set()
         self.totals: dict[str, ConnectionTotals] = {}
         self.down = False
+        self.refuse: set[str] = set()  # event ids Redis refuses (e.g. WRONGTYPE)
         self.attempts = 0
 
     async def append(self, sid: str, event: AttendanceEvent) -> str:
         self.attempts += 1
         if self.down:
-            raise ConnectionError("redis is down")
+            raise StoreUnavailable("redis is down")
+        if event.event_id in self.refuse:
+            raise RuntimeError("WRONGTYPE Operation against a key holding the wrong value")
         if event.event_id in self.ids:
             return ""
         self.ids.add(event.event_id)
@@ -56,7 +63,7 @@ class FakeRecords:
 
     async def flush(self, entries: list[tuple[str, str, float, str, Any]]) -> None:
         if self.down:
-            raise ConnectionError("redis is down")
+            raise StoreUnavailable("redis is down")
         for _, connection, _, _, totals in entries:
             if totals is not None:
                 self.totals[connection] = totals
@@ -164,6 +171,49 @@ async def test_writes_are_retried_in_order_and_replayed_after_a_failure() -> Non
     written = [e.event_id for _, e in records.events]
     assert sorted(written) == sorted([f"{a.id}:join", f"{b.id}:join", f"{a.id}:leave"])
     assert len(written) == len(set(written))  # nothing twice
+
+
+def dropped() -> float:
+    return metrics.RECORDS_DROPPED._value.get()
+
+
+async def test_a_write_redis_refuses_is_dropped_and_the_rest_written() -> None:
+    records, clock = FakeRecords(), Clock()
+    rec = recorder(records, clock)
+    rec.start()
+    before = dropped()
+    try:
+        a, b = participant("p_00000000000a"), participant("p_00000000000b")
+        records.refuse = {f"{a.id}:join"}
+        rec.admitted("s_000000000001", a)  # type: ignore[arg-type]
+        rec.admitted("s_000000000001", b)  # type: ignore[arg-type]
+        await asyncio.wait_for(rec.drained(), 2)
+    finally:
+        await rec.close()
+    assert [e.event_id for _, e in records.events] == [f"{b.id}:join"]
+    assert records.attempts == 2  # tried once, not again and again
+    assert dropped() - before == 1
+
+
+async def test_the_queue_is_bounded_while_redis_is_unreachable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(recorder_module, "MAX_QUEUE", 3)
+    records, clock = FakeRecords(), Clock()
+    records.down = True
+    rec = recorder(records, clock)
+    before = dropped()
+    people = [participant(f"p_00000000000{i}") for i in range(6)]
+    for p in people:
+        rec.admitted("s_000000000001", p)  # type: ignore[arg-type]
+    assert dropped() - before == 3
+    records.down = False
+    rec.start()
+    try:
+        await asyncio.wait_for(rec.drained(), 2)
+    finally:
+        await rec.close()
+    assert [e.event_id for _, e in records.events] == [f"{p.id}:join" for p in people[3:]]
 
 
 async def test_a_lost_connection_ends_soon_after_the_client_was_last_heard() -> None:
