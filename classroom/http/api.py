@@ -38,9 +38,8 @@ from classroom.domain.tokens import (
     verify_join_token,
 )
 from classroom.http.errors import ApiError
-from classroom.http.keys import SECRET, SETTINGS, STORE
+from classroom.http.keys import INTERACTIONS, SECRET, SETTINGS, STORE
 from classroom.store.errors import InvalidTransition
-from classroom.store.interactions import readmit
 from classroom.store.repository import ImportRefused, LinkRecord, Store
 
 routes = web.RouteTableDef()
@@ -720,7 +719,7 @@ async def regenerate(request: web.Request, session: Session, mid: str, ttl_s: in
     record = LinkRecord(new_nonce(), int(time.time()) + ttl_s, member.role)
     await store.regenerate_link(session.id, member.id, record)
     # A member a facilitator removed from the session is let back in by a new link.
-    await readmit(store.redis, session.id, member.id)
+    await request.app[INTERACTIONS].store.readmit(session.id, member.id)
     return link_json(request, session, member, record)
 
 

@@ -63,54 +63,6 @@ POLL_PREFIX = "q"
 EVENT_PREFIX = "e"
 
 
-def stream_key(sid: str) -> str:
-    return f"{keys.PREFIX}session:{sid}:interactions"
-
-
-def _eids(sid: str) -> str:
-    return f"{keys.PREFIX}session:{sid}:interactions:eids"
-
-
-def _chat(sid: str, room_id: str) -> str:
-    return f"{keys.PREFIX}session:{sid}:chat:{room_id}"
-
-
-def _hands(sid: str) -> str:
-    return f"{keys.PREFIX}session:{sid}:hands"
-
-
-def _polls(sid: str) -> str:
-    return f"{keys.PREFIX}session:{sid}:polls"
-
-
-def _open_poll(sid: str) -> str:
-    return f"{keys.PREFIX}session:{sid}:open_poll"
-
-
-def _poll(qid: str) -> str:
-    return f"{keys.PREFIX}poll:{qid}"
-
-
-def _answers(qid: str) -> str:
-    return f"{keys.PREFIX}poll:{qid}:answers"
-
-
-def _moderation(sid: str) -> str:
-    return f"{keys.PREFIX}session:{sid}:moderation"
-
-
-def _mic_locked(sid: str) -> str:
-    return f"{keys.PREFIX}session:{sid}:mic_locked"
-
-
-def _screen_allowed(sid: str) -> str:
-    return f"{keys.PREFIX}session:{sid}:screen_allowed"
-
-
-def _removed(sid: str) -> str:
-    return f"{keys.PREFIX}session:{sid}:removed"
-
-
 # Shared head of every script: KEYS[1] stream, KEYS[2] eids; ARGV[1] eid, ARGV[2] ttl.
 # Returns early with {0, entry id} when this eid was written before.
 _SEEN = """
@@ -387,7 +339,10 @@ class InteractionStore:
             return await script(keys=list(keys_), args=list(args))
 
     def _head(self, sid: str, eid: str) -> tuple[list[str], list[str | int]]:
-        return [stream_key(sid), _eids(sid)], [eid, EIDS_TTL_S]
+        return [keys.session_interactions(sid), keys.session_interaction_eids(sid)], [
+            eid,
+            EIDS_TTL_S,
+        ]
 
     # -- the record ------------------------------------------------------------------------
 
@@ -401,7 +356,7 @@ class InteractionStore:
 
     async def events(self, sid: str) -> list[dict[str, str]]:
         """The session's whole interaction record, oldest first (with the entry ``id``)."""
-        entries: Any = await self._redis.xrange(stream_key(sid), "-", "+")
+        entries: Any = await self._redis.xrange(keys.session_interactions(sid), "-", "+")
         return [
             {"id": str(entry_id), **{str(k): str(v) for k, v in f.items()}}
             for entry_id, f in entries
@@ -415,7 +370,7 @@ class InteractionStore:
         """Record a chat message and keep it for late joiners. A repeated ``eid`` records
         nothing and returns the message stored the first time: (False, stored)."""
         k, a = self._head(sid, eid)
-        chat_key = _chat(sid, where.room_id)
+        chat_key = keys.session_chat(sid, where.room_id)
         text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
         fields = where.fields(
             "chat", eid, str(message["at"]), message_id=message["id"], length=len(message["text"])
@@ -427,7 +382,7 @@ class InteractionStore:
         return False, (json.loads(stored) if stored else dict(message))
 
     async def chat_history(self, sid: str, room_id: str, limit: int = 100) -> list[dict[str, Any]]:
-        raw = await self._redis.lrange(_chat(sid, room_id), -limit, -1)
+        raw = await self._redis.lrange(keys.session_chat(sid, room_id), -limit, -1)
         return [json.loads(item) for item in raw]
 
     # -- hands -----------------------------------------------------------------------------
@@ -442,7 +397,7 @@ class InteractionStore:
         score = int(datetime.fromisoformat(at).timestamp() * 1000)
         result = await self._run(
             self._hand,
-            [*k, _hands(sid)],
+            [*k, keys.session_hands(sid)],
             [
                 *a,
                 "raise" if raised else "lower",
@@ -464,7 +419,7 @@ class InteractionStore:
         fields = [*fields[8:], "actor_id", where.member_id]  # from "at" on
         result = await self._run(
             self._lower_all,
-            [*k, _hands(sid)],
+            [*k, keys.session_hands(sid)],
             [
                 *a,
                 json.dumps({m: list(r) for m, r in rooms.items()}),
@@ -477,7 +432,7 @@ class InteractionStore:
 
     async def hands(self, sid: str) -> list[tuple[str, int]]:
         """Raised hands, first raised first: (member id, raised at in unix ms)."""
-        raw: Any = await self._redis.zrange(_hands(sid), 0, -1, withscores=True)
+        raw: Any = await self._redis.zrange(keys.session_hands(sid), 0, -1, withscores=True)
         return [(str(m), int(score)) for m, score in raw]
 
     # -- polls -----------------------------------------------------------------------------
@@ -511,7 +466,7 @@ class InteractionStore:
         k, a = self._head(sid, eid)
         result = await self._run(
             self._poll_create,
-            [*k, _poll(qid), _open_poll(sid), _polls(sid)],
+            [*k, keys.poll(qid), keys.session_open_poll(sid), keys.session_polls(sid)],
             [
                 *a,
                 qid,
@@ -535,7 +490,7 @@ class InteractionStore:
         k, a = self._head(sid, eid)
         result = await self._run(
             self._poll_answer,
-            [*k, _poll(qid), _answers(qid)],
+            [*k, keys.poll(qid), keys.poll_answers(qid)],
             [
                 *a,
                 where.member_id,
@@ -560,7 +515,7 @@ class InteractionStore:
         at = now_text()
         result = await self._run(
             self._poll_close,
-            [*k, _poll(qid), _open_poll(sid), _answers(qid)],
+            [*k, keys.poll(qid), keys.session_open_poll(sid), keys.poll_answers(qid)],
             [*a, qid, at, *where.fields("poll_closed", eid, at, poll_id=qid)],
         )
         if int(result[0]) == -1:
@@ -570,19 +525,19 @@ class InteractionStore:
         return poll
 
     async def get_poll(self, qid: str) -> Poll | None:
-        h = await self._redis.hgetall(_poll(qid))
+        h = await self._redis.hgetall(keys.poll(qid))
         return Poll.from_hash({str(k): str(v) for k, v in h.items()}) if h else None
 
     async def open_poll(self, sid: str) -> Poll | None:
-        qid = await self._redis.get(_open_poll(sid))
+        qid = await self._redis.get(keys.session_open_poll(sid))
         return await self.get_poll(str(qid)) if qid else None
 
     async def answer_of(self, qid: str, member_id: str) -> int | None:
-        value = await self._redis.hget(_answers(qid), member_id)
+        value = await self._redis.hget(keys.poll_answers(qid), member_id)
         return int(value) if value is not None else None
 
     async def answers(self, qid: str) -> dict[str, int]:
-        raw = await self._redis.hgetall(_answers(qid))
+        raw = await self._redis.hgetall(keys.poll_answers(qid))
         return {str(m): int(v) for m, v in raw.items()}
 
     # -- moderation ------------------------------------------------------------------------
@@ -611,7 +566,7 @@ class InteractionStore:
         """A facilitator muted ``target`` (and locked the microphone, if ``lock``)."""
         await self._set_state(
             sid,
-            _mic_locked(sid),
+            keys.session_mic_locked(sid),
             "sadd" if lock else "none",
             target.member_id,
             "",
@@ -625,7 +580,7 @@ class InteractionStore:
     async def unlock_mic(self, sid: str, target: Where, actor_id: str, eid: str) -> bool:
         return await self._set_state(
             sid,
-            _mic_locked(sid),
+            keys.session_mic_locked(sid),
             "srem",
             target.member_id,
             "",
@@ -643,7 +598,7 @@ class InteractionStore:
         op = "hset" if target.member_id else "hdel"
         await self._set_state(
             sid,
-            _moderation(sid),
+            keys.session_moderation(sid),
             op,
             "spotlight",
             target.member_id,
@@ -658,7 +613,7 @@ class InteractionStore:
     ) -> None:
         await self._set_state(
             sid,
-            _screen_allowed(sid),
+            keys.session_screen_allowed(sid),
             "sadd" if allowed else "srem",
             target.member_id,
             "",
@@ -676,7 +631,7 @@ class InteractionStore:
         event = {"type": "link_revoked", "session_id": sid, "member_id": target.member_id}
         await self._run(
             self._remove,
-            [*k, _removed(sid), keys.session_links(sid)],
+            [*k, keys.session_removed(sid), keys.session_links(sid)],
             [
                 *a,
                 target.member_id,
@@ -687,24 +642,20 @@ class InteractionStore:
         )
 
     async def readmit(self, sid: str, member_id: str) -> None:
-        await readmit(self._redis, sid, member_id)
+        """Lift a facilitator's removal of a member (an administrator gave them a new link)."""
+        await self._redis.srem(keys.session_removed(sid), member_id)
 
     async def is_removed(self, sid: str, member_id: str) -> bool:
-        return bool(await self._redis.sismember(_removed(sid), member_id))
+        return bool(await self._redis.sismember(keys.session_removed(sid), member_id))
 
     async def moderation(self, sid: str) -> Moderation:
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hget(_moderation(sid), "spotlight")
-            pipe.smembers(_mic_locked(sid))
-            pipe.smembers(_screen_allowed(sid))
+            pipe.hget(keys.session_moderation(sid), "spotlight")
+            pipe.smembers(keys.session_mic_locked(sid))
+            pipe.smembers(keys.session_screen_allowed(sid))
             spotlight, locked, allowed = await pipe.execute()
         return Moderation(
             spotlight=str(spotlight) if spotlight else None,
             mic_locked=frozenset(str(m) for m in locked),
             screen_allowed=frozenset(str(m) for m in allowed),
         )
-
-
-async def readmit(redis: Redis, sid: str, member_id: str) -> None:
-    """Lift a facilitator's removal of a member (an administrator gave them a new link)."""
-    await redis.srem(_removed(sid), member_id)

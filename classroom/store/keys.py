@@ -25,6 +25,12 @@ classroom:schedule:start                  zset    session ids scored by starts_a
 classroom:node:{node_id}                  string  heartbeat of a live node (expires)
 classroom:events                          pubsub  JSON events every node listens to
 ========================================  ======  ===========================================
+
+The keys of what people do in a room (``session:{sid}:interactions``, chat, hands, polls,
+moderation) and of attendance and engagement records (``session:{sid}:attendance``, alive
+marks, totals, summaries, ``erased``) are made here too; what they hold is described in
+``classroom.store.interactions`` and ``classroom.store.records``. The keys of breakout rounds,
+the pairing history and saved plans are made in ``classroom.store.rounds``.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ COHORTS = PREFIX + "cohorts"
 SCHEDULE_OPEN = PREFIX + "schedule:open"
 SCHEDULE_START = PREFIX + "schedule:start"
 EVENTS = PREFIX + "events"
+#: Ids of erased members (classroom.store.records).
+ERASED = PREFIX + "erased"
 
 
 def cohort(cid: str) -> str:
@@ -72,3 +80,90 @@ def session_presence(sid: str) -> str:
 
 def node(node_id: str) -> str:
     return f"{PREFIX}node:{node_id}"
+
+
+# -- what people do in a room (classroom.store.interactions) ---------------------------------
+
+
+def session_interactions(sid: str) -> str:
+    return f"{PREFIX}session:{sid}:interactions"
+
+
+def session_interaction_eids(sid: str) -> str:
+    return f"{PREFIX}session:{sid}:interactions:eids"
+
+
+def session_chat(sid: str, room_id: str) -> str:
+    return f"{PREFIX}session:{sid}:chat:{room_id}"
+
+
+def session_chat_pattern(sid: str) -> str:
+    """SCAN MATCH pattern of every chat list of the session."""
+    return f"{PREFIX}session:{sid}:chat:*"
+
+
+def session_hands(sid: str) -> str:
+    return f"{PREFIX}session:{sid}:hands"
+
+
+def session_polls(sid: str) -> str:
+    return f"{PREFIX}session:{sid}:polls"
+
+
+def session_open_poll(sid: str) -> str:
+    return f"{PREFIX}session:{sid}:open_poll"
+
+
+def poll(qid: str) -> str:
+    return f"{PREFIX}poll:{qid}"
+
+
+def poll_answers(qid: str) -> str:
+    return f"{PREFIX}poll:{qid}:answers"
+
+
+def session_moderation(sid: str) -> str:
+    return f"{PREFIX}session:{sid}:moderation"
+
+
+def session_mic_locked(sid: str) -> str:
+    return f"{PREFIX}session:{sid}:mic_locked"
+
+
+def session_screen_allowed(sid: str) -> str:
+    return f"{PREFIX}session:{sid}:screen_allowed"
+
+
+def session_removed(sid: str) -> str:
+    return f"{PREFIX}session:{sid}:removed"
+
+
+# -- attendance and engagement records (classroom.store.records) ------------------------------
+
+
+def session_attendance(sid: str) -> str:
+    return f"{PREFIX}session:{sid}:attendance"
+
+
+def session_attendance_ids(sid: str) -> str:
+    return f"{PREFIX}session:{sid}:attendance:ids"
+
+
+def session_attendance_last(sid: str) -> str:
+    return f"{PREFIX}session:{sid}:attendance:last"
+
+
+def session_alive(sid: str) -> str:
+    return f"{PREFIX}session:{sid}:alive"
+
+
+def session_engagement(sid: str) -> str:
+    return f"{PREFIX}session:{sid}:engagement"
+
+
+def session_summary(sid: str) -> str:
+    return f"{PREFIX}session:{sid}:summary"
+
+
+def cohort_pseudonym_key(cid: str) -> str:
+    return f"{PREFIX}cohort:{cid}:pseudonym_key"

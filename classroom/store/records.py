@@ -44,12 +44,12 @@ from redis.asyncio import Redis
 from classroom.domain.attendance import AliveMark, AttendanceEvent
 from classroom.domain.engagement import ConnectionTotals
 from classroom.domain.models import COHORT_PREFIX, MEMBER_PREFIX, SESSION_PREFIX, is_id
-from classroom.store import interactions as interaction_keys
 from classroom.store import keys
 from classroom.store.errors import unavailable_as_error
+from classroom.store.repository import live_nodes
+from classroom.store.rounds import _pairs as pairs_key
 
 SUMMARY_SESSION_FIELD = "_session"
-ERASED = keys.PREFIX + "erased"
 
 # KEYS: stream, ids, last, erased.  ARGV: event id, member, kind, at, grace_s, field, value...
 # Returns the kind written ('reconnect' for a join that continues a connection), or '' if
@@ -87,38 +87,6 @@ for i = 1, #ARGV, 6 do
 end
 return 1
 """
-
-
-def attendance_key(sid: str) -> str:
-    return f"{keys.PREFIX}session:{sid}:attendance"
-
-
-def _ids(sid: str) -> str:
-    return f"{keys.PREFIX}session:{sid}:attendance:ids"
-
-
-def _last(sid: str) -> str:
-    return f"{keys.PREFIX}session:{sid}:attendance:last"
-
-
-def alive_key(sid: str) -> str:
-    return f"{keys.PREFIX}session:{sid}:alive"
-
-
-def engagement_key(sid: str) -> str:
-    return f"{keys.PREFIX}session:{sid}:engagement"
-
-
-def summary_key(sid: str) -> str:
-    return f"{keys.PREFIX}session:{sid}:summary"
-
-
-def pseudonym_key(cid: str) -> str:
-    return f"{keys.PREFIX}cohort:{cid}:pseudonym_key"
-
-
-def _pairs(cid: str) -> str:
-    return f"{keys.PREFIX}cohort:{cid}:pairs"
 
 
 def _fields(event: AttendanceEvent) -> list[str]:
@@ -196,7 +164,12 @@ class RecordStore:
         it had been written before. Raises ``StoreUnavailable`` if Redis cannot be reached."""
         with unavailable_as_error():
             result = await self._append(
-                keys=[attendance_key(sid), _ids(sid), _last(sid), ERASED],
+                keys=[
+                    keys.session_attendance(sid),
+                    keys.session_attendance_ids(sid),
+                    keys.session_attendance_last(sid),
+                    keys.ERASED,
+                ],
                 args=[
                     event.event_id,
                     event.member_id,
@@ -219,15 +192,15 @@ class RecordStore:
         args: list[str] = []
         for sid, connection, at, node, totals in entries:
             args += [
-                alive_key(sid),
-                engagement_key(sid),
+                keys.session_alive(sid),
+                keys.session_engagement(sid),
                 connection,
                 f"{at:.3f}|{node}",
                 totals.member_id if totals is not None else "",
                 json.dumps(totals.to_json(), separators=(",", ":")) if totals is not None else "",
             ]
         with unavailable_as_error():
-            await self._flush(keys=[ERASED], args=args)
+            await self._flush(keys=[keys.ERASED], args=args)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -235,11 +208,11 @@ class RecordStore:
         if not is_id(sid, SESSION_PREFIX):
             return SessionRecords()
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.xrange(attendance_key(sid), "-", "+")
-            pipe.hgetall(alive_key(sid))
-            pipe.hgetall(engagement_key(sid))
-            pipe.xrange(interaction_keys.stream_key(sid), "-", "+")
-            pipe.hgetall(summary_key(sid))
+            pipe.xrange(keys.session_attendance(sid), "-", "+")
+            pipe.hgetall(keys.session_alive(sid))
+            pipe.hgetall(keys.session_engagement(sid))
+            pipe.xrange(keys.session_interactions(sid), "-", "+")
+            pipe.hgetall(keys.session_summary(sid))
             stream, alive_raw, totals_raw, interactions_raw, summary_raw = await pipe.execute()
         records = SessionRecords()
         records.events = [_event(f) for _, f in stream]
@@ -261,7 +234,7 @@ class RecordStore:
         records.summary = {str(k): json.loads(v) for k, v in summary_raw.items()}
         await self._skip_erased(records)
         nodes = {m.node for m in records.alive.values()} | {e.node for e in records.events}
-        records.live_nodes = await self.live_nodes(sorted(n for n in nodes if n))
+        records.live_nodes = await live_nodes(self._redis, sorted(n for n in nodes if n))
         return records
 
     async def _skip_erased(self, records: SessionRecords) -> None:
@@ -273,7 +246,7 @@ class RecordStore:
         )
         if not members:
             return
-        flags = await self._redis.smismember(ERASED, members)  # type: ignore[arg-type]
+        flags = await self._redis.smismember(keys.ERASED, members)  # type: ignore[arg-type]
         erased = {m for m, flag in zip(members, flags, strict=True) if flag}
         if not erased:
             return
@@ -284,23 +257,13 @@ class RecordStore:
         for connection in connections:
             records.alive.pop(connection, None)
 
-    async def live_nodes(self, nodes: Sequence[str]) -> set[str]:
-        """Which of these nodes have a fresh heartbeat."""
-        if not nodes:
-            return set()
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for node in nodes:
-                pipe.exists(keys.node(node))
-            found = await pipe.execute()
-        return {node for node, alive in zip(nodes, found, strict=True) if alive}
-
     async def engagement_totals(self, sid: str) -> list[ConnectionTotals]:
-        raw = await self._redis.hgetall(engagement_key(sid))
+        raw = await self._redis.hgetall(keys.session_engagement(sid))
         return [ConnectionTotals.from_json(str(c), json.loads(v)) for c, v in raw.items()]
 
     async def cohort_key(self, cid: str) -> bytes:
         """The cohort's pseudonym key, made on first use (SET NX: every node agrees)."""
-        key = pseudonym_key(cid)
+        key = keys.cohort_pseudonym_key(cid)
         await self._redis.set(key, secrets.token_hex(32), nx=True)
         value = await self._redis.get(key)
         return bytes.fromhex(str(value))
@@ -308,7 +271,7 @@ class RecordStore:
     # -- retention -------------------------------------------------------------------------
 
     async def has_summary(self, sid: str) -> bool:
-        return bool(await self._redis.hexists(summary_key(sid), SUMMARY_SESSION_FIELD))
+        return bool(await self._redis.hexists(keys.session_summary(sid), SUMMARY_SESSION_FIELD))
 
     async def replace_with_summary(
         self, sid: str, rows: Mapping[str, Mapping[str, Any]], session: Mapping[str, Any]
@@ -316,14 +279,14 @@ class RecordStore:
         """Keep only the aggregates: write the summary and delete the raw records of the
         session (attendance events, signs of life, engagement totals, the interaction
         record, chat histories, raised hands, individual poll answers) in one transaction."""
-        poll_ids = [str(q) for q in await self._redis.lrange(_polls(sid), 0, -1)]
-        chats = [str(k) async for k in self._redis.scan_iter(match=_chat_pattern(sid))]
+        poll_ids = [str(q) for q in await self._redis.lrange(keys.session_polls(sid), 0, -1)]
+        chats = [str(k) async for k in self._redis.scan_iter(match=keys.session_chat_pattern(sid))]
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(summary_key(sid))
+            pipe.delete(keys.session_summary(sid))
             mapping = {m: json.dumps(row, ensure_ascii=False) for m, row in rows.items()}
             mapping[SUMMARY_SESSION_FIELD] = json.dumps(session, ensure_ascii=False)
-            pipe.hset(summary_key(sid), mapping=mapping)  # type: ignore[arg-type]
-            pipe.delete(*_raw_keys(sid), *chats, *[_answers(q) for q in poll_ids])
+            pipe.hset(keys.session_summary(sid), mapping=mapping)  # type: ignore[arg-type]
+            pipe.delete(*_raw_keys(sid), *chats, *[keys.poll_answers(q) for q in poll_ids])
             await pipe.execute()
 
     # -- erasure ---------------------------------------------------------------------------
@@ -336,24 +299,26 @@ class RecordStore:
         if not is_id(cid, COHORT_PREFIX) or not is_id(mid, MEMBER_PREFIX):
             return {}
         removed = {"events": 0, "interactions": 0, "connections": 0, "pairs": 0, "summaries": 0}
-        await self._redis.sadd(ERASED, mid)
+        await self._redis.sadd(keys.ERASED, mid)
         for sid in session_ids:
             if not is_id(sid, SESSION_PREFIX):
                 continue
-            stream: Any = await self._redis.xrange(attendance_key(sid), "-", "+")
+            stream: Any = await self._redis.xrange(keys.session_attendance(sid), "-", "+")
             mine = [(i, f) for i, f in stream if f.get("member") == mid]
             connections = {str(f.get("connection", "")) for _, f in mine}
             totals = await self.engagement_totals(sid)
             connections |= {t.connection for t in totals if t.member_id == mid}
             connections.discard("")
-            interactions: Any = await self._redis.xrange(interaction_keys.stream_key(sid), "-", "+")
+            interactions: Any = await self._redis.xrange(keys.session_interactions(sid), "-", "+")
             theirs = [i for i, f in interactions if f.get("member_id") == mid]
-            poll_ids = [str(q) for q in await self._redis.lrange(_polls(sid), 0, -1)]
+            poll_ids = [str(q) for q in await self._redis.lrange(keys.session_polls(sid), 0, -1)]
             async with self._redis.pipeline(transaction=False) as pipe:
                 for qid in poll_ids:
-                    pipe.hget(_answers(qid), mid)
+                    pipe.hget(keys.poll_answers(qid), mid)
                 answers = await pipe.execute()
-            chats = [str(k) async for k in self._redis.scan_iter(match=_chat_pattern(sid))]
+            chats = [
+                str(k) async for k in self._redis.scan_iter(match=keys.session_chat_pattern(sid))
+            ]
             chat_items: list[tuple[str, str]] = []
             for chat in chats:
                 for item in await self._redis.lrange(chat, 0, -1):
@@ -362,30 +327,32 @@ class RecordStore:
             async with self._redis.pipeline(transaction=True) as pipe:
                 summary_at = 0
                 if mine:
-                    pipe.xdel(attendance_key(sid), *[i for i, _ in mine])
+                    pipe.xdel(keys.session_attendance(sid), *[i for i, _ in mine])
                 if theirs:
-                    pipe.xdel(interaction_keys.stream_key(sid), *theirs)
-                pipe.hdel(_last(sid), mid)
+                    pipe.xdel(keys.session_interactions(sid), *theirs)
+                pipe.hdel(keys.session_attendance_last(sid), mid)
                 if connections:
-                    pipe.hdel(alive_key(sid), *connections)
-                    pipe.hdel(engagement_key(sid), *connections)
+                    pipe.hdel(keys.session_alive(sid), *connections)
+                    pipe.hdel(keys.session_engagement(sid), *connections)
                 summary_at = len(pipe)
-                pipe.hdel(summary_key(sid), mid)
+                pipe.hdel(keys.session_summary(sid), mid)
                 for qid, option in zip(poll_ids, answers, strict=True):
                     if option is not None:
-                        pipe.hdel(_answers(qid), mid)
-                        pipe.hincrby(_poll(qid), f"c{option}", -1)
+                        pipe.hdel(keys.poll_answers(qid), mid)
+                        pipe.hincrby(keys.poll(qid), f"c{option}", -1)
                 for chat, item in chat_items:
                     pipe.lrem(chat, 0, item)
-                pipe.zrem(_hands(sid), mid)
+                pipe.zrem(keys.session_hands(sid), mid)
                 results = await pipe.execute()
             removed["events"] += len(mine)
             removed["interactions"] += len(theirs)
             removed["connections"] += len(connections)
             removed["summaries"] += int(results[summary_at])
-        pairs = [str(p) for p in await self._redis.hkeys(_pairs(cid)) if mid in str(p).split("|")]
+        pairs = [
+            str(p) for p in await self._redis.hkeys(pairs_key(cid)) if mid in str(p).split("|")
+        ]
         if pairs:
-            await self._redis.hdel(_pairs(cid), *pairs)
+            await self._redis.hdel(pairs_key(cid), *pairs)
         removed["pairs"] = len(pairs)
         return removed
 
@@ -407,29 +374,6 @@ class RecordStore:
         return True
 
 
-# The interaction module's keys this module deletes (retention, erasure).
-
-
-def _polls(sid: str) -> str:
-    return f"{keys.PREFIX}session:{sid}:polls"
-
-
-def _poll(qid: str) -> str:
-    return f"{keys.PREFIX}poll:{qid}"
-
-
-def _answers(qid: str) -> str:
-    return f"{keys.PREFIX}poll:{qid}:answers"
-
-
-def _hands(sid: str) -> str:
-    return f"{keys.PREFIX}session:{sid}:hands"
-
-
-def _chat_pattern(sid: str) -> str:
-    return f"{keys.PREFIX}session:{sid}:chat:*"
-
-
 def _chat_author(text: str) -> str:
     try:
         message = json.loads(text)
@@ -445,12 +389,12 @@ def _chat_author(text: str) -> str:
 
 def _raw_keys(sid: str) -> list[str]:
     return [
-        attendance_key(sid),
-        _ids(sid),
-        _last(sid),
-        alive_key(sid),
-        engagement_key(sid),
-        interaction_keys.stream_key(sid),
-        interaction_keys.stream_key(sid) + ":eids",
-        _hands(sid),
+        keys.session_attendance(sid),
+        keys.session_attendance_ids(sid),
+        keys.session_attendance_last(sid),
+        keys.session_alive(sid),
+        keys.session_engagement(sid),
+        keys.session_interactions(sid),
+        keys.session_interaction_eids(sid),
+        keys.session_hands(sid),
     ]

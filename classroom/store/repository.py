@@ -386,17 +386,6 @@ class Store:
             consent=consent,
             created_at=utc_now(),
         )
-        fields = {
-            "id": member.id,
-            "cohort_id": cid,
-            "name": name,
-            "email": email,
-            "department": department,
-            "location": location,
-            "role": member.role.value,
-            "consent": "1" if consent else "0",
-            "created_at": format_time(member.created_at),
-        }
         result = await self._add_member(
             keys=[
                 keys.cohort(cid),
@@ -404,7 +393,7 @@ class Store:
                 keys.cohort_members(cid),
                 keys.member(member.id),
             ],
-            args=[email.strip().casefold(), member.id, *_flatten(fields)],
+            args=[_email_key(email), member.id, *_flatten(_member_fields(member))],
         )
         if result == _MISSING:
             raise NotFound(f"cohort {cid!r} does not exist")
@@ -787,20 +776,13 @@ class Store:
             return []
         raw = await self._redis.hgetall(keys.session_presence(sid))
         entries = {str(pid): json.loads(text) for pid, text in raw.items()}
-        nodes = sorted({str(e.get("node", "")) for e in entries.values()})
-        alive = dict(zip(nodes, await self._nodes_alive(nodes), strict=True))
-        stale = [pid for pid, e in entries.items() if not alive.get(str(e.get("node", "")))]
+        alive = await live_nodes(
+            self._redis, sorted({str(e.get("node", "")) for e in entries.values()})
+        )
+        stale = [pid for pid, e in entries.items() if str(e.get("node", "")) not in alive]
         if stale:
             await self._redis.hdel(keys.session_presence(sid), *stale)
         return [{"participant_id": pid, **e} for pid, e in entries.items() if pid not in set(stale)]
-
-    async def _nodes_alive(self, nodes: Sequence[str]) -> list[bool]:
-        if not nodes:
-            return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for node_id in nodes:
-                pipe.exists(keys.node(node_id))
-            return [bool(n) for n in await pipe.execute()]
 
     async def heartbeat(self, node_id: str, ttl_s: int) -> None:
         """This node is alive for the next ``ttl_s`` seconds."""
@@ -850,6 +832,17 @@ class Store:
                 pipe.hgetall(key_of(raw.decode() if isinstance(raw, bytes) else str(raw)))
             results: list[Mapping[Any, Any]] = await pipe.execute()
         return [h for h in results if h]
+
+
+async def live_nodes(redis: Redis, nodes: Sequence[str]) -> set[str]:
+    """Which of these nodes have a fresh heartbeat (``Store.heartbeat``)."""
+    if not nodes:
+        return set()
+    async with redis.pipeline(transaction=False) as pipe:
+        for node_id in nodes:
+            pipe.exists(keys.node(node_id))
+        found = await pipe.execute()
+    return {node_id for node_id, alive in zip(nodes, found, strict=True) if alive}
 
 
 async def connect_store(url: str) -> Store:

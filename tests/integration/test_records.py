@@ -26,13 +26,7 @@ from classroom.http import reports as reports_module
 from classroom.http.app import create_app
 from classroom.http.keys import RECORDER, REPORTS, STORE
 from classroom.store import keys
-from classroom.store.records import (
-    RecordStore,
-    alive_key,
-    attendance_key,
-    engagement_key,
-    summary_key,
-)
+from classroom.store.records import RecordStore
 from tests.support.wait import wait_for
 from tests.support.ws import receive
 
@@ -392,10 +386,14 @@ async def test_retention_keeps_aggregates_and_deletes_raw_records(client: Client
     assert await reports.apply_retention(later) == [sid]
     assert await reports.apply_retention(later) == []  # once
     redis = client.app[STORE].redis
-    for key in (attendance_key(sid), alive_key(sid), engagement_key(sid),
-                f"{keys.PREFIX}session:{sid}:interactions"):  # fmt: skip
+    for key in (
+        keys.session_attendance(sid),
+        keys.session_alive(sid),
+        keys.session_engagement(sid),
+        f"{keys.PREFIX}session:{sid}:interactions",
+    ):
         assert not await redis.exists(key), key
-    assert await redis.exists(summary_key(sid))
+    assert await redis.exists(keys.session_summary(sid))
     assert not [k async for k in redis.scan_iter(match=f"{keys.PREFIX}session:{sid}:chat:*")]
 
     after_a = await call(client, "GET", f"/api/v1/sessions/{sid}/attendance")
