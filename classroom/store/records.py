@@ -34,20 +34,25 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import WatchError
 
 from classroom.domain.attendance import AliveMark, AttendanceEvent
 from classroom.domain.engagement import ConnectionTotals
 from classroom.domain.models import COHORT_PREFIX, MEMBER_PREFIX, SESSION_PREFIX, is_id
 from classroom.store import keys
-from classroom.store.errors import unavailable_as_error
+from classroom.store.errors import Conflict, unavailable_as_error
 from classroom.store.repository import live_nodes
+from classroom.store.rounds import MAX_ATTEMPTS
 from classroom.store.rounds import _pairs as pairs_key
+from classroom.store.rounds import _plans as plans_key
+from classroom.store.rounds import _round_key as round_key
+from classroom.store.rounds import _session_rounds as session_rounds_key
 
 SUMMARY_SESSION_FIELD = "_session"
 
@@ -74,6 +79,14 @@ if not lat or at >= lat then
 end
 redis.call('XADD', KEYS[1], '*', 'kind', kind, unpack(ARGV, 6))
 return kind
+"""
+
+# KEYS: moderation.  ARGV: member id.  Ends the member's spotlight (not someone else's).
+_UNSPOTLIGHT = """
+if redis.call('HGET', KEYS[1], 'spotlight') == ARGV[1] then
+  return redis.call('HDEL', KEYS[1], 'spotlight')
+end
+return 0
 """
 
 # KEYS: erased.  ARGV: per connection six values: alive key, engagement key, connection,
@@ -156,6 +169,7 @@ class RecordStore:
         self._grace_s = grace_s
         self._append = redis.register_script(_APPEND)
         self._flush = redis.register_script(_FLUSH)
+        self._unspotlight = redis.register_script(_UNSPOTLIGHT)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -294,11 +308,21 @@ class RecordStore:
     async def erase_member(self, cid: str, mid: str, session_ids: Iterable[str]) -> dict[str, int]:
         """Delete everything recorded about one member of a cohort: attendance events,
         signs of life and engagement totals of their connections, their interactions, chat
-        messages, raised hands and poll answers (poll counts lowered to match), their rows
-        in summaries, their pairing history. Idempotent. Returns counts of what went."""
+        messages, raised hands and poll answers (poll counts lowered to match), what
+        facilitators set about them (microphone lock, screen permission, removal,
+        spotlight), their rows in summaries, their place in the groups of breakout rounds
+        and saved plans, their pairing history. Idempotent. Returns counts of what went."""
         if not is_id(cid, COHORT_PREFIX) or not is_id(mid, MEMBER_PREFIX):
             return {}
-        removed = {"events": 0, "interactions": 0, "connections": 0, "pairs": 0, "summaries": 0}
+        removed = {
+            "events": 0,
+            "interactions": 0,
+            "connections": 0,
+            "pairs": 0,
+            "summaries": 0,
+            "rounds": 0,
+            "plans": 0,
+        }
         await self._redis.sadd(keys.ERASED, mid)
         for sid in session_ids:
             if not is_id(sid, SESSION_PREFIX):
@@ -343,11 +367,21 @@ class RecordStore:
                 for chat, item in chat_items:
                     pipe.lrem(chat, 0, item)
                 pipe.zrem(keys.session_hands(sid), mid)
+                pipe.srem(keys.session_mic_locked(sid), mid)
+                pipe.srem(keys.session_screen_allowed(sid), mid)
+                pipe.srem(keys.session_removed(sid), mid)
+                await self._unspotlight(
+                    keys=[keys.session_moderation(sid)], args=[mid], client=pipe
+                )
                 results = await pipe.execute()
             removed["events"] += len(mine)
             removed["interactions"] += len(theirs)
             removed["connections"] += len(connections)
             removed["summaries"] += int(results[summary_at])
+            for rid in await self._redis.lrange(session_rounds_key(sid), 0, -1):
+                if await self._rewrite_json(round_key(str(rid)), _drop_from_round, mid):
+                    removed["rounds"] += 1
+        removed["plans"] = await self._drop_from_plans(cid, mid)
         pairs = [
             str(p) for p in await self._redis.hkeys(pairs_key(cid)) if mid in str(p).split("|")
         ]
@@ -355,6 +389,52 @@ class RecordStore:
             await self._redis.hdel(pairs_key(cid), *pairs)
         removed["pairs"] = len(pairs)
         return removed
+
+    async def _rewrite_json(
+        self, key: str, drop: Callable[[dict[str, Any], str], bool], mid: str
+    ) -> bool:
+        """Take ``mid`` out of the JSON document at ``key`` (``drop`` edits it in place and
+        says whether it changed), unless it changes meanwhile (WATCH/MULTI, retried)."""
+        for _ in range(MAX_ATTEMPTS):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(key)
+                    text = await pipe.get(key)
+                    if not text:
+                        return False
+                    data = json.loads(str(text))
+                    if not drop(data, mid):
+                        return False
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.set(key, json.dumps(data, separators=(",", ":")))
+                    await pipe.execute()
+                    return True
+                except WatchError:
+                    continue
+        raise Conflict(f"{key} is changing too fast to erase a member from it; try again")
+
+    async def _drop_from_plans(self, cid: str, mid: str) -> int:
+        """Take ``mid`` out of the groups of the cohort's saved plans; how many changed."""
+        key = plans_key(cid)
+        for _ in range(MAX_ATTEMPTS):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(key)
+                    plans = await pipe.hgetall(key)
+                    changed = {}
+                    for pid, text in plans.items():
+                        data = json.loads(str(text))
+                        if _drop_from_plan(data, mid):
+                            changed[str(pid)] = json.dumps(data, separators=(",", ":"))
+                    if not changed:
+                        return 0
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.hset(key, mapping=changed)  # type: ignore[arg-type]
+                    await pipe.execute()
+                    return len(changed)
+                except WatchError:
+                    continue
+        raise Conflict(f"{key} is changing too fast to erase a member from it; try again")
 
     async def forget_member_record(self, cid: str, mid: str) -> bool:
         """Delete the member's own record (name, email, ...) once they are off the roster."""
@@ -372,6 +452,28 @@ class RecordStore:
         if stale:
             await self._redis.hdel(keys.cohort_emails(cid), *stale)
         return True
+
+
+def _drop_from_round(data: dict[str, Any], mid: str) -> bool:
+    """Take ``mid`` out of a round's groups (the round as JSON); True if it was in one."""
+    found = False
+    for group in data.get("groups", []):
+        ids = group.get("member_ids", [])
+        if mid in ids:
+            group["member_ids"] = [m for m in ids if m != mid]
+            found = True
+    return found
+
+
+def _drop_from_plan(data: dict[str, Any], mid: str) -> bool:
+    """Take ``mid`` out of a saved plan's groups (the plan as JSON); True if it was in one."""
+    found = False
+    for r in data.get("rounds", []):
+        groups = r.get("groups", [])
+        if any(mid in g for g in groups):
+            r["groups"] = [[m for m in g if m != mid] for g in groups]
+            found = True
+    return found
 
 
 def _chat_author(text: str) -> str:

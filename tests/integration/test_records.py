@@ -21,12 +21,18 @@ from aiohttp.test_utils import TestClient
 
 from classroom.config import Settings
 from classroom.domain.attendance import AttendanceEvent
+from classroom.domain.models import new_id
+from classroom.domain.planner import PLAN_PREFIX, SavedPlan
 from classroom.domain.research import FIELDS, pseudonym
+from classroom.domain.rounds import new_round
 from classroom.http import reports as reports_module
 from classroom.http.app import create_app
 from classroom.http.keys import RECORDER, REPORTS, STORE
 from classroom.store import keys
+from classroom.store.interactions import InteractionStore, Where, new_eid
 from classroom.store.records import RecordStore
+from classroom.store.repository import Store
+from classroom.store.rounds import RoundStore
 from tests.support.wait import wait_for
 from tests.support.ws import receive
 
@@ -442,6 +448,55 @@ async def test_erasing_a_member_removes_their_records(client: Client) -> None:
     network = await call(client, "GET", f"/api/v1/cohorts/{cid}/network")
     assert network["pairs_met"] == 0
     await ws_b.close()
+
+
+async def test_erasure_reaches_moderation_rounds_plans_and_pairs(store: Store) -> None:
+    """What facilitators set about the member, the groups of the cohort's rounds and saved
+    plans, and the pairs they are part of: all without them; everyone else's stays."""
+    redis = store.redis
+    cohort = await store.create_cohort("Kull")
+    start = datetime.now(UTC)
+    session = await store.create_session(cohort.id, "S", start, start + timedelta(hours=1))
+    sid, cid = session.id, cohort.id
+    ase, bjorn, kari = [
+        (await store.add_member(cid, n, f"{n}@x.no", "", "")).id for n in ("ase", "bjorn", "kari")
+    ]
+    interactions, rounds = InteractionStore(redis), RoundStore(redis)
+    here = Where(ase, "main", "main")
+    for member in (ase, bjorn):
+        where = Where(member, "main", "main")
+        await interactions.muted(sid, where, kari, True, new_eid())
+        await interactions.allow_screen_share(sid, where, kari, True, new_eid())
+    await interactions.remove(sid, here, kari, new_eid())
+    await interactions.spotlight(sid, here, kari, new_eid())
+    planned = new_round(sid, cid, "manual", "", 600, [[ase, bjorn], [kari]], time.time())
+    other = new_round(sid, cid, "manual", "", 600, [[bjorn, kari]], time.time())
+    await rounds.create(planned)
+    await rounds.create(other)
+    plan = SavedPlan(new_id(PLAN_PREFIX), cid, "Plan", time.time(), "mix", 2, 0,
+                     (((ase, bjorn), (kari,)), ((ase, kari), (bjorn,))))  # fmt: skip
+    await rounds.save_plan(plan)
+    pairs = keys.PREFIX + f"cohort:{cid}:pairs"
+    await redis.hset(pairs, mapping={f"{ase}|{bjorn}": 1, f"{bjorn}|{kari}": 2})
+
+    removed = await RecordStore(redis).erase_member(cid, ase, [sid])
+    assert removed["rounds"] == 1 and removed["plans"] == 1 and removed["pairs"] == 1
+
+    moderation = await interactions.moderation(sid)
+    assert moderation.mic_locked == {bjorn} and moderation.screen_allowed == {bjorn}
+    assert moderation.spotlight is None
+    assert not await interactions.is_removed(sid, ase)
+    after = await rounds.get(planned.id)
+    assert after is not None and [g.member_ids for g in after.groups] == [(bjorn,), (kari,)]
+    assert after.to_json() == {**planned.to_json(), "groups": [g.to_json() for g in after.groups]}
+    assert await rounds.get(other.id) == other
+    kept = await rounds.get_plan(cid, plan.id)
+    assert kept is not None and kept.rounds == (((bjorn,), (kari,)), ((kari,), (bjorn,)))
+    assert await redis.hgetall(pairs) == {f"{bjorn}|{kari}": "2"}
+    # A spotlight on someone else is left alone.
+    await interactions.spotlight(sid, Where(bjorn, "main", "main"), kari, new_eid())
+    await RecordStore(redis).erase_member(cid, ase, [sid])
+    assert (await interactions.moderation(sid)).spotlight == bjorn
 
 
 def test_openapi_documents_every_report_route() -> None:
