@@ -38,6 +38,7 @@ from classroom.store.embedded import EmbeddedValkey
 from classroom.store.interactions import InteractionStore
 from classroom.store.repository import connect_store
 from classroom.store.rounds import RoundStore
+from classroom.tasks import together
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +110,14 @@ async def _say_goodbye(app: web.Application) -> None:
     if rooms is not None:
         rooms.draining = True
         metrics.DRAINING.set(1)
-    connections = app[CONNECTIONS]
-    for connection in [*connections]:
-        await connection.end("server_shutdown", CLOSE_SERVICE_RESTART, bye="server_restarting")
+    # All at once: each may wait up to 2 s for its client to take the last messages.
+    await together(
+        (
+            c.end("server_shutdown", CLOSE_SERVICE_RESTART, bye="server_restarting")
+            for c in [*app[CONNECTIONS]]
+        ),
+        "goodbye",
+    )
 
 
 def create_app(settings: Settings) -> web.Application:

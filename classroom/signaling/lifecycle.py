@@ -25,6 +25,7 @@ from classroom.domain.models import utc_now
 from classroom.signaling.connection import Connection
 from classroom.store.errors import InvalidTransition, NotFound
 from classroom.store.repository import Store
+from classroom.tasks import together
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,8 @@ class SessionHub:
     async def handle(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "resync":
-            for sid in {c.session_id for c in self._connections() if c.session_id}:
-                await self._session_changed(sid)
+            sids = {c.session_id for c in self._connections() if c.session_id}
+            await together([self._session_changed(sid) for sid in sids], "resync")
         elif kind == "session_changed":
             await self._session_changed(str(event.get("session_id", "")))
         elif kind == "link_revoked":
@@ -75,8 +76,9 @@ class SessionHub:
         session = await self._store.get_session(sid)
         if session is None:
             return
-        for connection in connections:
-            await connection.session_changed(session)
+        # All at once: admitting one connection may take a while, and the node's one event
+        # listener (round events too) waits for this.
+        await together([c.session_changed(session) for c in connections], "session_changed")
 
     async def listen(self, *also: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
         """Apply events until cancelled; `also` hear every event too (one subscription)."""

@@ -1,0 +1,20 @@
+"""Small asyncio helpers every layer may use (a leaf: imports nothing of ours)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Iterable
+
+log = logging.getLogger(__name__)
+
+
+async def together(jobs: Iterable[Awaitable[object]], what: str) -> None:
+    """Run the jobs concurrently and wait for all; log (never raise) what fails, so that
+    one slow or failing job neither delays nor stops the others."""
+    results = await asyncio.gather(*jobs, return_exceptions=True)
+    for result in results:
+        if isinstance(result, Exception):
+            log.error("%s failed", what, exc_info=result)
+        elif isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+            raise result  # KeyboardInterrupt, SystemExit: not ours to hide

@@ -1,0 +1,89 @@
+"""classroom.tasks and the places that fan out to many connections at once: the session hub
+(one event, every connection of the session) and the goodbye at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from aiohttp import web
+
+from classroom.domain.models import Session, SessionStatus
+from classroom.http.app import _say_goodbye
+from classroom.http.keys import CONNECTIONS
+from classroom.signaling.lifecycle import SessionHub
+from classroom.tasks import together
+
+SID = "s_000000000001"
+START = datetime(2027, 1, 12, 8, 0, tzinfo=UTC)
+
+
+class FakeStore:
+    async def get_session(self, sid: str) -> Session:
+        return Session(sid, "c_000000000001", "Samling", START, START + timedelta(hours=2),
+                       SessionStatus.live, START)  # fmt: skip
+
+
+class SlowConnection:
+    """Each call waits until every connection has been called: done one after another,
+    the first would wait forever."""
+
+    def __init__(self, everyone: asyncio.Barrier, fail: bool = False) -> None:
+        self.session_id = SID
+        self.member = None
+        self._everyone = everyone
+        self._fail = fail
+        self.done = False
+
+    async def _wait(self) -> None:
+        await self._everyone.wait()
+        if self._fail:
+            raise RuntimeError("this one broke")
+        self.done = True
+
+    async def session_changed(self, session: Session) -> None:
+        await self._wait()
+
+    async def end(self, reason: str, code: int, bye: str | None = None) -> None:
+        await self._wait()
+
+
+def connections(n: int, failing: int = -1) -> list[SlowConnection]:
+    barrier = asyncio.Barrier(n)
+    return [SlowConnection(barrier, fail=i == failing) for i in range(n)]
+
+
+async def test_together_runs_all_and_logs_failures(caplog: pytest.LogCaptureFixture) -> None:
+    done: list[int] = []
+
+    async def job(i: int) -> None:
+        await asyncio.sleep(0)
+        if i == 1:
+            raise ValueError("no")
+        done.append(i)
+
+    with caplog.at_level(logging.ERROR):
+        await together([job(i) for i in range(3)], "jobs")
+    assert sorted(done) == [0, 2]
+    assert "jobs failed" in caplog.text and "ValueError: no" in caplog.text
+
+
+async def test_a_session_change_reaches_every_connection_at_once() -> None:
+    conns = connections(4, failing=2)
+    hub = SessionHub(FakeStore(), lambda: conns, "n_test")  # type: ignore[arg-type]
+    await asyncio.wait_for(hub.handle({"type": "session_changed", "session_id": SID}), 2)
+    assert [c.done for c in conns] == [True, True, False, True]
+    conns = connections(3)
+    hub = SessionHub(FakeStore(), lambda: conns, "n_test")  # type: ignore[arg-type]
+    await asyncio.wait_for(hub.handle({"type": "resync"}), 2)
+    assert all(c.done for c in conns)
+
+
+async def test_shutdown_says_goodbye_to_every_connection_at_once() -> None:
+    app = web.Application()
+    conns = connections(5)
+    app[CONNECTIONS] = set(conns)  # type: ignore[arg-type]
+    await asyncio.wait_for(_say_goodbye(app), 2)
+    assert all(c.done for c in conns)
