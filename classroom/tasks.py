@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 log = logging.getLogger(__name__)
 
@@ -18,3 +18,22 @@ async def together(jobs: Iterable[Awaitable[object]], what: str) -> None:
             log.error("%s failed", what, exc_info=result)
         elif isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
             raise result  # KeyboardInterrupt, SystemExit: not ours to hide
+
+
+async def every(
+    interval_s: float,
+    job: Callable[[], Awaitable[object]],
+    name: str,
+    *,
+    wait_first: bool = False,
+) -> None:
+    """Run ``job`` every ``interval_s`` seconds until cancelled (first at once, or after one
+    interval if ``wait_first``); a failure is logged and the next run comes as usual."""
+    if wait_first:
+        await asyncio.sleep(interval_s)
+    while True:
+        try:
+            await job()
+        except Exception:
+            log.exception("periodic job %s failed", name)
+        await asyncio.sleep(interval_s)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -16,21 +16,13 @@ from classroom.http.background import running
 from classroom.http.keys import ROOMS, STORE
 from classroom.observability import metrics
 from classroom.observability.loop import watch_event_loop_lag
+from classroom.tasks import every
 
 log = logging.getLogger(__name__)
 
 MEDIA_STATS_INTERVAL_S = 2.0
 REDIS_PROBE_INTERVAL_S = 5.0
 REDIS_PROBE_TIMEOUT_S = 2.0
-
-
-async def _every(interval: float, job: Callable[[], Awaitable[None]], name: str) -> None:
-    while True:
-        try:
-            await job()
-        except Exception:
-            log.exception("operations job %s failed", name)
-        await asyncio.sleep(interval)
 
 
 async def operations_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -49,7 +41,7 @@ async def operations_ctx(app: web.Application) -> AsyncIterator[None]:
 
     async with running(
         watch_event_loop_lag(),
-        _every(MEDIA_STATS_INTERVAL_S, media_stats, "media_stats"),
-        _every(REDIS_PROBE_INTERVAL_S, redis_probe, "redis_probe"),
+        every(MEDIA_STATS_INTERVAL_S, media_stats, "media_stats"),
+        every(REDIS_PROBE_INTERVAL_S, redis_probe, "redis_probe"),
     ):
         yield

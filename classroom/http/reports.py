@@ -16,8 +16,6 @@ the session's time zone.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import csv
 import io
 import logging
@@ -36,6 +34,7 @@ from classroom.domain.models import DEFAULT_TIMEZONE, Member, Role, Session
 from classroom.domain.research import DATA_DICTIONARY, FIELDS
 from classroom.domain.tokens import JoinClaims
 from classroom.http import admin, api
+from classroom.http.background import running
 from classroom.http.errors import ApiError
 from classroom.http.keys import NODE_ID, RECORDER, REPORTS, ROOMS, SETTINGS, STORE
 from classroom.http.pages import error_page, pick_language
@@ -44,6 +43,7 @@ from classroom.http.strings import Strings
 from classroom.signaling.recorder import Recorder
 from classroom.store.records import RecordStore
 from classroom.store.rounds import RoundStore
+from classroom.tasks import every
 
 log = logging.getLogger(__name__)
 
@@ -79,22 +79,14 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
     recorder.start()
 
     async def retention() -> None:
-        while True:
-            try:
-                done = await app[REPORTS].apply_retention(time.time())
-                if done:
-                    log.info("retention: summarised %d session(s)", len(done))
-            except Exception:
-                log.warning("retention job failed", exc_info=True)
-            await asyncio.sleep(RETENTION_INTERVAL_S)
+        done = await app[REPORTS].apply_retention(time.time())
+        if done:
+            log.info("retention: summarised %d session(s)", len(done))
 
-    task = asyncio.get_running_loop().create_task(retention(), name="retention")
     try:
-        yield
+        async with running(every(RETENTION_INTERVAL_S, retention, "retention")):
+            yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await recorder.close()
 
 

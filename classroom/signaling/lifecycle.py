@@ -13,7 +13,6 @@ to. This module is each node's ear and clock:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection
@@ -25,7 +24,7 @@ from classroom.domain.models import utc_now
 from classroom.signaling.connection import Connection
 from classroom.store.errors import InvalidTransition, NotFound
 from classroom.store.repository import Store
-from classroom.tasks import together
+from classroom.tasks import every, together
 
 log = logging.getLogger(__name__)
 
@@ -111,11 +110,4 @@ class SessionHub:
 
     async def keep_schedule(self, interval_s: float = SCHEDULE_INTERVAL_S) -> None:
         """Run :meth:`tick` every ``interval_s`` until cancelled."""
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("schedule tick failed")
-            await asyncio.sleep(interval_s)
+        await every(interval_s, self.tick, "schedule tick")

@@ -32,7 +32,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from classroom.domain.attendance import AttendanceEvent
 from classroom.domain.engagement import ConnectionTotals, RoomTotals, VoiceStat, equity_room
@@ -42,6 +41,7 @@ from classroom.rooms.registry import RoomRegistry
 from classroom.rooms.room import Participant
 from classroom.store.errors import StoreUnavailable
 from classroom.store.records import RecordStore
+from classroom.tasks import every
 
 log = logging.getLogger(__name__)
 
@@ -230,8 +230,12 @@ class Recorder:
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._write_loop(), name="records-writer"),
-            loop.create_task(self._every(FLUSH_S, self.flush), name="records-flush"),
-            loop.create_task(self._every(EQUITY_S, self.send_equity), name="equity"),
+            loop.create_task(
+                every(FLUSH_S, self.flush, "records flush", wait_first=True), name="records-flush"
+            ),
+            loop.create_task(
+                every(EQUITY_S, self.send_equity, "equity", wait_first=True), name="equity"
+            ),
         ]
 
     async def close(self) -> None:
@@ -253,14 +257,6 @@ class Recorder:
     async def drained(self) -> None:
         """Until every queued write is done."""
         await self._idle.wait()
-
-    async def _every(self, interval: float, job: Callable[[], Any]) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await job()
-            except Exception:
-                log.warning("records job %s failed", getattr(job, "__name__", job), exc_info=True)
 
     async def _write_loop(self) -> None:
         while True:

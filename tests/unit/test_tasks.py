@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -14,7 +15,7 @@ from classroom.domain.models import Session, SessionStatus
 from classroom.http.app import _say_goodbye
 from classroom.http.keys import CONNECTIONS
 from classroom.signaling.lifecycle import SessionHub
-from classroom.tasks import together
+from classroom.tasks import every, together
 
 SID = "s_000000000001"
 START = datetime(2027, 1, 12, 8, 0, tzinfo=UTC)
@@ -68,6 +69,33 @@ async def test_together_runs_all_and_logs_failures(caplog: pytest.LogCaptureFixt
         await together([job(i) for i in range(3)], "jobs")
     assert sorted(done) == [0, 2]
     assert "jobs failed" in caplog.text and "ValueError: no" in caplog.text
+
+
+async def test_every_keeps_running_after_a_failure(caplog: pytest.LogCaptureFixture) -> None:
+    runs: list[int] = []
+    four = asyncio.Event()
+
+    async def job() -> None:
+        runs.append(len(runs))
+        if len(runs) == 4:
+            four.set()
+        if len(runs) == 2:
+            raise ValueError("a bad moment")
+
+    for wait_first in (False, True):
+        runs.clear()
+        four.clear()
+        with caplog.at_level(logging.ERROR):
+            task = asyncio.get_running_loop().create_task(
+                every(0.01, job, "probe", wait_first=wait_first)
+            )
+            await asyncio.sleep(0)
+            assert runs == ([] if wait_first else [0])  # at once, or after one interval
+            await asyncio.wait_for(four.wait(), 2)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert "periodic job probe failed" in caplog.text and task.cancelled()
 
 
 async def test_a_session_change_reaches_every_connection_at_once() -> None:
