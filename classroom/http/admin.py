@@ -47,6 +47,7 @@ from classroom.http.errors import ApiError
 from classroom.http.keys import SECRET, SETTINGS, STORE
 from classroom.http.pages import pick_language
 from classroom.http.strings import Strings
+from classroom.signaling.links import link_member
 from classroom.store.errors import Conflict, NotFound
 
 routes = web.RouteTableDef()
@@ -329,15 +330,8 @@ async def admin_enter(request: web.Request) -> web.Response:
         claims = verify_join_token(str(form.get("token", "")), request.app[SECRET], time.time())
     except TokenError:
         return _message(request, login, 403, "admin.forbidden")
-    store = request.app[STORE]
-    member = await store.get_member(claims.member_id)
-    record = await store.link_record(claims.session_id, claims.member_id)
-    if (
-        member is None
-        or member.role is not Role.facilitator
-        or record is None
-        or record.nonce != claims.nonce
-    ):
+    member = await link_member(request.app[STORE], claims, [Role.facilitator])
+    if member is None:
         return _message(request, login, 403, "admin.forbidden")
     fresh = replace(
         _fresh(login.lang),

@@ -39,6 +39,7 @@ from classroom.domain.tokens import (
 )
 from classroom.http.errors import ApiError
 from classroom.http.keys import INTERACTIONS, SECRET, SETTINGS, STORE
+from classroom.signaling.links import link_member
 from classroom.store.errors import InvalidTransition
 from classroom.store.repository import ImportRefused, LinkRecord, Store
 
@@ -192,15 +193,8 @@ async def _facilitator_link(request: web.Request) -> tuple[str, Member] | None:
         raise ApiError(401, "unauthorized", "bearer token refused", headers=_CHALLENGE)
     if claims.expires_at <= time.time():
         raise ApiError(401, "unauthorized", "the join token has expired", headers=_CHALLENGE)
-    store = request.app[STORE]
-    member = await store.get_member(claims.member_id)
-    record = await store.link_record(claims.session_id, claims.member_id)
-    if (
-        member is None
-        or member.role is not Role.facilitator
-        or record is None
-        or record.nonce != claims.nonce
-    ):
+    member = await link_member(request.app[STORE], claims, [Role.facilitator])
+    if member is None:
         raise ApiError(403, "forbidden", "only a facilitator of this session may do this")
     return claims.session_id, member
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import aiohttp_jinja2
 from aiohttp import web
 
-from classroom.domain.lifecycle import JoinDecision, due_action, join_decision
+from classroom.domain.lifecycle import JoinDecision
 from classroom.domain.models import Role, SessionStatus, format_time, utc_now
 from classroom.domain.tokens import TokenError, verify_join_token
 from classroom.http.keys import INTERACTIONS, SECRET, STORE
 from classroom.http.strings import Strings
-from classroom.store.errors import InvalidTransition
+from classroom.signaling.links import JoinRefused, Refusal, check_join
 
 routes = web.RouteTableDef()
 
@@ -86,31 +86,23 @@ async def join_page(request: web.Request) -> web.Response:
                 request, 410, t("join.expired.title"), t("join.expired.body"), state="expired"
             )
         return error_page(request, 404, t("join.invalid.title"), t("join.invalid.body"))
-    store = request.app[STORE]
-    session = await store.get_session(claims.session_id)
-    member = await store.get_member(claims.member_id)
-    if session is None or member is None or member.cohort_id != session.cohort_id:
+    try:
+        check = await check_join(request.app[STORE], request.app[INTERACTIONS].store, claims)
+    except JoinRefused as exc:
+        if exc.reason is Refusal.removed and exc.session is not None:
+            return error_page(
+                request,
+                410,
+                t("join.removed.title"),
+                t("join.removed.body", title=exc.session.title),
+                state="removed",
+            )
+        if exc.reason is Refusal.replaced:
+            return error_page(
+                request, 410, t("join.replaced.title"), t("join.replaced.body"), state="replaced"
+            )
         return error_page(request, 404, t("join.invalid.title"), t("join.gone.body"))
-    if await request.app[INTERACTIONS].store.is_removed(session.id, member.id):
-        return error_page(
-            request,
-            410,
-            t("join.removed.title"),
-            t("join.removed.body", title=session.title),
-            state="removed",
-        )
-    record = await store.link_record(session.id, member.id)
-    if record is None or record.nonce != claims.nonce:
-        return error_page(
-            request, 410, t("join.replaced.title"), t("join.replaced.body"), state="replaced"
-        )
-    due = due_action(session, utc_now())
-    if due is not None:
-        try:
-            session = await store.transition(session.id, due)
-        except InvalidTransition:
-            session = await store.get_session(session.id) or session
-    decision = join_decision(session, member.role, utc_now())
+    session, member, decision = check.session, check.member, check.decision
     if decision is JoinDecision.ended:
         cancelled = session.status is SessionStatus.cancelled
         key = "join.cancelled" if cancelled else "join.ended"

@@ -40,6 +40,7 @@ from classroom.http.keys import NODE_ID, RECORDER, REPORTS, ROOMS, SETTINGS, STO
 from classroom.http.pages import error_page, pick_language
 from classroom.http.report_data import Reports, ReportSettings
 from classroom.http.strings import Strings
+from classroom.signaling.links import link_member
 from classroom.signaling.recorder import Recorder
 from classroom.store.records import RecordStore
 from classroom.store.rounds import RoundStore
@@ -428,14 +429,8 @@ async def _token_viewer(
     claims = api._join_claims(request, token)
     if claims is None:
         return None
-    store = request.app[STORE]
-    member = await store.get_member(claims.member_id)
-    record = await store.link_record(claims.session_id, claims.member_id)
-    if member is None or record is None or record.nonce != claims.nonce:
-        return None
-    if member.role not in roles:
-        return None
-    return claims, member
+    member = await link_member(request.app[STORE], claims, roles)
+    return (claims, member) if member is not None else None
 
 
 async def require_viewer(

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from classroom.domain.lifecycle import Action, JoinDecision, due_action, join_decision, refusal
+from classroom.domain.lifecycle import Action, JoinDecision, refusal
 from classroom.domain.models import Member, Role, Session, SessionStatus, format_time, utc_now
 from classroom.domain.rounds import Round, RoundError, choice_json
 from classroom.domain.tokens import TokenError, verify_join_token
@@ -30,6 +30,7 @@ from classroom.signaling import messages
 from classroom.signaling.breakouts import Breakouts
 from classroom.signaling.interactions import TYPES as INTERACTION_TYPES
 from classroom.signaling.interactions import Interactions, Limits
+from classroom.signaling.links import JoinRefused, Refusal, check_join
 from classroom.signaling.messages import ProtocolError
 from classroom.signaling.ratelimit import TokenBucket
 from classroom.signaling.recorder import Recorder
@@ -70,6 +71,14 @@ def session_json(session: Session) -> dict[str, Any]:
         "ends_at": format_time(session.ends_at),
         "timezone": session.timezone,
     }
+
+
+#: A refused join link → the `error` the client gets (docs/protocol.md).
+_JOIN_REFUSALS = {
+    Refusal.invalid: ("bad_token", "this link is not valid for any session"),
+    Refusal.removed: ("removed", "a facilitator removed you from this session"),
+    Refusal.replaced: ("bad_token", "this link was replaced by a newer one; use the newest link"),
+}
 
 
 class Connection:
@@ -310,27 +319,14 @@ class Connection:
             claims = verify_join_token(message["token"], ctx.secret, time.time())
         except TokenError as exc:
             raise ProtocolError(exc.code, str(exc), "join") from exc
-        session = await ctx.store.get_session(claims.session_id)
-        member = await ctx.store.get_member(claims.member_id)
-        if session is None or member is None or member.cohort_id != session.cohort_id:
-            raise ProtocolError("bad_token", "this link is not valid for any session", "join")
-        if ctx.interactions is not None and await ctx.interactions.store.is_removed(
-            session.id, member.id
-        ):
-            raise ProtocolError("removed", "a facilitator removed you from this session", "join")
-        record = await ctx.store.link_record(session.id, member.id)
-        if record is None or record.nonce != claims.nonce:
-            raise ProtocolError(
-                "bad_token", "this link was replaced by a newer one; use the newest link", "join"
-            )
-        due = due_action(session, utc_now())
-        if due is not None:  # the scheduler may not have run yet: do its work now
-            with contextlib.suppress(InvalidTransition):
-                await ctx.store.transition(session.id, due)
-            session = await ctx.store.get_session(session.id) or session
-        # The roster decides the role, not the link: a demotion takes effect at once.
+        removals = ctx.interactions.store if ctx.interactions is not None else None
+        try:
+            check = await check_join(ctx.store, removals, claims)
+        except JoinRefused as exc:
+            code, text = _JOIN_REFUSALS[exc.reason]
+            raise ProtocolError(code, text, "join") from None
+        session, member, decision = check.session, check.member, check.decision
         role = member.role
-        decision = join_decision(session, role, utc_now())
         if decision is JoinDecision.ended:
             raise ProtocolError("session_ended", "this session has ended", "join")
         if decision is JoinDecision.not_open:
