@@ -232,6 +232,7 @@ class Publication:
         self._keyframe_wanted = False
         self._keyframe_urgent = False
         self._last_loud = -SILENCE_HANGOVER_S
+        self._last_keyframe_at = -1.0
         self._silence_dropped = 0
         self._keyframe_wake = asyncio.Event()
         self._keyframe_task: asyncio.Task[None] | None = None
@@ -271,8 +272,13 @@ class Publication:
 
     async def _send_keyframe_request(self) -> None:
         while self._keyframe_wanted and not self._closed:
+            # The long interval only holds while a request is outstanding (no keyframe since
+            # it): a slot that arrives just after a keyframe went by need not wait it out.
+            served = self._last_keyframe_at >= self._last_keyframe_request
             interval = (
-                URGENT_KEYFRAME_INTERVAL_S if self._keyframe_urgent else KEYFRAME_REQUEST_INTERVAL_S
+                URGENT_KEYFRAME_INTERVAL_S
+                if self._keyframe_urgent or served
+                else KEYFRAME_REQUEST_INTERVAL_S
             )
             wait = self._last_keyframe_request + interval - time.monotonic()
             if wait > 0:
@@ -321,6 +327,10 @@ class Publication:
         # NTP time (RFC 3550 64-bit fixed point) from the wall clock, without a datetime.
         ntp = int((time.time() + _NTP_EPOCH_OFFSET) * 4294967296.0)
         keyframe = kind != "audio" and vp8_keyframe_start(packet.payload)
+        if keyframe:
+            # Every slot waiting for a keyframe takes this one: no further request needed.
+            self._last_keyframe_at = now
+            self._keyframe_wanted = False
         # Every subscriber of a kind negotiated the same extension ids (the server offers
         # them), so the per-packet extension element is built once, not once per slot.
         cached_id = -1

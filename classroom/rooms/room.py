@@ -388,13 +388,18 @@ class SessionMedia:
 
     async def close_room(self, room_id: str) -> None:
         """Everyone in the room goes back to the main room; the room is gone."""
-        room = self.rooms.get(room_id)
-        if room is None or room is self.main:
-            return
-        for participant_id in list(room.participants):
-            self.move(participant_id, MAIN_ROOM)
-        del self.rooms[room_id]
-        await room.close()
+        await self.close_rooms([room_id])
+
+    async def close_rooms(self, room_ids: list[str]) -> None:
+        """Everyone in these rooms goes back to the main room in one step (no await until
+        all are re-routed, so every slot asks for its keyframe at the same moment)."""
+        closing = [self.rooms[r] for r in room_ids if r in self.rooms and r != MAIN_ROOM]
+        for room in closing:
+            for participant_id in list(room.participants):
+                self.move(participant_id, MAIN_ROOM)
+            del self.rooms[room.id]
+        for room in closing:
+            await room.close()
 
     async def close(self, reason: str) -> None:
         for participant_id in list(self.participants):

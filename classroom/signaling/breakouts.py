@@ -353,13 +353,13 @@ class Breakouts:
 
     async def _route_closed(self, media: SessionMedia, r: Round) -> None:
         started = self._clock()
-        for group in r.groups:
-            for participant_id, room_id in list(self.visiting.items()):
-                if room_id == group.id:
-                    del self.visiting[participant_id]
-            await media.close_room(group.id)
-        self._warned.discard(r.id)
+        group_ids = [group.id for group in r.groups]
+        for participant_id, room_id in list(self.visiting.items()):
+            if room_id in group_ids:
+                del self.visiting[participant_id]
+        await media.close_rooms(group_ids)
         metrics.BREAKOUT_SWITCH_SECONDS.observe(max(0.0, self._clock() - started))
+        self._warned.discard(r.id)
 
     def open_round(self, session_id: str) -> Round | None:
         return self._open.get(session_id)
