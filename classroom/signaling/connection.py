@@ -94,7 +94,6 @@ class Connection:
         self._ended = False
         self._end_task: asyncio.Task[None] | None = None
         self._session_id: str | None = None
-        self._room: Room | None = None
         self._participant: Participant | None = None
         #: Join time (classroom_join_seconds) counts from the WebSocket open.
         self._opened_at = time.monotonic()
@@ -170,7 +169,6 @@ class Connection:
         self.send("speaking", participant_ids=participant_ids)
 
     def room_changed(self, room: Room, participants: list[ParticipantInfo]) -> None:
-        self._room = room
         self.send(
             "room_changed",
             room=room.to_json(),
@@ -400,7 +398,6 @@ class Connection:
             audio=self._media[0],
             video=self._media[1],
         )
-        self._room = room
         if waited:  # join time counts from admission, not from the wait in the lobby
             self._opened_at = time.monotonic()
         self.send(
@@ -558,15 +555,12 @@ class Connection:
                     "mic_locked", "a facilitator has locked your microphone", "media_state"
                 )
         self._media = (audio, video)
-        if self._room is not None and self._participant is not None:
-            self._room.update_media_state(self._participant.id, audio, video)
+        if self._participant is not None:
+            self._participant.room.update_media_state(self._participant.id, audio, video)
         if self._ctx.recorder is not None and self._participant is not None:
             self._ctx.recorder.media_changed(self._participant.id, video)
 
     async def require_facilitator(self, ref: str) -> str:
-        return await self._require_facilitator(ref)
-
-    async def _require_facilitator(self, ref: str) -> str:
         """The session id, if this connection's member is a facilitator now (the roster is
         read again: a role taken away a minute ago counts)."""
         if self.member is None or self._session_id is None:
@@ -577,7 +571,7 @@ class Connection:
         return self._session_id
 
     async def _transition(self, action: Action, ref: str) -> None:
-        sid = await self._require_facilitator(ref)
+        sid = await self.require_facilitator(ref)
         try:
             await self._ctx.store.transition(sid, action)
         except InvalidTransition as exc:
@@ -609,7 +603,7 @@ class Connection:
         self, ref: str, action: Callable[[Breakouts], Awaitable[Round]]
     ) -> None:
         """Run a facilitator's round command; the result goes to facilitators as `round`."""
-        sid = await self._require_facilitator(ref)
+        sid = await self.require_facilitator(ref)
         breakouts = self._breakouts()
         try:
             r = await action(breakouts)
@@ -621,14 +615,14 @@ class Connection:
 
     async def _own_round(self, round_id: str, ref: str) -> Round:
         # The role first: someone who may not run rounds learns nothing about them.
-        await self._require_facilitator(ref)
+        await self.require_facilitator(ref)
         r = await self._breakouts().rounds.get(round_id)
         if r is None or r.session_id != self._session_id:
             raise ProtocolError("not_found", f"no round {round_id} in this session", ref)
         return r
 
     async def _on_round_plan(self, message: dict[str, Any]) -> None:
-        sid = await self._require_facilitator("round_plan")
+        sid = await self.require_facilitator("round_plan")
         session = await self._ctx.store.get_session(sid)
         if session is None:  # pragma: no cover - the session was deleted under us
             raise ProtocolError("not_found", "the session is gone", "round_plan")
@@ -675,7 +669,7 @@ class Connection:
         )
 
     async def _on_round_broadcast(self, message: dict[str, Any]) -> None:
-        sid = await self._require_facilitator("round_broadcast")
+        sid = await self.require_facilitator("round_broadcast")
         assert self.member is not None
         try:
             await self._breakouts().broadcast(
@@ -708,7 +702,7 @@ class Connection:
             raise ProtocolError(exc.code, str(exc), ref) from exc
 
     async def _on_visit(self, message: dict[str, Any]) -> None:
-        sid = await self._require_facilitator("visit")
+        sid = await self.require_facilitator("visit")
         media = self._ctx.rooms.find_session(sid)
         if media is None or self._participant is None:
             raise ProtocolError("not_joined", "join the room first", "visit")
@@ -756,9 +750,8 @@ class Connection:
         if self._session_id is not None and self.member is not None:
             with contextlib.suppress(Exception):
                 await self._ctx.store.clear_presence(self._session_id, self._participant_key)
-        room, participant = self._room, self._participant
-        self._room = self._participant = None
-        if room is None or participant is None or self._session_id is None:
+        participant, self._participant = self._participant, None
+        if participant is None or self._session_id is None:
             return
         if self._ctx.recorder is not None:
             self._ctx.recorder.left(participant.id, self._leave_reason, self.last_seen)
@@ -777,4 +770,4 @@ class Connection:
                     await self._ctx.interactions.left(self._session_id, participant, left_room)
                 except Exception:
                     log.warning("could not tidy up after %s", participant.id, exc_info=True)
-        await self._ctx.rooms.release_if_empty(self._session_id, room)
+        await self._ctx.rooms.release_if_empty(self._session_id, participant.room)

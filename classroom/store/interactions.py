@@ -532,10 +532,6 @@ class InteractionStore:
         qid = await self._redis.get(keys.session_open_poll(sid))
         return await self.get_poll(str(qid)) if qid else None
 
-    async def answer_of(self, qid: str, member_id: str) -> int | None:
-        value = await self._redis.hget(keys.poll_answers(qid), member_id)
-        return int(value) if value is not None else None
-
     async def answers(self, qid: str) -> dict[str, int]:
         raw = await self._redis.hgetall(keys.poll_answers(qid))
         return {str(m): int(v) for m, v in raw.items()}

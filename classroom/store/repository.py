@@ -605,16 +605,6 @@ class Store:
         ids = await self._redis.zrange(keys.cohort_sessions(cohort_id), 0, -1)
         return [_session(h) for h in await self._hgetall_many(keys.session, ids)]
 
-    async def set_session_status(self, sid: str, status: SessionStatus) -> None:
-        """Set the status; idempotent. Raises ``NotFound`` for an unknown session."""
-        if not is_id(sid, SESSION_PREFIX):
-            raise NotFound(f"session {sid!r} does not exist")
-        result = await self._update_if_exists(
-            keys=[keys.session(sid)], args=["status", SessionStatus(status).value]
-        )
-        if result == _MISSING:
-            raise NotFound(f"session {sid!r} does not exist")
-
     async def update_session(
         self, sid: str, expected: SessionStatus, session: Session, *, reopen: bool = False
     ) -> None:

@@ -200,11 +200,11 @@ async def test_links_for_unknown_member_ids(client: Client) -> None:
 
 
 async def test_links_for_cancelled_session_conflict(client: Client, store: Store) -> None:
-    from classroom.domain.models import SessionStatus
+    from classroom.domain.lifecycle import Action
 
     cid = (await make_cohort(client))["id"]
     sid = (await make_session(client, cid))["id"]
-    await store.set_session_status(sid, SessionStatus.cancelled)
+    await store.transition(sid, Action.cancel)
     err = await call(client, "POST", f"/api/v1/sessions/{sid}/links", status=409)
     assert err["error"]["code"] == "conflict"
 

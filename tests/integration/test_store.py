@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from classroom.domain.lifecycle import Action
 from classroom.domain.models import Member, Role, SessionStatus
 from classroom.store import keys
 from classroom.store.embedded import EmbeddedValkey, EmbeddedValkeyError, find_server_binary
-from classroom.store.errors import Conflict, NotFound
+from classroom.store.errors import Conflict, InvalidTransition, NotFound
 from classroom.store.repository import Store, connect_store
 
 T0 = datetime(2025, 3, 4, 9, 0, tzinfo=UTC)
@@ -188,15 +189,17 @@ async def test_create_session_for_unknown_cohort(store: Store) -> None:
     assert [k async for k in store.redis.scan_iter(match="classroom:*")] == []
 
 
-async def test_set_session_status(store: Store) -> None:
+async def test_session_status_changes_by_transition(store: Store) -> None:
     cohort = await store.create_cohort("x")
     session = await store.create_session(cohort.id, "t", T0, T0 + timedelta(hours=1))
-    await store.set_session_status(session.id, SessionStatus.live)
-    await store.set_session_status(session.id, SessionStatus.live)  # idempotent
+    started = await store.transition(session.id, Action.start)
+    with pytest.raises(InvalidTransition) as refused:  # once: a second start changes nothing
+        await store.transition(session.id, Action.start)
+    assert refused.value.current == "live"
     got = await store.get_session(session.id)
-    assert got is not None and got.status is SessionStatus.live
+    assert got is not None and got.status is SessionStatus.live and got == started
     with pytest.raises(NotFound):
-        await store.set_session_status("s_000000000000", SessionStatus.ended)
+        await store.transition("s_000000000000", Action.end)
     assert not await store.redis.exists(keys.session("s_000000000000"))
 
 
