@@ -196,8 +196,10 @@ class Room:
 
     def _sources_for(self, subscriber: Participant) -> dict[str, list[Publication]]:
         sources: dict[str, list[Publication]] = {"audio": [], "video": []}
-        for other in self.participants.values():
-            if other is subscriber:
+        # In session join order, not room arrival order: after a breakout round the main
+        # room's grid (and its last-N choice among the quiet) is what it was before.
+        for other in self.session.participants.values():
+            if other is subscriber or other.room is not self:
                 continue
             for publication in other.peer.publications.values():
                 if publication.active:  # an idle screen, a locked microphone: nothing to carry
