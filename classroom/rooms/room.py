@@ -198,8 +198,9 @@ class Room:
         sources: dict[str, list[Publication]] = {"audio": [], "video": []}
         # In session join order, not room arrival order: after a breakout round the main
         # room's grid (and its last-N choice among the quiet) is what it was before.
+        members = self.participants
         for other in self.session.participants.values():
-            if other is subscriber or other.room is not self:
+            if other is subscriber or other.id not in members:
                 continue
             for publication in other.peer.publications.values():
                 if publication.active:  # an idle screen, a locked microphone: nothing to carry
