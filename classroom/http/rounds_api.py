@@ -123,23 +123,7 @@ async def plan_round(request: web.Request) -> web.Response:
         raise ApiError(404, "not_found", f"no session {sid}")
     body = await read_json(request, PLAN_ROUND)
     try:
-        r = await request.app[BREAKOUTS].plan(
-            sid,
-            session.cohort_id,
-            body.get("strategy", "mix"),
-            body["duration_s"],
-            prompt=body.get("prompt", ""),
-            seed=body.get("seed", 0),
-            group_size=body.get("group_size"),
-            group_count=body.get("group_count"),
-            groups=body.get("groups"),
-            member_ids=body.get("member_ids"),
-            from_round=body.get("from_round"),
-            names=body.get("names"),
-            max_size=body.get("max_size"),
-            plan_id=body.get("plan_id"),
-            plan_round=body.get("plan_round"),
-        )
+        r = await request.app[BREAKOUTS].plan_request(sid, session.cohort_id, body)
     except RoundError as exc:
         raise _round_error(exc) from exc
     return web.json_response(r.to_json(), status=201)

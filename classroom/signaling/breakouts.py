@@ -76,6 +76,27 @@ class Breakouts:
                     seen.append(member_id)
         return seen
 
+    async def plan_request(self, session_id: str, cohort_id: str, body: dict[str, Any]) -> Round:
+        """`plan` from a validated request (the HTTP body or the `round_plan` message; both
+        schemas name the same fields)."""
+        return await self.plan(
+            session_id,
+            cohort_id,
+            body.get("strategy", "mix"),
+            body["duration_s"],
+            prompt=body.get("prompt", ""),
+            seed=body.get("seed", 0),
+            group_size=body.get("group_size"),
+            group_count=body.get("group_count"),
+            groups=body.get("groups"),
+            member_ids=body.get("member_ids"),
+            from_round=body.get("from_round"),
+            names=body.get("names"),
+            max_size=body.get("max_size"),
+            plan_id=body.get("plan_id"),
+            plan_round=body.get("plan_round"),
+        )
+
     async def plan(
         self,
         session_id: str,

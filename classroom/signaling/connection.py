@@ -628,22 +628,7 @@ class Connection:
             raise ProtocolError("not_found", "the session is gone", "round_plan")
 
         async def plan(b: Breakouts) -> Round:
-            return await b.plan(
-                sid,
-                session.cohort_id,
-                message.get("strategy", "mix"),
-                message["duration_s"],
-                prompt=message.get("prompt", ""),
-                seed=message.get("seed", 0),
-                group_size=message.get("group_size"),
-                group_count=message.get("group_count"),
-                groups=message.get("groups"),
-                from_round=message.get("from_round"),
-                names=message.get("names"),
-                max_size=message.get("max_size"),
-                plan_id=message.get("plan_id"),
-                plan_round=message.get("plan_round"),
-            )
+            return await b.plan_request(sid, session.cohort_id, message)
 
         await self._round_command("round_plan", plan)
 
