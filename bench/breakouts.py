@@ -76,7 +76,14 @@ from aiortc import RTCRtpSender  # noqa: E402
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack  # noqa: E402
 from aiortc.rtp import RtpPacket  # noqa: E402
 
-from bench.forwarding import histogram_median, machine_info  # noqa: E402
+from bench.forwarding import (  # noqa: E402
+    busy_seconds,
+    check_network_namespace,
+    cpu_seconds,
+    histogram_median,
+    machine_info,
+    median_of,
+)
 from classroom.demo import run_demo  # noqa: E402
 from classroom.domain.planner import (  # noqa: E402
     PairHistory,
@@ -495,7 +502,7 @@ async def measure_switch(
     tracks0 = [len(p.tracks_at) for p in peers]
     plis0 = {p.id: len(p.track.keyframe_requests) for p in peers}
     sent0 = {p.id: len(p.track.keyframes_sent) for p in peers}
-    cpu0 = _cpu(proc)
+    cpu0 = cpu_seconds(proc)
     lag.reset()
     t0 = sw.started_at = time.monotonic()
     for p in peers:
@@ -516,7 +523,7 @@ async def measure_switch(
         )
     t1 = time.monotonic()
     sw.bench_loop_lag_max_s = lag.reset()
-    sw.server_cpu_pct = 100 * (_cpu(proc) - cpu0) / (t1 - t0)
+    sw.server_cpu_pct = 100 * (cpu_seconds(proc) - cpu0) / (t1 - t0)
     await asyncio.sleep(0.3)  # let the switch's last metrics land
     m1 = await asyncio.wait_for(server.metrics(), 10)
 
@@ -604,15 +611,6 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _cpu(process: psutil.Process) -> float:
-    t = process.cpu_times()
-    return float(t.user + t.system)
-
-
-def _busy(times: Any) -> float:
-    return float(times.user + times.nice + times.system + times.irq + times.softirq + times.steal)
-
-
 async def run_once(
     n: int, repeat: int, clip: list[bytes], args: argparse.Namespace, trace: bool = False
 ) -> RunResult:
@@ -621,7 +619,7 @@ async def run_once(
     server: ServerProcess | None = None
     peers: list[Participant] = []
     lag = LagMonitor()
-    sys0, me0, t_start = psutil.cpu_times(), _cpu(psutil.Process()), time.monotonic()
+    sys0, me0, t_start = psutil.cpu_times(), cpu_seconds(psutil.Process()), time.monotonic()
     server_cpu = 0.0
     try:
         async with (
@@ -693,7 +691,7 @@ async def run_once(
             result.server_switch_median_s = histogram_median(
                 metrics_text, "classroom_breakout_switch_seconds"
             )
-            server_cpu = _cpu(psutil.Process(server.pid))
+            server_cpu = cpu_seconds(psutil.Process(server.pid))
     except Exception as exc:
         result.error = f"{type(exc).__name__}: {exc}"
         if isinstance(exc, TimeoutError):
@@ -716,8 +714,10 @@ async def run_once(
         shutil.rmtree(data_dir, ignore_errors=True)
     window = time.monotonic() - t_start
     ncpu = psutil.cpu_count() or 1
-    result.machine_busy_pct = 100 * (_busy(psutil.cpu_times()) - _busy(sys0)) / (window * ncpu)
-    result.bench_cpu_pct = 100 * (_cpu(psutil.Process()) - me0) / window
+    result.machine_busy_pct = (
+        100 * (busy_seconds(psutil.cpu_times()) - busy_seconds(sys0)) / (window * ncpu)
+    )
+    result.bench_cpu_pct = 100 * (cpu_seconds(psutil.Process()) - me0) / window
     result.server_cpu_pct = 100 * server_cpu / window if server_cpu else None
     return result
 
@@ -988,11 +988,6 @@ def planner_tables(result: dict[str, Any], runs: int) -> str:
 # --- driver --------------------------------------------------------------------------------
 
 
-def _median(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return statistics.median(present) if present else None
-
-
 SWITCH_COLUMNS = [
     ("http_s", "POST s", "{:.3f}"),
     ("room_changed_s", "all room_changed s", "{:.3f}"),
@@ -1024,19 +1019,19 @@ def aggregate(results: list[RunResult]) -> list[dict[str, Any]]:
         }
         if runs:
             row["groups"] = runs[0].groups
-            row["join_s"] = _median([r.join_s for r in runs])
-            row["plan_http_s"] = _median([r.plan_http_s for r in runs])
-            row["machine_busy_pct"] = _median([r.machine_busy_pct for r in runs])
-            row["bench_cpu_pct"] = _median([r.bench_cpu_pct for r in runs])
-            row["server_cpu_pct"] = _median([r.server_cpu_pct for r in runs])
-            row["server_switch_median_s"] = _median([r.server_switch_median_s for r in runs])
+            row["join_s"] = median_of([r.join_s for r in runs])
+            row["plan_http_s"] = median_of([r.plan_http_s for r in runs])
+            row["machine_busy_pct"] = median_of([r.machine_busy_pct for r in runs])
+            row["bench_cpu_pct"] = median_of([r.bench_cpu_pct for r in runs])
+            row["server_cpu_pct"] = median_of([r.server_cpu_pct for r in runs])
+            row["server_switch_median_s"] = median_of([r.server_switch_median_s for r in runs])
             row["pairs_missing"] = sum(
                 r.opened.pairs_missing + r.closed.pairs_missing for r in runs
             )
             for which in ("opened", "closed"):
                 switches = [getattr(r, which) for r in runs]
                 row[which] = {
-                    key: _median([getattr(s, key) for s in switches])
+                    key: median_of([getattr(s, key) for s in switches])
                     for key, _, _ in SWITCH_COLUMNS
                 }
                 row[which]["video_s_all"] = [s.video_s for s in switches]
@@ -1137,16 +1132,6 @@ def _print_run(r: RunResult) -> None:
         f" log warnings {r.server_log_warnings}",
         flush=True,
     )
-
-
-def check_network_namespace() -> None:
-    names = [name for _, name in socket.if_nameindex()]
-    if names != ["lo"]:
-        sys.exit(
-            f"refusing to run: network interfaces {names}; WebRTC must stay on loopback. Run:\n"
-            "  unshare -n sh -c 'ip link set lo up && "
-            "exec .venv/bin/python bench/breakouts.py ...'"
-        )
 
 
 async def bench(args: argparse.Namespace) -> int:
@@ -1252,7 +1237,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    check_network_namespace()
+    check_network_namespace("bench/breakouts.py")
     enable_loopback_candidates()
     install_keyframe_hook()
     try:

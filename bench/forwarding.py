@@ -542,12 +542,12 @@ async def wait_quiet(subscribers: list[Subscriber]) -> None:
             return
 
 
-def _cpu(process: psutil.Process) -> float:
+def cpu_seconds(process: psutil.Process) -> float:
     t = process.cpu_times()
     return float(t.user + t.system)
 
 
-def _busy(times: Any) -> float:
+def busy_seconds(times: Any) -> float:
     return float(times.user + times.nice + times.system + times.irq + times.softirq + times.steal)
 
 
@@ -600,16 +600,16 @@ async def run_once(
             probe0 = probe_read(probe_file) if probe_file else None
             sys0, cpu0, me0, pub0, t0 = (
                 psutil.cpu_times(),
-                _cpu(proc),
-                _cpu(me),
+                cpu_seconds(proc),
+                cpu_seconds(me),
                 publisher.cpu_seconds(),
                 time.monotonic(),
             )
             await asyncio.sleep(seconds)
             sys1, cpu1, me1, pub1, t1 = (
                 psutil.cpu_times(),
-                _cpu(proc),
-                _cpu(me),
+                cpu_seconds(proc),
+                cpu_seconds(me),
                 publisher.cpu_seconds(),
                 time.monotonic(),
             )
@@ -626,7 +626,9 @@ async def run_once(
             result.bench_cpu_pct = 100 * (me1 - me0) / window
             result.publisher_cpu_pct = 100 * (pub1 - pub0) / window
             ncpu = psutil.cpu_count() or 1
-            result.machine_busy_pct = 100 * (_busy(sys1) - _busy(sys0)) / (window * ncpu)
+            result.machine_busy_pct = (
+                100 * (busy_seconds(sys1) - busy_seconds(sys0)) / (window * ncpu)
+            )
             result.server_rss_mb = proc.memory_info().rss / 2**20
 
             def delta(name: str, labels: dict[str, str]) -> float:
@@ -653,8 +655,8 @@ async def run_once(
             if result.join_s:
                 result.join_median_s = statistics.median(result.join_s)
             phases = [s.phases() for s in subscribers]
-            result.connected_median_s = _median([p["connected"] for p in phases])
-            result.first_audio_median_s = _median([p["first_audio"] for p in phases])
+            result.connected_median_s = median_of([p["connected"] for p in phases])
+            result.first_audio_median_s = median_of([p["first_audio"] for p in phases])
             result.publications = int(metric_value(m1, "classroom_publications"))
             result.subscriptions = int(metric_value(m1, "classroom_subscriptions"))
             result.server_join_median_s = histogram_median(m1, "classroom_join_seconds")
@@ -975,7 +977,7 @@ def _short(frame: str) -> str:
 # --- driver --------------------------------------------------------------------------------
 
 
-def _median(values: list[float | None]) -> float | None:
+def median_of(values: list[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return statistics.median(present) if present else None
 
@@ -983,7 +985,7 @@ def _median(values: list[float | None]) -> float | None:
 def aggregate(results: list[RunResult]) -> list[dict[str, Any]]:
     """Medians over repeats, per N, with the baseline (N=0) subtracted for marginal figures."""
     ok = [r for r in results if r.error is None]
-    baseline = _median([r.server_cpu_pct for r in ok if r.subscribers == 0]) or 0.0
+    baseline = median_of([r.server_cpu_pct for r in ok if r.subscribers == 0]) or 0.0
     rows = []
     for n in sorted({r.subscribers for r in results}):
         runs = [r for r in ok if r.subscribers == n]
@@ -997,13 +999,13 @@ def aggregate(results: list[RunResult]) -> list[dict[str, Any]]:
             continue
         marginal = [r.server_cpu_pct - baseline for r in runs]
         row.update(
-            server_cpu_pct=_median([r.server_cpu_pct for r in runs]),
-            marginal_cpu_pct=_median(list(marginal)) if n else None,
-            pct_per_subscriber=_median([m / n for m in marginal]) if n else None,
-            out_pps=_median([r.out_pps for r in runs]),
-            in_pps=_median([r.in_pps for r in runs]),
-            us_per_out_packet=_median([r.us_per_out_packet for r in runs]),
-            marginal_us_per_out_packet=_median(
+            server_cpu_pct=median_of([r.server_cpu_pct for r in runs]),
+            marginal_cpu_pct=median_of(list(marginal)) if n else None,
+            pct_per_subscriber=median_of([m / n for m in marginal]) if n else None,
+            out_pps=median_of([r.out_pps for r in runs]),
+            in_pps=median_of([r.in_pps for r in runs]),
+            us_per_out_packet=median_of([r.us_per_out_packet for r in runs]),
+            marginal_us_per_out_packet=median_of(
                 [
                     1e4 * m / r.out_pps if r.out_pps else None
                     for m, r in zip(marginal, runs, strict=True)
@@ -1011,20 +1013,20 @@ def aggregate(results: list[RunResult]) -> list[dict[str, Any]]:
             )
             if n
             else None,
-            forward_us_per_out_packet=_median([r.forward_us_per_out_packet for r in runs]),
-            fps_median=_median([r.fps_median for r in runs]),
-            fps_min=_median([r.fps_min for r in runs]),
-            join_median_s=_median([r.join_median_s for r in runs]),
-            connected_median_s=_median([r.connected_median_s for r in runs]),
-            first_audio_median_s=_median([r.first_audio_median_s for r in runs]),
-            publications=_median([r.publications for r in runs]),
-            subscriptions=_median([r.subscriptions for r in runs]),
-            server_join_median_s=_median([r.server_join_median_s for r in runs]),
+            forward_us_per_out_packet=median_of([r.forward_us_per_out_packet for r in runs]),
+            fps_median=median_of([r.fps_median for r in runs]),
+            fps_min=median_of([r.fps_min for r in runs]),
+            join_median_s=median_of([r.join_median_s for r in runs]),
+            connected_median_s=median_of([r.connected_median_s for r in runs]),
+            first_audio_median_s=median_of([r.first_audio_median_s for r in runs]),
+            publications=median_of([r.publications for r in runs]),
+            subscriptions=median_of([r.subscriptions for r in runs]),
+            server_join_median_s=median_of([r.server_join_median_s for r in runs]),
             subscribers_with_video=min(r.subscribers_with_video for r in runs),
-            machine_busy_pct=_median([r.machine_busy_pct for r in runs]),
-            bench_cpu_pct=_median([r.bench_cpu_pct for r in runs]),
-            publisher_cpu_pct=_median([r.publisher_cpu_pct for r in runs]),
-            server_rss_mb=_median([r.server_rss_mb for r in runs]),
+            machine_busy_pct=median_of([r.machine_busy_pct for r in runs]),
+            bench_cpu_pct=median_of([r.bench_cpu_pct for r in runs]),
+            publisher_cpu_pct=median_of([r.publisher_cpu_pct for r in runs]),
+            server_rss_mb=median_of([r.server_rss_mb for r in runs]),
         )
         rows.append(row)
     return rows
@@ -1098,13 +1100,14 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def check_network_namespace() -> None:
+def check_network_namespace(script: str = "bench/forwarding.py") -> None:
+    """Benchmarks send WebRTC traffic: only inside a namespace whose one interface is lo."""
     names = [name for _, name in socket.if_nameindex()]
     if names != ["lo"]:
         sys.exit(
             f"refusing to run: network interfaces {names}; WebRTC must stay on loopback. Run:\n"
             "  unshare -n sh -c 'ip link set lo up && "
-            "exec .venv/bin/python bench/forwarding.py ...'"
+            f"exec .venv/bin/python {script} ...'"
         )
 
 
