@@ -4,32 +4,16 @@ link, CSRF on every form, roster upload with row errors, scheduling in Europe/Os
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 
-from classroom.config import Settings
 from classroom.http.admin import COOKIE
-from classroom.http.app import create_app
 from classroom.http.keys import STORE
+from tests.integration.conftest import ADMIN, Client
 
-ADMIN = "admin-secret"
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
-Client = TestClient[web.Request, web.Application]
-
-
-@pytest.fixture
-async def client(aiohttp_client: Any, valkey_url: str, tmp_path: Path) -> AsyncIterator[Client]:
-    settings = Settings(redis_url=valkey_url, data_dir=tmp_path, admin_token=ADMIN)
-    c: Client = await aiohttp_client(create_app(settings))
-    await c.app[STORE].redis.flushdb()
-    yield c
 
 
 def csrf_of(html: str) -> str:

@@ -7,36 +7,19 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 
-from classroom.config import Settings
-from classroom.http.app import create_app
-from classroom.http.keys import HUB, ROOMS, STORE
+from classroom.http.keys import ROOMS, STORE
+from tests.integration.conftest import ADMIN, Client
 from tests.support.wait import wait_for
 from tests.support.ws import receive
 
-ADMIN = "admin-secret"
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
-Client = TestClient[web.Request, web.Application]
 WS = aiohttp.ClientWebSocketResponse
-
-
-@pytest.fixture
-async def client(aiohttp_client: Any, valkey_url: str, tmp_path: Path) -> AsyncIterator[Client]:
-    settings = Settings(redis_url=valkey_url, data_dir=tmp_path, admin_token=ADMIN)
-    app = create_app(settings)
-    c: Client = await aiohttp_client(app)
-    await c.app[STORE].redis.flushdb()
-    await c.app[HUB].tick()  # the node's heartbeat, wiped by the flush
-    yield c
 
 
 async def api(

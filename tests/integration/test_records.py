@@ -9,36 +9,29 @@ import io
 import json
 import re
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
 
-from classroom.config import Settings
 from classroom.domain.attendance import AttendanceEvent
 from classroom.domain.models import new_id
 from classroom.domain.planner import PLAN_PREFIX, SavedPlan
 from classroom.domain.research import FIELDS, pseudonym
 from classroom.domain.rounds import new_round
 from classroom.http import reports as reports_module
-from classroom.http.app import create_app
 from classroom.http.keys import RECORDER, REPORTS, STORE
 from classroom.store import keys
 from classroom.store.interactions import InteractionStore, Where, new_eid
 from classroom.store.records import RecordStore
 from classroom.store.repository import Store
 from classroom.store.rounds import RoundStore
+from tests.integration.conftest import ADMIN, Client
 from tests.support.wait import wait_for
 from tests.support.ws import receive
 
-ADMIN = "admin-secret"
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
-Client = TestClient[web.Request, web.Application]
 
 PEOPLE = [
     ("Fasilitator Fjeld", "facilitator", True),
@@ -46,14 +39,6 @@ PEOPLE = [
     ("Bjørn Æsop", "participant", False),
     ("Olga Observatør", "observer", False),
 ]
-
-
-@pytest.fixture
-async def client(aiohttp_client: Any, valkey_url: str, tmp_path: Path) -> AsyncIterator[Client]:
-    settings = Settings(redis_url=valkey_url, data_dir=tmp_path, admin_token=ADMIN)
-    c: Client = await aiohttp_client(create_app(settings))
-    await c.app[STORE].redis.flushdb()
-    yield c
 
 
 async def call(client: Client, method: str, path: str, status: int = 200, **kw: Any) -> Any:

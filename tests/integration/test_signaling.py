@@ -5,35 +5,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 
-from classroom.config import Settings
 from classroom.domain.models import Role
 from classroom.domain.tokens import JoinClaims, sign_join_token
-from classroom.http.app import create_app
-from classroom.http.keys import ROOMS, SECRET, STORE
+from classroom.http.keys import ROOMS, SECRET
+from tests.integration.conftest import ADMIN, Client
 from tests.support.wait import wait_for
 from tests.support.ws import receive
-
-ADMIN = "admin-secret"
-Client = TestClient[web.Request, web.Application]
-
-
-@pytest.fixture
-async def client(aiohttp_client: Any, valkey_url: str, tmp_path: Path) -> AsyncIterator[Client]:
-    settings = Settings(redis_url=valkey_url, data_dir=tmp_path, admin_token=ADMIN)
-    app = create_app(settings)
-    c: Client = await aiohttp_client(app)
-    await c.app[STORE].redis.flushdb()
-    # The secret was read before the flush; keep the app's copy in Redis too.
-    yield c
 
 
 async def make_session(client: Client, role: str = "participant") -> dict[str, str]:
