@@ -16,7 +16,7 @@ from classroom.http.background import running
 from classroom.http.errors import error_middleware
 from classroom.http.keys import (
     BREAKOUTS,
-    CONNECTIONS,
+    DIRECTORY,
     EVENT_LOG,
     HUB,
     INTERACTIONS,
@@ -32,6 +32,7 @@ from classroom.rooms import aiortc_hooks
 from classroom.rooms.peer import IceSettings
 from classroom.rooms.registry import RoomRegistry
 from classroom.signaling.breakouts import Breakouts
+from classroom.signaling.directory import Directory
 from classroom.signaling.interactions import Interactions
 from classroom.signaling.lifecycle import SessionHub
 from classroom.store.embedded import EmbeddedValkey
@@ -88,16 +89,15 @@ async def _rooms_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _interactions_ctx(app: web.Application) -> AsyncIterator[None]:
     """Chat, hands, reactions, polls, screen sharing: recorded in Redis, shown in the rooms."""
-    app[INTERACTIONS] = Interactions(InteractionStore(app[STORE].redis), app[ROOMS])
+    app[INTERACTIONS] = Interactions(InteractionStore(app[STORE].redis), app[ROOMS], app[DIRECTORY])
     yield
 
 
 async def _lifecycle_ctx(app: web.Application) -> AsyncIterator[None]:
     """Hear events from every node (sessions, rounds), keep the schedule and round timers."""
     store = app[STORE]
-    connections = app[CONNECTIONS]
-    hub = SessionHub(store, lambda: connections, app[NODE_ID])
-    breakouts = Breakouts(store, RoundStore(store.redis), app[ROOMS])
+    hub = SessionHub(store, app[DIRECTORY], app[NODE_ID])
+    breakouts = Breakouts(store, RoundStore(store.redis), app[ROOMS], app[DIRECTORY])
     app[HUB] = hub
     app[BREAKOUTS] = breakouts
     async with running(hub.listen(breakouts.handle), hub.keep_schedule(), breakouts.keep_time()):
@@ -114,7 +114,7 @@ async def _say_goodbye(app: web.Application) -> None:
     await together(
         (
             c.end("server_shutdown", CLOSE_SERVICE_RESTART, bye="server_restarting")
-            for c in [*app[CONNECTIONS]]
+            for c in app[DIRECTORY]
         ),
         "goodbye",
     )
@@ -126,7 +126,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=1024**2)
     app[SETTINGS] = settings
     app[NODE_ID] = settings.node_id or "n_" + secrets.token_hex(4)
-    app[CONNECTIONS] = set()
+    app[DIRECTORY] = Directory()
     app[EVENT_LOG] = logs.event
     aiohttp_jinja2.setup(
         app,

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from classroom.http.report_data import Reports
     from classroom.rooms.registry import RoomRegistry
     from classroom.signaling.breakouts import Breakouts
-    from classroom.signaling.connection import Connection
+    from classroom.signaling.directory import Directory
     from classroom.signaling.interactions import Interactions
     from classroom.signaling.lifecycle import SessionHub
     from classroom.signaling.recorder import Recorder
@@ -24,8 +24,9 @@ STORE: web.AppKey[Store] = web.AppKey("store")
 ROOMS: web.AppKey[RoomRegistry] = web.AppKey("rooms")
 #: HMAC key for join tokens; shared by all nodes through Redis.
 SECRET = web.AppKey("secret", bytes)
-#: Live signalling connections, so that shutdown can say goodbye to each.
-CONNECTIONS: web.AppKey[set[Connection]] = web.AppKey("connections", set)
+#: This node's signalling connections, by session and participant (shutdown says goodbye
+#: to each; breakouts, interactions and the recorder reach clients through it).
+DIRECTORY: web.AppKey[Directory] = web.AppKey("directory")
 #: Structured event log: (event name, fields) for joins, leaves and errors.
 EVENT_LOG: web.AppKey[Callable[[str, dict[str, Any]], None]] = web.AppKey("event_log")
 #: This node's id in presence records and heartbeats (settings.node_id, or random per start).

@@ -36,7 +36,7 @@ from classroom.domain.tokens import JoinClaims
 from classroom.http import admin, api
 from classroom.http.background import running
 from classroom.http.errors import ApiError
-from classroom.http.keys import NODE_ID, RECORDER, REPORTS, ROOMS, SETTINGS, STORE
+from classroom.http.keys import DIRECTORY, NODE_ID, RECORDER, REPORTS, ROOMS, SETTINGS, STORE
 from classroom.http.pages import error_page, pick_language
 from classroom.http.report_data import Reports, ReportSettings
 from classroom.http.strings import Strings
@@ -63,7 +63,7 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store = app[STORE]
     records = RecordStore(store.redis, settings.attendance_grace_s)
-    recorder = Recorder(records, app[ROOMS], app[NODE_ID])
+    recorder = Recorder(records, app[ROOMS], app[DIRECTORY], app[NODE_ID])
     app[RECORDER] = recorder
     app[REPORTS] = Reports(
         store,

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from classroom.http.keys import (
     BREAKOUTS,
-    CONNECTIONS,
+    DIRECTORY,
     EVENT_LOG,
     INTERACTIONS,
     NODE_ID,
@@ -17,8 +17,10 @@ from classroom.http.keys import (
     STORE,
 )
 from classroom.observability import metrics
-from classroom.signaling.connection import Connection, ConnectionContext
+from classroom.signaling.admission import Admission
+from classroom.signaling.connection import Connection
 from classroom.signaling.messages import MAX_FRAME_BYTES
+from classroom.signaling.services import Services
 
 routes = web.RouteTableDef()
 
@@ -26,29 +28,30 @@ routes = web.RouteTableDef()
 HEARTBEAT_S = 20.0
 
 
+def services(app: web.Application) -> Services:
+    return Services(
+        store=app[STORE],
+        secret=app[SECRET],
+        rooms=app[ROOMS],
+        directory=app[DIRECTORY],
+        breakouts=app[BREAKOUTS],
+        interactions=app[INTERACTIONS],
+        recorder=app[RECORDER],
+        node_id=app[NODE_ID],
+        ice_servers=app[SETTINGS].ice_servers,
+        on_event=app[EVENT_LOG],
+    )
+
+
 @routes.get("/ws")
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_FRAME_BYTES)
     await ws.prepare(request)
-    app = request.app
-    settings = app[SETTINGS]
-    ctx = ConnectionContext(
-        store=app[STORE],
-        secret=app[SECRET],
-        rooms=app[ROOMS],
-        ice_servers=settings.ice_servers,
-        on_event=app[EVENT_LOG],
-        node_id=app[NODE_ID],
-        breakouts=app[BREAKOUTS],
-        interactions=app[INTERACTIONS],
-        recorder=app[RECORDER],
-    )
-    connection = Connection(ws, ctx)
-    app[CONNECTIONS].add(connection)
+    bundle = services(request.app)
+    connection = Connection(ws, bundle, Admission(bundle))
     metrics.WEBSOCKETS_OPEN.inc()
     try:
         await connection.run()
     finally:
         metrics.WEBSOCKETS_OPEN.dec()
-        app[CONNECTIONS].discard(connection)
     return ws

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -32,7 +33,11 @@ MAIN_ROOM = "main"
 
 
 class ParticipantListener(Protocol):
-    """What the media plane tells a participant's connection; signalling implements it."""
+    """What the media plane tells a participant's connection; signalling implements it.
+
+    Only what media knows first: who is in the room with them, which slot carries whom,
+    who speaks, the room they were moved to, the peer's offers and failures. Everything
+    else reaches a connection through signalling's own directory of connections."""
 
     def participant_joined(self, info: ParticipantInfo) -> None: ...
     def participant_updated(self, info: ParticipantInfo) -> None: ...
@@ -40,9 +45,6 @@ class ParticipantListener(Protocol):
     def tracks_changed(self, slots: dict[str, tuple[str, str] | None]) -> None: ...
     def speaking_changed(self, participant_ids: list[str]) -> None: ...
     def room_changed(self, room: Room, participants: list[ParticipantInfo]) -> None: ...
-    def room_updated(self, room: Room) -> None: ...
-    def broadcast(self, message: str, sender: str) -> None: ...
-    def round_warning(self, seconds_left: int) -> None: ...
     async def send_offer(self, sdp: str, publish: dict[str, str]) -> None: ...
     def peer_failed(self, code: str) -> None: ...
     def first_media_forwarded(self) -> None: ...
@@ -172,6 +174,10 @@ class Room:
                 other.listener.participant_joined(participant.info)
         self.participants[participant.id] = participant
         self.rebalance_all()
+        self.start_watching()
+
+    def start_watching(self) -> None:
+        """Watch who speaks in the room (from its first participant on)."""
         if self._speaking_task is None:
             self._speaking_task = asyncio.get_running_loop().create_task(self._watch_speakers())
 
@@ -210,12 +216,20 @@ class Room:
         return sources
 
     def rebalance_all(self) -> None:
+        deferred = self.session._deferred
+        if deferred is not None:
+            deferred.add(self)
+            return
         for participant in tuple(self.participants.values()):
             self.rebalance(participant)
 
     def rebalance(self, subscriber: Participant) -> None:
         """Point the subscriber's slots at the publications of the others in this room."""
         if self.participants.get(subscriber.id) is not subscriber:
+            return
+        deferred = self.session._deferred
+        if deferred is not None:
+            deferred.add(self)
             return
         sources = self._sources_for(subscriber)
         peer = subscriber.peer
@@ -294,6 +308,8 @@ class SessionMedia:
         self.participants: dict[str, Participant] = {}
         self.main = Room(self, MAIN_ROOM, "main", "Main room")
         self.rooms: dict[str, Room] = {MAIN_ROOM: self.main}
+        #: Rooms waiting to be re-pointed at the end of a change (`deferring_rebalance`).
+        self._deferred: set[Room] | None = None
 
     def __len__(self) -> int:
         return len(self.participants)
@@ -380,14 +396,60 @@ class SessionMedia:
 
     def move(self, participant_id: str, room_id: str) -> bool:
         """Re-route a participant into another room; False if nothing had to change."""
-        participant = self.participants.get(participant_id)
-        target = self.rooms.get(room_id)
-        if participant is None or target is None or participant.room is target:
-            return False
-        participant.room.remove(participant, "moved")
-        target.admit(participant)
-        participant.listener.room_changed(target, target.visible_to(participant.info))
-        return True
+        return bool(self.move_many({participant_id: room_id}))
+
+    def move_many(self, moves: dict[str, str]) -> list[Participant]:
+        """Re-route participants into other rooms as one change (a breakout round opens or
+        closes); returns those who moved.
+
+        Forwarding that stays valid is kept: two people who move into the same group go on
+        receiving each other without waiting for a keyframe. Each mover is told
+        `room_changed` before anything else about the new room, and every subscriber's
+        slots are re-pointed once, at the end (one `tracks` each)."""
+        moving: list[tuple[Participant, Room, Room]] = []
+        for participant_id, room_id in moves.items():
+            participant = self.participants.get(participant_id)
+            target = self.rooms.get(room_id)
+            if participant is None or target is None or participant.room is target:
+                continue
+            moving.append((participant, participant.room, target))
+        if not moving:
+            return []
+        with self.deferring_rebalance() as touched:
+            for participant, source, target in moving:
+                source.participants.pop(participant.id, None)
+                target.participants[participant.id] = participant
+                participant.room = target
+                target.start_watching()
+                touched.update((source, target))
+            movers = {id(p) for p, _, _ in moving}
+            for participant, source, target in moving:
+                for other in source.participants.values():
+                    if id(other) not in movers and can_see(other.info, participant.info):
+                        other.listener.participant_left(participant.id, "moved")
+                for other in target.participants.values():
+                    if id(other) not in movers and can_see(other.info, participant.info):
+                        other.listener.participant_joined(participant.info)
+            for participant, _, target in moving:
+                participant.listener.room_changed(target, target.visible_to(participant.info))
+        return [p for p, _, _ in moving]
+
+    @contextlib.contextmanager
+    def deferring_rebalance(self) -> Iterator[set[Room]]:
+        """Within the block, rooms note that they need re-pointing instead of doing it; on
+        leaving it, each noted room (and each room added to the yielded set) is re-pointed
+        once. Nested blocks join the outer one."""
+        if self._deferred is not None:
+            yield self._deferred
+            return
+        self._deferred = set()
+        try:
+            yield self._deferred
+        finally:
+            rooms, self._deferred = self._deferred, None
+            for room in rooms:
+                if self.rooms.get(room.id) is room or room is self.main:
+                    room.rebalance_all()
 
     async def close_room(self, room_id: str) -> None:
         """Everyone in the room goes back to the main room; the room is gone."""
@@ -397,9 +459,8 @@ class SessionMedia:
         """Everyone in these rooms goes back to the main room in one step (no await until
         all are re-routed, so every slot asks for its keyframe at the same moment)."""
         closing = [self.rooms[r] for r in room_ids if r in self.rooms and r != MAIN_ROOM]
+        self.move_many({pid: MAIN_ROOM for room in closing for pid in room.participants})
         for room in closing:
-            for participant_id in list(room.participants):
-                self.move(participant_id, MAIN_ROOM)
             del self.rooms[room.id]
         for room in closing:
             await room.close()

@@ -30,10 +30,11 @@ from classroom.domain.planner import (
     score,
 )
 from classroom.domain.planner import plan_round as plan_groups
-from classroom.domain.rounds import CHOOSE, Round, RoundError
+from classroom.domain.rounds import CHOOSE, Round, RoundError, choice_json
 from classroom.observability import logs, metrics
 from classroom.rooms.registry import RoomRegistry
 from classroom.rooms.room import MAIN_ROOM, SessionMedia
+from classroom.signaling.directory import Client, Directory
 from classroom.store.repository import Store
 from classroom.store.rounds import RoundStore
 
@@ -49,11 +50,13 @@ class Breakouts:
         store: Store,
         rounds: RoundStore,
         registry: RoomRegistry,
+        directory: Directory,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self.rounds = rounds
         self._registry = registry
+        self._directory = directory
         self._clock = clock
         #: The open round of each session hosted here, as last applied.
         self._open: dict[str, Round] = {}
@@ -324,10 +327,10 @@ class Breakouts:
         metrics.BREAKOUT_ROUNDS_OPEN.set(len(self._open))
         if media is None:
             return
-        for participant in list(media.participants.values()):
-            notify = getattr(participant.listener, "round_changed", None)
-            if notify is not None:
-                notify(r)
+        for client in self._directory.in_room(r.session_id):
+            # Facilitators and observers follow every change of the session's rounds.
+            if client.role is not Role.participant:
+                client.send("round", round=r.to_json())
         if r.strategy == CHOOSE:
             self._show_choice(media, r)
         if r.status == "open":
@@ -345,11 +348,15 @@ class Breakouts:
             self._choices.pop(r.session_id, None)
         else:
             self._choices[r.session_id] = r
-        for participant in list(media.participants.values()):
-            if participant.info.role is Role.participant:
-                notify = getattr(participant.listener, "round_choice", None)
-                if notify is not None:
-                    notify(r)
+        for client in self._directory.in_room(r.session_id):
+            self.show_choice(client, r)
+
+    @staticmethod
+    def show_choice(client: Client, r: Round) -> None:
+        """Participants follow a `choose` round's groups, and see their own pick."""
+        if client.role is Role.participant and client.member is not None:
+            mine = r.group_of(client.member.id)
+            client.send("round_choice", **choice_json(r), group_id=mine.id if mine else None)
 
     def _route_open(self, media: SessionMedia, r: Round, change: str) -> None:
         for group in r.groups:
@@ -361,14 +368,15 @@ class Breakouts:
             )
             if change == "extended":
                 for participant in room.participants.values():
-                    participant.listener.room_updated(room)
-        for participant in list(media.participants.values()):
+                    self._directory.send(participant, "room_updated", room=room.to_json())
+        moves: dict[str, str] = {}
+        for participant in media.participants.values():
             if participant.id in self.visiting:
                 continue
             assigned = r.group_of(participant.info.member_id)
-            target = assigned.id if assigned is not None else MAIN_ROOM
             if participant.info.role is Role.participant or assigned is not None:
-                media.move(participant.id, target)
+                moves[participant.id] = assigned.id if assigned is not None else MAIN_ROOM
+        media.move_many(moves)  # the whole session as one change
         if change == "opened" and r.opened_at is not None:
             metrics.BREAKOUT_SWITCH_SECONDS.observe(max(0.0, self._clock() - r.opened_at))
 
@@ -385,11 +393,14 @@ class Breakouts:
     def open_round(self, session_id: str) -> Round | None:
         return self._open.get(session_id)
 
-    async def room_for(self, session_id: str, member_id: str, role: Role) -> str:
-        """Where a (re)joining member belongs now: their group while a round is open.
+    async def place(self, session_id: str, cohort_id: str, member_id: str, role: Role) -> str:
+        """The room a (re)joining member enters: their group while a round is open.
 
         Asks Redis when this node has not seen the session's round yet (after a restart, or
-        the first join here), so people land back in their group with the time left."""
+        the first join here), so people land back in their group with the time left. A
+        participant who is in no group of the open round is placed first, the way the
+        round's strategy places late joiners (through the store, so every node agrees; in
+        a choose round they pick one themselves), and enters that group straight away."""
         r = self._open.get(session_id)
         if r is None:
             r = await self.rounds.open_round_of(session_id)
@@ -398,6 +409,17 @@ class Breakouts:
         if r is None:
             return MAIN_ROOM
         group = r.group_of(member_id)
+        if group is not None:
+            return group.id
+        if role is not Role.participant or r.strategy == CHOOSE or not r.groups:
+            return MAIN_ROOM
+        target = await self._late_joiner_group(r, cohort_id, member_id)
+        try:
+            placed = await self.move(r.id, member_id, target)
+        except RoundError as exc:
+            log.info("could not place late joiner %s: %s", member_id, exc)
+            return MAIN_ROOM
+        group = placed.group_of(member_id) if placed.status == "open" else None
         return group.id if group is not None else MAIN_ROOM
 
     def ensure_rooms(self, media: SessionMedia) -> None:
@@ -414,12 +436,7 @@ class Breakouts:
                     {"round_id": r.id, "prompt": r.prompt, "ends_at": r.ends_at},
                 )
 
-    async def place_newcomer(self, session_id: str, cohort_id: str, member_id: str) -> None:
-        """A participant arriving while a round is open joins the group that fits best (in a
-        choose round they pick one themselves)."""
-        r = self._open.get(session_id)
-        if r is None or r.strategy == CHOOSE or r.group_of(member_id) is not None or not r.groups:
-            return
+    async def _late_joiner_group(self, r: Round, cohort_id: str, member_id: str) -> str:
         roster = {m.id: m for m in await self._store.list_members(cohort_id)}
         history = await self.rounds.pair_history(cohort_id)
 
@@ -428,11 +445,7 @@ class Breakouts:
             return Person(m, member.department if member else "", member.location if member else "")
 
         groups = {g.id: [person(m) for m in g.member_ids] for g in r.groups}
-        target = place_late_joiner(person(member_id), groups, history)
-        try:
-            await self.move(r.id, member_id, target)
-        except RoundError as exc:
-            log.info("could not place late joiner %s: %s", member_id, exc)
+        return place_late_joiner(person(member_id), groups, history)
 
     def visit(self, media: SessionMedia, participant_id: str, group_id: str | None) -> bool:
         """A facilitator joins a group (or returns to the main room when `group_id` is None)."""
@@ -448,9 +461,12 @@ class Breakouts:
         media = self._registry.find_session(str(event.get("session_id", "")))
         if media is None:
             return
-        for participant in media.participants.values():
-            participant.listener.broadcast(
-                str(event.get("message", "")), str(event.get("from", ""))
+        for participant in list(media.participants.values()):
+            self._directory.send(
+                participant,
+                "broadcast",
+                message=str(event.get("message", "")),
+                sender=str(event.get("from", "")),
             )
 
     # --- the clock ----------------------------------------------------------------------------
@@ -480,8 +496,10 @@ class Breakouts:
                 self._warned.add(r.id)
                 media = self._registry.find_session(session_id)
                 if media is not None:
-                    for participant in media.participants.values():
-                        participant.listener.round_warning(round(remaining))
+                    for participant in list(media.participants.values()):
+                        self._directory.send(
+                            participant, "round_warning", seconds_left=round(remaining)
+                        )
             if remaining <= 0:
                 try:
                     await self.close(r.id, "timer")

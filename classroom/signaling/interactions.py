@@ -21,16 +21,16 @@ import asyncio
 import logging
 import unicodedata
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from classroom.domain.models import Role
 from classroom.observability import metrics
 from classroom.rooms.registry import RoomRegistry
 from classroom.rooms.room import Participant, Room, SessionMedia
+from classroom.signaling.caller import Caller
+from classroom.signaling.directory import Directory
 from classroom.signaling.messages import ProtocolError
-from classroom.signaling.ratelimit import TokenBucket
 from classroom.store.interactions import (
     InteractionStore,
     Moderation,
@@ -73,41 +73,6 @@ TYPES = frozenset(
 )
 
 
-def _bucket(rate: float, burst: float) -> Callable[[], TokenBucket]:
-    return lambda: TokenBucket(rate=rate, burst=burst)
-
-
-@dataclass
-class Limits:
-    """Per-connection rates, on top of the connection's general message rate."""
-
-    chat: TokenBucket = field(default_factory=_bucket(0.5, 5))  # 5 at once, then 1 per 2 s
-    reaction: TokenBucket = field(default_factory=_bucket(1.0, 6))
-    hand: TokenBucket = field(default_factory=_bucket(0.5, 4))
-
-
-class Actor(Protocol):
-    """The connection a command came from (classroom.signaling.connection.Connection)."""
-
-    limits: Limits
-
-    @property
-    def session_id(self) -> str | None: ...
-
-    @property
-    def participant(self) -> Participant | None: ...
-
-    def send(self, kind: str, **fields: Any) -> None: ...
-
-    async def require_facilitator(self, ref: str) -> str: ...
-
-
-def _send(participant: Participant, kind: str, **fields: Any) -> None:
-    send = getattr(participant.listener, "send", None)
-    if send is not None:
-        send(kind, **fields)
-
-
 def _where(participant: Participant) -> Where:
     return Where(participant.info.member_id, participant.room.id, participant.room.kind)
 
@@ -137,11 +102,12 @@ def mic_locked(participant: Participant) -> bool:
 
 
 class Interactions:
-    def __init__(self, store: InteractionStore, rooms: RoomRegistry) -> None:
+    def __init__(self, store: InteractionStore, rooms: RoomRegistry, directory: Directory) -> None:
         self.store = store
         self._rooms = rooms
+        self._directory = directory
         self._tasks: set[asyncio.Task[None]] = set()
-        self._handlers: dict[str, Callable[[Actor, dict[str, Any]], Awaitable[None]]] = {
+        self._handlers: dict[str, Callable[[Caller, dict[str, Any]], Awaitable[None]]] = {
             "chat": self._chat,
             "hand": self._hand,
             "reaction": self._reaction,
@@ -159,28 +125,28 @@ class Interactions:
         }
         assert set(self._handlers) == TYPES
 
-    async def handle(self, actor: Actor, message: dict[str, Any]) -> None:
-        await self._handlers[message["type"]](actor, message)
+    async def handle(self, caller: Caller, message: dict[str, Any]) -> None:
+        await self._handlers[message["type"]](caller, message)
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def _media(self, actor: Actor, ref: str) -> tuple[str, SessionMedia, Participant]:
-        sid, participant = actor.session_id, actor.participant
+    def _media(self, caller: Caller, ref: str) -> tuple[str, SessionMedia, Participant]:
+        sid, participant = caller.session_id, caller.participant
         media = self._rooms.find_session(sid) if sid else None
         if sid is None or participant is None or media is None:
             raise ProtocolError("not_joined", "join the room first", ref)
         return sid, media, participant
 
-    def _publisher(self, actor: Actor, ref: str) -> tuple[str, SessionMedia, Participant]:
+    def _publisher(self, caller: Caller, ref: str) -> tuple[str, SessionMedia, Participant]:
         """For what only people seen in the room do (chat, hands, reactions, answers)."""
-        sid, media, participant = self._media(actor, ref)
+        sid, media, participant = self._media(caller, ref)
         if participant.info.role is Role.observer:
             raise ProtocolError("forbidden", f"observers cannot send {ref!r}", ref)
         return sid, media, participant
 
-    async def _facilitator(self, actor: Actor, ref: str) -> tuple[str, SessionMedia, Participant]:
-        await actor.require_facilitator(ref)  # the roster decides, read again now
-        return self._media(actor, ref)
+    async def _facilitator(self, caller: Caller, ref: str) -> tuple[str, SessionMedia, Participant]:
+        await caller.require_facilitator(ref)  # the roster decides, read again now
+        return self._media(caller, ref)
 
     @staticmethod
     def _target(
@@ -208,8 +174,8 @@ class Interactions:
 
     # --- chat -----------------------------------------------------------------------------------
 
-    async def _chat(self, actor: Actor, m: dict[str, Any]) -> None:
-        sid, _, participant = self._publisher(actor, "chat")
+    async def _chat(self, caller: Caller, m: dict[str, Any]) -> None:
+        sid, _, participant = self._publisher(caller, "chat")
         text = clean_text(m["text"], keep_newlines=True)
         if not text:
             raise ProtocolError("bad_message", "the message is empty", "chat")
@@ -222,7 +188,7 @@ class Interactions:
             )
         client_id = m.get("client_id")
         eid = f"chat:{participant.info.member_id}:{client_id}" if client_id else new_eid()
-        if not actor.limits.chat.take():
+        if not caller.limits.chat.take():
             raise ProtocolError("rate_limited", "too many chat messages; wait a moment", "chat")
         room = participant.room
         message: dict[str, Any] = {
@@ -245,31 +211,31 @@ class Interactions:
                 "internal", "the message could not be saved; try again", "chat"
             ) from exc
         if not created:  # sent again after a reconnect: the first one counts
-            actor.send("chat", message=stored)
+            caller.send("chat", message=stored)
             return
         metrics.CHAT_MESSAGES.inc()
         for other in room.participants.values():
-            _send(other, "chat", message=message)
+            self._directory.send(other, "chat", message=message)
 
     async def _send_history(self, sid: str, participant: Participant) -> None:
         room = participant.room
         messages = await self.store.chat_history(sid, room.id, CHAT_HISTORY_SENT)
         if participant.room is room:
-            _send(participant, "chat_history", room_id=room.id, messages=messages)
+            self._directory.send(participant, "chat_history", room_id=room.id, messages=messages)
 
     # --- hands ----------------------------------------------------------------------------------
 
-    async def _hand(self, actor: Actor, m: dict[str, Any]) -> None:
+    async def _hand(self, caller: Caller, m: dict[str, Any]) -> None:
         raised: bool = m["raised"]
-        sid, media, participant = self._media(actor, "hand")
+        sid, media, participant = self._media(caller, "hand")
         target_id = m.get("participant_id") or participant.id
         if target_id == participant.id:
-            sid, media, participant = self._publisher(actor, "hand")
-            if not actor.limits.hand.take():
+            sid, media, participant = self._publisher(caller, "hand")
+            if not caller.limits.hand.take():
                 raise ProtocolError("rate_limited", "too many hand changes; wait a moment", "hand")
             changed = await self.store.hand(sid, _where(participant), raised, new_eid())
         else:
-            await actor.require_facilitator("hand")
+            await caller.require_facilitator("hand")
             if raised:
                 raise ProtocolError(
                     "forbidden", "only the person themselves can raise a hand", "hand"
@@ -287,8 +253,8 @@ class Interactions:
             metrics.HANDS_RAISED.inc()
         await self.send_hands(sid)
 
-    async def _lower_hands(self, actor: Actor, m: dict[str, Any]) -> None:
-        sid, media, participant = await self._facilitator(actor, "lower_hands")
+    async def _lower_hands(self, caller: Caller, m: dict[str, Any]) -> None:
+        sid, media, participant = await self._facilitator(caller, "lower_hands")
         rooms = {p.info.member_id: (p.room.id, p.room.kind) for p in media.participants.values()}
         await self.store.lower_all(sid, _where(participant), new_eid(), rooms)
         await self.send_hands(sid)
@@ -318,19 +284,19 @@ class Interactions:
                 }
             )
         for p in [only] if only is not None else list(media.participants.values()):
-            _send(p, "hands", hands=hands)
+            self._directory.send(p, "hands", hands=hands)
 
     # --- reactions ------------------------------------------------------------------------------
 
-    async def _reaction(self, actor: Actor, m: dict[str, Any]) -> None:
-        sid, _, participant = self._publisher(actor, "reaction")
-        if not actor.limits.reaction.take():
+    async def _reaction(self, caller: Caller, m: dict[str, Any]) -> None:
+        sid, _, participant = self._publisher(caller, "reaction")
+        if not caller.limits.reaction.take():
             raise ProtocolError("rate_limited", "too many reactions; wait a moment", "reaction")
         reaction = m["reaction"]
         await self.store.record(sid, _where(participant), "reaction", new_eid(), reaction=reaction)
         metrics.REACTIONS.inc()
         for other in participant.room.participants.values():
-            _send(
+            self._directory.send(
                 other,
                 "reaction",
                 participant_id=participant.id,
@@ -360,10 +326,10 @@ class Interactions:
         answers = await self.store.answers(poll.id)
         for p in to:
             view = self.poll_view(poll, p.info.role, answers.get(p.info.member_id))
-            _send(p, "poll", poll=view)
+            self._directory.send(p, "poll", poll=view)
 
-    async def _poll_create(self, actor: Actor, m: dict[str, Any]) -> None:
-        sid, media, participant = await self._facilitator(actor, "poll_create")
+    async def _poll_create(self, caller: Caller, m: dict[str, Any]) -> None:
+        sid, media, participant = await self._facilitator(caller, "poll_create")
         question = clean_text(m["question"], keep_newlines=False)
         options = [clean_text(o, keep_newlines=False) for o in m["options"]]
         if not question or not all(options):
@@ -382,8 +348,8 @@ class Interactions:
             ) from exc
         await self._send_poll(poll, list(media.participants.values()))
 
-    async def _poll_answer(self, actor: Actor, m: dict[str, Any]) -> None:
-        sid, media, participant = self._publisher(actor, "poll_answer")
+    async def _poll_answer(self, caller: Caller, m: dict[str, Any]) -> None:
+        sid, media, participant = self._publisher(caller, "poll_answer")
         try:
             poll = await self.store.answer_poll(
                 sid, _where(participant), m["poll_id"], m["option"], new_eid()
@@ -404,8 +370,8 @@ class Interactions:
                 [p for p in everyone if p is participant or p.info.role is not Role.participant],
             )
 
-    async def _poll_close(self, actor: Actor, m: dict[str, Any]) -> None:
-        sid, media, participant = await self._facilitator(actor, "poll_close")
+    async def _poll_close(self, caller: Caller, m: dict[str, Any]) -> None:
+        sid, media, participant = await self._facilitator(caller, "poll_close")
         poll = await self.store.get_poll(m["poll_id"])
         if poll is None or poll.session_id != sid:
             raise ProtocolError("not_found", "no such poll in this session", "poll_close")
@@ -419,8 +385,8 @@ class Interactions:
 
     # --- screen sharing -------------------------------------------------------------------------
 
-    async def _screen_share(self, actor: Actor, m: dict[str, Any]) -> None:
-        sid, media, participant = self._publisher(actor, "screen_share")
+    async def _screen_share(self, caller: Caller, m: dict[str, Any]) -> None:
+        sid, media, participant = self._publisher(caller, "screen_share")
         if not m["on"]:
             if _screen(participant):
                 await self.stop_screen(sid, media, participant, "stopped")
@@ -434,7 +400,7 @@ class Interactions:
                     "screen_share",
                 )
         else:
-            await actor.require_facilitator("screen_share")
+            await caller.require_facilitator("screen_share")
         if _screen(participant):
             return
         # Claim the room's one share before any await: two people asking at once cannot
@@ -460,7 +426,7 @@ class Interactions:
         if not _screen(participant):
             return  # replaced, moved or gone while the share was being recorded
         for other in participant.room.participants.values():
-            _send(other, "screen_share", **self._screen_json(participant, True))
+            self._directory.send(other, "screen_share", **self._screen_json(participant, True))
 
     @staticmethod
     def _screen_json(
@@ -484,31 +450,31 @@ class Interactions:
             media.set_active(participant.id, "screen", False)
         fields = self._screen_json(participant, False, reason)
         for other in participant.room.participants.values():
-            _send(other, "screen_share", **fields)
+            self._directory.send(other, "screen_share", **fields)
         if participant.room.participants.get(participant.id) is not participant:
-            _send(participant, "screen_share", **fields)  # moved away or gone
+            self._directory.send(participant, "screen_share", **fields)  # moved away or gone
         await self.store.record(
             sid, _where(participant), "screen_share_stopped", new_eid(), reason=reason
         )
 
     # --- facilitator controls -------------------------------------------------------------------
 
-    async def _mute(self, actor: Actor, m: dict[str, Any]) -> None:
-        sid, media, facilitator = await self._facilitator(actor, "mute")
+    async def _mute(self, caller: Caller, m: dict[str, Any]) -> None:
+        sid, media, facilitator = await self._facilitator(caller, "mute")
         target = self._target(media, m["participant_id"], "mute")
         lock = bool(m.get("lock", False))
         await self.store.muted(sid, _where(target), facilitator.info.member_id, lock, new_eid())
         media.update_media_state(target.id, False, target.info.video)
         if lock:
             media.set_active(target.id, "audio", False)
-        _send(target, "muted", by=facilitator.info.name, locked=lock)
+        self._directory.send(target, "muted", by=facilitator.info.name, locked=lock)
         if lock:
             moderation = await self.store.moderation(sid)
             await self._send_permissions(sid, target, moderation)
             await self.send_moderation(sid, moderation)
 
-    async def _unlock_mic(self, actor: Actor, m: dict[str, Any]) -> None:
-        sid, media, facilitator = await self._facilitator(actor, "unlock_mic")
+    async def _unlock_mic(self, caller: Caller, m: dict[str, Any]) -> None:
+        sid, media, facilitator = await self._facilitator(caller, "unlock_mic")
         target = self._target(media, m["participant_id"], "unlock_mic")
         await self.store.unlock_mic(sid, _where(target), facilitator.info.member_id, new_eid())
         media.set_active(target.id, "audio", True)
@@ -516,15 +482,15 @@ class Interactions:
         await self._send_permissions(sid, target, moderation)
         await self.send_moderation(sid, moderation)
 
-    async def _stop_camera(self, actor: Actor, m: dict[str, Any]) -> None:
-        sid, media, facilitator = await self._facilitator(actor, "stop_camera")
+    async def _stop_camera(self, caller: Caller, m: dict[str, Any]) -> None:
+        sid, media, facilitator = await self._facilitator(caller, "stop_camera")
         target = self._target(media, m["participant_id"], "stop_camera")
         await self.store.camera_stopped(sid, _where(target), facilitator.info.member_id, new_eid())
         media.update_media_state(target.id, target.info.audio, False)
-        _send(target, "camera_stopped", by=facilitator.info.name)
+        self._directory.send(target, "camera_stopped", by=facilitator.info.name)
 
-    async def _remove(self, actor: Actor, m: dict[str, Any]) -> None:
-        sid, media, facilitator = await self._facilitator(actor, "remove_participant")
+    async def _remove(self, caller: Caller, m: dict[str, Any]) -> None:
+        sid, media, facilitator = await self._facilitator(caller, "remove_participant")
         target = self._target(media, m["participant_id"], "remove_participant", observers=True)
         if target.info.role is Role.facilitator:
             raise ProtocolError(
@@ -532,12 +498,12 @@ class Interactions:
             )
         await self.store.remove(sid, _where(target), facilitator.info.member_id, new_eid())
         # Every node hears `link_revoked`; here it need not wait for the round trip.
-        revoked = getattr(target.listener, "link_revoked", None)
-        if revoked is not None:
-            revoked(target.info.member_id, None)
+        client = self._directory.of(target)
+        if client is not None:
+            client.link_revoked(target.info.member_id, None)
 
-    async def _spotlight(self, actor: Actor, m: dict[str, Any]) -> None:
-        sid, media, facilitator = await self._facilitator(actor, "spotlight")
+    async def _spotlight(self, caller: Caller, m: dict[str, Any]) -> None:
+        sid, media, facilitator = await self._facilitator(caller, "spotlight")
         target_id = m["participant_id"]
         target = self._target(media, target_id, "spotlight") if target_id else None
         where = _where(target) if target else Where("", facilitator.room.id, facilitator.room.kind)
@@ -553,10 +519,10 @@ class Interactions:
             "member_id": member_id if target else None,
         }
         for p in [only] if only is not None else list(media.participants.values()):
-            _send(p, "spotlight", **fields)
+            self._directory.send(p, "spotlight", **fields)
 
-    async def _allow_screen_share(self, actor: Actor, m: dict[str, Any]) -> None:
-        sid, media, facilitator = await self._facilitator(actor, "allow_screen_share")
+    async def _allow_screen_share(self, caller: Caller, m: dict[str, Any]) -> None:
+        sid, media, facilitator = await self._facilitator(caller, "allow_screen_share")
         target = self._target(media, m["participant_id"], "allow_screen_share")
         allowed: bool = m["allowed"]
         await self.store.allow_screen_share(
@@ -583,13 +549,13 @@ class Interactions:
         }
         for p in [only] if only is not None else list(media.participants.values()):
             if p.info.role is not Role.participant:
-                _send(p, "moderation", **fields)
+                self._directory.send(p, "moderation", **fields)
 
     async def _send_permissions(
         self, sid: str, participant: Participant, moderation: Moderation | None = None
     ) -> None:
         moderation = moderation or await self.store.moderation(sid)
-        _send(
+        self._directory.send(
             participant,
             "permissions",
             mic_locked=participant.info.member_id in moderation.mic_locked,
@@ -629,7 +595,7 @@ class Interactions:
             await self._send_poll(poll, [participant])
         sharer = sharer_in(participant.room)
         if sharer is not None:
-            _send(participant, "screen_share", **self._screen_json(sharer, True))
+            self._directory.send(participant, "screen_share", **self._screen_json(sharer, True))
 
     def room_changed(self, sid: str, participant: Participant, room: Room) -> None:
         """Moved to another room (a breakout opens or closes): a share ends, the new room's
@@ -639,7 +605,7 @@ class Interactions:
             if media is not None:
                 media.set_active(participant.id, "screen", False)
             fields = self._screen_json(participant, False, "moved")
-            _send(participant, "screen_share", **fields)
+            self._directory.send(participant, "screen_share", **fields)
             self._spawn(
                 self.store.record(
                     sid, _where(participant), "screen_share_stopped", new_eid(), reason="moved"
@@ -648,7 +614,7 @@ class Interactions:
             )
         sharer = sharer_in(room)
         if sharer is not None:
-            _send(participant, "screen_share", **self._screen_json(sharer, True))
+            self._directory.send(participant, "screen_share", **self._screen_json(sharer, True))
         self._spawn(self._send_history(sid, participant), "chat history")
         self._spawn(self.send_hands(sid), "hands")
 
@@ -657,7 +623,7 @@ class Interactions:
         if _screen(participant):
             fields = self._screen_json(participant, False, "left")
             for other in room.participants.values():
-                _send(other, "screen_share", **fields)
+                self._directory.send(other, "screen_share", **fields)
             await self.store.record(
                 sid, Where(participant.info.member_id, room.id, room.kind),
                 "screen_share_stopped", new_eid(), reason="left",

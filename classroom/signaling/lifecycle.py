@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
 from classroom.domain.lifecycle import Action
 from classroom.domain.models import utc_now
-from classroom.signaling.connection import Connection
+from classroom.signaling.directory import Directory
 from classroom.store.errors import InvalidTransition, NotFound
 from classroom.store.repository import Store
 from classroom.tasks import every, together
@@ -37,39 +37,38 @@ class SessionHub:
     def __init__(
         self,
         store: Store,
-        connections: Callable[[], Collection[Connection]],
+        directory: Directory,
         node_id: str,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._store = store
-        self._connections = connections
+        self._directory = directory
         self._node_id = node_id
         self._clock = clock
-
-    def _of_session(self, sid: str) -> list[Connection]:
-        return [c for c in self._connections() if c.session_id == sid]
 
     async def handle(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "resync":
-            sids = {c.session_id for c in self._connections() if c.session_id}
+            sids = self._directory.sessions()
             await together([self._session_changed(sid) for sid in sids], "resync")
         elif kind == "session_changed":
             await self._session_changed(str(event.get("session_id", "")))
         elif kind == "link_revoked":
             sid, mid = str(event.get("session_id", "")), str(event.get("member_id", ""))
-            targets = [c for c in self._of_session(sid) if c.member and c.member.id == mid]
+            targets = [
+                c for c in self._directory.of_session(sid) if c.member and c.member.id == mid
+            ]
             if targets:
                 record = await self._store.link_record(sid, mid)
                 for connection in targets:
                     connection.link_revoked(mid, record)
         elif kind == "member_removed":
             mid = str(event.get("member_id", ""))
-            for connection in list(self._connections()):
+            for connection in self._directory:
                 connection.member_removed(mid)
 
     async def _session_changed(self, sid: str) -> None:
-        connections = self._of_session(sid)
+        connections = self._directory.of_session(sid)
         if not connections:
             return
         session = await self._store.get_session(sid)

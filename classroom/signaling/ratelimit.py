@@ -1,8 +1,10 @@
-"""Per-connection message rate limit."""
+"""Per-connection message rate limits."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 
 class TokenBucket:
@@ -22,3 +24,19 @@ class TokenBucket:
             self._tokens -= 1.0
             return True
         return False
+
+
+def _bucket(rate: float, burst: float) -> Callable[[], TokenBucket]:
+    return lambda: TokenBucket(rate=rate, burst=burst)
+
+
+@dataclass
+class Limits:
+    """Per-connection rates of the commands that cost others something (a message to the
+    room, a Redis transaction), on top of the connection's general message rate."""
+
+    chat: TokenBucket = field(default_factory=_bucket(0.5, 5))  # 5 at once, then 1 per 2 s
+    reaction: TokenBucket = field(default_factory=_bucket(1.0, 6))
+    hand: TokenBucket = field(default_factory=_bucket(0.5, 4))
+    #: `choose_group`: each pick is a Redis transaction and a message to the session.
+    choose: TokenBucket = field(default_factory=_bucket(1.0, 5))

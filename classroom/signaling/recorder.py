@@ -39,6 +39,7 @@ from classroom.domain.models import Role
 from classroom.observability import metrics
 from classroom.rooms.registry import RoomRegistry
 from classroom.rooms.room import Participant
+from classroom.signaling.directory import Directory
 from classroom.store.errors import StoreUnavailable
 from classroom.store.records import RecordStore
 from classroom.tasks import every
@@ -103,12 +104,14 @@ class Recorder:
         self,
         records: RecordStore,
         rooms: RoomRegistry,
+        directory: Directory,
         node_id: str,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._records = records
         self._rooms = rooms
+        self._directory = directory
         self._node = node_id
         self._clock = clock
         self._mono = monotonic
@@ -345,9 +348,9 @@ class Recorder:
         seen: set[tuple[str, str]] = set()
         for media in self._rooms.sessions():
             watchers = [
-                p
-                for p in media.participants.values()
-                if p.info.role is not Role.participant and hasattr(p.listener, "equity")
+                c
+                for c in self._directory.in_room(media.session_id)
+                if c.role is not Role.participant
             ]
             if not watchers:
                 continue
@@ -378,7 +381,7 @@ class Recorder:
                 "rooms": rooms,
             }
             for watcher in watchers:
-                watcher.listener.equity(message)  # type: ignore[attr-defined]
+                watcher.send("equity", **message)
         for key in [k for k in self._room_voice if k not in seen]:
             del self._room_voice[key]
 

@@ -19,6 +19,7 @@ from classroom.http.errors import error_middleware
 from classroom.http.keys import INTERACTIONS, SECRET, SETTINGS, STORE
 from classroom.rooms.peer import IceSettings
 from classroom.rooms.registry import RoomRegistry
+from classroom.signaling.directory import Directory
 from classroom.signaling.interactions import Interactions
 from classroom.store.interactions import InteractionStore
 from classroom.store.repository import Store
@@ -38,7 +39,7 @@ async def client(aiohttp_client: AiohttpClient, store: Store) -> Client:
     app[SECRET] = await store.server_secret()
     # A regenerated link lifts a facilitator's removal (the interaction store's).
     rooms = RoomRegistry(IceSettings(servers=[]), 10)
-    app[INTERACTIONS] = Interactions(InteractionStore(store.redis), rooms)
+    app[INTERACTIONS] = Interactions(InteractionStore(store.redis), rooms, Directory())
     app.add_routes(routes)
     return await aiohttp_client(app)
 

@@ -17,6 +17,7 @@ from classroom.domain.tokens import JoinClaims, sign_join_token
 from classroom.http.api import routes
 from classroom.http.errors import error_middleware
 from classroom.http.keys import SECRET, SETTINGS, STORE
+from classroom.signaling.directory import Directory
 from classroom.signaling.lifecycle import SessionHub
 from classroom.store.repository import Store
 from tests.integration.test_api import TOKEN, Client, call, make_cohort, member_body
@@ -391,7 +392,7 @@ async def test_lifecycle_transitions(
         if step == "open":
             hub = SessionHub(
                 store,
-                list,
+                Directory(),
                 "n_test",
                 clock=lambda: datetime.now(UTC) + timedelta(hours=23, minutes=50),
             )
@@ -415,7 +416,7 @@ async def test_schedule_opens_then_starts_and_is_idempotent(client: Client, stor
     cid = (await make_cohort(client))["id"]
     sid = (await make_session_at(client, cid, timedelta(hours=1), lobby_minutes=10))["id"]
     now = datetime.now(UTC)
-    hubs = [SessionHub(store, list, f"n_{i}", clock=lambda: now) for i in range(2)]
+    hubs = [SessionHub(store, Directory(), f"n_{i}", clock=lambda: now) for i in range(2)]
 
     async def status() -> str:
         return str((await call(client, "GET", f"/api/v1/sessions/{sid}", status=200))["status"])

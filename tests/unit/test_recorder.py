@@ -18,6 +18,7 @@ from classroom.observability import metrics
 from classroom.rooms.room import ParticipantInfo
 from classroom.rooms.talk import PACKET_S, TalkMeter
 from classroom.signaling import recorder as recorder_module
+from classroom.signaling.directory import Directory
 from classroom.signaling.recorder import FLUSH_S, Recorder
 from classroom.store.errors import StoreUnavailable
 
@@ -91,7 +92,7 @@ def participant(pid: str = "p_000000000001", video: bool = True) -> FakeParticip
 
 
 def recorder(records: FakeRecords, clock: Clock) -> Recorder:
-    return Recorder(records, None, "n_test", clock=clock, monotonic=clock)  # type: ignore[arg-type]
+    return Recorder(records, None, Directory(), "n_test", clock=clock, monotonic=clock)  # type: ignore[arg-type]
 
 
 async def test_a_crash_loses_at_most_one_flush_interval() -> None:

@@ -13,7 +13,8 @@ from aiohttp import web
 
 from classroom.domain.models import Session, SessionStatus
 from classroom.http.app import _say_goodbye
-from classroom.http.keys import CONNECTIONS
+from classroom.http.keys import DIRECTORY
+from classroom.signaling.directory import Directory
 from classroom.signaling.lifecycle import SessionHub
 from classroom.tasks import every, together
 
@@ -33,6 +34,7 @@ class SlowConnection:
 
     def __init__(self, everyone: asyncio.Barrier, fail: bool = False) -> None:
         self.session_id = SID
+        self.key = f"p_{id(self):x}"
         self.member = None
         self._everyone = everyone
         self._fail = fail
@@ -49,6 +51,13 @@ class SlowConnection:
 
     async def end(self, reason: str, code: int, bye: str | None = None) -> None:
         await self._wait()
+
+
+def directory(conns: list[SlowConnection]) -> Directory:
+    listed = Directory()
+    for c in conns:
+        listed.add(c)  # type: ignore[arg-type]
+    return listed
 
 
 def connections(n: int, failing: int = -1) -> list[SlowConnection]:
@@ -100,11 +109,11 @@ async def test_every_keeps_running_after_a_failure(caplog: pytest.LogCaptureFixt
 
 async def test_a_session_change_reaches_every_connection_at_once() -> None:
     conns = connections(4, failing=2)
-    hub = SessionHub(FakeStore(), lambda: conns, "n_test")  # type: ignore[arg-type]
+    hub = SessionHub(FakeStore(), directory(conns), "n_test")  # type: ignore[arg-type]
     await asyncio.wait_for(hub.handle({"type": "session_changed", "session_id": SID}), 2)
     assert [c.done for c in conns] == [True, True, False, True]
     conns = connections(3)
-    hub = SessionHub(FakeStore(), lambda: conns, "n_test")  # type: ignore[arg-type]
+    hub = SessionHub(FakeStore(), directory(conns), "n_test")  # type: ignore[arg-type]
     await asyncio.wait_for(hub.handle({"type": "resync"}), 2)
     assert all(c.done for c in conns)
 
@@ -112,6 +121,6 @@ async def test_a_session_change_reaches_every_connection_at_once() -> None:
 async def test_shutdown_says_goodbye_to_every_connection_at_once() -> None:
     app = web.Application()
     conns = connections(5)
-    app[CONNECTIONS] = set(conns)  # type: ignore[arg-type]
+    app[DIRECTORY] = directory(conns)
     await asyncio.wait_for(_say_goodbye(app), 2)
     assert all(c.done for c in conns)

@@ -1,0 +1,38 @@
+"""What a node's signalling needs from the rest of it, in one typed bundle.
+
+Built once per node by the composition root (`classroom.http.app`) and handed to every
+connection and message handler: every field is required, so no handler checks for a
+service that might be missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from classroom.rooms.registry import RoomRegistry
+from classroom.signaling.breakouts import Breakouts
+from classroom.signaling.directory import Directory
+from classroom.signaling.interactions import Interactions
+from classroom.signaling.recorder import Recorder
+from classroom.store.repository import Store
+
+
+@dataclass(frozen=True)
+class Services:
+    store: Store
+    #: HMAC key of join tokens (shared by every node through Redis).
+    secret: bytes
+    rooms: RoomRegistry
+    directory: Directory
+    breakouts: Breakouts
+    #: Chat, hands, reactions, polls, screen sharing and the facilitator's controls.
+    interactions: Interactions
+    #: Attendance and engagement records, and the facilitators' equity-of-voice panel.
+    recorder: Recorder
+    #: This node's id, recorded with each connection's presence in Redis.
+    node_id: str
+    ice_servers: list[dict[str, Any]]
+    #: The structured event log: (event name, fields).
+    on_event: Callable[[str, dict[str, Any]], None]

@@ -1,0 +1,81 @@
+"""Handlers of the messages about the connection and the session itself: the SDP answer,
+media state, ping, leave, and the facilitator's start and end of the session."""
+
+from __future__ import annotations
+
+from aiohttp import WSCloseCode
+
+from classroom.domain.lifecycle import Action, refusal
+from classroom.domain.models import SessionStatus
+from classroom.rooms.peer import NegotiationError
+from classroom.signaling.commands import Command, Handler
+from classroom.signaling.messages import ProtocolError
+from classroom.store.errors import InvalidTransition
+
+
+async def _join(cmd: Command) -> None:
+    raise ProtocolError("already_joined", "this connection has joined already", "join")
+
+
+async def _answer(cmd: Command) -> None:
+    participant = cmd.caller.participant
+    if participant is None:
+        raise ProtocolError("no_offer", "no offer is outstanding", "answer")
+    try:
+        participant.peer.accept_answer(cmd.message["sdp"])
+    except NegotiationError as exc:
+        raise ProtocolError(exc.code, str(exc), "answer") from exc
+
+
+async def _media_state(cmd: Command) -> None:
+    caller, s = cmd.caller, cmd.services
+    audio, video = cmd.message["audio"], cmd.message["video"]
+    participant = caller.participant
+    if participant is not None and audio and not s.interactions.media_state(participant, audio):
+        audio = False
+        caller.refuse("mic_locked", "a facilitator has locked your microphone", "media_state")
+    caller.media = (audio, video)
+    if participant is not None:
+        participant.room.update_media_state(participant.id, audio, video)
+        s.recorder.media_changed(participant.id, video)
+
+
+async def _ping(cmd: Command) -> None:
+    fields = {"t": cmd.message["t"]} if "t" in cmd.message else {}
+    cmd.caller.send("pong", **fields)
+
+
+async def _leave(cmd: Command) -> None:
+    await cmd.caller.end("left", WSCloseCode.OK, bye="left")
+
+
+async def _transition(cmd: Command, action: Action, ref: str) -> None:
+    sid = await cmd.caller.require_facilitator(ref)
+    try:
+        await cmd.services.store.transition(sid, action)
+    except InvalidTransition as exc:
+        raise ProtocolError(
+            "invalid_state", refusal(action, SessionStatus(exc.current)), ref
+        ) from None
+    member = cmd.caller.member
+    assert member is not None
+    cmd.services.on_event(f"session_{action.value}", {"session_id": sid, "member_id": member.id})
+
+
+async def _start_session(cmd: Command) -> None:
+    await _transition(cmd, Action.start, "start_session")
+
+
+async def _end_session(cmd: Command) -> None:
+    await _transition(cmd, Action.end, "end_session")
+
+
+HANDLERS: dict[str, Handler] = {
+    "join": _join,
+    "answer": _answer,
+    "media_state": _media_state,
+    "ping": _ping,
+    "leave": _leave,
+    "start_session": _start_session,
+    "end_session": _end_session,
+}
