@@ -891,3 +891,48 @@ async def test_saved_plan_round_trip_and_keep_from_it(client: Client) -> None:
     )
     for conn in (ws, kari, ola):
         await conn.close()
+
+
+async def test_a_late_joiner_enters_their_group_straight_away(client: Client) -> None:
+    """Admission decides the room before media starts: someone arriving during an open
+    round is welcomed into the group the strategy places them in, and never moved."""
+    s = await make_session(client)
+    m = s["members"]
+    facilitator = await joined(client, s["tokens"]["Fasilitator En"])
+    kari = await joined(client, s["tokens"]["Kari Nordmann"])
+    ola = await joined(client, s["tokens"]["Ola Hansen"])
+    ingrid = await joined(client, s["tokens"]["Ingrid Berg"])
+    planned = await api(
+        client,
+        "POST",
+        f"/sessions/{s['id']}/rounds",
+        {"strategy": "mix", "group_size": 2, "duration_s": 600},
+        201,
+    )
+    assert m["Per Olsen"] not in [x for g in planned["groups"] for x in g["member_ids"]]
+    await api(client, "POST", f"/sessions/{s['id']}/rounds/{planned['id']}/open")
+    while (await receive(facilitator, "round"))["round"]["status"] != "open":
+        pass
+
+    per = await client.ws_connect("/ws")
+    await per.send_json({"v": 1, "type": "join", "token": s["tokens"]["Per Olsen"]})
+    welcome = await receive(per, "welcome")
+    # The facilitator hears the placement (`round`, change applied on this node) ...
+    while True:
+        r = (await receive(facilitator, "round"))["round"]
+        placed = [g["id"] for g in r["groups"] if m["Per Olsen"] in g["member_ids"]]
+        if placed:
+            break
+    assert welcome["room"]["id"] == placed[0] and welcome["room"]["kind"] == "breakout"
+    mates = {x for g in r["groups"] if g["id"] == placed[0] for x in g["member_ids"]}
+    assert {p["member_id"] for p in welcome["participants"]} == mates - {m["Per Olsen"]}
+    # ... and after it was applied, Per was not moved: nothing before the pong re-routes him.
+    await per.send_json({"v": 1, "type": "ping", "t": 1})
+    seen: list[dict[str, Any]] = []
+    while not seen or seen[-1]["type"] != "pong":
+        msg = await per.receive(timeout=5)
+        assert msg.type == aiohttp.WSMsgType.TEXT, msg
+        seen.append(json.loads(msg.data))
+    assert all(x["type"] != "room_changed" for x in seen), [x["type"] for x in seen]
+    for ws in (facilitator, kari, ola, ingrid, per):
+        await ws.close()

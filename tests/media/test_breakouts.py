@@ -203,3 +203,80 @@ async def test_late_joiner_and_restart_mid_round(tmp_path: Path) -> None:
         for client in clients:
             await client.close()
         server.stop()
+
+
+def partner_slot(client: PeerClient, partner: str) -> str | None:
+    return next(
+        (mid for mid, s in client.slots.items() if s == (partner, "video")),
+        None,
+    )
+
+
+async def settled(client: PeerClient) -> list[dict[str, Any]]:
+    """The messages `client` got up to the answer to a ping sent now (the server handles a
+    switch without awaiting, so whatever it sent for a switch already seen is before it)."""
+    start = len(client.messages)
+    await client.send({"v": 1, "type": "ping", "t": "settle"})
+    await wait_for(lambda: any(m["type"] == "pong" for m in client.messages[start:]), 5, "the pong")
+    return client.messages
+
+
+async def test_a_switch_is_one_change_and_keeps_what_stays_valid(server: ServerProcess) -> None:
+    """Two people who move into a group together keep receiving each other on the same slot
+    (no teardown, no keyframe wait); each mover gets `room_changed`, then one `tracks`."""
+    demo = await run_demo(server.base_url, 4, ADMIN_TOKEN)
+    sid = demo["session_id"]
+    clients = [PeerClient(server.base_url, url) for url in demo["participant_urls"]]
+    try:
+        for client in clients:
+            await client.connect()
+            await asyncio.wait_for(client.welcomed.wait(), 10)
+        for client in clients:
+            await wait_for(
+                lambda client=client: (
+                    sum(  # type: ignore[misc]
+                        1 for s in client.slots.values() if s and s[1] == "video"
+                    )
+                    == 3
+                ),
+                20,
+                "every video in the main room",
+            )
+        a, b, c, d = clients
+        pairs = [[a.member_id, b.member_id], [c.member_id, d.member_id]]
+        partner = {0: b, 1: a, 2: d, 3: c}
+        planned = await api(
+            server,
+            "POST",
+            f"/api/v1/sessions/{sid}/rounds",
+            {"strategy": "manual", "groups": pairs, "duration_s": 300},
+        )
+        for change in ("open", "close"):
+            before = [
+                partner_slot(x, partner[i].participant_id or "") for i, x in enumerate(clients)
+            ]
+            assert all(before), before
+            marks = [len(x.messages) for x in clients]
+            await api(server, "POST", f"/api/v1/sessions/{sid}/rounds/{planned['id']}/{change}")
+            for i, x in enumerate(clients):
+                await wait_for(
+                    lambda x=x, i=i: any(  # type: ignore[misc]
+                        m["type"] == "room_changed" for m in x.messages[marks[i] :]
+                    ),
+                    5,
+                    f"{change}: room_changed",
+                )
+            for i, x in enumerate(clients):
+                kinds = [
+                    m["type"]
+                    for m in (await settled(x))[marks[i] :]
+                    if m["type"] in ("room_changed", "tracks", "participant_left")
+                ]
+                assert kinds == ["room_changed", "tracks"], (change, kinds)
+                # The partner's video never left its slot.
+                assert partner_slot(x, partner[i].participant_id or "") == before[i], change
+            videos = {sum(1 for s in x.slots.values() if s and s[1] == "video") for x in clients}
+            assert videos == ({1} if change == "open" else {3}), videos
+    finally:
+        for client in clients:
+            await client.close()
