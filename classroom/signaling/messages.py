@@ -6,10 +6,9 @@ fit produces a `ProtocolError` and changes nothing.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from classroom.domain import inputs
 
 VERSION = 1
 MAX_FRAME_BYTES = 256 * 1024
@@ -147,15 +146,15 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     ),
 }
 
-_VALIDATORS = {name: Draft202012Validator(schema) for name, schema in SCHEMAS.items()}
+_VALIDATORS = {name: inputs.validator(schema) for name, schema in SCHEMAS.items()}
 
 
 def parse(raw: str) -> dict[str, Any]:
     """Decode and validate one client message."""
     try:
-        message = json.loads(raw)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise ProtocolError("bad_json", f"not JSON: {exc}") from exc
+        message = inputs.loads(raw)
+    except inputs.InputRefused as exc:
+        raise ProtocolError("bad_json", str(exc)) from exc
     if not isinstance(message, dict):
         raise ProtocolError("bad_json", "a message must be a JSON object")
     kind = message.get("type")

@@ -68,7 +68,12 @@ class Transport:
             if message is None:
                 return
             try:
-                await self.ws.send_str(json.dumps(message, separators=(",", ":")))
+                text = json.dumps(message, separators=(",", ":"), allow_nan=False)
+            except ValueError:  # a non-finite number: not JSON a browser can read
+                log.error("dropped a %s message that is not valid JSON", message.get("type"))
+                continue
+            try:
+                await self.ws.send_str(text)
             except (ConnectionError, RuntimeError):
                 return
 

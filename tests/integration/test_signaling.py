@@ -94,6 +94,22 @@ async def test_join_welcome_and_offer(client: Client) -> None:
         (json.dumps({"v": 1, "type": "ping", "extra": 1}), "bad_message"),
         (json.dumps({"v": 1, "type": "join", "token": "x"}), "already_joined"),
         (json.dumps({"v": 1, "type": "answer", "sdp": "garbage"}), "bad_sdp"),
+        # Numbers: finite, and an integer is an integer (one rule for every message).
+        ('{"v": 1, "type": "ping", "t": NaN}', "bad_json"),
+        ('{"v": 1, "type": "ping", "t": -Infinity}', "bad_json"),
+        ('{"v": 1, "type": "ping", "t": 1e999}', "bad_json"),
+        (
+            '{"v": 1, "type": "poll_answer", "poll_id": "q_0123456789ab", "option": 1.0}',
+            "bad_message",
+        ),
+        ('{"v": 1, "type": "round_plan", "duration_s": 600, "group_count": 2.0}', "bad_message"),
+        (
+            '{"v": 1, "type": "round_extend", "round_id": "r_0123456789ab", "seconds": 60.0}',
+            "bad_message",
+        ),
+        # Text is valid Unicode; nesting is bounded.
+        ('{"v": 1, "type": "chat", "text": "hei \\ud800"}', "bad_json"),
+        ("[" * 50_000 + "]" * 50_000, "bad_json"),
     ],
 )
 async def test_bad_messages_get_errors_and_change_nothing(
