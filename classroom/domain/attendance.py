@@ -47,6 +47,7 @@ LEAVE_REASONS = (
     "session_ended",
     "server_shutdown",
     "node_lost",
+    "role_changed",
 )
 
 

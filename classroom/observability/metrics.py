@@ -35,6 +35,7 @@ LEAVE_REASONS = (
     "session_ended",
     "server_shutdown",
     "flood",
+    "role_changed",
 )
 #: Client message types (classroom.signaling.messages.SCHEMAS) known here, plus "invalid".
 SIGNALING_TYPES = frozenset(

@@ -33,6 +33,11 @@ class Caller(Protocol):
 
     async def end(self, reason: str, code: int, bye: str | None = None) -> None: ...
 
+    async def refresh_role(self, ref: str | None = None) -> Role:
+        """The roster's role now (a change also ends the connection: the client comes back
+        in its new role)."""
+        ...
+
     async def require_facilitator(self, ref: str) -> str:
         """The session id, if the caller's member is a facilitator now (the roster is read
         again: a role taken away a minute ago counts); else `forbidden`."""

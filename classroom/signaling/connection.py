@@ -181,14 +181,35 @@ class Connection:
         if self._transport.flooded:
             await self.end("flood", WSCloseCode.POLICY_VIOLATION)
 
-    async def require_facilitator(self, ref: str) -> str:
-        """The session id, if this connection's member is a facilitator now (the roster is
-        read again: a role taken away a minute ago counts)."""
-        if self.member is None or self.session_id is None:
+    async def refresh_role(self, ref: str | None = None) -> Role:
+        """The member's role as the roster says now (read again for every command that a
+        role gates: a role taken away a minute ago counts). When it changed, the client is
+        told (`bye` `role_changed`) and comes back by itself in the new role: admission
+        decides what a role may do in the room (publish, see observers, run rounds)."""
+        member = self.member
+        if member is None or self.session_id is None:
             raise ProtocolError("not_joined", "send 'join' first", ref)
-        member = await self._services.store.get_member(self.member.id)
-        if member is None or member.role is not Role.facilitator:
+        current = await self._services.store.get_member(member.id)
+        if current is None:
+            raise ProtocolError("forbidden", "you are no longer on this cohort's roster", ref)
+        if current.role is not self.seat.role:
+            self._event(
+                "role_changed",
+                session_id=self.session_id,
+                member_id=member.id,
+                role=current.role.value,
+            )
+            self.seat.role, self.seat.member = current.role, current
+            self._leave_reason = "role_changed"
+            self._schedule_end("role_changed", WSCloseCode.OK, bye="role_changed")
+        return current.role
+
+    async def require_facilitator(self, ref: str) -> str:
+        """The session id, if this connection's member is a facilitator now (the roster's
+        role, read again for this command)."""
+        if await self.refresh_role(ref) is not Role.facilitator:
             raise ProtocolError("forbidden", f"only a facilitator may send {ref!r}", ref)
+        assert self.session_id is not None
         return self.session_id
 
     def _event(self, name: str, **fields: Any) -> None:

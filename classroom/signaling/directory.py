@@ -52,6 +52,10 @@ class Client(Protocol):
 
     def member_removed(self, member_id: str) -> None: ...
 
+    async def refresh_role(self, ref: str | None = None) -> Role:
+        """Read the member's role again; a change ends the connection (`role_changed`)."""
+        ...
+
 
 class Directory:
     """One per node; owned by the event loop (no awaits inside, so no locks)."""

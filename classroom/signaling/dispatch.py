@@ -21,8 +21,21 @@ if set(HANDLERS) != set(SCHEMAS):  # pragma: no cover - a protocol change half m
     raise RuntimeError(f"handlers and schemas differ: {set(HANDLERS) ^ set(SCHEMAS)}")
 
 
+#: Messages about the connection itself, which every role may send: everything else is
+#: checked against the roster's role as it is when the message arrives.
+UNGATED = frozenset({"join", "answer", "media_state", "ping", "leave"})
+
+
 async def dispatch(cmd: Command) -> None:
-    handler = HANDLERS.get(cmd.message["type"])
+    kind = cmd.message["type"]
+    handler = HANDLERS.get(kind)
     if handler is None:  # pragma: no cover - schemas and handlers list the same types
-        raise ProtocolError("unknown_type", f"unknown message type {cmd.message['type']!r}")
+        raise ProtocolError("unknown_type", f"unknown message type {kind!r}")
+    if kind not in UNGATED:
+        before = cmd.caller.role
+        now = await cmd.caller.refresh_role(kind)
+        if now is not before:  # nothing runs in a role the member no longer has
+            raise ProtocolError(
+                "forbidden", f"your role is now {now.value}; reconnecting in that role", kind
+            )
     await handler(cmd)

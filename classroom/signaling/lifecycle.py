@@ -21,7 +21,8 @@ from typing import Any
 
 from classroom.domain.lifecycle import Action
 from classroom.domain.models import utc_now
-from classroom.signaling.directory import Directory
+from classroom.signaling.directory import Client, Directory
+from classroom.signaling.messages import ProtocolError
 from classroom.store.errors import InvalidTransition, NotFound
 from classroom.store.repository import Store
 from classroom.tasks import every, together
@@ -31,6 +32,11 @@ log = logging.getLogger(__name__)
 SCHEDULE_INTERVAL_S = 1.0
 #: A node whose heartbeat is older than this is taken for dead (its presence is ignored).
 HEARTBEAT_TTL_S = 15
+
+
+async def _refresh_role(client: Client) -> None:
+    with contextlib.suppress(ProtocolError):  # taken off the roster: member_removed follows
+        await client.refresh_role()
 
 
 class SessionHub:
@@ -62,6 +68,10 @@ class SessionHub:
                 record = await self._store.link_record(sid, mid)
                 for connection in targets:
                     connection.link_revoked(mid, record)
+        elif kind == "member_changed":
+            mid = str(event.get("member_id", ""))
+            changed = [c for c in self._directory if c.member and c.member.id == mid]
+            await together([_refresh_role(c) for c in changed], "member_changed")
         elif kind == "member_removed":
             mid = str(event.get("member_id", ""))
             for connection in self._directory:

@@ -461,6 +461,9 @@ class Store:
             raise Conflict(f"cohort {cid!r} already has a member with email {updated.email!r}")
         if status != _OK:
             raise Conflict(f"member {mid!r} was changed at the same time; try again")
+        if "role" in changed:  # connected members are told (and every command reads it)
+            event = {"type": "member_changed", "cohort_id": cid, "member_id": mid}
+            await self._redis.publish(keys.EVENTS, json.dumps(event))
         return _member(dict(zip(result[1::2], result[2::2], strict=True)))
 
     async def remove_member(self, cid: str, mid: str) -> Member:

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 
 from classroom.http.keys import ROOMS, STORE
+from classroom.store import keys
 from tests.integration.conftest import ADMIN, Client
 from tests.support.wait import wait_for
 from tests.support.ws import receive
@@ -262,9 +263,45 @@ async def test_demoted_facilitator_loses_the_commands(client: Client) -> None:
     fac, _ = await connect(client, s["tokens"]["facilitator"], "welcome")
     mid = s["members"]["facilitator"]
     await api(client, "PATCH", f"/cohorts/{s['cohort_id']}/members/{mid}", {"role": "participant"})
+    # The new role is pushed: the connection ends, and the client comes back in that role.
+    assert (await receive(fac, "bye"))["reason"] == "role_changed"
+    await closed(fac)
+    fac, waiting = await connect(client, s["tokens"]["facilitator"], "waiting")
+    assert waiting["member"]["role"] == "participant"
     await fac.send_json({"v": 1, "type": "start_session"})
     assert (await receive(fac, "error"))["code"] == "forbidden"
     await fac.close()
+
+
+@pytest.mark.parametrize(
+    ("message", "ref"),
+    [
+        ({"type": "chat", "text": "hei"}, "chat"),
+        ({"type": "reaction", "reaction": "clap"}, "reaction"),
+        ({"type": "hand", "raised": True}, "hand"),
+    ],
+)
+async def test_the_roster_role_counts_at_every_command(
+    client: Client, message: dict[str, Any], ref: str
+) -> None:
+    """Even when no event says so (written straight into the roster here), a participant
+    who is now an observer cannot chat, react or raise a hand: the command is refused,
+    nothing is recorded, and the client is sent back in as an observer."""
+    s = await make_session(client, timedelta(minutes=-1))
+    ws, _ = await connect(client, s["tokens"]["participant"], "welcome")
+    store = client.app[STORE]
+    stream = keys.session_interactions(s["id"])
+    before = await store.redis.xlen(stream)
+    await store.redis.hset(keys.member(s["members"]["participant"]), "role", "observer")
+    await ws.send_json({"v": 1, **message})
+    error = await receive(ws, "error")
+    assert (error["code"], error["ref"]) == ("forbidden", ref)
+    assert "observer" in error["message"]
+    assert (await receive(ws, "bye"))["reason"] == "role_changed"
+    assert await store.redis.xlen(stream) == before
+    again, welcome = await connect(client, s["tokens"]["participant"], "welcome")
+    assert welcome["member"]["role"] == "observer"
+    await again.close()
 
 
 async def test_facilitator_token_manages_only_its_own_session(client: Client) -> None:

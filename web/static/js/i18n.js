@@ -313,6 +313,7 @@ const en = {
   "status.connecting": "Connecting…",
   "status.reconnecting": "Reconnecting…",
   "status.serverRestarting": "Server restarting, reconnecting…",
+  "status.roleChanged": "Your role in the session changed, loading the room again…",
   "status.connectionLost": "Connection lost. Trying to reconnect…",
   "status.mediaReconnecting": "Media connection interrupted. Reconnecting…",
 
@@ -667,6 +668,7 @@ const nb = {
   "status.connecting": "Kobler til…",
   "status.reconnecting": "Kobler til på nytt…",
   "status.serverRestarting": "Serveren starter på nytt, kobler til igjen…",
+  "status.roleChanged": "Rollen din i samlingen er endret, laster rommet på nytt…",
   "status.connectionLost": "Forbindelsen ble brutt. Prøver å koble til igjen…",
   "status.mediaReconnecting": "Mediaforbindelsen ble avbrutt. Kobler til på nytt…",
 

@@ -10,6 +10,7 @@
 //                    reason for "reconnecting": "server_restarting" | "connection_lost"
 //                      | whatever reconnect(reason) was called with (room.js: "media_failed")
 //                    reason for "closed": "left" | "replaced" | "removed" | "session_ended"
+//                      | "role_changed" (the roster's role changed: the page reloads in it)
 //                      | an error code (bad_token, token_expired, session_full, ...)
 //                      | "policy" (closed with 1008 without an error) | "closed" (close())
 //   "message"        every valid server message
@@ -33,7 +34,13 @@ export const BACKOFF_INITIAL_MS = 500;
 export const BACKOFF_MAX_MS = 8_000;
 
 /** `bye` reasons after which the client does not come back by itself. */
-export const FINAL_BYE_REASONS = new Set(["left", "replaced", "removed", "session_ended"]);
+export const FINAL_BYE_REASONS = new Set([
+  "left",
+  "replaced",
+  "removed",
+  "session_ended",
+  "role_changed",
+]);
 /** `error` codes that end the connection for good: reconnecting would get the same answer. */
 export const FATAL_ERROR_CODES = new Set([
   "bad_token",

@@ -1077,6 +1077,15 @@ async function join() {
 
 /** The signalling connection closed for good: clean up and show why. */
 function endSession(reason) {
+  if (reason === "role_changed") {
+    // The page is built for one role (controls, publishing): load it again in the new
+    // one, straight back into the room.
+    showBanner("status.roleChanged");
+    const url = new URL(window.location.href);
+    url.searchParams.set("autojoin", "1");
+    window.location.replace(url.toString());
+    return;
+  }
   const signaling = app.signaling;
   const media = app.media;
   app.signaling = null;
