@@ -268,6 +268,12 @@ class Breakouts:
         )
 
     async def move(self, round_id: str, member_id: str, group_id: str) -> Round:
+        """Put a member into a group of the round; only a member of the round's cohort (an
+        id from a client is checked before anything is written)."""
+        r = await self.rounds.get(round_id)
+        member = await self._store.get_member(member_id)
+        if r is None or member is None or member.cohort_id != r.cohort_id:
+            raise RoundError("not_found", f"no member {member_id} on this cohort's roster")
         return await self.rounds.change(
             round_id, lambda r: rules.moved(r, member_id, group_id), "moved"
         )

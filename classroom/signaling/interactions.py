@@ -350,6 +350,10 @@ class Interactions:
 
     async def _poll_answer(self, caller: Caller, m: dict[str, Any]) -> None:
         sid, media, participant = self._publisher(caller, "poll_answer")
+        # A poll of another session is not found: its question and results stay there.
+        own = await self.store.get_poll(m["poll_id"])
+        if own is None or own.session_id != sid:
+            raise ProtocolError("not_found", "no such poll in this session", "poll_answer")
         try:
             poll = await self.store.answer_poll(
                 sid, _where(participant), m["poll_id"], m["option"], new_eid()

@@ -571,3 +571,56 @@ async def test_a_lock_outlives_a_reconnect_and_a_new_link_lifts_a_removal(client
     link = await api(client, "POST", f"/sessions/{s['id']}/links/{s['members']['ola']}/regenerate")
     fresh = await enter(client, link["link"]["url"].rsplit("/", 1)[1])
     assert fresh.welcome["member"]["id"] == s["members"]["ola"]
+
+
+async def test_ids_from_a_client_are_bound_to_its_session(client: Client) -> None:
+    """A poll, a round or a member of another cohort's session is not found: nothing of it
+    is read back to the caller, nothing in it changes."""
+    a, b = await live_session(client), await live_session(client)
+    fac_b = await enter(client, b["tokens"]["fac"])
+    await fac_b.send("poll_create", question="Hemmelig?", options=["Ja", "Nei"])
+    foreign_poll = (await fac_b.next("poll"))["poll"]
+    rounds = await api(
+        client,
+        "POST",
+        f"/sessions/{b['id']}/rounds",
+        {"strategy": "manual", "groups": [[b["members"]["ase"], b["members"]["ola"]]],
+         "duration_s": 300},
+        201,
+    )  # fmt: skip
+    ola_a, fac_a = await enter(client, a["tokens"]["ola"]), await enter(client, a["tokens"]["fac"])
+    await ola_a.drain()
+    await ola_a.send("poll_answer", poll_id=foreign_poll["id"], option=0)
+    assert (await ola_a.error("poll_answer"))["code"] == "not_found"
+    seen = await ola_a.drain()
+    assert not [m for m in seen if m["type"] == "poll"], seen
+    assert "Hemmelig" not in json.dumps(seen)
+    stored = await client.app[INTERACTIONS].store.get_poll(foreign_poll["id"])
+    assert stored is not None and stored.total == 0
+    # A round of another session, and a member of another cohort into one's own round.
+    await fac_a.send("round_open", round_id=rounds["id"])
+    assert (await fac_a.error("round_open"))["code"] == "not_found"
+    own = await api(
+        client,
+        "POST",
+        f"/sessions/{a['id']}/rounds",
+        {"strategy": "manual", "groups": [[a["members"]["ase"], a["members"]["ola"]]],
+         "duration_s": 300},
+        201,
+    )  # fmt: skip
+    group = own["groups"][0]["id"]
+    await fac_a.send(
+        "round_move", round_id=own["id"], member_id=b["members"]["ase"], group_id=group
+    )
+    assert (await fac_a.error("round_move"))["code"] == "not_found"
+    await api(
+        client,
+        "POST",
+        f"/sessions/{a['id']}/rounds/{own['id']}/move",
+        {"member_id": b["members"]["ase"], "group_id": group},
+        404,
+    )
+    after = await api(client, "GET", f"/sessions/{a['id']}/rounds/{own['id']}")
+    assert after["groups"] == own["groups"]
+    for peer in (fac_b, ola_a, fac_a):
+        await peer.ws.close()
