@@ -2,43 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
-from classroom.domain.models import Member, Role
-from classroom.rooms.room import Participant
+from classroom.signaling.directory import Client
 from classroom.signaling.ratelimit import Limits
 
 
-class Caller(Protocol):
+class Caller(Client, Protocol):
+    """A directory `Client` that also sent the message being handled."""
+
     limits: Limits
     #: The microphone and camera the client says it has on (until admitted, this is what
     #: the participant starts with).
     media: tuple[bool, bool]
 
-    @property
-    def session_id(self) -> str | None: ...
-
-    @property
-    def member(self) -> Member | None: ...
-
-    @property
-    def role(self) -> Role: ...
-
-    @property
-    def participant(self) -> Participant | None: ...
-
-    def send(self, kind: str, **fields: Any) -> None: ...
-
     def refuse(self, code: str, message: str, ref: str | None) -> None: ...
 
-    async def end(self, reason: str, code: int, bye: str | None = None) -> None: ...
-
-    async def refresh_role(self, ref: str | None = None) -> Role:
-        """The roster's role now (a change also ends the connection: the client comes back
-        in its new role)."""
-        ...
-
     async def require_facilitator(self, ref: str) -> str:
-        """The session id, if the caller's member is a facilitator now (the roster is read
-        again: a role taken away a minute ago counts); else `forbidden`."""
+        """The session id, if the caller's member is a facilitator now (the roster's role,
+        read again for this command); else `forbidden`."""
         ...

@@ -29,6 +29,16 @@ async def api(server: ServerProcess, method: str, path: str, body: Any = None) -
         return data
 
 
+async def joined_demo(server: ServerProcess, n: int) -> tuple[str, list[PeerClient]]:
+    """A demo session with `n` participants, each connected and welcomed."""
+    demo = await run_demo(server.base_url, n, ADMIN_TOKEN)
+    clients = [PeerClient(server.base_url, url) for url in demo["participant_urls"]]
+    for client in clients:
+        await client.connect()
+        await asyncio.wait_for(client.welcomed.wait(), 10)
+    return demo["session_id"], clients
+
+
 def video_frames(client: PeerClient) -> dict[str, int]:
     return {p: c.video_frames for p, c in client.remote.items()}
 
@@ -50,13 +60,8 @@ async def frames_grow_only_from(
 
 
 async def test_round_routes_media_by_group_and_back(server: ServerProcess) -> None:
-    demo = await run_demo(server.base_url, 6, ADMIN_TOKEN)
-    sid = demo["session_id"]
-    clients = [PeerClient(server.base_url, url) for url in demo["participant_urls"]]
+    sid, clients = await joined_demo(server, 6)
     try:
-        for client in clients:
-            await client.connect()
-            await asyncio.wait_for(client.welcomed.wait(), 10)
         ids = {c.participant_id or "" for c in clients}
         for client in clients:
             others = ids - {client.participant_id or ""}
@@ -224,13 +229,8 @@ async def settled(client: PeerClient) -> list[dict[str, Any]]:
 async def test_a_switch_is_one_change_and_keeps_what_stays_valid(server: ServerProcess) -> None:
     """Two people who move into a group together keep receiving each other on the same slot
     (no teardown, no keyframe wait); each mover gets `room_changed`, then one `tracks`."""
-    demo = await run_demo(server.base_url, 4, ADMIN_TOKEN)
-    sid = demo["session_id"]
-    clients = [PeerClient(server.base_url, url) for url in demo["participant_urls"]]
+    sid, clients = await joined_demo(server, 4)
     try:
-        for client in clients:
-            await client.connect()
-            await asyncio.wait_for(client.welcomed.wait(), 10)
         for client in clients:
             await wait_for(
                 lambda client=client: (
