@@ -55,7 +55,6 @@ import math
 import os
 import random
 import shutil
-import signal
 import socket
 import statistics
 import sys
@@ -76,13 +75,17 @@ from aiortc import RTCRtpSender  # noqa: E402
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack  # noqa: E402
 from aiortc.rtp import RtpPacket  # noqa: E402
 
-from bench.forwarding import (  # noqa: E402
+from bench.support import (  # noqa: E402
     busy_seconds,
     check_network_namespace,
     cpu_seconds,
+    histogram_buckets,
     histogram_median,
     machine_info,
     median_of,
+    run_bench,
+    run_error,
+    write_json,
 )
 from classroom.demo import run_demo  # noqa: E402
 from classroom.domain.planner import (  # noqa: E402
@@ -464,15 +467,7 @@ async def wait_quiet(peers: list[Participant]) -> None:
 def _bucket_delta_max(before: str, after: str, name: str) -> float | None:
     """Upper bound of the highest histogram bucket that gained observations in between."""
 
-    def buckets(text: str) -> dict[str, float]:
-        out = {}
-        for line in text.splitlines():
-            if line.startswith(name + "_bucket{"):
-                head, _, value = line.rpartition(" ")
-                out[head.split('le="', 1)[1].split('"', 1)[0]] = float(value)
-        return out
-
-    b0, b1 = buckets(before), buckets(after)
+    b0, b1 = dict(histogram_buckets(before, name)), dict(histogram_buckets(after, name))
     total = b1.get("+Inf", 0.0) - b0.get("+Inf", 0.0)
     if total <= 0:
         return None
@@ -693,11 +688,7 @@ async def run_once(
             )
             server_cpu = cpu_seconds(psutil.Process(server.pid))
     except Exception as exc:
-        result.error = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, TimeoutError):
-            result.error += f" (run budget {run_budget_s(n, args.hold):.0f} s)"
-        if server is not None:
-            result.error += f"\n--- server log tail ---\n{server.log_text()[-2000:]}"
+        result.error = run_error(exc, f"run budget {run_budget_s(n, args.hold):.0f} s", server)
     finally:
         await lag.stop()
         await asyncio.gather(*(p.close() for p in peers))
@@ -1135,9 +1126,6 @@ def _print_run(r: RunResult) -> None:
 
 
 async def bench(args: argparse.Namespace) -> int:
-    task = asyncio.current_task()
-    if task is not None:  # SIGTERM: cancel, so that every run's cleanup still happens
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     started = time.monotonic()
     info = machine_info()
     info["loadavg_at_start"] = os.getloadavg()
@@ -1192,19 +1180,16 @@ async def bench(args: argparse.Namespace) -> int:
         print()
         print(planner_tables(planner, args.planner_runs), flush=True)
     if args.json:
-        Path(args.json).write_text(
-            json.dumps(
-                {
-                    "machine": info,
-                    "args": vars(args),
-                    "rows": rows,
-                    "runs": [asdict(r) for r in results],
-                    "traced_run": asdict(traced) if traced else None,
-                    "planner": planner,
-                },
-                indent=2,
-                ensure_ascii=False,
-            )
+        write_json(
+            args.json,
+            {
+                "machine": info,
+                "args": vars(args),
+                "rows": rows,
+                "runs": [asdict(r) for r in results],
+                "traced_run": asdict(traced) if traced else None,
+                "planner": planner,
+            },
         )
     return 1 if any(r.error for r in results) else 0
 
@@ -1240,11 +1225,7 @@ def main(argv: list[str] | None = None) -> int:
     check_network_namespace("bench/breakouts.py")
     enable_loopback_candidates()
     install_keyframe_hook()
-    try:
-        return asyncio.run(bench(args))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted; servers and peers were stopped", file=sys.stderr)
-        return 130
+    return run_bench(bench(args))
 
 
 if __name__ == "__main__":

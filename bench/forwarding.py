@@ -41,7 +41,6 @@ import pickle
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -64,6 +63,17 @@ from aiortc import RTCRtpSender  # noqa: E402
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack  # noqa: E402
 from aiortc.rtp import RtpPacket  # noqa: E402
 
+from bench.support import (  # noqa: E402
+    busy_seconds,
+    check_network_namespace,
+    cpu_seconds,
+    histogram_median,
+    machine_info,
+    median_of,
+    run_bench,
+    run_error,
+    write_json,
+)
 from classroom.demo import run_demo  # noqa: E402
 from classroom.rooms.aiortc_hooks import enable_loopback_candidates, tap_receiver  # noqa: E402
 from tests.support.peer_client import PeerClient  # noqa: E402
@@ -321,8 +331,7 @@ class Publisher:
             raise RuntimeError(f"publisher did not start: {line.strip() or 'no output'}")
 
     def cpu_seconds(self) -> float:
-        t = self._proc.cpu_times()
-        return float(t.user + t.system)
+        return cpu_seconds(self._proc)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -461,30 +470,6 @@ class RunResult:
     error: str | None = None
 
 
-def histogram_median(text: str, name: str) -> float | None:
-    """histogram_quantile(0.5, ...) over a Prometheus text histogram (linear in the bucket)."""
-    buckets: list[tuple[float, float]] = []
-    for line in text.splitlines():
-        if not line.startswith(name + "_bucket{"):
-            continue
-        head, _, value = line.rpartition(" ")
-        le = head.split('le="', 1)[1].split('"', 1)[0]
-        buckets.append((math.inf if le == "+Inf" else float(le), float(value)))
-    buckets.sort()
-    if not buckets or buckets[-1][1] == 0:
-        return None
-    rank = buckets[-1][1] / 2
-    lower_bound, lower_count = 0.0, 0.0
-    for bound, count in buckets:
-        if count >= rank:
-            if math.isinf(bound):
-                return lower_bound
-            share = (rank - lower_count) / (count - lower_count) if count > lower_count else 0
-            return lower_bound + (bound - lower_bound) * share
-        lower_bound, lower_count = bound, count
-    return None
-
-
 async def create_session(base_url: str, subscribers: int, role: str) -> tuple[str, list[str]]:
     """(publisher link, subscriber links). Participants come from `classroom demo`."""
     if role == "participant":
@@ -540,15 +525,6 @@ async def wait_quiet(subscribers: list[Subscriber]) -> None:
             last, quiet_since = now_offers, time.monotonic()
         elif time.monotonic() - quiet_since >= QUIET_S:
             return
-
-
-def cpu_seconds(process: psutil.Process) -> float:
-    t = process.cpu_times()
-    return float(t.user + t.system)
-
-
-def busy_seconds(times: Any) -> float:
-    return float(times.user + times.nice + times.system + times.irq + times.softirq + times.steal)
 
 
 def run_budget_s(n: int, seconds: float) -> float:
@@ -661,12 +637,8 @@ async def run_once(
             result.subscriptions = int(metric_value(m1, "classroom_subscriptions"))
             result.server_join_median_s = histogram_median(m1, "classroom_join_seconds")
     except Exception as exc:
-        result.error = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, TimeoutError):
-            result.error += f" (run budget {run_budget_s(n, seconds):.0f} s exceeded)"
-        if server is not None:
-            tail = server.log_text()[-2000:]
-            result.error += f"\n--- server log tail ---\n{tail}"
+        budget = f"run budget {run_budget_s(n, seconds):.0f} s exceeded"
+        result.error = run_error(exc, budget, server)
     finally:
         await asyncio.gather(*(subscriber.close() for subscriber in subscribers))
         if publisher is not None:
@@ -977,11 +949,6 @@ def _short(frame: str) -> str:
 # --- driver --------------------------------------------------------------------------------
 
 
-def median_of(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return statistics.median(present) if present else None
-
-
 def aggregate(results: list[RunResult]) -> list[dict[str, Any]]:
     """Medians over repeats, per N, with the baseline (N=0) subtracted for marginal figures."""
     ok = [r for r in results if r.error is None]
@@ -1066,55 +1033,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def machine_info() -> dict[str, Any]:
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    git = {}
-    with contextlib.suppress(Exception):
-        git["commit"] = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "classroom"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        git["classroom_files_modified"] = len(status.splitlines())
-    return {
-        "nproc": os.cpu_count(),
-        "cpu_model": model,
-        "python": sys.version.split()[0],
-        "aiortc": __import__("aiortc").__version__,
-        "av": av.__version__,
-        **git,
-    }
-
-
-def check_network_namespace(script: str = "bench/forwarding.py") -> None:
-    """Benchmarks send WebRTC traffic: only inside a namespace whose one interface is lo."""
-    names = [name for _, name in socket.if_nameindex()]
-    if names != ["lo"]:
-        sys.exit(
-            f"refusing to run: network interfaces {names}; WebRTC must stay on loopback. Run:\n"
-            "  unshare -n sh -c 'ip link set lo up && "
-            f"exec .venv/bin/python {script} ...'"
-        )
-
-
 async def bench(args: argparse.Namespace) -> int:
-    task = asyncio.current_task()
-    if task is not None:  # SIGTERM: cancel, so that every run's cleanup still happens
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     counts = [int(x) for x in args.subscribers.split(",") if x.strip()]
     plan = sorted({0, *counts})
     info = machine_info()
@@ -1174,20 +1093,17 @@ async def bench(args: argparse.Namespace) -> int:
     )
     print(markdown_table(rows), flush=True)
     if args.json:
-        Path(args.json).write_text(
-            json.dumps(
-                {
-                    "machine": info,
-                    "args": vars(args),
-                    "rows": rows,
-                    "runs": [asdict(r) for r in results],
-                    "profile": profile,
-                    "probe": probe,
-                    "profile_and_probe_runs": [asdict(r) for r in extra_runs],
-                },
-                indent=2,
-                ensure_ascii=False,
-            )
+        write_json(
+            args.json,
+            {
+                "machine": info,
+                "args": vars(args),
+                "rows": rows,
+                "runs": [asdict(r) for r in results],
+                "profile": profile,
+                "probe": probe,
+                "profile_and_probe_runs": [asdict(r) for r in extra_runs],
+            },
         )
     return 1 if any(r.error for r in results) else 0
 
@@ -1245,13 +1161,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.publisher_child:
         return asyncio.run(publisher_main(args.base_url, args.join_url, Path(args.clip)))
-    check_network_namespace()
+    check_network_namespace("bench/forwarding.py")
     enable_loopback_candidates()
-    try:
-        return asyncio.run(bench(args))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted; servers and peers were stopped", file=sys.stderr)
-        return 130
+    return run_bench(bench(args))
 
 
 if __name__ == "__main__":
