@@ -48,7 +48,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import fractions
 import functools
 import json
 import math
@@ -69,20 +68,22 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import aiohttp  # noqa: E402
-import av  # noqa: E402
 import psutil  # noqa: E402
-from aiortc import RTCRtpSender  # noqa: E402
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack  # noqa: E402
+from aiortc.mediastreams import MediaStreamTrack  # noqa: E402
 from aiortc.rtp import RtpPacket  # noqa: E402
 
 from bench.support import (  # noqa: E402
+    ReplayTrack,
     busy_seconds,
     check_network_namespace,
     cpu_seconds,
+    encode_vp8,
     histogram_buckets,
     histogram_median,
+    install_keyframe_hook,
     machine_info,
     median_of,
+    moving_block,
     run_bench,
     run_error,
     write_json,
@@ -130,105 +131,19 @@ def encode_clip(fps: int) -> list[bytes]:
     """CLIP_SECONDS of 160x120 VP8 (first frame a keyframe): a gradient with a moving noisy
     block, so that inter frames are not empty (~1 packet each) and keyframes are a few."""
     rnd = random.Random(11)
-    vp8 = av.CodecContext.create("libvpx", "w")
-    vp8.width, vp8.height, vp8.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-    vp8.framerate = fractions.Fraction(fps, 1)
-    vp8.time_base = fractions.Fraction(1, fps)
-    vp8.bit_rate = VIDEO_BITRATE
-    vp8.gop_size = 1_000_000  # keyframes only where forced: at the start of the loop
-    vp8.options = {
-        "deadline": "realtime",
-        "cpu-used": "8",
-        "lag-in-frames": "0",
-        "error-resilient": "1",
-        "static-thresh": "0",
-    }
     background = bytes(
         ((x * 200) // WIDTH + (y * 97) // HEIGHT) & 0xFF
         for y in range(HEIGHT)
         for x in range(WIDTH)
     )
-    chroma = bytes([128]) * (WIDTH // 2 * HEIGHT // 2)
     box = 40
+
+    def path(i: int) -> tuple[int, int]:
+        return int((WIDTH - box) / 2 + 50 * math.sin(i / 10)), 40 + int(20 * math.sin(i / 5))
+
     warmup = fps
-    packets: list[bytes] = []
-    for i in range(warmup + CLIP_SECONDS * fps):
-        luma = bytearray(background)
-        bx = int((WIDTH - box) / 2 + 50 * math.sin(i / 10))
-        by = 40 + int(20 * math.sin(i / 5))
-        noise = rnd.randbytes(box * box)
-        for r in range(box):
-            o = (by + r) * WIDTH + bx
-            luma[o : o + box] = noise[r * box : (r + 1) * box]
-        frame = av.VideoFrame(WIDTH, HEIGHT, "yuv420p")
-        frame.planes[0].update(bytes(luma))
-        frame.planes[1].update(chroma)
-        frame.planes[2].update(chroma)
-        frame.pts = i
-        frame.time_base = fractions.Fraction(1, fps)
-        if i == warmup:
-            frame.pict_type = av.video.frame.PictureType.I
-        packets += [bytes(p) for p in vp8.encode(frame)]
-    packets += [bytes(p) for p in vp8.encode(None)]
-    return packets[warmup:]
-
-
-class ReplayTrack(MediaStreamTrack):
-    """Encoded VP8 frames for aiortc's sender to packetize, paced at `fps`; a keyframe request
-    restarts the loop at its first frame (a keyframe). Records when requests came and when
-    the keyframes answering them went out."""
-
-    kind = "video"
-
-    def __init__(self, packets: list[bytes], fps: int) -> None:
-        super().__init__()
-        self._packets = packets
-        self._interval = 1 / fps
-        self._pts_step = 90000 // fps
-        self._time_base = fractions.Fraction(1, 90000)
-        self._n = 0
-        self._i = 0
-        self._start: float | None = None
-        self._restart = False
-        self.sent = 0
-        self.keyframe_requests: list[float] = []
-        self.keyframes_sent: list[float] = []
-
-    def request_keyframe(self) -> None:
-        self.keyframe_requests.append(time.monotonic())
-        self._restart = True
-
-    async def recv(self) -> av.Packet:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            # a random phase, as independent cameras have
-            self._start = time.monotonic() + random.random() * self._interval
-        delay = self._start + self._n * self._interval - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        if self._restart:
-            self._restart = False
-            self._i = 0
-            self.keyframes_sent.append(time.monotonic())
-        packet = av.Packet(self._packets[self._i])
-        packet.pts = self._n * self._pts_step
-        packet.time_base = self._time_base
-        self._i = (self._i + 1) % len(self._packets)
-        self._n += 1
-        self.sent += 1
-        return packet
-
-
-def install_keyframe_hook() -> None:
-    """A PLI/FIR reaching one of our senders restarts its replay track at the keyframe."""
-
-    def send_keyframe(self: RTCRtpSender) -> None:
-        track = self.track
-        if isinstance(track, ReplayTrack):
-            track.request_keyframe()
-
-    RTCRtpSender._send_keyframe = send_keyframe  # type: ignore[method-assign]
+    scene = moving_block(background, WIDTH, box, warmup + CLIP_SECONDS * fps, path, rnd)
+    return encode_vp8(scene, WIDTH, HEIGHT, fps, VIDEO_BITRATE, warmup)
 
 
 # --- one participant: publishes the clip, counts packets per mapped slot -------------------
@@ -243,7 +158,7 @@ class Arrival:
 class Participant:
     def __init__(self, base_url: str, join_url: str, clip: list[bytes], fps: int) -> None:
         self.client = PeerClient(base_url, join_url, audio=False, video=True)
-        self.track = ReplayTrack(clip, fps)
+        self.track = ReplayTrack.video(clip, fps, random_phase=True)
         self.client.local_video = self.track
         #: receive mid -> (participant id or None, monotonic time the mapping was made)
         self.mapping: dict[str, tuple[str | None, float]] = {}

@@ -48,6 +48,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,17 +60,21 @@ if str(REPO) not in sys.path:
 import aiohttp  # noqa: E402
 import av  # noqa: E402
 import psutil  # noqa: E402
-from aiortc import RTCRtpSender  # noqa: E402
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack  # noqa: E402
+from aiortc.mediastreams import MediaStreamTrack  # noqa: E402
 from aiortc.rtp import RtpPacket  # noqa: E402
 
 from bench.support import (  # noqa: E402
+    AUDIO_FRAME,
+    ReplayTrack,
     busy_seconds,
     check_network_namespace,
     cpu_seconds,
+    encode_vp8,
     histogram_median,
+    install_keyframe_hook,
     machine_info,
     median_of,
+    moving_block,
     run_bench,
     run_error,
     write_json,
@@ -83,7 +88,6 @@ WIDTH, HEIGHT, FPS = 640, 480, 30
 VIDEO_BITRATE = 1_000_000
 AUDIO_BITRATE = 32_000
 CLIP_SECONDS = 10
-AUDIO_FRAME = 960  # 20 ms at 48 kHz
 
 PUBLISHER_READY_S = 30.0
 FIRST_VIDEO_TIMEOUT_S = 20.0
@@ -112,7 +116,7 @@ class Clip:
         return len(self.video[0])
 
 
-def _camera_frames(count: int, warmup: int) -> list[av.VideoFrame]:
+def _camera_scene(count: int) -> Iterator[bytes]:
     """A webcam-like scene: a static textured background and a moving noisy 'person'."""
     rnd = random.Random(7)
     background = bytes(
@@ -120,28 +124,13 @@ def _camera_frames(count: int, warmup: int) -> list[av.VideoFrame]:
         for y in range(HEIGHT)
         for x in range(WIDTH)
     )
-    chroma = bytes([128]) * (WIDTH // 2 * HEIGHT // 2)
     box = 200
+
+    def path(i: int) -> tuple[int, int]:
+        return int((WIDTH - box) / 2 + 150 * math.sin(i / 20)), 140 + int(20 * math.sin(i / 7))
+
     texture = bytes((b & 0x1F) | 0x60 for b in range(256))
-    frames = []
-    for i in range(count):
-        luma = bytearray(background)
-        bx = int((WIDTH - box) / 2 + 150 * math.sin(i / 20))
-        by = 140 + int(20 * math.sin(i / 7))
-        noise = rnd.randbytes(box * box).translate(texture)
-        for r in range(box):
-            o = (by + r) * WIDTH + bx
-            luma[o : o + box] = noise[r * box : (r + 1) * box]
-        frame = av.VideoFrame(WIDTH, HEIGHT, "yuv420p")
-        frame.planes[0].update(bytes(luma))
-        frame.planes[1].update(chroma)
-        frame.planes[2].update(chroma)
-        frame.pts = i
-        frame.time_base = fractions.Fraction(1, FPS)
-        if i == warmup:
-            frame.pict_type = av.video.frame.PictureType.I
-        frames.append(frame)
-    return frames
+    return moving_block(background, WIDTH, box, count, path, rnd, texture)
 
 
 def encode_clip() -> Clip:
@@ -150,28 +139,20 @@ def encode_clip() -> Clip:
     The encoder runs one second before the clip starts, so that its rate control has settled
     and the clip's first frame is a keyframe of steady-state size (forced there).
     """
-    vp8 = av.CodecContext.create("libvpx", "w")
-    vp8.width, vp8.height, vp8.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-    vp8.framerate = fractions.Fraction(FPS, 1)
-    vp8.time_base = fractions.Fraction(1, FPS)
-    vp8.bit_rate = VIDEO_BITRATE
-    vp8.gop_size = 1_000_000  # keyframes only where forced: at the start of the loop
-    vp8.options = {
-        "deadline": "realtime",
-        "cpu-used": "8",
-        "lag-in-frames": "0",
-        "error-resilient": "1",
-        "minrate": str(VIDEO_BITRATE),
-        "maxrate": str(VIDEO_BITRATE),
-        "static-thresh": "0",
-        "max-intra-rate": "900",
-    }
     warmup = FPS
-    video: list[bytes] = []
-    for frame in _camera_frames(warmup + CLIP_SECONDS * FPS, warmup):
-        video += [bytes(p) for p in vp8.encode(frame)]
-    video += [bytes(p) for p in vp8.encode(None)]
-    video = video[warmup:]
+    video = encode_vp8(
+        _camera_scene(warmup + CLIP_SECONDS * FPS),
+        WIDTH,
+        HEIGHT,
+        FPS,
+        VIDEO_BITRATE,
+        warmup,
+        {
+            "minrate": str(VIDEO_BITRATE),
+            "maxrate": str(VIDEO_BITRATE),
+            "max-intra-rate": "900",
+        },
+    )
 
     opus = av.CodecContext.create("libopus", "w")
     opus.sample_rate, opus.layout, opus.format = 48000, "mono", "s16"
@@ -195,71 +176,10 @@ def encode_clip() -> Clip:
     return Clip(video, audio)
 
 
-class ReplayTrack(MediaStreamTrack):
-    """Hands aiortc's sender encoded packets (it packetizes them, it does not encode).
-
-    Paced in real time. A keyframe request (PLI/FIR from the server) restarts the video loop
-    at its first frame, a keyframe, as a real encoder would send a fresh keyframe; the
-    bitstream stays decodable because every loop starts with that keyframe.
-    """
-
-    def __init__(self, kind: str, packets: list[bytes]) -> None:
-        super().__init__()
-        self.kind = kind
-        self._packets = packets
-        self._interval = 1 / FPS if kind == "video" else AUDIO_FRAME / 48000
-        self._pts_step = 90000 // FPS if kind == "video" else AUDIO_FRAME
-        self._time_base = fractions.Fraction(1, 90000 if kind == "video" else 48000)
-        self._n = 0
-        self._i = 0
-        self._start: float | None = None
-        self._restart = False
-        self.sent = 0
-        self.keyframe_requests = 0
-        self.late = 0
-
-    def request_keyframe(self) -> None:
-        if self.kind == "video":
-            self.keyframe_requests += 1
-            self._restart = True
-
-    async def recv(self) -> av.Packet:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        delay = self._start + self._n * self._interval - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        elif delay < -self._interval:
-            self.late += 1
-        if self._restart:
-            self._restart = False
-            self._i = 0
-        packet = av.Packet(self._packets[self._i])
-        packet.pts = self._n * self._pts_step
-        packet.time_base = self._time_base
-        self._i = (self._i + 1) % len(self._packets)
-        self._n += 1
-        self.sent += 1
-        return packet
-
-
-def _install_keyframe_hook() -> None:
-    """In the publisher process: a PLI/FIR reaching a sender restarts its replay track."""
-
-    def send_keyframe(self: RTCRtpSender) -> None:
-        track = self.track
-        if isinstance(track, ReplayTrack):
-            track.request_keyframe()
-
-    RTCRtpSender._send_keyframe = send_keyframe  # type: ignore[method-assign]
-
-
 async def publisher_main(base_url: str, join_url: str, clip_path: Path) -> int:
     """The publisher child process: join, print `ready` once connected, run until told."""
     enable_loopback_candidates()
-    _install_keyframe_hook()
+    install_keyframe_hook()
     clip: Clip = pickle.loads(clip_path.read_bytes())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -275,8 +195,8 @@ async def publisher_main(base_url: str, join_url: str, clip_path: Path) -> int:
 
     threading.Thread(target=watch_stdin, daemon=True).start()
     client = PeerClient(base_url, join_url, audio=True, video=True)
-    video = ReplayTrack("video", clip.video)
-    audio = ReplayTrack("audio", clip.audio)
+    video = ReplayTrack.video(clip.video, FPS)
+    audio = ReplayTrack.audio(clip.audio)
     client.local_video, client.local_audio = video, audio
     try:
         await client.connect()
@@ -293,7 +213,7 @@ async def publisher_main(base_url: str, join_url: str, clip_path: Path) -> int:
         stats = {
             "video_frames": video.sent,
             "audio_packets": audio.sent,
-            "keyframe_requests": video.keyframe_requests,
+            "keyframe_requests": len(video.keyframe_requests),
             "late_frames": video.late,
         }
         with contextlib.suppress(Exception):

@@ -1,6 +1,6 @@
-"""What both benchmarks (bench/forwarding.py, bench/breakouts.py) use: CPU and busy time,
-medians, Prometheus histograms, the run's machine, the loopback-only check, and the
-driver's plumbing.
+"""What both benchmarks (bench/forwarding.py, bench/breakouts.py) use: replayed media,
+CPU and busy time, medians, Prometheus histograms, the run's machine, the loopback-only
+check, and the driver's plumbing.
 
 Imported as `bench.support` by the scripts, which put the repository on sys.path first.
 Layers: bench uses tests.support and classroom; neither imports bench.
@@ -10,24 +10,194 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fractions
 import json
 import math
 import os
+import random
 import signal
 import socket
 import statistics
 import subprocess
 import sys
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import av
 import psutil
+from aiortc import RTCRtpSender
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from tests.support.server import ServerProcess
 
 REPO = Path(__file__).resolve().parent.parent
+
+AUDIO_FRAME = 960  # Opus: 20 ms at 48 kHz
+VIDEO_CLOCK = 90000
+
+
+# --- media: encoded once, replayed as encoded packets --------------------------------------
+
+
+def moving_block(
+    background: bytes,
+    width: int,
+    box: int,
+    count: int,
+    path: Callable[[int], tuple[int, int]],
+    rnd: random.Random,
+    texture: bytes | None = None,
+) -> Iterator[bytes]:
+    """`count` luma planes: `background` with a `box` x `box` block of fresh noise from `rnd`
+    (mapped through `texture`, a bytes.translate table, if given) at `path(i)` (left, top)."""
+    for i in range(count):
+        luma = bytearray(background)
+        x, y = path(i)
+        noise = rnd.randbytes(box * box)
+        if texture is not None:
+            noise = noise.translate(texture)
+        for r in range(box):
+            o = (y + r) * width + x
+            luma[o : o + box] = noise[r * box : (r + 1) * box]
+        yield bytes(luma)
+
+
+def encode_vp8(
+    lumas: Iterable[bytes],
+    width: int,
+    height: int,
+    fps: int,
+    bitrate: int,
+    warmup: int,
+    options: dict[str, str] | None = None,
+) -> list[bytes]:
+    """VP8 frames (libvpx, realtime) of the luma planes, chroma flat grey, at `fps`.
+
+    The first `warmup` frames only let the encoder's rate control settle and are dropped:
+    the result starts with a keyframe of steady-state size (forced there) and holds no
+    other one, so a replay loop restarts with the only keyframe. `options` add to or
+    override the libvpx options.
+    """
+    vp8 = av.CodecContext.create("libvpx", "w")
+    vp8.width, vp8.height, vp8.pix_fmt = width, height, "yuv420p"
+    vp8.framerate = fractions.Fraction(fps, 1)
+    vp8.time_base = fractions.Fraction(1, fps)
+    vp8.bit_rate = bitrate
+    vp8.gop_size = 1_000_000  # keyframes only where forced: at the start of the loop
+    vp8.options = {
+        "deadline": "realtime",
+        "cpu-used": "8",
+        "lag-in-frames": "0",
+        "error-resilient": "1",
+        "static-thresh": "0",
+        **(options or {}),
+    }
+    chroma = bytes([128]) * (width // 2 * height // 2)
+    packets: list[bytes] = []
+    for i, luma in enumerate(lumas):
+        frame = av.VideoFrame(width, height, "yuv420p")
+        frame.planes[0].update(luma)
+        frame.planes[1].update(chroma)
+        frame.planes[2].update(chroma)
+        frame.pts = i
+        frame.time_base = fractions.Fraction(1, fps)
+        if i == warmup:
+            frame.pict_type = av.video.frame.PictureType.I
+        packets += [bytes(p) for p in vp8.encode(frame)]
+    packets += [bytes(p) for p in vp8.encode(None)]
+    return packets[warmup:]
+
+
+class ReplayTrack(MediaStreamTrack):
+    """Hands aiortc's sender encoded packets (it packetizes them, it does not encode), in a
+    loop, paced in real time.
+
+    With `install_keyframe_hook`, a keyframe request (PLI/FIR from the server) restarts a
+    video loop at its first frame, a keyframe, on the next frame tick, as a camera's encoder
+    answers with its next frame; the bitstream stays decodable because every loop starts
+    with that keyframe. Records when requests came (`keyframe_requests`), when the
+    keyframes answering them went out (`keyframes_sent`), and how many packets went out
+    more than one interval late (`late`).
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        packets: list[bytes],
+        interval: float,
+        pts_step: int,
+        clock_rate: int,
+        random_phase: bool = False,
+    ) -> None:
+        super().__init__()
+        self.kind = kind
+        self._packets = packets
+        self._interval = interval
+        self._pts_step = pts_step
+        self._time_base = fractions.Fraction(1, clock_rate)
+        self._random_phase = random_phase
+        self._n = 0
+        self._i = 0
+        self._start: float | None = None
+        self._restart = False
+        self.sent = 0
+        self.keyframe_requests: list[float] = []
+        self.keyframes_sent: list[float] = []
+        self.late = 0
+
+    @classmethod
+    def video(cls, packets: list[bytes], fps: int, random_phase: bool = False) -> ReplayTrack:
+        """VP8 frames at `fps`; `random_phase`: start up to a frame interval late, as
+        independent cameras do."""
+        return cls("video", packets, 1 / fps, VIDEO_CLOCK // fps, VIDEO_CLOCK, random_phase)
+
+    @classmethod
+    def audio(cls, packets: list[bytes]) -> ReplayTrack:
+        """Opus packets of AUDIO_FRAME samples at 48 kHz."""
+        return cls("audio", packets, AUDIO_FRAME / 48000, AUDIO_FRAME, 48000)
+
+    def request_keyframe(self) -> None:
+        if self.kind == "video":
+            self.keyframe_requests.append(time.monotonic())
+            self._restart = True
+
+    async def recv(self) -> av.Packet[Any]:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+            if self._random_phase:
+                self._start += random.random() * self._interval
+        delay = self._start + self._n * self._interval - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        elif delay < -self._interval:
+            self.late += 1
+        if self._restart:
+            self._restart = False
+            self._i = 0
+            self.keyframes_sent.append(time.monotonic())
+        packet = av.Packet(self._packets[self._i])
+        packet.pts = self._n * self._pts_step
+        packet.time_base = self._time_base
+        self._i = (self._i + 1) % len(self._packets)
+        self._n += 1
+        self.sent += 1
+        return packet
+
+
+def install_keyframe_hook() -> None:
+    """In the process whose peers publish: a PLI/FIR reaching one of its senders restarts
+    the sender's ReplayTrack at the keyframe (aiortc's `RTCRtpSender._send_keyframe`)."""
+
+    def send_keyframe(self: RTCRtpSender) -> None:
+        track = self.track
+        if isinstance(track, ReplayTrack):
+            track.request_keyframe()
+
+    RTCRtpSender._send_keyframe = send_keyframe  # type: ignore[method-assign]
 
 
 # --- the server process --------------------------------------------------------------------
