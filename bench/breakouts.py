@@ -72,22 +72,8 @@ import psutil  # noqa: E402
 from aiortc.mediastreams import MediaStreamTrack  # noqa: E402
 from aiortc.rtp import RtpPacket  # noqa: E402
 
-from bench.support import (  # noqa: E402
-    ReplayTrack,
-    busy_seconds,
-    check_network_namespace,
-    cpu_seconds,
-    encode_vp8,
-    histogram_buckets,
-    histogram_median,
-    install_keyframe_hook,
-    machine_info,
-    median_of,
-    moving_block,
-    run_bench,
-    run_error,
-    write_json,
-)
+from bench import support  # noqa: E402
+from bench.support import busy_seconds, cpu_seconds, median_of  # noqa: E402
 from classroom.demo import run_demo  # noqa: E402
 from classroom.domain.planner import (  # noqa: E402
     PairHistory,
@@ -108,11 +94,6 @@ CLIP_SECONDS = 10  # the loop restarts with a keyframe: rarely, by itself
 
 CONNECT_TIMEOUT_S = 15.0
 SWITCH_TIMEOUT_S = 20.0
-QUIET_S = 1.5  # no new offer to anyone for this long: negotiation has settled
-QUIET_MAX_S = 20.0
-CLOSE_TIMEOUT_S = 10.0
-HTTP_TIMEOUT = aiohttp.ClientTimeout(total=30)
-AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 def main_ready_timeout_s(n: int) -> float:
@@ -121,7 +102,7 @@ def main_ready_timeout_s(n: int) -> float:
 
 def run_budget_s(n: int, hold: float) -> float:
     """Upper bound on one run before cleanup: start, joins, settling, two switches, hold."""
-    return 60 + main_ready_timeout_s(n) + QUIET_MAX_S + 2 * SWITCH_TIMEOUT_S + hold + 30
+    return 60 + main_ready_timeout_s(n) + support.QUIET_MAX_S + 2 * SWITCH_TIMEOUT_S + hold + 30
 
 
 # --- the participants' media: pre-encoded once, replayed -----------------------------------
@@ -142,8 +123,8 @@ def encode_clip(fps: int) -> list[bytes]:
         return int((WIDTH - box) / 2 + 50 * math.sin(i / 10)), 40 + int(20 * math.sin(i / 5))
 
     warmup = fps
-    scene = moving_block(background, WIDTH, box, warmup + CLIP_SECONDS * fps, path, rnd)
-    return encode_vp8(scene, WIDTH, HEIGHT, fps, VIDEO_BITRATE, warmup)
+    scene = support.moving_block(background, WIDTH, box, warmup + CLIP_SECONDS * fps, path, rnd)
+    return support.encode_vp8(scene, WIDTH, HEIGHT, fps, VIDEO_BITRATE, warmup)
 
 
 # --- one participant: publishes the clip, counts packets per mapped slot -------------------
@@ -158,7 +139,7 @@ class Arrival:
 class Participant:
     def __init__(self, base_url: str, join_url: str, clip: list[bytes], fps: int) -> None:
         self.client = PeerClient(base_url, join_url, audio=False, video=True)
-        self.track = ReplayTrack.video(clip, fps, random_phase=True)
+        self.track = support.ReplayTrack.video(clip, fps, random_phase=True)
         self.client.local_video = self.track
         #: receive mid -> (participant id or None, monotonic time the mapping was made)
         self.mapping: dict[str, tuple[str | None, float]] = {}
@@ -262,8 +243,7 @@ class Participant:
         await asyncio.wait_for(self.client.welcomed.wait(), CONNECT_TIMEOUT_S)
 
     async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.client.close(), CLOSE_TIMEOUT_S)
+        await support.close_quietly(self.client)
 
 
 # --- one run -------------------------------------------------------------------------------
@@ -350,7 +330,7 @@ class LagMonitor:
 
 
 async def api(http: aiohttp.ClientSession, base: str, path: str, body: Any = None) -> Any:
-    async with http.post(base + path, json=body, headers=AUTH) as response:
+    async with http.post(base + path, json=body, headers=support.AUTH) as response:
         data = await response.json()
         if response.status >= 300:
             raise RuntimeError(f"POST {path} -> {response.status}: {data}")
@@ -365,24 +345,13 @@ async def wait_until(predicate: Any, timeout: float, what: str) -> None:
         await asyncio.sleep(0.005)
 
 
-async def wait_quiet(peers: list[Participant]) -> None:
-    """Until no participant got a new offer for QUIET_S (bounded by QUIET_MAX_S)."""
-    deadline = time.monotonic() + QUIET_MAX_S
-    last = sum(len(p.offers_at) for p in peers)
-    quiet_since = time.monotonic()
-    while time.monotonic() < deadline:
-        await asyncio.sleep(0.25)
-        now_offers = sum(len(p.offers_at) for p in peers)
-        if now_offers != last:
-            last, quiet_since = now_offers, time.monotonic()
-        elif time.monotonic() - quiet_since >= QUIET_S:
-            return
-
-
 def _bucket_delta_max(before: str, after: str, name: str) -> float | None:
     """Upper bound of the highest histogram bucket that gained observations in between."""
 
-    b0, b1 = dict(histogram_buckets(before, name)), dict(histogram_buckets(after, name))
+    b0, b1 = (
+        dict(support.histogram_buckets(before, name)),
+        dict(support.histogram_buckets(after, name)),
+    )
     total = b1.get("+Inf", 0.0) - b0.get("+Inf", 0.0)
     if total <= 0:
         return None
@@ -534,10 +503,12 @@ async def run_once(
     try:
         async with (
             asyncio.timeout(run_budget_s(n, args.hold)),
-            aiohttp.ClientSession(timeout=HTTP_TIMEOUT) as http,
+            aiohttp.ClientSession(timeout=support.HTTP_TIMEOUT) as http,
         ):
             trace_file = data_dir / "trace.log" if trace else None
-            with trace_environment(data_dir / "trace", trace_file):
+            with support.server_sitecustomize(
+                data_dir / "trace", TRACE_SOURCE, "CLASSROOM_BENCH_TRACE", trace_file
+            ):
                 server = await start_server(data_dir)
             demo = await run_demo(server.base_url, participants=n, admin_token=ADMIN_TOKEN)
             sid = demo["session_id"]
@@ -561,7 +532,7 @@ async def run_once(
                 result.client_rcvbuf = min(
                     p.enlarge_receive_buffer(args.client_rcvbuf) for p in peers
                 )
-            await wait_quiet(peers)
+            await support.wait_quiet(lambda: sum(len(p.offers_at) for p in peers))
             await asyncio.sleep(1.0)  # past the keyframe-request throttle of the joins
             lag.start()
 
@@ -598,12 +569,14 @@ async def run_once(
                 for sw in (result.opened, result.closed):
                     sw.trace = summarize_trace(text, sw)
             metrics_text = await asyncio.wait_for(server.metrics(), 10)
-            result.server_switch_median_s = histogram_median(
+            result.server_switch_median_s = support.histogram_median(
                 metrics_text, "classroom_breakout_switch_seconds"
             )
             server_cpu = cpu_seconds(psutil.Process(server.pid))
     except Exception as exc:
-        result.error = run_error(exc, f"run budget {run_budget_s(n, args.hold):.0f} s", server)
+        result.error = support.run_error(
+            exc, f"run budget {run_budget_s(n, args.hold):.0f} s", server
+        )
     finally:
         await lag.stop()
         await asyncio.gather(*(p.close() for p in peers))
@@ -686,27 +659,6 @@ def _install():
 
 _install()
 """
-
-
-@contextlib.contextmanager
-def trace_environment(folder: Path, trace_file: Path | None) -> Any:
-    """PYTHONPATH and CLASSROOM_BENCH_TRACE for the server process started inside."""
-    if trace_file is None:
-        yield
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "sitecustomize.py").write_text(TRACE_SOURCE)
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "CLASSROOM_BENCH_TRACE")}
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(folder), saved["PYTHONPATH"]]))
-    os.environ["CLASSROOM_BENCH_TRACE"] = str(trace_file)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def summarize_trace(text: str, sw: Switch) -> dict[str, Any]:
@@ -1042,7 +994,7 @@ def _print_run(r: RunResult) -> None:
 
 async def bench(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    info = machine_info()
+    info = support.machine_info()
     info["loadavg_at_start"] = os.getloadavg()
     print(f"machine: {info}", flush=True)
     sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
@@ -1095,7 +1047,7 @@ async def bench(args: argparse.Namespace) -> int:
         print()
         print(planner_tables(planner, args.planner_runs), flush=True)
     if args.json:
-        write_json(
+        support.write_json(
             args.json,
             {
                 "machine": info,
@@ -1137,10 +1089,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    check_network_namespace("bench/breakouts.py")
+    support.check_network_namespace("bench/breakouts.py")
     enable_loopback_candidates()
-    install_keyframe_hook()
-    return run_bench(bench(args))
+    support.install_keyframe_hook()
+    return support.run_bench(bench(args))
 
 
 if __name__ == "__main__":

@@ -63,22 +63,8 @@ import psutil  # noqa: E402
 from aiortc.mediastreams import MediaStreamTrack  # noqa: E402
 from aiortc.rtp import RtpPacket  # noqa: E402
 
-from bench.support import (  # noqa: E402
-    AUDIO_FRAME,
-    ReplayTrack,
-    busy_seconds,
-    check_network_namespace,
-    cpu_seconds,
-    encode_vp8,
-    histogram_median,
-    install_keyframe_hook,
-    machine_info,
-    median_of,
-    moving_block,
-    run_bench,
-    run_error,
-    write_json,
-)
+from bench import support  # noqa: E402
+from bench.support import AUDIO_FRAME, busy_seconds, cpu_seconds, median_of  # noqa: E402
 from classroom.demo import run_demo  # noqa: E402
 from classroom.rooms.aiortc_hooks import enable_loopback_candidates, tap_receiver  # noqa: E402
 from tests.support.peer_client import PeerClient  # noqa: E402
@@ -91,9 +77,6 @@ CLIP_SECONDS = 10
 
 PUBLISHER_READY_S = 30.0
 FIRST_VIDEO_TIMEOUT_S = 20.0
-QUIET_S = 1.5  # no new offer to anyone for this long: negotiation has settled
-QUIET_MAX_S = 20.0
-CLOSE_TIMEOUT_S = 10.0
 PUBLISHER_MAX_LIFETIME_S = 900.0
 
 
@@ -130,7 +113,7 @@ def _camera_scene(count: int) -> Iterator[bytes]:
         return int((WIDTH - box) / 2 + 150 * math.sin(i / 20)), 140 + int(20 * math.sin(i / 7))
 
     texture = bytes((b & 0x1F) | 0x60 for b in range(256))
-    return moving_block(background, WIDTH, box, count, path, rnd, texture)
+    return support.moving_block(background, WIDTH, box, count, path, rnd, texture)
 
 
 def encode_clip() -> Clip:
@@ -140,7 +123,7 @@ def encode_clip() -> Clip:
     and the clip's first frame is a keyframe of steady-state size (forced there).
     """
     warmup = FPS
-    video = encode_vp8(
+    video = support.encode_vp8(
         _camera_scene(warmup + CLIP_SECONDS * FPS),
         WIDTH,
         HEIGHT,
@@ -179,7 +162,7 @@ def encode_clip() -> Clip:
 async def publisher_main(base_url: str, join_url: str, clip_path: Path) -> int:
     """The publisher child process: join, print `ready` once connected, run until told."""
     enable_loopback_candidates()
-    install_keyframe_hook()
+    support.install_keyframe_hook()
     clip: Clip = pickle.loads(clip_path.read_bytes())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -195,8 +178,8 @@ async def publisher_main(base_url: str, join_url: str, clip_path: Path) -> int:
 
     threading.Thread(target=watch_stdin, daemon=True).start()
     client = PeerClient(base_url, join_url, audio=True, video=True)
-    video = ReplayTrack.video(clip.video, FPS)
-    audio = ReplayTrack.audio(clip.audio)
+    video = support.ReplayTrack.video(clip.video, FPS)
+    audio = support.ReplayTrack.audio(clip.audio)
     client.local_video, client.local_audio = video, audio
     try:
         await client.connect()
@@ -216,8 +199,7 @@ async def publisher_main(base_url: str, join_url: str, clip_path: Path) -> int:
             "keyframe_requests": len(video.keyframe_requests),
             "late_frames": video.late,
         }
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(client.close(), CLOSE_TIMEOUT_S)
+        await support.close_quietly(client)
         print("stats " + json.dumps(stats), flush=True)
     return 0
 
@@ -259,7 +241,7 @@ class Publisher:
                 assert self.process.stdin is not None
                 self.process.stdin.close()
             try:
-                self.process.wait(CLOSE_TIMEOUT_S)
+                self.process.wait(support.CLOSE_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
@@ -351,8 +333,7 @@ class Subscriber:
         return sum(1 for m in self.client.messages if m.get("type") == "offer")
 
     async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.client.close(), CLOSE_TIMEOUT_S)
+        await support.close_quietly(self.client)
 
 
 # --- one run -------------------------------------------------------------------------------
@@ -397,10 +378,8 @@ async def create_session(base_url: str, subscribers: int, role: str) -> tuple[st
         return links["facilitator_url"], list(links["participant_urls"])
     # observers: the same through the API, with roster role "observer"
     api = base_url + "/api/v1"
-    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(
-        headers=headers, raise_for_status=True, timeout=timeout
+        headers=support.AUTH, raise_for_status=True, timeout=support.HTTP_TIMEOUT
     ) as http:
         async with http.post(f"{api}/cohorts", json={"name": "bench"}) as r:
             cohort = (await r.json())["id"]
@@ -433,20 +412,6 @@ async def create_session(base_url: str, subscribers: int, role: str) -> tuple[st
     return publisher, [link["url"] for link in links if link["role"] == "observer"]
 
 
-async def wait_quiet(subscribers: list[Subscriber]) -> None:
-    """Until no subscriber got a new offer for QUIET_S (bounded by QUIET_MAX_S)."""
-    deadline = time.monotonic() + QUIET_MAX_S
-    last = sum(s.offers() for s in subscribers)
-    quiet_since = time.monotonic()
-    while time.monotonic() < deadline:
-        await asyncio.sleep(0.25)
-        now_offers = sum(s.offers() for s in subscribers)
-        if now_offers != last:
-            last, quiet_since = now_offers, time.monotonic()
-        elif time.monotonic() - quiet_since >= QUIET_S:
-            return
-
-
 def run_budget_s(n: int, seconds: float) -> float:
     """Upper bound on one run before cleanup: server start, joins, settling, the window."""
     return 90 + seconds + n * (FIRST_VIDEO_TIMEOUT_S + 5)
@@ -469,12 +434,11 @@ async def run_once(
     subscribers: list[Subscriber] = []
     try:
         async with asyncio.timeout(run_budget_s(n, seconds)):
-            probe_dir = probe_file = None
-            if probe:
-                probe_dir, probe_file = data_dir / "probe", data_dir / "probe.json"
-                probe_dir.mkdir()
-                (probe_dir / "sitecustomize.py").write_text(PROBE_SOURCE)
-            with probe_environment(probe_dir, probe_file):
+            probe_file = data_dir / "probe.json" if probe else None
+            probe_dir = data_dir / "probe"
+            with support.server_sitecustomize(
+                probe_dir, PROBE_SOURCE, "CLASSROOM_BENCH_PROBE", probe_file
+            ):
                 server = await start_server(data_dir)
             publisher_url, subscriber_urls = await create_session(server.base_url, n, role)
             publisher = Publisher(server.base_url, publisher_url, clip_path)
@@ -485,7 +449,7 @@ async def run_once(
                 joined = await subscriber.join()
                 if joined is not None:
                     result.join_s.append(joined)
-            await wait_quiet(subscribers)
+            await support.wait_quiet(lambda: sum(s.offers() for s in subscribers))
             await asyncio.sleep(1.0)  # let a keyframe and the first RTCP rounds pass
 
             proc = psutil.Process(server.pid)
@@ -555,10 +519,10 @@ async def run_once(
             result.first_audio_median_s = median_of([p["first_audio"] for p in phases])
             result.publications = int(metric_value(m1, "classroom_publications"))
             result.subscriptions = int(metric_value(m1, "classroom_subscriptions"))
-            result.server_join_median_s = histogram_median(m1, "classroom_join_seconds")
+            result.server_join_median_s = support.histogram_median(m1, "classroom_join_seconds")
     except Exception as exc:
         budget = f"run budget {run_budget_s(n, seconds):.0f} s exceeded"
-        result.error = run_error(exc, budget, server)
+        result.error = support.run_error(exc, budget, server)
     finally:
         await asyncio.gather(*(subscriber.close() for subscriber in subscribers))
         if publisher is not None:
@@ -701,27 +665,6 @@ def probe_summary(before: dict[str, Any], after: dict[str, Any], out_pps: float)
         "probe_overhead_us_per_wrapped_call": round(1e6 * overhead, 2),
         "parts": parts,
     }
-
-
-@contextlib.contextmanager
-def probe_environment(probe_dir: Path | None, probe_file: Path | None) -> Any:
-    """PYTHONPATH and CLASSROOM_BENCH_PROBE set while the server process starts."""
-    if probe_dir is None or probe_file is None:
-        yield
-        return
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "CLASSROOM_BENCH_PROBE")}
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        [str(probe_dir), *([saved["PYTHONPATH"]] if saved["PYTHONPATH"] else [])]
-    )
-    os.environ["CLASSROOM_BENCH_PROBE"] = str(probe_file)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 # --- profiling with py-spy -----------------------------------------------------------------
@@ -956,7 +899,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 async def bench(args: argparse.Namespace) -> int:
     counts = [int(x) for x in args.subscribers.split(",") if x.strip()]
     plan = sorted({0, *counts})
-    info = machine_info()
+    info = support.machine_info()
     print(f"machine: {info}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="bench-clip-"))
     results: list[RunResult] = []
@@ -1013,7 +956,7 @@ async def bench(args: argparse.Namespace) -> int:
     )
     print(markdown_table(rows), flush=True)
     if args.json:
-        write_json(
+        support.write_json(
             args.json,
             {
                 "machine": info,
@@ -1081,9 +1024,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.publisher_child:
         return asyncio.run(publisher_main(args.base_url, args.join_url, Path(args.clip)))
-    check_network_namespace("bench/forwarding.py")
+    support.check_network_namespace("bench/forwarding.py")
     enable_loopback_candidates()
-    return run_bench(bench(args))
+    return support.run_bench(bench(args))
 
 
 if __name__ == "__main__":

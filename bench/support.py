@@ -1,6 +1,7 @@
 """What both benchmarks (bench/forwarding.py, bench/breakouts.py) use: replayed media,
-CPU and busy time, medians, Prometheus histograms, the run's machine, the loopback-only
-check, and the driver's plumbing.
+waiting for negotiation to settle, a sitecustomize for the server process, CPU and busy
+time, medians, Prometheus histograms, the run's machine, the loopback-only check, and the
+driver's plumbing.
 
 Imported as `bench.support` by the scripts, which put the repository on sys.path first.
 Layers: bench uses tests.support and classroom; neither imports bench.
@@ -25,14 +26,22 @@ from collections.abc import Callable, Coroutine, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import av
 import psutil
 from aiortc import RTCRtpSender
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from tests.support.server import ServerProcess
+from tests.support.peer_client import PeerClient
+from tests.support.server import ADMIN_TOKEN, ServerProcess
 
 REPO = Path(__file__).resolve().parent.parent
+
+QUIET_S = 1.5  # no new offer to anyone for this long: negotiation has settled
+QUIET_MAX_S = 20.0
+CLOSE_TIMEOUT_S = 10.0
+HTTP_TIMEOUT = aiohttp.ClientTimeout(total=30)
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 AUDIO_FRAME = 960  # Opus: 20 ms at 48 kHz
 VIDEO_CLOCK = 90000
@@ -200,7 +209,56 @@ def install_keyframe_hook() -> None:
     RTCRtpSender._send_keyframe = send_keyframe  # type: ignore[method-assign]
 
 
+# --- peers ---------------------------------------------------------------------------------
+
+
+async def close_quietly(client: PeerClient) -> None:
+    """Close a peer at the end of a run, whatever state it is in (at most CLOSE_TIMEOUT_S)."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(client.close(), CLOSE_TIMEOUT_S)
+
+
+async def wait_quiet(offers: Callable[[], int]) -> None:
+    """Until `offers()`, the offers all peers got so far, has not changed for QUIET_S
+    (bounded by QUIET_MAX_S): negotiation has settled."""
+    deadline = time.monotonic() + QUIET_MAX_S
+    last = offers()
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+        now_offers = offers()
+        if now_offers != last:
+            last, quiet_since = now_offers, time.monotonic()
+        elif time.monotonic() - quiet_since >= QUIET_S:
+            return
+
+
 # --- the server process --------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def server_sitecustomize(
+    folder: Path, source: str, variable: str, target: Path | None
+) -> Iterator[None]:
+    """While a server process starts inside: `source` as its `sitecustomize` (PYTHONPATH
+    starts with `folder`) and $`variable` set to `target`, the file it records into.
+    Nothing when `target` is None."""
+    if target is None:
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(source)
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", variable)}
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(folder), saved["PYTHONPATH"]]))
+    os.environ[variable] = str(target)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def run_error(exc: Exception, timeout_note: str, server: ServerProcess | None) -> str:
