@@ -603,7 +603,7 @@ async def run_once(
 
 # --- --trace: when the server attached slots, asked for keyframes and forwarded them ---------
 
-#: Installed as `sitecustomize` for the server process only (PYTHONPATH), in the extra
+#: The server process's `sitecustomize` (support.server_sitecustomize) in the extra
 #: traced run: appends "time event publisher slot" lines to $CLASSROOM_BENCH_TRACE for every
 #: video slot attached to a camera, every keyframe request sent to a publisher, and every
 #: slot's first keyframe forwarded. It wraps `SendSlot.forward`, the hot path, so the traced
@@ -611,10 +611,7 @@ async def run_once(
 TRACE_SOURCE = """
 import os, sys, time, threading
 
-def _install():
-    path = os.environ.get("CLASSROOM_BENCH_TRACE")
-    if not path or "serve" not in sys.argv:
-        return
+def install(path):
     out = open(path, "a", buffering=1)
     now = time.monotonic
 
@@ -656,8 +653,6 @@ def _install():
         S.forward = slot_forward
 
     threading.Thread(target=later, daemon=True).start()
-
-_install()
 """
 
 

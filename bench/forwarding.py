@@ -536,16 +536,13 @@ async def run_once(
 
 # --- CPU probe: thread CPU time of the packet path's parts, inside the server -----------------
 
-#: Installed as `sitecustomize` for the server process only (PYTHONPATH): wraps a few functions
+#: The server process's `sitecustomize` (support.server_sitecustomize): wraps a few functions
 #: with time.thread_time() and dumps the totals to $CLASSROOM_BENCH_PROBE every 0.5 s.
 #: CPU time, unlike py-spy's wall-clock samples, leaves out time the server spends preempted.
 PROBE_SOURCE = """
 import os, sys, time, json, threading
 
-def _install():
-    path = os.environ.get("CLASSROOM_BENCH_PROBE")
-    if not path or "serve" not in sys.argv:
-        return
+def install(path):
     import asyncio.selector_events as se
     import pylibsrtp
     import aiortc.rtcdtlstransport as dt
@@ -622,8 +619,6 @@ def _install():
             os.replace(tmp, path)
 
     threading.Thread(target=later, daemon=True, name="bench-probe").start()
-
-_install()
 """
 
 

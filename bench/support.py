@@ -236,18 +236,33 @@ async def wait_quiet(offers: Callable[[], int]) -> None:
 # --- the server process --------------------------------------------------------------------
 
 
+#: Appended to a server_sitecustomize source: calls its `install(path)` in the server
+#: process only (not in other Python processes that inherit PYTHONPATH).
+_SITECUSTOMIZE_CALL = """
+
+def _bench_sitecustomize():
+    import os, sys
+
+    path = os.environ.get({variable!r})
+    if path and "serve" in sys.argv:
+        install(path)
+
+_bench_sitecustomize()
+"""
+
+
 @contextlib.contextmanager
 def server_sitecustomize(
     folder: Path, source: str, variable: str, target: Path | None
 ) -> Iterator[None]:
-    """While a server process starts inside: `source` as its `sitecustomize` (PYTHONPATH
-    starts with `folder`) and $`variable` set to `target`, the file it records into.
-    Nothing when `target` is None."""
+    """While a server process starts inside: a `sitecustomize` (PYTHONPATH starts with
+    `folder`) that runs `source` and calls the `install(path)` it defines with `target`,
+    the file to record into, given in $`variable`. Nothing when `target` is None."""
     if target is None:
         yield
         return
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "sitecustomize.py").write_text(source)
+    (folder / "sitecustomize.py").write_text(source + _SITECUSTOMIZE_CALL.format(variable=variable))
     saved = {k: os.environ.get(k) for k in ("PYTHONPATH", variable)}
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(folder), saved["PYTHONPATH"]]))
     os.environ[variable] = str(target)
