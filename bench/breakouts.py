@@ -841,7 +841,7 @@ def planner_tables(result: dict[str, Any], runs: int) -> str:
 # --- driver --------------------------------------------------------------------------------
 
 
-SWITCH_COLUMNS = [
+SWITCH_COLUMNS: list[support.Column] = [
     ("http_s", "POST s", "{:.3f}"),
     ("room_changed_s", "all room_changed s", "{:.3f}"),
     ("routed_s", "all routed (tracks) s", "{:.3f}"),
@@ -893,20 +893,14 @@ def aggregate(results: list[RunResult]) -> list[dict[str, Any]]:
 
 
 def switch_table(rows: list[dict[str, Any]], which: str) -> str:
-    lines = [
-        "| N | groups | " + " | ".join(title for _, title, _ in SWITCH_COLUMNS) + " |",
-        "|---:|---:|" + "|".join("---:" for _ in SWITCH_COLUMNS) + "|",
-    ]
+    lines = support.markdown_header(["N", "groups", *(title for _, title, _ in SWITCH_COLUMNS)])
     for row in rows:
         label = str(row["n"]) + (f" ({row['failed']} failed)" if row.get("failed") else "")
         if which not in row:
-            lines.append(f"| {label} | – |" + "|".join(" – " for _ in SWITCH_COLUMNS) + "|")
+            lines.append(support.markdown_row([label] + ["–"] * (1 + len(SWITCH_COLUMNS))))
             continue
-        cells = []
-        for key, _, fmt in SWITCH_COLUMNS:
-            value = row[which].get(key)
-            cells.append("–" if value is None else fmt.format(value))
-        lines.append(f"| {label} | {row['groups']} | " + " | ".join(cells) + " |")
+        cells = support.cells(row[which], SWITCH_COLUMNS)
+        lines.append(support.markdown_row([label, str(row["groups"]), *cells]))
     return "\n".join(lines)
 
 
@@ -944,17 +938,15 @@ def trace_table(r: RunResult) -> str:
     ]
 
     def f(v: Any) -> str:
-        return "–" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+        return support.cell(v, "{:.3f}" if isinstance(v, float) else "{}")
 
+    waits = ("plis", "on_time", "on_time_wait_p50_s", "late", "late_wait_p50_s")
     for name, sw in (("open", r.opened), ("close", r.closed)):
         t = sw.trace or {}
-        lines.append(
-            f"| {name} | {f(t.get('attaches'))} "
-            f"| {f(t.get('route_first_s'))}–{f(t.get('route_last_s'))} | {f(t.get('plis'))} "
-            f"| {f(t.get('on_time'))} | {f(t.get('on_time_wait_p50_s'))} | {f(t.get('late'))} "
-            f"| {f(t.get('late_wait_p50_s'))} | {f(t.get('last_keyframe_forwarded_s'))} "
-            f"| {f(sw.video_s)} |"
-        )
+        route = f"{f(t.get('route_first_s'))}–{f(t.get('route_last_s'))}"
+        texts = [name, f(t.get("attaches")), route, *(f(t.get(key)) for key in waits)]
+        texts += [f(t.get("last_keyframe_forwarded_s")), f(sw.video_s)]
+        lines.append(support.markdown_row(texts))
     return "\n".join(lines)
 
 
@@ -1005,11 +997,9 @@ async def bench(args: argparse.Namespace) -> int:
             f"inter frame median {statistics.median(map(len, clip[1:]))} B",
             flush=True,
         )
-        for repeat in range(args.repeats):
-            for n in sizes:
-                result = await run_once(n, repeat, clip, args)
-                results.append(result)
-                _print_run(result)
+        results = await support.interleaved(
+            args.repeats, sizes, lambda n, repeat: run_once(n, repeat, clip, args), _print_run
+        )
         if args.trace:
             n = max(sizes)
             print(f"traced run at N={n} (kept out of the tables) ...", flush=True)
@@ -1041,18 +1031,9 @@ async def bench(args: argparse.Namespace) -> int:
     if planner is not None:
         print()
         print(planner_tables(planner, args.planner_runs), flush=True)
-    if args.json:
-        support.write_json(
-            args.json,
-            {
-                "machine": info,
-                "args": vars(args),
-                "rows": rows,
-                "runs": [asdict(r) for r in results],
-                "traced_run": asdict(traced) if traced else None,
-                "planner": planner,
-            },
-        )
+    support.write_results(
+        args, info, rows, results, traced_run=asdict(traced) if traced else None, planner=planner
+    )
     return 1 if any(r.error for r in results) else 0
 
 

@@ -257,13 +257,15 @@ class Publisher:
 
 @dataclass
 class Tally:
+    """What one subscriber received (monotonic times)."""
+
     video_packets: int = 0
     video_frames: int = 0
-    audio_packets: int = 0
+    last_marker_seq: int | None = None  # of the last frame counted
     first_video_at: float | None = None
+    audio_packets: int = 0
     first_audio_at: float | None = None
     connected_at: float | None = None
-    last_marker_seq: int | None = None
 
 
 class Subscriber:
@@ -857,7 +859,7 @@ def aggregate(results: list[RunResult]) -> list[dict[str, Any]]:
     return rows
 
 
-COLUMNS = [
+COLUMNS: list[support.Column] = [
     ("subscribers", "N", "{}"),
     ("server_cpu_pct", "server CPU %", "{:.1f}"),
     ("marginal_cpu_pct", "minus N=0 %", "{:.1f}"),
@@ -876,18 +878,12 @@ COLUMNS = [
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| " + " | ".join(title for _, title, _ in COLUMNS) + " |",
-        "|" + "|".join("---:" for _ in COLUMNS) + "|",
-    ]
+    lines = support.markdown_header([title for _, title, _ in COLUMNS])
     for row in rows:
-        cells = []
-        for key, _, fmt in COLUMNS:
-            value = row.get(key)
-            cells.append("–" if value is None else fmt.format(value))
+        cells = support.cells(row, COLUMNS)
         if row.get("failed"):
             cells[0] += f" ({row['failed']} failed)"
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(support.markdown_row(cells))
     return "\n".join(lines)
 
 
@@ -910,11 +906,12 @@ async def bench(args: argparse.Namespace) -> int:
             f"(encoded in {time.monotonic() - started:.1f} s)",
             flush=True,
         )
-        for repeat in range(args.repeats):
-            for n in plan:
-                result = await run_once(n, repeat, clip_path, args.seconds, args.role)
-                results.append(result)
-                _print_run(result)
+        results = await support.interleaved(
+            args.repeats,
+            plan,
+            lambda n, repeat: run_once(n, repeat, clip_path, args.seconds, args.role),
+            _print_run,
+        )
         profile = None
         extra_runs: list[RunResult] = []
         if args.profile:
@@ -950,19 +947,15 @@ async def bench(args: argparse.Namespace) -> int:
         f"subscribers as {args.role}s (bench took {time.monotonic() - started:.0f} s):\n"
     )
     print(markdown_table(rows), flush=True)
-    if args.json:
-        support.write_json(
-            args.json,
-            {
-                "machine": info,
-                "args": vars(args),
-                "rows": rows,
-                "runs": [asdict(r) for r in results],
-                "profile": profile,
-                "probe": probe,
-                "profile_and_probe_runs": [asdict(r) for r in extra_runs],
-            },
-        )
+    support.write_results(
+        args,
+        info,
+        rows,
+        results,
+        profile=profile,
+        probe=probe,
+        profile_and_probe_runs=[asdict(r) for r in extra_runs],
+    )
     return 1 if any(r.error for r in results) else 0
 
 

@@ -9,8 +9,10 @@ Layers: bench uses tests.support and classroom; neither imports bench.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import dataclasses
 import fractions
 import json
 import math
@@ -22,9 +24,9 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import av
@@ -45,6 +47,8 @@ AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 AUDIO_FRAME = 960  # Opus: 20 ms at 48 kHz
 VIDEO_CLOCK = 90000
+
+RunT = TypeVar("RunT")
 
 
 # --- media: encoded once, replayed as encoded packets --------------------------------------
@@ -336,6 +340,30 @@ def histogram_median(text: str, name: str) -> float | None:
     return None
 
 
+# --- tables --------------------------------------------------------------------------------
+
+#: A table column: the row's key, the column's title, the format of its values.
+Column = tuple[str, str, str]
+
+
+def cell(value: Any, fmt: str = "{}") -> str:
+    return "–" if value is None else fmt.format(value)
+
+
+def cells(values: dict[str, Any], columns: list[Column]) -> list[str]:
+    """The columns' values in `values`, formatted ("–" where missing)."""
+    return [cell(values.get(key), fmt) for key, _, fmt in columns]
+
+
+def markdown_row(texts: Iterable[str]) -> str:
+    return "| " + " | ".join(texts) + " |"
+
+
+def markdown_header(titles: list[str]) -> list[str]:
+    """A table's title row and its right-aligned rule."""
+    return [markdown_row(titles), "|" + "|".join("---:" for _ in titles) + "|"]
+
+
 # --- the driver ----------------------------------------------------------------------------
 
 
@@ -401,5 +429,38 @@ def run_bench(bench: Coroutine[Any, Any, int]) -> int:
         return 130
 
 
-def write_json(path: str, data: dict[str, Any]) -> None:
-    Path(path).write_text(json.dumps(data, indent=2, ensure_ascii=False))
+async def interleaved(
+    repeats: int,
+    sizes: list[int],
+    run: Callable[[int, int], Awaitable[RunT]],
+    report: Callable[[RunT], None],
+) -> list[RunT]:
+    """`run(size, repeat)` for every size once per repeat (sizes interleaved, so that
+    background load spreads over all of them), each result `report`ed as it comes."""
+    results = []
+    for repeat in range(repeats):
+        for n in sizes:
+            result = await run(n, repeat)
+            results.append(result)
+            report(result)
+    return results
+
+
+def write_results(
+    args: argparse.Namespace,
+    machine: dict[str, Any],
+    rows: list[dict[str, Any]],
+    runs: list[Any],
+    **more: Any,
+) -> None:
+    """To the file `--json` names (if it does): the machine, the arguments, the table rows,
+    every run (dataclasses) and `more`."""
+    if args.json:
+        data = {
+            "machine": machine,
+            "args": vars(args),
+            "rows": rows,
+            "runs": [dataclasses.asdict(r) for r in runs],
+            **more,
+        }
+        Path(args.json).write_text(json.dumps(data, indent=2, ensure_ascii=False))
