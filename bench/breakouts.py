@@ -686,7 +686,8 @@ def summarize_trace(text: str, sw: Switch) -> dict[str, Any]:
             first_keyframe.setdefault(publisher, at)
     if not attaches:
         return {}
-    on_time, late = [], []
+    on_time: list[float] = []
+    late: list[float] = []
     for at, publisher, slot in attaches:
         got = keyframes.get((slot, publisher))
         if got is None:
