@@ -1,7 +1,7 @@
 """What both benchmarks (bench/forwarding.py, bench/breakouts.py) use: replayed media,
 waiting for negotiation to settle, a sitecustomize for the server process, CPU and busy
-time, medians, Prometheus histograms, the run's machine, the loopback-only check, and the
-driver's plumbing.
+time, medians, Prometheus histograms, markdown tables, the run's machine, the
+loopback-only check, and the driver's plumbing (interleaved repeats, SIGTERM, --json).
 
 Imported as `bench.support` by the scripts, which put the repository on sys.path first.
 Layers: bench uses tests.support and classroom; neither imports bench.
