@@ -48,14 +48,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import fractions
 import functools
 import json
 import math
 import os
 import random
 import shutil
-import signal
 import socket
 import statistics
 import sys
@@ -70,20 +68,12 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import aiohttp  # noqa: E402
-import av  # noqa: E402
 import psutil  # noqa: E402
-from aiortc import RTCRtpSender  # noqa: E402
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack  # noqa: E402
+from aiortc.mediastreams import MediaStreamTrack  # noqa: E402
 from aiortc.rtp import RtpPacket  # noqa: E402
 
-from bench.forwarding import (  # noqa: E402
-    busy_seconds,
-    check_network_namespace,
-    cpu_seconds,
-    histogram_median,
-    machine_info,
-    median_of,
-)
+from bench import support  # noqa: E402
+from bench.support import busy_seconds, cpu_seconds, median_of  # noqa: E402
 from classroom.demo import run_demo  # noqa: E402
 from classroom.domain.planner import (  # noqa: E402
     PairHistory,
@@ -104,11 +94,6 @@ CLIP_SECONDS = 10  # the loop restarts with a keyframe: rarely, by itself
 
 CONNECT_TIMEOUT_S = 15.0
 SWITCH_TIMEOUT_S = 20.0
-QUIET_S = 1.5  # no new offer to anyone for this long: negotiation has settled
-QUIET_MAX_S = 20.0
-CLOSE_TIMEOUT_S = 10.0
-HTTP_TIMEOUT = aiohttp.ClientTimeout(total=30)
-AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 def main_ready_timeout_s(n: int) -> float:
@@ -117,7 +102,7 @@ def main_ready_timeout_s(n: int) -> float:
 
 def run_budget_s(n: int, hold: float) -> float:
     """Upper bound on one run before cleanup: start, joins, settling, two switches, hold."""
-    return 60 + main_ready_timeout_s(n) + QUIET_MAX_S + 2 * SWITCH_TIMEOUT_S + hold + 30
+    return 60 + main_ready_timeout_s(n) + support.QUIET_MAX_S + 2 * SWITCH_TIMEOUT_S + hold + 30
 
 
 # --- the participants' media: pre-encoded once, replayed -----------------------------------
@@ -127,105 +112,19 @@ def encode_clip(fps: int) -> list[bytes]:
     """CLIP_SECONDS of 160x120 VP8 (first frame a keyframe): a gradient with a moving noisy
     block, so that inter frames are not empty (~1 packet each) and keyframes are a few."""
     rnd = random.Random(11)
-    vp8 = av.CodecContext.create("libvpx", "w")
-    vp8.width, vp8.height, vp8.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-    vp8.framerate = fractions.Fraction(fps, 1)
-    vp8.time_base = fractions.Fraction(1, fps)
-    vp8.bit_rate = VIDEO_BITRATE
-    vp8.gop_size = 1_000_000  # keyframes only where forced: at the start of the loop
-    vp8.options = {
-        "deadline": "realtime",
-        "cpu-used": "8",
-        "lag-in-frames": "0",
-        "error-resilient": "1",
-        "static-thresh": "0",
-    }
     background = bytes(
         ((x * 200) // WIDTH + (y * 97) // HEIGHT) & 0xFF
         for y in range(HEIGHT)
         for x in range(WIDTH)
     )
-    chroma = bytes([128]) * (WIDTH // 2 * HEIGHT // 2)
     box = 40
+
+    def path(i: int) -> tuple[int, int]:
+        return int((WIDTH - box) / 2 + 50 * math.sin(i / 10)), 40 + int(20 * math.sin(i / 5))
+
     warmup = fps
-    packets: list[bytes] = []
-    for i in range(warmup + CLIP_SECONDS * fps):
-        luma = bytearray(background)
-        bx = int((WIDTH - box) / 2 + 50 * math.sin(i / 10))
-        by = 40 + int(20 * math.sin(i / 5))
-        noise = rnd.randbytes(box * box)
-        for r in range(box):
-            o = (by + r) * WIDTH + bx
-            luma[o : o + box] = noise[r * box : (r + 1) * box]
-        frame = av.VideoFrame(WIDTH, HEIGHT, "yuv420p")
-        frame.planes[0].update(bytes(luma))
-        frame.planes[1].update(chroma)
-        frame.planes[2].update(chroma)
-        frame.pts = i
-        frame.time_base = fractions.Fraction(1, fps)
-        if i == warmup:
-            frame.pict_type = av.video.frame.PictureType.I
-        packets += [bytes(p) for p in vp8.encode(frame)]
-    packets += [bytes(p) for p in vp8.encode(None)]
-    return packets[warmup:]
-
-
-class ReplayTrack(MediaStreamTrack):
-    """Encoded VP8 frames for aiortc's sender to packetize, paced at `fps`; a keyframe request
-    restarts the loop at its first frame (a keyframe). Records when requests came and when
-    the keyframes answering them went out."""
-
-    kind = "video"
-
-    def __init__(self, packets: list[bytes], fps: int) -> None:
-        super().__init__()
-        self._packets = packets
-        self._interval = 1 / fps
-        self._pts_step = 90000 // fps
-        self._time_base = fractions.Fraction(1, 90000)
-        self._n = 0
-        self._i = 0
-        self._start: float | None = None
-        self._restart = False
-        self.sent = 0
-        self.keyframe_requests: list[float] = []
-        self.keyframes_sent: list[float] = []
-
-    def request_keyframe(self) -> None:
-        self.keyframe_requests.append(time.monotonic())
-        self._restart = True
-
-    async def recv(self) -> av.Packet:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            # a random phase, as independent cameras have
-            self._start = time.monotonic() + random.random() * self._interval
-        delay = self._start + self._n * self._interval - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        if self._restart:
-            self._restart = False
-            self._i = 0
-            self.keyframes_sent.append(time.monotonic())
-        packet = av.Packet(self._packets[self._i])
-        packet.pts = self._n * self._pts_step
-        packet.time_base = self._time_base
-        self._i = (self._i + 1) % len(self._packets)
-        self._n += 1
-        self.sent += 1
-        return packet
-
-
-def install_keyframe_hook() -> None:
-    """A PLI/FIR reaching one of our senders restarts its replay track at the keyframe."""
-
-    def send_keyframe(self: RTCRtpSender) -> None:
-        track = self.track
-        if isinstance(track, ReplayTrack):
-            track.request_keyframe()
-
-    RTCRtpSender._send_keyframe = send_keyframe  # type: ignore[method-assign]
+    scene = support.moving_block(background, WIDTH, box, warmup + CLIP_SECONDS * fps, path, rnd)
+    return support.encode_vp8(scene, WIDTH, HEIGHT, fps, VIDEO_BITRATE, warmup)
 
 
 # --- one participant: publishes the clip, counts packets per mapped slot -------------------
@@ -240,7 +139,7 @@ class Arrival:
 class Participant:
     def __init__(self, base_url: str, join_url: str, clip: list[bytes], fps: int) -> None:
         self.client = PeerClient(base_url, join_url, audio=False, video=True)
-        self.track = ReplayTrack(clip, fps)
+        self.track = support.ReplayTrack.video(clip, fps, random_phase=True)
         self.client.local_video = self.track
         #: receive mid -> (participant id or None, monotonic time the mapping was made)
         self.mapping: dict[str, tuple[str | None, float]] = {}
@@ -344,8 +243,7 @@ class Participant:
         await asyncio.wait_for(self.client.welcomed.wait(), CONNECT_TIMEOUT_S)
 
     async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.client.close(), CLOSE_TIMEOUT_S)
+        await support.close_quietly(self.client)
 
 
 # --- one run -------------------------------------------------------------------------------
@@ -432,7 +330,7 @@ class LagMonitor:
 
 
 async def api(http: aiohttp.ClientSession, base: str, path: str, body: Any = None) -> Any:
-    async with http.post(base + path, json=body, headers=AUTH) as response:
+    async with http.post(base + path, json=body, headers=support.AUTH) as response:
         data = await response.json()
         if response.status >= 300:
             raise RuntimeError(f"POST {path} -> {response.status}: {data}")
@@ -447,32 +345,13 @@ async def wait_until(predicate: Any, timeout: float, what: str) -> None:
         await asyncio.sleep(0.005)
 
 
-async def wait_quiet(peers: list[Participant]) -> None:
-    """Until no participant got a new offer for QUIET_S (bounded by QUIET_MAX_S)."""
-    deadline = time.monotonic() + QUIET_MAX_S
-    last = sum(len(p.offers_at) for p in peers)
-    quiet_since = time.monotonic()
-    while time.monotonic() < deadline:
-        await asyncio.sleep(0.25)
-        now_offers = sum(len(p.offers_at) for p in peers)
-        if now_offers != last:
-            last, quiet_since = now_offers, time.monotonic()
-        elif time.monotonic() - quiet_since >= QUIET_S:
-            return
-
-
 def _bucket_delta_max(before: str, after: str, name: str) -> float | None:
     """Upper bound of the highest histogram bucket that gained observations in between."""
 
-    def buckets(text: str) -> dict[str, float]:
-        out = {}
-        for line in text.splitlines():
-            if line.startswith(name + "_bucket{"):
-                head, _, value = line.rpartition(" ")
-                out[head.split('le="', 1)[1].split('"', 1)[0]] = float(value)
-        return out
-
-    b0, b1 = buckets(before), buckets(after)
+    b0, b1 = (
+        dict(support.histogram_buckets(before, name)),
+        dict(support.histogram_buckets(after, name)),
+    )
     total = b1.get("+Inf", 0.0) - b0.get("+Inf", 0.0)
     if total <= 0:
         return None
@@ -624,10 +503,12 @@ async def run_once(
     try:
         async with (
             asyncio.timeout(run_budget_s(n, args.hold)),
-            aiohttp.ClientSession(timeout=HTTP_TIMEOUT) as http,
+            aiohttp.ClientSession(timeout=support.HTTP_TIMEOUT) as http,
         ):
             trace_file = data_dir / "trace.log" if trace else None
-            with trace_environment(data_dir / "trace", trace_file):
+            with support.server_sitecustomize(
+                data_dir / "trace", TRACE_SOURCE, "CLASSROOM_BENCH_TRACE", trace_file
+            ):
                 server = await start_server(data_dir)
             demo = await run_demo(server.base_url, participants=n, admin_token=ADMIN_TOKEN)
             sid = demo["session_id"]
@@ -651,7 +532,7 @@ async def run_once(
                 result.client_rcvbuf = min(
                     p.enlarge_receive_buffer(args.client_rcvbuf) for p in peers
                 )
-            await wait_quiet(peers)
+            await support.wait_quiet(lambda: sum(len(p.offers_at) for p in peers))
             await asyncio.sleep(1.0)  # past the keyframe-request throttle of the joins
             lag.start()
 
@@ -688,16 +569,14 @@ async def run_once(
                 for sw in (result.opened, result.closed):
                     sw.trace = summarize_trace(text, sw)
             metrics_text = await asyncio.wait_for(server.metrics(), 10)
-            result.server_switch_median_s = histogram_median(
+            result.server_switch_median_s = support.histogram_median(
                 metrics_text, "classroom_breakout_switch_seconds"
             )
             server_cpu = cpu_seconds(psutil.Process(server.pid))
     except Exception as exc:
-        result.error = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, TimeoutError):
-            result.error += f" (run budget {run_budget_s(n, args.hold):.0f} s)"
-        if server is not None:
-            result.error += f"\n--- server log tail ---\n{server.log_text()[-2000:]}"
+        result.error = support.run_error(
+            exc, f"run budget {run_budget_s(n, args.hold):.0f} s", server
+        )
     finally:
         await lag.stop()
         await asyncio.gather(*(p.close() for p in peers))
@@ -724,7 +603,7 @@ async def run_once(
 
 # --- --trace: when the server attached slots, asked for keyframes and forwarded them ---------
 
-#: Installed as `sitecustomize` for the server process only (PYTHONPATH), in the extra
+#: The server process's `sitecustomize` (support.server_sitecustomize) in the extra
 #: traced run: appends "time event publisher slot" lines to $CLASSROOM_BENCH_TRACE for every
 #: video slot attached to a camera, every keyframe request sent to a publisher, and every
 #: slot's first keyframe forwarded. It wraps `SendSlot.forward`, the hot path, so the traced
@@ -732,10 +611,7 @@ async def run_once(
 TRACE_SOURCE = """
 import os, sys, time, threading
 
-def _install():
-    path = os.environ.get("CLASSROOM_BENCH_TRACE")
-    if not path or "serve" not in sys.argv:
-        return
+def install(path):
     out = open(path, "a", buffering=1)
     now = time.monotonic
 
@@ -777,30 +653,7 @@ def _install():
         S.forward = slot_forward
 
     threading.Thread(target=later, daemon=True).start()
-
-_install()
 """
-
-
-@contextlib.contextmanager
-def trace_environment(folder: Path, trace_file: Path | None) -> Any:
-    """PYTHONPATH and CLASSROOM_BENCH_TRACE for the server process started inside."""
-    if trace_file is None:
-        yield
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "sitecustomize.py").write_text(TRACE_SOURCE)
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "CLASSROOM_BENCH_TRACE")}
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(folder), saved["PYTHONPATH"]]))
-    os.environ["CLASSROOM_BENCH_TRACE"] = str(trace_file)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def summarize_trace(text: str, sw: Switch) -> dict[str, Any]:
@@ -833,7 +686,8 @@ def summarize_trace(text: str, sw: Switch) -> dict[str, Any]:
             first_keyframe.setdefault(publisher, at)
     if not attaches:
         return {}
-    on_time, late = [], []
+    on_time: list[float] = []
+    late: list[float] = []
     for at, publisher, slot in attaches:
         got = keyframes.get((slot, publisher))
         if got is None:
@@ -988,7 +842,7 @@ def planner_tables(result: dict[str, Any], runs: int) -> str:
 # --- driver --------------------------------------------------------------------------------
 
 
-SWITCH_COLUMNS = [
+SWITCH_COLUMNS: list[support.Column] = [
     ("http_s", "POST s", "{:.3f}"),
     ("room_changed_s", "all room_changed s", "{:.3f}"),
     ("routed_s", "all routed (tracks) s", "{:.3f}"),
@@ -1040,20 +894,14 @@ def aggregate(results: list[RunResult]) -> list[dict[str, Any]]:
 
 
 def switch_table(rows: list[dict[str, Any]], which: str) -> str:
-    lines = [
-        "| N | groups | " + " | ".join(title for _, title, _ in SWITCH_COLUMNS) + " |",
-        "|---:|---:|" + "|".join("---:" for _ in SWITCH_COLUMNS) + "|",
-    ]
+    lines = support.markdown_header(["N", "groups", *(title for _, title, _ in SWITCH_COLUMNS)])
     for row in rows:
         label = str(row["n"]) + (f" ({row['failed']} failed)" if row.get("failed") else "")
         if which not in row:
-            lines.append(f"| {label} | – |" + "|".join(" – " for _ in SWITCH_COLUMNS) + "|")
+            lines.append(support.markdown_row([label] + ["–"] * (1 + len(SWITCH_COLUMNS))))
             continue
-        cells = []
-        for key, _, fmt in SWITCH_COLUMNS:
-            value = row[which].get(key)
-            cells.append("–" if value is None else fmt.format(value))
-        lines.append(f"| {label} | {row['groups']} | " + " | ".join(cells) + " |")
+        cells = support.cells(row[which], SWITCH_COLUMNS)
+        lines.append(support.markdown_row([label, str(row["groups"]), *cells]))
     return "\n".join(lines)
 
 
@@ -1091,17 +939,15 @@ def trace_table(r: RunResult) -> str:
     ]
 
     def f(v: Any) -> str:
-        return "–" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+        return support.cell(v, "{:.3f}" if isinstance(v, float) else "{}")
 
+    waits = ("plis", "on_time", "on_time_wait_p50_s", "late", "late_wait_p50_s")
     for name, sw in (("open", r.opened), ("close", r.closed)):
         t = sw.trace or {}
-        lines.append(
-            f"| {name} | {f(t.get('attaches'))} "
-            f"| {f(t.get('route_first_s'))}–{f(t.get('route_last_s'))} | {f(t.get('plis'))} "
-            f"| {f(t.get('on_time'))} | {f(t.get('on_time_wait_p50_s'))} | {f(t.get('late'))} "
-            f"| {f(t.get('late_wait_p50_s'))} | {f(t.get('last_keyframe_forwarded_s'))} "
-            f"| {f(sw.video_s)} |"
-        )
+        route = f"{f(t.get('route_first_s'))}–{f(t.get('route_last_s'))}"
+        texts = [name, f(t.get("attaches")), route, *(f(t.get(key)) for key in waits)]
+        texts += [f(t.get("last_keyframe_forwarded_s")), f(sw.video_s)]
+        lines.append(support.markdown_row(texts))
     return "\n".join(lines)
 
 
@@ -1135,11 +981,8 @@ def _print_run(r: RunResult) -> None:
 
 
 async def bench(args: argparse.Namespace) -> int:
-    task = asyncio.current_task()
-    if task is not None:  # SIGTERM: cancel, so that every run's cleanup still happens
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     started = time.monotonic()
-    info = machine_info()
+    info = support.machine_info()
     info["loadavg_at_start"] = os.getloadavg()
     print(f"machine: {info}", flush=True)
     sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
@@ -1155,11 +998,9 @@ async def bench(args: argparse.Namespace) -> int:
             f"inter frame median {statistics.median(map(len, clip[1:]))} B",
             flush=True,
         )
-        for repeat in range(args.repeats):
-            for n in sizes:
-                result = await run_once(n, repeat, clip, args)
-                results.append(result)
-                _print_run(result)
+        results = await support.interleaved(
+            args.repeats, sizes, lambda n, repeat: run_once(n, repeat, clip, args), _print_run
+        )
         if args.trace:
             n = max(sizes)
             print(f"traced run at N={n} (kept out of the tables) ...", flush=True)
@@ -1191,21 +1032,9 @@ async def bench(args: argparse.Namespace) -> int:
     if planner is not None:
         print()
         print(planner_tables(planner, args.planner_runs), flush=True)
-    if args.json:
-        Path(args.json).write_text(
-            json.dumps(
-                {
-                    "machine": info,
-                    "args": vars(args),
-                    "rows": rows,
-                    "runs": [asdict(r) for r in results],
-                    "traced_run": asdict(traced) if traced else None,
-                    "planner": planner,
-                },
-                indent=2,
-                ensure_ascii=False,
-            )
-        )
+    support.write_results(
+        args, info, rows, results, traced_run=asdict(traced) if traced else None, planner=planner
+    )
     return 1 if any(r.error for r in results) else 0
 
 
@@ -1237,14 +1066,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    check_network_namespace("bench/breakouts.py")
+    support.check_network_namespace("bench/breakouts.py")
     enable_loopback_candidates()
-    install_keyframe_hook()
-    try:
-        return asyncio.run(bench(args))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted; servers and peers were stopped", file=sys.stderr)
-        return 130
+    support.install_keyframe_hook()
+    return support.run_bench(bench(args))
 
 
 if __name__ == "__main__":

@@ -41,7 +41,6 @@ import pickle
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,10 +60,11 @@ if str(REPO) not in sys.path:
 import aiohttp  # noqa: E402
 import av  # noqa: E402
 import psutil  # noqa: E402
-from aiortc import RTCRtpSender  # noqa: E402
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack  # noqa: E402
+from aiortc.mediastreams import MediaStreamTrack  # noqa: E402
 from aiortc.rtp import RtpPacket  # noqa: E402
 
+from bench import support  # noqa: E402
+from bench.support import AUDIO_FRAME, busy_seconds, cpu_seconds, median_of  # noqa: E402
 from classroom.demo import run_demo  # noqa: E402
 from classroom.rooms.aiortc_hooks import enable_loopback_candidates, tap_receiver  # noqa: E402
 from tests.support.peer_client import PeerClient  # noqa: E402
@@ -73,13 +74,9 @@ WIDTH, HEIGHT, FPS = 640, 480, 30
 VIDEO_BITRATE = 1_000_000
 AUDIO_BITRATE = 32_000
 CLIP_SECONDS = 10
-AUDIO_FRAME = 960  # 20 ms at 48 kHz
 
 PUBLISHER_READY_S = 30.0
 FIRST_VIDEO_TIMEOUT_S = 20.0
-QUIET_S = 1.5  # no new offer to anyone for this long: negotiation has settled
-QUIET_MAX_S = 20.0
-CLOSE_TIMEOUT_S = 10.0
 PUBLISHER_MAX_LIFETIME_S = 900.0
 
 
@@ -102,7 +99,7 @@ class Clip:
         return len(self.video[0])
 
 
-def _camera_frames(count: int, warmup: int) -> list[av.VideoFrame]:
+def _camera_scene(count: int) -> Iterator[bytes]:
     """A webcam-like scene: a static textured background and a moving noisy 'person'."""
     rnd = random.Random(7)
     background = bytes(
@@ -110,28 +107,13 @@ def _camera_frames(count: int, warmup: int) -> list[av.VideoFrame]:
         for y in range(HEIGHT)
         for x in range(WIDTH)
     )
-    chroma = bytes([128]) * (WIDTH // 2 * HEIGHT // 2)
     box = 200
+
+    def path(i: int) -> tuple[int, int]:
+        return int((WIDTH - box) / 2 + 150 * math.sin(i / 20)), 140 + int(20 * math.sin(i / 7))
+
     texture = bytes((b & 0x1F) | 0x60 for b in range(256))
-    frames = []
-    for i in range(count):
-        luma = bytearray(background)
-        bx = int((WIDTH - box) / 2 + 150 * math.sin(i / 20))
-        by = 140 + int(20 * math.sin(i / 7))
-        noise = rnd.randbytes(box * box).translate(texture)
-        for r in range(box):
-            o = (by + r) * WIDTH + bx
-            luma[o : o + box] = noise[r * box : (r + 1) * box]
-        frame = av.VideoFrame(WIDTH, HEIGHT, "yuv420p")
-        frame.planes[0].update(bytes(luma))
-        frame.planes[1].update(chroma)
-        frame.planes[2].update(chroma)
-        frame.pts = i
-        frame.time_base = fractions.Fraction(1, FPS)
-        if i == warmup:
-            frame.pict_type = av.video.frame.PictureType.I
-        frames.append(frame)
-    return frames
+    return support.moving_block(background, WIDTH, box, count, path, rnd, texture)
 
 
 def encode_clip() -> Clip:
@@ -140,28 +122,20 @@ def encode_clip() -> Clip:
     The encoder runs one second before the clip starts, so that its rate control has settled
     and the clip's first frame is a keyframe of steady-state size (forced there).
     """
-    vp8 = av.CodecContext.create("libvpx", "w")
-    vp8.width, vp8.height, vp8.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-    vp8.framerate = fractions.Fraction(FPS, 1)
-    vp8.time_base = fractions.Fraction(1, FPS)
-    vp8.bit_rate = VIDEO_BITRATE
-    vp8.gop_size = 1_000_000  # keyframes only where forced: at the start of the loop
-    vp8.options = {
-        "deadline": "realtime",
-        "cpu-used": "8",
-        "lag-in-frames": "0",
-        "error-resilient": "1",
-        "minrate": str(VIDEO_BITRATE),
-        "maxrate": str(VIDEO_BITRATE),
-        "static-thresh": "0",
-        "max-intra-rate": "900",
-    }
     warmup = FPS
-    video: list[bytes] = []
-    for frame in _camera_frames(warmup + CLIP_SECONDS * FPS, warmup):
-        video += [bytes(p) for p in vp8.encode(frame)]
-    video += [bytes(p) for p in vp8.encode(None)]
-    video = video[warmup:]
+    video = support.encode_vp8(
+        _camera_scene(warmup + CLIP_SECONDS * FPS),
+        WIDTH,
+        HEIGHT,
+        FPS,
+        VIDEO_BITRATE,
+        warmup,
+        {
+            "minrate": str(VIDEO_BITRATE),
+            "maxrate": str(VIDEO_BITRATE),
+            "max-intra-rate": "900",
+        },
+    )
 
     opus = av.CodecContext.create("libopus", "w")
     opus.sample_rate, opus.layout, opus.format = 48000, "mono", "s16"
@@ -185,71 +159,10 @@ def encode_clip() -> Clip:
     return Clip(video, audio)
 
 
-class ReplayTrack(MediaStreamTrack):
-    """Hands aiortc's sender encoded packets (it packetizes them, it does not encode).
-
-    Paced in real time. A keyframe request (PLI/FIR from the server) restarts the video loop
-    at its first frame, a keyframe, as a real encoder would send a fresh keyframe; the
-    bitstream stays decodable because every loop starts with that keyframe.
-    """
-
-    def __init__(self, kind: str, packets: list[bytes]) -> None:
-        super().__init__()
-        self.kind = kind
-        self._packets = packets
-        self._interval = 1 / FPS if kind == "video" else AUDIO_FRAME / 48000
-        self._pts_step = 90000 // FPS if kind == "video" else AUDIO_FRAME
-        self._time_base = fractions.Fraction(1, 90000 if kind == "video" else 48000)
-        self._n = 0
-        self._i = 0
-        self._start: float | None = None
-        self._restart = False
-        self.sent = 0
-        self.keyframe_requests = 0
-        self.late = 0
-
-    def request_keyframe(self) -> None:
-        if self.kind == "video":
-            self.keyframe_requests += 1
-            self._restart = True
-
-    async def recv(self) -> av.Packet:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        delay = self._start + self._n * self._interval - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        elif delay < -self._interval:
-            self.late += 1
-        if self._restart:
-            self._restart = False
-            self._i = 0
-        packet = av.Packet(self._packets[self._i])
-        packet.pts = self._n * self._pts_step
-        packet.time_base = self._time_base
-        self._i = (self._i + 1) % len(self._packets)
-        self._n += 1
-        self.sent += 1
-        return packet
-
-
-def _install_keyframe_hook() -> None:
-    """In the publisher process: a PLI/FIR reaching a sender restarts its replay track."""
-
-    def send_keyframe(self: RTCRtpSender) -> None:
-        track = self.track
-        if isinstance(track, ReplayTrack):
-            track.request_keyframe()
-
-    RTCRtpSender._send_keyframe = send_keyframe  # type: ignore[method-assign]
-
-
 async def publisher_main(base_url: str, join_url: str, clip_path: Path) -> int:
     """The publisher child process: join, print `ready` once connected, run until told."""
     enable_loopback_candidates()
-    _install_keyframe_hook()
+    support.install_keyframe_hook()
     clip: Clip = pickle.loads(clip_path.read_bytes())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -265,8 +178,8 @@ async def publisher_main(base_url: str, join_url: str, clip_path: Path) -> int:
 
     threading.Thread(target=watch_stdin, daemon=True).start()
     client = PeerClient(base_url, join_url, audio=True, video=True)
-    video = ReplayTrack("video", clip.video)
-    audio = ReplayTrack("audio", clip.audio)
+    video = support.ReplayTrack.video(clip.video, FPS)
+    audio = support.ReplayTrack.audio(clip.audio)
     client.local_video, client.local_audio = video, audio
     try:
         await client.connect()
@@ -283,11 +196,10 @@ async def publisher_main(base_url: str, join_url: str, clip_path: Path) -> int:
         stats = {
             "video_frames": video.sent,
             "audio_packets": audio.sent,
-            "keyframe_requests": video.keyframe_requests,
+            "keyframe_requests": len(video.keyframe_requests),
             "late_frames": video.late,
         }
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(client.close(), CLOSE_TIMEOUT_S)
+        await support.close_quietly(client)
         print("stats " + json.dumps(stats), flush=True)
     return 0
 
@@ -321,8 +233,7 @@ class Publisher:
             raise RuntimeError(f"publisher did not start: {line.strip() or 'no output'}")
 
     def cpu_seconds(self) -> float:
-        t = self._proc.cpu_times()
-        return float(t.user + t.system)
+        return cpu_seconds(self._proc)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -330,7 +241,7 @@ class Publisher:
                 assert self.process.stdin is not None
                 self.process.stdin.close()
             try:
-                self.process.wait(CLOSE_TIMEOUT_S)
+                self.process.wait(support.CLOSE_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
@@ -346,13 +257,15 @@ class Publisher:
 
 @dataclass
 class Tally:
+    """What one subscriber received (monotonic times)."""
+
     video_packets: int = 0
     video_frames: int = 0
-    audio_packets: int = 0
+    last_marker_seq: int | None = None  # of the last frame counted
     first_video_at: float | None = None
+    audio_packets: int = 0
     first_audio_at: float | None = None
     connected_at: float | None = None
-    last_marker_seq: int | None = None
 
 
 class Subscriber:
@@ -422,8 +335,7 @@ class Subscriber:
         return sum(1 for m in self.client.messages if m.get("type") == "offer")
 
     async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.client.close(), CLOSE_TIMEOUT_S)
+        await support.close_quietly(self.client)
 
 
 # --- one run -------------------------------------------------------------------------------
@@ -461,30 +373,6 @@ class RunResult:
     error: str | None = None
 
 
-def histogram_median(text: str, name: str) -> float | None:
-    """histogram_quantile(0.5, ...) over a Prometheus text histogram (linear in the bucket)."""
-    buckets: list[tuple[float, float]] = []
-    for line in text.splitlines():
-        if not line.startswith(name + "_bucket{"):
-            continue
-        head, _, value = line.rpartition(" ")
-        le = head.split('le="', 1)[1].split('"', 1)[0]
-        buckets.append((math.inf if le == "+Inf" else float(le), float(value)))
-    buckets.sort()
-    if not buckets or buckets[-1][1] == 0:
-        return None
-    rank = buckets[-1][1] / 2
-    lower_bound, lower_count = 0.0, 0.0
-    for bound, count in buckets:
-        if count >= rank:
-            if math.isinf(bound):
-                return lower_bound
-            share = (rank - lower_count) / (count - lower_count) if count > lower_count else 0
-            return lower_bound + (bound - lower_bound) * share
-        lower_bound, lower_count = bound, count
-    return None
-
-
 async def create_session(base_url: str, subscribers: int, role: str) -> tuple[str, list[str]]:
     """(publisher link, subscriber links). Participants come from `classroom demo`."""
     if role == "participant":
@@ -492,10 +380,8 @@ async def create_session(base_url: str, subscribers: int, role: str) -> tuple[st
         return links["facilitator_url"], list(links["participant_urls"])
     # observers: the same through the API, with roster role "observer"
     api = base_url + "/api/v1"
-    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(
-        headers=headers, raise_for_status=True, timeout=timeout
+        headers=support.AUTH, raise_for_status=True, timeout=support.HTTP_TIMEOUT
     ) as http:
         async with http.post(f"{api}/cohorts", json={"name": "bench"}) as r:
             cohort = (await r.json())["id"]
@@ -528,29 +414,6 @@ async def create_session(base_url: str, subscribers: int, role: str) -> tuple[st
     return publisher, [link["url"] for link in links if link["role"] == "observer"]
 
 
-async def wait_quiet(subscribers: list[Subscriber]) -> None:
-    """Until no subscriber got a new offer for QUIET_S (bounded by QUIET_MAX_S)."""
-    deadline = time.monotonic() + QUIET_MAX_S
-    last = sum(s.offers() for s in subscribers)
-    quiet_since = time.monotonic()
-    while time.monotonic() < deadline:
-        await asyncio.sleep(0.25)
-        now_offers = sum(s.offers() for s in subscribers)
-        if now_offers != last:
-            last, quiet_since = now_offers, time.monotonic()
-        elif time.monotonic() - quiet_since >= QUIET_S:
-            return
-
-
-def cpu_seconds(process: psutil.Process) -> float:
-    t = process.cpu_times()
-    return float(t.user + t.system)
-
-
-def busy_seconds(times: Any) -> float:
-    return float(times.user + times.nice + times.system + times.irq + times.softirq + times.steal)
-
-
 def run_budget_s(n: int, seconds: float) -> float:
     """Upper bound on one run before cleanup: server start, joins, settling, the window."""
     return 90 + seconds + n * (FIRST_VIDEO_TIMEOUT_S + 5)
@@ -573,12 +436,11 @@ async def run_once(
     subscribers: list[Subscriber] = []
     try:
         async with asyncio.timeout(run_budget_s(n, seconds)):
-            probe_dir = probe_file = None
-            if probe:
-                probe_dir, probe_file = data_dir / "probe", data_dir / "probe.json"
-                probe_dir.mkdir()
-                (probe_dir / "sitecustomize.py").write_text(PROBE_SOURCE)
-            with probe_environment(probe_dir, probe_file):
+            probe_file = data_dir / "probe.json" if probe else None
+            probe_dir = data_dir / "probe"
+            with support.server_sitecustomize(
+                probe_dir, PROBE_SOURCE, "CLASSROOM_BENCH_PROBE", probe_file
+            ):
                 server = await start_server(data_dir)
             publisher_url, subscriber_urls = await create_session(server.base_url, n, role)
             publisher = Publisher(server.base_url, publisher_url, clip_path)
@@ -589,7 +451,7 @@ async def run_once(
                 joined = await subscriber.join()
                 if joined is not None:
                     result.join_s.append(joined)
-            await wait_quiet(subscribers)
+            await support.wait_quiet(lambda: sum(s.offers() for s in subscribers))
             await asyncio.sleep(1.0)  # let a keyframe and the first RTCP rounds pass
 
             proc = psutil.Process(server.pid)
@@ -659,14 +521,10 @@ async def run_once(
             result.first_audio_median_s = median_of([p["first_audio"] for p in phases])
             result.publications = int(metric_value(m1, "classroom_publications"))
             result.subscriptions = int(metric_value(m1, "classroom_subscriptions"))
-            result.server_join_median_s = histogram_median(m1, "classroom_join_seconds")
+            result.server_join_median_s = support.histogram_median(m1, "classroom_join_seconds")
     except Exception as exc:
-        result.error = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, TimeoutError):
-            result.error += f" (run budget {run_budget_s(n, seconds):.0f} s exceeded)"
-        if server is not None:
-            tail = server.log_text()[-2000:]
-            result.error += f"\n--- server log tail ---\n{tail}"
+        budget = f"run budget {run_budget_s(n, seconds):.0f} s exceeded"
+        result.error = support.run_error(exc, budget, server)
     finally:
         await asyncio.gather(*(subscriber.close() for subscriber in subscribers))
         if publisher is not None:
@@ -680,16 +538,13 @@ async def run_once(
 
 # --- CPU probe: thread CPU time of the packet path's parts, inside the server -----------------
 
-#: Installed as `sitecustomize` for the server process only (PYTHONPATH): wraps a few functions
+#: The server process's `sitecustomize` (support.server_sitecustomize): wraps a few functions
 #: with time.thread_time() and dumps the totals to $CLASSROOM_BENCH_PROBE every 0.5 s.
 #: CPU time, unlike py-spy's wall-clock samples, leaves out time the server spends preempted.
 PROBE_SOURCE = """
 import os, sys, time, json, threading
 
-def _install():
-    path = os.environ.get("CLASSROOM_BENCH_PROBE")
-    if not path or "serve" not in sys.argv:
-        return
+def install(path):
     import asyncio.selector_events as se
     import pylibsrtp
     import aiortc.rtcdtlstransport as dt
@@ -766,8 +621,6 @@ def _install():
             os.replace(tmp, path)
 
     threading.Thread(target=later, daemon=True, name="bench-probe").start()
-
-_install()
 """
 
 
@@ -809,27 +662,6 @@ def probe_summary(before: dict[str, Any], after: dict[str, Any], out_pps: float)
         "probe_overhead_us_per_wrapped_call": round(1e6 * overhead, 2),
         "parts": parts,
     }
-
-
-@contextlib.contextmanager
-def probe_environment(probe_dir: Path | None, probe_file: Path | None) -> Any:
-    """PYTHONPATH and CLASSROOM_BENCH_PROBE set while the server process starts."""
-    if probe_dir is None or probe_file is None:
-        yield
-        return
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "CLASSROOM_BENCH_PROBE")}
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        [str(probe_dir), *([saved["PYTHONPATH"]] if saved["PYTHONPATH"] else [])]
-    )
-    os.environ["CLASSROOM_BENCH_PROBE"] = str(probe_file)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 # --- profiling with py-spy -----------------------------------------------------------------
@@ -977,11 +809,6 @@ def _short(frame: str) -> str:
 # --- driver --------------------------------------------------------------------------------
 
 
-def median_of(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return statistics.median(present) if present else None
-
-
 def aggregate(results: list[RunResult]) -> list[dict[str, Any]]:
     """Medians over repeats, per N, with the baseline (N=0) subtracted for marginal figures."""
     ok = [r for r in results if r.error is None]
@@ -1032,7 +859,7 @@ def aggregate(results: list[RunResult]) -> list[dict[str, Any]]:
     return rows
 
 
-COLUMNS = [
+COLUMNS: list[support.Column] = [
     ("subscribers", "N", "{}"),
     ("server_cpu_pct", "server CPU %", "{:.1f}"),
     ("marginal_cpu_pct", "minus N=0 %", "{:.1f}"),
@@ -1051,73 +878,19 @@ COLUMNS = [
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| " + " | ".join(title for _, title, _ in COLUMNS) + " |",
-        "|" + "|".join("---:" for _ in COLUMNS) + "|",
-    ]
+    lines = support.markdown_header([title for _, title, _ in COLUMNS])
     for row in rows:
-        cells = []
-        for key, _, fmt in COLUMNS:
-            value = row.get(key)
-            cells.append("–" if value is None else fmt.format(value))
+        cells = support.cells(row, COLUMNS)
         if row.get("failed"):
             cells[0] += f" ({row['failed']} failed)"
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(support.markdown_row(cells))
     return "\n".join(lines)
 
 
-def machine_info() -> dict[str, Any]:
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    git = {}
-    with contextlib.suppress(Exception):
-        git["commit"] = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "classroom"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        git["classroom_files_modified"] = len(status.splitlines())
-    return {
-        "nproc": os.cpu_count(),
-        "cpu_model": model,
-        "python": sys.version.split()[0],
-        "aiortc": __import__("aiortc").__version__,
-        "av": av.__version__,
-        **git,
-    }
-
-
-def check_network_namespace(script: str = "bench/forwarding.py") -> None:
-    """Benchmarks send WebRTC traffic: only inside a namespace whose one interface is lo."""
-    names = [name for _, name in socket.if_nameindex()]
-    if names != ["lo"]:
-        sys.exit(
-            f"refusing to run: network interfaces {names}; WebRTC must stay on loopback. Run:\n"
-            "  unshare -n sh -c 'ip link set lo up && "
-            f"exec .venv/bin/python {script} ...'"
-        )
-
-
 async def bench(args: argparse.Namespace) -> int:
-    task = asyncio.current_task()
-    if task is not None:  # SIGTERM: cancel, so that every run's cleanup still happens
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     counts = [int(x) for x in args.subscribers.split(",") if x.strip()]
     plan = sorted({0, *counts})
-    info = machine_info()
+    info = support.machine_info()
     print(f"machine: {info}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="bench-clip-"))
     results: list[RunResult] = []
@@ -1133,11 +906,12 @@ async def bench(args: argparse.Namespace) -> int:
             f"(encoded in {time.monotonic() - started:.1f} s)",
             flush=True,
         )
-        for repeat in range(args.repeats):
-            for n in plan:
-                result = await run_once(n, repeat, clip_path, args.seconds, args.role)
-                results.append(result)
-                _print_run(result)
+        results = await support.interleaved(
+            args.repeats,
+            plan,
+            lambda n, repeat: run_once(n, repeat, clip_path, args.seconds, args.role),
+            _print_run,
+        )
         profile = None
         extra_runs: list[RunResult] = []
         if args.profile:
@@ -1173,22 +947,15 @@ async def bench(args: argparse.Namespace) -> int:
         f"subscribers as {args.role}s (bench took {time.monotonic() - started:.0f} s):\n"
     )
     print(markdown_table(rows), flush=True)
-    if args.json:
-        Path(args.json).write_text(
-            json.dumps(
-                {
-                    "machine": info,
-                    "args": vars(args),
-                    "rows": rows,
-                    "runs": [asdict(r) for r in results],
-                    "profile": profile,
-                    "probe": probe,
-                    "profile_and_probe_runs": [asdict(r) for r in extra_runs],
-                },
-                indent=2,
-                ensure_ascii=False,
-            )
-        )
+    support.write_results(
+        args,
+        info,
+        rows,
+        results,
+        profile=profile,
+        probe=probe,
+        profile_and_probe_runs=[asdict(r) for r in extra_runs],
+    )
     return 1 if any(r.error for r in results) else 0
 
 
@@ -1245,13 +1012,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.publisher_child:
         return asyncio.run(publisher_main(args.base_url, args.join_url, Path(args.clip)))
-    check_network_namespace()
+    support.check_network_namespace("bench/forwarding.py")
     enable_loopback_candidates()
-    try:
-        return asyncio.run(bench(args))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted; servers and peers were stopped", file=sys.stderr)
-        return 130
+    return support.run_bench(bench(args))
 
 
 if __name__ == "__main__":

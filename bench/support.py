@@ -1,0 +1,466 @@
+"""What both benchmarks (bench/forwarding.py, bench/breakouts.py) use: replayed media,
+waiting for negotiation to settle, a sitecustomize for the server process, CPU and busy
+time, medians, Prometheus histograms, markdown tables, the run's machine, the
+loopback-only check, and the driver's plumbing (interleaved repeats, SIGTERM, --json).
+
+Imported as `bench.support` by the scripts, which put the repository on sys.path first.
+Layers: bench uses tests.support and classroom; neither imports bench.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import fractions
+import json
+import math
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+import av
+import psutil
+from aiortc import RTCRtpSender
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from tests.support.peer_client import PeerClient
+from tests.support.server import ADMIN_TOKEN, ServerProcess
+
+REPO = Path(__file__).resolve().parent.parent
+
+QUIET_S = 1.5  # no new offer to anyone for this long: negotiation has settled
+QUIET_MAX_S = 20.0
+CLOSE_TIMEOUT_S = 10.0
+HTTP_TIMEOUT = aiohttp.ClientTimeout(total=30)
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+AUDIO_FRAME = 960  # Opus: 20 ms at 48 kHz
+VIDEO_CLOCK = 90000
+
+RunT = TypeVar("RunT")
+
+
+# --- media: encoded once, replayed as encoded packets --------------------------------------
+
+
+def moving_block(
+    background: bytes,
+    width: int,
+    box: int,
+    count: int,
+    path: Callable[[int], tuple[int, int]],
+    rnd: random.Random,
+    texture: bytes | None = None,
+) -> Iterator[bytes]:
+    """`count` luma planes: `background` with a `box` x `box` block of fresh noise from `rnd`
+    (mapped through `texture`, a bytes.translate table, if given) at `path(i)` (left, top)."""
+    for i in range(count):
+        luma = bytearray(background)
+        x, y = path(i)
+        noise = rnd.randbytes(box * box)
+        if texture is not None:
+            noise = noise.translate(texture)
+        for r in range(box):
+            o = (y + r) * width + x
+            luma[o : o + box] = noise[r * box : (r + 1) * box]
+        yield bytes(luma)
+
+
+def encode_vp8(
+    lumas: Iterable[bytes],
+    width: int,
+    height: int,
+    fps: int,
+    bitrate: int,
+    warmup: int,
+    options: dict[str, str] | None = None,
+) -> list[bytes]:
+    """VP8 frames (libvpx, realtime) of the luma planes, chroma flat grey, at `fps`.
+
+    The first `warmup` frames only let the encoder's rate control settle and are dropped:
+    the result starts with a keyframe of steady-state size (forced there) and holds no
+    other one, so a replay loop restarts with the only keyframe. `options` add to or
+    override the libvpx options.
+    """
+    vp8 = av.CodecContext.create("libvpx", "w")
+    vp8.width, vp8.height, vp8.pix_fmt = width, height, "yuv420p"
+    vp8.framerate = fractions.Fraction(fps, 1)
+    vp8.time_base = fractions.Fraction(1, fps)
+    vp8.bit_rate = bitrate
+    vp8.gop_size = 1_000_000  # keyframes only where forced: at the start of the loop
+    vp8.options = {
+        "deadline": "realtime",
+        "cpu-used": "8",
+        "lag-in-frames": "0",
+        "error-resilient": "1",
+        "static-thresh": "0",
+        **(options or {}),
+    }
+    chroma = bytes([128]) * (width // 2 * height // 2)
+    packets: list[bytes] = []
+    for i, luma in enumerate(lumas):
+        frame = av.VideoFrame(width, height, "yuv420p")
+        frame.planes[0].update(luma)
+        frame.planes[1].update(chroma)
+        frame.planes[2].update(chroma)
+        frame.pts = i
+        frame.time_base = fractions.Fraction(1, fps)
+        if i == warmup:
+            frame.pict_type = av.video.frame.PictureType.I
+        packets += [bytes(p) for p in vp8.encode(frame)]
+    packets += [bytes(p) for p in vp8.encode(None)]
+    return packets[warmup:]
+
+
+class ReplayTrack(MediaStreamTrack):
+    """Hands aiortc's sender encoded packets (it packetizes them, it does not encode), in a
+    loop, paced in real time.
+
+    With `install_keyframe_hook`, a keyframe request (PLI/FIR from the server) restarts a
+    video loop at its first frame, a keyframe, on the next frame tick, as a camera's encoder
+    answers with its next frame; the bitstream stays decodable because every loop starts
+    with that keyframe. Records when requests came (`keyframe_requests`), when the
+    keyframes answering them went out (`keyframes_sent`), and how many packets went out
+    more than one interval late (`late`).
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        packets: list[bytes],
+        interval: float,
+        pts_step: int,
+        clock_rate: int,
+        random_phase: bool = False,
+    ) -> None:
+        super().__init__()
+        self.kind = kind
+        self._packets = packets
+        self._interval = interval
+        self._pts_step = pts_step
+        self._time_base = fractions.Fraction(1, clock_rate)
+        self._random_phase = random_phase
+        self._n = 0
+        self._i = 0
+        self._start: float | None = None
+        self._restart = False
+        self.sent = 0
+        self.keyframe_requests: list[float] = []
+        self.keyframes_sent: list[float] = []
+        self.late = 0
+
+    @classmethod
+    def video(cls, packets: list[bytes], fps: int, random_phase: bool = False) -> ReplayTrack:
+        """VP8 frames at `fps`; `random_phase`: start up to a frame interval late, as
+        independent cameras do."""
+        return cls("video", packets, 1 / fps, VIDEO_CLOCK // fps, VIDEO_CLOCK, random_phase)
+
+    @classmethod
+    def audio(cls, packets: list[bytes]) -> ReplayTrack:
+        """Opus packets of AUDIO_FRAME samples at 48 kHz."""
+        return cls("audio", packets, AUDIO_FRAME / 48000, AUDIO_FRAME, 48000)
+
+    def request_keyframe(self) -> None:
+        if self.kind == "video":
+            self.keyframe_requests.append(time.monotonic())
+            self._restart = True
+
+    async def recv(self) -> av.Packet[Any]:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+            if self._random_phase:
+                self._start += random.random() * self._interval
+        delay = self._start + self._n * self._interval - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        elif delay < -self._interval:
+            self.late += 1
+        if self._restart:
+            self._restart = False
+            self._i = 0
+            self.keyframes_sent.append(time.monotonic())
+        packet = av.Packet(self._packets[self._i])
+        packet.pts = self._n * self._pts_step
+        packet.time_base = self._time_base
+        self._i = (self._i + 1) % len(self._packets)
+        self._n += 1
+        self.sent += 1
+        return packet
+
+
+def install_keyframe_hook() -> None:
+    """In the process whose peers publish: a PLI/FIR reaching one of its senders restarts
+    the sender's ReplayTrack at the keyframe (aiortc's `RTCRtpSender._send_keyframe`)."""
+
+    def send_keyframe(self: RTCRtpSender) -> None:
+        track = self.track
+        if isinstance(track, ReplayTrack):
+            track.request_keyframe()
+
+    RTCRtpSender._send_keyframe = send_keyframe  # type: ignore[method-assign]
+
+
+# --- peers ---------------------------------------------------------------------------------
+
+
+async def close_quietly(client: PeerClient) -> None:
+    """Close a peer at the end of a run, whatever state it is in (at most CLOSE_TIMEOUT_S)."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(client.close(), CLOSE_TIMEOUT_S)
+
+
+async def wait_quiet(offers: Callable[[], int]) -> None:
+    """Until `offers()`, the offers all peers got so far, has not changed for QUIET_S
+    (bounded by QUIET_MAX_S): negotiation has settled."""
+    deadline = time.monotonic() + QUIET_MAX_S
+    last = offers()
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+        now_offers = offers()
+        if now_offers != last:
+            last, quiet_since = now_offers, time.monotonic()
+        elif time.monotonic() - quiet_since >= QUIET_S:
+            return
+
+
+# --- the server process --------------------------------------------------------------------
+
+
+#: Appended to a server_sitecustomize source: calls its `install(path)` in the server
+#: process only (not in other Python processes that inherit PYTHONPATH).
+_SITECUSTOMIZE_CALL = """
+
+def _bench_sitecustomize():
+    import os, sys
+
+    path = os.environ.get({variable!r})
+    if path and "serve" in sys.argv:
+        install(path)
+
+_bench_sitecustomize()
+"""
+
+
+@contextlib.contextmanager
+def server_sitecustomize(
+    folder: Path, source: str, variable: str, target: Path | None
+) -> Iterator[None]:
+    """While a server process starts inside: a `sitecustomize` (PYTHONPATH starts with
+    `folder`) that runs `source` and calls the `install(path)` it defines with `target`,
+    the file to record into, given in $`variable`. Nothing when `target` is None."""
+    if target is None:
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(source + _SITECUSTOMIZE_CALL.format(variable=variable))
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", variable)}
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(folder), saved["PYTHONPATH"]]))
+    os.environ[variable] = str(target)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_error(exc: Exception, timeout_note: str, server: ServerProcess | None) -> str:
+    """A failed run's error: the exception, `timeout_note` for a timeout, the server's log
+    tail."""
+    error = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, TimeoutError):
+        error += f" ({timeout_note})"
+    if server is not None:
+        error += f"\n--- server log tail ---\n{server.log_text()[-2000:]}"
+    return error
+
+
+# --- measuring -----------------------------------------------------------------------------
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    t = process.cpu_times()
+    return float(t.user + t.system)
+
+
+def busy_seconds(times: Any) -> float:
+    """CPU time the whole machine was busy, from psutil.cpu_times()."""
+    return float(times.user + times.nice + times.system + times.irq + times.softirq + times.steal)
+
+
+def median_of(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def histogram_buckets(text: str, name: str) -> list[tuple[str, float]]:
+    """(le, cumulative count) of a Prometheus text histogram's buckets, in text order."""
+    buckets = []
+    for line in text.splitlines():
+        if not line.startswith(name + "_bucket{"):
+            continue
+        head, _, value = line.rpartition(" ")
+        buckets.append((head.split('le="', 1)[1].split('"', 1)[0], float(value)))
+    return buckets
+
+
+def histogram_median(text: str, name: str) -> float | None:
+    """histogram_quantile(0.5, ...) over a Prometheus text histogram (linear in the bucket)."""
+    buckets = sorted(
+        (math.inf if le == "+Inf" else float(le), count)
+        for le, count in histogram_buckets(text, name)
+    )
+    if not buckets or buckets[-1][1] == 0:
+        return None
+    rank = buckets[-1][1] / 2
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if math.isinf(bound):
+                return lower_bound
+            share = (rank - lower_count) / (count - lower_count) if count > lower_count else 0
+            return lower_bound + (bound - lower_bound) * share
+        lower_bound, lower_count = bound, count
+    return None
+
+
+# --- tables --------------------------------------------------------------------------------
+
+#: A table column: the row's key, the column's title, the format of its values.
+Column = tuple[str, str, str]
+
+
+def cell(value: Any, fmt: str = "{}") -> str:
+    return "–" if value is None else fmt.format(value)
+
+
+def cells(values: dict[str, Any], columns: list[Column]) -> list[str]:
+    """The columns' values in `values`, formatted ("–" where missing)."""
+    return [cell(values.get(key), fmt) for key, _, fmt in columns]
+
+
+def markdown_row(texts: Iterable[str]) -> str:
+    return "| " + " | ".join(texts) + " |"
+
+
+def markdown_header(titles: list[str]) -> list[str]:
+    """A table's title row and its right-aligned rule."""
+    return [markdown_row(titles), "|" + "|".join("---:" for _ in titles) + "|"]
+
+
+# --- the driver ----------------------------------------------------------------------------
+
+
+def machine_info() -> dict[str, Any]:
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    git: dict[str, Any] = {}
+    with contextlib.suppress(Exception):
+        git["commit"] = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "classroom"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        git["classroom_files_modified"] = len(status.splitlines())
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "python": sys.version.split()[0],
+        "aiortc": __import__("aiortc").__version__,
+        "av": av.__version__,
+        **git,
+    }
+
+
+def check_network_namespace(script: str) -> None:
+    """Benchmarks send WebRTC traffic: only inside a namespace whose one interface is lo."""
+    names = [name for _, name in socket.if_nameindex()]
+    if names != ["lo"]:
+        sys.exit(
+            f"refusing to run: network interfaces {names}; WebRTC must stay on loopback. Run:\n"
+            "  unshare -n sh -c 'ip link set lo up && "
+            f"exec .venv/bin/python {script} ...'"
+        )
+
+
+def run_bench(bench: Coroutine[Any, Any, int]) -> int:
+    """asyncio.run(bench), where SIGTERM cancels it as Ctrl+C does, so that every run's
+    cleanup (servers, peers) still happens; 130 when interrupted."""
+
+    async def cancellable() -> int:
+        task = asyncio.current_task()
+        if task is not None:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        return await bench
+
+    try:
+        return asyncio.run(cancellable())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted; servers and peers were stopped", file=sys.stderr)
+        return 130
+
+
+async def interleaved(
+    repeats: int,
+    sizes: list[int],
+    run: Callable[[int, int], Awaitable[RunT]],
+    report: Callable[[RunT], None],
+) -> list[RunT]:
+    """`run(size, repeat)` for every size once per repeat (sizes interleaved, so that
+    background load spreads over all of them), each result `report`ed as it comes."""
+    results = []
+    for repeat in range(repeats):
+        for n in sizes:
+            result = await run(n, repeat)
+            results.append(result)
+            report(result)
+    return results
+
+
+def write_results(
+    args: argparse.Namespace,
+    machine: dict[str, Any],
+    rows: list[dict[str, Any]],
+    runs: list[Any],
+    **more: Any,
+) -> None:
+    """To the file `--json` names (if it does): the machine, the arguments, the table rows,
+    every run (dataclasses) and `more`."""
+    if args.json:
+        data = {
+            "machine": machine,
+            "args": vars(args),
+            "rows": rows,
+            "runs": [dataclasses.asdict(r) for r in runs],
+            **more,
+        }
+        Path(args.json).write_text(json.dumps(data, indent=2, ensure_ascii=False))
