@@ -14,10 +14,8 @@
 // .breakout-member[data-member-id], #breakout-panel[data-round-status],
 // #breakout-choice[data-round-id] .breakout-choice-option[data-group-id][aria-pressed].
 
+import { $, $$ } from "./dom.js";
 import { t, tn } from "./i18n.js";
-
-const $ = (selector, root = document) => root.querySelector(selector);
-const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
 
 /** How often the facilitator's panel asks who is connected, while a round is planned or open. */
 const PRESENCE_POLL_MS = 4000;

@@ -10,15 +10,13 @@
 //   ?autojoin=1  skips the lobby
 
 import { roomLabel, setupBreakouts } from "./breakouts.js";
+import { $, $$, cloneTemplate, showText, speak } from "./dom.js";
 import { setupEquity } from "./equity.js";
 import { applyI18n, detectLanguage, getLanguage, setLanguage, t, tn } from "./i18n.js";
 import { setupInRoom } from "./inroom.js";
 import { preferredLanguage, setupLanguageSwitch } from "./language.js";
 import { MediaSession } from "./media.js";
 import { SignalingClient } from "./protocol.js";
-
-const $ = (selector, root = document) => root.querySelector(selector);
-const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
 
 const rootEl = document.getElementById("app");
 const config = {
@@ -223,11 +221,7 @@ function hueOf(text) {
 }
 
 function announce(text) {
-  el.announcer.textContent = "";
-  // A fresh text node makes screen readers announce repeated messages too.
-  setTimeout(() => {
-    el.announcer.textContent = text;
-  }, 50);
+  speak(el.announcer, text);
 }
 
 function effectiveAudio() {
@@ -348,13 +342,7 @@ function hideBanner() {
 }
 
 function showMediaMessage(key) {
-  if (!key) {
-    el.mediaMessage.hidden = true;
-    el.mediaMessage.textContent = "";
-    return;
-  }
-  el.mediaMessage.textContent = t(key);
-  el.mediaMessage.hidden = false;
+  showText(el.mediaMessage, key ? t(key) : "");
 }
 
 const FATAL_KEYS = new Set([
@@ -723,7 +711,7 @@ function syncMediaState() {
 // ---- tiles and grid ---------------------------------------------------------------------
 
 function createTile(info, { self = false } = {}) {
-  const tile = el.tileTemplate.content.firstElementChild.cloneNode(true);
+  const tile = cloneTemplate(el.tileTemplate);
   applyI18n(tile);
   tile.dataset.participantId = info.participant_id || "";
   const video = $("video", tile);
@@ -864,8 +852,7 @@ function updateRoomInfo() {
   el.participantCount.textContent = tn("room.count", count);
   el.aloneNote.hidden = !(app.state === "in-room" && !IS_OBSERVER && count === 1);
   el.observingNote.hidden = !IS_OBSERVER;
-  el.roomName.textContent = app.room ? roomLabel(app.room) : "";
-  el.roomName.hidden = !el.roomName.textContent;
+  showText(el.roomName, app.room ? roomLabel(app.room) : "");
 }
 
 /** Size tiles so that all fit the grid area at 16:9 when possible (else scroll). */
