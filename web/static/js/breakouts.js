@@ -14,6 +14,7 @@
 // .breakout-member[data-member-id], #breakout-panel[data-round-status],
 // #breakout-choice[data-round-id] .breakout-choice-option[data-group-id][aria-pressed].
 
+import { apiClient } from "./api.js";
 import { $, $$ } from "./dom.js";
 import { t, tn } from "./i18n.js";
 
@@ -135,6 +136,7 @@ export function setupBreakouts({ role, token, cohortId = "", announce, participa
     memberTemplate: $("#bo-member-template"),
   };
   const panelAvailable = isFacilitator && el.panel && el.toggle;
+  const api = apiClient(token);
 
   const state = {
     signaling: null,
@@ -206,15 +208,6 @@ export function setupBreakouts({ role, token, cohortId = "", announce, participa
 
   function inBreakout() {
     return Boolean(state.room && state.room.kind === "breakout");
-  }
-
-  async function api(path) {
-    const response = await fetch(path, {
-      headers: { Authorization: `Bearer ${token}`, Accept: "application/json" },
-      cache: "no-store",
-    });
-    if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
-    return response.json();
   }
 
   // ---- the group banner (everyone) --------------------------------------------------------
@@ -564,7 +557,7 @@ export function setupBreakouts({ role, token, cohortId = "", announce, participa
     if (!panelAvailable || !state.sessionId || state.presenceInFlight) return;
     state.presenceInFlight = true;
     try {
-      const data = await api(`/api/v1/sessions/${encodeURIComponent(state.sessionId)}/participants`);
+      const data = await api.sessionParticipants(state.sessionId);
       state.presence.clear();
       for (const p of data.participants || []) {
         if (p.member_id && p.name) state.names.set(p.member_id, p.name);
@@ -584,7 +577,7 @@ export function setupBreakouts({ role, token, cohortId = "", announce, participa
   async function loadRounds() {
     if (!panelAvailable || !state.sessionId) return;
     try {
-      const data = await api(`/api/v1/sessions/${encodeURIComponent(state.sessionId)}/rounds`);
+      const data = await api.sessionRounds(state.sessionId);
       const list = data.rounds || [];
       for (const r of list) if (!state.rounds.has(r.id)) state.rounds.set(r.id, r);
       // After a reload: carry on with the open round, or the last one if it is still planned.
@@ -603,7 +596,7 @@ export function setupBreakouts({ role, token, cohortId = "", announce, participa
   async function loadPlans() {
     if (!panelAvailable || !cohortId) return;
     try {
-      const data = await api(`/api/v1/cohorts/${encodeURIComponent(cohortId)}/plans`);
+      const data = await api.cohortPlans(cohortId);
       state.plans = data.plans || [];
       renderForm();
     } catch (err) {
