@@ -9,7 +9,8 @@
 //   window.classroom = {pc, state, participants, participantId, connection, slots, ...}
 //   ?autojoin=1  skips the lobby
 
-import { roomLabel, setupBreakouts } from "./breakouts.js";
+import { setupBreakouts } from "./breakouts.js";
+import { roomLabel } from "./breakouts/labels.js";
 import { $, $$, cloneTemplate, showText, speak } from "./dom.js";
 import { setupEquity } from "./equity.js";
 import { applyI18n, detectLanguage, getLanguage, setLanguage, t, tn } from "./i18n.js";
