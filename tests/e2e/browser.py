@@ -8,7 +8,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import BrowserContext, Page, async_playwright
+from playwright.async_api import (
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Request,
+    Response,
+    async_playwright,
+)
 
 CHROMIUM_ARGS = [
     "--use-fake-device-for-media-stream",
@@ -42,6 +49,30 @@ async () => {
 """
 
 
+def watch_scripts(page: Page, errors: list[str]) -> None:
+    """Note in `errors` what shows the page's scripts broke: an uncaught exception (a module
+    that does not link is one too), room.js's start-up failure, and a static file (script,
+    style) that did not load."""
+
+    def console(message: ConsoleMessage) -> None:
+        if message.type == "error" and message.text.startswith("classroom:"):
+            errors.append(f"{page.url}: console: {message.text}")
+
+    def response(r: Response) -> None:
+        if "/static/" in r.url and r.status >= 400:
+            errors.append(f"{page.url}: {r.status} {r.url}")
+
+    def failed(r: Request) -> None:
+        # A load cut short by the next navigation is not a broken page.
+        if "/static/" in r.url and "ERR_ABORTED" not in (r.failure or ""):
+            errors.append(f"{page.url}: {r.url} failed: {r.failure}")
+
+    page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
+    page.on("console", console)
+    page.on("response", response)
+    page.on("requestfailed", failed)
+
+
 def chromium_path() -> str:
     path = shutil.which("chromium")
     if path is None:
@@ -53,9 +84,11 @@ def chromium_path() -> str:
 async def browsers(
     count: int, profile_root: Path
 ) -> AsyncIterator[list[tuple[BrowserContext, Page]]]:
-    """`count` independent Chromium instances, each with a fresh user-data dir."""
+    """`count` independent Chromium instances, each with a fresh user-data dir. When the
+    block ends without an exception, no page of theirs may have had a script error."""
     async with async_playwright() as p:
         opened: list[tuple[BrowserContext, Page]] = []
+        errors: list[str] = []
         try:
             for i in range(count):
                 context = await p.chromium.launch_persistent_context(
@@ -65,10 +98,17 @@ async def browsers(
                     args=CHROMIUM_ARGS,
                     viewport={"width": 1024, "height": 700},
                 )
+                for existing in context.pages:
+                    watch_scripts(existing, errors)
+                context.on("page", lambda new: watch_scripts(new, errors))
                 page = context.pages[0] if context.pages else await context.new_page()
                 opened.append((context, page))
             yield opened
+            if errors:
+                raise AssertionError("script errors in the browser:\n" + "\n".join(errors))
         finally:
+            if errors:
+                print("script errors in the browser:", *errors, sep="\n  ")
             for context, _ in opened:
                 await context.close()
 

@@ -37,7 +37,7 @@ def test_every_key_used_is_in_the_catalogue() -> None:
         for key in TEMPLATE_KEY.findall(path.read_text(encoding="utf-8")):
             if "{{" not in key:
                 used.setdefault(key, path.name)
-    for path in (WEB / "static" / "js").glob("*.js"):
+    for path in (WEB / "static" / "js").rglob("*.js"):
         for single, plural in SCRIPT_KEY.findall(path.read_text(encoding="utf-8")):
             if single:
                 used.setdefault(single, path.name)

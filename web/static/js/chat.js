@@ -2,10 +2,9 @@
 // the room's history on arrival, a length limit said out loud, and nothing anyone typed is
 // ever parsed as HTML (every text goes in with textContent).
 
+import { $, make, showText } from "./dom.js";
 import { t, tn } from "./i18n.js";
 import { formatClock } from "./language.js";
-
-const $ = (selector, root = document) => root.querySelector(selector);
 
 /** The server's limit (classroom/signaling/interactions.py CHAT_MAX_CHARS). */
 export const CHAT_MAX_CHARS = 1000;
@@ -33,10 +32,7 @@ export function setupChat(state, panel) {
   let unread = 0;
   let roomKind = "main";
 
-  function showError(text) {
-    el.error.textContent = text || "";
-    el.error.hidden = !text;
-  }
+  const showError = (text) => showText(el.error, text);
 
   function updateCounter() {
     const n = el.input.value.trim().length;
@@ -57,24 +53,14 @@ export function setupChat(state, panel) {
   }
 
   function messageItem(m) {
-    const li = document.createElement("div");
-    li.className = "chat-message";
-    li.dataset.messageId = m.id;
+    const li = make("div", { class: "chat-message", "data-message-id": m.id });
     const mine = m.participant_id === state.self.participantId;
     if (mine) li.classList.add("mine");
-    const head = document.createElement("p");
-    head.className = "chat-meta";
-    const name = document.createElement("span");
-    name.className = "chat-name";
-    name.textContent = mine ? t("chat.you") : m.name;
-    const time = document.createElement("time");
-    time.className = "chat-time";
-    time.dateTime = m.at;
-    time.textContent = formatClock(m.at, state.ctx.timezone());
+    const head = make("p", { class: "chat-meta" });
+    const name = make("span", { class: "chat-name" }, mine ? t("chat.you") : m.name);
+    const time = make("time", { class: "chat-time", datetime: m.at }, formatClock(m.at, state.ctx.timezone()));
     head.append(name, " ", time);
-    const text = document.createElement("p");
-    text.className = "chat-text";
-    text.textContent = m.text;
+    const text = make("p", { class: "chat-text" }, m.text);
     li.append(head, text);
     return li;
   }

@@ -3,9 +3,8 @@
 // remove. And what those controls do on the receiving end: the microphone goes off (and stays
 // off while locked), the camera stops, the spotlight moves; each said in a notice.
 
+import { $, make } from "./dom.js";
 import { t } from "./i18n.js";
-
-const $ = (selector, root = document) => root.querySelector(selector);
 
 export function setupControls(state, panel) {
   const list = $("#people-list");
@@ -33,10 +32,7 @@ export function setupControls(state, panel) {
   }
 
   function actionButton(row, key, onClick) {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "button button-small";
-    button.dataset.action = key;
+    const button = make("button", { type: "button", class: "button button-small", "data-action": key });
     button.addEventListener("click", () => onClick(row.info));
     row.actions.append(button);
     row.buttons[key] = button;
@@ -44,26 +40,18 @@ export function setupControls(state, panel) {
   }
 
   function makeRow(info) {
-    const li = document.createElement("li");
-    li.className = "person";
-    const line = document.createElement("div");
-    line.className = "person-line";
-    const name = document.createElement("span");
-    name.className = "person-name";
-    const role = document.createElement("span");
-    role.className = "person-role";
-    const status = document.createElement("span");
-    status.className = "person-status";
+    const li = make("li", { class: "person" });
+    const line = make("div", { class: "person-line" });
+    const name = make("span", { class: "person-name" });
+    const role = make("span", { class: "person-role" });
+    const status = make("span", { class: "person-status" });
     line.append(name, role, status);
     li.append(line);
     const row = { li, name, role, status, info, toggle: null, actions: null, buttons: {} };
     const canAct = state.isFacilitator && !info.self && info.role !== "observer";
     if (canAct) {
       const id = `person-actions-${info.participant_id}`;
-      const toggle = document.createElement("button");
-      toggle.type = "button";
-      toggle.className = "button button-small person-toggle";
-      toggle.setAttribute("aria-controls", id);
+      const toggle = make("button", { type: "button", class: "button button-small person-toggle", "aria-controls": id });
       toggle.addEventListener("click", () => {
         const pid = row.info.participant_id;
         if (expanded.has(pid)) expanded.delete(pid);
@@ -71,9 +59,7 @@ export function setupControls(state, panel) {
         update(row);
       });
       line.append(toggle);
-      const actions = document.createElement("div");
-      actions.className = "person-actions";
-      actions.id = id;
+      const actions = make("div", { class: "person-actions", id });
       li.append(actions);
       row.toggle = toggle;
       row.actions = actions;

@@ -11,16 +11,10 @@
 //
 // Test hook: window.classroom.equity (the last `equity` message), #equity-panel.
 
+import { $, make } from "./dom.js";
 import { t } from "./i18n.js";
 
 const VIEWERS = new Set(["facilitator", "observer"]);
-
-function el(tag, attributes = {}, text = "") {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  if (text) node.textContent = text;
-  return node;
-}
 
 /** 75 -> "1:15" */
 export function clock(seconds) {
@@ -29,14 +23,14 @@ export function clock(seconds) {
 }
 
 function ensureStyles() {
-  if (document.querySelector('link[data-equity-css]')) return;
-  const link = el("link", { rel: "stylesheet", href: "/static/css/equity.css", "data-equity-css": "" });
+  if ($('link[data-equity-css]')) return;
+  const link = make("link", { rel: "stylesheet", href: "/static/css/equity.css", "data-equity-css": "" });
   document.head.appendChild(link);
 }
 
 export function setupEquity({ role, token, announce = () => {} }) {
   const viewer = VIEWERS.has(role);
-  const meta = document.querySelector("#room .room-meta");
+  const meta = $("#room .room-meta");
   const room = document.getElementById("room");
   let latest = null;
   let signaling = null;
@@ -45,7 +39,7 @@ export function setupEquity({ role, token, announce = () => {} }) {
   ensureStyles();
 
   const mineHref = `/me/${encodeURIComponent(token)}`;
-  const mine = el("a", {
+  const mine = make("a", {
     href: mineHref,
     target: "_blank",
     rel: "noopener",
@@ -53,37 +47,37 @@ export function setupEquity({ role, token, announce = () => {} }) {
     id: "link-my-participation",
   });
   // After leaving, everyone can look at their own numbers.
-  const mineAfter = el("a", { href: mineHref, target: "_blank", rel: "noopener", id: "link-my-participation-left" });
-  const mineAfterLine = el("p", { class: "equity-left-link" });
+  const mineAfter = make("a", { href: mineHref, target: "_blank", rel: "noopener", id: "link-my-participation-left" });
+  const mineAfterLine = make("p", { class: "equity-left-link" });
   mineAfterLine.append(mineAfter);
-  const report = el("a", {
+  const report = make("a", {
     href: `/report/${encodeURIComponent(token)}`,
     target: "_blank",
     rel: "noopener",
     class: "equity-report-link",
     id: "link-session-report",
   });
-  const toggle = el("button", {
+  const toggle = make("button", {
     type: "button",
     class: "button button-small",
     id: "btn-equity",
     "aria-expanded": "false",
     "aria-controls": "equity-panel",
   });
-  const panel = el("aside", { id: "equity-panel", class: "equity-panel", "aria-labelledby": "equity-heading" });
+  const panel = make("aside", { id: "equity-panel", class: "equity-panel", "aria-labelledby": "equity-heading" });
   panel.hidden = true;
-  const heading = el("h2", { id: "equity-heading", tabindex: "-1" });
-  const close = el("button", { type: "button", class: "button button-small equity-close" });
-  const head = el("div", { class: "equity-head" });
+  const heading = make("h2", { id: "equity-heading", tabindex: "-1" });
+  const close = make("button", { type: "button", class: "button button-small equity-close" });
+  const head = make("div", { class: "equity-head" });
   head.append(heading, close);
-  const body = el("div", { class: "equity-body" });
-  const foot = el("p", { class: "equity-foot" });
+  const body = make("div", { class: "equity-body" });
+  const foot = make("p", { class: "equity-foot" });
   foot.append(report);
   panel.append(head, body, foot);
 
   if (meta) meta.prepend(viewer ? toggle : mine);
   if (viewer && room) room.appendChild(panel);
-  const leftCard = document.querySelector("#left .card");
+  const leftCard = $("#left .card");
   if (leftCard) leftCard.appendChild(mineAfterLine);
 
   function setOpen(value, { focus = false } = {}) {
@@ -109,42 +103,42 @@ export function setupEquity({ role, token, announce = () => {} }) {
   }
 
   function renderRoom(r) {
-    const card = el("section", { class: "equity-room", "data-room-id": r.id });
-    const title = el("h3", {}, roomName(r));
+    const card = make("section", { class: "equity-room", "data-room-id": r.id });
+    const title = make("h3", {}, roomName(r));
     card.append(title);
     if (r.silence) {
       card.classList.add("is-silent");
-      card.append(el("p", { class: "equity-alert", "data-field": "silence" }, t("equity.silence", { time: clock(r.silent_for_s) })));
+      card.append(make("p", { class: "equity-alert", "data-field": "silence" }, t("equity.silence", { time: clock(r.silent_for_s) })));
     }
     const byId = new Map(r.members.map((m) => [m.member_id, m]));
     if (r.dominant && byId.has(r.dominant)) {
       const d = byId.get(r.dominant);
       card.append(
-        el("p", { class: "equity-alert", "data-field": "dominant" }, t("equity.dominant", { name: d.name, pct: Math.round(d.share * 100) })),
+        make("p", { class: "equity-alert", "data-field": "dominant" }, t("equity.dominant", { name: d.name, pct: Math.round(d.share * 100) })),
       );
     }
     const quiet = r.not_spoken.map((id) => byId.get(id)).filter(Boolean);
-    const note = el("p", { class: "equity-quiet", "data-field": "not-spoken" });
+    const note = make("p", { class: "equity-quiet", "data-field": "not-spoken" });
     note.textContent = quiet.length
       ? t("equity.notSpoken", { names: quiet.map((m) => m.name).join(", ") })
       : r.members.length
         ? t("equity.allSpoken")
         : t("equity.nobody");
     card.append(note);
-    const list = el("ul", { class: "equity-list" });
+    const list = make("ul", { class: "equity-list" });
     for (const m of r.members) {
-      const item = el("li", {
+      const item = make("li", {
         class: "equity-member",
         "data-member-id": m.member_id,
         "data-spoken": String(m.spoken),
         "data-share": String(m.share),
       });
       if (r.dominant === m.member_id) item.classList.add("is-dominant");
-      const name = el("span", { class: "equity-name" }, m.name);
-      if (m.role === "facilitator") name.append(el("span", { class: "equity-role" }, ` · ${t("room.facilitator")}`));
-      const bar = el("span", { class: "equity-bar", "aria-hidden": "true" });
+      const name = make("span", { class: "equity-name" }, m.name);
+      if (m.role === "facilitator") name.append(make("span", { class: "equity-role" }, ` · ${t("room.facilitator")}`));
+      const bar = make("span", { class: "equity-bar", "aria-hidden": "true" });
       bar.style.setProperty("--share", `${Math.round(m.share * 1000) / 10}%`);
-      const figures = el(
+      const figures = make(
         "span",
         { class: "equity-figures" },
         `${Math.round(m.share * 100)} % · ${clock(m.talk_s)} · ${t(`equity.turns.${m.turns === 1 ? "one" : "other"}`, { n: m.turns })}`,
@@ -168,7 +162,7 @@ export function setupEquity({ role, token, announce = () => {} }) {
     body.replaceChildren();
     const rooms = latest ? latest.rooms : [];
     if (!rooms.length) {
-      body.append(el("p", { class: "hint" }, t("equity.waiting")));
+      body.append(make("p", { class: "hint" }, t("equity.waiting")));
       return;
     }
     for (const r of rooms) body.append(renderRoom(r));

@@ -2,11 +2,9 @@
 // where they are, when), a numbered hand on each tile, and for facilitators "lower" per hand
 // and "lower all hands".
 
+import { $, $$, make } from "./dom.js";
 import { t, tn } from "./i18n.js";
 import { formatClock } from "./language.js";
-
-const $ = (selector, root = document) => root.querySelector(selector);
-const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -62,9 +60,7 @@ export function setupHands(state) {
         continue;
       }
       if (!badge) {
-        badge = document.createElement("span");
-        badge.className = "tile-hand";
-        badge.setAttribute("role", "img");
+        badge = make("span", { class: "tile-hand", role: "img" });
         tile.append(badge);
       }
       badge.replaceChildren(handIcon(), String(n));
@@ -77,24 +73,19 @@ export function setupHands(state) {
     if (el.lowerAll) el.lowerAll.hidden = !state.isFacilitator || state.hands.length === 0;
     const here = state.ctx.room();
     const items = state.hands.map((hand) => {
-      const li = document.createElement("li");
-      li.className = "hand-item";
-      li.dataset.handOf = hand.participant_id;
-      const name = document.createElement("span");
-      name.className = "hand-name";
-      name.textContent = hand.participant_id === state.self.participantId ? t("people.you", { name: hand.name }) : hand.name;
-      const meta = document.createElement("span");
-      meta.className = "hand-meta";
+      const li = make("li", { class: "hand-item", "data-hand-of": hand.participant_id });
+      const own = hand.participant_id === state.self.participantId;
+      const name = make("span", { class: "hand-name" }, own ? t("people.you", { name: hand.name }) : hand.name);
       const parts = [t("hands.raisedAt", { time: formatClock(hand.raised_at, state.ctx.timezone()) })];
       if (here && hand.room_id !== here.id && hand.room_name) parts.push(t("hands.inRoom", { room: hand.room_name }));
-      meta.textContent = parts.join(", ");
+      const meta = make("span", { class: "hand-meta" }, parts.join(", "));
       li.append(name, meta);
       if (state.isFacilitator) {
-        const lower = document.createElement("button");
-        lower.type = "button";
-        lower.className = "button button-small";
-        lower.textContent = t("hands.lower");
-        lower.setAttribute("aria-label", t("hands.lowerLabel", { name: hand.name }));
+        const lower = make(
+          "button",
+          { type: "button", class: "button button-small", "aria-label": t("hands.lowerLabel", { name: hand.name }) },
+          t("hands.lower"),
+        );
         lower.addEventListener("click", () => state.signaling && state.signaling.setHand(false, hand.participant_id));
         li.append(lower);
       }

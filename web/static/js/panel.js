@@ -2,10 +2,8 @@
 // opened by its toolbar button (aria-expanded), closed with its Close button or Escape, focus
 // moved in and given back. Markup: web/templates/_inroom.html.
 
+import { $, $$ } from "./dom.js";
 import { t } from "./i18n.js";
-
-const $ = (selector, root = document) => root.querySelector(selector);
-const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
 
 /**
  * Keep the floating cards between the room's header and its toolbar (the poll card under

@@ -2,10 +2,9 @@
 // everyone gets the poll card and answers once; the facilitator sees the results live, the
 // others too if the facilitator chose to show them.
 
+import { $, make, showText } from "./dom.js";
 import { t, tn } from "./i18n.js";
 import { placeOverlays } from "./panel.js";
-
-const $ = (selector, root = document) => root.querySelector(selector);
 
 export const MIN_OPTIONS = 2;
 export const MAX_OPTIONS = 6;
@@ -55,16 +54,10 @@ export function setupPolls(state, panel) {
       el.options.dataset.pollId = poll.id;
       el.options.replaceChildren(
         ...poll.options.map((text, i) => {
-          const row = document.createElement("div");
-          row.className = "poll-option";
-          const input = document.createElement("input");
-          input.type = "radio";
-          input.name = "poll-option";
-          input.id = `poll-option-${i}`;
-          input.value = String(i);
-          const label = document.createElement("label");
-          label.htmlFor = input.id;
-          label.textContent = text;
+          const row = make("div", { class: "poll-option" });
+          const id = `poll-option-${i}`;
+          const input = make("input", { type: "radio", name: "poll-option", id, value: String(i) });
+          const label = make("label", { for: id }, text);
           row.append(input, label);
           return row;
         }),
@@ -84,18 +77,10 @@ export function setupPolls(state, panel) {
         ...poll.options.map((text, i) => {
           const count = results.counts[i] || 0;
           const pct = results.total ? Math.round((100 * count) / results.total) : 0;
-          const li = document.createElement("li");
-          li.className = "poll-result";
-          li.dataset.count = String(count);
-          const label = document.createElement("span");
-          label.className = "poll-result-label";
-          label.textContent = text;
-          const value = document.createElement("span");
-          value.className = "poll-result-value";
-          value.textContent = t("polls.result", { count, pct });
-          const bar = document.createElement("span");
-          bar.className = "poll-bar";
-          bar.setAttribute("aria-hidden", "true");
+          const li = make("li", { class: "poll-result", "data-count": String(count) });
+          const label = make("span", { class: "poll-result-label" }, text);
+          const value = make("span", { class: "poll-result-value" }, t("polls.result", { count, pct }));
+          const bar = make("span", { class: "poll-bar", "aria-hidden": "true" });
           bar.style.setProperty("--pct", `${pct}%`);
           li.append(label, value, bar);
           return li;
@@ -135,18 +120,11 @@ export function setupPolls(state, panel) {
   // ---- the facilitator's form -------------------------------------------------------------
 
   function optionRow(value = "") {
-    const li = document.createElement("li");
-    li.className = "poll-option-input";
-    const label = document.createElement("label");
-    const input = document.createElement("input");
-    input.type = "text";
-    input.maxLength = 100;
-    input.autocomplete = "off";
+    const li = make("li", { class: "poll-option-input" });
+    const label = make("label");
+    const input = make("input", { type: "text", maxlength: "100", autocomplete: "off" });
     input.value = value;
-    const remove = document.createElement("button");
-    remove.type = "button";
-    remove.className = "button button-small";
-    remove.textContent = "×";
+    const remove = make("button", { type: "button", class: "button button-small" }, "×");
     remove.addEventListener("click", () => {
       const rows = [...el.optionInputs.children];
       if (rows.length <= MIN_OPTIONS) return;
@@ -182,10 +160,7 @@ export function setupPolls(state, panel) {
     numberOptions();
   }
 
-  function formError(text) {
-    el.formError.textContent = text || "";
-    el.formError.hidden = !text;
-  }
+  const formError = (text) => showText(el.formError, text);
 
   if (el.form) {
     resetForm();

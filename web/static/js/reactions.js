@@ -1,10 +1,8 @@
 // Reactions: a small fixed set, sent from a menu by the toolbar, shown for a few seconds on
 // the sender's tile (for everyone in the room, the sender too).
 
+import { $, $$, make } from "./dom.js";
 import { t } from "./i18n.js";
-
-const $ = (selector, root = document) => root.querySelector(selector);
-const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
 
 export const REACTIONS = {
   thumbs_up: "👍",
@@ -45,13 +43,17 @@ export function setupReactions(state) {
     const tile = state.tileOf(participantId);
     const emoji = REACTIONS[reaction];
     if (!tile || !emoji) return;
-    const bubble = document.createElement("span");
-    bubble.className = "tile-reaction";
-    bubble.setAttribute("role", "img");
     const name = state.nameOf(participantId);
-    bubble.setAttribute("aria-label", t("reactions.tileLabel", { name, reaction: t(`reactions.${reaction}`) }));
-    bubble.dataset.reaction = reaction;
-    bubble.textContent = emoji;
+    const bubble = make(
+      "span",
+      {
+        class: "tile-reaction",
+        role: "img",
+        "aria-label": t("reactions.tileLabel", { name, reaction: t(`reactions.${reaction}`) }),
+        "data-reaction": reaction,
+      },
+      emoji,
+    );
     for (const old of $$(".tile-reaction", tile)) old.remove();
     tile.append(bubble);
     setTimeout(() => bubble.remove(), SHOW_MS);

@@ -1,6 +1,7 @@
 // The classroom UI: lobby (preview, level meter, device pickers), the room (tile grid,
 // controls, status banner), the "you left" and error screens. Entry module of room.html.
-// Talks to the server only through protocol.js (signalling) and media.js (WebRTC).
+// Talks to the server only through protocol.js (signalling) and media.js (WebRTC); the tiles
+// are drawn by tiles.js, the level meter by meter.js, the devices asked for in devices.js.
 //
 // Test hooks:
 //   document.body.dataset.state  "lobby" | "connecting" | "waiting" | "in-room" | "left"
@@ -9,16 +10,18 @@
 //   window.classroom = {pc, state, participants, participantId, connection, slots, ...}
 //   ?autojoin=1  skips the lobby
 
-import { roomLabel, setupBreakouts } from "./breakouts.js";
+import { setupBreakouts } from "./breakouts.js";
+import { roomLabel } from "./breakouts/labels.js";
+import { audioConstraints, fillDeviceSelect, getUserMedia, messageForError, videoConstraints } from "./devices.js";
+import { $, $$, showText, speak } from "./dom.js";
 import { setupEquity } from "./equity.js";
 import { applyI18n, detectLanguage, getLanguage, setLanguage, t, tn } from "./i18n.js";
 import { setupInRoom } from "./inroom.js";
 import { preferredLanguage, setupLanguageSwitch } from "./language.js";
 import { MediaSession } from "./media.js";
+import { createMeter } from "./meter.js";
 import { SignalingClient } from "./protocol.js";
-
-const $ = (selector, root = document) => root.querySelector(selector);
-const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
+import { createTile, hueOf, initials, layoutGrid, renderTile } from "./tiles.js";
 
 const rootEl = document.getElementById("app");
 const config = {
@@ -38,12 +41,6 @@ const AUTOJOIN = query.get("autojoin") === "1";
 const IS_OBSERVER = config.role === "observer";
 const IS_FACILITATOR = config.role === "facilitator";
 
-const VIDEO_CONSTRAINTS = {
-  width: { ideal: 640 },
-  height: { ideal: 360 },
-  frameRate: { ideal: 24, max: 30 },
-};
-const AUDIO_CONSTRAINTS = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
 /** Failed reconnection attempts before the banner says "Connection lost". */
 const LOST_AFTER_ATTEMPTS = 4;
 
@@ -108,10 +105,12 @@ const app = {
     videoDeviceId: "",
     ready: null, // Promise of the current acquisition
   },
-  meter: null,
   fatalReason: null,
   joining: false,
 };
+
+/** The lobby's microphone level meter (meter.js). */
+const meter = createMeter(el.meter, el.meterBar);
 
 /** Breakout rounds: group banner, facilitator panel (breakouts.js). */
 const breakouts = setupBreakouts({
@@ -204,30 +203,8 @@ const equity = setupEquity({
 
 // ---- small helpers ------------------------------------------------------------------
 
-function initials(name) {
-  // First letter of the first and the last word, ignoring punctuation ("Kari "K" <Nordmann>" -> "KN").
-  const words = String(name || "")
-    .split(/\s+/)
-    .map((w) => w.match(/[\p{L}\p{N}]/u))
-    .filter(Boolean)
-    .map((m) => m[0]);
-  if (words.length === 0) return "?";
-  const letters = words.length > 1 ? words[0] + words[words.length - 1] : words[0];
-  return letters.toLocaleUpperCase();
-}
-
-function hueOf(text) {
-  let h = 0;
-  for (const ch of String(text)) h = (h * 31 + ch.codePointAt(0)) % 360;
-  return h;
-}
-
 function announce(text) {
-  el.announcer.textContent = "";
-  // A fresh text node makes screen readers announce repeated messages too.
-  setTimeout(() => {
-    el.announcer.textContent = text;
-  }, 50);
+  speak(el.announcer, text);
 }
 
 function effectiveAudio() {
@@ -332,7 +309,7 @@ function showScreen(name) {
   if (changed) {
     const heading = $("[data-screen-heading]", el.screens[name]);
     if (heading && document.activeElement !== heading) heading.focus({ preventScroll: true });
-    if (name === "room") layoutGrid();
+    if (name === "room") layoutGrid(el.grid);
   }
 }
 
@@ -348,13 +325,7 @@ function hideBanner() {
 }
 
 function showMediaMessage(key) {
-  if (!key) {
-    el.mediaMessage.hidden = true;
-    el.mediaMessage.textContent = "";
-    return;
-  }
-  el.mediaMessage.textContent = t(key);
-  el.mediaMessage.hidden = false;
+  showText(el.mediaMessage, key ? t(key) : "");
 }
 
 const FATAL_KEYS = new Set([
@@ -391,51 +362,6 @@ function showFatal(reason) {
 
 // ---- local media ----------------------------------------------------------------------
 
-function audioConstraints(deviceId) {
-  return deviceId ? { ...AUDIO_CONSTRAINTS, deviceId: { exact: deviceId } } : { ...AUDIO_CONSTRAINTS };
-}
-
-function videoConstraints(deviceId) {
-  return deviceId ? { ...VIDEO_CONSTRAINTS, deviceId: { exact: deviceId } } : { ...VIDEO_CONSTRAINTS };
-}
-
-async function getUserMedia(kinds) {
-  const l = app.local;
-  const constraints = {};
-  if (kinds.includes("audio")) constraints.audio = audioConstraints(l.audioDeviceId);
-  if (kinds.includes("video")) constraints.video = videoConstraints(l.videoDeviceId);
-  try {
-    return await navigator.mediaDevices.getUserMedia(constraints);
-  } catch (err) {
-    // A remembered device may be gone: try once more with any device.
-    if (err.name === "OverconstrainedError" && (l.audioDeviceId || l.videoDeviceId)) {
-      l.audioDeviceId = "";
-      l.videoDeviceId = "";
-      const relaxed = {};
-      if (constraints.audio) relaxed.audio = audioConstraints("");
-      if (constraints.video) relaxed.video = videoConstraints("");
-      return navigator.mediaDevices.getUserMedia(relaxed);
-    }
-    throw err;
-  }
-}
-
-function messageForError(err) {
-  switch (err && err.name) {
-    case "NotAllowedError":
-    case "SecurityError":
-      return "media.denied";
-    case "NotFoundError":
-    case "OverconstrainedError":
-      return "media.notFound";
-    case "NotReadableError":
-    case "AbortError":
-      return "media.inUse";
-    default:
-      return "media.failed";
-  }
-}
-
 /** Acquire camera and microphone; degrade to one of them, or none, with a message. */
 function acquireMedia() {
   app.local.ready = (async () => {
@@ -448,17 +374,17 @@ function acquireMedia() {
     let stream = null;
     let message = null;
     try {
-      stream = await getUserMedia(["audio", "video"]);
+      stream = await getUserMedia(["audio", "video"], app.local);
     } catch (err) {
       console.warn("getUserMedia(audio+video) failed:", err.name, err.message);
       message = messageForError(err);
       if (err.name !== "NotAllowedError" && err.name !== "SecurityError") {
         try {
-          stream = await getUserMedia(["audio"]);
+          stream = await getUserMedia(["audio"], app.local);
           message = "media.noCamera";
         } catch {
           try {
-            stream = await getUserMedia(["video"]);
+            stream = await getUserMedia(["video"], app.local);
             message = "media.noMic";
           } catch {
             // keep the first message
@@ -480,7 +406,7 @@ function acquireMedia() {
 }
 
 function stopLocalMedia() {
-  stopMeter();
+  meter.stop();
   for (const kind of ["audio", "video"]) {
     const track = app.local[kind];
     if (track) {
@@ -516,7 +442,7 @@ function useLocalTrack(kind, track) {
       refreshDevices();
     };
   }
-  if (kind === "audio" && app.state === "lobby") startMeter(l.audio);
+  if (kind === "audio" && app.state === "lobby") meter.start(l.audio);
   if (kind === "video") updateLocalVideo();
   if (app.media) app.media.setLocalTrack(kind, l[kind]);
   updateControls();
@@ -557,24 +483,6 @@ async function refreshDevices() {
   fillDeviceSelect(el.micSelect, devices.filter((d) => d.kind === "audioinput"), app.local.audio);
 }
 
-function fillDeviceSelect(select, devices, track) {
-  const currentId = track && track.getSettings ? track.getSettings().deviceId || "" : "";
-  select.replaceChildren();
-  const usable = devices.filter((d) => d.deviceId);
-  if (usable.length === 0) {
-    const option = new Option(t("lobby.noDevices"), "");
-    select.append(option);
-    select.disabled = true;
-    return;
-  }
-  usable.forEach((d, i) => {
-    const option = new Option(d.label || t("lobby.deviceN", { n: i + 1 }), d.deviceId);
-    if (d.deviceId === currentId) option.selected = true;
-    select.append(option);
-  });
-  select.disabled = false;
-}
-
 async function switchDevice(kind, deviceId) {
   if (!deviceId) return;
   const l = app.local;
@@ -607,68 +515,6 @@ async function switchDevice(kind, deviceId) {
     }
   }
   refreshDevices();
-}
-
-// ---- microphone level meter -------------------------------------------------------------
-
-function startMeter(track) {
-  stopMeter();
-  const Ctx = window.AudioContext || window.webkitAudioContext;
-  if (!track || !Ctx) {
-    setMeterLevel(0);
-    return;
-  }
-  let ctx;
-  try {
-    ctx = new Ctx();
-  } catch (err) {
-    console.warn("AudioContext unavailable", err);
-    return;
-  }
-  const source = ctx.createMediaStreamSource(new MediaStream([track]));
-  const analyser = ctx.createAnalyser();
-  analyser.fftSize = 1024;
-  analyser.smoothingTimeConstant = 0.3;
-  source.connect(analyser);
-  const samples = new Float32Array(analyser.fftSize);
-  let smoothed = 0;
-  let frame = 0;
-  const meter = { ctx, raf: 0 };
-  const tick = () => {
-    analyser.getFloatTimeDomainData(samples);
-    let sum = 0;
-    for (let i = 0; i < samples.length; i += 1) sum += samples[i] * samples[i];
-    const rms = Math.sqrt(sum / samples.length);
-    const db = rms > 0 ? 20 * Math.log10(rms) : -100;
-    const level = Math.min(1, Math.max(0, (db + 60) / 60)); // -60 dBFS .. 0 dBFS
-    smoothed = Math.max(level, smoothed * 0.9);
-    frame += 1;
-    setMeterLevel(smoothed, frame % 15 === 0);
-    meter.raf = requestAnimationFrame(tick);
-  };
-  meter.raf = requestAnimationFrame(tick);
-  app.meter = meter;
-  if (ctx.state === "suspended") {
-    // Autoplay policy: resume on the first user gesture.
-    const resume = () => ctx.state === "suspended" && ctx.resume().catch(() => {});
-    resume();
-    document.addEventListener("pointerdown", resume, { once: true });
-    document.addEventListener("keydown", resume, { once: true });
-  }
-}
-
-function setMeterLevel(level, updateAria = true) {
-  el.meterBar.style.transform = `scaleX(${level.toFixed(3)})`;
-  if (updateAria) el.meter.setAttribute("aria-valuenow", String(Math.round(level * 100)));
-}
-
-function stopMeter() {
-  const meter = app.meter;
-  app.meter = null;
-  if (!meter) return;
-  cancelAnimationFrame(meter.raf);
-  meter.ctx.close().catch(() => {});
-  setMeterLevel(0);
 }
 
 // ---- controls -------------------------------------------------------------------------
@@ -722,35 +568,6 @@ function syncMediaState() {
 
 // ---- tiles and grid ---------------------------------------------------------------------
 
-function createTile(info, { self = false } = {}) {
-  const tile = el.tileTemplate.content.firstElementChild.cloneNode(true);
-  applyI18n(tile);
-  tile.dataset.participantId = info.participant_id || "";
-  const video = $("video", tile);
-  if (self) {
-    tile.classList.add("self");
-    tile.dataset.self = "true";
-  } else {
-    video.dataset.remoteVideo = "";
-  }
-  return tile;
-}
-
-function renderTile(tile, { name, avatarName, role, audio, video, hasVideo, participantId }) {
-  tile.dataset.audio = audio ? "on" : "off";
-  tile.dataset.video = video && hasVideo ? "on" : "off";
-  $(".tile-name", tile).textContent = name;
-  $(".tile-role", tile).hidden = role !== "facilitator";
-  $(".tile-mic-off", tile).hidden = Boolean(audio);
-  $(".tile-placeholder", tile).hidden = Boolean(video && hasVideo);
-  const avatar = $(".avatar", tile);
-  avatar.textContent = initials(avatarName || name);
-  avatar.style.setProperty("--avatar-hue", String(hueOf(avatarName || name)));
-  const speaking = Boolean(participantId) && app.speaking.has(participantId);
-  tile.classList.toggle("speaking", speaking);
-  tile.dataset.speaking = String(speaking);
-}
-
 function renderSelfTile() {
   if (!app.selfTile) return;
   renderTile(app.selfTile, {
@@ -760,13 +577,13 @@ function renderSelfTile() {
     audio: effectiveAudio(),
     video: effectiveVideo(),
     hasVideo: Boolean(app.local.video),
-    participantId: app.participantId,
+    speaking: isSpeaking(app.participantId),
   });
 }
 
 function ensureSelfTile() {
   if (IS_OBSERVER || app.selfTile) return;
-  app.selfTile = createTile({ participant_id: app.participantId || "" }, { self: true });
+  app.selfTile = createTile(el.tileTemplate, { participant_id: app.participantId || "" }, { self: true });
   el.grid.prepend(app.selfTile);
   updateLocalVideo();
   renderSelfTile();
@@ -789,7 +606,7 @@ function renderParticipant(id) {
     audio: entry.info.audio,
     video: entry.info.video,
     hasVideo: Boolean(track),
-    participantId: id,
+    speaking: isSpeaking(id),
   });
 }
 
@@ -805,7 +622,7 @@ function upsertParticipant(info, { announceJoin = false } = {}) {
     entry = { info, tile: null };
     app.participants.set(id, entry);
     if (info.role !== "observer") {
-      entry.tile = createTile(info);
+      entry.tile = createTile(el.tileTemplate, info);
       el.grid.append(entry.tile);
       if (announceJoin) announce(t("room.joined", { name: info.name }));
     }
@@ -814,7 +631,7 @@ function upsertParticipant(info, { announceJoin = false } = {}) {
   }
   renderParticipant(id);
   updateRoomInfo();
-  layoutGrid();
+  layoutGrid(el.grid);
 }
 
 function removeParticipant(id, { announceLeave = false } = {}) {
@@ -829,7 +646,7 @@ function removeParticipant(id, { announceLeave = false } = {}) {
     if (announceLeave) announce(t("room.left", { name: entry.info.name }));
   }
   updateRoomInfo();
-  layoutGrid();
+  layoutGrid(el.grid);
 }
 
 function clearRoom() {
@@ -848,10 +665,14 @@ function clearRoom() {
   el.soundButton.hidden = true;
 }
 
+function isSpeaking(participantId) {
+  return Boolean(participantId) && app.speaking.has(participantId);
+}
+
 function setSpeaking(ids) {
   app.speaking = new Set(ids);
   for (const tile of $$(".tile", el.grid)) {
-    const speaking = Boolean(tile.dataset.participantId) && app.speaking.has(tile.dataset.participantId);
+    const speaking = isSpeaking(tile.dataset.participantId);
     tile.classList.toggle("speaking", speaking);
     tile.dataset.speaking = String(speaking);
   }
@@ -864,33 +685,7 @@ function updateRoomInfo() {
   el.participantCount.textContent = tn("room.count", count);
   el.aloneNote.hidden = !(app.state === "in-room" && !IS_OBSERVER && count === 1);
   el.observingNote.hidden = !IS_OBSERVER;
-  el.roomName.textContent = app.room ? roomLabel(app.room) : "";
-  el.roomName.hidden = !el.roomName.textContent;
-}
-
-/** Size tiles so that all fit the grid area at 16:9 when possible (else scroll). */
-function layoutGrid() {
-  const grid = el.grid;
-  const n = grid.children.length;
-  const style = getComputedStyle(grid);
-  const gap = parseFloat(style.columnGap) || 8;
-  const width = grid.clientWidth - (parseFloat(style.paddingLeft) || 0) - (parseFloat(style.paddingRight) || 0);
-  const height = grid.clientHeight - (parseFloat(style.paddingTop) || 0) - (parseFloat(style.paddingBottom) || 0);
-  grid.dataset.count = String(n);
-  if (n === 0 || width <= 0 || height <= 0) return;
-  let best = 0;
-  for (let cols = 1; cols <= n; cols += 1) {
-    const rows = Math.ceil(n / cols);
-    let w = (width - gap * (cols - 1)) / cols;
-    let h = (w * 9) / 16;
-    if (rows * h + gap * (rows - 1) > height) {
-      h = (height - gap * (rows - 1)) / rows;
-      w = (h * 16) / 9;
-    }
-    if (w > best) best = w;
-  }
-  const tileWidth = Math.max(Math.min(best, width), Math.min(200, width));
-  grid.style.setProperty("--tile-width", `${Math.floor(tileWidth)}px`);
+  showText(el.roomName, app.room ? roomLabel(app.room) : "");
 }
 
 // ---- remote media -----------------------------------------------------------------------
@@ -943,13 +738,13 @@ function onConnectionState({ state, reason, attempt }) {
       showBanner("status.connecting");
       break;
     case "connected":
-      stopMeter();
+      meter.stop();
       setState("in-room");
       hideBanner();
       break;
     case "waiting":
       setState("waiting");
-      if (app.local.audio) startMeter(app.local.audio);
+      if (app.local.audio) meter.start(app.local.audio);
       break;
     case "reconnecting": {
       setState("connecting");
@@ -1017,7 +812,7 @@ async function join() {
     app.joining = false;
     el.joinButton.disabled = false;
   }
-  stopMeter();
+  meter.stop();
   showMediaMessage(null);
   setState("connecting");
   showBanner("status.connecting");
@@ -1168,8 +963,8 @@ function wireControls() {
   if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
     navigator.mediaDevices.addEventListener("devicechange", () => refreshDevices());
   }
-  if (typeof ResizeObserver === "function") new ResizeObserver(() => layoutGrid()).observe(el.grid);
-  else window.addEventListener("resize", () => layoutGrid());
+  if (typeof ResizeObserver === "function") new ResizeObserver(() => layoutGrid(el.grid)).observe(el.grid);
+  else window.addEventListener("resize", () => layoutGrid(el.grid));
   // Closing the tab is leaving on purpose: tell the server rather than let it time out.
   window.addEventListener("pagehide", () => {
     const s = app.signaling;

@@ -4,9 +4,8 @@
 // The stage, above the grid, shows a shared screen large (or the spotlit participant's camera
 // when nobody shares); the grid becomes a strip below it.
 
+import { $ } from "./dom.js";
 import { t } from "./i18n.js";
-
-const $ = (selector, root = document) => root.querySelector(selector);
 
 /** What a shared screen is captured at: sharp text, modest frame rate. */
 export const DISPLAY_CONSTRAINTS = {
