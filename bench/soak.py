@@ -1,0 +1,336 @@
+"""Soak benchmark: does a node stay the same over a long session? (Not a test.)
+
+Run it inside a network namespace that has only loopback (see docs/benchmarks.md):
+
+    unshare -n sh -c 'ip link set lo up && exec .venv/bin/python bench/soak.py \\
+        --minutes 30 --json soak.json'
+
+It starts one `python -m classroom serve --ice-loopback` (embedded Valkey) and a session of
+`--participants` (12) aiortc participants from this process, each publishing the breakout
+benchmark's pre-encoded 160x120 VP8 clip at 15 fps (replayed, nothing is encoded live) and
+counting the video it receives per slot (tapped, never decoded). For `--minutes` it runs a
+programme: every `--round-every` seconds a breakout round (`mix`, trios) opens and closes
+after `--round-hold` seconds; a facilitator chats every 20 s and asks a poll every 2
+minutes, which every participant answers.
+
+Every `--sample-every` seconds it records the server process's resident memory, CPU
+share, open file descriptors, threads and asyncio tasks (counted inside the server by a
+`sitecustomize` thread), and the video delivered: frames per second per received tile,
+averaged over the participants. After `--warmup` seconds the first samples are the base;
+the report gives each figure's growth from that base to the end (medians over the first
+and the last `--window` samples after warm-up), and the fps in the main room at the
+start and at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import aiohttp  # noqa: E402
+import psutil  # noqa: E402
+from aiortc.rtp import RtpPacket  # noqa: E402
+
+from bench import support  # noqa: E402
+from bench.breakouts import Participant, api, encode_clip  # noqa: E402
+from classroom.demo import run_demo  # noqa: E402
+from classroom.rooms.aiortc_hooks import enable_loopback_candidates  # noqa: E402
+from tests.support.peer_client import PeerClient  # noqa: E402
+from tests.support.server import ADMIN_TOKEN, ServerProcess, start_server  # noqa: E402
+
+FPS = 15
+
+#: Counts the server's asyncio tasks from a thread (len of asyncio's registry of tasks;
+#: a finished task leaves it when it is collected) and writes "unix_time tasks" lines.
+TASKS_SOURCE = """
+def install(path):
+    import asyncio.tasks, threading, time
+
+    def count():
+        while True:
+            try:
+                n = len(asyncio.tasks._all_tasks)
+            except RuntimeError:
+                continue
+            with open(path, "a") as out:
+                out.write(f"{time.time():.1f} {n}\\n")
+            time.sleep(2.0)
+
+    threading.Thread(target=count, name="bench-task-count", daemon=True).start()
+"""
+
+
+class SoakParticipant(Participant):
+    """A breakout-benchmark participant that also counts the video frames it receives
+    (distinct RTP timestamps per slot)."""
+
+    def __init__(self, base_url: str, join_url: str, clip: list[bytes], fps: int) -> None:
+        self.frames = 0
+        self._last_timestamp: dict[str, int] = {}
+        super().__init__(base_url, join_url, clip, fps)
+
+    def _sink(self, mid: str) -> Any:
+        inner = super()._sink(mid)
+
+        async def on_packet(packet: RtpPacket) -> None:
+            if self._last_timestamp.get(mid) != packet.timestamp:
+                self._last_timestamp[mid] = packet.timestamp
+                self.frames += 1
+            await inner(packet)
+
+        return on_packet
+
+    def tiles(self) -> int:
+        """Receive slots that carry someone's video now."""
+        return sum(1 for source, _ in self.mapping.values() if source is not None)
+
+
+@dataclass
+class Sample:
+    at_s: float
+    room: str  # "main" or "groups"
+    rss_mb: float
+    cpu_pct: float
+    fds: int
+    threads: int
+    tasks: int | None
+    fps_per_tile: float | None
+
+
+@dataclass
+class Soak:
+    samples: list[Sample] = field(default_factory=list)
+    rounds: int = 0
+    chats: int = 0
+    polls: int = 0
+    errors: list[str] = field(default_factory=list)
+    server_log_warnings: int = 0
+    server_log_tracebacks: int = 0
+
+
+def last_task_count(path: Path) -> int | None:
+    if not path.exists():
+        return None
+    lines = path.read_text().splitlines()
+    return int(lines[-1].split()[1]) if lines else None
+
+
+async def facilitator(client: PeerClient, soak: Soak) -> None:
+    """Chat every 20 s; a poll every 2 minutes, closed a minute later; until cancelled."""
+    tick = 0
+    while True:
+        await asyncio.sleep(20)
+        tick += 1
+        await client.send({"v": 1, "type": "chat", "text": f"Melding {tick} fra fasilitator"})
+        soak.chats += 1
+        if tick % 6 == 0:
+            await client.send(
+                {"v": 1, "type": "poll_create", "question": f"Spørsmål {tick}?",
+                 "options": ["Ja", "Nei", "Vet ikke"]}
+            )  # fmt: skip
+            soak.polls += 1
+        polls = [m["poll"] for m in client.messages[-200:] if m["type"] == "poll"]
+        if tick % 6 == 3 and polls and polls[-1]["status"] == "open":
+            await client.send({"v": 1, "type": "poll_close", "poll_id": polls[-1]["id"]})
+
+
+async def answer_polls(peers: list[SoakParticipant]) -> None:
+    """Each participant answers each poll it is shown once (option by position)."""
+    answered: set[tuple[int, str]] = set()
+    while True:
+        await asyncio.sleep(2)
+        for i, p in enumerate(peers):
+            for message in p.client.messages[-50:]:
+                if message["type"] != "poll" or message["poll"]["status"] != "open":
+                    continue
+                key = (i, message["poll"]["id"])
+                if key not in answered:
+                    answered.add(key)
+                    await p.client.send(
+                        {"v": 1, "type": "poll_answer", "poll_id": key[1], "option": i % 3}
+                    )
+
+
+async def programme(
+    http: aiohttp.ClientSession, server: ServerProcess, sid: str, args: argparse.Namespace,
+    soak: Soak, room: list[str],
+) -> None:  # fmt: skip
+    """A round every `round_every` s, held `round_hold` s, until cancelled."""
+    while True:
+        await asyncio.sleep(args.round_every - args.round_hold)
+        planned = await api(
+            http, server.base_url, f"/api/v1/sessions/{sid}/rounds",
+            {"strategy": "mix", "group_size": 3, "duration_s": 600, "seed": soak.rounds},
+        )  # fmt: skip
+        path = f"/api/v1/sessions/{sid}/rounds/{planned['id']}"
+        await api(http, server.base_url, path + "/open", {})
+        room[0] = "groups"
+        soak.rounds += 1
+        await asyncio.sleep(args.round_hold)
+        await api(http, server.base_url, path + "/close", {})
+        room[0] = "main"
+
+
+async def sample_loop(
+    server: ServerProcess, peers: list[SoakParticipant], tasks_file: Path,
+    args: argparse.Namespace, soak: Soak, room: list[str], started: float,
+) -> None:  # fmt: skip
+    process = psutil.Process(server.pid)
+    cpu0, t0 = support.cpu_seconds(process), time.monotonic()
+    frames0 = sum(p.frames for p in peers)
+    while True:
+        await asyncio.sleep(args.sample_every)
+        cpu1, t1 = support.cpu_seconds(process), time.monotonic()
+        frames1 = sum(p.frames for p in peers)
+        tiles = sum(p.tiles() for p in peers)
+        sample = Sample(
+            at_s=round(t1 - started, 1),
+            room=room[0],
+            rss_mb=round(process.memory_info().rss / 2**20, 1),
+            cpu_pct=round(100 * (cpu1 - cpu0) / (t1 - t0), 1),
+            fds=process.num_fds(),
+            threads=process.num_threads(),
+            tasks=last_task_count(tasks_file),
+            fps_per_tile=round((frames1 - frames0) / (t1 - t0) / tiles, 2) if tiles else None,
+        )
+        soak.samples.append(sample)
+        print(json.dumps(asdict(sample)), flush=True)
+        cpu0, t0, frames0 = cpu1, t1, frames1
+
+
+async def run(args: argparse.Namespace) -> Soak:
+    soak = Soak()
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-soak-"))
+    tasks_file = data_dir / "tasks.log"
+    clip = encode_clip(FPS)
+    server: ServerProcess | None = None
+    peers: list[SoakParticipant] = []
+    host: PeerClient | None = None
+    background: list[asyncio.Task[None]] = []
+    room = ["main"]
+    try:
+        async with aiohttp.ClientSession(timeout=support.HTTP_TIMEOUT) as http:
+            with support.server_sitecustomize(
+                data_dir / "site", TASKS_SOURCE, "CLASSROOM_BENCH_TASKS", tasks_file
+            ):
+                server = await start_server(data_dir)
+            demo = await run_demo(server.base_url, args.participants, ADMIN_TOKEN)
+            peers = [
+                SoakParticipant(server.base_url, url, clip, FPS) for url in demo["participant_urls"]
+            ]
+            host = PeerClient(server.base_url, demo["facilitator_url"], audio=False, video=False)
+            await host.connect()
+            await asyncio.gather(*(p.connect() for p in peers))
+            await support.wait_quiet(lambda: sum(len(p.offers_at) for p in peers))
+            started = time.monotonic()
+            loop = asyncio.get_running_loop()
+            background = [
+                loop.create_task(sample_loop(server, peers, tasks_file, args, soak, room, started)),
+                loop.create_task(programme(http, server, demo["session_id"], args, soak, room)),
+                loop.create_task(facilitator(host, soak)),
+                loop.create_task(answer_polls(peers)),
+            ]
+            done, _ = await asyncio.wait(background, timeout=args.minutes * 60)
+            for task in done:  # a background job that ended early failed: say why
+                if task.exception() is not None:
+                    soak.errors.append(repr(task.exception()))
+    except Exception as exc:
+        soak.errors.append(support.run_error(exc, "soak", server))
+    finally:
+        for task in background:
+            task.cancel()
+        for task in background:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await asyncio.gather(*(p.close() for p in peers))
+        if host is not None:
+            await support.close_quietly(host)
+        if server is not None:
+            log = server.log_text()
+            soak.server_log_warnings = sum(
+                1 for line in log.splitlines() if " WARNING " in line or " ERROR " in line
+            )
+            soak.server_log_tracebacks = log.count("Traceback")
+            await asyncio.to_thread(server.stop)
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return soak
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def summary(soak: Soak, args: argparse.Namespace) -> dict[str, Any]:
+    """Base (first `window` samples after warm-up) against end (last `window`)."""
+    after = [s for s in soak.samples if s.at_s >= args.warmup]
+    base, end = after[: args.window], after[-args.window :]
+    out: dict[str, Any] = {"samples": len(soak.samples), "rounds": soak.rounds}
+    for name in ("rss_mb", "cpu_pct", "fds", "threads", "tasks"):
+        b = median([float(getattr(s, name)) for s in base if getattr(s, name) is not None])
+        e = median([float(getattr(s, name)) for s in end if getattr(s, name) is not None])
+        growth = round(100 * (e - b) / b, 1) if b and e is not None else None
+        out[name] = {"base": b, "end": e, "growth_pct": growth}
+    main_fps = [s for s in after if s.room == "main" and s.fps_per_tile is not None]
+    out["fps_main_start"] = median([s.fps_per_tile or 0.0 for s in main_fps[: args.window]])
+    out["fps_main_end"] = median([s.fps_per_tile or 0.0 for s in main_fps[-args.window :]])
+    return out
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--minutes", type=float, default=30.0, help="how long the programme runs")
+    p.add_argument("--participants", type=int, default=12)
+    p.add_argument("--round-every", type=float, default=180.0, help="seconds between rounds")
+    p.add_argument("--round-hold", type=float, default=90.0, help="seconds a round stays open")
+    p.add_argument("--sample-every", type=float, default=10.0)
+    p.add_argument("--warmup", type=float, default=120.0, help="seconds before the base")
+    p.add_argument("--window", type=int, default=6, help="samples in the base and end medians")
+    p.add_argument("--json", help="write the samples and the summary here")
+    args = p.parse_args(argv)
+    if not 0 < args.round_hold < args.round_every:
+        p.error("--round-hold must be positive and shorter than --round-every")
+    return args
+
+
+async def bench(args: argparse.Namespace) -> int:
+    enable_loopback_candidates()
+    support.install_keyframe_hook()
+    machine = support.machine_info()
+    soak = await run(args)
+    result = summary(soak, args)
+    print(json.dumps({"summary": result, "errors": soak.errors,
+                      "server_log_warnings": soak.server_log_warnings,
+                      "server_log_tracebacks": soak.server_log_tracebacks,
+                      "chats": soak.chats, "polls": soak.polls}, indent=2))  # fmt: skip
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {"machine": machine, "args": vars(args), "summary": result,
+                 "samples": [asdict(s) for s in soak.samples], "errors": soak.errors},
+                indent=2, ensure_ascii=False,
+            )
+        )  # fmt: skip
+    return 1 if soak.errors else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    support.check_network_namespace("bench/soak.py")
+    return support.run_bench(bench(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
