@@ -44,7 +44,7 @@ from redis.exceptions import WatchError
 
 from classroom.domain.attendance import AliveMark, AttendanceEvent
 from classroom.domain.engagement import ConnectionTotals
-from classroom.domain.models import COHORT_PREFIX, MEMBER_PREFIX, SESSION_PREFIX, is_id
+from classroom.domain.models import COHORT_PREFIX, MAIN_ROOM, MEMBER_PREFIX, SESSION_PREFIX, is_id
 from classroom.store import keys
 from classroom.store.errors import Conflict, unavailable_as_error
 from classroom.store.repository import live_nodes
@@ -122,7 +122,7 @@ def _event(entry: Mapping[str, Any]) -> AttendanceEvent:
         connection=str(entry.get("connection", "")),
         at=float(entry.get("at", 0.0)),
         role=str(entry.get("role", "participant")),
-        room=str(entry.get("room", "main")) or "main",
+        room=str(entry.get("room", MAIN_ROOM)) or MAIN_ROOM,
         reason=str(entry.get("reason", "")),
         node=str(entry.get("node", "")),
         event_id=str(entry.get("id", "")),
@@ -239,7 +239,7 @@ class RecordStore:
         records.interactions = [
             (
                 str(f.get("member_id", "")),
-                str(f.get("room_id", "main")) or "main",
+                str(f.get("room_id", MAIN_ROOM)) or MAIN_ROOM,
                 interaction_kind(f),
                 _interaction_time(str(f.get("at", ""))),
             )
