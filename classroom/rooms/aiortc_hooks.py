@@ -1,10 +1,11 @@
 """Every place where classroom relies on aiortc's (and aioice's) private internals.
 
-aiortc decodes every received track and encodes every sent one; a classroom server must
-forward RTP packets instead (see DESIGN.md, "The media plane"). The maintainers declined
-built-in encoded relaying, so we keep the hooks here, in one module, against an exactly
-pinned aiortc. `check_internals()` names whatever an upgrade moved; the server refuses to
-start, and `tests/unit/test_aiortc_hooks.py` fails, when it returns anything. It verifies
+No other module touches them. aiortc decodes every received track and encodes every sent
+one; a classroom server must forward RTP packets instead, never decoding or encoding media
+(docs/architecture.md, "The media plane"). The maintainers declined built-in encoded
+relaying, so we keep the hooks here, in one module, against an exactly pinned aiortc.
+`check_internals()` names whatever an upgrade moved; the server refuses to start, and
+`tests/unit/test_aiortc_hooks.py` fails, when it returns anything. It verifies
 `INTERNAL_ATTRS` and `INTERNAL_METHODS`, which must name every private aiortc/aioice
 attribute used below (the test checks that against this file's source); they are read
 directly, never through `getattr` with a default that would hide a rename.
