@@ -1,1 +1,4 @@
-"""See DESIGN.md for the layer rule."""
+"""The domain layer, innermost: pure rules and records, no I/O, no clock.
+
+It imports nothing of classroom's outside domain/ (docs/architecture.md, "Layers").
+"""

@@ -24,7 +24,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-MAIN_ROOM = "main"
+from classroom.domain.models import MAIN_ROOM
+
 #: A reconnect within this many seconds does not split an attendance interval.
 DEFAULT_GRACE_S = 30.0
 #: A connection whose last alive mark is older than this is taken for gone.

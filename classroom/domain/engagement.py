@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-MAIN_ROOM = "main"
+from classroom.domain.models import MAIN_ROOM
+
 #: The equity panel flags a room where nobody has spoken for this long.
 SILENCE_ALERT_S = 60.0
 #: At least this much talk in a room before anyone is called dominant.

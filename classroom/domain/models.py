@@ -23,6 +23,10 @@ COHORT_PREFIX = "c"
 MEMBER_PREFIX = "m"
 SESSION_PREFIX = "s"
 
+#: Id of a session's main room, the one everybody is in outside breakout groups. Attendance,
+#: engagement, the media plane and the reports must agree on it, so it is defined here once.
+MAIN_ROOM = "main"
+
 
 class Role(StrEnum):
     facilitator = "facilitator"

@@ -26,7 +26,7 @@ from classroom.domain.engagement import (
     member_rooms,
 )
 from classroom.domain.lifecycle import to_local
-from classroom.domain.models import Member, Role, Session, SessionStatus, format_time
+from classroom.domain.models import MAIN_ROOM, Member, Role, Session, SessionStatus, format_time
 from classroom.domain.research import DATA_DICTIONARY, FIELDS, check_record, pseudonym
 from classroom.domain.rounds import Round
 from classroom.store.records import RecordStore
@@ -35,7 +35,6 @@ from classroom.store.rounds import RoundStore
 
 log = logging.getLogger(__name__)
 
-MAIN_ROOM = "main"
 HELD = (SessionStatus.live, SessionStatus.ended)
 FINAL = (SessionStatus.ended, SessionStatus.cancelled)
 

@@ -1,10 +1,14 @@
 """Every place where classroom relies on aiortc's (and aioice's) private internals.
 
-aiortc decodes every received track and encodes every sent one; a classroom server must
-forward RTP packets instead (see DESIGN.md, "The media plane"). The maintainers declined
-built-in encoded relaying, so we keep the hooks here, in one module, against an exactly
-pinned aiortc. `check_internals()` names whatever an upgrade moved; the server refuses to
-start, and `tests/unit/test_aiortc_hooks.py` fails, when it returns anything.
+No other module touches them. aiortc decodes every received track and encodes every sent
+one; a classroom server must forward RTP packets instead, never decoding or encoding media
+(docs/architecture.md, "The media plane"). The maintainers declined built-in encoded
+relaying, so we keep the hooks here, in one module, against an exactly pinned aiortc.
+`check_internals()` names whatever an upgrade moved; the server refuses to start, and
+`tests/unit/test_aiortc_hooks.py` fails, when it returns anything. It verifies
+`INTERNAL_ATTRS` and `INTERNAL_METHODS`, which must name every private aiortc/aioice
+attribute used below (the test checks that against this file's source); they are read
+directly, never through `getattr` with a default that would hide a rename.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import aiortc
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 from aioice.ice import StunProtocol
-from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc import RTCIceTransport, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import is_rtx
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdtlstransport import RTCDtlsTransport
@@ -45,36 +49,47 @@ log = logging.getLogger(__name__)
 
 PINNED_AIORTC = "1.16.0"
 
-#: Private attributes read or written below, by the class that owns them.
-_RECEIVER_ATTRS = (
-    "_RTCRtpReceiver__remote_streams",
-    "_RTCRtpReceiver__codecs",
-    "_RTCRtpReceiver__rtx_ssrc",
-    "_RTCRtpReceiver__nack_generator",
-    "_RTCRtpReceiver__remote_bitrate_estimator",
-    "_RTCRtpReceiver__rtcp_ssrc",
+#: Private attributes read or written below, by the class whose ``__init__`` sets them.
+INTERNAL_ATTRS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
+    (
+        RTCRtpReceiver,
+        (
+            "_RTCRtpReceiver__remote_streams",
+            "_RTCRtpReceiver__codecs",
+            "_RTCRtpReceiver__rtx_ssrc",
+            "_RTCRtpReceiver__nack_generator",
+            "_RTCRtpReceiver__remote_bitrate_estimator",
+            "_RTCRtpReceiver__rtcp_ssrc",
+        ),
+    ),
+    (
+        RTCRtpSender,
+        (
+            "_ssrc",
+            "_RTCRtpSender__packet_count",
+            "_RTCRtpSender__octet_count",
+            "_RTCRtpSender__ntp_timestamp",
+            "_RTCRtpSender__rtp_timestamp",
+            "_RTCRtpSender__lsr",
+            "_RTCRtpSender__lsr_time",
+        ),
+    ),
+    (RTCRtpTransceiver, ("_codecs", "_headerExtensions")),
+    (
+        RTCDtlsTransport,
+        ("_RTCDtlsTransport__tx_bytes", "_RTCDtlsTransport__tx_packets", "_tx_srtp", "_state"),
+    ),
+    (RTCIceTransport, ("_connection",)),
+    (aioice.ice.Connection, ("_nominated",)),
 )
-_DTLS_ATTRS = (
-    "_RTCDtlsTransport__tx_bytes",
-    "_RTCDtlsTransport__tx_packets",
-    "_tx_srtp",
-    "_state",
-)
-_SENDER_ATTRS = (
-    "_RTCRtpSender__packet_count",
-    "_RTCRtpSender__octet_count",
-    "_RTCRtpSender__ntp_timestamp",
-    "_RTCRtpSender__rtp_timestamp",
-    "_RTCRtpSender__lsr",
-    "_RTCRtpSender__lsr_time",
-)
-_METHODS: tuple[tuple[type[Any], str], ...] = (
-    (RTCRtpReceiver, "_handle_rtp_packet"),
-    (RTCRtpReceiver, "_send_rtcp"),
-    (RTCRtpReceiver, "_send_rtcp_nack"),
-    (RTCRtpReceiver, "_send_rtcp_pli"),
-    (RTCRtpSender, "_handle_rtcp_packet"),
-    (RTCRtpSender, "_send_rtcp"),
+#: Private methods called or replaced below, by the class that defines them.
+INTERNAL_METHODS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
+    (
+        RTCRtpReceiver,
+        ("_handle_rtp_packet", "_send_rtcp", "_send_rtcp_nack", "_send_rtcp_pli"),
+    ),
+    (RTCRtpSender, ("_handle_rtcp_packet", "_send_rtcp")),
+    (RTCDtlsTransport, ("_send_rtp",)),
 )
 
 RtpSink = Callable[[RtpPacket], Awaitable[None]]
@@ -85,22 +100,17 @@ def check_internals() -> list[str]:
     problems: list[str] = []
     if aiortc.__version__ != PINNED_AIORTC:
         problems.append(f"aiortc {aiortc.__version__} installed, hooks written for {PINNED_AIORTC}")
-    classes: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
-        (RTCRtpReceiver, _RECEIVER_ATTRS),
-        (RTCRtpSender, _SENDER_ATTRS),
-        (RTCDtlsTransport, _DTLS_ATTRS),
-        (aioice.ice.Connection, ("_nominated",)),
-    )
-    for cls, attrs in classes:
+    for cls, attrs in INTERNAL_ATTRS:
         names = set(cls.__init__.__code__.co_names)
         for attr in attrs:
             if attr not in names:
                 problems.append(f"{cls.__name__}.__init__ no longer sets {attr}")
     if "transport" not in getattr(StunProtocol, "__annotations__", {}):
         problems.append("aioice StunProtocol no longer keeps its datagram transport")
-    for cls, method in _METHODS:
-        if not callable(getattr(cls, method, None)):
-            problems.append(f"{cls.__name__}.{method} is gone")
+    for cls, methods in INTERNAL_METHODS:
+        for method in methods:
+            if not callable(getattr(cls, method, None)):
+                problems.append(f"{cls.__name__}.{method} is gone")
     for module, name in (
         (aiortc.rtcrtpreceiver, "get_decoder"),
         (aiortc.rtcrtpsender, "get_encoder"),
@@ -232,7 +242,7 @@ class SenderHook:
     ) -> None:
         self.sender = sender
         self.mid = mid
-        self.ssrc: int = sender._ssrc
+        self.ssrc = sender_ssrc(sender)
         self._send_rtp = sender.transport._send_rtp
         self._dtls: Any = sender.transport
         self._ice: Any = sender.transport.transport._connection
@@ -319,14 +329,22 @@ class SenderHook:
         s._RTCRtpSender__rtp_timestamp = rtp_timestamp
 
 
-def negotiated_extension_ids(transceiver: Any) -> dict[str, int]:
+def sender_ssrc(sender: RTCRtpSender) -> int:
+    """The SSRC aiortc picked for the sender: our packets must carry it, since its RTCP
+    sender reports and the subscriber's feedback name the stream by it (aiortc keeps it
+    private)."""
+    ssrc: int = sender._ssrc
+    return ssrc
+
+
+def negotiated_extension_ids(transceiver: RTCRtpTransceiver) -> dict[str, int]:
     """URI → id of the RTP header extensions negotiated on a transceiver."""
-    return {ext.uri: ext.id for ext in getattr(transceiver, "_headerExtensions", [])}
+    return {ext.uri: ext.id for ext in transceiver._headerExtensions}
 
 
-def negotiated_payload_type(transceiver: Any) -> int | None:
-    """Payload type of the first (primary) negotiated codec."""
-    codecs = getattr(transceiver, "_codecs", None)
+def negotiated_payload_type(transceiver: RTCRtpTransceiver) -> int | None:
+    """Payload type of the first (primary) negotiated codec; None before negotiation."""
+    codecs = transceiver._codecs
     return codecs[0].payloadType if codecs else None
 
 

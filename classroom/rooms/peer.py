@@ -219,7 +219,8 @@ class Peer:
         payload_type = aiortc_hooks.negotiated_payload_type(transceiver)
         if payload_type is None:
             raise NegotiationError("bad_sdp", f"no codec negotiated for {kind} slot {mid}")
-        stream = OutboundStream(transceiver.sender._ssrc, payload_type, CLOCK_RATES[kind], ext)
+        ssrc = aiortc_hooks.sender_ssrc(transceiver.sender)
+        stream = OutboundStream(ssrc, payload_type, CLOCK_RATES[kind], ext)
         holder: list[SendSlot] = []
         nacks_in = metrics.NACK_REQUESTS.labels("in")
 

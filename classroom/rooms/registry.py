@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
+from classroom.domain.models import MAIN_ROOM
 from classroom.observability import metrics
 from classroom.rooms.peer import IceSettings
-from classroom.rooms.room import MAIN_ROOM, Room, SessionMedia
+from classroom.rooms.room import Room, SessionMedia
 
 log = logging.getLogger(__name__)
 

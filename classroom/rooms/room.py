@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+#: Re-exported: the signalling layer imports the main room's id from here.
+from classroom.domain.models import MAIN_ROOM as MAIN_ROOM
 from classroom.domain.models import Role
 from classroom.observability import metrics
 from classroom.rooms.forwarding import Publication
@@ -29,7 +31,6 @@ SPEAKING_POLL_S = 0.25
 #: Videos forwarded to one subscriber at most (last-N): forwarding cost grows with the
 #: square of the room, and a browser grid shows ~16 people usefully anyway.
 MAX_VIDEO_SOURCES = 16
-MAIN_ROOM = "main"
 
 
 class ParticipantListener(Protocol):

@@ -1,1 +1,5 @@
-"""See DESIGN.md for the layer rule."""
+"""The signalling layer: participants' connections, breakouts, interactions, recording.
+
+It drives rooms and the store and imports only rooms, store, domain, observability and
+tasks, never http (docs/architecture.md, "Layers").
+"""

@@ -27,10 +27,11 @@ classroom:events                          pubsub  JSON events every node listens
 ========================================  ======  ===========================================
 
 The keys of what people do in a room (``session:{sid}:interactions``, chat, hands, polls,
-moderation) and of attendance and engagement records (``session:{sid}:attendance``, alive
-marks, totals, summaries, ``erased``) are made here too; what they hold is described in
-``classroom.store.interactions`` and ``classroom.store.records``. The keys of breakout rounds,
-the pairing history and saved plans are made in ``classroom.store.rounds``.
+moderation), of attendance and engagement records (``session:{sid}:attendance``, alive
+marks, totals, summaries, ``erased``) and of breakout rounds, the pairing history and saved
+plans (``round:{rid}``, ``rounds:open``, ``cohort:{cid}:pairs``, ...) are made here too;
+what they hold is described in ``classroom.store.interactions``, ``classroom.store.records``
+and ``classroom.store.rounds``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ SCHEDULE_START = PREFIX + "schedule:start"
 EVENTS = PREFIX + "events"
 #: Ids of erased members (classroom.store.records).
 ERASED = PREFIX + "erased"
+#: Open round ids scored by ends_at (classroom.store.rounds).
+OPEN_ROUNDS = PREFIX + "rounds:open"
 
 
 def cohort(cid: str) -> str:
@@ -167,3 +170,28 @@ def session_summary(sid: str) -> str:
 
 def cohort_pseudonym_key(cid: str) -> str:
     return f"{PREFIX}cohort:{cid}:pseudonym_key"
+
+
+# -- breakout rounds, pairing history, saved plans (classroom.store.rounds) ------------------
+# Erasure (classroom.store.records) rewrites these too, so both modules make them here.
+
+
+def breakout_round(rid: str) -> str:
+    """The round's JSON (named so as not to shadow the builtin ``round``)."""
+    return f"{PREFIX}round:{rid}"
+
+
+def session_rounds(sid: str) -> str:
+    return f"{PREFIX}session:{sid}:rounds"
+
+
+def session_open_round(sid: str) -> str:
+    return f"{PREFIX}session:{sid}:open_round"
+
+
+def cohort_pairs(cid: str) -> str:
+    return f"{PREFIX}cohort:{cid}:pairs"
+
+
+def cohort_plans(cid: str) -> str:
+    return f"{PREFIX}cohort:{cid}:plans"

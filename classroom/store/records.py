@@ -44,15 +44,11 @@ from redis.exceptions import WatchError
 
 from classroom.domain.attendance import AliveMark, AttendanceEvent
 from classroom.domain.engagement import ConnectionTotals
-from classroom.domain.models import COHORT_PREFIX, MEMBER_PREFIX, SESSION_PREFIX, is_id
+from classroom.domain.models import COHORT_PREFIX, MAIN_ROOM, MEMBER_PREFIX, SESSION_PREFIX, is_id
 from classroom.store import keys
 from classroom.store.errors import Conflict, unavailable_as_error
 from classroom.store.repository import live_nodes
 from classroom.store.rounds import MAX_ATTEMPTS
-from classroom.store.rounds import _pairs as pairs_key
-from classroom.store.rounds import _plans as plans_key
-from classroom.store.rounds import _round_key as round_key
-from classroom.store.rounds import _session_rounds as session_rounds_key
 
 SUMMARY_SESSION_FIELD = "_session"
 
@@ -122,7 +118,7 @@ def _event(entry: Mapping[str, Any]) -> AttendanceEvent:
         connection=str(entry.get("connection", "")),
         at=float(entry.get("at", 0.0)),
         role=str(entry.get("role", "participant")),
-        room=str(entry.get("room", "main")) or "main",
+        room=str(entry.get("room", MAIN_ROOM)) or MAIN_ROOM,
         reason=str(entry.get("reason", "")),
         node=str(entry.get("node", "")),
         event_id=str(entry.get("id", "")),
@@ -239,7 +235,7 @@ class RecordStore:
         records.interactions = [
             (
                 str(f.get("member_id", "")),
-                str(f.get("room_id", "main")) or "main",
+                str(f.get("room_id", MAIN_ROOM)) or MAIN_ROOM,
                 interaction_kind(f),
                 _interaction_time(str(f.get("at", ""))),
             )
@@ -378,15 +374,17 @@ class RecordStore:
             removed["interactions"] += len(theirs)
             removed["connections"] += len(connections)
             removed["summaries"] += int(results[summary_at])
-            for rid in await self._redis.lrange(session_rounds_key(sid), 0, -1):
-                if await self._rewrite_json(round_key(str(rid)), _drop_from_round, mid):
+            for rid in await self._redis.lrange(keys.session_rounds(sid), 0, -1):
+                if await self._rewrite_json(keys.breakout_round(str(rid)), _drop_from_round, mid):
                     removed["rounds"] += 1
         removed["plans"] = await self._drop_from_plans(cid, mid)
         pairs = [
-            str(p) for p in await self._redis.hkeys(pairs_key(cid)) if mid in str(p).split("|")
+            str(p)
+            for p in await self._redis.hkeys(keys.cohort_pairs(cid))
+            if mid in str(p).split("|")
         ]
         if pairs:
-            await self._redis.hdel(pairs_key(cid), *pairs)
+            await self._redis.hdel(keys.cohort_pairs(cid), *pairs)
         removed["pairs"] = len(pairs)
         return removed
 
@@ -415,7 +413,7 @@ class RecordStore:
 
     async def _drop_from_plans(self, cid: str, mid: str) -> int:
         """Take ``mid`` out of the groups of the cohort's saved plans; how many changed."""
-        key = plans_key(cid)
+        key = keys.cohort_plans(cid)
         for _ in range(MAX_ATTEMPTS):
             async with self._redis.pipeline(transaction=True) as pipe:
                 try:

@@ -3,7 +3,7 @@
 Every change reads the round, applies a pure rule from `classroom.domain.rounds`, and
 writes it back in a WATCH/MULTI transaction that also publishes the change to every node:
 two facilitators opening the same round at once make one transition, and the loser gets
-`RoundError("conflict")`. Keys (all under ``classroom:``):
+`RoundError("conflict")`. Keys (all under ``classroom:``, made in ``classroom.store.keys``):
 
 =====================================  ======  ============================================
 round:{rid}                            string  the round as JSON
@@ -32,28 +32,7 @@ from classroom.domain.planner import PLAN_PREFIX, PairHistory, SavedPlan
 from classroom.domain.rounds import ROUND_PREFIX, Round, RoundError, closed, pairs_of
 from classroom.store import keys
 
-OPEN_ROUNDS = keys.PREFIX + "rounds:open"
 MAX_ATTEMPTS = 20
-
-
-def _round_key(rid: str) -> str:
-    return f"{keys.PREFIX}round:{rid}"
-
-
-def _session_rounds(sid: str) -> str:
-    return f"{keys.PREFIX}session:{sid}:rounds"
-
-
-def _open_round(sid: str) -> str:
-    return f"{keys.PREFIX}session:{sid}:open_round"
-
-
-def _pairs(cid: str) -> str:
-    return f"{keys.PREFIX}cohort:{cid}:pairs"
-
-
-def _plans(cid: str) -> str:
-    return f"{keys.PREFIX}cohort:{cid}:plans"
 
 
 def _event(r: Round, change: str) -> str:
@@ -69,8 +48,8 @@ class RoundStore:
     async def create(self, r: Round, publish: bool = False) -> None:
         """Store a planned round; `publish` tells every node (change `planned`)."""
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(_round_key(r.id), r.dumps())
-            pipe.rpush(_session_rounds(r.session_id), r.id)
+            pipe.set(keys.breakout_round(r.id), r.dumps())
+            pipe.rpush(keys.session_rounds(r.session_id), r.id)
             if publish:
                 pipe.publish(keys.EVENTS, _event(r, "planned"))
             await pipe.execute()
@@ -78,34 +57,34 @@ class RoundStore:
     async def get(self, rid: str) -> Round | None:
         if not is_id(rid, ROUND_PREFIX):
             return None
-        text = await self._redis.get(_round_key(rid))
+        text = await self._redis.get(keys.breakout_round(rid))
         return Round.loads(str(text)) if text else None
 
     async def list_rounds(self, sid: str) -> list[Round]:
         if not is_id(sid, SESSION_PREFIX):
             return []
-        ids = await self._redis.lrange(_session_rounds(sid), 0, -1)
+        ids = await self._redis.lrange(keys.session_rounds(sid), 0, -1)
         if not ids:
             return []
-        texts = await self._redis.mget([_round_key(str(i)) for i in ids])
+        texts = await self._redis.mget([keys.breakout_round(str(i)) for i in ids])
         return [Round.loads(str(t)) for t in texts if t]
 
     async def open_round_of(self, sid: str) -> Round | None:
         if not is_id(sid, SESSION_PREFIX):
             return None
-        rid = await self._redis.get(_open_round(sid))
+        rid = await self._redis.get(keys.session_open_round(sid))
         return await self.get(str(rid)) if rid else None
 
     async def due(self, now: float) -> list[str]:
         """Open rounds whose time is up (any node may close them; closing is idempotent)."""
-        return [str(i) for i in await self._redis.zrangebyscore(OPEN_ROUNDS, "-inf", now)]
+        return [str(i) for i in await self._redis.zrangebyscore(keys.OPEN_ROUNDS, "-inf", now)]
 
     async def next_deadline(self) -> float | None:
-        first = await self._redis.zrange(OPEN_ROUNDS, 0, 0, withscores=True)
+        first = await self._redis.zrange(keys.OPEN_ROUNDS, 0, 0, withscores=True)
         return float(first[0][1]) if first else None
 
     async def pair_history(self, cid: str) -> PairHistory:
-        raw = await self._redis.hgetall(_pairs(cid))
+        raw = await self._redis.hgetall(keys.cohort_pairs(cid))
         history = PairHistory()
         for key, count in raw.items():
             a, _, b = str(key).partition("|")
@@ -114,7 +93,7 @@ class RoundStore:
 
     async def change(self, rid: str, rule: Callable[[Round], Round], event: str) -> Round:
         """Apply `rule` to the round atomically and tell every node (`event` names the change)."""
-        key = _round_key(rid)
+        key = keys.breakout_round(rid)
         for _ in range(MAX_ATTEMPTS):
             async with self._redis.pipeline(transaction=True) as pipe:
                 try:
@@ -124,8 +103,8 @@ class RoundStore:
                         raise RoundError("not_found", f"no round {rid}")
                     before = Round.loads(str(text))
                     if before.status == "planned" and event == "opened":
-                        await pipe.watch(_open_round(before.session_id))
-                        current = await pipe.get(_open_round(before.session_id))
+                        await pipe.watch(keys.session_open_round(before.session_id))
+                        current = await pipe.get(keys.session_open_round(before.session_id))
                         if current:
                             raise RoundError(
                                 "conflict", f"round {current!s} is open in this session already"
@@ -134,13 +113,13 @@ class RoundStore:
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.set(key, after.dumps())
                     if after.status == "open" and after.ends_at is not None:
-                        pipe.set(_open_round(after.session_id), after.id)
-                        pipe.zadd(OPEN_ROUNDS, {after.id: after.ends_at})
+                        pipe.set(keys.session_open_round(after.session_id), after.id)
+                        pipe.zadd(keys.OPEN_ROUNDS, {after.id: after.ends_at})
                     if after.status == "closed" and before.status == "open":
-                        pipe.delete(_open_round(after.session_id))
-                        pipe.zrem(OPEN_ROUNDS, after.id)
+                        pipe.delete(keys.session_open_round(after.session_id))
+                        pipe.zrem(keys.OPEN_ROUNDS, after.id)
                         for a, b in pairs_of(after):
-                            pipe.hincrby(_pairs(after.cohort_id), f"{a}|{b}", 1)
+                            pipe.hincrby(keys.cohort_pairs(after.cohort_id), f"{a}|{b}", 1)
                     pipe.publish(keys.EVENTS, _event(after, event))
                     await pipe.execute()
                     return after
@@ -165,22 +144,26 @@ class RoundStore:
 
     async def save_plan(self, plan: SavedPlan) -> None:
         await self._redis.hset(
-            _plans(plan.cohort_id), plan.id, json.dumps(plan.to_json(), separators=(",", ":"))
+            keys.cohort_plans(plan.cohort_id),
+            plan.id,
+            json.dumps(plan.to_json(), separators=(",", ":")),
         )
 
     async def count_plans(self, cid: str) -> int:
-        return int(await self._redis.hlen(_plans(cid))) if is_id(cid, COHORT_PREFIX) else 0
+        return (
+            int(await self._redis.hlen(keys.cohort_plans(cid))) if is_id(cid, COHORT_PREFIX) else 0
+        )
 
     async def list_plans(self, cid: str) -> list[SavedPlan]:
         """The cohort's saved plans, oldest first."""
         if not is_id(cid, COHORT_PREFIX):
             return []
-        raw = await self._redis.hvals(_plans(cid))
+        raw = await self._redis.hvals(keys.cohort_plans(cid))
         plans = [SavedPlan.from_json(json.loads(str(text))) for text in raw]
         return sorted(plans, key=lambda p: (p.created_at, p.id))
 
     async def get_plan(self, cid: str, pid: str) -> SavedPlan | None:
         if not is_id(cid, COHORT_PREFIX) or not is_id(pid, PLAN_PREFIX):
             return None
-        text = await self._redis.hget(_plans(cid), pid)
+        text = await self._redis.hget(keys.cohort_plans(cid), pid)
         return SavedPlan.from_json(json.loads(str(text))) if text else None

@@ -1,4 +1,9 @@
-"""Headless Debian Chromium driven by Playwright, set up as DESIGN.md prescribes."""
+"""Headless Debian Chromium driven by Playwright, set up as docs/architecture.md prescribes.
+
+The rule ("The media plane"): a real browser, Debian's own chromium package rather than one
+Playwright downloads, with a fake camera and microphone and peer connections on loopback
+only, run inside the tests' loopback-only network namespace.
+"""
 
 from __future__ import annotations
 

@@ -2,9 +2,37 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
+from typing import Any
+
+import aioice.ice
 import aiortc
+import pytest
 
 from classroom.rooms import aiortc_hooks
+
+
+def touched_internals() -> set[str]:
+    """Every private attribute aiortc_hooks.py reads, writes or calls on an object not its own.
+
+    ``self._x`` is the module's own classes' state; dunders (``__init__.__code__``) are
+    Python's. Everything else starting with ``_`` belongs to aiortc or aioice.
+    """
+    tree = ast.parse(inspect.getsource(aiortc_hooks))
+    return {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not (node.attr.startswith("__") and node.attr.endswith("__"))
+        and not (isinstance(node.value, ast.Name) and node.value.id == "self")
+    }
+
+
+def named_internals() -> set[str]:
+    tables = (*aiortc_hooks.INTERNAL_ATTRS, *aiortc_hooks.INTERNAL_METHODS)
+    return {name for _, names in tables for name in names}
 
 
 def test_aiortc_is_the_pinned_version() -> None:
@@ -13,6 +41,23 @@ def test_aiortc_is_the_pinned_version() -> None:
 
 def test_every_internal_the_hooks_use_is_still_there() -> None:
     assert aiortc_hooks.check_internals() == []
+
+
+def test_check_internals_names_every_internal_the_hooks_touch() -> None:
+    """A hook that starts using another private attribute must add it to the tables."""
+    assert touched_internals() == named_internals()
+
+
+def test_check_internals_reports_a_missing_attribute_and_method(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sender = aiortc.RTCRtpSender
+    monkeypatch.setattr(aiortc_hooks, "INTERNAL_ATTRS", ((sender, ("_ssrc", "_moved")),))
+    monkeypatch.setattr(aiortc_hooks, "INTERNAL_METHODS", ((sender, ("_send_rtcp", "_gone")),))
+    assert aiortc_hooks.check_internals() == [
+        "RTCRtpSender.__init__ no longer sets _moved",
+        "RTCRtpSender._gone is gone",
+    ]
 
 
 async def test_hooks_apply_to_real_aiortc_objects() -> None:
@@ -38,5 +83,23 @@ async def test_hooks_apply_to_real_aiortc_objects() -> None:
         hook.account(3, 300, 1, 2)
         assert slot.sender._RTCRtpSender__packet_count == 3
         assert slot.sender._RTCRtpSender__octet_count == 300
+        assert hook.ssrc == aiortc_hooks.sender_ssrc(slot.sender) == slot.sender._ssrc
+        assert aiortc_hooks.negotiated_extension_ids(slot) == {}
+        assert aiortc_hooks.negotiated_payload_type(slot) is None
+
+        dtls = slot.sender.transport
+        ice = dtls.transport
+        instances: dict[type[Any], object] = {
+            aiortc.RTCRtpReceiver: transceiver.receiver,
+            aiortc.RTCRtpSender: slot.sender,
+            aiortc.RTCRtpTransceiver: slot,
+            aiortc.RTCDtlsTransport: dtls,
+            aiortc.RTCIceTransport: ice,
+            aioice.ice.Connection: ice._connection,
+        }
+        for cls, attrs in aiortc_hooks.INTERNAL_ATTRS:
+            assert isinstance(instances[cls], cls)
+            for attr in attrs:
+                assert hasattr(instances[cls], attr), f"{cls.__name__} instance has no {attr}"
     finally:
         await pc.close()

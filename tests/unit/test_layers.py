@@ -1,66 +1,292 @@
-"""The dependency rule of DESIGN.md, checked mechanically: imports point inward."""
+"""The layer rule, checked mechanically: imports point inward (docs/architecture.md, "Layers").
+
+domain ← store/rooms ← signaling/reports ← http ← the entry points: a module imports only its
+own layer and the layers inside it; only store/ imports redis, only rooms/ aiortc, aioice and
+av, and only rooms/aiortc_hooks.py touches aiortc's (and aioice's) private attributes.
+"""
 
 from __future__ import annotations
 
 import ast
+import functools
+import importlib.util
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "classroom"
+HOOKS = PACKAGE / "rooms" / "aiortc_hooks.py"
 
-#: layer → classroom layers it may import (observability and the module classroom/tasks.py
-#: are leaves anyone may use).
-ALLOWED = {
+#: layer → classroom layers it may import. A layer is a subpackage or a module of the
+#: package itself; observability and tasks.py are leaves every layer but the pure domain may
+#: use; config.py (settings from the environment) imports nothing of ours and is read only
+#: at the edge; the package's __init__ holds only __version__, so importing it is no
+#: dependency.
+ALLOWED: dict[str, set[str]] = {
     "domain": {"domain"},
     "tasks": set(),
+    "config": set(),
+    "__init__": set(),
     "observability": {"observability", "tasks"},
     "store": {"store", "domain", "observability", "tasks"},
     "rooms": {"rooms", "domain", "observability", "tasks"},
     "signaling": {"signaling", "rooms", "store", "domain", "observability", "tasks"},
+    "reports": {"reports", "rooms", "store", "domain", "observability", "tasks"},
 }
+#: http sits on signaling and reports, and reads the settings.
+ALLOWED["http"] = {"http", "config", *ALLOWED["signaling"], *ALLOWED["reports"]}
+#: The entry points are outermost: they may import any layer, and no layer imports them.
+ENTRY_POINTS = ("cli", "demo", "__main__")
+ALLOWED.update({name: {*ALLOWED, *ENTRY_POINTS} for name in ENTRY_POINTS})
 #: third-party packages only one layer may import.
 EXCLUSIVE = {"redis": "store", "aiortc": "rooms", "aioice": "rooms", "av": "rooms"}
+#: Packages whose private attributes only HOOKS may touch.
+AIORTC_PACKAGES = ("aiortc", "aioice")
+
+
+def module_parts(path: Path) -> list[str] | None:
+    """The dotted name of a (possibly hypothetical) module of the package, split; None if
+    `path` is outside the package."""
+    try:
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    except ValueError:
+        return None
+    parts = list(rel.parts)
+    return parts[:-1] if parts[-1] == "__init__" else parts
+
+
+def is_module(name: str) -> bool:
+    """Whether ``classroom.x.y`` names a module or package (rather than a name in one)."""
+    path = PACKAGE.parent.joinpath(*name.split("."))
+    return path.is_dir() or path.with_suffix(".py").is_file()
+
+
+def imports_of(source: str, path: Path) -> set[str]:
+    """Absolute dotted names of the modules `source` (the module at `path`) imports.
+
+    Every form counts, wherever it is (in a function, under ``if TYPE_CHECKING:``):
+    ``import a.b``, ``from a.b import c``, relative imports resolved against `path`,
+    ``importlib.import_module("a.b")`` and ``__import__("a.b")`` with a literal name. In
+    ``from classroom import x`` the layer is x, so x is kept when it is a module or package.
+    """
+    names: set[str] = set()
+    package = module_parts(path)
+    if package is not None and path.name != "__init__.py":
+        package = package[:-1]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                module = node.module or ""
+            elif package is None or node.level > len(package):
+                continue  # relative to nothing we know: Python would refuse it too
+            else:
+                base = package[: len(package) - node.level + 1]
+                module = ".".join([*base, *([node.module] if node.module else [])])
+            names.add(module)
+            if module == "classroom":
+                names.update(
+                    f"{module}.{alias.name}"
+                    for alias in node.names
+                    if is_module(f"{module}.{alias.name}")
+                )
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name | ast.Attribute)
+            and (node.func.id if isinstance(node.func, ast.Name) else node.func.attr)
+            in ("import_module", "__import__")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            names.add(node.args[0].value)
+    names.discard("")
+    return names
 
 
 def imports(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-    return names
+    return imports_of(path.read_text(), path)
 
 
 def modules() -> list[Path]:
     return sorted(PACKAGE.rglob("*.py"))
 
 
-def layer_of(path: Path) -> str | None:
+def layer_of(path: Path) -> str:
+    """A subpackage is a layer, and so is each module of the package itself."""
     rel = path.relative_to(PACKAGE).parts
-    if len(rel) == 1:  # a module of the package itself: only a leaf module has rules
-        return path.stem if path.stem in ALLOWED else None
-    return rel[0]
+    return path.stem if len(rel) == 1 else rel[0]
+
+
+def target_layer(name: str) -> str | None:
+    """The layer of an imported module; None outside classroom and for the package root."""
+    parts = name.split(".")
+    return parts[1] if parts[0] == "classroom" and len(parts) > 1 else None
+
+
+def violations(source: str, path: Path) -> list[str]:
+    """What the module at `path` with this source imports against the layer rule."""
+    layer = layer_of(path)
+    problems: list[str] = []
+    for name in sorted(imports_of(source, path)):
+        top = name.split(".")[0]
+        if top in EXCLUSIVE and layer != EXCLUSIVE[top]:
+            problems.append(f"{layer}/{path.name} imports {name}: only {EXCLUSIVE[top]}/ may")
+        target = target_layer(name)
+        if target is not None and target not in ALLOWED.get(layer, set()):
+            problems.append(f"{layer}/{path.name} imports {name} (layer {target})")
+    return problems
 
 
 @pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_imports_point_inward(path: Path) -> None:
-    layer = layer_of(path)
-    for name in imports(path):
-        top = name.split(".")[0]
-        if top in EXCLUSIVE:
-            assert layer == EXCLUSIVE[top], (
-                f"{path.name} imports {name}: only {EXCLUSIVE[top]}/ may"
-            )
-        if top == "classroom" and layer in ALLOWED:
-            parts = name.split(".")
-            target = parts[1] if len(parts) > 1 else None
-            if target in ALLOWED or target == "http":
-                assert target in ALLOWED[layer], f"{layer}/{path.name} imports {name}"
+    assert violations(path.read_text(), path) == []
+
+
+def test_every_module_and_package_is_in_the_layer_table() -> None:
+    assert {layer_of(path) for path in modules()} <= set(ALLOWED)
 
 
 def test_the_rule_catches_a_violation(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("import redis\nfrom classroom.http import app\n")
     assert imports(bad) == {"redis", "classroom.http"}
+
+
+DOMAIN_MODULE = PACKAGE / "domain" / "example.py"
+
+
+@pytest.mark.parametrize(
+    ("source", "layer"),
+    [
+        ("from classroom import store\n", "store"),
+        ("import classroom.config\n", "config"),
+        ("from classroom.demo import main\n", "demo"),
+        ("from classroom import http, tasks\n", "http"),
+        ("from .. import store\n", "store"),
+        ("from ..rooms.room import MAIN_ROOM\n", "rooms"),
+        ("def later() -> None:\n    from classroom.signaling import connection\n", "signaling"),
+        (
+            "from typing import TYPE_CHECKING\n"
+            "if TYPE_CHECKING:\n    from classroom.store.repository import Store\n",
+            "store",
+        ),
+        ("import importlib\nimportlib.import_module('classroom.observability')\n", "observability"),
+        ("import classroom.reports.data\n", "reports"),
+    ],
+)
+def test_the_checker_catches_every_form_of_import(source: str, layer: str) -> None:
+    found = violations(source, DOMAIN_MODULE)
+    assert any(f"(layer {layer})" in v for v in found), found
+
+
+def test_the_checker_allows_what_the_layer_may_import() -> None:
+    ok = (
+        "from . import models\nfrom .models import Role\nfrom classroom import domain\n"
+        "from classroom.domain import rounds\nimport classroom\nfrom classroom import __version__\n"
+    )
+    assert violations(ok, DOMAIN_MODULE) == []
+    assert violations(ok, PACKAGE / "domain" / "__init__.py") == []
+    entry = "from classroom import config, demo\nfrom classroom.http.app import create_app\n"
+    assert violations(entry, PACKAGE / "cli.py") == []
+    assert violations("import classroom.cli\n", PACKAGE / "http" / "app.py") != []
+
+
+def test_the_checker_keeps_third_party_packages_to_their_layer() -> None:
+    assert violations("from aiortc import RTCPeerConnection\n", PACKAGE / "rooms" / "x.py") == []
+    assert violations("import aiortc.rtp\n", PACKAGE / "signaling" / "x.py") != []
+    assert violations("from redis.asyncio import Redis\n", PACKAGE / "http" / "x.py") != []
+
+
+# --- private aiortc attributes ----------------------------------------------------------------
+
+
+def private_names_defined(source: str) -> set[str]:
+    """Private attributes the classes in `source` define: ``def _x`` in a class body and
+    ``self._x = ...`` anywhere in it (``self.__x`` under its mangled name ``_Class__x``)."""
+    names: set[str] = set()
+    for cls in ast.walk(ast.parse(source)):
+        if not isinstance(cls, ast.ClassDef):
+            continue
+        found = [
+            node.name
+            for node in cls.body
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        ]
+        found += [
+            node.attr
+            for node in ast.walk(cls)
+            if isinstance(node, ast.Attribute)
+            and isinstance(node.ctx, ast.Store)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "self"
+        ]
+        for name in found:
+            if name.startswith("__") and not name.endswith("__"):
+                name = f"_{cls.name.lstrip('_')}{name}"
+            if name.startswith("_") and not name.endswith("__"):
+                names.add(name)
+    return names
+
+
+@functools.cache
+def aiortc_private_names() -> frozenset[str]:
+    """Private attributes aiortc's and aioice's classes define and classroom's do not (the
+    hooks' own classes aside): touching one on another object is reaching into aiortc."""
+    theirs: set[str] = set()
+    for package in AIORTC_PACKAGES:
+        spec = importlib.util.find_spec(package)
+        assert spec is not None and spec.origin is not None, f"{package} is not installed"
+        for path in Path(spec.origin).parent.rglob("*.py"):
+            theirs |= private_names_defined(path.read_text())
+    ours = set().union(*(private_names_defined(p.read_text()) for p in modules() if p != HOOKS))
+    return frozenset(theirs - ours)
+
+
+def is_own(node: ast.expr) -> bool:
+    return isinstance(node, ast.Name) and node.id in ("self", "cls")
+
+
+def private_aiortc_accesses(source: str) -> list[str]:
+    """Each ``obj._x`` (or ``getattr(obj, "_x")`` and friends) in `source` with ``_x`` a
+    private aiortc attribute and ``obj`` not ``self``/``cls``."""
+    private = aiortc_private_names()
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and node.attr in private and not is_own(node.value):
+            found.append((node.lineno, ast.unparse(node)))
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("getattr", "setattr", "hasattr", "delattr")
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and node.args[1].value in private
+            and not is_own(node.args[0])
+        ):
+            found.append((node.lineno, ast.unparse(node)))
+    return [f"line {line}: {code}" for line, code in sorted(found)]
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in modules() if p != HOOKS], ids=lambda p: str(p.relative_to(PACKAGE))
+)
+def test_only_the_hooks_touch_private_aiortc_attributes(path: Path) -> None:
+    assert private_aiortc_accesses(path.read_text()) == []
+
+
+def test_the_private_attribute_rule_catches_a_violation() -> None:
+    assert {"_ssrc", "_codecs", "_nominated", "_RTCRtpSender__lsr"} <= aiortc_private_names()
+    sample = (
+        "def slot(transceiver):\n"
+        "    ssrc = transceiver.sender._ssrc\n"
+        "    return ssrc, getattr(transceiver, '_codecs', None)\n"
+        "class Mine:\n"
+        "    def __init__(self):\n"
+        "        self._ssrc = 1\n"
+    )
+    assert private_aiortc_accesses(sample) == [
+        "line 2: transceiver.sender._ssrc",
+        "line 3: getattr(transceiver, '_codecs', None)",
+    ]
