@@ -27,6 +27,7 @@ from classroom.http.keys import (
     STORE,
 )
 from classroom.http.operations import operations_ctx
+from classroom.http.security import add_security_headers
 from classroom.observability import logs, metrics
 from classroom.rooms import aiortc_hooks
 from classroom.rooms.peer import IceSettings
@@ -139,6 +140,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(reports.records_ctx)
     app.cleanup_ctx.append(_lifecycle_ctx)
     app.cleanup_ctx.append(operations_ctx)
+    app.on_response_prepare.append(add_security_headers)
     app.on_shutdown.append(_say_goodbye)
     app.add_routes(api.routes)
     app.add_routes(rounds_api.routes)
