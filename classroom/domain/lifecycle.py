@@ -96,10 +96,27 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f"unknown time zone {name!r}") from None
 
 
+#: Sessions are scheduled within these years: every time arithmetic done on a session
+#: (lobby opening, zones, retention) stays far from the calendar's ends (year 1, 9999).
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
 def parse_local_time(text: str, tz_name: str) -> datetime:
     """ISO 8601 to an aware UTC datetime; a time without offset is wall-clock time in
     ``tz_name``. A wall-clock time that does not exist there (skipped by a daylight-saving
-    change) is refused; one that happens twice (autumn) means the first of the two."""
+    change) is refused; one that happens twice (autumn) means the first of the two. Times
+    outside the years 2000 to 2099 are refused (``ValueError``, like every bad time)."""
+    try:
+        value = _parse_local_time(text, tz_name)
+    except OverflowError:
+        value = None
+    if value is None or not EARLIEST <= value < LATEST:
+        raise ValueError(f"{text} is outside the years {EARLIEST.year} to {LATEST.year - 1}")
+    return value
+
+
+def _parse_local_time(text: str, tz_name: str) -> datetime:
     value = datetime.fromisoformat(text)
     if value.tzinfo is not None and value.utcoffset() is not None:
         return to_utc(value)

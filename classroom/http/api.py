@@ -9,15 +9,15 @@ it in step with the schemas here (tests check that every route is listed).
 from __future__ import annotations
 
 import hmac
-import json
 import time
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
 from aiohttp import web
-from jsonschema import Draft202012Validator
+from jsonschema.protocols import Validator
 
+from classroom.domain import inputs
 from classroom.domain.lifecycle import FINAL, Action, parse_local_time, refusal, zone
 from classroom.domain.models import (
     DEFAULT_LOBBY_MINUTES,
@@ -63,9 +63,9 @@ _ID = {"type": "string", "minLength": 1, "maxLength": 64}
 _TIME = {"type": "string", "minLength": 1, "maxLength": 64}
 
 
-def _object(properties: dict[str, Any], required: list[str]) -> Draft202012Validator:
+def _object(properties: dict[str, Any], required: list[str]) -> Validator:
     """A validator for a closed object: unknown fields are errors, not silently dropped."""
-    return Draft202012Validator(
+    return inputs.validator(
         {
             "type": "object",
             "properties": properties,
@@ -91,7 +91,7 @@ _MEMBER_FIELDS: dict[str, Any] = {
     "consent": {"type": "boolean"},
 }
 _MEMBER_BODY = _object(_MEMBER_FIELDS, ["name", "email", "department", "location"])
-_MEMBER_PATCH = Draft202012Validator(
+_MEMBER_PATCH = inputs.validator(
     {
         "type": "object",
         "properties": _MEMBER_FIELDS,
@@ -109,7 +109,7 @@ _SESSION_FIELDS: dict[str, Any] = {
 _SESSION_BODY = _object(
     {"cohort_id": _ID, **_SESSION_FIELDS}, ["cohort_id", "title", "starts_at", "ends_at"]
 )
-_SESSION_PATCH = Draft202012Validator(
+_SESSION_PATCH = inputs.validator(
     {
         "type": "object",
         "properties": _SESSION_FIELDS,
@@ -230,12 +230,8 @@ async def _read_body(request: web.Request, limit: int = MAX_BODY_BYTES) -> bytes
     return bytes(data)
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 async def read_json(
-    request: web.Request, validator: Draft202012Validator, *, optional: bool = False
+    request: web.Request, validator: Validator, *, optional: bool = False
 ) -> dict[str, Any]:
     """The request's JSON object, validated; an empty body is ``{}`` when ``optional``."""
     raw = await _read_body(request)
@@ -244,9 +240,9 @@ async def read_json(
             return {}
         raise ApiError(400, "bad_json", "request body is empty; expected a JSON object")
     try:
-        value = json.loads(raw, parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ApiError(400, "bad_json", f"request body is not valid JSON: {exc}") from None
+        value = inputs.loads(raw)
+    except inputs.InputRefused as exc:
+        raise ApiError(400, "bad_json", f"request body is not accepted: {exc}") from None
     errors = sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.path)))
     if errors:
         details = [

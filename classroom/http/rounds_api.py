@@ -12,8 +12,8 @@ import time
 from typing import Any
 
 from aiohttp import web
-from jsonschema import Draft202012Validator
 
+from classroom.domain import inputs
 from classroom.domain.models import new_id
 from classroom.domain.planner import PLAN_PREFIX, Person, PlanError, SavedPlan, plan_programme
 from classroom.domain.rounds import Round, RoundError
@@ -31,7 +31,7 @@ routes = web.RouteTableDef()
 _ID = {"type": "string", "pattern": "^[a-z]_[0-9a-f]{6,32}$"}
 _MEMBER_LIST = {"type": "array", "maxItems": 500, "items": _ID}
 
-PLAN_ROUND = Draft202012Validator(
+PLAN_ROUND = inputs.validator(
     {
         "type": "object",
         "properties": {
@@ -57,7 +57,7 @@ PLAN_ROUND = Draft202012Validator(
         "additionalProperties": False,
     }
 )
-EXTEND = Draft202012Validator(
+EXTEND = inputs.validator(
     {
         "type": "object",
         "properties": {"seconds": {"type": "integer", "minimum": -7200, "maximum": 7200}},
@@ -65,7 +65,7 @@ EXTEND = Draft202012Validator(
         "additionalProperties": False,
     }
 )
-BROADCAST = Draft202012Validator(
+BROADCAST = inputs.validator(
     {
         "type": "object",
         "properties": {"message": {"type": "string", "minLength": 1, "maxLength": 500}},
@@ -73,7 +73,7 @@ BROADCAST = Draft202012Validator(
         "additionalProperties": False,
     }
 )
-MOVE = Draft202012Validator(
+MOVE = inputs.validator(
     {
         "type": "object",
         "properties": {"member_id": _ID, "group_id": _ID},
@@ -81,7 +81,7 @@ MOVE = Draft202012Validator(
         "additionalProperties": False,
     }
 )
-PLAN_PROGRAMME = Draft202012Validator(
+PLAN_PROGRAMME = inputs.validator(
     {
         "type": "object",
         "properties": {

@@ -346,6 +346,73 @@ async def test_invalid_session_times(client: Client, starts: str, ends: str, pat
     assert err["error"]["details"][0]["path"] == path
 
 
+@pytest.mark.parametrize(
+    ("starts", "ends", "lobby", "path"),
+    [
+        # The edges of the calendar: refused before any arithmetic overflows.
+        ("0001-01-01T00:00", "0001-01-01T02:00", 15, "/starts_at"),
+        ("0001-01-01T00:05:00+00:00", "2027-01-01T02:00", 15, "/starts_at"),
+        ("2027-01-01T09:00", "9999-12-31T23:59", 15, "/ends_at"),
+        ("9999-12-31T22:00:00-14:00", "9999-12-31T23:59:59-14:00", 0, "/starts_at"),
+        ("1999-12-31T23:00:00+00:00", "2000-01-01T01:00:00+00:00", 240, "/starts_at"),
+    ],
+)
+async def test_session_times_at_the_edge_of_the_calendar(
+    client: Client, starts: str, ends: str, lobby: int, path: str
+) -> None:
+    cid = (await make_cohort(client))["id"]
+    body = {"cohort_id": cid, "title": "t", "starts_at": starts, "ends_at": ends,
+            "lobby_minutes": lobby}  # fmt: skip
+    err = await call(client, "POST", "/api/v1/sessions", body, status=400)
+    assert err["error"]["code"] == "invalid"
+    assert err["error"]["details"][0]["path"] == path
+    assert (await call(client, "GET", f"/api/v1/cohorts/{cid}/sessions", status=200)) == {
+        "sessions": []
+    }
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 20_000 + b"]" * 20_000,  # nested deeper than the parser goes
+        b'{"name": "Kull \\ud800"}',  # a lone surrogate: not text Redis can store
+        b'{"name": "Kull", "x": 1e999}',
+        b'{"name": Infinity}',
+    ],
+)
+async def test_hostile_json_is_refused_and_changes_nothing(client: Client, raw: bytes) -> None:
+    before = await call(client, "GET", "/api/v1/cohorts", status=200)
+    err = await call(client, "POST", "/api/v1/cohorts", raw=raw, status=400)
+    assert err["error"]["code"] == "bad_json"
+    assert await call(client, "GET", "/api/v1/cohorts", status=200) == before
+
+
+@pytest.mark.parametrize("field", ["name", "email", "department", "location"])
+async def test_a_lone_surrogate_in_any_member_field_is_refused(client: Client, field: str) -> None:
+    cid = (await make_cohort(client))["id"]
+    body = json.dumps(member_body()).replace('"Helse"', '"x"')
+    value = {"name": "Kari \\udfff", "email": "kari\\ud800@kommune.no",
+             "department": "Helse \\udc00", "location": "R\\ud83d"}[field]  # fmt: skip
+    raw = json.loads(body)
+    raw[field] = "PLACEHOLDER"
+    text = json.dumps(raw).replace('"PLACEHOLDER"', f'"{value}"')
+    err = await call(
+        client, "POST", f"/api/v1/cohorts/{cid}/members", raw=text.encode(), status=400
+    )
+    assert err["error"]["code"] == "bad_json"
+    members = await call(client, "GET", f"/api/v1/cohorts/{cid}/members", status=200)
+    assert members["members"] == []
+
+
+async def test_integral_floats_are_not_integers(client: Client) -> None:
+    cid = (await make_cohort(client))["id"]
+    body = {"cohort_id": cid, "title": "t", "starts_at": "2027-01-12T09:00",
+            "ends_at": "2027-01-12T11:00", "lobby_minutes": 15.0}  # fmt: skip
+    err = await call(client, "POST", "/api/v1/sessions", body, status=400)
+    assert err["error"]["code"] == "invalid"
+    assert err["error"]["details"][0]["path"] == "/lobby_minutes"
+
+
 @pytest.mark.parametrize("body", [{"ttl_s": 10}, {"ttl_s": "600"}, {"member_ids": "m_1"},
                                   {"member_ids": ["a", "a"]}, {"extra": 1}])  # fmt: skip
 async def test_invalid_links_body(client: Client, body: dict[str, Any]) -> None:

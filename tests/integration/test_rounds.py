@@ -377,6 +377,12 @@ async def test_rounds_api_needs_the_admin_or_a_facilitator(client: Client) -> No
         ("/sessions/{sid}/rounds/{rid}/broadcast", {"message": ""}, "invalid"),
         ("/sessions/{sid}/rounds/{rid}/broadcast", {"message": "x" * 501}, "invalid"),
         ("/cohorts/{cid}/plan", {}, "invalid"),
+        # An integer is an integer: 2.0 is refused, never stored as "2.0".
+        ("/sessions/{sid}/rounds", {"duration_s": 300, "group_count": 2.0}, "invalid"),
+        ("/sessions/{sid}/rounds", {"duration_s": 300.0, "group_size": 2}, "invalid"),
+        ("/sessions/{sid}/rounds/{rid}/extend", {"seconds": 60.0}, "invalid"),
+        ("/cohorts/{cid}/plan", {"rounds": 2.0, "group_size": 2}, "invalid"),
+        ("/cohorts/{cid}/plan", {"rounds": 2, "group_size": 2, "seed": 1e999}, "bad_json"),
         ("/cohorts/{cid}/plan", {"rounds": 0, "group_size": 2}, "invalid"),
         ("/cohorts/{cid}/plan", {"rounds": 1, "group_size": 2, "strategy": "keep"}, "invalid"),
         (
