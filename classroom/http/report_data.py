@@ -530,15 +530,18 @@ class Reports:
 
     async def apply_retention(self, now: float) -> list[str]:
         """Replace the raw records of sessions that ended more than the retention period
-        ago by their summary. Idempotent; any node may run it."""
+        ago by their summary. Idempotent; any node may run it.
+
+        Only a session that has ended (or was cancelled) counts, by when that really
+        happened (`finished_at`), never by its schedule: a session scheduled long ago can
+        still be live (made live at its first join), and its records are the report."""
         cutoff = now - self.settings.retention_days * 86400.0
         done = []
         for cohort in await self.store.list_cohorts():
             for session in await self.store.list_sessions(cohort.id):
-                if session.status not in FINAL and session.ends_at.timestamp() > cutoff:
+                if session.status not in FINAL or session.finished_at is None:
                     continue
-                finished = (session.finished_at or session.ends_at).timestamp()
-                if finished > cutoff:
+                if session.finished_at.timestamp() > cutoff:
                     continue
                 if await self.records.has_summary(session.id):
                     continue

@@ -399,6 +399,27 @@ async def test_retention_keeps_aggregates_and_deletes_raw_records(client: Client
     ]
 
 
+async def test_retention_never_touches_a_session_that_has_not_ended(client: Client) -> None:
+    """Scheduled long ago does not mean over: a session that is live keeps its raw records
+    whatever its schedule says, and its report does not change."""
+    c = await make_cohort(client)
+    sid, ids, tokens = c["session_id"], c["ids"], c["tokens"]
+    ws = await join(client, tokens[ids["participant1"]])
+    await settle(client)
+    before = await call(client, "GET", f"/api/v1/sessions/{sid}/attendance")
+    assert before["source"] == "raw"
+    reports = client.app[REPORTS]
+    # Two years on, by the clock the job is given: the schedule is long past.
+    assert await reports.apply_retention(time.time() + 2 * 366 * 86400) == []
+    assert not await client.app[STORE].redis.exists(keys.session_summary(sid))
+    after = await call(client, "GET", f"/api/v1/sessions/{sid}/attendance")
+    assert after["source"] == "raw"
+    assert [r["member_id"] for r in after["attendance"]] == [
+        r["member_id"] for r in before["attendance"]
+    ]
+    await ws.close()
+
+
 async def test_erasing_a_member_removes_their_records(client: Client) -> None:
     c = await make_cohort(client)
     sid, cid, ids, tokens = c["session_id"], c["cohort_id"], c["ids"], c["tokens"]
