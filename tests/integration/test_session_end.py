@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+import pytest
 
 from classroom.domain.lifecycle import DEFAULT_END_GRACE
 from classroom.domain.models import parse_time
@@ -155,3 +156,90 @@ async def test_a_patched_end_moves_the_automatic_end(client: Client) -> None:
     assert await status(client, s["id"]) == "live"
     await hub_at(client, Clock(new_end + GRACE)).tick()
     assert (await receive(leader, "bye"))["reason"] == "session_ended"
+
+
+async def test_an_extension_moves_the_end_and_everyone_hears_it(client: Client) -> None:
+    s, ends_at = await live_session(client)
+    fac, _ = await connect(client, s["tokens"]["facilitator"], "welcome")
+    leader, _ = await connect(client, s["tokens"]["participant"], "welcome")
+    clock = Clock(ends_at + GRACE - timedelta(minutes=4))
+    hub = hub_at(client, clock)
+    await hub.tick()
+    for ws in (fac, leader):
+        assert (await receive(ws, "session_ending"))["seconds_left"] == 240
+
+    await fac.send_json({"v": 1, "type": "extend_session", "minutes": 10})
+    new_end = ends_at + timedelta(minutes=10)
+    for ws in (fac, leader):
+        changed = await receive(ws, "session_status")
+        assert changed["session"]["status"] == "live"
+        assert parse_time(changed["session"]["ends_at"]) == new_end
+    assert parse_time((await api(client, "GET", f"/sessions/{s['id']}"))["ends_at"]) == new_end
+
+    # 14 minutes left now: no warning, and the old end passes without ending anything.
+    await hub.tick()
+    clock.now = ends_at + GRACE
+    await hub.tick()
+    for ws in (fac, leader):
+        assert "session_ending" not in kinds(await before_pong(ws))
+    assert await status(client, s["id"]) == "live"
+    # The new end is warned about and kept.
+    clock.now = new_end + GRACE - timedelta(seconds=30)
+    await hub.tick()
+    warning = await receive(leader, "session_ending")
+    assert parse_time(warning["auto_end_at"]) == new_end + GRACE
+    assert warning["seconds_left"] == 30
+    clock.now = new_end + GRACE
+    await hub.tick()
+    for ws in (fac, leader):
+        assert (await receive(ws, "bye"))["reason"] == "session_ended"
+
+
+@pytest.mark.parametrize("role", ["participant", "observer"])
+async def test_only_a_facilitator_may_extend(client: Client, role: str) -> None:
+    s, ends_at = await live_session(client)
+    ws, _ = await connect(client, s["tokens"][role], "welcome")
+    await ws.send_json({"v": 1, "type": "extend_session", "minutes": 10})
+    error = await receive(ws, "error")
+    assert (error["code"], error["ref"]) == ("forbidden", "extend_session")
+    assert parse_time((await api(client, "GET", f"/sessions/{s['id']}"))["ends_at"]) == ends_at
+
+
+@pytest.mark.parametrize(
+    ("minutes", "says"),
+    [
+        (4, "minimum of 5"),
+        (121, "maximum of 120"),
+        (10.5, "not of type 'integer'"),
+        (10.0, "not of type 'integer'"),
+        ("10", "not of type 'integer'"),
+        (None, "not of type 'integer'"),
+        ("absent", "'minutes' is a required property"),
+    ],
+)
+async def test_bad_minutes_are_refused_and_change_nothing(
+    client: Client, minutes: Any, says: str
+) -> None:
+    s, ends_at = await live_session(client)
+    fac, _ = await connect(client, s["tokens"]["facilitator"], "welcome")
+    message: dict[str, Any] = {"v": 1, "type": "extend_session"}
+    if minutes != "absent":
+        message["minutes"] = minutes
+    await fac.send_json(message)
+    error = await receive(fac, "error")
+    assert (error["code"], error["ref"]) == ("bad_message", "extend_session")
+    assert says in error["message"]
+    assert parse_time((await api(client, "GET", f"/sessions/{s['id']}"))["ends_at"]) == ends_at
+    assert "session_status" not in kinds(await before_pong(fac))
+
+
+async def test_a_session_that_is_not_live_cannot_be_extended(client: Client) -> None:
+    s = await make_session(client, timedelta(minutes=5))  # the lobby is open
+    fac, welcome = await connect(client, s["tokens"]["facilitator"], "welcome")
+    assert welcome["session"]["status"] == "open"
+    await fac.send_json({"v": 1, "type": "extend_session", "minutes": 10})
+    error = await receive(fac, "error")
+    assert (error["code"], error["ref"]) == ("invalid_state", "extend_session")
+    assert "not live" in error["message"]
+    before = welcome["session"]["ends_at"]
+    assert (await api(client, "GET", f"/sessions/{s['id']}"))["ends_at"] == before
