@@ -7,18 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from classroom.config import Settings
 from classroom.domain.lifecycle import DEFAULT_END_GRACE
 from classroom.domain.models import parse_time
-from classroom.http.keys import DIRECTORY, STORE
+from classroom.http.app import create_app
+from classroom.http.keys import DIRECTORY, HUB, STORE
 from classroom.signaling.directory import Directory
 from classroom.signaling.lifecycle import SessionHub
-from tests.integration.conftest import Client
+from tests.integration.conftest import ADMIN, Client
 from tests.integration.test_lobby import WS, api, closed, connect, make_session
 from tests.support.ws import receive
 
@@ -243,3 +247,47 @@ async def test_a_session_that_is_not_live_cannot_be_extended(client: Client) -> 
     assert "not live" in error["message"]
     before = welcome["session"]["ends_at"]
     assert (await api(client, "GET", f"/sessions/{s['id']}"))["ends_at"] == before
+
+
+@pytest.fixture
+async def quick(aiohttp_client: Any, valkey_url: str, tmp_path: Path) -> AsyncIterator[Client]:
+    """The app with a one-minute grace (CLASSROOM_END_GRACE_MIN=1)."""
+    settings = Settings(
+        redis_url=valkey_url, data_dir=tmp_path, admin_token=ADMIN, end_grace_min=1.0
+    )
+    c: Client = await aiohttp_client(create_app(settings))
+    await c.app[STORE].redis.flushdb()
+    await c.app[HUB].tick()
+    yield c
+
+
+async def test_the_configured_grace_counts(quick: Client) -> None:
+    """The node's own clock and its joins use the setting, not the default."""
+    s = await make_session(quick, timedelta(days=1))
+    now = datetime.now(UTC)
+
+    async def ended_ago(ago: timedelta) -> tuple[str, str]:
+        start, end = now - timedelta(hours=1), now - ago
+        session = await api(quick, "POST", "/sessions", {
+            "cohort_id": s["cohort_id"], "title": "Kort", "starts_at": start.isoformat(),
+            "ends_at": end.isoformat()}, 201)  # fmt: skip
+        links = (await api(quick, "POST", f"/sessions/{session['id']}/links"))["links"]
+        link = next(link for link in links if link["role"] == "participant")
+        return session["id"], link["url"].rsplit("/")[-1]
+
+    over, token = await ended_ago(timedelta(minutes=2))
+    ws, error = await connect(quick, token, "error")
+    assert error["code"] == "session_ended"
+    await closed(ws)
+    assert await status(quick, over) == "ended"
+
+    running, token = await ended_ago(timedelta(seconds=20))
+    ws, welcome = await connect(quick, token, "welcome")
+    assert welcome["session"]["status"] == "live"
+    warning = await receive(ws, "session_ending", timeout=5)  # the app's own clock
+    assert parse_time(warning["auto_end_at"]) == parse_time(welcome["session"]["ends_at"]) + (
+        timedelta(minutes=1)
+    )
+    assert 0 < warning["seconds_left"] <= 60
+    assert await status(quick, running) == "live"
+    await ws.close()
