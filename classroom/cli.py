@@ -9,7 +9,14 @@ import secrets
 import sys
 from pathlib import Path
 
-from classroom.config import ConfigError, Settings, env, ice_servers_from_env, number_env
+from classroom.config import (
+    DEFAULT_END_GRACE_MIN,
+    ConfigError,
+    Settings,
+    env,
+    ice_servers_from_env,
+    number_env,
+)
 from classroom.demo import ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE, main_demo
 
 log = logging.getLogger("classroom")
@@ -59,6 +66,7 @@ def serve(args: argparse.Namespace) -> int:
             retention_days=number_env("CLASSROOM_RETENTION_DAYS", 365.0),
             attended_pct=number_env("CLASSROOM_ATTENDED_PCT", 50.0),
             completion_pct=number_env("CLASSROOM_COMPLETION_PCT", 75.0),
+            end_grace_min=number_env("CLASSROOM_END_GRACE_MIN", DEFAULT_END_GRACE_MIN),
         )
         prepare_media_plane(settings)
     except (ConfigError, RuntimeError) as exc:

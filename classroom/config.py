@@ -5,8 +5,14 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from classroom.domain.lifecycle import DEFAULT_END_GRACE
+
+#: CLASSROOM_END_GRACE_MIN when unset.
+DEFAULT_END_GRACE_MIN = DEFAULT_END_GRACE.total_seconds() / 60
 
 
 class ConfigError(ValueError):
@@ -42,6 +48,13 @@ class Settings:
     #: has completed the programme having attended this % of the sessions held.
     attended_pct: float = 50.0
     completion_pct: float = 75.0
+    #: A live session nobody ended is ended this many minutes after its ends_at (the same
+    #: on every node: the earliest node's clock ends it).
+    end_grace_min: float = DEFAULT_END_GRACE_MIN
+
+    @property
+    def end_grace(self) -> timedelta:
+        return timedelta(minutes=self.end_grace_min)
 
     @property
     def base_url(self) -> str:

@@ -1,9 +1,14 @@
 """Session lifecycle rules: which status changes are allowed, what the clock makes due, and
 how local wall-clock times in a session's zone become UTC instants.
 
-    scheduled ──(lobby opens)──▶ open ──(start, or starts_at)──▶ live ──(end)──▶ ended
-        │    └──────────(start, or starts_at)──────────────────▲
+    scheduled ──(lobby opens)──▶ open ──(start, or starts_at)──▶ live ──(end, or ends_at
+        │    └──────────(start, or starts_at)──────────────────▲      + grace)──▶ ended
         └──────(cancel)──▶ cancelled ◀──(cancel)── open
+
+A live session that nobody ends is ended by the clock a grace period after its ``ends_at``
+(a class that runs a little over is not cut off mid-sentence, one that everybody left does
+not stay live for ever). The room is warned a few minutes before; a facilitator can move
+``ends_at`` later.
 
 Pure functions only: the store applies a transition atomically with a compare-and-set on
 the current status, using the ``FROM`` sets defined here.
@@ -11,7 +16,7 @@ the current status, using the ``FROM`` sets defined here.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -54,13 +59,53 @@ def refusal(action: Action, current: SessionStatus) -> str:
     return f"cannot {action.value} a session that is {current.value}"  # pragma: no cover
 
 
-def due_action(session: Session, now: datetime) -> Action | None:
+#: How long after ``ends_at`` a live session is ended by the clock, unless configured.
+DEFAULT_END_GRACE = timedelta(minutes=15)
+#: The room is warned this many seconds before the automatic end (largest first).
+END_WARNINGS_S = (300, 60)
+#: A facilitator extends a session by this many minutes at a time, at least and at most.
+EXTEND_MINUTES = (5, 120)
+
+
+def auto_end_at(session: Session, grace: timedelta) -> datetime:
+    """When the clock ends ``session`` if it is still live then."""
+    return session.ends_at + grace
+
+
+def due_action(
+    session: Session, now: datetime, end_grace: timedelta = DEFAULT_END_GRACE
+) -> Action | None:
     """What the clock says should happen to ``session`` now, if anything."""
+    if session.status is S.live:
+        return Action.end if now >= auto_end_at(session, end_grace) else None
     if session.status in (S.scheduled, S.open) and now >= session.starts_at:
         return Action.start
     if session.status is S.scheduled and now >= session.lobby_opens_at:
         return Action.open
     return None
+
+
+def end_warning(session: Session, now: datetime, end_grace: timedelta) -> int | None:
+    """Which warning of :data:`END_WARNINGS_S` is due for a live session now: the last one
+    whose moment has come, None while the end is further off (or already due). A warning
+    is for a moment, not for a count of seconds: whoever arrives after it still gets it."""
+    if session.status is not S.live:
+        return None
+    left = (auto_end_at(session, end_grace) - now).total_seconds()
+    if left <= 0:
+        return None
+    due = [w for w in END_WARNINGS_S if left <= w]
+    return min(due) if due else None
+
+
+def extended_end(session: Session, minutes: int) -> datetime:
+    """``ends_at`` after a facilitator's extension by ``minutes`` (the automatic end moves
+    as much). Raises ``ValueError`` for minutes outside :data:`EXTEND_MINUTES`: the schema
+    of the command says so too, this is the rule for any other caller."""
+    low, high = EXTEND_MINUTES
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not low <= minutes <= high:
+        raise ValueError(f"minutes must be a whole number from {low} to {high}")
+    return session.ends_at + timedelta(minutes=minutes)
 
 
 class JoinDecision(StrEnum):

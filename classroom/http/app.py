@@ -97,7 +97,7 @@ async def _interactions_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _lifecycle_ctx(app: web.Application) -> AsyncIterator[None]:
     """Hear events from every node (sessions, rounds), keep the schedule and round timers."""
     store = app[STORE]
-    hub = SessionHub(store, app[DIRECTORY], app[NODE_ID])
+    hub = SessionHub(store, app[DIRECTORY], app[NODE_ID], end_grace=app[SETTINGS].end_grace)
     breakouts = Breakouts(store, RoundStore(store.redis), app[ROOMS], app[DIRECTORY])
     app[HUB] = hub
     app[BREAKOUTS] = breakouts

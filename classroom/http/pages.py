@@ -11,7 +11,7 @@ from aiohttp import web
 from classroom.domain.lifecycle import JoinDecision
 from classroom.domain.models import Role, SessionStatus, format_time, utc_now
 from classroom.domain.tokens import TokenError, verify_join_token
-from classroom.http.keys import INTERACTIONS, SECRET, STORE
+from classroom.http.keys import INTERACTIONS, SECRET, SETTINGS, STORE
 from classroom.http.strings import Strings
 from classroom.signaling.links import JoinRefused, Refusal, check_join
 
@@ -87,7 +87,12 @@ async def join_page(request: web.Request) -> web.Response:
             )
         return error_page(request, 404, t("join.invalid.title"), t("join.invalid.body"))
     try:
-        check = await check_join(request.app[STORE], request.app[INTERACTIONS].store, claims)
+        check = await check_join(
+            request.app[STORE],
+            request.app[INTERACTIONS].store,
+            claims,
+            request.app[SETTINGS].end_grace,
+        )
     except JoinRefused as exc:
         if exc.reason is Refusal.removed and exc.session is not None:
             return error_page(

@@ -39,6 +39,7 @@ def services(app: web.Application) -> Services:
         recorder=app[RECORDER],
         node_id=app[NODE_ID],
         ice_servers=app[SETTINGS].ice_servers,
+        end_grace=app[SETTINGS].end_grace,
         on_event=app[EVENT_LOG],
     )
 

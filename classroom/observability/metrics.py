@@ -40,6 +40,7 @@ LEAVE_REASONS = (
 #: Client message types (classroom.signaling.messages.SCHEMAS) known here, plus "invalid".
 SIGNALING_TYPES = frozenset(
     {"join", "answer", "media_state", "ping", "leave", "start_session", "end_session", "invalid"}
+    | {"extend_session"}
     # In the room: classroom.signaling.interactions.TYPES.
     | {"chat", "hand", "reaction", "poll_create", "poll_answer", "poll_close", "screen_share"}
     | {"mute", "unlock_mic", "stop_camera", "remove_participant", "spotlight", "lower_hands"}

@@ -79,7 +79,7 @@ class Admission:
         except TokenError as exc:
             raise ProtocolError(exc.code, str(exc), "join") from exc
         try:
-            check = await check_join(s.store, s.interactions.store, claims)
+            check = await check_join(s.store, s.interactions.store, claims, s.end_grace)
         except JoinRefused as exc:
             code, text = _JOIN_REFUSALS[exc.reason]
             raise ProtocolError(code, text, "join") from None

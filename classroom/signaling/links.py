@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 
-from classroom.domain.lifecycle import JoinDecision, due_action, join_decision
+from classroom.domain.lifecycle import TRANSITIONS, JoinDecision, due_action, join_decision
 from classroom.domain.models import Member, Role, Session, utc_now
 from classroom.domain.tokens import JoinClaims
 from classroom.store.errors import InvalidTransition
@@ -57,12 +58,13 @@ class JoinCheck:
 
 
 async def check_join(
-    store: Store, removals: InteractionStore | None, claims: JoinClaims
+    store: Store, removals: InteractionStore | None, claims: JoinClaims, end_grace: timedelta
 ) -> JoinCheck:
     """Check a (verified) join token against the store. Raises :class:`JoinRefused`.
 
-    A session whose lobby should be open, or that should be live, by now is moved there
-    first: the scheduler may not have run yet."""
+    A session whose lobby should be open, that should be live, or that should have ended
+    by itself (``end_grace`` after its ``ends_at``) by now is moved there first: the
+    scheduler may not have run yet."""
     session = await store.get_session(claims.session_id)
     member = await store.get_member(claims.member_id)
     if session is None or member is None or member.cohort_id != session.cohort_id:
@@ -72,8 +74,12 @@ async def check_join(
     record = await store.link_record(session.id, member.id)
     if record is None or record.nonce != claims.nonce:
         raise JoinRefused(Refusal.replaced, session)
-    due = due_action(session, utc_now())
-    if due is not None:
+    # Step by step (a session whose whole time has passed is started, then ended); each
+    # step leaves a status the clock cannot take back, so this ends within a few steps.
+    for _ in range(len(TRANSITIONS)):
+        due = due_action(session, utc_now(), end_grace)
+        if due is None:
+            break
         try:
             session = await store.transition(session.id, due)
         except InvalidTransition:  # another node (or the scheduler) moved it meanwhile

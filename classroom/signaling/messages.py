@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from classroom.domain import inputs
+from classroom.domain.lifecycle import EXTEND_MINUTES
 
 VERSION = 1
 MAX_FRAME_BYTES = 256 * 1024
@@ -55,6 +56,16 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     # Facilitator commands (refused with `forbidden` for everyone else).
     "start_session": _schema({}),
     "end_session": _schema({}),
+    "extend_session": _schema(
+        {
+            "minutes": {
+                "type": "integer",
+                "minimum": EXTEND_MINUTES[0],
+                "maximum": EXTEND_MINUTES[1],
+            }
+        },
+        ("minutes",),
+    ),
     "round_plan": _schema(
         {
             "strategy": {"enum": ["mix", "random", "manual", "keep", "choose"]},

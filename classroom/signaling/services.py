@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from classroom.rooms.registry import RoomRegistry
@@ -34,5 +35,8 @@ class Services:
     #: This node's id, recorded with each connection's presence in Redis.
     node_id: str
     ice_servers: list[dict[str, Any]]
+    #: How long after its ends_at a live session ends by itself (settings.end_grace): a
+    #: join after that ends it rather than let someone in for a moment.
+    end_grace: timedelta
     #: The structured event log: (event name, fields).
     on_event: Callable[[str, dict[str, Any]], None]

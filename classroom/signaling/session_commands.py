@@ -1,16 +1,16 @@
 """Handlers of the messages about the connection and the session itself: the SDP answer,
-media state, ping, leave, and the facilitator's start and end of the session."""
+media state, ping, leave, and the facilitator's start, end and extension of the session."""
 
 from __future__ import annotations
 
 from aiohttp import WSCloseCode
 
 from classroom.domain.lifecycle import Action, refusal
-from classroom.domain.models import SessionStatus
+from classroom.domain.models import SessionStatus, format_time
 from classroom.rooms.peer import NegotiationError
 from classroom.signaling.commands import Command, Handler
 from classroom.signaling.messages import ProtocolError
-from classroom.store.errors import InvalidTransition
+from classroom.store.errors import Conflict, InvalidTransition
 
 
 async def _join(cmd: Command) -> None:
@@ -70,6 +70,35 @@ async def _end_session(cmd: Command) -> None:
     await _transition(cmd, Action.end, "end_session")
 
 
+async def _extend_session(cmd: Command) -> None:
+    """Move the end (and the automatic end) later; every node hears it as a changed
+    session, so every client gets `session_status` with the new `ends_at`."""
+    ref = "extend_session"
+    sid = await cmd.caller.require_facilitator(ref)
+    minutes = cmd.message["minutes"]
+    try:
+        session = await cmd.services.store.extend_session(sid, minutes)
+    except InvalidTransition as exc:
+        raise ProtocolError(
+            "invalid_state",
+            f"the session is {exc.current}, not live; only a live session can be extended",
+            ref,
+        ) from None
+    except Conflict as exc:
+        raise ProtocolError("conflict", str(exc), ref) from None
+    member = cmd.caller.member
+    assert member is not None
+    cmd.services.on_event(
+        "session_extend",
+        {
+            "session_id": sid,
+            "member_id": member.id,
+            "minutes": minutes,
+            "ends_at": format_time(session.ends_at),
+        },
+    )
+
+
 HANDLERS: dict[str, Handler] = {
     "join": _join,
     "answer": _answer,
@@ -78,4 +107,5 @@ HANDLERS: dict[str, Handler] = {
     "leave": _leave,
     "start_session": _start_session,
     "end_session": _end_session,
+    "extend_session": _extend_session,
 }

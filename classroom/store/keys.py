@@ -22,6 +22,9 @@ classroom:session:{sid}:presence          hash    participant id -> JSON (member
                                                   node, joined_at) of connections right now
 classroom:schedule:open                   zset    session ids scored by lobby opening (unix s)
 classroom:schedule:start                  zset    session ids scored by starts_at (unix s)
+classroom:schedule:end                    zset    session ids not ended or cancelled, scored
+                                                  by ends_at (unix s); each node adds its
+                                                  grace period when it reads them
 classroom:node:{node_id}                  string  heartbeat of a live node (expires)
 classroom:events                          pubsub  JSON events every node listens to
 ========================================  ======  ===========================================
@@ -42,6 +45,7 @@ SECRET = PREFIX + "secret"
 COHORTS = PREFIX + "cohorts"
 SCHEDULE_OPEN = PREFIX + "schedule:open"
 SCHEDULE_START = PREFIX + "schedule:start"
+SCHEDULE_END = PREFIX + "schedule:end"
 EVENTS = PREFIX + "events"
 #: Ids of erased members (classroom.store.records).
 ERASED = PREFIX + "erased"

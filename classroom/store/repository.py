@@ -14,13 +14,13 @@ import json
 import logging
 import secrets
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
 
-from classroom.domain.lifecycle import FINAL, TRANSITIONS, Action
+from classroom.domain.lifecycle import FINAL, TRANSITIONS, Action, extended_end
 from classroom.domain.models import (
     COHORT_PREFIX,
     DEFAULT_LOBBY_MINUTES,
@@ -46,6 +46,8 @@ from classroom.store.timed import TimedRedis
 log = logging.getLogger(__name__)
 
 _SECRET_BYTES = 32
+#: Compare-and-set attempts of an extension before giving up (each one read, one script).
+_MOVE_ATTEMPTS = 5
 
 # Return codes shared by the scripts below: 1 written, 0 parent missing, -1 duplicate.
 _OK, _MISSING, _DUPLICATE = 1, 0, -1
@@ -59,14 +61,15 @@ redis.call('RPUSH', KEYS[3], ARGV[2])
 return 1
 """
 
-# KEYS: cohort, session, cohort_sessions, schedule_open, schedule_start.
-# ARGV: session_id, starts_at score, lobby opening score, field, value, ...
+# KEYS: cohort, session, cohort_sessions, schedule_open, schedule_start, schedule_end.
+# ARGV: session_id, starts_at score, lobby opening score, ends_at score, field, value, ...
 _CREATE_SESSION = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[2], unpack(ARGV, 4))
+redis.call('HSET', KEYS[2], unpack(ARGV, 5))
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
 redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[6], ARGV[4], ARGV[1])
 return 1
 """
 
@@ -77,10 +80,10 @@ redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
 """
 
-# KEYS: session, schedule_open, schedule_start.
+# KEYS: session, schedule_open, schedule_start, schedule_end.
 # ARGV: allowed statuses (space separated), new status or '', session id, open score,
-#       start score ('' removes from that schedule, '-' leaves it), event channel,
-#       event JSON ('' publishes nothing), field, value, ...
+#       start score, end score ('' removes from that schedule, '-' leaves it), event
+#       channel, event JSON ('' publishes nothing), field, value, ...
 # Returns 'OK', or the current status when it is not one of the allowed ('' if missing).
 _SESSION_WRITE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return '' end
@@ -90,14 +93,47 @@ for s in string.gmatch(ARGV[1], '%S+') do
   if s == current then allowed = true end
 end
 if not allowed then return current end
-if #ARGV > 7 then redis.call('HSET', KEYS[1], unpack(ARGV, 8)) end
+if #ARGV > 8 then redis.call('HSET', KEYS[1], unpack(ARGV, 9)) end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'status', ARGV[2]) end
-if ARGV[4] == '' then redis.call('ZREM', KEYS[2], ARGV[3])
-elseif ARGV[4] ~= '-' then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3]) end
-if ARGV[5] == '' then redis.call('ZREM', KEYS[3], ARGV[3])
-elseif ARGV[5] ~= '-' then redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3]) end
-if ARGV[7] ~= '' then redis.call('PUBLISH', ARGV[6], ARGV[7]) end
+for i = 2, 4 do
+  local score = ARGV[i + 2]
+  if score == '' then redis.call('ZREM', KEYS[i], ARGV[3])
+  elseif score ~= '-' then redis.call('ZADD', KEYS[i], score, ARGV[3]) end
+end
+if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[7], ARGV[8]) end
 return 'OK'
+"""
+
+# KEYS: session, schedule_end.  ARGV: required status, ends_at as read, new ends_at, its
+# score, session id, event channel, event JSON.
+# Moves the end only if the session is still in that status and its end is still the one
+# read (two extensions at once both count: the second is retried on the first's result).
+# Returns 'OK', '~' (the end moved meanwhile), or the current status ('' if missing).
+_MOVE_END = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return '' end
+local current = redis.call('HGET', KEYS[1], 'status')
+if current ~= ARGV[1] then return current end
+if redis.call('HGET', KEYS[1], 'ends_at') ~= ARGV[2] then return '~' end
+redis.call('HSET', KEYS[1], 'ends_at', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
+redis.call('PUBLISH', ARGV[6], ARGV[7])
+return 'OK'
+"""
+
+# KEYS: schedule_end.  ARGV: session key prefix, then (session id, ends_at score) pairs.
+# Puts sessions written before there was an end schedule on it: only those not on it yet
+# (any later write keeps it current) and not ended or cancelled. Returns how many.
+_SCHEDULE_ENDS = """
+local added = 0
+for i = 2, #ARGV, 2 do
+  local status = redis.call('HGET', ARGV[1] .. ARGV[i], 'status')
+  if status and status ~= 'ended' and status ~= 'cancelled'
+      and not redis.call('ZSCORE', KEYS[1], ARGV[i]) then
+    redis.call('ZADD', KEYS[1], ARGV[i + 1], ARGV[i])
+    added = added + 1
+  end
+end
+return added
 """
 
 # KEYS: member, emails.  ARGV: cohort id, old email key ('' when the email is not changed),
@@ -290,6 +326,8 @@ class Store:
         self._create_session = redis.register_script(_CREATE_SESSION)
         self._update_if_exists = redis.register_script(_UPDATE_IF_EXISTS)
         self._session_write = redis.register_script(_SESSION_WRITE)
+        self._move_end = redis.register_script(_MOVE_END)
+        self._schedule_ends = redis.register_script(_SCHEDULE_ENDS)
         self._update_member = redis.register_script(_UPDATE_MEMBER)
         self._remove_member = redis.register_script(_REMOVE_MEMBER)
         self._import_members = redis.register_script(_IMPORT_MEMBERS)
@@ -583,11 +621,13 @@ class Store:
                 keys.cohort_sessions(cohort_id),
                 keys.SCHEDULE_OPEN,
                 keys.SCHEDULE_START,
+                keys.SCHEDULE_END,
             ],
             args=[
                 session.id,
                 str(session.starts_at.timestamp()),
                 str(session.lobby_opens_at.timestamp()),
+                str(session.ends_at.timestamp()),
                 *_flatten(fields),
             ],
         )
@@ -612,8 +652,9 @@ class Store:
         self, sid: str, expected: SessionStatus, session: Session, *, reopen: bool = False
     ) -> None:
         """Write the editable fields of ``session`` (title, times, zone, lobby) if the stored
-        session is still ``expected``; refresh its place on the schedule. ``reopen`` puts an
-        open session back to scheduled (its lobby opening moved into the future).
+        session is still ``expected``; refresh its place on the schedule (a live session's
+        end too: a new ``ends_at`` moves its automatic end). ``reopen`` puts an open session
+        back to scheduled (its lobby opening moved into the future).
         Raises ``NotFound`` or ``InvalidTransition`` (its status changed meanwhile)."""
         fields = {
             "title": session.title,
@@ -629,6 +670,7 @@ class Store:
             new_status=SessionStatus.scheduled if reopen else None,
             open_score=str(session.lobby_opens_at.timestamp()) if scheduled else "-",
             start_score=str(session.starts_at.timestamp()) if scheduled else "-",
+            end_score="-" if expected in FINAL else str(session.ends_at.timestamp()),
             fields=fields,
         )
 
@@ -649,6 +691,7 @@ class Store:
             new_status=target,
             open_score="",
             start_score="-" if target is SessionStatus.open else "",
+            end_score="" if target in FINAL else "-",
             fields=fields,
         )
         session = await self.get_session(sid)
@@ -664,19 +707,21 @@ class Store:
         new_status: SessionStatus | None,
         open_score: str,
         start_score: str,
+        end_score: str,
         fields: Mapping[str, str],
     ) -> None:
         if not is_id(sid, SESSION_PREFIX):
             raise NotFound(f"session {sid!r} does not exist")
         event = json.dumps({"type": "session_changed", "session_id": sid})
         result = await self._session_write(
-            keys=[keys.session(sid), keys.SCHEDULE_OPEN, keys.SCHEDULE_START],
+            keys=[keys.session(sid), keys.SCHEDULE_OPEN, keys.SCHEDULE_START, keys.SCHEDULE_END],
             args=[
                 " ".join(s.value for s in allowed),
                 new_status.value if new_status else "",
                 sid,
                 open_score,
                 start_score,
+                end_score,
                 keys.EVENTS,
                 event,
                 *_flatten(fields),
@@ -705,6 +750,66 @@ class Store:
             if start:
                 pipe.zrem(keys.SCHEDULE_START, sid)
             await pipe.execute()
+
+    async def extend_session(self, sid: str, minutes: int) -> Session:
+        """Move a live session's ``ends_at`` (and so its automatic end) ``minutes`` later,
+        atomically with its place on the end schedule, and tell every node. Two extensions
+        at once both count. Raises ``ValueError`` (minutes out of range), ``NotFound``,
+        ``InvalidTransition`` (not live) or ``Conflict`` (the end kept moving under us)."""
+        for _ in range(_MOVE_ATTEMPTS):
+            session = await self.get_session(sid)
+            if session is None:
+                raise NotFound(f"session {sid!r} does not exist")
+            new_end = extended_end(session, minutes)
+            event = json.dumps({"type": "session_changed", "session_id": sid})
+            result = await self._move_end(
+                keys=[keys.session(sid), keys.SCHEDULE_END],
+                args=[
+                    SessionStatus.live.value,
+                    format_time(session.ends_at),
+                    format_time(new_end),
+                    str(new_end.timestamp()),
+                    sid,
+                    keys.EVENTS,
+                    event,
+                ],
+            )
+            if result == "OK":
+                return replace(session, ends_at=new_end)
+            if result != "~":
+                if not result:
+                    raise NotFound(f"session {sid!r} does not exist")
+                raise InvalidTransition(str(result), f"session {sid!r} is {result}")
+        raise Conflict(f"the end of session {sid!r} kept changing; try again")
+
+    async def ending_sessions(self, by: datetime) -> dict[str, datetime]:
+        """Sessions on the end schedule whose ``ends_at`` is ``by`` or earlier, with it (at
+        most 100, the earliest first). The caller adds its grace period: a node asks for
+        those whose automatic end is due, or near enough to warn about."""
+        found: list[Any] = await self._redis.zrangebyscore(
+            keys.SCHEDULE_END, "-inf", by.timestamp(), start=0, num=100, withscores=True
+        )
+        return {str(sid): datetime.fromtimestamp(float(score), UTC) for sid, score in found}
+
+    async def unschedule_end(self, sid: str) -> None:
+        """Take a session off the end schedule (it has ended, or is gone)."""
+        await self._redis.zrem(keys.SCHEDULE_END, sid)
+
+    async def schedule_missing_ends(self) -> int:
+        """Put every session that is neither ended nor cancelled, and not on the end
+        schedule, on it; returns how many. For sessions written before the end schedule
+        existed: run once at start-up (each node may; it is idempotent). Later writes keep
+        the schedule current themselves."""
+        added = 0
+        for cid in await self._redis.lrange(keys.COHORTS, 0, -1):
+            pending = [s for s in await self.list_sessions(str(cid)) if s.status not in FINAL]
+            if not pending:
+                continue
+            args = [keys.PREFIX + "session:"]
+            for session in pending:
+                args += [session.id, str(session.ends_at.timestamp())]
+            added += int(await self._schedule_ends(keys=[keys.SCHEDULE_END], args=args))
+        return added
 
     # -- join links ------------------------------------------------------------------------
 

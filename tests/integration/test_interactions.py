@@ -160,6 +160,7 @@ FACILITATOR_COMMANDS: list[dict[str, Any]] = [
     {"type": "poll_close", "poll_id": "q_0123456789ab"},
     {"type": "start_session"},
     {"type": "end_session"},
+    {"type": "extend_session", "minutes": 10},
 ]
 
 
@@ -200,7 +201,8 @@ async def test_facilitator_commands_are_forbidden_to_everyone_else(client: Clien
     assert await records(client, s["id"]) == before
     for peer in peers.values():
         kinds = {m["type"] for m in await peer.drain()}
-        assert not kinds & {"muted", "camera_stopped", "spotlight", "poll", "bye", "hands"}, kinds
+        changed = {"muted", "camera_stopped", "spotlight", "poll", "bye", "hands", "session_status"}
+        assert not kinds & changed, kinds
     media = client.app[ROOMS].find_session(s["id"])
     assert media is not None and len(media) == 4
     target = media.participants[ola.pid]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
@@ -38,8 +39,10 @@ async def make_session(client: Client, role: str = "participant") -> dict[str, s
         json={
             "cohort_id": cohort["id"],
             "title": "Samling 1",
-            "starts_at": "2026-11-26T09:00:00+01:00",
-            "ends_at": "2026-11-26T11:00:00+01:00",
+            # Live at the first join, and for two hours (a session past its end and
+            # grace period is ended by a join instead).
+            "starts_at": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
+            "ends_at": (datetime.now(UTC) + timedelta(hours=2)).isoformat(),
         },
         headers=headers,
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -201,6 +203,92 @@ async def test_session_status_changes_by_transition(store: Store) -> None:
     with pytest.raises(NotFound):
         await store.transition("s_000000000000", Action.end)
     assert not await store.redis.exists(keys.session("s_000000000000"))
+
+
+async def end_schedule(store: Store) -> dict[str, float]:
+    return {str(sid): score for sid, score in await store.redis.zrange(
+        keys.SCHEDULE_END, 0, -1, withscores=True)}  # fmt: skip
+
+
+async def test_the_end_schedule_follows_every_write(store: Store) -> None:
+    cohort = await store.create_cohort("x")
+    end = T0 + timedelta(hours=2)
+    session = await store.create_session(cohort.id, "t", T0, end)
+    other = await store.create_session(cohort.id, "u", T0, end)
+    assert await end_schedule(store) == {session.id: end.timestamp(), other.id: end.timestamp()}
+    assert await store.ending_sessions(end - timedelta(seconds=1)) == {}
+    assert await store.ending_sessions(end) == {session.id: end, other.id: end}
+    # Opening and starting keep the end; a new ends_at moves it, live or not.
+    await store.transition(session.id, Action.open)
+    await store.transition(session.id, Action.start)
+    live = await store.get_session(session.id)
+    assert live is not None
+    later = end + timedelta(minutes=30)
+    await store.update_session(session.id, SessionStatus.live, replace(live, ends_at=later))
+    assert (await end_schedule(store))[session.id] == later.timestamp()
+    # Ending or cancelling takes it off.
+    await store.transition(session.id, Action.end)
+    await store.transition(other.id, Action.cancel)
+    assert await end_schedule(store) == {}
+    assert await store.ending_sessions(end + timedelta(days=1)) == {}
+
+
+async def test_extension_moves_the_end_once_per_call_and_tells_every_node(store: Store) -> None:
+    cohort = await store.create_cohort("x")
+    end = T0 + timedelta(hours=2)
+    session = await store.create_session(cohort.id, "t", T0, end)
+    with pytest.raises(InvalidTransition) as refused:  # not live yet
+        await store.extend_session(session.id, 10)
+    assert refused.value.current == "scheduled"
+    await store.transition(session.id, Action.start)
+    pubsub = store.redis.pubsub()
+    await pubsub.subscribe(keys.EVENTS)
+    try:
+        # Two facilitators at once: both extensions count.
+        results = await asyncio.gather(
+            store.extend_session(session.id, 10), store.extend_session(session.id, 20)
+        )
+        assert sorted(r.ends_at for r in results)[-1] == end + timedelta(minutes=30)
+        stored = await store.get_session(session.id)
+        assert stored is not None and stored.ends_at == end + timedelta(minutes=30)
+        assert (await end_schedule(store))[session.id] == stored.ends_at.timestamp()
+        events = []
+        deadline = asyncio.get_running_loop().time() + 5
+        while len(events) < 2 and asyncio.get_running_loop().time() < deadline:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+            if message is not None:
+                events.append(json.loads(message["data"]))
+        assert events == [{"type": "session_changed", "session_id": session.id}] * 2
+    finally:
+        await pubsub.aclose()
+    # Bad minutes change nothing.
+    for bad in (4, 121):
+        with pytest.raises(ValueError, match="from 5 to 120"):
+            await store.extend_session(session.id, bad)
+    assert await store.get_session(session.id) == stored
+    await store.transition(session.id, Action.end)
+    with pytest.raises(InvalidTransition):
+        await store.extend_session(session.id, 10)
+    with pytest.raises(NotFound):
+        await store.extend_session("s_000000000000", 10)
+
+
+async def test_sessions_from_before_the_end_schedule_are_put_on_it(store: Store) -> None:
+    cohort = await store.create_cohort("x")
+    end = T0 + timedelta(hours=2)
+    live = await store.create_session(cohort.id, "live", T0, end)
+    await store.transition(live.id, Action.start)
+    waiting = await store.create_session(cohort.id, "scheduled", T0, end + timedelta(days=7))
+    ended = await store.create_session(cohort.id, "ended", T0, end)
+    await store.transition(ended.id, Action.start)
+    await store.transition(ended.id, Action.end)
+    await store.redis.delete(keys.SCHEDULE_END)  # as written by an older version
+    assert await store.schedule_missing_ends() == 2
+    assert await end_schedule(store) == {
+        live.id: end.timestamp(),
+        waiting.id: (end + timedelta(days=7)).timestamp(),
+    }
+    assert await store.schedule_missing_ends() == 0  # every node may run it
 
 
 async def test_all_keys_are_prefixed(store: Store) -> None:

@@ -7,10 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from classroom.domain.lifecycle import (
+    DEFAULT_END_GRACE,
     TRANSITIONS,
     Action,
     JoinDecision,
+    auto_end_at,
     due_action,
+    end_warning,
+    extended_end,
     join_decision,
     parse_local_time,
     refusal,
@@ -20,6 +24,9 @@ from classroom.domain.roster import RosterFileError, parse_roster
 from classroom.http.strings import Strings
 
 START = datetime(2027, 1, 12, 8, 0, tzinfo=UTC)
+
+
+END = START + timedelta(hours=2)
 
 
 def session(status: SessionStatus, lobby_minutes: int = 15) -> Session:
@@ -44,6 +51,67 @@ def session(status: SessionStatus, lobby_minutes: int = 15) -> Session:
 def test_due_action(status: SessionStatus, minutes_to_start: int, expected: Action | None) -> None:
     now = START - timedelta(minutes=minutes_to_start)
     assert due_action(session(status), now) is expected
+
+
+@pytest.mark.parametrize(
+    ("status", "minutes_after_end", "grace_min", "expected"),
+    [
+        (SessionStatus.live, 0, 15, None),  # running over a little is fine
+        (SessionStatus.live, 14, 15, None),
+        (SessionStatus.live, 15, 15, Action.end),
+        (SessionStatus.live, 600, 15, Action.end),
+        (SessionStatus.live, 0, 0, Action.end),  # no grace: ends at ends_at
+        (SessionStatus.live, -1, 0, None),
+        (SessionStatus.live, 29, 30, None),
+        # The clock only ends what is live; a session that never started is started.
+        (SessionStatus.open, 60, 15, Action.start),
+        (SessionStatus.scheduled, 60, 15, Action.start),
+        (SessionStatus.ended, 60, 15, None),
+        (SessionStatus.cancelled, 60, 15, None),
+    ],
+)
+def test_due_action_ends_a_live_session_after_the_grace(
+    status: SessionStatus, minutes_after_end: int, grace_min: int, expected: Action | None
+) -> None:
+    now = END + timedelta(minutes=minutes_after_end)
+    assert due_action(session(status), now, timedelta(minutes=grace_min)) is expected
+
+
+def test_the_default_grace_is_fifteen_minutes() -> None:
+    live = session(SessionStatus.live)
+    assert DEFAULT_END_GRACE == timedelta(minutes=15)
+    assert auto_end_at(live, DEFAULT_END_GRACE) == END + timedelta(minutes=15)
+    assert due_action(live, END + timedelta(minutes=14, seconds=59)) is None
+    assert due_action(live, END + timedelta(minutes=15)) is Action.end
+
+
+@pytest.mark.parametrize(
+    ("seconds_left", "expected"),
+    [(3600, None), (301, None), (300, 300), (120, 300), (61, 300), (60, 60), (1, 60), (0, None)],
+)
+def test_end_warning_is_the_last_moment_reached(seconds_left: int, expected: int | None) -> None:
+    grace = timedelta(minutes=10)
+    now = END + grace - timedelta(seconds=seconds_left)
+    assert end_warning(session(SessionStatus.live), now, grace) == expected
+
+
+def test_only_a_live_session_is_warned() -> None:
+    near = END + timedelta(minutes=14)
+    for status in (SessionStatus.open, SessionStatus.ended, SessionStatus.cancelled):
+        assert end_warning(session(status), near, DEFAULT_END_GRACE) is None
+    assert end_warning(session(SessionStatus.live), near, DEFAULT_END_GRACE) == 60
+
+
+def test_extension_moves_the_end_by_whole_minutes_in_range() -> None:
+    live = session(SessionStatus.live)
+    assert extended_end(live, 10) == END + timedelta(minutes=10)
+    assert extended_end(live, 5) == END + timedelta(minutes=5)
+    assert extended_end(live, 120) == END + timedelta(hours=2)
+    for bad in (4, 121, 0, -10, True):
+        with pytest.raises(ValueError, match="from 5 to 120"):
+            extended_end(live, bad)
+    with pytest.raises(ValueError, match="whole number"):
+        extended_end(live, 10.0)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

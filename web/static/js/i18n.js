@@ -65,6 +65,10 @@ const en = {
   "room.manage": "Manage cohort",
   "room.notLive": "The session has not started yet: participants wait in the lobby until you start it.",
   "room.sessionStarted": "The session has started",
+  "room.ending": "The session ends automatically in {time}.",
+  "room.extendBy": "Extend {minutes} min",
+  "room.extendLabel": "Extend the session",
+  "room.extended": "The session has been extended",
   "room.actionRefused": "The server refused that: {message}",
 
   "breakouts.toggle": "Breakout rooms",
@@ -420,6 +424,10 @@ const nb = {
   "room.manage": "Administrer kullet",
   "room.notLive": "Samlingen har ikke startet ennå: deltakerne venter i venterommet til du starter den.",
   "room.sessionStarted": "Samlingen har startet",
+  "room.ending": "Samlingen avsluttes automatisk om {time}.",
+  "room.extendBy": "Forleng {minutes} min",
+  "room.extendLabel": "Forleng samlingen",
+  "room.extended": "Samlingen er forlenget",
   "room.actionRefused": "Serveren avviste dette: {message}",
 
   "breakouts.toggle": "Grupperom",

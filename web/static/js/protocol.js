@@ -15,7 +15,7 @@
 //                      | "policy" (closed with 1008 without an error) | "closed" (close())
 //   "message"        every valid server message
 //   "<type>"         one event per server message type: welcome, waiting, session_status,
-//                    offer, tracks, participant_joined, participant_updated,
+//                    session_ending, offer, tracks, participant_joined, participant_updated,
 //                    participant_left, speaking, pong, error, bye; breakouts: round,
 //                    room_changed, room_updated, round_warning, broadcast, help_requested,
 //                    round_choice;
@@ -189,6 +189,10 @@ const VALIDATORS = {
         (m.publish.video === undefined || m.publish.video === null || isString(m.publish.video)))),
   waiting: (m) => isObject(m.member) && isSession(m.session) && STATUSES.has(m.session.status),
   session_status: (m) => isSession(m.session) && STATUSES.has(m.session.status),
+  session_ending: (m) =>
+    typeof m.seconds_left === "number" &&
+    Number.isFinite(m.seconds_left) &&
+    (m.ends_at === undefined || isString(m.ends_at)),
   tracks: (m) => isObject(m.slots) && Object.values(m.slots).every(isSlot),
   participant_joined: (m) => isParticipant(m.participant),
   participant_updated: (m) => isParticipant(m.participant),
@@ -342,6 +346,11 @@ export class SignalingClient extends EventTarget {
   /** Facilitators: end the session for everyone. */
   endSession() {
     return this._send({ type: "end_session" });
+  }
+
+  /** Facilitators: move the session's end (and its automatic end) `minutes` later. */
+  extendSession(minutes) {
+    return this._send({ type: "extend_session", minutes: Math.trunc(minutes) });
   }
 
   // ---- breakout rounds (facilitators; `help` from anyone in a group) -------------------

@@ -68,6 +68,8 @@ const el = {
   startSessionButton: $("#btn-start-session"),
   endSessionButton: $("#btn-end-session"),
   notLiveNote: $("#not-live-note"),
+  endingNote: $("#ending-note"),
+  endingText: $("#ending-text"),
   grid: $("#grid"),
   tileTemplate: $("#tile-template"),
   audioSink: $("#audio-sink"),
@@ -289,6 +291,52 @@ function updateSessionControls() {
 
 function startSession() {
   if (app.signaling) app.signaling.startSession();
+}
+
+// ---- the automatic end (session_ending; facilitators can extend) ------------------------
+
+/** The warning shown: when the server ends the session, by this page's clock (counted from
+ * the server's seconds_left, so a wrong clock here does not matter), and the ends_at it is
+ * for (a session_status with another ends_at means the end moved). */
+const ending = { deadline: null, endsAt: null, timer: null };
+
+function formatLeft(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+function renderEnding() {
+  if (ending.deadline === null) return;
+  el.endingText.textContent = t("room.ending", {
+    time: formatLeft((ending.deadline - Date.now()) / 1000),
+  });
+  el.endingNote.hidden = false;
+}
+
+function onSessionEnding(msg) {
+  ending.deadline = Date.now() + msg.seconds_left * 1000;
+  ending.endsAt = msg.ends_at || null;
+  renderEnding();
+  if (ending.timer === null) ending.timer = setInterval(renderEnding, 1000);
+  announce(el.endingText.textContent);
+}
+
+function clearEnding() {
+  if (ending.timer !== null) clearInterval(ending.timer);
+  ending.timer = null;
+  ending.deadline = null;
+  ending.endsAt = null;
+  el.endingNote.hidden = true;
+}
+
+/** The session's times changed: a warning for another end no longer holds. */
+function checkEnding(session) {
+  if (ending.deadline === null || !session || typeof session.ends_at !== "string") return;
+  const before = Date.parse(ending.endsAt || "");
+  const now = Date.parse(session.ends_at);
+  if (before === now) return;
+  clearEnding();
+  if (now > before) announce(t("room.extended"));
 }
 
 function askEndSession() {
@@ -833,9 +881,11 @@ async function join() {
   signaling.addEventListener("waiting", (e) => applySession(e.detail.session));
   signaling.addEventListener("session_status", (e) => {
     const wasLive = config.sessionStatus === "live";
+    checkEnding(e.detail.session);
     applySession(e.detail.session);
     if (!wasLive && config.sessionStatus === "live") announce(t("room.sessionStarted"));
   });
+  signaling.addEventListener("session_ending", (e) => onSessionEnding(e.detail));
   signaling.addEventListener("error", (e) => {
     const { code, message } = e.detail;
     if (code === "forbidden" || code === "invalid_state") {
@@ -890,6 +940,7 @@ function endSession(reason) {
   equity.detach();
   inRoom.detach();
   if (signaling) signaling.close(reason);
+  clearEnding();
   clearRoom();
   stopLocalMedia();
   app.participantId = null;
@@ -951,6 +1002,11 @@ function wireControls() {
   el.joinButton.addEventListener("click", () => join());
   el.startSessionButton.addEventListener("click", () => startSession());
   el.endSessionButton.addEventListener("click", () => askEndSession());
+  for (const button of $$("[data-extend-minutes]", el.endingNote)) {
+    button.addEventListener("click", () => {
+      if (app.signaling) app.signaling.extendSession(Number(button.dataset.extendMinutes));
+    });
+  }
   el.leaveButton.addEventListener("click", () => leave());
   el.rejoinButton.addEventListener("click", () => rejoin());
   el.retryButton.addEventListener("click", () => rejoin());
@@ -978,6 +1034,7 @@ function relabel() {
   updateRoomInfo();
   updateControls();
   if (!el.banner.hidden && el.banner.dataset.status) showBanner(el.banner.dataset.status);
+  renderEnding();
   if (app.state === "error" && app.fatalReason) showFatal(app.fatalReason);
   refreshDevices();
 }
