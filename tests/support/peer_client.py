@@ -17,16 +17,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import (
     AudioStreamTrack,
     MediaStreamError,
     MediaStreamTrack,
     VideoStreamTrack,
 )
+from aiortc.rtp import RtpPacket, is_rtcp
 from av import AudioFrame, VideoFrame
 
 from classroom.rooms.aiortc_hooks import enable_loopback_candidates
+from classroom.rooms.rtp import vp8_keyframe_start
 
 # Tests run in a network namespace with only loopback: the client side must offer it too.
 enable_loopback_candidates()
@@ -142,6 +150,14 @@ class PeerClient:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._mid_tracks: dict[str, MediaStreamTrack] = {}
+        #: Faults on the camera's way out (`camera_faults`): keyframe requests still to
+        #: ignore (set it to 0 to answer again) and how many were, keyframes still to cut,
+        #: whether the next one sent is cut, and how many were.
+        self.requests_to_ignore = 0
+        self.requests_ignored = 0
+        self.keyframes_to_cut = 0
+        self._cut_next_keyframe = False
+        self.keyframes_cut = 0
         self.local_audio: MediaStreamTrack | None = None
         self.local_video: MediaStreamTrack | None = None
         if self.audio:
@@ -241,6 +257,58 @@ class PeerClient:
         await self.pc.setLocalDescription(answer)
         await self.send({"v": 1, "type": "answer", "sdp": self.pc.localDescription.sdp})
         self.negotiated.set()
+
+    def camera_faults(self, ignore_requests: int = 0, cut_keyframes: int = 0) -> None:
+        """Test-only faults on the camera's way out, as a lossy network would make them.
+
+        The next `ignore_requests` keyframe requests (PLI/FIR) are ignored, as if the RTCP
+        packet was lost. After that, the keyframes answering the next `cut_keyframes`
+        requests lose their first packet on the way out: aiortc keeps it for retransmission,
+        so it reaches the server late, on RTX, after packets that followed it. Reaches into
+        aiortc's sender (its keyframe flag) and transport (its send path), from this
+        process only; call once negotiated.
+        """
+        sender = self.camera_sender
+        assert sender is not None, "no camera is being sent yet"
+        self.requests_to_ignore += ignore_requests
+        self.keyframes_to_cut += cut_keyframes
+        if getattr(sender, "_classroom_faults", False):
+            return
+        internal: Any = sender
+        internal._classroom_faults = True
+        transport: Any = sender.transport
+        keyframe = internal._send_keyframe
+        send_rtp = transport._send_rtp
+        ssrc = internal._ssrc
+
+        def send_keyframe() -> None:
+            if self.requests_to_ignore:
+                self.requests_to_ignore -= 1
+                self.requests_ignored += 1
+                return
+            if self.keyframes_to_cut:
+                self.keyframes_to_cut -= 1
+                self._cut_next_keyframe = True
+            keyframe()
+
+        async def send(data: bytes) -> None:
+            if self._cut_next_keyframe and not is_rtcp(data):
+                packet = RtpPacket.parse(data)
+                if packet.ssrc == ssrc and vp8_keyframe_start(packet.payload):
+                    self._cut_next_keyframe = False
+                    self.keyframes_cut += 1
+                    return
+            await send_rtp(data)
+
+        internal._send_keyframe = send_keyframe
+        transport._send_rtp = send
+
+    @property
+    def camera_sender(self) -> RTCRtpSender | None:
+        return next(
+            (t.sender for t in self.pc.getTransceivers() if t.sender.track is self.local_video),
+            None,
+        )
 
     async def _consume(self, transceiver: Any, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
