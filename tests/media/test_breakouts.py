@@ -260,8 +260,8 @@ async def test_a_switch_is_one_change_and_keeps_what_stays_valid(server: ServerP
             await api(server, "POST", f"/api/v1/sessions/{sid}/rounds/{planned['id']}/{change}")
             for i, x in enumerate(clients):
                 await wait_for(
-                    lambda x=x, i=i: any(  # type: ignore[misc]
-                        m["type"] == "room_changed" for m in x.messages[marks[i] :]
+                    lambda x=x, mark=marks[i]: any(  # type: ignore[misc]
+                        m["type"] == "room_changed" for m in x.messages[mark:]
                     ),
                     5,
                     f"{change}: room_changed",
