@@ -643,9 +643,9 @@ def install(path):
         S.attach = slot_attach
         forward = S.forward
 
-        def slot_forward(self, packet, keyframe, *a):
+        def slot_forward(self, packet, seq, keyframe, *a):
             waiting = self._await_keyframe
-            result = forward(self, packet, keyframe, *a)
+            result = forward(self, packet, seq, keyframe, *a)
             if waiting and keyframe and self.source is not None:
                 out.write(f"{now():.5f} keyframe {self.source.participant_id} {id(self)}\\n")
             return result

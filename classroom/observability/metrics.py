@@ -69,6 +69,11 @@ PUBLICATIONS = Gauge("classroom_publications", "Tracks published to this node", 
 SUBSCRIPTIONS = Gauge(
     "classroom_subscriptions", "Forwarded copies of tracks (slots carrying a source)", ["kind"]
 )
+SLOTS_AWAITING_KEYFRAME = Gauge(
+    "classroom_slots_awaiting_keyframe",
+    "Video slots forwarding nothing until a keyframe, to a connected subscriber, from a "
+    "publisher that is sending (counted every 2 s with the RTCP statistics)",
+)
 BREAKOUT_ROUNDS_OPEN = Gauge(
     "classroom_breakout_rounds_open", "Breakout rounds open in sessions on this node"
 )
@@ -106,6 +111,11 @@ KEYFRAME_REQUESTS = Counter(
     ["direction"],
 )
 KEYFRAMES_FORWARDED = Counter("classroom_keyframes_forwarded", "Keyframes forwarded to subscribers")
+KEYFRAME_RETRIES = Counter(
+    "classroom_keyframe_retries",
+    "Keyframe requests sent to a publisher again: the last one brought no keyframe a waiting "
+    "slot could start at",
+)
 CODECS_CREATED = Counter(
     "classroom_media_codecs_created",
     "Decoders/encoders aiortc created on this node; a forwarding server creates none",
@@ -160,6 +170,12 @@ FORWARD_SECONDS = Histogram(
     "classroom_forward_seconds",
     "Time to forward one inbound packet to all its subscribers (1 in 64 sampled)",
     buckets=(0.00002, 0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01),
+)
+KEYFRAME_WAIT_SECONDS = Histogram(
+    "classroom_keyframe_wait_seconds",
+    "A video slot pointed at a publisher (or its subscriber connected) to the keyframe it "
+    "starts at going out",
+    buckets=(0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10),
 )
 REDIS_SECONDS = Histogram(
     "classroom_redis_command_seconds",

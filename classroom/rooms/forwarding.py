@@ -28,7 +28,18 @@ log = logging.getLogger(__name__)
 
 #: aiortc's sender keeps 128 packets for NACKs; so do we, per video slot.
 HISTORY = 128
+#: Keyframe requests to one publisher, however many slots wait: at most one per interval
+#: while a request is outstanding (no keyframe since it), so thirty subscribers arriving at
+#: once cost it one keyframe. A request that brings no keyframe a waiting slot can start at
+#: (the PLI or the keyframe was lost, or came late) is sent again after this interval, and
+#: then every KEYFRAME_RETRY_INTERVAL_S for as long as a slot waits: a publisher that is
+#: slow to answer (a busy machine) is not made busier by a keyframe every half second.
 KEYFRAME_REQUEST_INTERVAL_S = 0.5
+KEYFRAME_RETRY_INTERVAL_S = 1.0
+#: A publisher from whom nothing came for this long is not sending (no camera, a track
+#: removed): it is not asked for keyframes, and its waiting slots are not counted as stuck.
+#: (Browsers send a disabled camera's black frames about once a second.)
+PUBLISHER_IDLE_S = 2.0
 #: Audio quieter than this (-dBov, RFC 6464) for longer than the hangover is silence and
 #: not forwarded. -60 dBov is below any voice but above digital silence (127) and the
 #: comfort noise browsers send when muted; the hangover keeps the tails of words.
@@ -36,6 +47,9 @@ SILENCE_DBOV = 60
 SILENCE_HANGOVER_S = 0.5
 #: Seconds from 1900 (NTP epoch) to 1970 (Unix epoch).
 _NTP_EPOCH_OFFSET = 2208988800
+#: A packet this far behind the newest one of its stream is a late one (a retransmission
+#: answering a NACK, or reordered); further behind, the publisher restarted its sequence.
+MAX_LATE_PACKETS = 1024
 #: A subscriber that just connected waits at most this long after the last request.
 URGENT_KEYFRAME_INTERVAL_S = 0.1
 #: 1 in 64 packets is timed for the forwarding-time histogram.
@@ -57,7 +71,12 @@ class PacketOutput(Protocol):
 
 
 class SendSlot:
-    """One outbound stream to one subscriber."""
+    """One outbound stream to one subscriber.
+
+    A video slot pointed at a publication forwards nothing until a keyframe starts (a
+    decoder can only begin there); its publication keeps asking the publisher for one
+    while any of its slots waits (`awaiting_keyframe`).
+    """
 
     __slots__ = (
         "_await_keyframe",
@@ -65,6 +84,7 @@ class SendSlot:
         "_hist_seq",
         "_on_first_packet",
         "_output",
+        "_waiting_since",
         "kind",
         "mid",
         "negotiated",
@@ -91,12 +111,20 @@ class SendSlot:
         self.packets = 0
         self.octets = 0
         self._await_keyframe = kind == "video"
+        #: Since when the slot waits for a keyframe with a subscriber to send it to (None:
+        #: not waiting, or the subscriber is not connected, which no keyframe can help).
+        self._waiting_since: float | None = None
         self._hist_seq: list[int] = [-1] * HISTORY if kind == "video" else []
         self._hist_data: list[bytes] = [b""] * HISTORY if kind == "video" else []
         self._on_first_packet: Callable[[], None] | None = None
 
     def on_first_packet(self, callback: Callable[[], None] | None) -> None:
         self._on_first_packet = callback
+
+    @property
+    def awaiting_keyframe(self) -> bool:
+        """Forwarding nothing until a keyframe, to a subscriber that can receive it."""
+        return self._await_keyframe and self._waiting_since is not None
 
     def attach(self, publication: Publication | None) -> None:
         """Carry `publication` from its next keyframe on (or nothing)."""
@@ -108,10 +136,13 @@ class SendSlot:
         self.source = publication
         self.stream.rebase()
         self._await_keyframe = self.kind == "video"
+        self._waiting_since = None
         if publication is not None:
             publication.slots.append(self)
             metrics.SUBSCRIPTIONS.labels(publication.kind).inc()
-            publication.want_keyframe()
+            if self._await_keyframe:
+                self._waiting_since = time.monotonic()
+                publication.want_keyframe()
 
     def forward(
         self,
@@ -126,9 +157,7 @@ class SendSlot:
         dropped silence taken out); returns it when it must go out the slow (awaited) way."""
         if self._await_keyframe:
             if not keyframe:
-                source = self.source
-                if source is not None:
-                    source.want_keyframe()
+                # The publication keeps asking for one while this slot waits.
                 return None
             self._await_keyframe = False
             metrics.KEYFRAMES_FORWARDED.inc()
@@ -164,20 +193,35 @@ class SendSlot:
     def connected(self) -> None:
         """The subscriber's transport is up: a slot still waiting for a keyframe asks now."""
         if self._await_keyframe and self.source is not None:
+            if self._waiting_since is None:
+                self._waiting_since = time.monotonic()
             self.source.want_keyframe(urgent=True)
 
     def _lost_connection(self) -> None:
         # Not connected yet (or gone): whatever the subscriber missed, it needs a fresh
-        # keyframe to start decoding.
+        # keyframe to start decoding, but asking for one helps only once it is connected
+        # (`connected`); until then the slot does not count as waiting.
         self._await_keyframe = self.kind != "audio"
+        self._waiting_since = None
 
     def _sent(self, payload_len: int, ntp: int) -> None:
         self.packets += 1
         self.octets += payload_len
         self._output.account(self.packets, self.octets, ntp, self.stream.last_timestamp)
+        if self._waiting_since is not None and not self._await_keyframe:
+            self._served()
         if self._on_first_packet is not None:
             callback, self._on_first_packet = self._on_first_packet, None
             callback()
+
+    def _served(self) -> None:
+        """The keyframe the slot waited for is out: the wait ends (counted from when the
+        publisher started sending, if it was not sending when the wait began)."""
+        since, self._waiting_since = self._waiting_since, None
+        source = self.source
+        if since is not None and source is not None:
+            started = max(since, source.sending_since)
+            metrics.KEYFRAME_WAIT_SECONDS.observe(max(0.0, time.monotonic() - started))
 
     async def retransmit(self, lost: list[int]) -> None:
         """Answer a subscriber's NACK from this slot's history."""
@@ -228,14 +272,21 @@ class Publication:
         self.packets = 0
         self._request_keyframe = request_keyframe
         self._on_audio_level = on_audio_level
-        self._last_keyframe_request = 0.0
+        self._last_keyframe_request = float("-inf")
         self._keyframe_wanted = False
         self._keyframe_urgent = False
         self._last_loud = -SILENCE_HANGOVER_S
-        self._last_keyframe_at = -1.0
+        self._last_keyframe_at = float("-inf")
         self._silence_dropped = 0
         self._keyframe_wake = asyncio.Event()
         self._keyframe_task: asyncio.Task[None] | None = None
+        #: Newest sequence number received (video; -1 before the first): a keyframe start
+        #: up to MAX_LATE_PACKETS older than it arrived late (retransmitted after a loss, or
+        #: reordered), after packets that followed it, and no slot can start there.
+        self._newest_seq = -1
+        self._last_packet_at = float("-inf")
+        #: When the publisher (re)started sending after being idle.
+        self.sending_since = 0.0
         self._packets_metric = metrics.RTP_PACKETS.labels(kind, "in")
         self._bytes_metric = metrics.RTP_BYTES.labels(kind, "in")
         self._out_packets_metric = metrics.RTP_PACKETS.labels(kind, "out")
@@ -256,6 +307,13 @@ class Publication:
                 slot.attach(None)
         return True
 
+    def sending(self, now: float) -> bool:
+        """The publisher sent something lately (it can be asked for a keyframe)."""
+        return self.media_ssrc is not None and now - self._last_packet_at <= PUBLISHER_IDLE_S
+
+    def slots_awaiting_keyframe(self) -> int:
+        return sum(1 for slot in self.slots if slot.awaiting_keyframe)
+
     def want_keyframe(self, urgent: bool = False) -> None:
         """Ask the publisher for a keyframe soon: at most once per interval, or sooner when
         `urgent` (a subscriber just connected and has nothing to show)."""
@@ -266,46 +324,80 @@ class Publication:
             self._keyframe_urgent = True
             self._keyframe_wake.set()
         if self._keyframe_task is None or self._keyframe_task.done():
-            self._keyframe_task = asyncio.get_running_loop().create_task(
-                self._send_keyframe_request()
-            )
+            self._keyframe_task = asyncio.get_running_loop().create_task(self._request_keyframes())
 
-    async def _send_keyframe_request(self) -> None:
-        while self._keyframe_wanted and not self._closed:
+    async def _request_keyframes(self) -> None:
+        """Ask the publisher for keyframes while one is wanted (`want_keyframe`) or a slot
+        still waits for one to start at, and the publisher is sending; one task per
+        publication, so the throttle holds however many slots wait.
+
+        Waiting slots are not left to a request or a keyframe that got lost: the request is
+        repeated (KEYFRAME_REQUEST_INTERVAL_S, then KEYFRAME_RETRY_INTERVAL_S) until a
+        keyframe that every waiting slot starts at goes by. A publisher that sends nothing
+        is not asked; it is asked again when it starts (`on_packet`)."""
+        unanswered = 0  # requests sent since the last keyframe
+        while not self._closed:
+            now = time.monotonic()
+            ssrc = self.media_ssrc
+            if (
+                ssrc is None
+                or not self.sending(now)
+                or not (self._keyframe_wanted or self.slots_awaiting_keyframe())
+            ):
+                self._keyframe_wanted = self._keyframe_urgent = False
+                return
             # The long interval only holds while a request is outstanding (no keyframe since
             # it): a slot that arrives just after a keyframe went by need not wait it out.
-            served = self._last_keyframe_at >= self._last_keyframe_request
-            interval = (
-                URGENT_KEYFRAME_INTERVAL_S
-                if self._keyframe_urgent or served
-                else KEYFRAME_REQUEST_INTERVAL_S
-            )
-            wait = self._last_keyframe_request + interval - time.monotonic()
+            outstanding = self._last_keyframe_request > self._last_keyframe_at
+            if not outstanding:
+                unanswered = 0
+            if self._keyframe_urgent or not outstanding:
+                interval = URGENT_KEYFRAME_INTERVAL_S
+            elif unanswered < 2:
+                interval = KEYFRAME_REQUEST_INTERVAL_S
+            else:
+                interval = KEYFRAME_RETRY_INTERVAL_S
+            wait = self._last_keyframe_request + interval - now
             if wait > 0:
                 self._keyframe_wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._keyframe_wake.wait(), wait)
                 continue
             self._keyframe_wanted = self._keyframe_urgent = False
-            if self.media_ssrc is None:
-                # Nothing received yet: the publisher's first frame is a keyframe anyway.
-                return
-            self._last_keyframe_request = time.monotonic()
+            self._last_keyframe_request = now
+            unanswered += 1
             metrics.KEYFRAME_REQUESTS.labels("out").inc()
+            if outstanding:
+                metrics.KEYFRAME_RETRIES.inc()
             try:
-                await self._request_keyframe(self.media_ssrc)
+                await self._request_keyframe(ssrc)
             except ConnectionError:
                 return
 
     async def on_packet(self, packet: RtpPacket) -> None:
         """The tap on this publication's receiver: runs once per inbound packet."""
-        self.media_ssrc = packet.ssrc
+        if packet.ssrc != self.media_ssrc:
+            self.media_ssrc = packet.ssrc
+            self._newest_seq = -1
         self.packets += 1
         payload_len = len(packet.payload)
         self._packets_metric.inc()
         self._bytes_metric.inc(payload_len)
         kind = self.kind
         now = time.monotonic()
+        fresh = False
+        resumed = False
+        if kind != "audio":
+            # In order, or late (see `_newest_seq`); further back is a restarted sequence.
+            seq16 = packet.sequence_number
+            newest = self._newest_seq
+            fresh = newest < 0 or ((newest - seq16) & 0xFFFF) > MAX_LATE_PACKETS
+            if fresh:
+                self._newest_seq = seq16
+            resumed = now - self._last_packet_at > PUBLISHER_IDLE_S
+            if resumed:
+                self.sending_since = now
+            self._last_packet_at = now
         level = packet.extensions.audio_level if kind == "audio" else None
         if level is not None:
             if self._on_audio_level is not None:
@@ -326,11 +418,14 @@ class Publication:
         started = time.perf_counter() if sampled else 0.0
         # NTP time (RFC 3550 64-bit fixed point) from the wall clock, without a datetime.
         ntp = int((time.time() + _NTP_EPOCH_OFFSET) * 4294967296.0)
-        keyframe = kind != "audio" and vp8_keyframe_start(packet.payload)
+        keyframe = fresh and vp8_keyframe_start(packet.payload)
         if keyframe:
             # Every slot waiting for a keyframe takes this one: no further request needed.
             self._last_keyframe_at = now
             self._keyframe_wanted = False
+        elif resumed and self.slots_awaiting_keyframe():
+            # Slots waited on a publisher that sent nothing: ask now it sends again.
+            self.want_keyframe()
         # Every subscriber of a kind negotiated the same extension ids (the server offers
         # them), so the per-packet extension element is built once, not once per slot.
         cached_id = -1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from classroom.domain.models import MAIN_ROOM
 from classroom.observability import metrics
@@ -46,10 +47,20 @@ class RoomRegistry:
         return sum(len(media) for media in self._sessions.values())
 
     def collect_stats(self) -> None:
-        """Poll every participant's RTCP receive statistics into metrics (every few seconds)."""
+        """Poll every participant's RTCP receive statistics into metrics, and count the video
+        slots still waiting for a keyframe from a publisher that is sending (every few
+        seconds). Each of those is a subscriber looking at a blank tile: a wait lasts a
+        request's round trip, one that shows up sample after sample means keyframes do not
+        get through."""
+        now = time.monotonic()
+        waiting = 0
         for media in self._sessions.values():
             for participant in media.participants.values():
                 participant.peer.collect_stats()
+                for publication in participant.peer.publications.values():
+                    if publication.slots and publication.sending(now):
+                        waiting += publication.slots_awaiting_keyframe()
+        metrics.SLOTS_AWAITING_KEYFRAME.set(waiting)
 
     async def release_if_empty(self, session_id: str, room: Room | None = None) -> None:
         media = self._sessions.get(session_id)

@@ -18,7 +18,7 @@ from playwright.async_api import Dialog, Page
 from classroom.demo import run_demo
 from tests.e2e.a11y import assert_accessible
 from tests.e2e.browser import browsers, inbound
-from tests.support.server import ADMIN_TOKEN, ServerProcess
+from tests.support.server import ADMIN_TOKEN, ServerProcess, metric_value
 
 pytestmark = pytest.mark.e2e
 
@@ -28,6 +28,8 @@ KEEP_SCREENSHOTS = os.environ.get("CLASSROOM_E2E_SCREENSHOTS") == "1"
 PROMPT = "Del en erfaring med å lede endring"
 #: Remote video tiles in the grid (other panels may list participants too).
 REMOTE_TILES = "document.querySelectorAll('#grid .tile:not([data-self])').length"
+#: After a video failed to advance in time: how long to watch whether it comes back at all.
+RECOVERY_WATCH_S = 20
 
 
 async def screenshots(pages: list[Page], step: str) -> list[Path]:
@@ -47,17 +49,103 @@ def video_frames(stats: dict[str, Any] | None) -> dict[str, int]:
     return {v["mid"]: v["frames"] for v in (stats or {}).get("video", [])}
 
 
-async def frames_advance(page: Page, timeout: float, streams: int = 1) -> None:
-    """Wait until at least `streams` videos of the page decode 5 more frames."""
+async def video_mids(page: Page, participant_ids: list[str], timeout: float) -> dict[str, str]:
+    """participant id -> the receive slot (mid) the page's slot map gives their video, once
+    the page's latest `tracks` names one for each of them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        slots: dict[str, Any] = await page.evaluate("window.classroom.slots")
+        mids = {
+            s["participant_id"]: mid
+            for mid, s in slots.items()
+            if s["kind"] == "video" and s["participant_id"] in participant_ids
+        }
+        if len(mids) == len(participant_ids):
+            return mids
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no video slot for each of {participant_ids}: {slots}")
+        await asyncio.sleep(0.1)
+
+
+#: What the page's peer connection says about its video, for a failure message: whether
+#: packets still arrive on the slot, are lost, and whether keyframes are asked for/decoded.
+RECEIVE_DETAILS_JS = """
+async (mids) => {
+  const pc = window.classroom && window.classroom.pc;
+  if (!pc) return null;
+  const out = {state: pc.connectionState};
+  (await pc.getStats()).forEach((r) => {
+    if (r.type !== 'inbound-rtp' || r.kind !== 'video' || !mids.includes(r.mid)) return;
+    out[r.mid] = {
+      packets: r.packetsReceived, lost: r.packetsLost, nacks: r.nackCount, plis: r.pliCount,
+      frames: r.framesReceived, keyframes: r.keyFramesDecoded, dropped: r.framesDropped,
+      freezes: r.freezeCount,
+    };
+  });
+  return out;
+}
+"""
+
+
+async def keyframe_metrics(server: ServerProcess) -> dict[str, float]:
+    """What the server says about keyframes, for a failure message: whether a slot still
+    waits for one (and was asked for) or the browser got it and does not decode."""
+    text = await server.metrics()
+    requests = "classroom_keyframe_requests_total"
+    lag = "classroom_event_loop_lag_seconds_bucket"
+    return {
+        "slots awaiting": metric_value(text, "classroom_slots_awaiting_keyframe"),
+        "requests out": metric_value(text, requests, {"direction": "out"}),
+        "retries": metric_value(text, "classroom_keyframe_retries_total"),
+        "PLI in": metric_value(text, requests, {"direction": "in"}),
+        "keyframes forwarded": metric_value(text, "classroom_keyframes_forwarded_total"),
+        "NACKs missed": metric_value(text, "classroom_nacks_total", {"result": "missed"}),
+        "video lost in": metric_value(
+            text, "classroom_packets_lost_total", {"kind": "video", "direction": "in"}
+        ),
+        "NACKs to publishers": metric_value(
+            text, "classroom_nack_requests_total", {"direction": "out"}
+        ),
+        "loop lags > 0.1 s": metric_value(text, lag, {"le": "+Inf"})
+        - metric_value(text, lag, {"le": "0.1"}),
+    }
+
+
+async def came_back(page: Page, mids: dict[str, str], before: dict[str, int], watch: float) -> str:
+    """For a failure message: whether video came back at all (slow, or frozen for good)."""
+    started = time.monotonic()
+    while time.monotonic() - started < watch:
+        now = video_frames(await inbound(page))
+        if all(now.get(mid, 0) > before.get(mid, 0) + 5 for mid in mids.values()):
+            return f"it came back {time.monotonic() - started:.1f} s after the deadline"
+        await asyncio.sleep(0.5)
+    return f"still not {watch} s after the deadline"
+
+
+async def videos_decode(
+    server: ServerProcess, page: Page, participant_ids: list[str], timeout: float
+) -> None:
+    """Wait until the video of each of `participant_ids` decodes 5 more frames on `page`, on
+    the slot the page's slot map gives it. After a switch that is the event to wait for: a
+    re-pointed slot got its keyframe and the browser decodes it (counting any two moving
+    counters would also count a slot that kept its source)."""
+    mids = await video_mids(page, participant_ids, 5)
     before = video_frames(await inbound(page))
     deadline = time.monotonic() + timeout
     while True:
         now = video_frames(await inbound(page))
-        grown = [mid for mid, n in now.items() if n > before.get(mid, 0) + 5]
-        if len(grown) >= streams:
+        behind = [p for p, mid in mids.items() if now.get(mid, 0) <= before.get(mid, 0) + 5]
+        if not behind:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"{streams} video(s) did not advance: {before} -> {now}")
+            viewer = await page.evaluate("window.classroom.participantId")
+            details = await page.evaluate(RECEIVE_DETAILS_JS, list(mids.values()))
+            server_said = await keyframe_metrics(server)
+            later = await came_back(page, mids, before, RECOVERY_WATCH_S)
+            raise AssertionError(
+                f"{viewer}: video of {behind} (slots {mids}) did not advance in {timeout} s: "
+                f"{before} -> {now}; page: {details}; server: {server_said}; {later}"
+            )
         await asyncio.sleep(0.2)
 
 
@@ -111,6 +199,8 @@ async def test_breakout_round_in_the_browser(server: ServerProcess, tmp_path: Pa
                 page: known[pid]["member_id"] for pid, page in zip(pids, (p1, p2), strict=True)
             }
             names = {page: known[pid]["name"] for pid, page in zip(pids, (p1, p2), strict=True)}
+            facilitator_id = await facilitator.evaluate("window.classroom.participantId")
+            pid_of = dict(zip(pages, [facilitator_id, *pids], strict=True))
 
             # Plan: manual, two groups (one each), one minute, with a prompt.
             await facilitator.click("#btn-breakouts")
@@ -183,7 +273,7 @@ async def test_breakout_round_in_the_browser(server: ServerProcess, tmp_path: Pa
                 f'.breakout-group[data-group-id="{group_of[member[p1]]}"] .breakout-visit'
             )
             await p1.wait_for_function(f"{REMOTE_TILES} === 1", timeout=5000)
-            await frames_advance(p1, 5)
+            await videos_decode(server, p1, [facilitator_id], 5)
             await facilitator.wait_for_selector("#breakout-banner:not([hidden])", timeout=3000)
             assert await p2.evaluate(REMOTE_TILES) == 0
             p2_after = video_frames(await inbound(p2))
@@ -202,7 +292,8 @@ async def test_breakout_round_in_the_browser(server: ServerProcess, tmp_path: Pa
                 await page.wait_for_selector("#breakout-banner", state="hidden", timeout=3000)
                 await page.wait_for_function(f"{REMOTE_TILES} === 2", timeout=5000)
             for page in pages:
-                await frames_advance(page, 8, streams=2)
+                others = [pid_of[other] for other in pages if other is not page]
+                await videos_decode(server, page, others, 8)
             await facilitator.wait_for_selector("#breakout-plan-form:not([hidden])")
             if KEEP_SCREENSHOTS:
                 await screenshots(pages, "3-closed")

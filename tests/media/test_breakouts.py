@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,10 @@ from tests.support.wait import wait_for
 pytestmark = pytest.mark.media
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+#: A re-pointed slot whose first keyframe requests or keyframe are lost is served by a retry
+#: (0.5 s after the first request, then every second): two retries are well within this,
+#: even on a busy machine.
+KEYFRAME_DEADLINE_S = 4.0
 
 
 async def api(server: ServerProcess, method: str, path: str, body: Any = None) -> Any:
@@ -277,6 +282,104 @@ async def test_a_switch_is_one_change_and_keeps_what_stays_valid(server: ServerP
                 assert partner_slot(x, partner[i].participant_id or "") == before[i], change
             videos = {sum(1 for s in x.slots.values() if s and s[1] == "video") for x in clients}
             assert videos == ({1} if change == "open" else {3}), videos
+    finally:
+        for client in clients:
+            await client.close()
+
+
+def carries_no_video(client: PeerClient) -> bool:
+    return all(s is None or s[1] != "video" for s in client.slots.values())
+
+
+async def test_video_comes_back_when_the_first_keyframe_or_request_is_lost(
+    server: ServerProcess,
+) -> None:
+    """When a round closes, every re-pointed slot waits for a keyframe, and the server asks
+    the publisher again until the slot has one it can start at. Here A's first keyframe
+    loses its first packet (it reaches the server late, on RTX, after the packet behind
+    it: starting there would leave a hole the subscriber can never fill), and B's
+    keyframes are all lost until the test lets them through. B still sees A within a
+    deadline; A's slot for B is counted as waiting, asks again and again, and gets B's
+    video as soon as a keyframe gets through; the retries and the waits are counted."""
+    demo = await run_demo(server.base_url, 2, ADMIN_TOKEN)
+    sid = demo["session_id"]
+    a, b = clients = [PeerClient(server.base_url, url) for url in demo["participant_urls"]]
+    try:
+        for client in clients:
+            await client.connect()
+            await asyncio.wait_for(client.welcomed.wait(), 10)
+        for viewer, source in ((a, b), (b, a)):
+            await wait_for(
+                lambda viewer=viewer, source=source: (  # type: ignore[misc]
+                    video_frames(viewer).get(source.participant_id or "", 0) > 2
+                ),
+                20,
+                "each to see the other in the main room",
+            )
+        a_id, b_id = a.participant_id or "", b.participant_id or ""
+        planned = await api(
+            server,
+            "POST",
+            f"/api/v1/sessions/{sid}/rounds",
+            {"strategy": "manual", "groups": [[a.member_id], [b.member_id]], "duration_s": 300},
+        )
+        await api(server, "POST", f"/api/v1/sessions/{sid}/rounds/{planned['id']}/open")
+        for client in clients:
+            await wait_for(
+                lambda client=client: (  # type: ignore[misc]
+                    client.room.get("id") not in (None, "main") and carries_no_video(client)
+                ),
+                5,
+                "each alone in a group, receiving no video",
+            )
+        a.camera_faults(cut_keyframes=1)
+        b.camera_faults(withhold_keyframes=True)
+        before_metrics = await server.metrics()
+        before = {id(c): video_frames(c) for c in clients}
+        await api(server, "POST", f"/api/v1/sessions/{sid}/rounds/{planned['id']}/close")
+
+        await wait_for(
+            lambda: video_frames(b).get(a_id, 0) > before[id(b)].get(a_id, 0) + 5,
+            KEYFRAME_DEADLINE_S,
+            "B to decode A again although A's first keyframe came late",
+        )
+        assert a.keyframes_cut == 1
+
+        # No keyframe of B's gets through: A's slot for B waits, asking again and again,
+        # and the node counts it (sampled every 2 s) as a slot awaiting a keyframe.
+        deadline = time.monotonic() + 10
+        while b.keyframe_requests < 3 or (
+            metric_value(await server.metrics(), "classroom_slots_awaiting_keyframe") < 1
+        ):
+            assert time.monotonic() < deadline, (
+                f"{b.keyframe_requests} requests reached B; no slot counted as awaiting one"
+            )
+            await asyncio.sleep(0.1)
+        assert video_frames(a).get(b_id, 0) <= before[id(a)].get(b_id, 0) + 1
+        unanswered = b.keyframe_requests
+        b.withholding_keyframes = False  # the keyframe answering the next request gets out
+        await wait_for(
+            lambda: video_frames(a).get(b_id, 0) > before[id(a)].get(b_id, 0) + 5,
+            KEYFRAME_DEADLINE_S,
+            "A to decode B once B's keyframes get through again",
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            after_metrics = await server.metrics()
+            if metric_value(after_metrics, "classroom_slots_awaiting_keyframe") == 0:
+                break
+            assert time.monotonic() < deadline, "a slot was left awaiting a keyframe"
+            await asyncio.sleep(0.1)
+
+        def grew(name: str) -> float:
+            return metric_value(after_metrics, name) - metric_value(before_metrics, name)
+
+        # Every request that brought B's slot no keyframe was followed by another (a retry).
+        assert grew("classroom_keyframe_retries_total") >= unanswered
+        # Both re-pointed slots waited and were served: A's slot for B during the three
+        # requests B could not answer at least (0.5 s, then 1 s apart).
+        assert grew("classroom_keyframe_wait_seconds_count") >= 2
+        assert grew("classroom_keyframe_wait_seconds_sum") >= 1.5
     finally:
         for client in clients:
             await client.close()

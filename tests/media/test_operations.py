@@ -178,8 +178,10 @@ def test_packet_counters_move_by_plausible_amounts(run: SessionRun) -> None:
         # Payload sizes: silent Opus frames are a few bytes, video packets at most an MTU.
         assert 0 < size_in < 1300 and 0 < size_out < 1300, (kind, size_in, size_out)
     assert delta(run, "classroom_rtp_packets_total", {"kind": "screen"}) == 0
-    # Each video subscription (3 publishers x 2 subscribers) starts on a keyframe.
+    # Each video subscription (3 publishers x 2 subscribers) starts on a keyframe, which
+    # ends the subscription's wait for one.
     assert delta(run, "classroom_keyframes_forwarded_total") >= PARTICIPANTS * 2
+    assert delta(run, "classroom_keyframe_wait_seconds_count") >= PARTICIPANTS * 2
     # Loopback loses nothing, but the counters exist for both directions.
     for direction in ("in", "out"):
         lost = delta(run, "classroom_packets_lost_total", {"direction": direction})

@@ -17,16 +17,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import (
     AudioStreamTrack,
     MediaStreamError,
     MediaStreamTrack,
     VideoStreamTrack,
 )
+from aiortc.rtp import RtpPacket, is_rtcp
 from av import AudioFrame, VideoFrame
 
 from classroom.rooms.aiortc_hooks import enable_loopback_candidates
+from classroom.rooms.rtp import vp8_keyframe_start
 
 # Tests run in a network namespace with only loopback: the client side must offer it too.
 enable_loopback_candidates()
@@ -142,6 +150,14 @@ class PeerClient:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._mid_tracks: dict[str, MediaStreamTrack] = {}
+        #: Faults on the camera's way out (`camera_faults`): keyframe requests received,
+        #: whether keyframes are withheld (set it False to let them out again), keyframes
+        #: still to cut, whether the next one sent is cut, and how many were.
+        self.keyframe_requests = 0
+        self.withholding_keyframes = False
+        self.keyframes_to_cut = 0
+        self._cut_next_keyframe = False
+        self.keyframes_cut = 0
         self.local_audio: MediaStreamTrack | None = None
         self.local_video: MediaStreamTrack | None = None
         if self.audio:
@@ -241,6 +257,63 @@ class PeerClient:
         await self.pc.setLocalDescription(answer)
         await self.send({"v": 1, "type": "answer", "sdp": self.pc.localDescription.sdp})
         self.negotiated.set()
+
+    def camera_faults(self, cut_keyframes: int = 0, withhold_keyframes: bool = False) -> None:
+        """Test-only faults on the camera's way out, as a lossy network would make them.
+
+        The keyframes answering the next `cut_keyframes` keyframe requests (PLI/FIR) lose
+        their first packet on the way out: aiortc keeps it for retransmission, so it reaches
+        the server late, on RTX, after packets that followed it. With `withhold_keyframes`,
+        until `withholding_keyframes` is set False, no keyframe gets out at all (its first
+        packet and every retransmission of it are lost), whatever made the encoder produce
+        it: a request, or aiortc's own restart of its encoder when the bitrate changes.
+        Requests still reach the camera, and are counted. Reaches into aiortc's sender (its
+        keyframe flag) and transport (its send path), in this process only; call it once
+        negotiated.
+        """
+        sender = self.camera_sender
+        assert sender is not None, "no camera is being sent yet"
+        self.keyframes_to_cut += cut_keyframes
+        self.withholding_keyframes = self.withholding_keyframes or withhold_keyframes
+        if getattr(sender, "_classroom_faults", False):
+            return
+        internal: Any = sender
+        internal._classroom_faults = True
+        transport: Any = sender.transport
+        keyframe = internal._send_keyframe
+        send_rtp = transport._send_rtp
+        ssrc, rtx_ssrc = internal._ssrc, internal._rtx_ssrc
+
+        def send_keyframe() -> None:
+            self.keyframe_requests += 1
+            if self.keyframes_to_cut:
+                self.keyframes_to_cut -= 1
+                self._cut_next_keyframe = True
+            keyframe()
+
+        async def send(data: bytes) -> None:
+            if (self._cut_next_keyframe or self.withholding_keyframes) and not is_rtcp(data):
+                packet = RtpPacket.parse(data)
+                # An RTX payload starts with the original sequence number (RFC 4588).
+                payload = packet.payload[2:] if packet.ssrc == rtx_ssrc else packet.payload
+                if packet.ssrc in (ssrc, rtx_ssrc) and vp8_keyframe_start(payload):
+                    if self.withholding_keyframes:
+                        return
+                    if packet.ssrc == ssrc:
+                        self._cut_next_keyframe = False
+                        self.keyframes_cut += 1
+                        return
+            await send_rtp(data)
+
+        internal._send_keyframe = send_keyframe
+        transport._send_rtp = send
+
+    @property
+    def camera_sender(self) -> RTCRtpSender | None:
+        return next(
+            (t.sender for t in self.pc.getTransceivers() if t.sender.track is self.local_video),
+            None,
+        )
 
     async def _consume(self, transceiver: Any, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError, asyncio.CancelledError):

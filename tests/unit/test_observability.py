@@ -60,6 +60,9 @@ def test_every_fixed_label_set_is_exported_from_the_start() -> None:
         "classroom_chat_messages_total",
         "classroom_reactions_total",
         "classroom_hands_raised_total",
+        "classroom_slots_awaiting_keyframe",
+        "classroom_keyframe_retries_total",
+        "classroom_keyframe_wait_seconds_count",
     ):
         assert REGISTRY.get_sample_value(name) is not None, name
 
