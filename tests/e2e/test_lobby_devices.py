@@ -107,17 +107,17 @@ async def test_lobby_device_check_and_joining_with_the_camera_off(
             await leader.wait_for_selector("#preview-off", state="visible", timeout=2000)
             await leader.click("#btn-join")
             await leader.wait_for_function(
-                "document.body.dataset.state === 'in-room'", timeout=15000
+                "document.body.dataset.state === 'in-room'", timeout=30000
             )
             local = await leader.evaluate("window.classroom.local")
             assert local["video"] is False and local["hasVideoTrack"] and local["audio"], local
             assert await leader.get_attribute("#grid .tile[data-self]", "data-video") == "off"
             # The leader sees and decodes the facilitator.
-            await leader.wait_for_function(f"{REMOTE_TILES} === 1", timeout=10000)
-            await frames_advance(leader, 10)
+            await leader.wait_for_function(f"{REMOTE_TILES} === 1", timeout=20000)
+            await frames_advance(leader, 20)
 
             # The facilitator sees the leader's tile, without video, microphone on.
-            await facilitator.wait_for_function(f"{REMOTE_TILES} === 1", timeout=10000)
+            await facilitator.wait_for_function(f"{REMOTE_TILES} === 1", timeout=20000)
             known = await facilitator.evaluate("window.classroom.participants")
             (pid, info), *_ = known.items()
             assert info["video"] is False and info["audio"] is True, info

@@ -5,6 +5,7 @@ participants are back in the main room, seeing each other again."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -62,9 +63,9 @@ async def test_round_closes_by_its_timer(server: ServerProcess, tmp_path: Path) 
                 await page.goto(url + "?autojoin=1")
             for page in pages:
                 await page.wait_for_function(
-                    "document.body.dataset.state === 'in-room'", timeout=15000
+                    "document.body.dataset.state === 'in-room'", timeout=30000
                 )
-                await page.wait_for_function(f"{REMOTE_TILES} === 1", timeout=10000)
+                await page.wait_for_function(f"{REMOTE_TILES} === 1", timeout=20000)
                 await page.evaluate(RECORD_ROUND_JS)
             views = [await page.evaluate("window.classroom.participants") for page in pages]
             members = [next(iter(view.values()))["member_id"] for view in reversed(views)]
@@ -104,19 +105,26 @@ async def test_round_closes_by_its_timer(server: ServerProcess, tmp_path: Path) 
             )
             ends_at = shortened["ends_at"]
             assert abs(ends_at - (time.time() + MIN_REMAINING_S)) < 3, shortened
-            for page in pages:
-                # The new end reaches the page (room_updated), the countdown follows it and
-                # the warning shows, also from the server (round_warning, once).
+
+            async def warned(page: Page) -> None:
+                """The new end reaches the page (room_updated), the countdown follows it and
+                the warning shows, also from the server (round_warning, once)."""
+                await page.wait_for_function(
+                    "window.__round.some((m) => m.type === 'room_updated')", timeout=5000
+                )
+                updated = await round_messages(page, "room_updated")
+                assert updated[-1]["message"]["room"]["ends_at"] == ends_at, updated
                 await page.wait_for_selector("#breakout-warning", state="visible", timeout=5000)
                 assert (await page.inner_text("#breakout-warning")).strip()
                 assert await countdown(page) <= MIN_REMAINING_S
-                updated = await round_messages(page, "room_updated")
-                assert updated and updated[-1]["message"]["room"]["ends_at"] == ends_at, updated
                 await page.wait_for_function(
                     "window.__round.some((m) => m.type === 'round_warning')", timeout=5000
                 )
                 (warning,) = await round_messages(page, "round_warning")
                 assert 0 < warning["message"]["seconds_left"] <= MIN_REMAINING_S, warning
+
+            # Both at once: the round is over 15 s from now.
+            await asyncio.gather(*(warned(page) for page in pages))
 
             # Time is up: the server closes the round; everyone is back in the main room.
             for page in pages:
@@ -133,7 +141,7 @@ async def test_round_closes_by_its_timer(server: ServerProcess, tmp_path: Path) 
                 ]
                 assert back["at"] >= ends_at - 1, (back["at"], ends_at)  # not before its end
                 await page.wait_for_function(f"{REMOTE_TILES} === 1", timeout=5000)
-                await frames_advance(page, 10)
+                await frames_advance(page, 20)
             closed = await api(server.base_url, "GET", f"/sessions/{sid}/rounds/{rid}")
             assert closed["status"] == "closed" and closed["close_reason"] == "timer", closed
             assert closed["closed_at"] >= ends_at, closed
