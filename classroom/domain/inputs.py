@@ -9,15 +9,22 @@ One rule for every number and every text, applied before any handler sees the va
 - Text is valid Unicode: a lone surrogate (`"\\ud800"`) decodes in Python but cannot be
   encoded as UTF-8 for Redis, so it is refused at the door.
 - Nesting deeper than the parser's recursion limit is refused, not a server error.
+- A `pattern` is read as JSON Schema reads it (ECMA-262): `$` is the end of the text. In a
+  Python regex `$` also matches before a final newline, so `"r_0123456789ab\n"` would pass
+  for an id and `"k3j9x0\n"` for a chat's `client_id`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import re
+from collections.abc import Iterator
 from typing import Any
 
 from jsonschema import Draft202012Validator, validators
+from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
 
 
@@ -70,9 +77,42 @@ def _integer(checker: Any, instance: Any) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
-#: Draft 2020-12 with `integer` meaning a JSON integer (the draft admits 2.0).
+@functools.cache
+def _ecma_pattern(pattern: str) -> re.Pattern[str]:
+    """`pattern` with each `$` outside a character class made `\\Z` (the end of the text)."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+        elif ch == "[":  # a class, copied whole ("]" first, or after "^", is a member)
+            end = i + 1
+            end += pattern.startswith("^", end)
+            end += pattern.startswith("]", end)
+            while end < len(pattern) and pattern[end] != "]":
+                end += 2 if pattern[end] == "\\" else 1
+            out.append(pattern[i : end + 1])
+            i = end + 1
+        else:
+            out.append(r"\Z" if ch == "$" else ch)
+            i += 1
+    return re.compile("".join(out))
+
+
+def _pattern(
+    validator: Any, pattern: str, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not _ecma_pattern(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+#: Draft 2020-12 with `integer` meaning a JSON integer (the draft admits 2.0) and `$` in a
+#: `pattern` meaning the end of the text.
 StrictValidator = validators.extend(
     Draft202012Validator,
+    validators={"pattern": _pattern},
     type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _integer),
 )
 

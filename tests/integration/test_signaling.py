@@ -113,6 +113,9 @@ async def test_join_welcome_and_offer(client: Client) -> None:
         # Text is valid Unicode; nesting is bounded.
         ('{"v": 1, "type": "chat", "text": "hei \\ud800"}', "bad_json"),
         ("[" * 50_000 + "]" * 50_000, "bad_json"),
+        # `$` in a schema pattern is the end of the text: no newline after an id.
+        ('{"v": 1, "type": "round_open", "round_id": "r_0123456789ab\\n"}', "bad_message"),
+        ('{"v": 1, "type": "chat", "text": "hei", "client_id": "k3j9x0\\n"}', "bad_message"),
     ],
 )
 async def test_bad_messages_get_errors_and_change_nothing(
