@@ -56,7 +56,7 @@ from classroom.config import Settings
 from classroom.http.app import create_app
 from classroom.http.keys import BREAKOUTS, HUB, RECORDER, STORE
 from classroom.signaling.messages import SCHEMAS
-from classroom.store.rounds import OPEN_ROUNDS
+from classroom.store.keys import OPEN_ROUNDS
 from tests.support.protocol_fuzz import PARSE_CODES, Frame, Pools, frames, json_equal
 
 Client = TestClient[web.Request, web.Application]
@@ -84,7 +84,7 @@ FACILITATOR_ONLY = frozenset(
     {"start_session", "end_session", "round_plan", "round_open", "round_close",
      "round_extend", "round_move", "round_broadcast", "visit", "poll_create", "poll_close",
      "mute", "unlock_mic", "stop_camera", "remove_participant", "spotlight", "lower_hands",
-     "allow_screen_share"}
+     "allow_screen_share", "extend_session"}
 )  # fmt: skip
 #: Observers are not seen in the room: these are `forbidden` to them.
 OBSERVER_FORBIDDEN = frozenset({"chat", "hand", "reaction", "poll_answer", "screen_share"})
