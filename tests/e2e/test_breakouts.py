@@ -49,6 +49,20 @@ def video_frames(stats: dict[str, Any] | None) -> dict[str, int]:
     return {v["mid"]: v["frames"] for v in (stats or {}).get("video", [])}
 
 
+async def frames_advance(page: Page, timeout: float, streams: int = 1) -> None:
+    """Wait until at least `streams` videos of the page decode 5 more frames."""
+    before = video_frames(await inbound(page))
+    deadline = time.monotonic() + timeout
+    while True:
+        now = video_frames(await inbound(page))
+        grown = [mid for mid, n in now.items() if n > before.get(mid, 0) + 5]
+        if len(grown) >= streams:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{streams} video(s) did not advance: {before} -> {now}")
+        await asyncio.sleep(0.2)
+
+
 async def video_mids(page: Page, participant_ids: list[str], timeout: float) -> dict[str, str]:
     """participant id -> the receive slot (mid) the page's slot map gives their video, once
     the page's latest `tracks` names one for each of them."""
