@@ -16,10 +16,12 @@ minutes, which every participant answers.
 Every `--sample-every` seconds it records the server process's resident memory, CPU
 share, open file descriptors, threads and asyncio tasks (counted inside the server by a
 `sitecustomize` thread), and the video delivered: frames per second per received tile,
-averaged over the participants. After `--warmup` seconds the first samples are the base;
+averaged over the participants (the facilitator's camera-less slot is not a tile). After
+`--warmup` seconds (one round cycle by default) the first main-room samples are the base;
 the report gives each figure's growth from that base to the end (medians over the first
-and the last `--window` samples after warm-up), and the fps in the main room at the
-start and at the end.
+and the last `--window` main-room samples after warm-up, so that like is compared with
+like), and the fps in the main room and in the groups at the start and at the end.
+Samples whose interval saw a switch are marked "switch" and left out of the fps.
 """
 
 from __future__ import annotations
@@ -94,15 +96,18 @@ class SoakParticipant(Participant):
 
         return on_packet
 
-    def tiles(self) -> int:
-        """Receive slots that carry someone's video now."""
-        return sum(1 for source, _ in self.mapping.values() if source is not None)
+    def tiles(self, silent: frozenset[str] = frozenset()) -> int:
+        """Receive slots that carry the video of someone who publishes it (the facilitator
+        here has a slot with no camera behind it: `silent`)."""
+        return sum(
+            1 for source, _ in self.mapping.values() if source is not None and source not in silent
+        )
 
 
 @dataclass
 class Sample:
     at_s: float
-    room: str  # "main" or "groups"
+    room: str  # "main", "groups", or "switch" (the interval saw both)
     rss_mb: float
     cpu_pct: float
     fds: int
@@ -115,6 +120,7 @@ class Sample:
 class Soak:
     samples: list[Sample] = field(default_factory=list)
     rounds: int = 0
+    switches: int = 0  # main room -> groups or back
     chats: int = 0
     polls: int = 0
     errors: list[str] = field(default_factory=list)
@@ -180,26 +186,33 @@ async def programme(
         await api(http, server.base_url, path + "/open", {})
         room[0] = "groups"
         soak.rounds += 1
+        soak.switches += 1
         await asyncio.sleep(args.round_hold)
         await api(http, server.base_url, path + "/close", {})
         room[0] = "main"
+        soak.switches += 1
 
 
 async def sample_loop(
     server: ServerProcess, peers: list[SoakParticipant], tasks_file: Path,
     args: argparse.Namespace, soak: Soak, room: list[str], started: float,
+    silent: frozenset[str],
 ) -> None:  # fmt: skip
+    """A sample every `sample_every` s; one whose interval saw a switch between the main
+    room and the groups is marked "switch" (its frames and tiles belong to two rooms)."""
     process = psutil.Process(server.pid)
     cpu0, t0 = support.cpu_seconds(process), time.monotonic()
     frames0 = sum(p.frames for p in peers)
+    switches0 = soak.switches
     while True:
         await asyncio.sleep(args.sample_every)
         cpu1, t1 = support.cpu_seconds(process), time.monotonic()
         frames1 = sum(p.frames for p in peers)
-        tiles = sum(p.tiles() for p in peers)
+        tiles = sum(p.tiles(silent) for p in peers)
+        switched = soak.switches != switches0
         sample = Sample(
             at_s=round(t1 - started, 1),
-            room=room[0],
+            room="switch" if switched else room[0],
             rss_mb=round(process.memory_info().rss / 2**20, 1),
             cpu_pct=round(100 * (cpu1 - cpu0) / (t1 - t0), 1),
             fds=process.num_fds(),
@@ -209,7 +222,7 @@ async def sample_loop(
         )
         soak.samples.append(sample)
         print(json.dumps(asdict(sample)), flush=True)
-        cpu0, t0, frames0 = cpu1, t1, frames1
+        cpu0, t0, frames0, switches0 = cpu1, t1, frames1, soak.switches
 
 
 async def run(args: argparse.Namespace) -> Soak:
@@ -234,12 +247,15 @@ async def run(args: argparse.Namespace) -> Soak:
             ]
             host = PeerClient(server.base_url, demo["facilitator_url"], audio=False, video=False)
             await host.connect()
+            silent = frozenset({host.participant_id or ""})
             await asyncio.gather(*(p.connect() for p in peers))
             await support.wait_quiet(lambda: sum(len(p.offers_at) for p in peers))
             started = time.monotonic()
             loop = asyncio.get_running_loop()
             background = [
-                loop.create_task(sample_loop(server, peers, tasks_file, args, soak, room, started)),
+                loop.create_task(
+                    sample_loop(server, peers, tasks_file, args, soak, room, started, silent)
+                ),
                 loop.create_task(programme(http, server, demo["session_id"], args, soak, room)),
                 loop.create_task(facilitator(host, soak)),
                 loop.create_task(answer_polls(peers)),
@@ -275,9 +291,12 @@ def median(values: list[float]) -> float | None:
 
 
 def summary(soak: Soak, args: argparse.Namespace) -> dict[str, Any]:
-    """Base (first `window` samples after warm-up) against end (last `window`)."""
+    """Base (first `window` main-room samples after warm-up) against end (the last
+    `window` main-room samples): like against like, since a breakout round holds more
+    rooms, connections and tasks than the plenary does."""
     after = [s for s in soak.samples if s.at_s >= args.warmup]
-    base, end = after[: args.window], after[-args.window :]
+    plenary = [s for s in after if s.room == "main"]
+    base, end = plenary[: args.window], plenary[-args.window :]
     out: dict[str, Any] = {"samples": len(soak.samples), "rounds": soak.rounds}
     for name in ("rss_mb", "cpu_pct", "fds", "threads", "tasks"):
         b = median([float(getattr(s, name)) for s in base if getattr(s, name) is not None])
@@ -287,6 +306,9 @@ def summary(soak: Soak, args: argparse.Namespace) -> dict[str, Any]:
     main_fps = [s for s in after if s.room == "main" and s.fps_per_tile is not None]
     out["fps_main_start"] = median([s.fps_per_tile or 0.0 for s in main_fps[: args.window]])
     out["fps_main_end"] = median([s.fps_per_tile or 0.0 for s in main_fps[-args.window :]])
+    group_fps = [s for s in after if s.room == "groups" and s.fps_per_tile is not None]
+    out["fps_groups_start"] = median([s.fps_per_tile or 0.0 for s in group_fps[: args.window]])
+    out["fps_groups_end"] = median([s.fps_per_tile or 0.0 for s in group_fps[-args.window :]])
     return out
 
 
@@ -297,12 +319,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--round-every", type=float, default=180.0, help="seconds between rounds")
     p.add_argument("--round-hold", type=float, default=90.0, help="seconds a round stays open")
     p.add_argument("--sample-every", type=float, default=10.0)
-    p.add_argument("--warmup", type=float, default=120.0, help="seconds before the base")
+    p.add_argument(
+        "--warmup", type=float, default=None,
+        help="seconds before the base (default: one round cycle, so the base has seen a round)",
+    )  # fmt: skip
     p.add_argument("--window", type=int, default=6, help="samples in the base and end medians")
     p.add_argument("--json", help="write the samples and the summary here")
     args = p.parse_args(argv)
     if not 0 < args.round_hold < args.round_every:
         p.error("--round-hold must be positive and shorter than --round-every")
+    if args.warmup is None:
+        args.warmup = args.round_every
     return args
 
 
