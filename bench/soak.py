@@ -247,6 +247,7 @@ async def run(args: argparse.Namespace) -> Soak:
             ]
             host = PeerClient(server.base_url, demo["facilitator_url"], audio=False, video=False)
             await host.connect()
+            await asyncio.wait_for(host.welcomed.wait(), 30)
             silent = frozenset({host.participant_id or ""})
             await asyncio.gather(*(p.connect() for p in peers))
             await support.wait_quiet(lambda: sum(len(p.offers_at) for p in peers))
