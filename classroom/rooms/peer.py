@@ -116,6 +116,11 @@ class Peer:
             self.connection_state = self.pc.connectionState
             if self.pc.connectionState == "failed":
                 self._on_failed("ice_failed")
+            elif self.pc.connectionState == "closed" and not self._closed:
+                # aiortc closes the connection by itself once every DTLS transport has
+                # closed (the other side said goodbye, or its ICE consent expired):
+                # without this, the participant would stay in the room with no media.
+                self._on_failed("media_closed")
             elif self.pc.connectionState == "connected":
                 # Keyframes sent before DTLS was up were lost: ask again now, so the first
                 # picture does not wait for the next periodic request.
