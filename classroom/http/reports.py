@@ -30,17 +30,16 @@ from aiohttp import web
 
 from classroom.domain.attendance import Thresholds
 from classroom.domain.lifecycle import to_local
-from classroom.domain.models import DEFAULT_TIMEZONE, Member, Role, Session
+from classroom.domain.models import DEFAULT_TIMEZONE, Role, Session
 from classroom.domain.research import DATA_DICTIONARY, FIELDS
-from classroom.domain.tokens import JoinClaims
-from classroom.http import admin, api
+from classroom.http import admin
+from classroom.http.auth import AdminLogin, require_admin, require_report_viewer, token_viewer
 from classroom.http.background import running
 from classroom.http.errors import ApiError
 from classroom.http.keys import DIRECTORY, NODE_ID, RECORDER, REPORTS, ROOMS, SETTINGS, STORE
 from classroom.http.pages import error_page, pick_language
 from classroom.http.report_data import Reports, ReportSettings
 from classroom.http.strings import Strings
-from classroom.signaling.links import link_member
 from classroom.signaling.recorder import Recorder
 from classroom.store.records import RecordStore
 from classroom.store.rounds import RoundStore
@@ -52,7 +51,6 @@ routes = web.RouteTableDef()
 
 #: How often each node looks for sessions past the retention period.
 RETENTION_INTERVAL_S = 3600.0
-VIEWER_ROLES = (Role.facilitator, Role.observer)
 
 # -- wiring --------------------------------------------------------------------------------
 
@@ -421,38 +419,6 @@ def export_csv(request: web.Request, report: dict[str, Any]) -> web.Response:
 # -- access ------------------------------------------------------------------------------------
 
 
-async def _token_viewer(
-    request: web.Request, token: str, *, roles: Sequence[Role] = VIEWER_ROLES
-) -> tuple[JoinClaims, Member] | None:
-    """The claims and member of a genuine, current join link whose member has one of
-    `roles` on the roster now (expired links still show records)."""
-    claims = api._join_claims(request, token)
-    if claims is None:
-        return None
-    member = await link_member(request.app[STORE], claims, roles)
-    return (claims, member) if member is not None else None
-
-
-async def require_viewer(
-    request: web.Request, *, cohort_id: str, session_id: str | None = None
-) -> None:
-    """The admin token, or the join token of a facilitator or observer of this session
-    (session endpoints) or of this cohort (cohort endpoints)."""
-    given = api._bearer(request)
-    if api._is_admin_token(request, given):
-        return
-    if api._join_claims(request, given) is None:
-        raise ApiError(401, "unauthorized", "bearer token refused", headers=api._CHALLENGE)
-    viewer = await _token_viewer(request, given)
-    if viewer is None:
-        raise ApiError(403, "forbidden", "only facilitators and observers may see reports")
-    claims, member = viewer
-    if member.cohort_id != cohort_id or (
-        session_id is not None and claims.session_id != session_id
-    ):
-        raise ApiError(403, "forbidden", "this join link is for another session")
-
-
 async def _session_or_404(request: web.Request) -> Session:
     sid = request.match_info["sid"]
     session = await request.app[STORE].get_session(sid)
@@ -476,7 +442,7 @@ async def session_attendance(request: web.Request) -> web.Response:
     """Per roster member: present or not, first join, last leave, minutes, % of the
     scheduled time, late/early flags, time per breakout group; and the session's rounds."""
     session = await _session_or_404(request)
-    await require_viewer(request, cohort_id=session.cohort_id, session_id=session.id)
+    await require_report_viewer(request, cohort_id=session.cohort_id, session_id=session.id)
     fmt = _format(request)
     report = await _reports(request).session_report(session, time.time())
     if fmt == "csv":
@@ -490,7 +456,7 @@ async def session_engagement(request: web.Request) -> web.Response:
     """Per roster member: talk time, turns, share of the main room's talk, camera time,
     chat, reactions, hands, poll answers, activity score; per room in ``rooms``."""
     session = await _session_or_404(request)
-    await require_viewer(request, cohort_id=session.cohort_id, session_id=session.id)
+    await require_report_viewer(request, cohort_id=session.cohort_id, session_id=session.id)
     fmt = _format(request)
     report = await _reports(request).session_report(session, time.time())
     if fmt == "csv":
@@ -503,7 +469,7 @@ async def session_engagement(request: web.Request) -> web.Response:
 async def cohort_attendance(request: web.Request) -> web.Response:
     """The member × session matrix with totals and completion."""
     cid = await _cohort_or_404(request)
-    await require_viewer(request, cohort_id=cid)
+    await require_report_viewer(request, cohort_id=cid)
     fmt = _format(request)
     report = await _reports(request).cohort_report(cid, time.time())
     return cohort_csv(request, report) if fmt == "csv" else web.json_response(report)
@@ -513,7 +479,7 @@ async def cohort_attendance(request: web.Request) -> web.Response:
 async def cohort_network(request: web.Request) -> web.Response:
     """Distinct colleagues each participant has met in breakout groups; pairs met."""
     cid = await _cohort_or_404(request)
-    await require_viewer(request, cohort_id=cid)
+    await require_report_viewer(request, cohort_id=cid)
     fmt = _format(request)
     report = await _reports(request).network(cid)
     return network_csv(request, report) if fmt == "csv" else web.json_response(report)
@@ -524,7 +490,7 @@ async def cohort_export(request: web.Request) -> web.Response:
     """The research export: per consenting member per session, pseudonymised, with the
     data dictionary (CSV: ``?format=csv``, the dictionary: ``&part=dictionary``)."""
     cid = await _cohort_or_404(request)
-    await require_viewer(request, cohort_id=cid)
+    await require_report_viewer(request, cohort_id=cid)
     fmt = _format(request)
     report = await _reports(request).export(cid, time.time())
     return export_csv(request, report) if fmt == "csv" else web.json_response(report)
@@ -534,7 +500,7 @@ async def cohort_export(request: web.Request) -> web.Response:
 async def erase_member(request: web.Request) -> web.Response:
     """Erase a member from the cohort: off the roster, every record about them deleted,
     their name and email deleted. Admin token only; cannot be undone."""
-    api.require_admin(request)
+    require_admin(request)
     cid = await _cohort_or_404(request)
     mid = request.match_info["mid"]
     result = await request.app[REPORTS].erase(cid, mid)
@@ -636,13 +602,13 @@ async def _cohort_csv(request: web.Request, cid: str, kind: str) -> web.Response
     return export_csv(request, await reports.export(cid, time.time()))
 
 
-def _admin_lang(request: web.Request, login: admin.AdminLogin) -> str:
+def _admin_lang(request: web.Request, login: AdminLogin) -> str:
     return login.lang or pick_language(request)
 
 
 @routes.get("/admin/sessions/{sid}/report")
 async def admin_session_report(request: web.Request) -> web.Response:
-    login, viewer, session = await admin._session_for(request)
+    login, viewer, session = await admin.session_for(request)
     if isinstance(viewer, web.Response):
         return viewer
     assert session is not None
@@ -658,7 +624,7 @@ async def admin_session_report(request: web.Request) -> web.Response:
 
 @routes.get("/admin/sessions/{sid}/report/{kind:attendance|engagement}.csv")
 async def admin_session_csv(request: web.Request) -> web.Response:
-    _, viewer, session = await admin._session_for(request)
+    _, viewer, session = await admin.session_for(request)
     if isinstance(viewer, web.Response):
         return viewer
     assert session is not None
@@ -668,7 +634,7 @@ async def admin_session_csv(request: web.Request) -> web.Response:
 @routes.get("/admin/cohorts/{cid}/report")
 async def admin_cohort_report(request: web.Request) -> web.Response:
     cid = request.match_info["cid"]
-    login, viewer = await admin._guard(request, cid)
+    login, viewer = await admin.guard(request, cid)
     if isinstance(viewer, web.Response):
         return viewer
     if await request.app[STORE].get_cohort(cid) is None:
@@ -681,7 +647,7 @@ async def admin_cohort_report(request: web.Request) -> web.Response:
 @routes.get("/admin/cohorts/{cid}/report/{kind:attendance|network|export}.csv")
 async def admin_cohort_csv(request: web.Request) -> web.Response:
     cid = request.match_info["cid"]
-    _, viewer = await admin._guard(request, cid)
+    _, viewer = await admin.guard(request, cid)
     if isinstance(viewer, web.Response):
         return viewer
     if await request.app[STORE].get_cohort(cid) is None:
@@ -692,7 +658,7 @@ async def admin_cohort_csv(request: web.Request) -> web.Response:
 async def _token_session(request: web.Request) -> tuple[Session, str] | web.Response:
     token = request.match_info["token"]
     lang = pick_language(request)
-    viewer = await _token_viewer(request, token)
+    viewer = await token_viewer(request, token)
     session = None
     if viewer is not None:
         session = await request.app[STORE].get_session(viewer[0].session_id)
@@ -745,7 +711,7 @@ async def my_participation(request: web.Request) -> web.Response:
     """A member's own attendance and engagement across the cohort, from their join link."""
     token = request.match_info["token"]
     lang = pick_language(request)
-    viewer = await _token_viewer(request, token, roles=tuple(Role))
+    viewer = await token_viewer(request, token, roles=tuple(Role))
     if viewer is None:
         t = ReportStrings(lang)
         return error_page(request, 404, t("report.title"), t("report.forbidden"), state="forbidden")

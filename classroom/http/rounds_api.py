@@ -17,12 +17,8 @@ from classroom.domain import inputs
 from classroom.domain.models import new_id
 from classroom.domain.planner import PLAN_PREFIX, Person, PlanError, SavedPlan, plan_programme
 from classroom.domain.rounds import Round, RoundError
-from classroom.http.api import (
-    read_json,
-    require_admin,
-    require_cohort_facilitator,
-    require_session_manager,
-)
+from classroom.http.api import read_json
+from classroom.http.auth import require_admin, require_cohort_facilitator, require_session_manager
 from classroom.http.errors import ApiError
 from classroom.http.keys import BREAKOUTS, STORE
 
