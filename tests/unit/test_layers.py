@@ -1,7 +1,7 @@
 """The layer rule, checked mechanically: imports point inward (docs/architecture.md, "Layers").
 
 domain ← store/rooms ← signaling/reports ← http ← the entry points: a module imports only its
-own layer and the layers inside it; only store/
+own layer and the layers inside it (reports/ sits on store/ and domain/ only); only store/
 imports redis, only rooms/ aiortc, aioice and av, and only rooms/aiortc_hooks.py touches
 aiortc's (and aioice's) private attributes. No classroom module uses another module's
 private (``_name``) names: what two modules share is public where it is defined.
@@ -33,7 +33,7 @@ ALLOWED: dict[str, set[str]] = {
     "store": {"store", "domain", "observability", "tasks"},
     "rooms": {"rooms", "domain", "observability", "tasks"},
     "signaling": {"signaling", "rooms", "store", "domain", "observability", "tasks"},
-    "reports": {"reports", "rooms", "store", "domain", "observability", "tasks"},
+    "reports": {"reports", "store", "domain", "observability", "tasks"},
 }
 #: http sits on signaling and reports, and reads the settings.
 ALLOWED["http"] = {"http", "config", *ALLOWED["signaling"], *ALLOWED["reports"]}
@@ -193,6 +193,15 @@ def test_the_checker_allows_what_the_layer_may_import() -> None:
     entry = "from classroom import config, demo\nfrom classroom.http.app import create_app\n"
     assert violations(entry, PACKAGE / "cli.py") == []
     assert violations("import classroom.cli\n", PACKAGE / "http" / "app.py") != []
+
+
+def test_reports_sit_on_the_store_and_the_domain_only() -> None:
+    module = PACKAGE / "reports" / "x.py"
+    ok = "from classroom.store.records import RecordStore\nfrom classroom.domain import models\n"
+    assert violations(ok, module) == []
+    for layer in ("signaling", "http", "rooms", "config"):
+        found = violations(f"from classroom.{layer} import x\n", module)
+        assert any(f"(layer {layer})" in v for v in found), (layer, found)
 
 
 def test_the_checker_keeps_third_party_packages_to_their_layer() -> None:
