@@ -19,8 +19,6 @@ REPEAT_COST = 10.0
 SAME_DEPARTMENT_COST = 3.0
 SAME_LOCATION_COST = 1.0
 
-STRATEGIES = ("mix", "random", "manual", "keep", "choose")
-
 
 class PlanError(ValueError):
     """The request cannot be planned (the message says why)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp_jinja2
@@ -11,7 +12,8 @@ import jinja2
 from aiohttp import web
 
 from classroom.config import Settings
-from classroom.http import admin, api, health, pages, reports, rounds_api, ws
+from classroom.domain.attendance import Thresholds
+from classroom.http import admin, api, health, pages, report_pages, reports, rounds_api, ws
 from classroom.http.background import running
 from classroom.http.errors import error_middleware
 from classroom.http.keys import (
@@ -21,6 +23,8 @@ from classroom.http.keys import (
     HUB,
     INTERACTIONS,
     NODE_ID,
+    RECORDER,
+    REPORTS,
     ROOMS,
     SECRET,
     SETTINGS,
@@ -29,6 +33,7 @@ from classroom.http.keys import (
 from classroom.http.operations import operations_ctx
 from classroom.http.security import add_security_headers
 from classroom.observability import logs, metrics
+from classroom.reports.service import Reports, ReportSettings
 from classroom.rooms import aiortc_hooks
 from classroom.rooms.peer import IceSettings
 from classroom.rooms.registry import RoomRegistry
@@ -36,15 +41,19 @@ from classroom.signaling.breakouts import Breakouts
 from classroom.signaling.directory import Directory
 from classroom.signaling.interactions import Interactions
 from classroom.signaling.lifecycle import SessionHub
+from classroom.signaling.recorder import Recorder
 from classroom.store.embedded import EmbeddedValkey
 from classroom.store.interactions import InteractionStore
+from classroom.store.records import RecordStore
 from classroom.store.repository import connect_store
 from classroom.store.rounds import RoundStore
-from classroom.tasks import together
+from classroom.tasks import every, together
 
 log = logging.getLogger(__name__)
 
 CLOSE_SERVICE_RESTART = 1012
+#: How often each node looks for sessions past the retention period.
+RETENTION_INTERVAL_S = 3600.0
 
 
 def prepare_media_plane(settings: Settings) -> None:
@@ -94,6 +103,40 @@ async def _interactions_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def _records_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The node's recorder (writer, flush, equity panel), the reports and the retention
+    job. Its exit writes what is left before the store closes."""
+    settings = app[SETTINGS]
+    store = app[STORE]
+    records = RecordStore(store.redis, settings.attendance_grace_s)
+    recorder = Recorder(records, app[ROOMS], app[DIRECTORY], app[NODE_ID])
+    app[RECORDER] = recorder
+    app[REPORTS] = Reports(
+        store,
+        RoundStore(store.redis),
+        records,
+        ReportSettings(
+            grace_s=settings.attendance_grace_s,
+            thresholds=Thresholds(
+                attended_pct=settings.attended_pct, completion_pct=settings.completion_pct
+            ),
+            retention_days=settings.retention_days,
+        ),
+    )
+    recorder.start()
+
+    async def retention() -> None:
+        done = await app[REPORTS].apply_retention(time.time())
+        if done:
+            log.info("retention: summarised %d session(s)", len(done))
+
+    try:
+        async with running(every(RETENTION_INTERVAL_S, retention, "retention")):
+            yield
+    finally:
+        await recorder.close()
+
+
 async def _lifecycle_ctx(app: web.Application) -> AsyncIterator[None]:
     """Hear events from every node (sessions, rounds), keep the schedule and round timers."""
     store = app[STORE]
@@ -137,7 +180,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_rooms_ctx)
     app.cleanup_ctx.append(_interactions_ctx)
-    app.cleanup_ctx.append(reports.records_ctx)
+    app.cleanup_ctx.append(_records_ctx)
     app.cleanup_ctx.append(_lifecycle_ctx)
     app.cleanup_ctx.append(operations_ctx)
     app.on_response_prepare.append(add_security_headers)
@@ -145,6 +188,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(api.routes)
     app.add_routes(rounds_api.routes)
     app.add_routes(reports.routes)
+    app.add_routes(report_pages.routes)
     app.add_routes(health.routes)
     app.add_routes(pages.routes)
     app.add_routes(admin.routes)
