@@ -108,11 +108,6 @@ def _render(
         status=status,
     )
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-    )
     if set_cookie or request.query.get("lang") == login.lang:  # keep the chosen language
         set_login_cookie(request, response, login)
     return response

@@ -46,8 +46,6 @@ def _render(
         status=status,
     )
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["X-Frame-Options"] = "DENY"
     return response
 
 
