@@ -98,7 +98,10 @@ PACKETS_LOST = Counter(
     ["kind", "direction"],
 )
 NACKS = Counter(
-    "classroom_nacks", "NACKed packets: received from subscribers / answered", ["result"]
+    "classroom_nacks",
+    "Packets subscribers NACKed, by what was done: answered (sent again), throttled (sent "
+    "again too recently or too often), missed (no longer in the history)",
+    ["result"],
 )
 NACK_REQUESTS = Counter(
     "classroom_nack_requests",
@@ -216,7 +219,7 @@ def _initialise_label_sets() -> None:
     for direction in DIRECTIONS:
         KEYFRAME_REQUESTS.labels(direction)
         NACK_REQUESTS.labels(direction)
-    for result in ("answered", "missed"):
+    for result in ("answered", "throttled", "missed"):
         NACKS.labels(result)
     for result in JOIN_RESULTS:
         JOINS.labels(result)

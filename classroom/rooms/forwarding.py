@@ -17,6 +17,7 @@ from typing import Protocol
 from aiortc.rtp import RtpPacket
 
 from classroom.observability import metrics
+from classroom.rooms.resend import History, Resend
 from classroom.rooms.rtp import (
     OutboundStream,
     abs_send_time_element,
@@ -26,8 +27,6 @@ from classroom.rooms.rtp import (
 
 log = logging.getLogger(__name__)
 
-#: aiortc's sender keeps 128 packets for NACKs; so do we, per video slot.
-HISTORY = 128
 #: Keyframe requests to one publisher, however many slots wait: at most one per interval
 #: while a request is outstanding (no keyframe since it), so thirty subscribers arriving at
 #: once cost it one keyframe. A request that brings no keyframe a waiting slot can start at
@@ -80,8 +79,7 @@ class SendSlot:
 
     __slots__ = (
         "_await_keyframe",
-        "_hist_data",
-        "_hist_seq",
+        "_history",
         "_on_first_packet",
         "_output",
         "_waiting_since",
@@ -114,8 +112,7 @@ class SendSlot:
         #: Since when the slot waits for a keyframe with a subscriber to send it to (None:
         #: not waiting, or the subscriber is not connected, which no keyframe can help).
         self._waiting_since: float | None = None
-        self._hist_seq: list[int] = [-1] * HISTORY if kind == "video" else []
-        self._hist_data: list[bytes] = [b""] * HISTORY if kind == "video" else []
+        self._history = History() if kind == "video" else None
         self._on_first_packet: Callable[[], None] | None = None
 
     def on_first_packet(self, callback: Callable[[], None] | None) -> None:
@@ -169,10 +166,8 @@ class SendSlot:
             ext_dynamic,
             now,
         )
-        if self._hist_seq:
-            i = seq % HISTORY
-            self._hist_seq[i] = seq
-            self._hist_data[i] = data
+        if self._history is not None:
+            self._history.keep(seq, data)
         try:
             if not self._output.send_now(data):
                 return data
@@ -224,19 +219,19 @@ class SendSlot:
             metrics.KEYFRAME_WAIT_SECONDS.observe(max(0.0, time.monotonic() - started))
 
     async def retransmit(self, lost: list[int]) -> None:
-        """Answer a subscriber's NACK from this slot's history."""
-        if not self._hist_seq:
+        """Answer a subscriber's NACK from this slot's history (see `resend`)."""
+        history = self._history
+        if history is None:
             return
+        now = time.monotonic()
         for seq in lost:
-            i = seq % HISTORY
-            if self._hist_seq[i] == seq:
-                metrics.NACKS.labels("answered").inc()
+            verdict, data = history.resend(seq, now)
+            metrics.NACKS.labels(verdict.value).inc()
+            if verdict is Resend.SEND:
                 try:
-                    await self._output.send(self._hist_data[i])
+                    await self._output.send(data)
                 except ConnectionError:
                     return
-            else:
-                metrics.NACKS.labels("missed").inc()
 
     def keyframe_requested(self) -> None:
         metrics.KEYFRAME_REQUESTS.labels("in").inc()
