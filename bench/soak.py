@@ -114,6 +114,7 @@ class Sample:
     threads: int
     tasks: int | None
     fps_per_tile: float | None
+    reconnects: int
 
 
 @dataclass
@@ -121,6 +122,9 @@ class Soak:
     samples: list[Sample] = field(default_factory=list)
     rounds: int = 0
     switches: int = 0  # main room -> groups or back
+    #: (seconds into the run, participant index, why): a participant whose socket closed
+    #: (e.g. `error media_closed`) joins again, as the browser does.
+    reconnects: list[tuple[float, int, str]] = field(default_factory=list)
     chats: int = 0
     polls: int = 0
     errors: list[str] = field(default_factory=list)
@@ -171,6 +175,26 @@ async def answer_polls(peers: list[SoakParticipant]) -> None:
                     )
 
 
+async def keep_in(
+    peers: list[SoakParticipant], index: int, url: str, base_url: str, clip: list[bytes],
+    soak: Soak, started: float,
+) -> None:  # fmt: skip
+    """Join participant `index` again whenever its socket closes, as a browser would
+    (its frame count carries over); until cancelled."""
+    while True:
+        peer = peers[index]
+        await peer.client.closed.wait()
+        errors = [m.get("code", "") for m in peer.client.messages if m["type"] == "error"]
+        why = errors[-1] if errors else (peer.client.bye_reason or "closed")
+        soak.reconnects.append((round(time.monotonic() - started, 1), index, why))
+        print(json.dumps({"reconnect": soak.reconnects[-1]}), flush=True)
+        await support.close_quietly(peer.client)
+        again = SoakParticipant(base_url, url, clip, FPS)
+        again.frames = peer.frames
+        peers[index] = again
+        await again.connect()
+
+
 async def programme(
     http: aiohttp.ClientSession, server: ServerProcess, sid: str, args: argparse.Namespace,
     soak: Soak, room: list[str],
@@ -219,6 +243,7 @@ async def sample_loop(
             threads=process.num_threads(),
             tasks=last_task_count(tasks_file),
             fps_per_tile=round((frames1 - frames0) / (t1 - t0) / tiles, 2) if tiles else None,
+            reconnects=len(soak.reconnects),
         )
         soak.samples.append(sample)
         print(json.dumps(asdict(sample)), flush=True)
@@ -260,6 +285,10 @@ async def run(args: argparse.Namespace) -> Soak:
                 loop.create_task(programme(http, server, demo["session_id"], args, soak, room)),
                 loop.create_task(facilitator(host, soak)),
                 loop.create_task(answer_polls(peers)),
+                *(
+                    loop.create_task(keep_in(peers, i, url, server.base_url, clip, soak, started))
+                    for i, url in enumerate(demo["participant_urls"])
+                ),
             ]
             done, _ = await asyncio.wait(background, timeout=args.minutes * 60)
             for task in done:  # a background job that ended early failed: say why
@@ -298,7 +327,9 @@ def summary(soak: Soak, args: argparse.Namespace) -> dict[str, Any]:
     after = [s for s in soak.samples if s.at_s >= args.warmup]
     plenary = [s for s in after if s.room == "main"]
     base, end = plenary[: args.window], plenary[-args.window :]
-    out: dict[str, Any] = {"samples": len(soak.samples), "rounds": soak.rounds}
+    out: dict[str, Any] = {
+        "samples": len(soak.samples), "rounds": soak.rounds, "reconnects": soak.reconnects,
+    }  # fmt: skip
     for name in ("rss_mb", "cpu_pct", "fds", "threads", "tasks"):
         b = median([float(getattr(s, name)) for s in base if getattr(s, name) is not None])
         e = median([float(getattr(s, name)) for s in end if getattr(s, name) is not None])
