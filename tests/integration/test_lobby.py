@@ -15,28 +15,12 @@ import pytest
 
 from classroom.http.keys import ROOMS, STORE
 from classroom.store import keys
-from tests.integration.conftest import ADMIN, Client
+from tests.integration.api import AUTH, api
+from tests.integration.conftest import Client
 from tests.support.wait import wait_for
 from tests.support.ws import receive
 
-AUTH = {"Authorization": f"Bearer {ADMIN}"}
 WS = aiohttp.ClientWebSocketResponse
-
-
-async def api(
-    client: Client,
-    method: str,
-    path: str,
-    body: Any = None,
-    status: int = 200,
-    headers: dict[str, str] | None = None,
-) -> Any:
-    async with client.request(
-        method, "/api/v1" + path, json=body, headers=AUTH if headers is None else headers
-    ) as r:
-        text = await r.text()
-        assert r.status == status, text
-        return json.loads(text)
 
 
 ROLES = ("facilitator", "participant", "observer")

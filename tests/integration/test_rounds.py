@@ -15,9 +15,10 @@ import pytest
 from aiohttp import web
 
 from classroom.http import rounds_api
-from tests.integration.conftest import ADMIN, Client
+from tests.integration.api import AUTH, api
+from tests.integration.conftest import Client
+from tests.support.ws import receive
 
-AUTH = {"Authorization": f"Bearer {ADMIN}"}
 WS = aiohttp.ClientWebSocketResponse
 
 #: The roster: two facilitators (to race each other), four leaders, one observer.
@@ -30,22 +31,6 @@ PEOPLE = [
     ("participant", "Per Olsen", "Kultur"),
     ("observer", "Forsker", "Universitetet"),
 ]
-
-
-async def api(
-    client: Client,
-    method: str,
-    path: str,
-    body: Any = None,
-    status: int = 200,
-    headers: dict[str, str] | None = None,
-) -> Any:
-    async with client.request(
-        method, "/api/v1" + path, json=body, headers=AUTH if headers is None else headers
-    ) as r:
-        text = await r.text()
-        assert r.status == status, f"{method} {path}: {r.status} {text}"
-        return json.loads(text)
 
 
 async def make_session(client: Client) -> dict[str, Any]:
@@ -85,17 +70,6 @@ async def make_session(client: Client) -> dict[str, Any]:
         "tokens": {link["name"]: link["url"].rsplit("/", 1)[1] for link in links},
         "members": {link["name"]: link["member_id"] for link in links},
     }
-
-
-async def receive(ws: WS, kind: str, timeout: float = 5) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        msg = await ws.receive(timeout=max(0.01, deadline - time.monotonic()))
-        if msg.type != aiohttp.WSMsgType.TEXT:
-            raise AssertionError(f"socket closed ({msg.type}, {msg.data}) before {kind}")
-        message: dict[str, Any] = json.loads(msg.data)
-        if message["type"] == kind:
-            return message
 
 
 async def drain(ws: WS, seconds: float) -> list[dict[str, Any]]:
