@@ -15,7 +15,9 @@ from classroom.config import (
     Settings,
     env,
     ice_servers_from_env,
+    ice_transport_policy_from_env,
     number_env,
+    turn_from_env,
 )
 from classroom.demo import ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE, main_demo
 
@@ -59,6 +61,14 @@ def serve(args: argparse.Namespace) -> int:
             ice_loopback=args.ice_loopback,
             public_ip=args.public_ip or env("CLASSROOM_PUBLIC_IP"),
             ice_servers=ice_servers_from_env(env("CLASSROOM_ICE_SERVERS")),
+            turn=turn_from_env(
+                env("CLASSROOM_TURN_SECRET"),
+                env("CLASSROOM_TURN_URLS"),
+                env("CLASSROOM_TURN_TTL_S"),
+            ),
+            ice_transport_policy=ice_transport_policy_from_env(
+                env("CLASSROOM_ICE_TRANSPORT_POLICY")
+            ),
             public_url=args.public_url or env("CLASSROOM_PUBLIC_URL"),
             log_level=args.log_level,
             log_json=args.log_json,

@@ -198,7 +198,8 @@ const VALIDATORS = {
     Array.isArray(m.participants) &&
     m.participants.every(isParticipant) &&
     (m.room === undefined || isObject(m.room)) &&
-    (m.ice_servers === undefined || Array.isArray(m.ice_servers)),
+    (m.ice_servers === undefined || Array.isArray(m.ice_servers)) &&
+    (m.ice_transport_policy === undefined || m.ice_transport_policy === "all" || m.ice_transport_policy === "relay"),
   offer: (m) =>
     isString(m.sdp) &&
     (m.publish === undefined ||
