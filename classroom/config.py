@@ -39,6 +39,8 @@ class Settings:
     #: The browser's RTCPeerConnection iceTransportPolicy: "all", or "relay" to send all
     #: media through TURN (an operator's check that the relay works; the relay tests).
     ice_transport_policy: str = "all"
+    #: UDP ports (low, high) the server's ICE host candidates bind to; None: any port.
+    media_ports: tuple[int, int] | None = None
     #: Base URL used in join links; defaults to http://host:port.
     public_url: str | None = None
     join_token_ttl_s: int = 14 * 24 * 3600
@@ -130,6 +132,27 @@ def ice_transport_policy_from_env(raw: str | None) -> str:
     if raw not in ICE_TRANSPORT_POLICIES:
         raise ConfigError(f'CLASSROOM_ICE_TRANSPORT_POLICY must be "all" or "relay", not {raw!r}')
     return raw
+
+
+def media_ports_from(raw: str | None) -> tuple[int, int] | None:
+    """--media-ports / CLASSROOM_MEDIA_PORTS: "LOW-HIGH", e.g. "40000-40999"."""
+    if raw is None:
+        return None
+    low_text, dash, high_text = raw.strip().partition("-")
+    try:
+        if not dash:
+            raise ValueError
+        low, high = int(low_text), int(high_text)
+    except ValueError:
+        raise ConfigError(
+            f"media ports must be a range LOW-HIGH such as 40000-40999, not {raw!r}"
+        ) from None
+    if not 1024 <= low <= high <= 65535:
+        raise ConfigError(
+            f"media ports {raw!r}: need 1024 <= LOW <= HIGH <= 65535 (one UDP port per "
+            "participant and host address)"
+        )
+    return low, high
 
 
 def number_env(name: str, default: float) -> float:

@@ -50,7 +50,12 @@ export const GIVE_UP_AFTER_ATTEMPTS = 8;
  */
 export const STABLE_AFTER_MS = 60_000;
 /** `error` codes that mean the media connection failed (the server then closes with 1001). */
-export const MEDIA_ERROR_CODES = new Set(["ice_failed", "negotiation_failed", "answer_timeout"]);
+export const MEDIA_ERROR_CODES = new Set([
+  "ice_failed",
+  "negotiation_failed",
+  "answer_timeout",
+  "media_ports_exhausted",
+]);
 
 /** `bye` reasons after which the client does not come back by itself. */
 export const FINAL_BYE_REASONS = new Set([
