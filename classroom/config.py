@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from classroom.domain.lifecycle import DEFAULT_END_GRACE
+from classroom.domain.turn import DEFAULT_TURN_TTL_S, TURN_SCHEMES, TurnConfig
 
 #: CLASSROOM_END_GRACE_MIN when unset.
 DEFAULT_END_GRACE_MIN = DEFAULT_END_GRACE.total_seconds() / 60
@@ -32,6 +33,14 @@ class Settings:
     public_ip: str | None = None
     #: STUN/TURN servers handed to browsers, RTCIceServer dicts.
     ice_servers: list[dict[str, Any]] = field(default_factory=list)
+    #: A TURN server that shares a secret with us: each join gets its own short-lived
+    #: credentials for it (classroom.domain.turn).
+    turn: TurnConfig | None = None
+    #: The browser's RTCPeerConnection iceTransportPolicy: "all", or "relay" to send all
+    #: media through TURN (an operator's check that the relay works; the relay tests).
+    ice_transport_policy: str = "all"
+    #: UDP ports (low, high) the server's ICE host candidates bind to; None: any port.
+    media_ports: tuple[int, int] | None = None
     #: Base URL used in join links; defaults to http://host:port.
     public_url: str | None = None
     join_token_ttl_s: int = 14 * 24 * 3600
@@ -75,6 +84,75 @@ def ice_servers_from_env(raw: str | None) -> list[dict[str, Any]]:
     if not isinstance(value, list) or not all(isinstance(s, dict) and "urls" in s for s in value):
         raise ConfigError('CLASSROOM_ICE_SERVERS must be a JSON list of {"urls": ...} objects')
     return value
+
+
+ICE_TRANSPORT_POLICIES = ("all", "relay")
+
+
+def turn_from_env(secret: str | None, urls: str | None, ttl: str | None) -> TurnConfig | None:
+    """CLASSROOM_TURN_SECRET, CLASSROOM_TURN_URLS (comma-separated turn:/turns: URLs) and
+    CLASSROOM_TURN_TTL_S (seconds). The secret and the URLs come together or not at all."""
+    if secret is None and urls is None:
+        if ttl is not None:
+            raise ConfigError("CLASSROOM_TURN_TTL_S is set but CLASSROOM_TURN_SECRET is not")
+        return None
+    if secret is None:
+        raise ConfigError(
+            "CLASSROOM_TURN_URLS is set but CLASSROOM_TURN_SECRET is not "
+            "(the TURN server's static-auth-secret)"
+        )
+    if urls is None:
+        raise ConfigError("CLASSROOM_TURN_SECRET is set but CLASSROOM_TURN_URLS is not")
+    if len(secret) < 16:
+        raise ConfigError("CLASSROOM_TURN_SECRET must be at least 16 characters")
+    parsed = tuple(u.strip() for u in urls.split(",") if u.strip())
+    if not parsed:
+        raise ConfigError("CLASSROOM_TURN_URLS holds no URL")
+    for url in parsed:
+        if not url.startswith(TURN_SCHEMES) or not url.partition(":")[2].strip():
+            raise ConfigError(
+                f"CLASSROOM_TURN_URLS: {url!r} is not a turn: or turns: URL "
+                "(e.g. turn:turn.example.org:3478?transport=udp)"
+            )
+    ttl_s = DEFAULT_TURN_TTL_S
+    if ttl is not None:
+        try:
+            ttl_s = int(ttl)
+        except ValueError:
+            raise ConfigError(f"CLASSROOM_TURN_TTL_S must be whole seconds, not {ttl!r}") from None
+        if ttl_s < 60:
+            raise ConfigError("CLASSROOM_TURN_TTL_S must be at least 60 seconds")
+    return TurnConfig(secret=secret, urls=parsed, ttl_s=ttl_s)
+
+
+def ice_transport_policy_from_env(raw: str | None) -> str:
+    """CLASSROOM_ICE_TRANSPORT_POLICY: "all" (the default) or "relay"."""
+    if raw is None:
+        return "all"
+    if raw not in ICE_TRANSPORT_POLICIES:
+        raise ConfigError(f'CLASSROOM_ICE_TRANSPORT_POLICY must be "all" or "relay", not {raw!r}')
+    return raw
+
+
+def media_ports_from(raw: str | None) -> tuple[int, int] | None:
+    """--media-ports / CLASSROOM_MEDIA_PORTS: "LOW-HIGH", e.g. "40000-40999"."""
+    if raw is None:
+        return None
+    low_text, dash, high_text = raw.strip().partition("-")
+    try:
+        if not dash:
+            raise ValueError
+        low, high = int(low_text), int(high_text)
+    except ValueError:
+        raise ConfigError(
+            f"media ports must be a range LOW-HIGH such as 40000-40999, not {raw!r}"
+        ) from None
+    if not 1024 <= low <= high <= 65535:
+        raise ConfigError(
+            f"media ports {raw!r}: need 1024 <= LOW <= HIGH <= 65535 (one UDP port per "
+            "participant and host address)"
+        )
+    return low, high
 
 
 def number_env(name: str, default: float) -> float:

@@ -64,6 +64,8 @@ def prepare_media_plane(settings: Settings) -> None:
     aiortc_hooks.install_codec_guard(lambda kind, mime: metrics.CODECS_CREATED.labels(kind).inc())
     if settings.ice_loopback:
         aiortc_hooks.enable_loopback_candidates()
+    if settings.media_ports is not None:
+        aiortc_hooks.restrict_host_ports(*settings.media_ports)
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -127,6 +127,10 @@ CODECS_CREATED = Counter(
 
 # --- counters: sessions and signalling --------------------------------------------------------
 
+MEDIA_PORTS_EXHAUSTED = Counter(
+    "classroom_media_ports_exhausted",
+    "Peers that got no host candidate: every UDP port of the media port range was in use",
+)
 JOINS = Counter("classroom_joins", "Join attempts by result", ["result"])
 LEAVES = Counter("classroom_leaves", "Participants leaving by reason", ["reason"])
 SIGNALING_MESSAGES = Counter(

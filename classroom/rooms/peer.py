@@ -172,6 +172,11 @@ class Peer:
         except NegotiationError as exc:
             log.info("negotiation with %s failed: %s", self.participant_id, exc)
             self._on_failed(exc.code)
+        except aiortc_hooks.MediaPortsExhausted as exc:
+            # The node is full, not the client broken: say so to the operator.
+            log.error("no media port for %s: %s", self.participant_id, exc.strerror)
+            metrics.MEDIA_PORTS_EXHAUSTED.inc()
+            self._on_failed("media_ports_exhausted")
         except Exception:
             log.exception("negotiation with %s failed", self.participant_id)
             self._on_failed("negotiation_failed")

@@ -51,6 +51,15 @@ def session_json(session: Session) -> dict[str, Any]:
     }
 
 
+def ice_servers_for(services: Services, member_id: str) -> list[dict[str, Any]]:
+    """The STUN/TURN servers of one join: the configured ones, and the managed TURN server
+    with credentials minted now for this member (they expire; the next join gets new ones)."""
+    servers = list(services.ice_servers)
+    if services.turn is not None:
+        servers.append(services.turn.ice_server(member_id, time.time()))
+    return servers
+
+
 @dataclass
 class Seat:
     """Who a connection is in its session. Written by admission only; "new" → ("waiting"
@@ -168,7 +177,8 @@ class Admission:
             session=session_json(session),
             room=room.to_json(),
             participants=[p.to_json() for p in room.visible_to(info)],
-            ice_servers=s.ice_servers,
+            ice_servers=ice_servers_for(s, member.id),
+            ice_transport_policy=s.ice_transport_policy,
         )
         seat.participant = media.join(info, conn, room.id)
         s.recorder.admitted(session.id, seat.participant)

@@ -111,9 +111,11 @@ export class MediaSession extends EventTarget {
 
   _onWelcome(msg) {
     const iceServers = Array.isArray(msg.ice_servers) ? msg.ice_servers : [];
+    // "relay": media only through TURN (the operator's setting, CLASSROOM_ICE_TRANSPORT_POLICY).
+    const iceTransportPolicy = msg.ice_transport_policy === "relay" ? "relay" : "all";
     let pc;
     try {
-      pc = new RTCPeerConnection({ iceServers });
+      pc = new RTCPeerConnection({ iceServers, iceTransportPolicy });
     } catch (err) {
       console.error("media: bad ice_servers, using none", err);
       pc = new RTCPeerConnection();

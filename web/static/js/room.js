@@ -385,6 +385,8 @@ const FATAL_KEYS = new Set([
   "replaced",
   "removed",
   "connection_lost",
+  "media_blocked",
+  "server_unreachable",
   "unsupported",
 ]);
 /** Reasons after which trying again can help, and the label of that button. */
@@ -393,6 +395,8 @@ const RETRY_LABEL = {
   session_full: "fatal.retry",
   session_not_open: "fatal.retry",
   connection_lost: "fatal.retry",
+  media_blocked: "fatal.retry",
+  server_unreachable: "fatal.retry",
   generic: "fatal.retry",
 };
 
@@ -911,6 +915,8 @@ async function join() {
   media.addEventListener("tile-media-ended", (e) => onTileMediaEnded(e.detail));
   media.addEventListener("connection-state", (e) => {
     document.body.dataset.media = e.detail.state;
+    // Media got through: only now is the connection healthy (the back-off starts afresh).
+    if (e.detail.state === "connected" && app.signaling === signaling) signaling.mediaConnected();
     if (e.detail.state === "failed" && app.signaling === signaling) {
       console.warn("media connection failed; reconnecting to get a new one");
       signaling.reconnect("media_failed");
