@@ -23,7 +23,7 @@ from classroom.domain.models import Role
 from classroom.observability import metrics
 from classroom.rooms.forwarding import Publication
 from classroom.rooms.peer import IceSettings, Peer, SlotPool
-from classroom.rooms.talk import TalkMeter, Voice, pick_speakers
+from classroom.rooms.talk import HOLD_S, TalkMeter, Voice, pick_speakers
 
 log = logging.getLogger(__name__)
 
@@ -222,14 +222,15 @@ class Room:
     # --- routing ------------------------------------------------------------------------------
 
     def _voices(self, now: float) -> dict[str, tuple[Publication, Voice]]:
-        """The room's microphones that are offered and have been loud, with their voice."""
+        """The room's offered microphones that were loud within the hold, with their voice:
+        the only candidates for audio slots, so usually a handful however big the room."""
         voices: dict[str, tuple[Publication, Voice]] = {}
         for participant in self.participants.values():
-            publication = participant.peer.publications.get("audio")
-            if publication is None or not publication.offered:
-                continue
             voice = participant.talk.voice()
-            if voice is not None:
+            if voice is None or now - voice.last_loud > HOLD_S:
+                continue
+            publication = participant.peer.publications.get("audio")
+            if publication is not None and publication.offered:
                 voices[participant.id] = (publication, voice)
         return voices
 
