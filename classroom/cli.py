@@ -10,12 +10,16 @@ import sys
 from pathlib import Path
 
 from classroom.config import (
+    AUDIO_SLOTS_LIMIT,
     DEFAULT_END_GRACE_MIN,
+    MAX_PARTICIPANTS_LIMIT,
+    VIDEO_SLOTS_LIMIT,
     ConfigError,
     Settings,
     env,
     ice_servers_from_env,
     ice_transport_policy_from_env,
+    int_env,
     media_ports_from,
     number_env,
     turn_from_env,
@@ -79,6 +83,9 @@ def serve(args: argparse.Namespace) -> int:
             attended_pct=number_env("CLASSROOM_ATTENDED_PCT", 50.0),
             completion_pct=number_env("CLASSROOM_COMPLETION_PCT", 75.0),
             end_grace_min=number_env("CLASSROOM_END_GRACE_MIN", DEFAULT_END_GRACE_MIN),
+            max_participants=int_env("CLASSROOM_MAX_PARTICIPANTS", 60, 2, MAX_PARTICIPANTS_LIMIT),
+            video_slots=int_env("CLASSROOM_VIDEO_SLOTS", 16, 1, VIDEO_SLOTS_LIMIT),
+            audio_slots=int_env("CLASSROOM_AUDIO_SLOTS", 3, 1, AUDIO_SLOTS_LIMIT),
         )
         prepare_media_plane(settings)
     except (ConfigError, RuntimeError) as exc:

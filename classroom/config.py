@@ -44,7 +44,14 @@ class Settings:
     #: Base URL used in join links; defaults to http://host:port.
     public_url: str | None = None
     join_token_ttl_s: int = 14 * 24 * 3600
-    max_participants_per_room: int = 60
+    #: People in one session (CLASSROOM_MAX_PARTICIPANTS); the one over it gets
+    #: `session_full`.
+    max_participants: int = 60
+    #: Every subscriber's fixed pool of send slots: the videos it can show
+    #: (CLASSROOM_VIDEO_SLOTS, last-N) and the loudest speakers it hears
+    #: (CLASSROOM_AUDIO_SLOTS). Created in its first offer, never renegotiated.
+    video_slots: int = 16
+    audio_slots: int = 3
     log_level: str = "INFO"
     log_json: bool = False
     node_id: str = ""
@@ -166,6 +173,28 @@ def number_env(name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, not {raw!r}") from None
     if value < 0:
         raise ConfigError(f"{name} must not be negative")
+    return value
+
+
+#: Bounds of the size settings. A session of more than this many people on one node is
+#: more than one event loop forwards (docs/benchmarks.md); a pool of more slots than a
+#: browser grid can show, or than people talk at once, only costs.
+MAX_PARTICIPANTS_LIMIT = 500
+VIDEO_SLOTS_LIMIT = 49
+AUDIO_SLOTS_LIMIT = 8
+
+
+def int_env(name: str, default: int, low: int, high: int) -> int:
+    """A whole number from `low` to `high` from the environment, or `default` when unset."""
+    raw = env(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be from {low} to {high}, not {value}")
     return value
 
 

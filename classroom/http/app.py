@@ -37,6 +37,7 @@ from classroom.reports.service import Reports, ReportSettings
 from classroom.rooms import aiortc_hooks
 from classroom.rooms.peer import IceSettings
 from classroom.rooms.registry import RoomRegistry
+from classroom.rooms.room import MediaLimits
 from classroom.signaling.breakouts import Breakouts
 from classroom.signaling.directory import Directory
 from classroom.signaling.interactions import Interactions
@@ -91,7 +92,14 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _rooms_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     ice = IceSettings(servers=[], public_ip=settings.public_ip)
-    rooms = RoomRegistry(ice, settings.max_participants_per_room)
+    rooms = RoomRegistry(
+        ice,
+        MediaLimits(
+            max_participants=settings.max_participants,
+            video_slots=settings.video_slots,
+            audio_slots=settings.audio_slots,
+        ),
+    )
     app[ROOMS] = rooms
     try:
         yield

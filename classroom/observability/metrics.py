@@ -55,7 +55,9 @@ LABEL_VALUES: dict[str, frozenset[str]] = {
     "direction": frozenset(DIRECTIONS),
     "reason": frozenset(LEAVE_REASONS),
     "type": SIGNALING_TYPES | {"decoder", "encoder"},
-    "result": frozenset({*JOIN_RESULTS, *SIGNALING_RESULTS, "rate_limited", "answered", "throttled", "missed"}),
+    "result": frozenset(
+        {*JOIN_RESULTS, *SIGNALING_RESULTS, "rate_limited", "answered", "throttled", "missed"}
+    ),
 }
 
 # --- gauges: the node right now -------------------------------------------------------------

@@ -340,6 +340,10 @@ class SenderHook:
         dtls._RTCDtlsTransport__tx_packets += 1
         return True
 
+    def closed(self) -> bool:
+        """The subscriber's DTLS transport has closed or failed: nothing sent arrives."""
+        return self._dtls._state in (DtlsState.CLOSED, DtlsState.FAILED)
+
     def account(self, packets: int, octets: int, ntp_timestamp: int, rtp_timestamp: int) -> None:
         """Feed the counters aiortc puts in its RTCP sender reports (A/V sync, RTT)."""
         self._packets = packets

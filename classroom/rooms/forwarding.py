@@ -64,6 +64,8 @@ class PacketOutput(Protocol):
 
     def send_now(self, data: bytes) -> bool: ...
 
+    def closed(self) -> bool: ...
+
     def account(
         self, packets: int, octets: int, ntp_timestamp: int, rtp_timestamp: int
     ) -> None: ...
@@ -137,7 +139,9 @@ class SendSlot:
         if publication is not None:
             publication.slots.append(self)
             metrics.SUBSCRIPTIONS.labels(publication.kind).inc()
-            if self._await_keyframe:
+            # A subscriber whose transport has closed gets nothing: no keyframe is asked
+            # for on its behalf (it is about to leave, or has failed).
+            if self._await_keyframe and not self._output.closed():
                 self._waiting_since = time.monotonic()
                 publication.want_keyframe()
 
@@ -191,6 +195,11 @@ class SendSlot:
             if self._waiting_since is None:
                 self._waiting_since = time.monotonic()
             self.source.want_keyframe(urgent=True)
+
+    def transport_closed(self) -> None:
+        """The subscriber's transport closed (or failed): the slot no longer waits for a
+        keyframe, so its publication stops asking its publisher for them."""
+        self._waiting_since = None
 
     def _lost_connection(self) -> None:
         # Not connected yet (or gone): whatever the subscriber missed, it needs a fresh
@@ -246,8 +255,11 @@ class Publication:
     """One track a participant sends; fans its packets out to the slots attached to it.
 
     `kind` is audio, video or screen; a screen share is video on the wire (`media_kind`)
-    and rides video slots. An inactive publication (a screen nobody is sharing, a
-    microphone a facilitator locked) is offered to no subscriber, so it costs nothing.
+    and rides video slots. A publication is offered to subscribers only while it is both
+    `active` (the server allows it: a screen being shared, a microphone no facilitator
+    locked) and `on` (the publisher says it sends: a camera switched on at the join or
+    later, a microphone it has). One that is not offered takes no slot in anyone's pool and
+    costs nothing: a room of 40 with most cameras off does not pay for them.
     """
 
     def __init__(
@@ -257,11 +269,13 @@ class Publication:
         request_keyframe: Callable[[int], Awaitable[None]],
         on_audio_level: AudioLevelSink | None = None,
         active: bool = True,
+        on: bool = True,
     ) -> None:
         self.participant_id = participant_id
         self.kind = kind
         self.media_kind = "audio" if kind == "audio" else "video"
         self.active = active
+        self.on = on
         self.slots: list[SendSlot] = []
         self.media_ssrc: int | None = None
         self.packets = 0
@@ -286,21 +300,44 @@ class Publication:
         self._bytes_metric = metrics.RTP_BYTES.labels(kind, "in")
         self._out_packets_metric = metrics.RTP_PACKETS.labels(kind, "out")
         self._out_bytes_metric = metrics.RTP_BYTES.labels(kind, "out")
-        if active:
-            metrics.PUBLICATIONS.labels(kind).inc()
         self._closed = False
+        if self.offered:
+            metrics.PUBLICATIONS.labels(kind).inc()
+
+    @property
+    def offered(self) -> bool:
+        """Subscribers may be pointed at it: allowed by the server and sent by the publisher."""
+        return self.active and self.on and not self._closed
 
     def set_active(self, active: bool) -> bool:
-        """Offer this publication to subscribers (or stop); False if nothing changed. The
-        caller re-balances the room; slots still attached here are detached now."""
+        """Allow this publication to be offered to subscribers (or stop); False if nothing
+        changed. The caller re-balances the room; slots still attached here are detached
+        now."""
         if active == self.active or self._closed:
             return False
+        was = self.offered
         self.active = active
-        metrics.PUBLICATIONS.labels(self.kind).inc(1 if active else -1)
-        if not active:
+        self._offer_changed(was)
+        return True
+
+    def set_on(self, on: bool) -> bool:
+        """The publisher started (or stopped) sending this track (its `media_state`); False
+        if nothing changed. The caller re-balances the room, as for `set_active`."""
+        if on == self.on or self._closed:
+            return False
+        was = self.offered
+        self.on = on
+        self._offer_changed(was)
+        return True
+
+    def _offer_changed(self, was: bool) -> None:
+        now = self.offered
+        if now == was:
+            return
+        metrics.PUBLICATIONS.labels(self.kind).inc(1 if now else -1)
+        if not now:
             for slot in tuple(self.slots):
                 slot.attach(None)
-        return True
 
     def sending(self, now: float) -> bool:
         """The publisher sent something lately (it can be asked for a keyframe)."""
@@ -461,6 +498,7 @@ class Publication:
     async def close(self) -> None:
         if self._closed:
             return
+        was = self.offered
         self._closed = True
         for slot in tuple(self.slots):
             slot.attach(None)
@@ -470,5 +508,5 @@ class Publication:
                 await self._keyframe_task
             except asyncio.CancelledError:
                 pass
-        if self.active:
+        if was:
             metrics.PUBLICATIONS.labels(self.kind).dec()

@@ -122,14 +122,25 @@ class Admission:
         if fresh is not None:
             await conn.session_changed(fresh)
 
-    @staticmethod
-    def send_waiting(conn: Connection, session: Session) -> None:
+    def send_waiting(self, conn: Connection, session: Session) -> None:
+        """`waiting`, with how many are in already (the lobby says so, and a leader can
+        tell an empty session from one that has begun without them) and how many fit."""
         seat = conn.seat
         assert seat.member is not None
+        hosted = self._s.rooms.find_session(session.id)
+        present = 0
+        if hosted is not None:
+            present = sum(
+                1
+                for p in hosted.participants.values()
+                if p.info.role is not Role.observer or seat.role is not Role.participant
+            )
         conn.send(
             "waiting",
             member={"id": seat.member.id, "name": seat.member.name, "role": seat.role.value},
             session=session_json(session),
+            in_room=present,
+            capacity=self._s.rooms.limits.max_participants,
         )
 
     async def admit(self, conn: Connection, session: Session) -> None:

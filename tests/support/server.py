@@ -60,6 +60,7 @@ async def start_server(
     port: int | None = None,
     extra: list[str] | None = None,
     env: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> ServerProcess:
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -87,7 +88,9 @@ async def start_server(
         **(env or {}),
     }
     log_file = log_path.open("ab")
-    process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT, env=environment)
+    process = subprocess.Popen(
+        args, stdout=log_file, stderr=subprocess.STDOUT, env=environment, cwd=cwd
+    )
     log_file.close()
     server = ServerProcess(process, f"http://127.0.0.1:{port}", data_dir, log_path)
     deadline = time.monotonic() + 30

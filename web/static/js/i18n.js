@@ -30,6 +30,8 @@ const en = {
   "lobby.startsAt": "Starts {when}",
   "lobby.waiting": "Waiting for the facilitator to start the session",
   "lobby.waitingStarts": "The session is planned to start {when}. You will be let in as soon as it starts.",
+  "lobby.present.one": "1 person is in the session already.",
+  "lobby.present.other": "{n} people are in the session already.",
 
   "media.denied": "The browser was not allowed to use your camera and microphone. You can still join, but others will not see or hear you. To use them, allow access (usually from the icon in the address bar) and reload the page.",
   "media.notFound": "No camera or microphone was found. You can still join without them.",
@@ -393,6 +395,8 @@ const nb = {
   "lobby.startsAt": "Starter {when}",
   "lobby.waiting": "Venter på at fasilitatoren skal starte samlingen",
   "lobby.waitingStarts": "Samlingen skal etter planen starte {when}. Du slippes inn så snart den starter.",
+  "lobby.present.one": "1 person er allerede i samlingen.",
+  "lobby.present.other": "{n} personer er allerede i samlingen.",
 
   "media.denied": "Nettleseren fikk ikke lov til å bruke kameraet og mikrofonen. Du kan likevel bli med, men de andre vil ikke se eller høre deg. For å bruke dem, gi tilgang (vanligvis fra ikonet i adressefeltet) og last inn siden på nytt.",
   "media.notFound": "Fant ikke noe kamera eller noen mikrofon. Du kan likevel bli med uten.",

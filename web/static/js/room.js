@@ -882,7 +882,10 @@ async function join() {
 
   signaling.addEventListener("state", (e) => onConnectionState(e.detail));
   signaling.addEventListener("welcome", (e) => onWelcome(e.detail));
-  signaling.addEventListener("waiting", (e) => applySession(e.detail.session));
+  signaling.addEventListener("waiting", (e) => {
+    applySession(e.detail.session);
+    showPresent(e.detail.in_room);
+  });
   signaling.addEventListener("session_status", (e) => {
     const wasLive = config.sessionStatus === "live";
     checkEnding(e.detail.session);
@@ -978,6 +981,15 @@ async function rejoin() {
 }
 
 // ---- page set-up ------------------------------------------------------------------------
+
+/** The lobby says how many are in the session already (`waiting.in_room`). */
+function showPresent(count) {
+  for (const node of $$('[data-field="waiting-present"]')) {
+    const n = Number.isInteger(count) && count >= 0 ? count : null;
+    node.textContent = n === null ? "" : tn("lobby.present", n);
+    node.hidden = n === null;
+  }
+}
 
 function fillStaticFields() {
   for (const node of $$('[data-field="session-title"]')) node.textContent = config.sessionTitle;
