@@ -317,15 +317,6 @@ class Room:
             subscriber.last_tracks = tracks
             subscriber.listener.tracks_changed(tracks)
 
-    def carried_by_all(self) -> bool:
-        """Every participant's slots carry every publication of the others in the room."""
-        for participant in self.participants.values():
-            carried = {id(s.source) for s in participant.peer.slots if s.source is not None}
-            for kind_sources in self._sources_for(participant).values():
-                if any(id(p) not in carried for p in kind_sources):
-                    return False
-        return True
-
     async def _watch_speakers(self) -> None:
         while True:
             await asyncio.sleep(SPEAKING_POLL_S)
