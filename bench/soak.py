@@ -6,7 +6,8 @@ Run it inside a network namespace that has only loopback (see docs/benchmarks.md
         --minutes 30 --json soak.json'
 
 It starts one `python -m classroom serve --ice-loopback` (embedded Valkey) and a session of
-`--participants` (12) aiortc participants from this process, each publishing the breakout
+`--participants` (12) aiortc participants, spread over `--processes` (2) worker processes of
+this script (one process cannot carry them all on a busy machine), each publishing the breakout
 benchmark's pre-encoded 160x120 VP8 clip at 15 fps (replayed, nothing is encoded live) and
 counting the video it receives per slot (tapped, never decoded). For `--minutes` it runs a
 programme: every `--round-every` seconds a breakout round (`mix`, trios) opens and closes
@@ -158,12 +159,13 @@ async def facilitator(client: PeerClient, soak: Soak) -> None:
             await client.send({"v": 1, "type": "poll_close", "poll_id": polls[-1]["id"]})
 
 
-async def answer_polls(peers: list[SoakParticipant]) -> None:
-    """Each participant answers each poll it is shown once (option by position)."""
+async def answer_polls(peers: list[SoakParticipant], first: int = 0) -> None:
+    """Each participant answers each poll it is shown once (option by position; `first` is
+    the position of this process's first participant)."""
     answered: set[tuple[int, str]] = set()
     while True:
         await asyncio.sleep(2)
-        for i, p in enumerate(peers):
+        for i, p in enumerate(peers, start=first):
             for message in p.client.messages[-50:]:
                 if message["type"] != "poll" or message["poll"]["status"] != "open":
                     continue
@@ -177,7 +179,7 @@ async def answer_polls(peers: list[SoakParticipant]) -> None:
 
 async def keep_in(
     peers: list[SoakParticipant], index: int, url: str, base_url: str, clip: list[bytes],
-    soak: Soak, started: float,
+    reconnects: list[tuple[float, int, str]],
 ) -> None:  # fmt: skip
     """Join participant `index` again whenever its socket closes, as a browser would
     (its frame count carries over); until cancelled."""
@@ -186,13 +188,136 @@ async def keep_in(
         await peer.client.closed.wait()
         errors = [m.get("code", "") for m in peer.client.messages if m["type"] == "error"]
         why = errors[-1] if errors else (peer.client.bye_reason or "closed")
-        soak.reconnects.append((round(time.monotonic() - started, 1), index, why))
-        print(json.dumps({"reconnect": soak.reconnects[-1]}), flush=True)
+        reconnects.append((round(time.time(), 1), index, why))
         await support.close_quietly(peer.client)
         again = SoakParticipant(base_url, url, clip, FPS)
         again.frames = peer.frames
         peers[index] = again
         await again.connect()
+
+
+# --- the participants, in worker processes -------------------------------------------------
+#
+# One Python process cannot receive 12 × 11 video streams and send 12 on one core while the
+# machine is busy: its event loop falls behind, ICE consent expires, and the soak measures
+# the bench instead of the server. So the participants are spread over `--processes`
+# workers (this script with `--worker`), each writing what it counts to a report file.
+
+
+@dataclass
+class WorkerReport:
+    frames: int
+    tiles: int
+    offers: int
+    connected: int
+    reconnects: list[tuple[float, int, str]]
+
+
+async def worker(args: argparse.Namespace) -> int:
+    """Join `args.urls`, publish, count, answer polls and rejoin, reporting every second to
+    `args.report` (written whole, then renamed), until SIGTERM."""
+    enable_loopback_candidates()
+    support.install_keyframe_hook()
+    clip = encode_clip(FPS)
+    silent = frozenset(args.silent)
+    peers = [SoakParticipant(args.base_url, url, clip, FPS) for url in args.urls]
+    reconnects: list[tuple[float, int, str]] = []
+    report = Path(args.report)
+    loop = asyncio.get_running_loop()
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await asyncio.gather(*(p.connect() for p in peers))
+        tasks = [
+            loop.create_task(answer_polls(peers, args.first)),
+            *(
+                loop.create_task(keep_in(peers, i, url, args.base_url, clip, reconnects))
+                for i, url in enumerate(args.urls)
+            ),
+        ]
+        while True:
+            state = WorkerReport(
+                frames=sum(p.frames for p in peers),
+                tiles=sum(p.tiles(silent) for p in peers),
+                offers=sum(len(p.offers_at) for p in peers),
+                connected=sum(1 for p in peers if p.client.pc.connectionState == "connected"),
+                reconnects=reconnects,
+            )
+            partial = report.with_suffix(".part")
+            partial.write_text(json.dumps(asdict(state)))
+            partial.replace(report)
+            await asyncio.sleep(1.0)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await asyncio.gather(*(p.close() for p in peers))
+
+
+class Workers:
+    """The worker processes of one run and their latest reports."""
+
+    def __init__(self, reports: list[Path], processes: list[asyncio.subprocess.Process]) -> None:
+        self.reports = reports
+        self.processes = processes
+
+    @classmethod
+    async def start(
+        cls, base_url: str, urls: list[str], silent: str, count: int, folder: Path
+    ) -> Workers:
+        chunks = [urls[i::count] for i in range(count)]
+        reports, processes = [], []
+        first = 0
+        for n, chunk in enumerate(chunks):
+            if not chunk:
+                continue
+            report = folder / f"worker-{n}.json"
+            command = [
+                sys.executable, str(Path(__file__).resolve()), "--worker",
+                "--base-url", base_url, "--report", str(report), "--silent", silent,
+                "--first", str(first), "--urls", *chunk,
+            ]  # fmt: skip
+            first += len(chunk)
+            processes.append(await asyncio.create_subprocess_exec(*command))
+            reports.append(report)
+        return cls(reports, processes)
+
+    def read(self) -> list[WorkerReport]:
+        out = []
+        for report in self.reports:
+            if report.exists():
+                out.append(WorkerReport(**json.loads(report.read_text())))
+        return out
+
+    def total(self, name: str) -> int:
+        return sum(getattr(r, name) for r in self.read())
+
+    def reconnects(self) -> list[tuple[float, int, str]]:
+        return sorted(tuple(x) for r in self.read() for x in r.reconnects)  # type: ignore[misc]
+
+    def exited(self) -> list[int]:
+        return [p.returncode for p in self.processes if p.returncode is not None]
+
+    async def all_joined(self, participants: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.total("connected") < participants:
+            if self.exited():
+                raise RuntimeError(f"a soak worker exited with {self.exited()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.total('connected')} of {participants} connected")
+            await asyncio.sleep(0.5)
+
+    async def stop(self) -> None:
+        for process in self.processes:
+            if process.returncode is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                await asyncio.wait_for(process.wait(), 20)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
 
 
 async def programme(
@@ -218,21 +343,20 @@ async def programme(
 
 
 async def sample_loop(
-    server: ServerProcess, peers: list[SoakParticipant], tasks_file: Path,
+    server: ServerProcess, workers: Workers, tasks_file: Path,
     args: argparse.Namespace, soak: Soak, room: list[str], started: float,
-    silent: frozenset[str],
 ) -> None:  # fmt: skip
     """A sample every `sample_every` s; one whose interval saw a switch between the main
     room and the groups is marked "switch" (its frames and tiles belong to two rooms)."""
     process = psutil.Process(server.pid)
     cpu0, t0 = support.cpu_seconds(process), time.monotonic()
-    frames0 = sum(p.frames for p in peers)
+    frames0 = workers.total("frames")
     switches0 = soak.switches
     while True:
         await asyncio.sleep(args.sample_every)
         cpu1, t1 = support.cpu_seconds(process), time.monotonic()
-        frames1 = sum(p.frames for p in peers)
-        tiles = sum(p.tiles(silent) for p in peers)
+        frames1 = workers.total("frames")
+        tiles = workers.total("tiles")
         switched = soak.switches != switches0
         sample = Sample(
             at_s=round(t1 - started, 1),
@@ -243,7 +367,7 @@ async def sample_loop(
             threads=process.num_threads(),
             tasks=last_task_count(tasks_file),
             fps_per_tile=round((frames1 - frames0) / (t1 - t0) / tiles, 2) if tiles else None,
-            reconnects=len(soak.reconnects),
+            reconnects=len(workers.reconnects()),
         )
         soak.samples.append(sample)
         print(json.dumps(asdict(sample)), flush=True)
@@ -254,9 +378,8 @@ async def run(args: argparse.Namespace) -> Soak:
     soak = Soak()
     data_dir = Path(tempfile.mkdtemp(prefix="bench-soak-"))
     tasks_file = data_dir / "tasks.log"
-    clip = encode_clip(FPS)
     server: ServerProcess | None = None
-    peers: list[SoakParticipant] = []
+    workers: Workers | None = None
     host: PeerClient | None = None
     background: list[asyncio.Task[None]] = []
     room = ["main"]
@@ -267,33 +390,33 @@ async def run(args: argparse.Namespace) -> Soak:
             ):
                 server = await start_server(data_dir)
             demo = await run_demo(server.base_url, args.participants, ADMIN_TOKEN)
-            peers = [
-                SoakParticipant(server.base_url, url, clip, FPS) for url in demo["participant_urls"]
-            ]
             host = PeerClient(server.base_url, demo["facilitator_url"], audio=False, video=False)
             await host.connect()
             await asyncio.wait_for(host.welcomed.wait(), 30)
-            silent = frozenset({host.participant_id or ""})
-            await asyncio.gather(*(p.connect() for p in peers))
-            await support.wait_quiet(lambda: sum(len(p.offers_at) for p in peers))
-            started = time.monotonic()
+            workers = await Workers.start(
+                server.base_url, demo["participant_urls"], host.participant_id or "",
+                args.processes, data_dir,
+            )  # fmt: skip
+            await workers.all_joined(args.participants, 120)
+            await support.wait_quiet(lambda: workers.total("offers") if workers else 0)
+            started, started_wall = time.monotonic(), time.time()
             loop = asyncio.get_running_loop()
             background = [
                 loop.create_task(
-                    sample_loop(server, peers, tasks_file, args, soak, room, started, silent)
+                    sample_loop(server, workers, tasks_file, args, soak, room, started)
                 ),
                 loop.create_task(programme(http, server, demo["session_id"], args, soak, room)),
                 loop.create_task(facilitator(host, soak)),
-                loop.create_task(answer_polls(peers)),
-                *(
-                    loop.create_task(keep_in(peers, i, url, server.base_url, clip, soak, started))
-                    for i, url in enumerate(demo["participant_urls"])
-                ),
             ]
             done, _ = await asyncio.wait(background, timeout=args.minutes * 60)
             for task in done:  # a background job that ended early failed: say why
                 if task.exception() is not None:
                     soak.errors.append(repr(task.exception()))
+            soak.reconnects = [
+                (round(at - started_wall, 1), index, why) for at, index, why in workers.reconnects()
+            ]
+            if workers.exited():
+                soak.errors.append(f"soak workers exited early: {workers.exited()}")
     except Exception as exc:
         soak.errors.append(support.run_error(exc, "soak", server))
     finally:
@@ -302,7 +425,8 @@ async def run(args: argparse.Namespace) -> Soak:
         for task in background:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await asyncio.gather(*(p.close() for p in peers))
+        if workers is not None:
+            await workers.stop()
         if host is not None:
             await support.close_quietly(host)
         if server is not None:
@@ -357,7 +481,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )  # fmt: skip
     p.add_argument("--window", type=int, default=6, help="samples in the base and end medians")
     p.add_argument("--json", help="write the samples and the summary here")
+    p.add_argument(
+        "--processes", type=int, default=2, help="worker processes the participants share"
+    )
+    worker_args = p.add_argument_group("worker (internal: one process of participants)")
+    worker_args.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    worker_args.add_argument("--base-url", help=argparse.SUPPRESS)
+    worker_args.add_argument("--report", help=argparse.SUPPRESS)
+    worker_args.add_argument("--silent", action="append", default=[], help=argparse.SUPPRESS)
+    worker_args.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
+    worker_args.add_argument("--urls", nargs="*", default=[], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.worker:
+        return args
+    if args.processes < 1:
+        p.error("--processes must be 1 or more")
     if not 0 < args.round_hold < args.round_every:
         p.error("--round-hold must be positive and shorter than --round-every")
     if args.warmup is None:
@@ -388,7 +526,10 @@ async def bench(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     support.check_network_namespace("bench/soak.py")
-    return support.run_bench(bench(parse_args(argv)))
+    args = parse_args(argv)
+    if args.worker:
+        return support.run_bench(worker(args))
+    return support.run_bench(bench(args))
 
 
 if __name__ == "__main__":
