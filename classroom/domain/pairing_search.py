@@ -374,7 +374,9 @@ def search(
     # The largest department first, so that it is dealt one per group while all are open.
     order.sort(key=lambda a: -size_of[departments[a]] if departments[a] >= 0 else 0)
     build(state, rng, order, DESCENT_WORK)
-    tabu(state, rng, budget, floor)
-    for r in range(rounds):
-        descend(state, r, rng, passes=4, budget=DESCENT_WORK)
+    if tabu(state, rng, budget, floor):
+        # The tabu search moved people for repeats and departments only: spread locations
+        # again where that costs neither.
+        for r in range(rounds):
+            descend(state, r, rng, passes=4, budget=DESCENT_WORK)
     return state.snapshot()

@@ -40,7 +40,8 @@ class Bounds:
     unmet_cross_department_pairs: int
     #: Pairs of people sharing a group, over all the plan's rounds.
     pair_slots: int
-    #: The most new cross-department pairs any plan of this shape can seat.
+    #: The most new cross-department pairs any plan of this shape can seat: the unmet ones,
+    #: or the pair slots less the same-department pairs every round must seat, if fewer.
     upper_bound: int
     #: The fewest rounds of this group size in which everyone could meet every colleague
     #: from another department they have not met (None for groups of one).
@@ -58,7 +59,11 @@ def bounds(
     pair_slots: int,
     slots_per_round: int,
     largest_group: int,
+    groups_per_round: int = 0,
 ) -> Bounds:
+    """`groups_per_round`: a department larger than that doubles up in some group every
+    round, and those same-department pairs take slots that no plan can give to a new
+    cross-department pair (0: not counted)."""
     cross = unmet = 0
     unmet_of = dict.fromkeys(member_ids, 0)
     for a, b in combinations(member_ids, 2):
@@ -75,7 +80,18 @@ def bounds(
     elif largest_group >= 2 and slots_per_round > 0:
         per_member = max(unmet_of.values())
         rounds = max(-(-per_member // (largest_group - 1)), -(-unmet // slots_per_round))
-    return Bounds(cross, unmet, pair_slots, min(unmet, pair_slots), rounds)
+    forced = 0
+    if groups_per_round > 0 and slots_per_round > 0:
+        sizes: dict[str, int] = {}
+        for m in member_ids:
+            p = people.get(m)
+            if p and p.department:
+                sizes[p.department] = sizes.get(p.department, 0) + 1
+        for size in sizes.values():
+            q, rest = divmod(size, groups_per_round)
+            forced += rest * (q + 1) * q // 2 + (groups_per_round - rest) * q * (q - 1) // 2
+        forced *= pair_slots // slots_per_round
+    return Bounds(cross, unmet, pair_slots, max(0, min(unmet, pair_slots - forced)), rounds)
 
 
 @dataclass(frozen=True)
@@ -136,7 +152,8 @@ def score(
     pairs, new, repeated, same_dept, departments, new_cross = _pair_counts(groups, people, history)
     mean = departments / len(groups) if groups else 0.0
     members = [m for g in groups for m in g]
-    b = bounds(members, people, history, pairs, pairs, max((len(g) for g in groups), default=0))
+    largest = max((len(g) for g in groups), default=0)
+    b = bounds(members, people, history, pairs, pairs, largest, sum(1 for g in groups if g))
     return Score(pairs, new, repeated, same_dept, mean, new_cross, b)
 
 
@@ -163,7 +180,7 @@ def programme_score(
     members = list(dict.fromkeys(m for groups in rounds[:1] for g in groups for m in g))
     per_round = pairs // len(rounds) if rounds else 0
     largest = max((len(g) for groups in rounds for g in groups), default=0)
-    b = bounds(members, people, history, pairs, per_round, largest)
+    b = bounds(members, people, history, pairs, per_round, largest, len(rounds[0]) if rounds else 0)
     return Score(
         pairs, new, repeated, same_dept, mean / len(rounds) if rounds else 0.0, new_cross, b
     )

@@ -162,6 +162,11 @@ def test_uneven_departments_come_within_two_percent_of_the_bound() -> None:
     _, s = plan_programme(people, PairHistory(), 8, 4, "mix", 0)
     j = s.to_json()
     assert j["pair_slots"] == j["upper_bound"] == 720
+    # One department of half: 15 in 10 trios, five same-department pairs every round.
+    half = uneven_cohort([15, 5, 5, 5], [12, 10, 8])
+    _, s = plan_programme(half, PairHistory(), 6, 3, "mix", 0)
+    assert (s.to_json()["upper_bound"], s.same_department_pairs) == (150, 30)
+    assert s.new_cross_department_pairs == 150
     assert j["new_cross_department_pairs"] >= 0.98 * 720
 
 
@@ -174,7 +179,8 @@ def test_bounds_count_history_and_group_sizes() -> None:
     assert s["cross_department_pairs"] == 9
     assert s["unmet_cross_department_pairs"] == 8
     assert s["pair_slots"] == s["pairs"] == 6
-    assert s["upper_bound"] == 6
+    # Two trios from two departments of three: each trio seats a same-department pair.
+    assert s["upper_bound"] == 4
     # m000-m001 met: 1 repeat; m000-m002 and m003-m005 share a department.
     assert (s["repeated_pairs"], s["same_department_pairs"]) == (1, 2)
     assert s["new_cross_department_pairs"] == 3
