@@ -36,12 +36,12 @@ class Weights:
 
 def weights(rounds: int, sizes: Sequence[int]) -> Weights:
     """Location spread breaks ties only: the most a plan can lose to it is one `location`
-    per pair slot, and one same-department pair costs more than that. A repeat costs a
-    little more than a same-department pair, so that of two plans that seat as many new
-    cross-department pairs the one with more distinct pairs wins."""
+    per pair slot, and one same-department pair costs more than that. A repeat costs more
+    than three same-department pairs (as in the planner before), so that where departments
+    must double up the plan still seats as many distinct pairs as it can."""
     slots = rounds * sum(s * (s - 1) // 2 for s in sizes)
     unit = slots + 1
-    return Weights(repeat=4 * unit, department=3 * unit, location=1)
+    return Weights(repeat=10 * unit, department=3 * unit, location=1)
 
 
 class PlanState:
@@ -259,7 +259,9 @@ def tabu(state: PlanState, rng: random.Random, budget: int, floor: int) -> int:
     best_bad = state.bad_meetings()
     work = step = 0
     swap_delta = state.swap_delta
-    while work < budget and best_bad > floor:
+    # Above zero, the floor may be reached with repeats that same-department pairs could
+    # replace: search on then, to the budget.
+    while work < budget and (best_bad > floor or floor > 0):
         step += 1
         chosen: list[tuple[int, int, int]] = []
         chosen_delta = 0
