@@ -3,19 +3,26 @@
 Planning round after round is greedy: the last rounds get what the first ones left, and a
 programme whose every slot could seat a pair of colleagues from different departments who
 never met ends up with repeats and same-department pairs. Here every round of the plan is
-one state, and a move swaps two people of one round between their groups. The cost is a sum
-over every meeting of a pair in a planned group:
+one state, and a move swaps two people of one round between their groups.
 
-- ``repeat`` for every earlier meeting of that pair (the cohort's history or another planned
-  round): the k-th meeting of a pair costs k - 1 repeats;
-- ``department`` if both are from the same department;
-- ``location`` if both are from the same location.
+What the search minimises, in this order (`Weights`: each level outweighs everything below
+it taken together, so the order is strict):
 
-Repeats and same-department pairs are weighed so that no amount of location spread can buy
-one of them (`weights`). The search: a greedy construction round by round, a tabu search
-(Dotú and Van Hentenryck's for the social golfer problem) that moves people in a repeated or
-same-department pair, then a descent for location spread. Every random choice comes from one
-seeded generator and every limit counts work, never time, so a seed gives one plan.
+1. bad meetings: meetings that seat no new cross-department pair (a pair who met before,
+   in the cohort's history or another planned round, or a pair of one department), so that
+   the plan seats as many new cross-department pairs as it can, the figure the score
+   compares with its bound;
+2. repeat meetings: where bad meetings cannot be avoided, people meet colleagues of their
+   own department they have not met rather than someone again, so the plan seats as many
+   distinct pairs as it can;
+3. the spread of repeats: the k-th meeting of a pair costs k - 2 more, so that nobody meets
+   the same person a third time while others meet twice;
+4. same-location pairs, which only break ties.
+
+The search: a greedy construction round by round, a tabu search (Dotú and Van Hentenryck's
+for the social golfer problem) that moves people in bad meetings, then a descent for
+location spread. Every random choice comes from one seeded generator and every limit counts
+work, never time, so a seed gives one plan.
 """
 
 from __future__ import annotations
@@ -27,26 +34,31 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Weights:
-    """Cost of one meeting of a pair, per reason."""
+    """Cost of one meeting of a pair, per level (see the module docstring)."""
 
+    bad: int
     repeat: int
-    department: int
+    spread: int
     location: int
 
 
-def weights(rounds: int, sizes: Sequence[int]) -> Weights:
-    """Location spread breaks ties only: the most a plan can lose to it is one `location`
-    per pair slot, and one same-department pair costs more than that. A repeat costs more
-    than three same-department pairs (as in the planner before), so that where departments
-    must double up the plan still seats as many distinct pairs as it can."""
+def weights(rounds: int, sizes: Sequence[int], depth: int) -> Weights:
+    """Weights that make the levels strict for a plan of `rounds` rounds of groups of
+    `sizes`, when no pair met more than `depth` times before it. A plan has `slots` pair
+    meetings; each level's weight is one more than the most all lower levels can add up to
+    over all of them."""
     slots = rounds * sum(s * (s - 1) // 2 for s in sizes)
-    unit = slots + 1
-    return Weights(repeat=10 * unit, department=3 * unit, location=1)
+    location = 1
+    spread = slots * location + 1
+    repeat = slots * (spread * (depth + rounds) + location) + 1
+    bad = slots * (repeat + spread * (depth + rounds) + location) + 1
+    return Weights(bad=bad, repeat=repeat, spread=spread, location=location)
 
 
 class PlanState:
-    """Groups of every round, with the meeting counts of every pair (history included) and
-    the cost of adding one more meeting of each pair, kept up to date by `swap`."""
+    """Groups of every round, with the meeting counts of every pair (history included),
+    the cost of one more meeting of each pair (`add`) and what its last planned meeting
+    costs (`drop`), kept up to date by `place` and `swap`."""
 
     def __init__(
         self,
@@ -71,21 +83,45 @@ class PlanState:
             alike.setdefault((1, loc[i]), []).append(i)
         self.history = [dict(row) for row in history]
         self.met = [[0] * n for _ in range(n)]
-        # add[a][b]: what one more meeting of a and b costs now.
-        self.add = [[0] * n for _ in range(n)]
+        # first[a][b]: what a first meeting of a and b costs; later: what any later one
+        # costs before the spread (a bad meeting and a repeat, and the location).
+        self.first = [[0] * n for _ in range(n)]
+        self.later = [[0] * n for _ in range(n)]
+        self.drop = [[0] * n for _ in range(n)]
         for i in range(n):
-            row, met = self.add[i], self.met[i]
+            first, later = self.first[i], self.later[i]
             for j in alike[(0, self.dept[i])]:
-                row[j] += w.department
+                first[j] += w.bad
             for j in alike[(1, loc[i])]:
-                row[j] += w.location
+                first[j] += w.location
+                later[j] += w.location
+            for j in range(n):
+                later[j] += w.bad + w.repeat
+            first[i] = later[i] = 0
+        self.add = [list(row) for row in self.first]
+        for i in range(n):
             for j, times in self.history[i].items():
-                met[j] = times
-                row[j] += w.repeat * times
-            row[i] = 0
-            met[i] = 0
+                self.met[i][j] = times
+                self._reprice(i, j)
         self.group_of: list[list[int]] = [[-1] * n for _ in range(rounds)]
         self.members: list[list[list[int]]] = [[[] for _ in sizes] for _ in range(rounds)]
+
+    def marginal(self, a: int, b: int, met: int) -> int:
+        """What the meeting of a and b after `met` earlier ones costs."""
+        if met == 0:
+            return self.first[a][b]
+        return self.later[a][b] + self.w.spread * (met - 1)
+
+    def _reprice(self, a: int, b: int) -> None:
+        m = self.met[a][b]
+        self.add[a][b] = self.marginal(a, b, m)
+        self.drop[a][b] = self.marginal(a, b, m - 1) if m > 0 else 0
+
+    def _meet(self, a: int, b: int, change: int) -> None:
+        self.met[a][b] += change
+        self.met[b][a] += change
+        self._reprice(a, b)
+        self._reprice(b, a)
 
     # -- building ---------------------------------------------------------------------------
 
@@ -95,54 +131,45 @@ class PlanState:
 
     def place(self, r: int, a: int, g: int) -> None:
         """Put `a` (in no group of round r yet) into group g."""
-        rep = self.w.repeat
         for x in self.members[r][g]:
-            self.met[a][x] += 1
-            self.met[x][a] += 1
-            self.add[a][x] += rep
-            self.add[x][a] += rep
+            self._meet(a, x, 1)
         self.members[r][g].append(a)
         self.group_of[r][a] = g
 
     # -- moving -----------------------------------------------------------------------------
 
+    def own_cost(self, r: int, a: int) -> int:
+        """What a's meetings in its group of round r cost (what moving a out saves)."""
+        row = self.drop[a]
+        return sum(row[x] for x in self.members[r][self.group_of[r][a]])
+
     def swap_delta(self, r: int, a: int, b: int) -> int:
-        """Change of the total cost if a and b (in different groups of round r) swap."""
+        """Change of the total cost if a and b (in different groups of round r) swap: a
+        leaves its group's meetings and takes b's with the others of b's group, and the
+        other way round; a and b never sit together, before or after."""
         g1, g2 = self.group_of[r][a], self.group_of[r][b]
-        m1, m2 = self.members[r][g1], self.members[r][g2]
-        ca, cb = self.add[a], self.add[b]
-        delta = self.w.repeat * (len(m1) + len(m2) - 2) - 2 * ca[b]
-        for x in m2:
-            delta += ca[x] - cb[x]
-        for x in m1:
-            delta += cb[x] - ca[x]
+        add_a, add_b, drop_a, drop_b = self.add[a], self.add[b], self.drop[a], self.drop[b]
+        delta = 0
+        for x in self.members[r][g2]:
+            if x != b:
+                delta += add_a[x] - drop_b[x]
+        for x in self.members[r][g1]:
+            if x != a:
+                delta += add_b[x] - drop_a[x]
         return delta
 
     def swap(self, r: int, a: int, b: int) -> None:
         g1, g2 = self.group_of[r][a], self.group_of[r][b]
         m1, m2 = self.members[r][g1], self.members[r][g2]
-        rep = self.w.repeat
-        met, add = self.met, self.add
+        meet = self._meet
         for x in m1:
             if x != a:
-                met[a][x] -= 1
-                met[x][a] -= 1
-                add[a][x] -= rep
-                add[x][a] -= rep
-                met[b][x] += 1
-                met[x][b] += 1
-                add[b][x] += rep
-                add[x][b] += rep
+                meet(a, x, -1)
+                meet(b, x, 1)
         for x in m2:
             if x != b:
-                met[b][x] -= 1
-                met[x][b] -= 1
-                add[b][x] -= rep
-                add[x][b] -= rep
-                met[a][x] += 1
-                met[x][a] += 1
-                add[a][x] += rep
-                add[x][a] += rep
+                meet(b, x, -1)
+                meet(a, x, 1)
         m1[m1.index(a)] = b
         m2[m2.index(b)] = a
         self.group_of[r][a], self.group_of[r][b] = g2, g1
@@ -177,15 +204,14 @@ class PlanState:
 
     def total(self) -> int:
         """The cost of the plan (what the search minimises)."""
-        w, total = self.w, 0
-        for i in range(self.n):
-            for j in range(i + 1, self.n):
-                h = self.history[i].get(j, 0)
-                planned = self.met[i][j] - h
-                if planned:
-                    static = self.add[i][j] - w.repeat * self.met[i][j]
-                    repeats = h * planned + planned * (planned - 1) // 2
-                    total += static * planned + w.repeat * repeats
+        planned: set[tuple[int, int]] = set()
+        for groups in self.members:
+            for group in groups:
+                planned.update((a, b) for a in group for b in group if a < b)
+        total = 0
+        for i, j in planned:
+            h = self.history[i].get(j, 0)
+            total += sum(self.marginal(i, j, k) for k in range(h, self.met[i][j]))
         return total
 
     def snapshot(self) -> list[list[list[int]]]:
@@ -223,7 +249,7 @@ def descend(state: PlanState, r: int, rng: random.Random, passes: int, budget: i
                 return work
             g1 = state.group_of[r][a]
             row = state.add[a]
-            own = sum(row[x] for x in state.members[r][g1])
+            own = state.own_cost(r, a)
             if own <= 0:
                 continue
             best_b, best_delta = -1, 0
@@ -257,7 +283,7 @@ def tabu(state: PlanState, rng: random.Random, budget: int, floor: int) -> int:
     current = best = state.total()
     best_plan = state.snapshot()
     best_bad = state.bad_meetings()
-    work = step = 0
+    work = step = last_best = 0
     swap_delta = state.swap_delta
     # Above zero, the floor may be reached with repeats that same-department pairs could
     # replace: search on then, to the budget.
@@ -285,8 +311,21 @@ def tabu(state: PlanState, rng: random.Random, budget: int, floor: int) -> int:
                     else:
                         chosen.append((r, a, b))
                 work += n
-        if not chosen:
-            break
+        if not chosen or step - last_best > STALL:
+            # Stuck on a plateau (or boxed in by the tabu list): back to the best plan,
+            # shaken by a few random swaps, with the tabu list cleared.
+            restore(state, best_plan)
+            current = best
+            for _ in range(KICK):
+                r = rng.randrange(rounds)
+                a, b = rng.sample(range(n), 2)
+                if state.group_of[r][a] != state.group_of[r][b]:
+                    current += swap_delta(r, a, b)
+                    state.swap(r, a, b)
+            tabu_until = [[[0] * len(state.sizes) for _ in range(n)] for _ in range(rounds)]
+            last_best = step
+            work += n * rounds
+            continue
         r, a, b = chosen[rng.randrange(len(chosen))]
         g1, g2 = state.group_of[r][a], state.group_of[r][b]
         state.swap(r, a, b)
@@ -295,7 +334,7 @@ def tabu(state: PlanState, rng: random.Random, budget: int, floor: int) -> int:
         tabu_until[r][a][g1] = step + tenure
         tabu_until[r][b][g2] = step + tenure
         if current < best:
-            best = current
+            best, last_best = current, step
             best_plan = state.snapshot()
             best_bad = state.bad_meetings()
     restore(state, best_plan)
@@ -305,6 +344,10 @@ def tabu(state: PlanState, rng: random.Random, budget: int, floor: int) -> int:
 #: Steps a swapped person may not return to the group they left (plus up to as many more,
 #: at random, so that the search does not cycle).
 TENURE = 5
+#: Steps without a better plan before the search restarts from the best one, shaken by
+#: `KICK` random swaps.
+STALL = 20
+KICK = 4
 
 
 def restore(state: PlanState, plan: Sequence[Sequence[Sequence[int]]]) -> None:
@@ -367,7 +410,9 @@ def search(
     the fewest bad meetings any plan can have (`floor_of_bad_meetings`)."""
     n = len(departments)
     rng = random.Random(seed)
-    state = PlanState(departments, locations, history, rounds, sizes, weights(rounds, sizes))
+    depth = max((t for row in history for t in row.values()), default=0)
+    w = weights(rounds, sizes, depth)
+    state = PlanState(departments, locations, history, rounds, sizes, w)
     size_of: dict[int, int] = {}
     for d in departments:
         size_of[d] = size_of.get(d, 0) + 1

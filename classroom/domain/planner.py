@@ -1,8 +1,8 @@
 """Breakout planning: who sits with whom, so that leaders meet colleagues they have not met.
 
-The `mix` strategy minimises a cost over pairs placed in the same group: a pair that has met
-before costs most (each earlier meeting adds again), a pair from the same department a little
-less, and both outweigh any spread of locations, which only breaks ties. A programme plan is
+The `mix` strategy seats as many new cross-department pairs as it can (a meeting of a pair
+who met before, or of one department, seats none); then as many distinct pairs; then it
+spreads what repeats remain, and the spread of locations only breaks ties. A programme plan is
 searched over all its rounds at once (`classroom.domain.pairing_search`), so that late rounds
 are not left with what the early ones did not use. Pure and deterministic for a given seed.
 How good a plan is, and the best possible: `classroom.domain.plan_score`.
