@@ -449,6 +449,13 @@ async def test_cohort_plan_spreads_a_programme(client: Client) -> None:
     assert set(plan["score"]) >= {"pairs", "new_pairs", "repeated_pairs"}
     # Three rounds of pairs among four people: nobody meets the same person twice.
     assert plan["score"]["repeated_pairs"] == 0
+    # Four departments: all six pairs are cross-department, and three rounds of pairs meet
+    # every one of them ("meets 6 of 6 possible"), the fewest rounds that can.
+    best = {k: plan["score"][k] for k in ("cross_department_pairs", "pair_slots", "upper_bound")}
+    assert best == {"cross_department_pairs": 6, "pair_slots": 6, "upper_bound": 6}
+    assert plan["score"]["new_cross_department_pairs"] == 6
+    assert plan["score"]["same_department_pairs"] == 0
+    assert plan["score"]["rounds_to_meet_all"] == 3
     # Named members only; fewer than two cannot be planned.
     kari = s["members"]["Kari Nordmann"]
     one = await api(
