@@ -48,7 +48,6 @@ import psutil  # noqa: E402
 from bench import support  # noqa: E402
 from bench.breakouts import (  # noqa: E402
     Participant,
-    _bucket_delta_max,
     encode_clip,
     wait_until,
 )
@@ -98,7 +97,7 @@ def shown(n: int) -> int:
 
 async def lag_bucket(server: ServerProcess, before: str) -> tuple[float | None, str]:
     after = await server.metrics()
-    return _bucket_delta_max(before, after, "classroom_event_loop_lag_seconds"), after
+    return support.bucket_delta_max(before, after, "classroom_event_loop_lag_seconds"), after
 
 
 async def run_once(
