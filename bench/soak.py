@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -223,6 +224,7 @@ async def worker(args: argparse.Namespace) -> int:
     peers = [SoakParticipant(args.base_url, url, clip, FPS) for url in args.urls]
     reconnects: list[tuple[float, int, str]] = []
     report = Path(args.report)
+    parent = os.getppid()
     loop = asyncio.get_running_loop()
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -245,6 +247,8 @@ async def worker(args: argparse.Namespace) -> int:
             partial = report.with_suffix(".part")
             partial.write_text(json.dumps(asdict(state)))
             partial.replace(report)
+            if os.getppid() != parent:  # the soak was killed: nobody reads this any more
+                return 1
             await asyncio.sleep(1.0)
     finally:
         for task in tasks:
