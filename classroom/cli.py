@@ -13,6 +13,7 @@ from classroom.config import (
     DEFAULT_END_GRACE_MIN,
     ConfigError,
     Settings,
+    count_env,
     env,
     ice_servers_from_env,
     number_env,
@@ -67,6 +68,11 @@ def serve(args: argparse.Namespace) -> int:
             attended_pct=number_env("CLASSROOM_ATTENDED_PCT", 50.0),
             completion_pct=number_env("CLASSROOM_COMPLETION_PCT", 75.0),
             end_grace_min=number_env("CLASSROOM_END_GRACE_MIN", DEFAULT_END_GRACE_MIN),
+            auth_max_failures=count_env("CLASSROOM_AUTH_MAX_FAILURES", 5),
+            auth_window_s=number_env("CLASSROOM_AUTH_WINDOW_S", 900.0),
+            auth_lockout_s=number_env("CLASSROOM_AUTH_LOCKOUT_S", 60.0),
+            auth_max_lockout_s=number_env("CLASSROOM_AUTH_MAX_LOCKOUT_S", 3600.0),
+            audit_retention_days=number_env("CLASSROOM_AUDIT_RETENTION_DAYS", 400.0),
         )
         prepare_media_plane(settings)
     except (ConfigError, RuntimeError) as exc:

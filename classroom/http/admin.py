@@ -31,6 +31,8 @@ import aiohttp_jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from classroom.domain.audit import ADMIN_LOGIN, facilitator
+from classroom.domain.audit import Action as AuditAction
 from classroom.domain.lifecycle import Action, parse_local_time, to_local, zone
 from classroom.domain.models import (
     DEFAULT_LOBBY_MINUTES,
@@ -42,7 +44,7 @@ from classroom.domain.models import (
     utc_now,
 )
 from classroom.domain.tokens import TokenError, verify_join_token
-from classroom.http import api
+from classroom.http import api, audit, credentials
 from classroom.http.errors import ApiError
 from classroom.http.keys import SECRET, SETTINGS, STORE
 from classroom.http.pages import pick_language
@@ -185,10 +187,12 @@ class Viewer:
 
 async def _viewer(request: web.Request, login: AdminLogin) -> Viewer | None:
     if login.p == "admin":
+        credentials.identify(request, ADMIN_LOGIN)
         return Viewer(login)
     if login.p == "facilitator":
         member = await request.app[STORE].get_member(login.m)
         if member is not None and member.role is Role.facilitator and member.cohort_id == login.c:
+            credentials.identify(request, facilitator(member.id, member.name))
             return Viewer(login, member)
     return None
 
@@ -310,9 +314,12 @@ async def admin_login(request: web.Request) -> web.Response:
     given = str(form.get("token", "")).strip()
     expected = request.app[SETTINGS].admin_token or ""
     if not expected or not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        credentials.refused(request, given)
         t = _strings(request, login)
         return _render(request, "admin/login.html", login, {"error": t("admin.login.refused")},
                        status=401)  # fmt: skip
+    credentials.accepted(request, ADMIN_LOGIN)
+    await audit.record(request, AuditAction.login, "admin login")
     # A new nonce at login: nothing learnt before it (CSRF token, cookie) carries over.
     fresh = replace(_fresh(login.lang), p="admin", e=int(time.time()) + SESSION_TTL_S)
     return _redirect(request, "/admin", fresh)
@@ -329,10 +336,20 @@ async def admin_enter(request: web.Request) -> web.Response:
     try:
         claims = verify_join_token(str(form.get("token", "")), request.app[SECRET], time.time())
     except TokenError:
+        credentials.refused(request, str(form.get("token", "")))
         return _message(request, login, 403, "admin.forbidden")
     member = await link_member(request.app[STORE], claims, [Role.facilitator])
     if member is None:
         return _message(request, login, 403, "admin.forbidden")
+    credentials.accepted(request, facilitator(member.id, member.name))
+    await audit.record(
+        request,
+        AuditAction.login,
+        "Manage cohort",
+        cohort_id=member.cohort_id,
+        session_id=claims.session_id,
+        member_id=member.id,
+    )
     fresh = replace(
         _fresh(login.lang),
         p="facilitator",
@@ -348,6 +365,8 @@ async def admin_logout(request: web.Request) -> web.Response:
     login, _ = _login_of(request)
     if await _checked_form(request, login) is None:
         return _message(request, login, 403, "admin.csrf")
+    if await _viewer(request, login) is not None:  # who logs out, for the audit log
+        await audit.record(request, AuditAction.logout)
     return _redirect(request, "/admin", _fresh(login.lang))
 
 
@@ -368,6 +387,7 @@ async def admin_create_cohort(request: web.Request) -> web.Response:
         return _render(request, "admin/cohorts.html", login,
                        {"cohorts": cohorts, "error": "name"}, status=400)  # fmt: skip
     cohort = await request.app[STORE].create_cohort(name)
+    await audit.record(request, AuditAction.cohort_create, cohort.name, cohort_id=cohort.id)
     return _redirect(request, f"/admin/cohorts/{cohort.id}")
 
 
@@ -440,6 +460,7 @@ async def admin_upload_roster(request: web.Request) -> web.Response:
         )  # fmt: skip
     except NotFound:
         return _message(request, login, 404, "error.notFound")
+    await audit.record(request, AuditAction.roster_import, f"{len(members)} members", cohort_id=cid)
     return _redirect(request, f"/admin/cohorts/{cid}?imported={len(members)}")
 
 
@@ -475,6 +496,9 @@ async def admin_schedule(request: web.Request) -> web.Response:
     if session is None:
         return await _cohort_page(request, login, viewer, cid, status=400, form=values,
                                   schedule_error=error)  # fmt: skip
+    await audit.record(
+        request, AuditAction.session_create, session.title, cohort_id=cid, session_id=session.id
+    )
     return _redirect(request, f"/admin/sessions/{session.id}?done=scheduled")
 
 
@@ -539,6 +563,13 @@ async def admin_make_links(request: web.Request) -> web.Response:
     members = await request.app[STORE].list_members(session.cohort_id)
     if session.status not in (SessionStatus.ended, SessionStatus.cancelled):
         await api.ensure_links(request, session, members, request.app[SETTINGS].join_token_ttl_s)
+        await audit.record(
+            request,
+            AuditAction.links_mint,
+            f"{len(members)} links",
+            cohort_id=session.cohort_id,
+            session_id=session.id,
+        )
     return _redirect(request, f"/admin/sessions/{session.id}?done=links")
 
 
@@ -557,6 +588,13 @@ async def admin_regenerate(request: web.Request) -> web.Response:
     except ApiError as exc:
         return _render(request, "admin/message.html", login, {"message": exc.message},
                        status=exc.status)  # fmt: skip
+    await audit.record(
+        request,
+        AuditAction.link_regenerate,
+        cohort_id=session.cohort_id,
+        session_id=session.id,
+        member_id=mid,
+    )
     return _redirect(request, f"/admin/sessions/{session.id}?who={mid}#link-{mid}")
 
 
@@ -574,4 +612,10 @@ async def admin_session_action(request: web.Request) -> web.Response:
     except (ApiError, Conflict) as exc:
         message = exc.message if isinstance(exc, ApiError) else str(exc)
         return _render(request, "admin/message.html", login, {"message": message}, status=409)
+    await audit.record(
+        request,
+        AuditAction(f"session.{action.value}"),
+        cohort_id=session.cohort_id,
+        session_id=session.id,
+    )
     return _redirect(request, f"/admin/sessions/{session.id}?done=changed")

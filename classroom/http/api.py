@@ -18,6 +18,8 @@ from aiohttp import web
 from jsonschema.protocols import Validator
 
 from classroom.domain import inputs
+from classroom.domain.audit import ADMIN_TOKEN, facilitator
+from classroom.domain.audit import Action as AuditAction
 from classroom.domain.lifecycle import FINAL, Action, parse_local_time, refusal, zone
 from classroom.domain.models import (
     DEFAULT_LOBBY_MINUTES,
@@ -37,6 +39,7 @@ from classroom.domain.tokens import (
     sign_join_token,
     verify_join_token,
 )
+from classroom.http import audit, credentials
 from classroom.http.errors import ApiError
 from classroom.http.keys import INTERACTIONS, SECRET, SETTINGS, STORE
 from classroom.signaling.links import link_member
@@ -165,7 +168,10 @@ def _is_admin_token(request: web.Request, given: str) -> bool:
             "admin API is disabled: no admin token configured",
             headers=_CHALLENGE,
         )
-    return hmac.compare_digest(given.encode(), expected.encode())
+    if hmac.compare_digest(given.encode(), expected.encode()):
+        credentials.accepted(request, ADMIN_TOKEN)
+        return True
+    return False
 
 
 def require_admin(request: web.Request) -> None:
@@ -179,6 +185,7 @@ def require_admin(request: web.Request) -> None:
         return
     if _join_claims(request, given) is not None:
         raise ApiError(403, "forbidden", "a join link does not give access to the admin API")
+    credentials.refused(request, given)
     raise ApiError(401, "unauthorized", "bearer token refused", headers=_CHALLENGE)
 
 
@@ -190,12 +197,15 @@ async def _facilitator_link(request: web.Request) -> tuple[str, Member] | None:
         return None
     claims = _join_claims(request, given)
     if claims is None:
+        credentials.refused(request, given)
         raise ApiError(401, "unauthorized", "bearer token refused", headers=_CHALLENGE)
     if claims.expires_at <= time.time():
+        credentials.refused(request, given)
         raise ApiError(401, "unauthorized", "the join token has expired", headers=_CHALLENGE)
     member = await link_member(request.app[STORE], claims, [Role.facilitator])
     if member is None:
         raise ApiError(403, "forbidden", "only a facilitator of this session may do this")
+    credentials.accepted(request, facilitator(member.id, member.name))
     return claims.session_id, member
 
 
@@ -276,6 +286,7 @@ async def create_cohort(request: web.Request) -> web.Response:
     require_admin(request)
     body = await read_json(request, _COHORT_BODY)
     cohort = await request.app[STORE].create_cohort(body["name"].strip())
+    await audit.record(request, AuditAction.cohort_create, cohort.name, cohort_id=cohort.id)
     return web.json_response(cohort.to_json(), status=201)
 
 
@@ -302,6 +313,7 @@ async def update_cohort(request: web.Request) -> web.Response:
     cid = request.match_info["cid"]
     body = await read_json(request, _COHORT_BODY)
     cohort = await request.app[STORE].rename_cohort(cid, body["name"].strip())
+    await audit.record(request, AuditAction.cohort_update, f"renamed: {cohort.name}", cohort_id=cid)
     return web.json_response(cohort.to_json())
 
 
@@ -322,6 +334,13 @@ async def add_member(request: web.Request) -> web.Response:
         role=Role(body.get("role", Role.participant)),
         consent=body.get("consent", False),
     )
+    await audit.record(
+        request,
+        AuditAction.member_create,
+        f"role {member.role.value}",
+        cohort_id=cid,
+        member_id=member.id,
+    )
     return web.json_response(member.to_json(), status=201)
 
 
@@ -335,6 +354,8 @@ async def update_member(request: web.Request) -> web.Response:
     if "role" in changes:
         changes["role"] = Role(changes["role"])
     member = await request.app[STORE].update_member(cid, mid, **changes)
+    fields = ", ".join(sorted(changes))
+    await audit.record(request, AuditAction.member_update, fields, cohort_id=cid, member_id=mid)
     return web.json_response(member.to_json())
 
 
@@ -344,6 +365,9 @@ async def remove_member(request: web.Request) -> web.Response:
     require_admin(request)
     cid, mid = request.match_info["cid"], request.match_info["mid"]
     member = await request.app[STORE].remove_member(cid, mid)
+    await audit.record(
+        request, AuditAction.member_remove, "off the roster", cohort_id=cid, member_id=mid
+    )
     return web.json_response({**member.to_json(), "removed": True})
 
 
@@ -365,6 +389,7 @@ async def import_members(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_encoding", f"the roster must be UTF-8, not {charset}")
     raw = await _read_body(request, MAX_CSV_BYTES)
     members = await import_roster(store, cid, raw)
+    await audit.record(request, AuditAction.roster_import, f"{len(members)} members", cohort_id=cid)
     return web.json_response(
         {"imported": len(members), "members": [m.to_json() for m in members]}, status=201
     )
@@ -476,6 +501,13 @@ async def create_session(request: web.Request) -> web.Response:
         timezone=tz_name,
         lobby_minutes=int(body.get("lobby_minutes", DEFAULT_LOBBY_MINUTES)),
     )
+    await audit.record(
+        request,
+        AuditAction.session_create,
+        f"{session.title}, {format_time(session.starts_at)}",
+        cohort_id=session.cohort_id,
+        session_id=session.id,
+    )
     return web.json_response(session.to_json(), status=201)
 
 
@@ -502,6 +534,13 @@ async def update_session(request: web.Request) -> web.Response:
     session = await _session_or_404(store, request.match_info["sid"])
     body = await read_json(request, _SESSION_PATCH)
     updated = await apply_session_changes(store, session, body)
+    await audit.record(
+        request,
+        AuditAction.session_update,
+        ", ".join(sorted(body)),
+        cohort_id=session.cohort_id,
+        session_id=session.id,
+    )
     return web.json_response(updated.to_json())
 
 
@@ -559,9 +598,9 @@ async def start_session(request: web.Request) -> web.Response:
     sid = request.match_info["sid"]
     await require_session_manager(request, sid)
     await _session_or_404(request.app[STORE], sid)
-    return web.json_response(
-        (await session_action(request.app[STORE], sid, Action.start)).to_json()
-    )
+    session = await session_action(request.app[STORE], sid, Action.start)
+    await audit.record(request, AuditAction.session_start, **_ids(session))
+    return web.json_response(session.to_json())
 
 
 @routes.post("/api/v1/sessions/{sid}/end")
@@ -570,7 +609,9 @@ async def end_session(request: web.Request) -> web.Response:
     sid = request.match_info["sid"]
     await require_session_manager(request, sid)
     await _session_or_404(request.app[STORE], sid)
-    return web.json_response((await session_action(request.app[STORE], sid, Action.end)).to_json())
+    session = await session_action(request.app[STORE], sid, Action.end)
+    await audit.record(request, AuditAction.session_end, **_ids(session))
+    return web.json_response(session.to_json())
 
 
 @routes.post("/api/v1/sessions/{sid}/cancel")
@@ -580,6 +621,7 @@ async def cancel_session(request: web.Request) -> web.Response:
     sid = request.match_info["sid"]
     await _session_or_404(request.app[STORE], sid)
     session = await session_action(request.app[STORE], sid, Action.cancel)
+    await audit.record(request, AuditAction.session_cancel, **_ids(session))
     return web.json_response(session.to_json())
 
 
@@ -635,6 +677,11 @@ async def ensure_links(
     return [link_json(request, session, m, current[m.id]) for m in members]
 
 
+def _ids(session: Session) -> dict[str, str]:
+    """What an action on a session touched, for the audit log."""
+    return {"cohort_id": session.cohort_id, "session_id": session.id}
+
+
 def _refuse_final(session: Session) -> None:
     if session.status in FINAL:
         raise ApiError(409, "conflict", f"session {session.id!r} is {session.status.value}")
@@ -668,6 +715,7 @@ async def mint_links(request: web.Request) -> web.Response:
             )
         members = [by_id[mid] for mid in body["member_ids"]]
     links = await ensure_links(request, session, members, _ttl(request, body))
+    await audit.record(request, AuditAction.links_mint, f"{len(links)} links", **_ids(session))
     return web.json_response({"links": links})
 
 
@@ -698,6 +746,7 @@ async def regenerate_link(request: web.Request) -> web.Response:
     session = await _session_or_404(store, sid)
     _refuse_final(session)
     member = await regenerate(request, session, mid, _ttl(request, body))
+    await audit.record(request, AuditAction.link_regenerate, member_id=mid, **_ids(session))
     return web.json_response({"link": member})
 
 

@@ -11,7 +11,8 @@ import jinja2
 from aiohttp import web
 
 from classroom.config import Settings
-from classroom.http import admin, api, health, pages, reports, rounds_api, ws
+from classroom.http import admin, api, audit_views, health, pages, reports, rounds_api, ws
+from classroom.http.audit import audit_ctx
 from classroom.http.background import running
 from classroom.http.errors import error_middleware
 from classroom.http.keys import (
@@ -28,6 +29,7 @@ from classroom.http.keys import (
 )
 from classroom.http.operations import operations_ctx
 from classroom.http.security import add_security_headers
+from classroom.http.throttle import throttle_ctx, throttle_middleware
 from classroom.observability import logs, metrics
 from classroom.rooms import aiortc_hooks
 from classroom.rooms.peer import IceSettings
@@ -124,7 +126,9 @@ async def _say_goodbye(app: web.Application) -> None:
 def create_app(settings: Settings) -> web.Application:
     if not settings.admin_token:
         raise ValueError("an admin token is required")
-    app = web.Application(middlewares=[error_middleware], client_max_size=1024**2)
+    app = web.Application(
+        middlewares=[error_middleware, throttle_middleware], client_max_size=1024**2
+    )
     app[SETTINGS] = settings
     app[NODE_ID] = settings.node_id or "n_" + secrets.token_hex(4)
     app[DIRECTORY] = Directory()
@@ -135,6 +139,8 @@ def create_app(settings: Settings) -> web.Application:
         autoescape=jinja2.select_autoescape(["html"]),
     )
     app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(audit_ctx)
+    app.cleanup_ctx.append(throttle_ctx)
     app.cleanup_ctx.append(_rooms_ctx)
     app.cleanup_ctx.append(_interactions_ctx)
     app.cleanup_ctx.append(reports.records_ctx)
@@ -149,5 +155,6 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(pages.routes)
     app.add_routes(admin.routes)
     app.add_routes(ws.routes)
+    app.add_routes(audit_views.routes)
     app.router.add_static("/static", pages.WEB_DIR / "static", name="static")
     return app

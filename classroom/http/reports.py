@@ -29,11 +29,12 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from classroom.domain.attendance import Thresholds
+from classroom.domain.audit import Action as AuditAction
 from classroom.domain.lifecycle import to_local
 from classroom.domain.models import DEFAULT_TIMEZONE, Member, Role, Session
 from classroom.domain.research import DATA_DICTIONARY, FIELDS
 from classroom.domain.tokens import JoinClaims
-from classroom.http import admin, api
+from classroom.http import admin, api, audit, credentials
 from classroom.http.background import running
 from classroom.http.errors import ApiError
 from classroom.http.keys import DIRECTORY, NODE_ID, RECORDER, REPORTS, ROOMS, SETTINGS, STORE
@@ -83,6 +84,8 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
         done = await app[REPORTS].apply_retention(time.time())
         if done:
             log.info("retention: summarised %d session(s)", len(done))
+        if trimmed := await app[audit.AUDIT].apply_retention(time.time()):
+            log.info("retention: deleted %d audit log entries", trimmed)
 
     try:
         async with running(every(RETENTION_INTERVAL_S, retention, "retention")):
@@ -428,8 +431,11 @@ async def _token_viewer(
     `roles` on the roster now (expired links still show records)."""
     claims = api._join_claims(request, token)
     if claims is None:
+        credentials.refused(request, token)
         return None
     member = await link_member(request.app[STORE], claims, roles)
+    if member is not None:
+        credentials.accepted(request)
     return (claims, member) if member is not None else None
 
 
@@ -442,6 +448,7 @@ async def require_viewer(
     if api._is_admin_token(request, given):
         return
     if api._join_claims(request, given) is None:
+        credentials.refused(request, given)
         raise ApiError(401, "unauthorized", "bearer token refused", headers=api._CHALLENGE)
     viewer = await _token_viewer(request, given)
     if viewer is None:
@@ -540,6 +547,7 @@ async def erase_member(request: web.Request) -> web.Response:
     result = await request.app[REPORTS].erase(cid, mid)
     if not result["erased"]:
         raise ApiError(404, "not_found", f"member {mid!r} is not in cohort {cid!r}")
+    await audit.record(request, AuditAction.member_erase, cohort_id=cid, member_id=mid)
     return web.json_response(result)
 
 
