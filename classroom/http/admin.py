@@ -460,7 +460,9 @@ async def admin_upload_roster(request: web.Request) -> web.Response:
         )  # fmt: skip
     except NotFound:
         return _message(request, login, 404, "error.notFound")
-    await audit.record(request, AuditAction.roster_import, f"{len(members)} members", cohort_id=cid)
+    await audit.record(
+        request, AuditAction.roster_import, f"{len(members)} imported", cohort_id=cid
+    )
     return _redirect(request, f"/admin/cohorts/{cid}?imported={len(members)}")
 
 

@@ -389,7 +389,9 @@ async def import_members(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_encoding", f"the roster must be UTF-8, not {charset}")
     raw = await _read_body(request, MAX_CSV_BYTES)
     members = await import_roster(store, cid, raw)
-    await audit.record(request, AuditAction.roster_import, f"{len(members)} members", cohort_id=cid)
+    await audit.record(
+        request, AuditAction.roster_import, f"{len(members)} imported", cohort_id=cid
+    )
     return web.json_response(
         {"imported": len(members), "members": [m.to_json() for m in members]}, status=201
     )

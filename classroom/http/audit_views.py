@@ -27,7 +27,7 @@ routes = web.RouteTableDef()
 def _query(request: web.Request, *, page: bool = False) -> AuditQuery:
     """The validated query string; raises QueryError. (The page also takes ``lang``, its
     language switch.)"""
-    counts = Counter(name for name in request.query if not (page and name == "lang"))
+    counts = Counter(name for name, _ in request.query.items() if not (page and name == "lang"))
     return parse_query({name: request.query.getone(name) for name in counts}, counts)
 
 
@@ -88,6 +88,8 @@ async def admin_audit(request: web.Request) -> web.Response:
         "rows": [_row(t, e) for e in entries],
         "next_cursor": next_cursor,
         "paged": query.cursor is not None,
+        # The page size asked for, kept from page to page.
+        "limit_param": f"&limit={query.limit}" if "limit" in request.query else "",
         "zone": DEFAULT_TIMEZONE,
     }
     return admin._render(request, "admin/audit.html", login, context)

@@ -134,19 +134,23 @@ async def throttle_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+def page_kind(method: str, canonical: str) -> Kind | None:
+    """Where a page route (by method and canonical path) takes a credential, if it does."""
+    kind = _PAGES.get((method, canonical))
+    if kind is not None:
+        return kind
+    for prefix, prefix_kind in _PAGE_PREFIXES:
+        if canonical == prefix or canonical.startswith(prefix + "/"):
+            return prefix_kind
+    return None
+
+
 def guarded_kind(request: web.Request) -> Kind | None:
     """Where this request tries a credential, or None if it does not."""
     if request.path.startswith(API_PREFIX):
         return Kind.api_token if "Authorization" in request.headers else None
     resource = request.match_info.route.resource
-    canonical = resource.canonical if resource is not None else ""
-    kind = _PAGES.get((request.method, canonical))
-    if kind is not None:
-        return kind
-    for prefix, page_kind in _PAGE_PREFIXES:
-        if canonical == prefix or canonical.startswith(prefix + "/"):
-            return page_kind
-    return None
+    return page_kind(request.method, resource.canonical if resource is not None else "")
 
 
 def wait_text(t: Strings, seconds: int) -> str:
