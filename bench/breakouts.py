@@ -345,23 +345,6 @@ async def wait_until(predicate: Any, timeout: float, what: str) -> None:
         await asyncio.sleep(0.005)
 
 
-def _bucket_delta_max(before: str, after: str, name: str) -> float | None:
-    """Upper bound of the highest histogram bucket that gained observations in between."""
-
-    b0, b1 = (
-        dict(support.histogram_buckets(before, name)),
-        dict(support.histogram_buckets(after, name)),
-    )
-    total = b1.get("+Inf", 0.0) - b0.get("+Inf", 0.0)
-    if total <= 0:
-        return None
-    # cumulative buckets: the first bound below which every new observation falls
-    for le in sorted(b1, key=lambda le: math.inf if le == "+Inf" else float(le)):
-        if b1[le] - b0.get(le, 0.0) >= total:
-            return math.inf if le == "+Inf" else float(le)
-    return None
-
-
 async def measure_switch(
     http: aiohttp.ClientSession,
     server: ServerProcess,
@@ -416,7 +399,7 @@ async def measure_switch(
         delta("classroom_keyframe_requests_total", {"direction": "out"})
     )
     sw.server_keyframes_forwarded = int(delta("classroom_keyframes_forwarded_total"))
-    sw.server_loop_lag_max_s = _bucket_delta_max(m0, m1, "classroom_event_loop_lag_seconds")
+    sw.server_loop_lag_max_s = support.bucket_delta_max(m0, m1, "classroom_event_loop_lag_seconds")
     sw.client_nacks = sum(p.nacks_sent for p in peers) - nacks0
     sw.stale_packets = sum(p.stale_packets for p in peers) - stale0
     sw.server_nacks_to_publishers = int(

@@ -464,3 +464,19 @@ def write_results(
             **more,
         }
         Path(args.json).write_text(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def bucket_delta_max(before: str, after: str, name: str) -> float | None:
+    """Upper bound of the highest histogram bucket that gained observations in between."""
+    b0, b1 = (
+        dict(histogram_buckets(before, name)),
+        dict(histogram_buckets(after, name)),
+    )
+    total = b1.get("+Inf", 0.0) - b0.get("+Inf", 0.0)
+    if total <= 0:
+        return None
+    # cumulative buckets: the first bound below which every new observation falls
+    for le in sorted(b1, key=lambda le: math.inf if le == "+Inf" else float(le)):
+        if b1[le] - b0.get(le, 0.0) >= total:
+            return math.inf if le == "+Inf" else float(le)
+    return None

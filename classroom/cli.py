@@ -10,13 +10,20 @@ import sys
 from pathlib import Path
 
 from classroom.config import (
+    AUDIO_SLOTS_LIMIT,
     DEFAULT_END_GRACE_MIN,
+    MAX_PARTICIPANTS_LIMIT,
+    VIDEO_SLOTS_LIMIT,
     ConfigError,
     Settings,
     count_env,
     env,
     ice_servers_from_env,
+    ice_transport_policy_from_env,
+    int_env,
+    media_ports_from,
     number_env,
+    turn_from_env,
 )
 from classroom.demo import ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE, main_demo
 
@@ -60,6 +67,15 @@ def serve(args: argparse.Namespace) -> int:
             ice_loopback=args.ice_loopback,
             public_ip=args.public_ip or env("CLASSROOM_PUBLIC_IP"),
             ice_servers=ice_servers_from_env(env("CLASSROOM_ICE_SERVERS")),
+            turn=turn_from_env(
+                env("CLASSROOM_TURN_SECRET"),
+                env("CLASSROOM_TURN_URLS"),
+                env("CLASSROOM_TURN_TTL_S"),
+            ),
+            media_ports=media_ports_from(args.media_ports or env("CLASSROOM_MEDIA_PORTS")),
+            ice_transport_policy=ice_transport_policy_from_env(
+                env("CLASSROOM_ICE_TRANSPORT_POLICY")
+            ),
             public_url=args.public_url or env("CLASSROOM_PUBLIC_URL"),
             log_level=args.log_level,
             log_json=args.log_json,
@@ -73,6 +89,9 @@ def serve(args: argparse.Namespace) -> int:
             auth_lockout_s=number_env("CLASSROOM_AUTH_LOCKOUT_S", 60.0),
             auth_max_lockout_s=number_env("CLASSROOM_AUTH_MAX_LOCKOUT_S", 3600.0),
             audit_retention_days=number_env("CLASSROOM_AUDIT_RETENTION_DAYS", 400.0),
+            max_participants=int_env("CLASSROOM_MAX_PARTICIPANTS", 60, 2, MAX_PARTICIPANTS_LIMIT),
+            video_slots=int_env("CLASSROOM_VIDEO_SLOTS", 16, 1, VIDEO_SLOTS_LIMIT),
+            audio_slots=int_env("CLASSROOM_AUDIO_SLOTS", 3, 1, AUDIO_SLOTS_LIMIT),
         )
         prepare_media_plane(settings)
     except (ConfigError, RuntimeError) as exc:
@@ -120,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="offer 127.0.0.1 as an ICE candidate (tests, single-machine demos)",
     )
     s.add_argument("--public-ip", help="address advertised to browsers (1:1 NAT)")
+    s.add_argument(
+        "--media-ports",
+        help="UDP port range of the media host candidates, e.g. 40000-40999 (default: any)",
+    )
     s.add_argument("--public-url", help="base URL used in join links")
     s.add_argument("--log-level", default=env("CLASSROOM_LOG_LEVEL") or "INFO")
     s.add_argument("--log-json", action="store_true", help="JSON lines logs")

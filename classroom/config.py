@@ -11,6 +11,7 @@ from typing import Any
 
 from classroom.domain.lifecycle import DEFAULT_END_GRACE
 from classroom.domain.throttle import Policy
+from classroom.domain.turn import DEFAULT_TURN_TTL_S, TURN_SCHEMES, TurnConfig
 
 #: CLASSROOM_END_GRACE_MIN when unset.
 DEFAULT_END_GRACE_MIN = DEFAULT_END_GRACE.total_seconds() / 60
@@ -33,10 +34,25 @@ class Settings:
     public_ip: str | None = None
     #: STUN/TURN servers handed to browsers, RTCIceServer dicts.
     ice_servers: list[dict[str, Any]] = field(default_factory=list)
+    #: A TURN server that shares a secret with us: each join gets its own short-lived
+    #: credentials for it (classroom.domain.turn).
+    turn: TurnConfig | None = None
+    #: The browser's RTCPeerConnection iceTransportPolicy: "all", or "relay" to send all
+    #: media through TURN (an operator's check that the relay works; the relay tests).
+    ice_transport_policy: str = "all"
+    #: UDP ports (low, high) the server's ICE host candidates bind to; None: any port.
+    media_ports: tuple[int, int] | None = None
     #: Base URL used in join links; defaults to http://host:port.
     public_url: str | None = None
     join_token_ttl_s: int = 14 * 24 * 3600
-    max_participants_per_room: int = 60
+    #: People in one session (CLASSROOM_MAX_PARTICIPANTS); the one over it gets
+    #: `session_full`.
+    max_participants: int = 60
+    #: Every subscriber's fixed pool of send slots: the videos it can show
+    #: (CLASSROOM_VIDEO_SLOTS, last-N) and the loudest speakers it hears
+    #: (CLASSROOM_AUDIO_SLOTS). Created in its first offer, never renegotiated.
+    video_slots: int = 16
+    audio_slots: int = 3
     log_level: str = "INFO"
     log_json: bool = False
     node_id: str = ""
@@ -103,6 +119,75 @@ def ice_servers_from_env(raw: str | None) -> list[dict[str, Any]]:
     return value
 
 
+ICE_TRANSPORT_POLICIES = ("all", "relay")
+
+
+def turn_from_env(secret: str | None, urls: str | None, ttl: str | None) -> TurnConfig | None:
+    """CLASSROOM_TURN_SECRET, CLASSROOM_TURN_URLS (comma-separated turn:/turns: URLs) and
+    CLASSROOM_TURN_TTL_S (seconds). The secret and the URLs come together or not at all."""
+    if secret is None and urls is None:
+        if ttl is not None:
+            raise ConfigError("CLASSROOM_TURN_TTL_S is set but CLASSROOM_TURN_SECRET is not")
+        return None
+    if secret is None:
+        raise ConfigError(
+            "CLASSROOM_TURN_URLS is set but CLASSROOM_TURN_SECRET is not "
+            "(the TURN server's static-auth-secret)"
+        )
+    if urls is None:
+        raise ConfigError("CLASSROOM_TURN_SECRET is set but CLASSROOM_TURN_URLS is not")
+    if len(secret) < 16:
+        raise ConfigError("CLASSROOM_TURN_SECRET must be at least 16 characters")
+    parsed = tuple(u.strip() for u in urls.split(",") if u.strip())
+    if not parsed:
+        raise ConfigError("CLASSROOM_TURN_URLS holds no URL")
+    for url in parsed:
+        if not url.startswith(TURN_SCHEMES) or not url.partition(":")[2].strip():
+            raise ConfigError(
+                f"CLASSROOM_TURN_URLS: {url!r} is not a turn: or turns: URL "
+                "(e.g. turn:turn.example.org:3478?transport=udp)"
+            )
+    ttl_s = DEFAULT_TURN_TTL_S
+    if ttl is not None:
+        try:
+            ttl_s = int(ttl)
+        except ValueError:
+            raise ConfigError(f"CLASSROOM_TURN_TTL_S must be whole seconds, not {ttl!r}") from None
+        if ttl_s < 60:
+            raise ConfigError("CLASSROOM_TURN_TTL_S must be at least 60 seconds")
+    return TurnConfig(secret=secret, urls=parsed, ttl_s=ttl_s)
+
+
+def ice_transport_policy_from_env(raw: str | None) -> str:
+    """CLASSROOM_ICE_TRANSPORT_POLICY: "all" (the default) or "relay"."""
+    if raw is None:
+        return "all"
+    if raw not in ICE_TRANSPORT_POLICIES:
+        raise ConfigError(f'CLASSROOM_ICE_TRANSPORT_POLICY must be "all" or "relay", not {raw!r}')
+    return raw
+
+
+def media_ports_from(raw: str | None) -> tuple[int, int] | None:
+    """--media-ports / CLASSROOM_MEDIA_PORTS: "LOW-HIGH", e.g. "40000-40999"."""
+    if raw is None:
+        return None
+    low_text, dash, high_text = raw.strip().partition("-")
+    try:
+        if not dash:
+            raise ValueError
+        low, high = int(low_text), int(high_text)
+    except ValueError:
+        raise ConfigError(
+            f"media ports must be a range LOW-HIGH such as 40000-40999, not {raw!r}"
+        ) from None
+    if not 1024 <= low <= high <= 65535:
+        raise ConfigError(
+            f"media ports {raw!r}: need 1024 <= LOW <= HIGH <= 65535 (one UDP port per "
+            "participant and host address)"
+        )
+    return low, high
+
+
 def number_env(name: str, default: float) -> float:
     """A non-negative number from the environment, or `default` when unset."""
     raw = env(name)
@@ -123,6 +208,28 @@ def count_env(name: str, default: int) -> int:
     if value < 1 or value != int(value):
         raise ConfigError(f"{name} must be a whole number of at least 1")
     return int(value)
+
+
+#: Bounds of the size settings. A session of more than this many people on one node is
+#: more than one event loop forwards (docs/benchmarks.md); a pool of more slots than a
+#: browser grid can show, or than people talk at once, only costs.
+MAX_PARTICIPANTS_LIMIT = 500
+VIDEO_SLOTS_LIMIT = 49
+AUDIO_SLOTS_LIMIT = 8
+
+
+def int_env(name: str, default: int, low: int, high: int) -> int:
+    """A whole number from `low` to `high` from the environment, or `default` when unset."""
+    raw = env(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be from {low} to {high}, not {value}")
+    return value
 
 
 def env(name: str) -> str | None:

@@ -1,9 +1,11 @@
 """Breakout planning: who sits with whom, so that leaders meet colleagues they have not met.
 
-The `mix` strategy treats grouping as minimising a cost over pairs placed in the same group:
-a pair that has met before costs most (each earlier meeting adds again), a pair from the same
-department costs less, a pair from the same location least. A seeded greedy construction is
-improved by swaps between groups. Pure and deterministic for a given seed.
+The `mix` strategy seats as many new cross-department pairs as it can (a meeting of a pair
+who met before, or of one department, seats none); then as many distinct pairs; then it
+spreads what repeats remain, and the spread of locations only breaks ties. A programme plan is
+searched over all its rounds at once (`classroom.domain.pairing_search`), so that late rounds
+are not left with what the early ones did not use. Pure and deterministic for a given seed.
+How good a plan is, and the best possible: `classroom.domain.plan_score`.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
-#: Weights of the pair cost. A repeated meeting outweighs any department mix.
+from classroom.domain import pairing_search
+from classroom.domain.plan_score import Bounds, Score, bounds, programme_score, score
+
+__all__ = ["Bounds", "Score", "bounds", "programme_score", "score"]
+
+#: Weights of a late joiner's pair cost. A repeated meeting outweighs any department mix.
 REPEAT_COST = 10.0
 SAME_DEPARTMENT_COST = 3.0
 SAME_LOCATION_COST = 1.0
-
-STRATEGIES = ("mix", "random", "manual", "keep", "choose")
 
 
 class PlanError(ValueError):
@@ -92,70 +97,65 @@ class _Cost:
         return sum(self.pair(person, other) for other in group)
 
 
-class _Assignment:
-    """Groups with per-group department and location counts, so that the cost of placing
-    one person in a group is O(1 + the people they met before), not O(group size)."""
+#: Swap evaluations the tabu search may spend per person and round of the plan: enough to
+#: reach the bound of the cohort shapes in bench/planner.py, and within the time limits of
+#: docs/benchmarks.md (a work count, not a clock, so that a seed gives one plan).
+SEARCH_WORK_PER_SLOT = 400
+#: However small the plan, the search may spend this much.
+SEARCH_WORK_MIN = 100_000
+#: ... and however large, no more than this.
+SEARCH_WORK_MAX = 600_000
 
-    def __init__(self, people: Sequence[Person], history: PairHistory, groups: int) -> None:
-        self.n = len(people)
-        codes: dict[str, int] = {}
-        self.dept = [
-            codes.setdefault("d:" + p.department, len(codes)) if p.department else -1
-            for p in people
-        ]
-        self.loc = [
-            codes.setdefault("l:" + p.location, len(codes)) if p.location else -1 for p in people
-        ]
-        index = {p.id: i for i, p in enumerate(people)}
-        self.met: list[dict[int, int]] = [{} for _ in people]
-        for (a, b), times in history.counts.items():
-            ia, ib = index.get(a), index.get(b)
-            if ia is not None and ib is not None and times:
-                self.met[ia][ib] = times
-                self.met[ib][ia] = times
-        self.group_of = [-1] * self.n
-        self.members: list[list[int]] = [[] for _ in range(groups)]
-        self.counts: list[dict[int, int]] = [{} for _ in range(groups)]
 
-    def attach(self, a: int, g: int, skip1: int = -1, skip2: int = -1) -> float:
-        """Cost of `a` with the members of group `g`, leaving out skip1/skip2 and itself."""
-        counts = self.counts[g]
-        group_of = self.group_of
-        cost = 0.0
-        d, loc = self.dept[a], self.loc[a]
+def _codes(people: Sequence[Person]) -> tuple[list[int], list[int]]:
+    depts: dict[str, int] = {}
+    locs: dict[str, int] = {}
+    dept = [depts.setdefault(p.department, len(depts)) if p.department else -1 for p in people]
+    loc = [locs.setdefault(p.location, len(locs)) if p.location else -1 for p in people]
+    return dept, loc
+
+
+def _history_by_index(people: Sequence[Person], history: PairHistory) -> list[dict[int, int]]:
+    index = {p.id: i for i, p in enumerate(people)}
+    met: list[dict[int, int]] = [{} for _ in people]
+    for (a, b), times in history.counts.items():
+        ia, ib = index.get(a), index.get(b)
+        if ia is not None and ib is not None and times:
+            met[ia][ib] = times
+            met[ib][ia] = times
+    return met
+
+
+def _unmet_cross(dept: Sequence[int], met: Sequence[Mapping[int, int]]) -> int:
+    """Pairs from different departments (or without one) who have not met; O(n + history)."""
+    n = len(dept)
+    sizes: dict[int, int] = {}
+    for d in dept:
         if d >= 0:
-            same = counts.get(d, 0)
-            for s in (a, skip1, skip2):
-                if s >= 0 and group_of[s] == g and self.dept[s] == d:
-                    same -= 1
-            cost += SAME_DEPARTMENT_COST * same
-        if loc >= 0:
-            same = counts.get(loc, 0)
-            for s in (a, skip1, skip2):
-                if s >= 0 and group_of[s] == g and self.loc[s] == loc:
-                    same -= 1
-            cost += SAME_LOCATION_COST * same
-        for p, times in self.met[a].items():
-            if group_of[p] == g and p != skip1 and p != skip2:
-                cost += REPEAT_COST * times
-        return cost
+            sizes[d] = sizes.get(d, 0) + 1
+    cross = n * (n - 1) // 2 - sum(k * (k - 1) // 2 for k in sizes.values())
+    met_cross = sum(
+        1 for a, row in enumerate(met) for b in row if a < b and (dept[a] < 0 or dept[a] != dept[b])
+    )
+    return cross - met_cross
 
-    def put(self, a: int, g: int) -> None:
-        self.group_of[a] = g
-        self.members[g].append(a)
-        counts = self.counts[g]
-        for code in (self.dept[a], self.loc[a]):
-            if code >= 0:
-                counts[code] = counts.get(code, 0) + 1
 
-    def take(self, a: int) -> None:
-        g = self.group_of[a]
-        self.members[g].remove(a)
-        counts = self.counts[g]
-        for code in (self.dept[a], self.loc[a]):
-            if code >= 0:
-                counts[code] -= 1
-        self.group_of[a] = -1
+def plan_mix_rounds(
+    people: Sequence[Person],
+    history: PairHistory,
+    sizes: Sequence[int],
+    rounds: int,
+    seed: int,
+) -> list[list[list[str]]]:
+    """`rounds` rounds of groups of the given sizes with a low pair cost, searched together;
+    deterministic for a seed."""
+    dept, loc = _codes(people)
+    ids = [p.id for p in people]
+    met = _history_by_index(people, history)
+    floor = pairing_search.floor_of_bad_meetings(dept, _unmet_cross(dept, met), rounds, sizes)
+    work = min(SEARCH_WORK_MAX, max(SEARCH_WORK_MIN, SEARCH_WORK_PER_SLOT * len(people) * rounds))
+    planned = pairing_search.search(dept, loc, met, rounds, sizes, seed, work, floor)
+    return [[[ids[i] for i in group] for group in groups] for groups in planned]
 
 
 def plan_mix(
@@ -163,57 +163,9 @@ def plan_mix(
     history: PairHistory,
     sizes: Sequence[int],
     seed: int,
-    max_passes: int = 8,
 ) -> list[list[str]]:
-    """Groups of the given sizes with a low pair cost; deterministic for a seed.
-
-    Greedy placement in a seeded random order, then passes in which every member who still
-    sits with someone costly looks for the best swap with anyone in another group.
-    """
-    rng = random.Random(seed)
-    order = list(range(len(people)))
-    rng.shuffle(order)
-    state = _Assignment(people, history, len(sizes))
-    for a in order:
-        best, best_cost = -1, 0.0
-        for g, size in enumerate(sizes):
-            if len(state.members[g]) >= size:
-                continue
-            c = state.attach(a, g)
-            if best < 0 or c < best_cost - 1e-9:
-                best, best_cost = g, c
-        state.put(a, best)
-    for _ in range(max_passes):
-        improved = False
-        for a in order:
-            g1 = state.group_of[a]
-            base_a = state.attach(a, g1)
-            if base_a <= 0:
-                continue
-            best_b, best_delta = -1, -1e-9
-            # Only groups where `a` itself would be better off; swaps that help only the
-            # other side are found when that side is visited.
-            hopeful = [g2 for g2 in range(len(sizes)) if g2 != g1 and state.attach(a, g2) < base_a]
-            for b in (b for g2 in hopeful for b in state.members[g2]):
-                g2 = state.group_of[b]
-                delta = (
-                    state.attach(a, g2, b) + state.attach(b, g1, a) - base_a - state.attach(b, g2)
-                )
-                if delta < best_delta:
-                    best_b, best_delta = b, delta
-            if best_b >= 0:
-                g2 = state.group_of[best_b]
-                state.take(a)
-                state.take(best_b)
-                state.put(a, g2)
-                state.put(best_b, g1)
-                improved = True
-        if not improved:
-            break
-    position = {a: i for i, a in enumerate(order)}
-    return [
-        [people[i].id for i in sorted(group, key=position.__getitem__)] for group in state.members
-    ]
+    """One round of groups of the given sizes with a low pair cost; deterministic for a seed."""
+    return plan_mix_rounds(people, history, sizes, 1, seed)[0]
 
 
 def plan_random(people: Sequence[Person], sizes: Sequence[int], seed: int) -> list[list[str]]:
@@ -225,44 +177,6 @@ def plan_random(people: Sequence[Person], sizes: Sequence[int], seed: int) -> li
         groups.append(ids[start : start + size])
         start += size
     return groups
-
-
-@dataclass(frozen=True)
-class Score:
-    pairs: int
-    new_pairs: int
-    repeated_pairs: int
-    same_department_pairs: int
-    mean_departments_per_group: float
-
-    def to_json(self) -> dict[str, float | int]:
-        return {
-            "pairs": self.pairs,
-            "new_pairs": self.new_pairs,
-            "repeated_pairs": self.repeated_pairs,
-            "same_department_pairs": self.same_department_pairs,
-            "mean_departments_per_group": round(self.mean_departments_per_group, 2),
-        }
-
-
-def score(
-    groups: Sequence[Sequence[str]], people: Mapping[str, Person], history: PairHistory
-) -> Score:
-    pairs = new = repeated = same_dept = 0
-    departments = 0
-    for group in groups:
-        departments += len({people[m].department for m in group if m in people})
-        for a, b in combinations(group, 2):
-            pairs += 1
-            if history.met(a, b):
-                repeated += 1
-            else:
-                new += 1
-            pa, pb = people.get(a), people.get(b)
-            if pa and pb and pa.department and pa.department == pb.department:
-                same_dept += 1
-    mean = departments / len(groups) if groups else 0.0
-    return Score(pairs, new, repeated, same_dept, mean)
 
 
 def plan_round(
@@ -291,35 +205,21 @@ def plan_programme(
     strategy: str = "mix",
     seed: int = 0,
 ) -> tuple[list[list[list[str]]], Score]:
-    """Rounds planned one after another, each seeing the pairs of the rounds before it."""
+    """Groups for `rounds` rounds and their score. `mix` searches all the rounds together;
+    `random` shuffles each round with its own seed (``seed * 1000 + round``)."""
     if rounds < 1:
         raise PlanError("rounds must be at least 1")
-    running = history.copy()
-    planned: list[list[list[str]]] = []
-    by_id = {p.id: p for p in people}
-    total = Score(0, 0, 0, 0, 0.0)
-    dept_sum = 0.0
-    for r in range(rounds):
-        groups = plan_round(people, running, strategy, seed * 1000 + r, group_size=group_size)
-        s = score(groups, by_id, running)
-        total = Score(
-            total.pairs + s.pairs,
-            total.new_pairs + s.new_pairs,
-            total.repeated_pairs + s.repeated_pairs,
-            total.same_department_pairs + s.same_department_pairs,
-            0.0,
-        )
-        dept_sum += s.mean_departments_per_group
-        running.add_groups(groups)
-        planned.append(groups)
-    final = Score(
-        total.pairs,
-        total.new_pairs,
-        total.repeated_pairs,
-        total.same_department_pairs,
-        dept_sum / rounds,
-    )
-    return planned, final
+    if len({p.id for p in people}) != len(people):
+        raise PlanError("member ids must be unique")
+    sizes = group_sizes(len(people), group_size)
+    if strategy == "mix":
+        planned = plan_mix_rounds(people, history, sizes, rounds, seed)
+    else:
+        planned = [
+            plan_round(people, history, strategy, seed * 1000 + r, group_size=group_size)
+            for r in range(rounds)
+        ]
+    return planned, programme_score(planned, {p.id: p for p in people}, history)
 
 
 def place_late_joiner(

@@ -6,26 +6,17 @@ Who may use them:
 - a facilitator arriving from their own room page ("Manage cohort" posts their join
   token): their cohort only, and only while the roster still says they are a facilitator.
 
-The login lives in one cookie, signed with a key derived from the server secret, HttpOnly,
-SameSite=Strict, Secure behind https, valid 12 hours. Every form carries a CSRF token
-derived from the cookie's random nonce (which changes at login, so a token seen before
-login is worthless after); a POST without the matching token changes nothing. The actions
-go through the same functions as the JSON API, so the rules are the same.
+The login lives in one signed cookie (`classroom.http.auth`: how it is signed and read, who
+it stands for). Every form carries a CSRF token derived from the cookie's random nonce; a
+POST without the matching token changes nothing. The actions go through the same functions
+as the JSON API, so the rules are the same.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
-import secrets
 import time
-from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -37,25 +28,34 @@ from classroom.domain.lifecycle import Action, parse_local_time, to_local, zone
 from classroom.domain.models import (
     DEFAULT_LOBBY_MINUTES,
     DEFAULT_TIMEZONE,
-    Member,
-    Role,
     Session,
     SessionStatus,
     utc_now,
 )
-from classroom.domain.tokens import TokenError, verify_join_token
 from classroom.http import api, audit, credentials
+from classroom.http.auth import (
+    AdminLogin,
+    Viewer,
+    admin_token_matches,
+    checked_form,
+    csrf_token,
+    facilitator_login,
+    foreign_origin,
+    fresh_login,
+    login_as_admin,
+    login_as_facilitator,
+    login_of,
+    set_login_cookie,
+    viewer_of,
+)
 from classroom.http.errors import ApiError
-from classroom.http.keys import SECRET, SETTINGS, STORE
+from classroom.http.keys import SETTINGS, STORE
 from classroom.http.pages import pick_language
 from classroom.http.strings import Strings
-from classroom.signaling.links import link_member
 from classroom.store.errors import Conflict, NotFound
 
 routes = web.RouteTableDef()
 
-COOKIE = "classroom_admin"
-SESSION_TTL_S = 12 * 3600
 TIMEZONES = (
     "Europe/Oslo",
     "Europe/Stockholm",
@@ -73,131 +73,18 @@ _NOTICES = {
 }
 
 
-@dataclass(frozen=True)
-class AdminLogin:
-    """What the cookie says: a random nonce (CSRF), who is logged in, until when."""
-
-    n: str
-    p: str = ""  # "", "admin" or "facilitator"
-    c: str = ""  # the facilitator's cohort
-    m: str = ""  # the facilitator's member id
-    e: int = 0
-    lang: str = ""
-
-    @property
-    def logged_in(self) -> bool:
-        return self.p in ("admin", "facilitator")
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _key(request: web.Request) -> bytes:
-    return hmac.new(request.app[SECRET], b"classroom admin cookie v1", hashlib.sha256).digest()
-
-
-def _sign(request: web.Request, login: AdminLogin) -> str:
-    body = _b64(json.dumps(asdict(login), separators=(",", ":")).encode())
-    mac = hmac.new(_key(request), body.encode(), hashlib.sha256).digest()
-    return f"{body}.{_b64(mac)}"
-
-
-def _read(request: web.Request) -> AdminLogin | None:
-    text = request.cookies.get(COOKIE, "")
-    body, _, mac = text.partition(".")
-    if not body or not mac or len(text) > 2048:
-        return None
-    try:
-        given = _unb64(mac)
-        expected = hmac.new(_key(request), body.encode(), hashlib.sha256).digest()
-        if not hmac.compare_digest(given, expected):
-            return None
-        login = AdminLogin(**json.loads(_unb64(body)))
-    except (ValueError, TypeError, binascii.Error):
-        return None
-    if login.logged_in and login.e <= time.time():
-        return AdminLogin(n=login.n, lang=login.lang)  # expired: anonymous again
-    return login
-
-
-def csrf_token(request: web.Request, login: AdminLogin) -> str:
-    return _b64(hmac.new(_key(request), f"csrf|{login.n}".encode(), hashlib.sha256).digest())
-
-
-def _fresh(lang: str = "") -> AdminLogin:
-    return AdminLogin(n=secrets.token_urlsafe(16), lang=lang)
-
-
-def _login_of(request: web.Request) -> tuple[AdminLogin, bool]:
-    """The request's login state, and whether the cookie must be (re)set."""
-    login = _read(request)
-    changed = login is None
-    if login is None:
-        login = _fresh()
-    asked = request.query.get("lang", "")
-    if asked in ("en", "nb") and asked != login.lang:
-        login = replace(login, lang=asked)
-        changed = True
-    return login, changed
-
-
-def _set_cookie(request: web.Request, response: web.StreamResponse, login: AdminLogin) -> None:
-    secure = request.secure or request.app[SETTINGS].base_url.startswith("https://")
-    response.set_cookie(
-        COOKIE,
-        _sign(request, login),
-        path="/admin",
-        httponly=True,
-        samesite="Strict",
-        secure=secure,
-        max_age=SESSION_TTL_S,
-    )
-
-
-def _strings(request: web.Request, login: AdminLogin) -> Strings:
+def strings_for(request: web.Request, login: AdminLogin) -> Strings:
     return Strings(login.lang or pick_language(request))
 
 
 def _redirect(request: web.Request, location: str, login: AdminLogin | None = None) -> web.Response:
     response = web.Response(status=303, headers={"Location": location})
     if login is not None:
-        _set_cookie(request, response, login)
+        set_login_cookie(request, response, login)
     return response
 
 
-@dataclass(frozen=True)
-class Viewer:
-    """Who is looking at an admin page right now (re-checked against the roster)."""
-
-    login: AdminLogin
-    member: Member | None = None
-
-    @property
-    def is_admin(self) -> bool:
-        return self.login.p == "admin"
-
-    def may_see(self, cohort_id: str) -> bool:
-        return self.is_admin or (self.member is not None and self.member.cohort_id == cohort_id)
-
-
-async def _viewer(request: web.Request, login: AdminLogin) -> Viewer | None:
-    if login.p == "admin":
-        credentials.identify(request, ADMIN_LOGIN)
-        return Viewer(login)
-    if login.p == "facilitator":
-        member = await request.app[STORE].get_member(login.m)
-        if member is not None and member.role is Role.facilitator and member.cohort_id == login.c:
-            credentials.identify(request, facilitator(member.id, member.name))
-            return Viewer(login, member)
-    return None
-
-
-def _render(
+def render(
     request: web.Request,
     template: str,
     login: AdminLogin,
@@ -206,7 +93,7 @@ def _render(
     status: int = 200,
     set_cookie: bool = False,
 ) -> web.Response:
-    t = _strings(request, login)
+    t = strings_for(request, login)
     notice_key = _NOTICES.get(request.query.get("done", ""))
     response = aiohttp_jinja2.render_template(
         template,
@@ -223,67 +110,42 @@ def _render(
         status=status,
     )
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-    )
     if set_cookie or request.query.get("lang") == login.lang:  # keep the chosen language
-        _set_cookie(request, response, login)
+        set_login_cookie(request, response, login)
     return response
 
 
-def _message(
+def message_page(
     request: web.Request, login: AdminLogin, status: int, key: str, **params: Any
 ) -> web.Response:
-    t = _strings(request, login)
-    return _render(request, "admin/message.html", login, {"message": t(key, **params)},
+    t = strings_for(request, login)
+    return render(request, "admin/message.html", login, {"message": t(key, **params)},
                    status=status)  # fmt: skip
 
 
-def _foreign_origin(request: web.Request) -> bool:
-    """A POST that a browser says comes from another site (behind a proxy, the public URL
-    and the Host header may differ: either counts as this site)."""
-    origin = request.headers.get("Origin")
-    if not origin or origin == "null":
-        return False
-    ours = {request.host, urlsplit(request.app[SETTINGS].base_url).netloc}
-    return urlsplit(origin).netloc not in ours
-
-
-async def _checked_form(request: web.Request, login: AdminLogin) -> MultiDictProxy[Any] | None:
-    """The POSTed form if its CSRF token matches this login (and it came from this site)."""
-    if _foreign_origin(request):
-        return None
-    form = await request.post()
-    given = str(form.get("csrf", ""))
-    if not given or not hmac.compare_digest(given, csrf_token(request, login)):
-        return None
-    return form
-
-
-async def _guard(
+async def guard(
     request: web.Request, cohort_id: str | None = None
 ) -> tuple[AdminLogin, Viewer | web.Response]:
-    """The viewer, or the response to give instead (login page redirect, 403)."""
-    login, _ = _login_of(request)
-    viewer = await _viewer(request, login)
+    """The viewer, or the response to give instead (login page redirect, 403): the
+    decision is `auth.viewer_of` and `Viewer.may_see`; this is how an admin page says no."""
+    login, _ = login_of(request)
+    viewer = await viewer_of(request, login)
     if viewer is None:
-        return login, _redirect(request, "/admin", _fresh(login.lang))
+        return login, _redirect(request, "/admin", fresh_login(login.lang))
     if cohort_id is not None and not viewer.may_see(cohort_id):
-        return login, _message(request, login, 403, "admin.forbidden")
+        return login, message_page(request, login, 403, "admin.forbidden")
     return login, viewer
 
 
 async def _guarded_post(
     request: web.Request, cohort_id: str | None = None
 ) -> tuple[AdminLogin, Viewer | web.Response, MultiDictProxy[Any] | None]:
-    login, viewer = await _guard(request, cohort_id)
+    login, viewer = await guard(request, cohort_id)
     if isinstance(viewer, web.Response):
         return login, viewer, None
-    form = await _checked_form(request, login)
+    form = await checked_form(request, login)
     if form is None:
-        return login, _message(request, login, 403, "admin.csrf"), None
+        return login, message_page(request, login, 403, "admin.csrf"), None
     return login, viewer, form
 
 
@@ -292,55 +154,49 @@ async def _guarded_post(
 
 @routes.get("/admin")
 async def admin_home(request: web.Request) -> web.Response:
-    login, changed = _login_of(request)
-    viewer = await _viewer(request, login)
+    login, changed = login_of(request)
+    viewer = await viewer_of(request, login)
     if viewer is None:
         if login.logged_in:  # a facilitator who is no longer one
-            login, changed = _fresh(login.lang), True
-        return _render(request, "admin/login.html", login, {}, set_cookie=changed)
+            login, changed = fresh_login(login.lang), True
+        return render(request, "admin/login.html", login, {}, set_cookie=changed)
     if viewer.member is not None:
         return _redirect(request, f"/admin/cohorts/{viewer.member.cohort_id}")
     cohorts = await request.app[STORE].list_cohorts()
-    return _render(request, "admin/cohorts.html", login, {"cohorts": cohorts},
+    return render(request, "admin/cohorts.html", login, {"cohorts": cohorts},
                    set_cookie=changed)  # fmt: skip
 
 
 @routes.post("/admin/login")
 async def admin_login(request: web.Request) -> web.Response:
-    login, _ = _login_of(request)
-    form = await _checked_form(request, login)
+    login, _ = login_of(request)
+    form = await checked_form(request, login)
     if form is None:
-        return _message(request, login, 403, "admin.csrf")
+        return message_page(request, login, 403, "admin.csrf")
     given = str(form.get("token", "")).strip()
-    expected = request.app[SETTINGS].admin_token or ""
-    if not expected or not given or not hmac.compare_digest(given.encode(), expected.encode()):
+    if not admin_token_matches(request, given):
         credentials.refused(request, given)
-        t = _strings(request, login)
-        return _render(request, "admin/login.html", login, {"error": t("admin.login.refused")},
+        t = strings_for(request, login)
+        return render(request, "admin/login.html", login, {"error": t("admin.login.refused")},
                        status=401)  # fmt: skip
     credentials.accepted(request, ADMIN_LOGIN)
     await audit.record(request, AuditAction.login, "admin login")
     # A new nonce at login: nothing learnt before it (CSRF token, cookie) carries over.
-    fresh = replace(_fresh(login.lang), p="admin", e=int(time.time()) + SESSION_TTL_S)
-    return _redirect(request, "/admin", fresh)
+    return _redirect(request, "/admin", login_as_admin(login.lang))
 
 
 @routes.post("/admin/enter")
 async def admin_enter(request: web.Request) -> web.Response:
     """From a facilitator's room page: their join token logs them in, scoped to their
     cohort. Only their current link, only while they are a facilitator on the roster."""
-    login, _ = _login_of(request)
-    if _foreign_origin(request):
-        return _message(request, login, 403, "admin.forbidden")
+    login, _ = login_of(request)
+    if foreign_origin(request):
+        return message_page(request, login, 403, "admin.forbidden")
     form = await request.post()
-    try:
-        claims = verify_join_token(str(form.get("token", "")), request.app[SECRET], time.time())
-    except TokenError:
-        credentials.refused(request, str(form.get("token", "")))
-        return _message(request, login, 403, "admin.forbidden")
-    member = await link_member(request.app[STORE], claims, [Role.facilitator])
-    if member is None:
-        return _message(request, login, 403, "admin.forbidden")
+    entered = await facilitator_login(request, str(form.get("token", "")))
+    if entered is None:
+        return message_page(request, login, 403, "admin.forbidden")
+    claims, member = entered
     credentials.accepted(request, facilitator(member.id, member.name))
     await audit.record(
         request,
@@ -350,24 +206,19 @@ async def admin_enter(request: web.Request) -> web.Response:
         session_id=claims.session_id,
         member_id=member.id,
     )
-    fresh = replace(
-        _fresh(login.lang),
-        p="facilitator",
-        c=member.cohort_id,
-        m=member.id,
-        e=int(time.time()) + SESSION_TTL_S,
+    return _redirect(
+        request, f"/admin/sessions/{claims.session_id}", login_as_facilitator(login.lang, member)
     )
-    return _redirect(request, f"/admin/sessions/{claims.session_id}", fresh)
 
 
 @routes.post("/admin/logout")
 async def admin_logout(request: web.Request) -> web.Response:
-    login, _ = _login_of(request)
-    if await _checked_form(request, login) is None:
-        return _message(request, login, 403, "admin.csrf")
-    if await _viewer(request, login) is not None:  # who logs out, for the audit log
+    login, _ = login_of(request)
+    if await checked_form(request, login) is None:
+        return message_page(request, login, 403, "admin.csrf")
+    if await viewer_of(request, login) is not None:  # who logs out, for the audit log
         await audit.record(request, AuditAction.logout)
-    return _redirect(request, "/admin", _fresh(login.lang))
+    return _redirect(request, "/admin", fresh_login(login.lang))
 
 
 # -- cohorts -------------------------------------------------------------------------------------
@@ -380,11 +231,11 @@ async def admin_create_cohort(request: web.Request) -> web.Response:
         return viewer
     assert form is not None
     if not viewer.is_admin:
-        return _message(request, login, 403, "admin.forbidden")
+        return message_page(request, login, 403, "admin.forbidden")
     name = str(form.get("name", "")).strip()[:200]
     if not name:
         cohorts = await request.app[STORE].list_cohorts()
-        return _render(request, "admin/cohorts.html", login,
+        return render(request, "admin/cohorts.html", login,
                        {"cohorts": cohorts, "error": "name"}, status=400)  # fmt: skip
     cohort = await request.app[STORE].create_cohort(name)
     await audit.record(request, AuditAction.cohort_create, cohort.name, cohort_id=cohort.id)
@@ -403,7 +254,7 @@ async def _cohort_page(
     store = request.app[STORE]
     cohort = await store.get_cohort(cid)
     if cohort is None:
-        return _message(request, login, 404, "error.notFound")
+        return message_page(request, login, 404, "error.notFound")
     members = await store.list_members(cid)
     sessions = await store.list_sessions(cid)
     tomorrow = to_local(utc_now() + timedelta(days=1), DEFAULT_TIMEZONE)
@@ -425,13 +276,13 @@ async def _cohort_page(
         "imported": request.query.get("imported", ""),
         **extra,
     }
-    return _render(request, "admin/cohort.html", login, context, status=status)
+    return render(request, "admin/cohort.html", login, context, status=status)
 
 
 @routes.get("/admin/cohorts/{cid}")
 async def admin_cohort(request: web.Request) -> web.Response:
     cid = request.match_info["cid"]
-    login, viewer = await _guard(request, cid)
+    login, viewer = await guard(request, cid)
     if isinstance(viewer, web.Response):
         return viewer
     return await _cohort_page(request, login, viewer, cid)
@@ -444,7 +295,7 @@ async def admin_upload_roster(request: web.Request) -> web.Response:
     if isinstance(viewer, web.Response):
         return viewer
     assert form is not None
-    t = _strings(request, login)
+    t = strings_for(request, login)
     upload = form.get("roster")
     raw = upload.file.read() if isinstance(upload, web.FileField) else b""
     if not raw:
@@ -459,7 +310,7 @@ async def admin_upload_roster(request: web.Request) -> web.Response:
             upload_error=exc.message, upload_rows=rows,
         )  # fmt: skip
     except NotFound:
-        return _message(request, login, 404, "error.notFound")
+        return message_page(request, login, 404, "error.notFound")
     await audit.record(
         request, AuditAction.roster_import, f"{len(members)} imported", cohort_id=cid
     )
@@ -494,7 +345,7 @@ async def admin_schedule(request: web.Request) -> web.Response:
     except ValueError as exc:
         error = str(exc)
     except NotFound:
-        return _message(request, login, 404, "error.notFound")
+        return message_page(request, login, 404, "error.notFound")
     if session is None:
         return await _cohort_page(request, login, viewer, cid, status=400, form=values,
                                   schedule_error=error)  # fmt: skip
@@ -507,23 +358,25 @@ async def admin_schedule(request: web.Request) -> web.Response:
 # -- sessions ------------------------------------------------------------------------------------
 
 
-async def _session_for(
+async def session_for(
     request: web.Request,
 ) -> tuple[AdminLogin, Viewer | web.Response, Session | None]:
+    """The session of the path ``{sid}`` and a viewer who may see it, or the response to
+    give instead (login page redirect, 404 to a viewer, 403)."""
     sid = request.match_info["sid"]
     session = await request.app[STORE].get_session(sid)
-    login, _ = _login_of(request)
+    login, _ = login_of(request)
     if session is None:
-        if await _viewer(request, login) is None:
+        if await viewer_of(request, login) is None:
             return login, _redirect(request, "/admin"), None
-        return login, _message(request, login, 404, "error.notFound"), None
-    login, guarded = await _guard(request, session.cohort_id)
+        return login, message_page(request, login, 404, "error.notFound"), None
+    login, guarded = await guard(request, session.cohort_id)
     return login, guarded, session
 
 
 @routes.get("/admin/sessions/{sid}")
 async def admin_session(request: web.Request) -> web.Response:
-    login, viewer, session = await _session_for(request)
+    login, viewer, session = await session_for(request)
     if isinstance(viewer, web.Response):
         return viewer
     assert session is not None
@@ -551,17 +404,17 @@ async def admin_session(request: web.Request) -> web.Response:
         "regenerated_id": who if regenerated else "",
         "final": session.status in (SessionStatus.ended, SessionStatus.cancelled),
     }
-    return _render(request, "admin/session.html", login, context)
+    return render(request, "admin/session.html", login, context)
 
 
 @routes.post("/admin/sessions/{sid}/links")
 async def admin_make_links(request: web.Request) -> web.Response:
-    login, viewer, session = await _session_for(request)
+    login, viewer, session = await session_for(request)
     if isinstance(viewer, web.Response):
         return viewer
     assert session is not None
-    if await _checked_form(request, login) is None:
-        return _message(request, login, 403, "admin.csrf")
+    if await checked_form(request, login) is None:
+        return message_page(request, login, 403, "admin.csrf")
     members = await request.app[STORE].list_members(session.cohort_id)
     if session.status not in (SessionStatus.ended, SessionStatus.cancelled):
         await api.ensure_links(request, session, members, request.app[SETTINGS].join_token_ttl_s)
@@ -577,18 +430,18 @@ async def admin_make_links(request: web.Request) -> web.Response:
 
 @routes.post("/admin/sessions/{sid}/links/{mid}/regenerate")
 async def admin_regenerate(request: web.Request) -> web.Response:
-    login, viewer, session = await _session_for(request)
+    login, viewer, session = await session_for(request)
     if isinstance(viewer, web.Response):
         return viewer
     assert session is not None
-    if await _checked_form(request, login) is None:
-        return _message(request, login, 403, "admin.csrf")
+    if await checked_form(request, login) is None:
+        return message_page(request, login, 403, "admin.csrf")
     mid = request.match_info["mid"]
     try:
-        api._refuse_final(session)
+        api.refuse_final(session)
         await api.regenerate(request, session, mid, request.app[SETTINGS].join_token_ttl_s)
     except ApiError as exc:
-        return _render(request, "admin/message.html", login, {"message": exc.message},
+        return render(request, "admin/message.html", login, {"message": exc.message},
                        status=exc.status)  # fmt: skip
     await audit.record(
         request,
@@ -602,18 +455,18 @@ async def admin_regenerate(request: web.Request) -> web.Response:
 
 @routes.post("/admin/sessions/{sid}/{action:start|end|cancel}")
 async def admin_session_action(request: web.Request) -> web.Response:
-    login, viewer, session = await _session_for(request)
+    login, viewer, session = await session_for(request)
     if isinstance(viewer, web.Response):
         return viewer
     assert session is not None
-    if await _checked_form(request, login) is None:
-        return _message(request, login, 403, "admin.csrf")
+    if await checked_form(request, login) is None:
+        return message_page(request, login, 403, "admin.csrf")
     action = Action(request.match_info["action"])
     try:
         await api.session_action(request.app[STORE], session.id, action)
     except (ApiError, Conflict) as exc:
         message = exc.message if isinstance(exc, ApiError) else str(exc)
-        return _render(request, "admin/message.html", login, {"message": message}, status=409)
+        return render(request, "admin/message.html", login, {"message": message}, status=409)
     await audit.record(
         request,
         AuditAction(f"session.{action.value}"),

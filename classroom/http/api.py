@@ -3,12 +3,12 @@
 Every request body is read with a hard size cap and validated against a JSON schema that
 rejects unknown fields, so a typo in a field name fails loudly instead of being ignored.
 The OpenAPI document (``openapi.json`` beside this file) is the reference for clients; keep
-it in step with the schemas here (tests check that every route is listed).
+it in step with the schemas here (tests check that every route is listed). Who may call
+what is decided in `classroom.http.auth` (`require_admin`, `require_session_manager`).
 """
 
 from __future__ import annotations
 
-import hmac
 import time
 from datetime import UTC, datetime
 from importlib import resources
@@ -18,7 +18,6 @@ from aiohttp import web
 from jsonschema.protocols import Validator
 
 from classroom.domain import inputs
-from classroom.domain.audit import ADMIN_TOKEN, facilitator
 from classroom.domain.audit import Action as AuditAction
 from classroom.domain.lifecycle import FINAL, Action, parse_local_time, refusal, zone
 from classroom.domain.models import (
@@ -32,17 +31,11 @@ from classroom.domain.models import (
     utc_now,
 )
 from classroom.domain.roster import RosterFileError, RowError, parse_roster
-from classroom.domain.tokens import (
-    JoinClaims,
-    TokenError,
-    new_nonce,
-    sign_join_token,
-    verify_join_token,
-)
-from classroom.http import audit, credentials
+from classroom.domain.tokens import JoinClaims, new_nonce, sign_join_token
+from classroom.http import audit
+from classroom.http.auth import require_admin, require_session_manager
 from classroom.http.errors import ApiError
 from classroom.http.keys import INTERACTIONS, SECRET, SETTINGS, STORE
-from classroom.signaling.links import link_member
 from classroom.store.errors import InvalidTransition
 from classroom.store.repository import ImportRefused, LinkRecord, Store
 
@@ -136,93 +129,6 @@ _LINKS_BODY = _object(
 
 
 # -- request plumbing ------------------------------------------------------------------------
-
-
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="classroom"'}
-
-
-def _bearer(request: web.Request) -> str:
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    given = given.strip()
-    if scheme.lower() != "bearer" or not given:
-        raise ApiError(401, "unauthorized", "missing bearer token", headers=_CHALLENGE)
-    return given
-
-
-def _join_claims(request: web.Request, token: str) -> JoinClaims | None:
-    """The claims if ``token`` is a genuine join token (expired or not), else None."""
-    try:
-        return verify_join_token(token, request.app[SECRET], time.time())
-    except TokenError as exc:
-        if exc.code == "token_expired":
-            return verify_join_token(token, request.app[SECRET], 0)
-        return None
-
-
-def _is_admin_token(request: web.Request, given: str) -> bool:
-    expected = request.app[SETTINGS].admin_token
-    if not expected:
-        raise ApiError(
-            401,
-            "unauthorized",
-            "admin API is disabled: no admin token configured",
-            headers=_CHALLENGE,
-        )
-    if hmac.compare_digest(given.encode(), expected.encode()):
-        credentials.accepted(request, ADMIN_TOKEN)
-        return True
-    return False
-
-
-def require_admin(request: web.Request) -> None:
-    """Bearer-token check for admin calls; the comparison is constant-time.
-
-    401 for a missing or unknown token; 403 for a genuine join token (someone's link is
-    a credential, but not for this): the caller is known, the action is not theirs.
-    """
-    given = _bearer(request)
-    if _is_admin_token(request, given):
-        return
-    if _join_claims(request, given) is not None:
-        raise ApiError(403, "forbidden", "a join link does not give access to the admin API")
-    credentials.refused(request, given)
-    raise ApiError(401, "unauthorized", "bearer token refused", headers=_CHALLENGE)
-
-
-async def _facilitator_link(request: web.Request) -> tuple[str, Member] | None:
-    """None for the admin token; else the session and member of a facilitator's current,
-    unexpired join token (still a facilitator on the roster). Everyone else: 401 or 403."""
-    given = _bearer(request)
-    if _is_admin_token(request, given):
-        return None
-    claims = _join_claims(request, given)
-    if claims is None:
-        credentials.refused(request, given)
-        raise ApiError(401, "unauthorized", "bearer token refused", headers=_CHALLENGE)
-    if claims.expires_at <= time.time():
-        credentials.refused(request, given)
-        raise ApiError(401, "unauthorized", "the join token has expired", headers=_CHALLENGE)
-    member = await link_member(request.app[STORE], claims, [Role.facilitator])
-    if member is None:
-        raise ApiError(403, "forbidden", "only a facilitator of this session may do this")
-    credentials.accepted(request, facilitator(member.id, member.name))
-    return claims.session_id, member
-
-
-async def require_session_manager(request: web.Request, sid: str) -> None:
-    """The admin token, or the join token of a facilitator of session ``sid`` (their
-    current link, and still a facilitator on the roster). Everyone else: 401 or 403."""
-    link = await _facilitator_link(request)
-    if link is not None and link[0] != sid:
-        raise ApiError(403, "forbidden", "only a facilitator of this session may do this")
-
-
-async def require_cohort_facilitator(request: web.Request, cid: str) -> None:
-    """The admin token, or the join token of a facilitator of a session of cohort ``cid``
-    (for what a facilitator's room page reads about its cohort: saved plans)."""
-    link = await _facilitator_link(request)
-    if link is not None and link[1].cohort_id != cid:
-        raise ApiError(403, "forbidden", "only a facilitator of this cohort may do this")
 
 
 async def _read_body(request: web.Request, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -684,7 +590,7 @@ def _ids(session: Session) -> dict[str, str]:
     return {"cohort_id": session.cohort_id, "session_id": session.id}
 
 
-def _refuse_final(session: Session) -> None:
+def refuse_final(session: Session) -> None:
     if session.status in FINAL:
         raise ApiError(409, "conflict", f"session {session.id!r} is {session.status.value}")
 
@@ -702,7 +608,7 @@ async def mint_links(request: web.Request) -> web.Response:
     body = await read_json(request, _LINKS_BODY, optional=True)
     store = request.app[STORE]
     session = await _session_or_404(store, sid)
-    _refuse_final(session)
+    refuse_final(session)
     roster = await store.list_members(session.cohort_id)
     members: list[Member] = roster
     if "member_ids" in body:
@@ -746,7 +652,7 @@ async def regenerate_link(request: web.Request) -> web.Response:
     body = await read_json(request, _TTL_BODY, optional=True)
     store = request.app[STORE]
     session = await _session_or_404(store, sid)
-    _refuse_final(session)
+    refuse_final(session)
     member = await regenerate(request, session, mid, _ttl(request, body))
     await audit.record(request, AuditAction.link_regenerate, member_id=mid, **_ids(session))
     return web.json_response({"link": member})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp_jinja2
@@ -11,8 +12,19 @@ import jinja2
 from aiohttp import web
 
 from classroom.config import Settings
-from classroom.http import admin, api, audit_views, health, pages, reports, rounds_api, ws
-from classroom.http.audit import audit_ctx
+from classroom.domain.attendance import Thresholds
+from classroom.http import (
+    admin,
+    api,
+    audit_views,
+    health,
+    pages,
+    report_pages,
+    reports,
+    rounds_api,
+    ws,
+)
+from classroom.http.audit import AUDIT, audit_ctx
 from classroom.http.background import running
 from classroom.http.errors import error_middleware
 from classroom.http.keys import (
@@ -22,6 +34,8 @@ from classroom.http.keys import (
     HUB,
     INTERACTIONS,
     NODE_ID,
+    RECORDER,
+    REPORTS,
     ROOMS,
     SECRET,
     SETTINGS,
@@ -31,22 +45,28 @@ from classroom.http.operations import operations_ctx
 from classroom.http.security import add_security_headers
 from classroom.http.throttle import throttle_ctx, throttle_middleware
 from classroom.observability import logs, metrics
+from classroom.reports.service import Reports, ReportSettings
 from classroom.rooms import aiortc_hooks
 from classroom.rooms.peer import IceSettings
 from classroom.rooms.registry import RoomRegistry
+from classroom.rooms.room import MediaLimits
 from classroom.signaling.breakouts import Breakouts
 from classroom.signaling.directory import Directory
 from classroom.signaling.interactions import Interactions
 from classroom.signaling.lifecycle import SessionHub
+from classroom.signaling.recorder import Recorder
 from classroom.store.embedded import EmbeddedValkey
 from classroom.store.interactions import InteractionStore
+from classroom.store.records import RecordStore
 from classroom.store.repository import connect_store
 from classroom.store.rounds import RoundStore
-from classroom.tasks import together
+from classroom.tasks import every, together
 
 log = logging.getLogger(__name__)
 
 CLOSE_SERVICE_RESTART = 1012
+#: How often each node looks for sessions past the retention period.
+RETENTION_INTERVAL_S = 3600.0
 
 
 def prepare_media_plane(settings: Settings) -> None:
@@ -57,6 +77,8 @@ def prepare_media_plane(settings: Settings) -> None:
     aiortc_hooks.install_codec_guard(lambda kind, mime: metrics.CODECS_CREATED.labels(kind).inc())
     if settings.ice_loopback:
         aiortc_hooks.enable_loopback_candidates()
+    if settings.media_ports is not None:
+        aiortc_hooks.restrict_host_ports(*settings.media_ports)
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -82,7 +104,14 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _rooms_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     ice = IceSettings(servers=[], public_ip=settings.public_ip)
-    rooms = RoomRegistry(ice, settings.max_participants_per_room)
+    rooms = RoomRegistry(
+        ice,
+        MediaLimits(
+            max_participants=settings.max_participants,
+            video_slots=settings.video_slots,
+            audio_slots=settings.audio_slots,
+        ),
+    )
     app[ROOMS] = rooms
     try:
         yield
@@ -94,6 +123,43 @@ async def _interactions_ctx(app: web.Application) -> AsyncIterator[None]:
     """Chat, hands, reactions, polls, screen sharing: recorded in Redis, shown in the rooms."""
     app[INTERACTIONS] = Interactions(InteractionStore(app[STORE].redis), app[ROOMS], app[DIRECTORY])
     yield
+
+
+async def _records_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The node's recorder (writer, flush, equity panel), the reports and the retention
+    job (the records, and the audit log's old entries: after audit_ctx). Its exit writes
+    what is left before the store closes."""
+    settings = app[SETTINGS]
+    store = app[STORE]
+    records = RecordStore(store.redis, settings.attendance_grace_s)
+    recorder = Recorder(records, app[ROOMS], app[DIRECTORY], app[NODE_ID])
+    app[RECORDER] = recorder
+    app[REPORTS] = Reports(
+        store,
+        RoundStore(store.redis),
+        records,
+        ReportSettings(
+            grace_s=settings.attendance_grace_s,
+            thresholds=Thresholds(
+                attended_pct=settings.attended_pct, completion_pct=settings.completion_pct
+            ),
+            retention_days=settings.retention_days,
+        ),
+    )
+    recorder.start()
+
+    async def retention() -> None:
+        done = await app[REPORTS].apply_retention(time.time())
+        if done:
+            log.info("retention: summarised %d session(s)", len(done))
+        if trimmed := await app[AUDIT].apply_retention(time.time()):
+            log.info("retention: deleted %d audit log entries", trimmed)
+
+    try:
+        async with running(every(RETENTION_INTERVAL_S, retention, "retention")):
+            yield
+    finally:
+        await recorder.close()
 
 
 async def _lifecycle_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -143,7 +209,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(throttle_ctx)
     app.cleanup_ctx.append(_rooms_ctx)
     app.cleanup_ctx.append(_interactions_ctx)
-    app.cleanup_ctx.append(reports.records_ctx)
+    app.cleanup_ctx.append(_records_ctx)
     app.cleanup_ctx.append(_lifecycle_ctx)
     app.cleanup_ctx.append(operations_ctx)
     app.on_response_prepare.append(add_security_headers)
@@ -151,6 +217,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(api.routes)
     app.add_routes(rounds_api.routes)
     app.add_routes(reports.routes)
+    app.add_routes(report_pages.routes)
     app.add_routes(health.routes)
     app.add_routes(pages.routes)
     app.add_routes(admin.routes)

@@ -16,7 +16,7 @@ from aiohttp import web
 from classroom.domain.audit import ActorKind, AuditEntry, AuditQuery, QueryError, parse_query
 from classroom.domain.lifecycle import to_local
 from classroom.domain.models import DEFAULT_TIMEZONE
-from classroom.http import admin, api
+from classroom.http import admin, auth
 from classroom.http.audit import AUDIT
 from classroom.http.errors import ApiError
 from classroom.http.strings import Strings
@@ -35,7 +35,7 @@ def _query(request: web.Request, *, page: bool = False) -> AuditQuery:
 async def audit_entries(request: web.Request) -> web.Response:
     """Audit entries newest first: ``since``/``until`` (ISO 8601; no offset means UTC),
     ``limit`` (1-500, default 50), ``cursor`` (the ``next_cursor`` of the page before)."""
-    api.require_admin(request)
+    auth.require_admin(request)
     try:
         query = _query(request)
     except QueryError as exc:
@@ -71,19 +71,19 @@ def _row(t: Strings, entry: AuditEntry) -> dict[str, Any]:
 
 @routes.get("/admin/audit")
 async def admin_audit(request: web.Request) -> web.Response:
-    login, viewer = await admin._guard(request)
+    login, viewer = await admin.guard(request)
     if isinstance(viewer, web.Response):
         return viewer
     if not viewer.is_admin:
-        return admin._message(request, login, 403, "admin.forbidden")
+        return admin.message_page(request, login, 403, "admin.forbidden")
     try:
         query = _query(request, page=True)
     except QueryError as exc:
-        return admin._render(
+        return admin.render(
             request, "admin/message.html", login, {"message": exc.message}, status=400
         )
     entries, next_cursor = await request.app[AUDIT].store.page(query)
-    t = admin._strings(request, login)
+    t = admin.strings_for(request, login)
     context = {
         "rows": [_row(t, e) for e in entries],
         "next_cursor": next_cursor,
@@ -92,4 +92,4 @@ async def admin_audit(request: web.Request) -> web.Response:
         "limit_param": f"&limit={query.limit}" if "limit" in request.query else "",
         "zone": DEFAULT_TIMEZONE,
     }
-    return admin._render(request, "admin/audit.html", login, context)
+    return admin.render(request, "admin/audit.html", login, context)

@@ -10,7 +10,7 @@ from aiohttp import web
 from classroom.config import Settings
 
 if TYPE_CHECKING:
-    from classroom.http.report_data import Reports
+    from classroom.reports.service import Reports
     from classroom.rooms.registry import RoomRegistry
     from classroom.signaling.breakouts import Breakouts
     from classroom.signaling.directory import Directory

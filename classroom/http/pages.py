@@ -155,7 +155,5 @@ async def join_page(request: web.Request) -> web.Response:
             "lang": pick_language(request),
         },
     )
-    # The token is in the URL: keep it out of referrers sent to anyone else.
-    response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -13,52 +13,24 @@ from typing import Any
 
 from aiohttp import web
 
-from classroom.domain import inputs
+from classroom.domain import inputs, round_plan
 from classroom.domain.audit import Action
 from classroom.domain.models import new_id
 from classroom.domain.planner import PLAN_PREFIX, Person, PlanError, SavedPlan, plan_programme
 from classroom.domain.rounds import Round, RoundError
 from classroom.http import audit
-from classroom.http.api import (
-    read_json,
-    require_admin,
-    require_cohort_facilitator,
-    require_session_manager,
-)
+from classroom.http.api import read_json
+from classroom.http.auth import require_admin, require_cohort_facilitator, require_session_manager
 from classroom.http.errors import ApiError
 from classroom.http.keys import BREAKOUTS, STORE
 
 routes = web.RouteTableDef()
 
-_ID = {"type": "string", "pattern": "^[a-z]_[0-9a-f]{6,32}$"}
-_MEMBER_LIST = {"type": "array", "maxItems": 500, "items": _ID}
+_ID = round_plan.ID
+_MEMBER_LIST = round_plan.MEMBER_LIST
 
-PLAN_ROUND = inputs.validator(
-    {
-        "type": "object",
-        "properties": {
-            "strategy": {"enum": ["mix", "random", "manual", "keep", "choose"]},
-            "group_size": {"type": "integer", "minimum": 2, "maximum": 50},
-            "group_count": {"type": "integer", "minimum": 1, "maximum": 100},
-            "max_size": {"type": "integer", "minimum": 2, "maximum": 500},
-            "groups": {"type": "array", "minItems": 1, "maxItems": 100, "items": _MEMBER_LIST},
-            "names": {
-                "type": "array",
-                "maxItems": 100,
-                "items": {"type": "string", "minLength": 1, "maxLength": 80},
-            },
-            "member_ids": _MEMBER_LIST,
-            "from_round": _ID,
-            "plan_id": _ID,
-            "plan_round": {"type": "integer", "minimum": 0, "maximum": 49},
-            "duration_s": {"type": "integer", "minimum": 60, "maximum": 14400},
-            "prompt": {"type": "string", "maxLength": 2000},
-            "seed": {"type": "integer", "minimum": 0, "maximum": 2**31},
-        },
-        "required": ["duration_s"],
-        "additionalProperties": False,
-    }
-)
+#: The round-plan body: the same schema as the WebSocket's `round_plan` (domain/round_plan).
+PLAN_ROUND = inputs.validator(round_plan.schema())
 EXTEND = inputs.validator(
     {
         "type": "object",

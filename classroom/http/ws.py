@@ -40,6 +40,8 @@ def services(app: web.Application) -> Services:
         recorder=app[RECORDER],
         node_id=app[NODE_ID],
         ice_servers=app[SETTINGS].ice_servers,
+        turn=app[SETTINGS].turn,
+        ice_transport_policy=app[SETTINGS].ice_transport_policy,
         end_grace=app[SETTINGS].end_grace,
         on_event=app[EVENT_LOG],
     )

@@ -58,7 +58,9 @@ LABEL_VALUES: dict[str, frozenset[str]] = {
     "direction": frozenset(DIRECTIONS),
     "reason": frozenset(LEAVE_REASONS),
     "type": SIGNALING_TYPES | {"decoder", "encoder"},
-    "result": frozenset({*JOIN_RESULTS, *SIGNALING_RESULTS, "rate_limited", "answered", "missed"}),
+    "result": frozenset(
+        {*JOIN_RESULTS, *SIGNALING_RESULTS, "rate_limited", "answered", "throttled", "missed"}
+    ),
 }
 
 # --- gauges: the node right now -------------------------------------------------------------
@@ -101,7 +103,10 @@ PACKETS_LOST = Counter(
     ["kind", "direction"],
 )
 NACKS = Counter(
-    "classroom_nacks", "NACKed packets: received from subscribers / answered", ["result"]
+    "classroom_nacks",
+    "Packets subscribers NACKed, by what was done: answered (sent again), throttled (sent "
+    "again too recently or too often), missed (no longer in the history)",
+    ["result"],
 )
 NACK_REQUESTS = Counter(
     "classroom_nack_requests",
@@ -127,6 +132,10 @@ CODECS_CREATED = Counter(
 
 # --- counters: sessions and signalling --------------------------------------------------------
 
+MEDIA_PORTS_EXHAUSTED = Counter(
+    "classroom_media_ports_exhausted",
+    "Peers that got no host candidate: every UDP port of the media port range was in use",
+)
 JOINS = Counter("classroom_joins", "Join attempts by result", ["result"])
 LEAVES = Counter("classroom_leaves", "Participants leaving by reason", ["reason"])
 SIGNALING_MESSAGES = Counter(
@@ -236,7 +245,7 @@ def _initialise_label_sets() -> None:
     for direction in DIRECTIONS:
         KEYFRAME_REQUESTS.labels(direction)
         NACK_REQUESTS.labels(direction)
-    for result in ("answered", "missed"):
+    for result in ("answered", "throttled", "missed"):
         NACKS.labels(result)
     for result in JOIN_RESULTS:
         JOINS.labels(result)

@@ -14,15 +14,21 @@ directly, never through `getattr` with a default that would hide a rename.
 from __future__ import annotations
 
 import asyncio
+import errno
+import inspect
 import logging
+import random
+import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import aioice.ice
+import aioice.turn
 import aiortc
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
+from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aioice.ice import StunProtocol
 from aiortc import RTCIceTransport, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import is_rtx
@@ -80,7 +86,7 @@ INTERNAL_ATTRS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
         ("_RTCDtlsTransport__tx_bytes", "_RTCDtlsTransport__tx_packets", "_tx_srtp", "_state"),
     ),
     (RTCIceTransport, ("_connection",)),
-    (aioice.ice.Connection, ("_nominated",)),
+    (aioice.ice.Connection, ("_nominated", "_protocols")),
 )
 #: Private methods called or replaced below, by the class that defines them.
 INTERNAL_METHODS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
@@ -107,6 +113,21 @@ def check_internals() -> list[str]:
                 problems.append(f"{cls.__name__}.__init__ no longer sets {attr}")
     if "transport" not in getattr(StunProtocol, "__annotations__", {}):
         problems.append("aioice StunProtocol no longer keeps its datagram transport")
+    if "local_candidate" not in getattr(StunProtocol, "__annotations__", {}):
+        problems.append("aioice StunProtocol no longer keeps its local candidate")
+    # restrict_host_ports replaces the host half of this method and calls it for the rest.
+    gather = getattr(aioice.ice.Connection, "get_component_candidates", None)
+    if not callable(gather):
+        problems.append("aioice Connection.get_component_candidates is gone")
+    elif list(inspect.signature(gather).parameters) != [
+        "self",
+        "component",
+        "addresses",
+        "timeout",
+    ]:
+        problems.append("aioice Connection.get_component_candidates changed its parameters")
+    elif "create_datagram_endpoint" not in gather.__code__.co_names:
+        problems.append("aioice Connection.get_component_candidates no longer binds host sockets")
     for cls, methods in INTERNAL_METHODS:
         for method in methods:
             if not callable(getattr(cls, method, None)):
@@ -319,6 +340,10 @@ class SenderHook:
         dtls._RTCDtlsTransport__tx_packets += 1
         return True
 
+    def closed(self) -> bool:
+        """The subscriber's DTLS transport has closed or failed: nothing sent arrives."""
+        return self._dtls._state in (DtlsState.CLOSED, DtlsState.FAILED)
+
     def account(self, packets: int, octets: int, ntp_timestamp: int, rtp_timestamp: int) -> None:
         """Feed the counters aiortc puts in its RTCP sender reports (A/V sync, RTT)."""
         self._packets = packets
@@ -369,6 +394,100 @@ def enable_loopback_candidates() -> None:
 
     aioice.ice.get_host_addresses = get_host_addresses
     _loopback_enabled = True
+
+
+class MediaPortsExhausted(OSError):
+    """Every UDP port of the media port range is in use: no host candidate for a new peer."""
+
+
+_port_range: tuple[int, int] | None = None
+
+
+def restrict_host_ports(low: int, high: int) -> None:
+    """Bind the server's ICE host candidates to UDP ports `low`..`high` only, so that a
+    firewall can open exactly that range (aioice binds port 0: any ephemeral port).
+
+    aioice's `Connection.get_component_candidates` binds one UDP socket per host address
+    with `create_datagram_endpoint(local_addr=(address, 0))`, makes each a host candidate,
+    then gathers server-reflexive and relayed candidates. The replacement binds the host
+    sockets itself, within the range (the next port when one is in use), makes the same
+    host candidates, and hands the rest to aioice's method with no addresses left to bind.
+    Reflexive candidates come from host sockets and so are not gathered: the server is the
+    public side and uses no STUN server. When the whole range is in use it raises
+    `MediaPortsExhausted`, which fails the peer (`Peer`), instead of aioice's silent skip.
+    """
+    global _port_range
+    if not 0 < low <= high <= 65535:
+        raise ValueError(f"bad media port range {low}-{high}")
+    first = _port_range is None
+    _port_range = (low, high)
+    if not first:
+        return
+    original = aioice.ice.Connection.get_component_candidates
+
+    async def get_component_candidates(
+        connection: aioice.ice.Connection,
+        component: int,
+        addresses: list[str],
+        timeout: int = 5,  # noqa: ASYNC109 (aioice's signature, passed on)
+    ) -> list[Candidate]:
+        host: list[StunProtocol] = []
+        for address in addresses:
+            protocol = await _bind_in_range(connection, address)
+            if protocol is None:
+                continue
+            host_address = protocol.transport.get_extra_info("sockname")
+            protocol.local_candidate = Candidate(
+                foundation=candidate_foundation("host", "udp", host_address[0]),
+                component=component,
+                transport="udp",
+                priority=candidate_priority(component, "host"),
+                host=host_address[0],
+                port=host_address[1],
+                type="host",
+            )
+            host.append(protocol)
+        connection._protocols += host
+        others = await original(connection, component, [], timeout)
+        return [p.local_candidate for p in host] + others
+
+    connection_class: Any = aioice.ice.Connection
+    connection_class.get_component_candidates = get_component_candidates
+
+
+async def _bind_in_range(connection: aioice.ice.Connection, address: str) -> StunProtocol | None:
+    """A StunProtocol on a free port of the range (None: the address cannot be bound at all,
+    which aioice too skips)."""
+    assert _port_range is not None
+    low, high = _port_range
+    count = high - low + 1
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    # From a random place in the range: a port just released is not the next one taken, so
+    # a late packet of a gone peer does not reach a new one.
+    start = random.randrange(count)
+    for i in range(count):
+        port = low + (start + i) % count
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.bind((address, port))
+        except OSError as exc:
+            sock.close()
+            if exc.errno == errno.EADDRINUSE:
+                continue
+            log.info("could not bind %s:%d for ICE: %s", address, port, exc)
+            return None
+        sock.setblocking(False)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, aioice.turn.UDP_SOCKET_BUFFER_SIZE)
+        loop = asyncio.get_running_loop()
+        _, protocol = await loop.create_datagram_endpoint(
+            lambda: StunProtocol(connection), sock=sock
+        )
+        return protocol
+    raise MediaPortsExhausted(
+        errno.EADDRINUSE,
+        f"no free UDP port on {address} in the media port range {low}-{high} "
+        f"(all {count} in use): widen --media-ports / CLASSROOM_MEDIA_PORTS",
+    )
 
 
 _codec_guard_installed = False

@@ -17,6 +17,7 @@ from typing import Protocol
 from aiortc.rtp import RtpPacket
 
 from classroom.observability import metrics
+from classroom.rooms.resend import History, Resend
 from classroom.rooms.rtp import (
     OutboundStream,
     abs_send_time_element,
@@ -26,8 +27,6 @@ from classroom.rooms.rtp import (
 
 log = logging.getLogger(__name__)
 
-#: aiortc's sender keeps 128 packets for NACKs; so do we, per video slot.
-HISTORY = 128
 #: Keyframe requests to one publisher, however many slots wait: at most one per interval
 #: while a request is outstanding (no keyframe since it), so thirty subscribers arriving at
 #: once cost it one keyframe. A request that brings no keyframe a waiting slot can start at
@@ -65,6 +64,8 @@ class PacketOutput(Protocol):
 
     def send_now(self, data: bytes) -> bool: ...
 
+    def closed(self) -> bool: ...
+
     def account(
         self, packets: int, octets: int, ntp_timestamp: int, rtp_timestamp: int
     ) -> None: ...
@@ -80,8 +81,7 @@ class SendSlot:
 
     __slots__ = (
         "_await_keyframe",
-        "_hist_data",
-        "_hist_seq",
+        "_history",
         "_on_first_packet",
         "_output",
         "_waiting_since",
@@ -114,8 +114,7 @@ class SendSlot:
         #: Since when the slot waits for a keyframe with a subscriber to send it to (None:
         #: not waiting, or the subscriber is not connected, which no keyframe can help).
         self._waiting_since: float | None = None
-        self._hist_seq: list[int] = [-1] * HISTORY if kind == "video" else []
-        self._hist_data: list[bytes] = [b""] * HISTORY if kind == "video" else []
+        self._history = History() if kind == "video" else None
         self._on_first_packet: Callable[[], None] | None = None
 
     def on_first_packet(self, callback: Callable[[], None] | None) -> None:
@@ -140,7 +139,9 @@ class SendSlot:
         if publication is not None:
             publication.slots.append(self)
             metrics.SUBSCRIPTIONS.labels(publication.kind).inc()
-            if self._await_keyframe:
+            # A subscriber whose transport has closed gets nothing: no keyframe is asked
+            # for on its behalf (it is about to leave, or has failed).
+            if self._await_keyframe and not self._output.closed():
                 self._waiting_since = time.monotonic()
                 publication.want_keyframe()
 
@@ -169,10 +170,8 @@ class SendSlot:
             ext_dynamic,
             now,
         )
-        if self._hist_seq:
-            i = seq % HISTORY
-            self._hist_seq[i] = seq
-            self._hist_data[i] = data
+        if self._history is not None:
+            self._history.keep(seq, data)
         try:
             if not self._output.send_now(data):
                 return data
@@ -196,6 +195,11 @@ class SendSlot:
             if self._waiting_since is None:
                 self._waiting_since = time.monotonic()
             self.source.want_keyframe(urgent=True)
+
+    def transport_closed(self) -> None:
+        """The subscriber's transport closed (or failed): the slot no longer waits for a
+        keyframe, so its publication stops asking its publisher for them."""
+        self._waiting_since = None
 
     def _lost_connection(self) -> None:
         # Not connected yet (or gone): whatever the subscriber missed, it needs a fresh
@@ -224,19 +228,19 @@ class SendSlot:
             metrics.KEYFRAME_WAIT_SECONDS.observe(max(0.0, time.monotonic() - started))
 
     async def retransmit(self, lost: list[int]) -> None:
-        """Answer a subscriber's NACK from this slot's history."""
-        if not self._hist_seq:
+        """Answer a subscriber's NACK from this slot's history (see `resend`)."""
+        history = self._history
+        if history is None:
             return
+        now = time.monotonic()
         for seq in lost:
-            i = seq % HISTORY
-            if self._hist_seq[i] == seq:
-                metrics.NACKS.labels("answered").inc()
+            verdict, data = history.resend(seq, now)
+            metrics.NACKS.labels(verdict.value).inc()
+            if verdict is Resend.SEND:
                 try:
-                    await self._output.send(self._hist_data[i])
+                    await self._output.send(data)
                 except ConnectionError:
                     return
-            else:
-                metrics.NACKS.labels("missed").inc()
 
     def keyframe_requested(self) -> None:
         metrics.KEYFRAME_REQUESTS.labels("in").inc()
@@ -251,8 +255,11 @@ class Publication:
     """One track a participant sends; fans its packets out to the slots attached to it.
 
     `kind` is audio, video or screen; a screen share is video on the wire (`media_kind`)
-    and rides video slots. An inactive publication (a screen nobody is sharing, a
-    microphone a facilitator locked) is offered to no subscriber, so it costs nothing.
+    and rides video slots. A publication is offered to subscribers only while it is both
+    `active` (the server allows it: a screen being shared, a microphone no facilitator
+    locked) and `on` (the publisher says it sends: a camera switched on at the join or
+    later, a microphone it has). One that is not offered takes no slot in anyone's pool and
+    costs nothing: a room of 40 with most cameras off does not pay for them.
     """
 
     def __init__(
@@ -262,11 +269,13 @@ class Publication:
         request_keyframe: Callable[[int], Awaitable[None]],
         on_audio_level: AudioLevelSink | None = None,
         active: bool = True,
+        on: bool = True,
     ) -> None:
         self.participant_id = participant_id
         self.kind = kind
         self.media_kind = "audio" if kind == "audio" else "video"
         self.active = active
+        self.on = on
         self.slots: list[SendSlot] = []
         self.media_ssrc: int | None = None
         self.packets = 0
@@ -291,21 +300,44 @@ class Publication:
         self._bytes_metric = metrics.RTP_BYTES.labels(kind, "in")
         self._out_packets_metric = metrics.RTP_PACKETS.labels(kind, "out")
         self._out_bytes_metric = metrics.RTP_BYTES.labels(kind, "out")
-        if active:
-            metrics.PUBLICATIONS.labels(kind).inc()
         self._closed = False
+        if self.offered:
+            metrics.PUBLICATIONS.labels(kind).inc()
+
+    @property
+    def offered(self) -> bool:
+        """Subscribers may be pointed at it: allowed by the server and sent by the publisher."""
+        return self.active and self.on and not self._closed
 
     def set_active(self, active: bool) -> bool:
-        """Offer this publication to subscribers (or stop); False if nothing changed. The
-        caller re-balances the room; slots still attached here are detached now."""
+        """Allow this publication to be offered to subscribers (or stop); False if nothing
+        changed. The caller re-balances the room; slots still attached here are detached
+        now."""
         if active == self.active or self._closed:
             return False
+        was = self.offered
         self.active = active
-        metrics.PUBLICATIONS.labels(self.kind).inc(1 if active else -1)
-        if not active:
+        self._offer_changed(was)
+        return True
+
+    def set_on(self, on: bool) -> bool:
+        """The publisher started (or stopped) sending this track (its `media_state`); False
+        if nothing changed. The caller re-balances the room, as for `set_active`."""
+        if on == self.on or self._closed:
+            return False
+        was = self.offered
+        self.on = on
+        self._offer_changed(was)
+        return True
+
+    def _offer_changed(self, was: bool) -> None:
+        now = self.offered
+        if now == was:
+            return
+        metrics.PUBLICATIONS.labels(self.kind).inc(1 if now else -1)
+        if not now:
             for slot in tuple(self.slots):
                 slot.attach(None)
-        return True
 
     def sending(self, now: float) -> bool:
         """The publisher sent something lately (it can be asked for a keyframe)."""
@@ -466,6 +498,7 @@ class Publication:
     async def close(self) -> None:
         if self._closed:
             return
+        was = self.offered
         self._closed = True
         for slot in tuple(self.slots):
             slot.attach(None)
@@ -475,5 +508,5 @@ class Publication:
                 await self._keyframe_task
             except asyncio.CancelledError:
                 pass
-        if self.active:
+        if was:
             metrics.PUBLICATIONS.labels(self.kind).dec()

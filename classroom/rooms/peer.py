@@ -2,8 +2,14 @@
 
 The server is always the SDP offerer, so there is no glare: one task per peer owns the
 negotiation, makes one offer at a time and waits for its answer. Receive transceivers carry
-the participant's own microphone and camera (its publications); every other transceiver is
-a sendonly slot the room can point at any publication in the session.
+the participant's own microphone, camera and screen (its publications); every other
+transceiver is a sendonly slot the room can point at any publication in the session.
+
+The slots are a fixed pool (`SlotPool`), all in the first offer: as many video slots as a
+subscriber can be shown, and a few audio slots for the loudest speakers. Nothing that
+happens in the room afterwards (someone joins, a camera goes on, a breakout switch) adds an
+m-section, so nobody but a newcomer is ever renegotiated: a join into a room of 40 costs
+one offer, not 40, and the SDP stays the same size at any room size.
 """
 
 from __future__ import annotations
@@ -62,6 +68,15 @@ class NegotiationError(Exception):
 
 
 @dataclass(frozen=True)
+class SlotPool:
+    """How many send slots of each kind every subscriber has (CLASSROOM_VIDEO_SLOTS,
+    CLASSROOM_AUDIO_SLOTS): the videos it can show, and the loudest speakers it hears."""
+
+    video: int = 16
+    audio: int = 3
+
+
+@dataclass(frozen=True)
 class IceSettings:
     #: STUN/TURN servers the server itself uses to gather candidates.
     servers: list[dict[str, Any]] = field(default_factory=list)
@@ -81,9 +96,15 @@ class Peer:
         on_slots_ready: Callable[[], None],
         on_failed: Callable[[str], None],
         on_audio_level: AudioLevelSink | None = None,
+        pool: SlotPool | None = None,
+        sending: dict[str, bool] | None = None,
     ) -> None:
         self.participant_id = participant_id
         self.publishes = publishes
+        self.pool = pool or SlotPool()
+        #: Which of its tracks the participant sends from the start (`join`'s audio and
+        #: video): a track it does not send is not offered to anyone until it says it does.
+        self._sending = dict(sending or {})
         self._ice = ice
         self._send_offer = send_offer
         self._on_slots_ready = on_slots_ready
@@ -101,7 +122,6 @@ class Peer:
         self.publish_mids: dict[str, str] = {}
         self.slots: list[SendSlot] = []
         self._pending: list[tuple[str, RTCRtpTransceiver]] = []
-        self._wanted: dict[str, int] = {"audio": 0, "video": 0}
         self._renegotiate = asyncio.Event()
         self._answer: asyncio.Future[str] | None = None
         self._offer_media_count = 0
@@ -114,8 +134,18 @@ class Peer:
         @self.pc.on("connectionstatechange")
         def _on_state() -> None:
             self.connection_state = self.pc.connectionState
+            if self.pc.connectionState in ("failed", "closed"):
+                # Nothing reaches this subscriber any more: its slots stop waiting for
+                # keyframes, so no publisher is asked for one on its behalf.
+                for slot in self.slots:
+                    slot.transport_closed()
             if self.pc.connectionState == "failed":
                 self._on_failed("ice_failed")
+            elif self.pc.connectionState == "closed" and not self._closed:
+                # aiortc closes the connection by itself once every DTLS transport has
+                # closed (the other side said goodbye, or its ICE consent expired):
+                # without this, the participant would stay in the room with no media.
+                self._on_failed("media_closed")
             elif self.pc.connectionState == "connected":
                 # Keyframes sent before DTLS was up were lost: ask again now, so the first
                 # picture does not wait for the next periodic request.
@@ -140,6 +170,7 @@ class Peer:
                     self._on_audio_level if kind == "audio" else None,
                     # A screen is offered to subscribers only while it is being shared.
                     active=kind != "screen",
+                    on=self._sending.get(kind, True),
                 )
                 aiortc_hooks.tap_receiver(
                     receiver, publication.on_packet, metrics.NACK_REQUESTS.labels("out").inc
@@ -147,14 +178,15 @@ class Peer:
                 self.publications[kind] = publication
                 self._receivers[kind] = receiver
                 self._pending.append(("publish-" + kind, transceiver))
+        # The whole pool now, in the first offer: it is never renegotiated afterwards.
+        for kind, count in (("audio", self.pool.audio), ("video", self.pool.video)):
+            for _ in range(count):
+                track = aiortc_hooks.ParkedTrack(kind)
+                transceiver = self.pc.addTransceiver(track, direction="sendonly")
+                prefer_forwardable_codecs(transceiver)
+                self._pending.append(("slot-" + kind, transceiver))
         self._renegotiate.set()
         self._task = asyncio.get_running_loop().create_task(self._negotiate_loop())
-
-    def want_slots(self, kind: str, count: int) -> None:
-        """Make sure at least `count` slots of `kind` exist, renegotiating if needed."""
-        if count > self._wanted[kind]:
-            self._wanted[kind] = count
-            self._renegotiate.set()
 
     async def _negotiate_loop(self) -> None:
         try:
@@ -167,20 +199,16 @@ class Peer:
         except NegotiationError as exc:
             log.info("negotiation with %s failed: %s", self.participant_id, exc)
             self._on_failed(exc.code)
+        except aiortc_hooks.MediaPortsExhausted as exc:
+            # The node is full, not the client broken: say so to the operator.
+            log.error("no media port for %s: %s", self.participant_id, exc.strerror)
+            metrics.MEDIA_PORTS_EXHAUSTED.inc()
+            self._on_failed("media_ports_exhausted")
         except Exception:
             log.exception("negotiation with %s failed", self.participant_id)
             self._on_failed("negotiation_failed")
 
     async def _negotiate_once(self) -> None:
-        for kind in ("audio", "video"):
-            have = sum(1 for s in self.slots if s.kind == kind) + sum(
-                1 for tag, _ in self._pending if tag == "slot-" + kind
-            )
-            for _ in range(self._wanted[kind] - have):
-                track = aiortc_hooks.ParkedTrack(kind)
-                transceiver = self.pc.addTransceiver(track, direction="sendonly")
-                prefer_forwardable_codecs(transceiver)
-                self._pending.append(("slot-" + kind, transceiver))
         if not self.pc.getTransceivers():
             return
         if not self._pending and self.pc.signalingState == "stable" and self.pc.remoteDescription:

@@ -8,15 +8,19 @@ import time
 from classroom.domain.models import MAIN_ROOM
 from classroom.observability import metrics
 from classroom.rooms.peer import IceSettings
-from classroom.rooms.room import Room, SessionMedia
+from classroom.rooms.room import MediaLimits, Room, SessionMedia
 
 log = logging.getLogger(__name__)
 
 
 class RoomRegistry:
-    def __init__(self, ice: IceSettings, capacity: int) -> None:
+    def __init__(self, ice: IceSettings, limits: MediaLimits | int | None = None) -> None:
         self._ice = ice
-        self._capacity = capacity
+        if limits is None:
+            limits = MediaLimits()
+        elif isinstance(limits, int):
+            limits = MediaLimits(max_participants=limits)
+        self.limits = limits
         self._sessions: dict[str, SessionMedia] = {}
         self.draining = False
 
@@ -24,7 +28,7 @@ class RoomRegistry:
         """The session's media, opened on first use."""
         media = self._sessions.get(session_id)
         if media is None:
-            media = SessionMedia(session_id, self._ice, self._capacity)
+            media = SessionMedia(session_id, self._ice, self.limits)
             self._sessions[session_id] = media
             metrics.SESSIONS_LIVE.set(len(self._sessions))
         return media

@@ -22,15 +22,35 @@ from classroom.domain.models import MAIN_ROOM as MAIN_ROOM
 from classroom.domain.models import Role
 from classroom.observability import metrics
 from classroom.rooms.forwarding import Publication
-from classroom.rooms.peer import IceSettings, Peer
-from classroom.rooms.talk import TalkMeter
+from classroom.rooms.peer import IceSettings, Peer, SlotPool
+from classroom.rooms.talk import HOLD_S, TalkMeter, Voice, pick_speakers
 
 log = logging.getLogger(__name__)
 
 SPEAKING_POLL_S = 0.25
-#: Videos forwarded to one subscriber at most (last-N): forwarding cost grows with the
-#: square of the room, and a browser grid shows ~16 people usefully anyway.
+#: Videos forwarded to one subscriber at most (last-N), the default of
+#: CLASSROOM_VIDEO_SLOTS: forwarding cost grows with the square of the room, and a browser
+#: grid shows ~16 people usefully anyway.
 MAX_VIDEO_SOURCES = 16
+#: Speakers one subscriber hears at once (CLASSROOM_AUDIO_SLOTS): more than three people
+#: talking over each other is noise, and audio slots need not grow with the room.
+MAX_AUDIO_SOURCES = 3
+#: People in one session on a node (CLASSROOM_MAX_PARTICIPANTS).
+MAX_PARTICIPANTS = 60
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    """What a session's media may grow to: its people, and every subscriber's slot pool."""
+
+    max_participants: int = MAX_PARTICIPANTS
+    video_slots: int = MAX_VIDEO_SOURCES
+    audio_slots: int = MAX_AUDIO_SOURCES
+
+    def pool(self) -> SlotPool:
+        """A subscriber never sees more others than the session can hold."""
+        others = max(0, self.max_participants - 1)
+        return SlotPool(video=min(self.video_slots, others), audio=min(self.audio_slots, others))
 
 
 class ParticipantListener(Protocol):
@@ -201,8 +221,41 @@ class Room:
 
     # --- routing ------------------------------------------------------------------------------
 
-    def _sources_for(self, subscriber: Participant) -> dict[str, list[Publication]]:
-        sources: dict[str, list[Publication]] = {"audio": [], "video": []}
+    def _voices(self, now: float) -> dict[str, tuple[Publication, Voice]]:
+        """The room's offered microphones that were loud within the hold, with their voice:
+        the only candidates for audio slots, so usually a handful however big the room."""
+        voices: dict[str, tuple[Publication, Voice]] = {}
+        for participant in self.participants.values():
+            voice = participant.talk.voice()
+            if voice is None or now - voice.last_loud > HOLD_S:
+                continue
+            publication = participant.peer.publications.get("audio")
+            if publication is not None and publication.offered:
+                voices[participant.id] = (publication, voice)
+        return voices
+
+    def _speakers_for(
+        self, subscriber: Participant, voices: dict[str, tuple[Publication, Voice]], now: float
+    ) -> list[Publication]:
+        """Whom the subscriber's audio slots carry: the loudest few, with hysteresis."""
+        held = [
+            s.source.participant_id
+            for s in subscriber.peer.slots
+            if s.kind == "audio" and s.source is not None
+        ]
+        others = {pid: v for pid, (_, v) in voices.items() if pid != subscriber.id}
+        picked = pick_speakers(held, others, subscriber.peer.pool.audio, now)
+        return [voices[pid][0] for pid in picked]
+
+    def _sources_for(
+        self,
+        subscriber: Participant,
+        voices: dict[str, tuple[Publication, Voice]] | None = None,
+    ) -> dict[str, list[Publication]]:
+        now = time.monotonic()
+        if voices is None:
+            voices = self._voices(now)
+        videos: list[Publication] = []
         # In session join order, not room arrival order: after a breakout round the main
         # room's grid (and its last-N choice among the quiet) is what it was before.
         members = self.participants
@@ -210,11 +263,13 @@ class Room:
             if other is subscriber or other.id not in members:
                 continue
             for publication in other.peer.publications.values():
-                if publication.active:  # an idle screen, a locked microphone: nothing to carry
-                    sources[publication.media_kind].append(publication)
-        if len(sources["video"]) > MAX_VIDEO_SOURCES:
-            sources["video"] = pick_videos(sources["video"], self._last_spoke, MAX_VIDEO_SOURCES)
-        return sources
+                # An idle screen, a camera that is off: nothing to carry.
+                if publication.offered and publication.media_kind == "video":
+                    videos.append(publication)
+        limit = subscriber.peer.pool.video
+        if len(videos) > limit:
+            videos = pick_videos(videos, self._last_spoke, limit)
+        return {"audio": self._speakers_for(subscriber, voices, now), "video": videos}
 
     def rebalance_all(self) -> None:
         deferred = self.session._deferred
@@ -224,18 +279,24 @@ class Room:
         for participant in tuple(self.participants.values()):
             self.rebalance(participant)
 
-    def rebalance(self, subscriber: Participant) -> None:
-        """Point the subscriber's slots at the publications of the others in this room."""
+    def rebalance(
+        self,
+        subscriber: Participant,
+        voices: dict[str, tuple[Publication, Voice]] | None = None,
+    ) -> None:
+        """Point the subscriber's slots at the publications of the others in this room.
+
+        The pool is fixed (`SlotPool`): only which publication each slot carries changes,
+        and the subscriber hears of it in one `tracks`, never in an offer."""
         if self.participants.get(subscriber.id) is not subscriber:
             return
         deferred = self.session._deferred
         if deferred is not None:
             deferred.add(self)
             return
-        sources = self._sources_for(subscriber)
+        sources = self._sources_for(subscriber, voices)
         peer = subscriber.peer
         for kind, wanted in sources.items():
-            peer.want_slots(kind, len(wanted))
             slots = [s for s in peer.slots if s.kind == kind]
             wanted_set = set(map(id, wanted))
             for slot in slots:
@@ -256,39 +317,46 @@ class Room:
             subscriber.last_tracks = tracks
             subscriber.listener.tracks_changed(tracks)
 
-    def carried_by_all(self) -> bool:
-        """Every participant's slots carry every publication of the others in the room."""
-        for participant in self.participants.values():
-            carried = {id(s.source) for s in participant.peer.slots if s.source is not None}
-            for kind_sources in self._sources_for(participant).values():
-                if any(id(p) not in carried for p in kind_sources):
-                    return False
-        return True
-
     async def _watch_speakers(self) -> None:
         while True:
             await asyncio.sleep(SPEAKING_POLL_S)
             now = time.monotonic()
             speaking = {pid for pid, p in self.participants.items() if p.talk.speaking(now)}
-            if speaking != self._speaking:
+            changed = speaking != self._speaking
+            if changed:
                 for participant_id in speaking:
                     self._last_spoke[participant_id] = now
-                if self._video_capped():
-                    # Who is seen follows who spoke last.
-                    self.rebalance_all()
+            if changed and self._video_capped():
+                # Who is seen follows who spoke last (and whom one hears with it).
+                self.rebalance_all()
+            else:
+                self._repoint_speakers(now)
+            if changed:
                 self._speaking = frozenset(speaking)
                 ordered = sorted(speaking)
                 for participant in self.participants.values():
                     participant.listener.speaking_changed(ordered)
+
+    def _repoint_speakers(self, now: float) -> None:
+        """Re-point the audio slots of the subscribers whose loudest few changed (a
+        speaker's hold ran out, someone louder started); the others are left alone."""
+        voices = self._voices(now)
+        for subscriber in tuple(self.participants.values()):
+            carried = {
+                id(s.source) for s in subscriber.peer.slots if s.kind == "audio" and s.source
+            }
+            wanted = {id(p) for p in self._speakers_for(subscriber, voices, now)}
+            if wanted != carried:
+                self.rebalance(subscriber, voices)
 
     def _video_capped(self) -> bool:
         videos = sum(
             1
             for p in self.participants.values()
             for publication in p.peer.publications.values()
-            if publication.active and publication.media_kind == "video"
+            if publication.offered and publication.media_kind == "video"
         )
-        return videos > MAX_VIDEO_SOURCES
+        return videos > min((p.peer.pool.video for p in self.participants.values()), default=0)
 
     async def close(self) -> None:
         if self._speaking_task is not None:
@@ -302,9 +370,16 @@ class Room:
 class SessionMedia:
     """One session's participants on this node and the rooms they are in."""
 
-    def __init__(self, session_id: str, ice: IceSettings, capacity: int) -> None:
+    def __init__(
+        self, session_id: str, ice: IceSettings, limits: MediaLimits | int | None = None
+    ) -> None:
         self.session_id = session_id
-        self.capacity = capacity
+        if limits is None:
+            limits = MediaLimits()
+        elif isinstance(limits, int):
+            limits = MediaLimits(max_participants=limits)
+        self.limits = limits
+        self.capacity = limits.max_participants
         self._ice = ice
         self.participants: dict[str, Participant] = {}
         self.main = Room(self, MAIN_ROOM, "main", "Main room")
@@ -344,6 +419,8 @@ class SessionMedia:
             on_slots_ready=on_slots_ready,
             on_failed=listener.peer_failed,
             on_audio_level=on_audio_level,
+            pool=self.limits.pool(),
+            sending={"audio": info.audio, "video": info.video},
         )
         participant = Participant(info, listener, peer, room)
         holder.append(participant)
@@ -369,6 +446,15 @@ class SessionMedia:
         participant.info.audio = audio
         participant.info.video = video
         participant.room.media_state_changed(participant)
+        # A camera switched on is offered to the others (a `tracks` each, no offer); one
+        # switched off gives its slots to someone else's.
+        changed = False
+        for kind, on in (("audio", audio), ("video", video)):
+            publication = participant.peer.publications.get(kind)
+            if publication is not None and publication.set_on(on):
+                changed = True
+        if changed:
+            participant.room.rebalance_all()
 
     def set_active(self, participant_id: str, kind: str, active: bool) -> bool:
         """Offer a participant's `kind` publication (audio, video, screen) to the others in

@@ -52,6 +52,15 @@ def session_json(session: Session) -> dict[str, Any]:
     }
 
 
+def ice_servers_for(services: Services, member_id: str) -> list[dict[str, Any]]:
+    """The STUN/TURN servers of one join: the configured ones, and the managed TURN server
+    with credentials minted now for this member (they expire; the next join gets new ones)."""
+    servers = list(services.ice_servers)
+    if services.turn is not None:
+        servers.append(services.turn.ice_server(member_id, time.time()))
+    return servers
+
+
 @dataclass
 class Seat:
     """Who a connection is in its session. Written by admission only; "new" → ("waiting"
@@ -120,14 +129,25 @@ class Admission:
         if fresh is not None:
             await conn.session_changed(fresh)
 
-    @staticmethod
-    def send_waiting(conn: Connection, session: Session) -> None:
+    def send_waiting(self, conn: Connection, session: Session) -> None:
+        """`waiting`, with how many are in already (the lobby says so, and a leader can
+        tell an empty session from one that has begun without them) and how many fit."""
         seat = conn.seat
         assert seat.member is not None
+        hosted = self._s.rooms.find_session(session.id)
+        present = 0
+        if hosted is not None:
+            present = sum(
+                1
+                for p in hosted.participants.values()
+                if p.info.role is not Role.observer or seat.role is not Role.participant
+            )
         conn.send(
             "waiting",
             member={"id": seat.member.id, "name": seat.member.name, "role": seat.role.value},
             session=session_json(session),
+            in_room=present,
+            capacity=self._s.rooms.limits.max_participants,
         )
 
     async def admit(self, conn: Connection, session: Session) -> None:
@@ -175,7 +195,8 @@ class Admission:
             session=session_json(session),
             room=room.to_json(),
             participants=[p.to_json() for p in room.visible_to(info)],
-            ice_servers=s.ice_servers,
+            ice_servers=ice_servers_for(s, member.id),
+            ice_transport_policy=s.ice_transport_policy,
         )
         seat.participant = media.join(info, conn, room.id)
         s.recorder.admitted(session.id, seat.participant)

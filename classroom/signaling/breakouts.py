@@ -30,6 +30,7 @@ from classroom.domain.planner import (
     score,
 )
 from classroom.domain.planner import plan_round as plan_groups
+from classroom.domain.round_plan import STRATEGIES
 from classroom.domain.rounds import CHOOSE, Round, RoundError, choice_json
 from classroom.observability import logs, metrics
 from classroom.rooms.registry import RoomRegistry
@@ -41,7 +42,6 @@ from classroom.store.rounds import RoundStore
 log = logging.getLogger(__name__)
 
 TIMER_INTERVAL_S = 0.5
-PLANNABLE = ("mix", "random", "manual", "keep", CHOOSE)
 
 
 class Breakouts:
@@ -118,8 +118,8 @@ class Breakouts:
         plan_id: str | None = None,
         plan_round: int | None = None,
     ) -> Round:
-        if strategy not in PLANNABLE:
-            raise RoundError("invalid", f"strategy must be one of {', '.join(PLANNABLE)}")
+        if strategy not in STRATEGIES:
+            raise RoundError("invalid", f"strategy must be one of {', '.join(STRATEGIES)}")
         if max_size is not None and strategy != CHOOSE:
             raise RoundError("invalid", "max_size is for the choose strategy")
         if (plan_id is not None or plan_round is not None) and strategy != "keep":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from classroom.domain import inputs
+from classroom.domain import inputs, round_plan
 from classroom.domain.lifecycle import EXTEND_MINUTES
 
 VERSION = 1
@@ -37,7 +37,7 @@ class ProtocolError(Exception):
         self.close_code = close_code
 
 
-_ID = {"type": "string", "pattern": "^[a-z]_[0-9a-f]{6,32}$"}
+_ID = round_plan.ID
 
 
 def _schema(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -79,31 +79,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
         ("minutes",),
     ),
-    "round_plan": _schema(
-        {
-            "strategy": {"enum": ["mix", "random", "manual", "keep", "choose"]},
-            "group_size": {"type": "integer", "minimum": 2, "maximum": 50},
-            "group_count": {"type": "integer", "minimum": 1, "maximum": 100},
-            "groups": {
-                "type": "array",
-                "maxItems": 100,
-                "items": {"type": "array", "maxItems": 100, "items": _ID},
-            },
-            "names": {
-                "type": "array",
-                "maxItems": 100,
-                "items": {"type": "string", "minLength": 1, "maxLength": 80},
-            },
-            "max_size": {"type": "integer", "minimum": 2, "maximum": 500},
-            "from_round": _ID,
-            "plan_id": _ID,
-            "plan_round": {"type": "integer", "minimum": 0, "maximum": 49},
-            "duration_s": {"type": "integer", "minimum": 60, "maximum": 14400},
-            "prompt": {"type": "string", "maxLength": 2000},
-            "seed": {"type": "integer", "minimum": 0, "maximum": 2**31},
-        },
-        ("duration_s",),
-    ),
+    # The same plan as POST /api/v1/sessions/{sid}/rounds (classroom/domain/round_plan.py).
+    "round_plan": _schema(round_plan.PROPERTIES, round_plan.REQUIRED),
     "round_open": _schema({"round_id": _ID}, ("round_id",)),
     "round_close": _schema({"round_id": _ID}, ("round_id",)),
     "round_extend": _schema(

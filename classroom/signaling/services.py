@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from classroom.domain.turn import TurnConfig
 from classroom.rooms.registry import RoomRegistry
 from classroom.signaling.breakouts import Breakouts
 from classroom.signaling.directory import Directory
@@ -34,7 +35,12 @@ class Services:
     recorder: Recorder
     #: This node's id, recorded with each connection's presence in Redis.
     node_id: str
+    #: STUN/TURN servers every browser gets as they are (CLASSROOM_ICE_SERVERS).
     ice_servers: list[dict[str, Any]]
+    #: The managed TURN server: each join gets credentials of its own for it.
+    turn: TurnConfig | None
+    #: The browsers' iceTransportPolicy, "all" or "relay".
+    ice_transport_policy: str
     #: How long after its ends_at a live session ends by itself (settings.end_grace): a
     #: join after that ends it rather than let someone in for a moment.
     end_grace: timedelta

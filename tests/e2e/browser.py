@@ -89,7 +89,11 @@ def chromium_path() -> str:
 
 @asynccontextmanager
 async def browsers(
-    count: int, profile_root: Path, *, enforce_csp: bool = False
+    count: int,
+    profile_root: Path,
+    *,
+    enforce_csp: bool = False,
+    extra_args: list[str] | None = None,
 ) -> AsyncIterator[list[tuple[BrowserContext, Page]]]:
     """`count` independent Chromium instances, each with a fresh user-data dir. When the
     block ends without an exception, no page of theirs may have had a script error.
@@ -106,7 +110,7 @@ async def browsers(
                     str(profile_root / f"profile-{i}"),
                     executable_path=chromium_path(),
                     headless=True,
-                    args=CHROMIUM_ARGS,
+                    args=CHROMIUM_ARGS + (extra_args or []),
                     viewport={"width": 1024, "height": 700},
                     bypass_csp=not enforce_csp,
                 )

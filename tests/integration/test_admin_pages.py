@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from classroom.http.admin import COOKIE
+from classroom.http.auth import COOKIE
 from classroom.http.keys import STORE
 from tests.integration.conftest import ADMIN, Client
 

@@ -16,9 +16,9 @@ import pytest
 
 from classroom.http.keys import INTERACTIONS, ROOMS
 from classroom.signaling.interactions import CHAT_MAX_CHARS
-from tests.integration.conftest import ADMIN, Client
+from tests.integration.api import api
+from tests.integration.conftest import Client
 
-AUTH = {"Authorization": f"Bearer {ADMIN}"}
 WS = aiohttp.ClientWebSocketResponse
 #: name on the roster -> role; the second participant's name carries markup on purpose.
 PEOPLE = {
@@ -27,13 +27,6 @@ PEOPLE = {
     '<b>Ola</b> "Nordmann" <img src=x onerror=alert(1)>': "participant",
     "Olav Observatør": "observer",
 }
-
-
-async def api(client: Client, method: str, path: str, body: Any = None, status: int = 200) -> Any:
-    async with client.request(method, "/api/v1" + path, json=body, headers=AUTH) as r:
-        text = await r.text()
-        assert r.status == status, text
-        return json.loads(text)
 
 
 async def live_session(client: Client) -> dict[str, Any]:

@@ -15,28 +15,12 @@ import pytest
 
 from classroom.http.keys import ROOMS, STORE
 from classroom.store import keys
-from tests.integration.conftest import ADMIN, Client
+from tests.integration.api import AUTH, api
+from tests.integration.conftest import Client
 from tests.support.wait import wait_for
 from tests.support.ws import receive
 
-AUTH = {"Authorization": f"Bearer {ADMIN}"}
 WS = aiohttp.ClientWebSocketResponse
-
-
-async def api(
-    client: Client,
-    method: str,
-    path: str,
-    body: Any = None,
-    status: int = 200,
-    headers: dict[str, str] | None = None,
-) -> Any:
-    async with client.request(
-        method, "/api/v1" + path, json=body, headers=AUTH if headers is None else headers
-    ) as r:
-        text = await r.text()
-        assert r.status == status, text
-        return json.loads(text)
 
 
 ROLES = ("facilitator", "participant", "observer")
@@ -110,6 +94,7 @@ async def test_leader_waits_until_the_facilitator_starts(client: Client) -> None
     assert waiting["session"]["status"] == "open"  # joining opened the due lobby
     assert waiting["session"]["timezone"] == "Europe/Oslo"
     assert waiting["member"]["role"] == "participant"
+    assert (waiting["in_room"], waiting["capacity"]) == (0, 60)  # nobody in yet
     # Waiting is not being in the room; pings still work.
     assert client.app[ROOMS].participant_count() == 0
     await leader.send_json({"v": 1, "type": "ping", "t": 1})
@@ -124,6 +109,10 @@ async def test_leader_waits_until_the_facilitator_starts(client: Client) -> None
     fac, welcome = await connect(client, s["tokens"]["facilitator"], "welcome")
     assert welcome["session"]["status"] == "open"
     await receive(fac, "offer")
+    # Someone arriving in the lobby now is told that one is in.
+    observer, observer_waiting = await connect(client, s["tokens"]["observer"], "waiting")
+    assert observer_waiting["in_room"] == 1
+    await observer.close()
     # The leader may not start it.
     await leader.send_json({"v": 1, "type": "start_session"})
     error = await receive(leader, "error")

@@ -20,6 +20,7 @@ from classroom.domain.models import new_id
 from classroom.domain.planner import PLAN_PREFIX, SavedPlan
 from classroom.domain.research import FIELDS, pseudonym
 from classroom.domain.rounds import new_round
+from classroom.http import report_csv
 from classroom.http import reports as reports_module
 from classroom.http.keys import RECORDER, REPORTS, STORE
 from classroom.store import keys
@@ -171,14 +172,14 @@ async def test_attendance_and_engagement_from_a_live_session(client: Client) -> 
     rows_csv = {r["member_id"]: r for r in parse_csv(
         await get_csv(client, f"/api/v1/sessions/{sid}/attendance?format=csv")
     )}  # fmt: skip
-    assert list(rows_csv[ase]) == reports_module.ATTENDANCE_COLUMNS
+    assert list(rows_csv[ase]) == report_csv.ATTENDANCE_COLUMNS
     assert rows_csv[ase]["name"] == "Åse Ødegård" and rows_csv[bjorn]["name"] == "Bjørn Æsop"
     assert float(rows_csv[ase]["minutes_present"]) == a["minutes_present"]
     assert rows_csv[ase]["present"] == "true" and rows_csv[ids["observer"]]["present"] == "false"
     text = await get_csv(
         client, f"/api/v1/sessions/{sid}/engagement?format=csv&delimiter=semicolon"
     )
-    assert text.splitlines()[0].lstrip("\ufeff") == ";".join(reports_module.ENGAGEMENT_COLUMNS)
+    assert text.splitlines()[0].lstrip("\ufeff") == ";".join(report_csv.ENGAGEMENT_COLUMNS)
     await ws_b.close()
 
 
@@ -517,7 +518,7 @@ def test_openapi_documents_every_report_route() -> None:
 
 
 def test_csv_cells_never_become_formulas() -> None:
-    cell = reports_module._cell
+    cell = report_csv.cell
     assert cell('=HYPERLINK("http://evil")') == '\'=HYPERLINK("http://evil")'
     assert cell("+47 123") == "'+47 123" and cell("@SUM(A1)") == "'@SUM(A1)"
     assert cell(-1.5) == "-1.5" and cell(True) == "true" and cell(None) == ""

@@ -15,9 +15,10 @@ import pytest
 from aiohttp import web
 
 from classroom.http import rounds_api
-from tests.integration.conftest import ADMIN, Client
+from tests.integration.api import AUTH, api
+from tests.integration.conftest import Client
+from tests.support.ws import receive
 
-AUTH = {"Authorization": f"Bearer {ADMIN}"}
 WS = aiohttp.ClientWebSocketResponse
 
 #: The roster: two facilitators (to race each other), four leaders, one observer.
@@ -30,22 +31,6 @@ PEOPLE = [
     ("participant", "Per Olsen", "Kultur"),
     ("observer", "Forsker", "Universitetet"),
 ]
-
-
-async def api(
-    client: Client,
-    method: str,
-    path: str,
-    body: Any = None,
-    status: int = 200,
-    headers: dict[str, str] | None = None,
-) -> Any:
-    async with client.request(
-        method, "/api/v1" + path, json=body, headers=AUTH if headers is None else headers
-    ) as r:
-        text = await r.text()
-        assert r.status == status, f"{method} {path}: {r.status} {text}"
-        return json.loads(text)
 
 
 async def make_session(client: Client) -> dict[str, Any]:
@@ -85,17 +70,6 @@ async def make_session(client: Client) -> dict[str, Any]:
         "tokens": {link["name"]: link["url"].rsplit("/", 1)[1] for link in links},
         "members": {link["name"]: link["member_id"] for link in links},
     }
-
-
-async def receive(ws: WS, kind: str, timeout: float = 5) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        msg = await ws.receive(timeout=max(0.01, deadline - time.monotonic()))
-        if msg.type != aiohttp.WSMsgType.TEXT:
-            raise AssertionError(f"socket closed ({msg.type}, {msg.data}) before {kind}")
-        message: dict[str, Any] = json.loads(msg.data)
-        if message["type"] == kind:
-            return message
 
 
 async def drain(ws: WS, seconds: float) -> list[dict[str, Any]]:
@@ -475,6 +449,13 @@ async def test_cohort_plan_spreads_a_programme(client: Client) -> None:
     assert set(plan["score"]) >= {"pairs", "new_pairs", "repeated_pairs"}
     # Three rounds of pairs among four people: nobody meets the same person twice.
     assert plan["score"]["repeated_pairs"] == 0
+    # Four departments: all six pairs are cross-department, and three rounds of pairs meet
+    # every one of them ("meets 6 of 6 possible"), the fewest rounds that can.
+    best = {k: plan["score"][k] for k in ("cross_department_pairs", "pair_slots", "upper_bound")}
+    assert best == {"cross_department_pairs": 6, "pair_slots": 6, "upper_bound": 6}
+    assert plan["score"]["new_cross_department_pairs"] == 6
+    assert plan["score"]["same_department_pairs"] == 0
+    assert plan["score"]["rounds_to_meet_all"] == 3
     # Named members only; fewer than two cannot be planned.
     kari = s["members"]["Kari Nordmann"]
     one = await api(
@@ -507,6 +488,103 @@ def test_openapi_request_bodies_match_the_validators(schema: str, validator: Any
     assert sorted(documented["properties"]) == sorted(checked["properties"])
     assert sorted(documented["required"]) == sorted(checked["required"])
     assert documented["additionalProperties"] is False
+
+
+# -- one round-plan schema: the API and the WebSocket agree ------------------------------------
+
+
+def fake_member(i: int) -> str:
+    """A well-formed member id that is on no roster."""
+    return f"m_{i:012x}"
+
+
+async def api_plan(client: Client, sid: str, body: dict[str, Any]) -> tuple[str, Any]:
+    """How the API answers a round plan: ("planned", the round), ("schema", the error's
+    code) for a body that does not fit the schema, or ("refused", the planner's code)."""
+    async with client.post(f"/api/v1/sessions/{sid}/rounds", json=body, headers=AUTH) as r:
+        answer = await r.json()
+    if r.status == 201:
+        return "planned", answer
+    error = answer["error"]
+    if error["message"] == "request body does not fit the schema":
+        return "schema", error["code"]
+    return "refused", error["code"]
+
+
+async def ws_plan(ws: WS, body: dict[str, Any]) -> tuple[str, Any]:
+    """The same for `round_plan` over the facilitator's WebSocket: ("planned", the round),
+    ("schema", the code) for a message the parser refuses, or ("refused", the code)."""
+    await ws.send_json({"v": 1, "type": "round_plan", **body})
+    deadline = time.monotonic() + 5
+    while True:
+        msg = await ws.receive(timeout=max(0.01, deadline - time.monotonic()))
+        assert msg.type == aiohttp.WSMsgType.TEXT, f"socket closed ({msg.type}) before an answer"
+        message = json.loads(msg.data)
+        if message["type"] == "round":
+            return "planned", message["round"]
+        if message["type"] == "error" and message.get("ref") == "round_plan":
+            kind = "schema" if message["code"] == "bad_message" else "refused"
+            return kind, message["code"]
+
+
+async def test_the_api_and_the_websocket_accept_and_refuse_the_same_plans(
+    client: Client,
+) -> None:
+    """Both validate by classroom/domain/round_plan.py and plan through the same rules: a
+    body either is planned on both, or fails the schema on both (`invalid` over HTTP,
+    `bad_message` over the WebSocket), or is refused by the planner with the same code."""
+    s = await make_session(client)
+    m = s["members"]
+    leaders = [m[name] for name in LEADERS]
+    facilitator = await joined(client, s["tokens"]["Fasilitator En"])  # nobody else present
+    too_many = [fake_member(i) for i in range(501)]  # well-formed ids on no roster
+    cases: list[tuple[dict[str, Any], tuple[str, str | None]]] = [
+        # Integral floats are not integers.
+        ({"strategy": "mix", "group_count": 2.0, "duration_s": 600}, ("schema", None)),
+        ({"strategy": "mix", "group_size": 2, "duration_s": 600.0}, ("schema", None)),
+        # A manual plan has at least one group, of at most 500 members.
+        ({"strategy": "manual", "groups": [], "duration_s": 600}, ("schema", None)),
+        ({"strategy": "manual", "groups": [too_many], "duration_s": 600}, ("schema", None)),
+        # 101 members fit one group on both; they are just not on the roster.
+        (
+            {"strategy": "manual", "groups": [too_many[:101]], "duration_s": 600},
+            ("refused", "invalid"),
+        ),
+        ({"strategy": "pairs", "duration_s": 600}, ("schema", None)),
+        ({"strategy": "mix", "duration_s": 600, "colour": "blue"}, ("schema", None)),
+        ({"strategy": "mix", "member_ids": too_many, "duration_s": 600}, ("schema", None)),
+        # member_ids: whom to group, present or not; on the roster only.
+        (
+            {"strategy": "mix", "member_ids": [leaders[0], fake_member(1)], "duration_s": 600},
+            ("refused", "invalid"),
+        ),
+        ({"strategy": "mix", "group_size": 2, "duration_s": 600}, ("refused", "conflict")),
+        (
+            {"strategy": "mix", "group_size": 2, "member_ids": leaders, "duration_s": 600},
+            ("planned", None),
+        ),
+        (
+            {"strategy": "manual", "groups": [leaders[:2], leaders[2:]], "duration_s": 600},
+            ("planned", None),
+        ),
+    ]
+    for body, (expected, code) in cases:
+        over_http = await api_plan(client, s["id"], body)
+        over_ws = await ws_plan(facilitator, body)
+        assert over_http[0] == over_ws[0] == expected, (body, over_http, over_ws)
+        if expected == "schema":
+            assert (over_http[1], over_ws[1]) == ("invalid", "bad_message"), body
+        elif expected == "refused":
+            assert over_http[1] == over_ws[1] == code, (body, over_http, over_ws)
+        else:  # the same people, history and seed: the same groups
+            groups = [sorted(g["member_ids"]) for g in over_http[1]["groups"]]
+            assert groups == [sorted(g["member_ids"]) for g in over_ws[1]["groups"]]
+            assert sorted(x for g in groups for x in g) == sorted(leaders)
+            assert all(len(g) == 2 for g in groups)
+    # Only the bodies both planned made rounds: two each.
+    rounds = (await api(client, "GET", f"/sessions/{s['id']}/rounds"))["rounds"]
+    assert len(rounds) == 4
+    await facilitator.close()
 
 
 # -- choose: participants pick their groups ------------------------------------------------------

@@ -170,3 +170,27 @@ async def test_server_restart_says_goodbye(server: ServerProcess) -> None:
         )
     finally:
         await client.close()
+
+
+async def test_a_media_connection_that_closes_by_itself_ends_the_participant(
+    server: ServerProcess,
+) -> None:
+    """A peer connection can close without anyone on the server closing it (the other
+    side sent a DTLS close, or its ICE consent expired). The participant must not stay
+    in the room without media: they are told, their socket closes (1001, so a browser
+    reconnects), and the others see them leave."""
+    demo = await run_demo(server.base_url, 2, ADMIN_TOKEN)
+    a, b = await join_all(server, demo["participant_urls"][:2])
+    try:
+        await wait_for(lambda: receives_from(b, [a]), 15, "b to receive a's media")
+        a_id = a.participant_id
+        await a.pc.close()  # no `leave`: the WebSocket stays open
+        await asyncio.wait_for(a.closed.wait(), 10)
+        errors = [m["code"] for m in a.messages if m["type"] == "error"]
+        assert errors == ["media_closed"], [m["type"] for m in a.messages]
+        await wait_for(lambda: a_id not in b.others, 5, "b to see a leave")
+        metrics = await server.metrics()
+        assert metric_value(metrics, "classroom_leaves_total", {"reason": "connection_lost"}) == 1
+    finally:
+        await a.close()
+        await b.close()

@@ -64,15 +64,41 @@ async def nft(*args: str, stdin: str | None = None) -> str:
     return out.decode()
 
 
+def udp_ruleset() -> str:
+    """Every UDP datagram dropped, TCP untouched (`nft -f` input)."""
+    return (
+        f"table inet {TABLE} {{\n"
+        "  chain input {\n"
+        "    type filter hook input priority filter; policy accept;\n"
+        "    meta l4proto udp drop\n"
+        "  }\n"
+        "}\n"
+    )
+
+
 @asynccontextmanager
-async def network_cut(port: int) -> AsyncIterator[None]:
-    """TCP of `port` reset and all UDP dropped until the block ends."""
+async def _ruleset_held(rules: str) -> AsyncIterator[None]:
     if not isolated():
         raise RuntimeError(
             "refusing to cut the network outside the tests' own namespace (run ./scripts/test)"
         )
-    await nft("-f", "-", stdin=ruleset(port))
+    await nft("-f", "-", stdin=rules)
     try:
         yield
     finally:
         await nft("delete", "table", "inet", TABLE)
+
+
+@asynccontextmanager
+async def network_cut(port: int) -> AsyncIterator[None]:
+    """TCP of `port` reset and all UDP dropped until the block ends."""
+    async with _ruleset_held(ruleset(port)):
+        yield
+
+
+@asynccontextmanager
+async def udp_blocked() -> AsyncIterator[None]:
+    """All UDP dropped until the block ends, while TCP (the WebSocket) keeps working: what a
+    network, VPN or firewall that lets web pages through but not media does."""
+    async with _ruleset_held(udp_ruleset()):
+        yield

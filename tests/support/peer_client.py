@@ -128,6 +128,12 @@ class PeerClient:
     audio: bool = True
     video: bool = True
     tone: bool = False
+    #: The tone's amplitude (0..1) when `tone`: its RFC 6464 level, as aiortc computes it.
+    amplitude: float = 0.3
+    #: What `join` says of the camera, when it is not what is sent (a camera started later).
+    join_video: bool | None = None
+    #: Keep (sequence number, timestamp) of every RTP packet received, by mid (`rtp_log`).
+    log_rtp: bool = False
     messages: list[dict[str, Any]] = field(default_factory=list)
     remote: dict[str, RemoteCounts] = field(default_factory=dict)
     participant_id: str | None = None
@@ -143,6 +149,7 @@ class PeerClient:
     negotiated: asyncio.Event = field(default_factory=asyncio.Event)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     bye_reason: str | None = None
+    rtp_log: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
@@ -161,7 +168,7 @@ class PeerClient:
         self.local_audio: MediaStreamTrack | None = None
         self.local_video: MediaStreamTrack | None = None
         if self.audio:
-            self.local_audio = ToneAudioTrack() if self.tone else ToneAudioTrack(amplitude=0.0)
+            self.local_audio = ToneAudioTrack(amplitude=self.amplitude if self.tone else 0.0)
         if self.video:
             self.local_video = PatternVideoTrack()
 
@@ -189,8 +196,9 @@ class PeerClient:
         ws_url = self.base_url.replace("http", "ws", 1) + "/ws"
         self._ws = await self._session.ws_connect(ws_url, max_msg_size=0)
         self.joined_at = time.monotonic()
+        video = self.video if self.join_video is None else self.join_video
         await self.send(
-            {"v": 1, "type": "join", "token": self.token, "audio": self.audio, "video": self.video}
+            {"v": 1, "type": "join", "token": self.token, "audio": self.audio, "video": video}
         )
         self._tasks.append(asyncio.get_running_loop().create_task(self._read()))
 
@@ -245,6 +253,9 @@ class PeerClient:
 
     async def _answer(self, message: dict[str, Any]) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type="offer"))
+        if self.log_rtp:
+            for transceiver in self.pc.getTransceivers():
+                self._log_rtp(transceiver)
         publish = message.get("publish", {})
         for transceiver in self.pc.getTransceivers():
             if transceiver.mid == publish.get("audio") and self.local_audio is not None:
@@ -257,6 +268,26 @@ class PeerClient:
         await self.pc.setLocalDescription(answer)
         await self.send({"v": 1, "type": "answer", "sdp": self.pc.localDescription.sdp})
         self.negotiated.set()
+
+    def _log_rtp(self, transceiver: Any) -> None:
+        """Note each RTP packet the transceiver's receiver gets, before aiortc handles it
+        (reaches into aiortc's receiver, in this process only)."""
+        receiver: Any = transceiver.receiver
+        if getattr(receiver, "_classroom_logged", False):
+            return
+        receiver._classroom_logged = True
+        mid = str(transceiver.mid)
+        log = self.rtp_log.setdefault(mid, [])
+        handle = receiver._handle_rtp_packet
+
+        async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+            log.append((packet.sequence_number, packet.timestamp))
+            await handle(packet, arrival_time_ms)
+
+        receiver._handle_rtp_packet = handle_rtp_packet
+
+    def offers(self) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m["type"] == "offer"]
 
     def camera_faults(self, cut_keyframes: int = 0, withhold_keyframes: bool = False) -> None:
         """Test-only faults on the camera's way out, as a lossy network would make them.

@@ -50,11 +50,13 @@ ID_PREFIX = {
     "session": "s",
     "cohort": "c",
 }
-#: Which kind of id each id field of the schemas names (`groups` items are member ids).
+#: Which kind of id each id field of the schemas names (`groups` and `member_ids` items are
+#: member ids).
 ID_FIELD = {
     "participant_id": "participant",
     "member_id": "member",
     "groups": "member",
+    "member_ids": "member",
     "round_id": "round",
     "from_round": "round",
     "group_id": "group",

@@ -1,8 +1,10 @@
 """The layer rule, checked mechanically: imports point inward (docs/architecture.md, "Layers").
 
 domain ← store/rooms ← signaling/reports ← http ← the entry points: a module imports only its
-own layer and the layers inside it; only store/ imports redis, only rooms/ aiortc, aioice and
-av, and only rooms/aiortc_hooks.py touches aiortc's (and aioice's) private attributes.
+own layer and the layers inside it (reports/ sits on store/ and domain/ only); only store/
+imports redis, only rooms/ aiortc, aioice and av, and only rooms/aiortc_hooks.py touches
+aiortc's (and aioice's) private attributes. No classroom module uses another module's
+private (``_name``) names: what two modules share is public where it is defined.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ ALLOWED: dict[str, set[str]] = {
     "store": {"store", "domain", "observability", "tasks"},
     "rooms": {"rooms", "domain", "observability", "tasks"},
     "signaling": {"signaling", "rooms", "store", "domain", "observability", "tasks"},
-    "reports": {"reports", "rooms", "store", "domain", "observability", "tasks"},
+    "reports": {"reports", "store", "domain", "observability", "tasks"},
 }
 #: http sits on signaling and reports, and reads the settings.
 ALLOWED["http"] = {"http", "config", *ALLOWED["signaling"], *ALLOWED["reports"]}
@@ -193,10 +195,101 @@ def test_the_checker_allows_what_the_layer_may_import() -> None:
     assert violations("import classroom.cli\n", PACKAGE / "http" / "app.py") != []
 
 
+def test_reports_sit_on_the_store_and_the_domain_only() -> None:
+    module = PACKAGE / "reports" / "x.py"
+    ok = "from classroom.store.records import RecordStore\nfrom classroom.domain import models\n"
+    assert violations(ok, module) == []
+    for layer in ("signaling", "http", "rooms", "config"):
+        found = violations(f"from classroom.{layer} import x\n", module)
+        assert any(f"(layer {layer})" in v for v in found), (layer, found)
+
+
 def test_the_checker_keeps_third_party_packages_to_their_layer() -> None:
     assert violations("from aiortc import RTCPeerConnection\n", PACKAGE / "rooms" / "x.py") == []
     assert violations("import aiortc.rtp\n", PACKAGE / "signaling" / "x.py") != []
     assert violations("from redis.asyncio import Redis\n", PACKAGE / "http" / "x.py") != []
+
+
+# --- private names of other modules ---------------------------------------------------------
+
+
+def is_private(name: str) -> bool:
+    return name.startswith("_") and not name.endswith("__")
+
+
+def private_uses(source: str, path: Path) -> list[str]:
+    """Each private name of another classroom module that `source` (the module at `path`)
+    uses: ``from classroom.x import _name`` (relative imports too) and ``module._name``
+    where ``module`` is a classroom module bound by an import (``from classroom.http import
+    api`` then ``api._bearer``; ``import classroom.x as m`` then ``m._y``; ``classroom.x._y``)."""
+    package = module_parts(path)
+    if package is not None and path.name != "__init__.py":
+        package = package[:-1]
+    modules_bound: set[str] = set()  # local names (or dotted paths) that are classroom modules
+    found: list[tuple[int, str]] = []
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                module = node.module or ""
+            elif package is None or node.level > len(package):
+                continue
+            else:
+                base = package[: len(package) - node.level + 1]
+                module = ".".join([*base, *([node.module] if node.module else [])])
+            if module.split(".")[0] != "classroom":
+                continue
+            for alias in node.names:
+                if is_private(alias.name):
+                    found.append((node.lineno, f"from {module} import {alias.name}"))
+                elif is_module(f"{module}.{alias.name}"):
+                    modules_bound.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "classroom":
+                    modules_bound.add(alias.asname or alias.name)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and is_private(node.attr):
+            owner = ast.unparse(node.value)
+            if owner in modules_bound or (
+                owner.startswith("classroom.")
+                and any(owner == m or owner.startswith(m + ".") for m in modules_bound)
+            ):
+                found.append((node.lineno, ast.unparse(node)))
+    return [f"line {line}: {code}" for line, code in sorted(found)]
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_uses_another_modules_private_names(path: Path) -> None:
+    assert private_uses(path.read_text(), path) == []
+
+
+def test_the_private_name_rule_catches_every_form() -> None:
+    sample = (
+        "from classroom.http.api import _bearer, read_json\n"
+        "from classroom.http import admin, api as a\n"
+        "from . import auth\n"
+        "from .admin import _guard\n"
+        "import classroom.http.admin\n"
+        "import classroom.domain.tokens as tokens\n"
+        "def f(request, login):\n"
+        "    admin._session_for(request)\n"
+        "    a._CHALLENGE\n"
+        "    auth._cookie_key(request)\n"
+        "    classroom.http.admin._guard(request)\n"
+        "    tokens._b64(b'')\n"
+        "    login._private\n"
+        "    admin.__name__, admin.guard(request)\n"
+    )
+    assert private_uses(sample, PACKAGE / "http" / "reports.py") == [
+        "line 1: from classroom.http.api import _bearer",
+        "line 4: from classroom.http.admin import _guard",
+        "line 8: admin._session_for",
+        "line 9: a._CHALLENGE",
+        "line 10: auth._cookie_key",
+        "line 11: classroom.http.admin._guard",
+        "line 12: tokens._b64",
+    ]
 
 
 # --- private aiortc attributes ----------------------------------------------------------------

@@ -3,6 +3,11 @@
 // `offer.publish.screen`) on the mids the server names, and maps receive transceivers (by
 // mid) to participants from `tracks` messages. No DOM.
 //
+// The server sends one offer with a fixed pool of receive transceivers and then re-points
+// them with `tracks` (a slot moving from one speaker or camera to another keeps its
+// track): `_reconcile` ends the old participant's tile media before starting the new
+// one's, with no renegotiation. A later offer is still answered, in order.
+//
 // Events (CustomEvent, payload in `event.detail`):
 //   "pc"               {pc}  a new RTCPeerConnection was created (or null after close)
 //   "tile-media"       {participant_id, kind, track, mid}  a receive slot now carries
@@ -111,9 +116,11 @@ export class MediaSession extends EventTarget {
 
   _onWelcome(msg) {
     const iceServers = Array.isArray(msg.ice_servers) ? msg.ice_servers : [];
+    // "relay": media only through TURN (the operator's setting, CLASSROOM_ICE_TRANSPORT_POLICY).
+    const iceTransportPolicy = msg.ice_transport_policy === "relay" ? "relay" : "all";
     let pc;
     try {
-      pc = new RTCPeerConnection({ iceServers });
+      pc = new RTCPeerConnection({ iceServers, iceTransportPolicy });
     } catch (err) {
       console.error("media: bad ice_servers, using none", err);
       pc = new RTCPeerConnection();

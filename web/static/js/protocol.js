@@ -10,6 +10,8 @@
 //                    reason for "reconnecting": "server_restarting" | "connection_lost"
 //                      | whatever reconnect(reason) was called with (room.js: "media_failed")
 //                    reason for "closed": "left" | "replaced" | "removed" | "session_ended"
+//                      | "media_blocked" (gave up: signalling worked, media never connected)
+//                      | "server_unreachable" (gave up: no `welcome` in that time)
 //                      | "role_changed" (the roster's role changed: the page reloads in it)
 //                      | an error code (bad_token, token_expired, session_full, ...)
 //                      | "policy" (closed with 1008 without an error) | "closed" (close())
@@ -32,6 +34,29 @@ export const SILENCE_TIMEOUT_MS = 30_000;
 export const HANDSHAKE_TIMEOUT_MS = 15_000;
 export const BACKOFF_INITIAL_MS = 500;
 export const BACKOFF_MAX_MS = 8_000;
+/**
+ * Give up after this long of failed attempts (counted from the first failure since the last
+ * healthy connection), or after this many attempts, whichever comes first: a page that
+ * cannot get media through (UDP blocked by a VPN or firewall) must say so rather than
+ * reconnect forever.
+ */
+export const GIVE_UP_AFTER_MS = 60_000;
+export const GIVE_UP_AFTER_ATTEMPTS = 8;
+/**
+ * A connection counts as healthy, and the back-off starts afresh, once media has connected
+ * (`mediaConnected()`) or once the socket has stayed joined this long with no failure. A
+ * `welcome` alone is not enough: media that fails after every `welcome` would otherwise
+ * reset the back-off each time and loop about twice a second.
+ */
+export const STABLE_AFTER_MS = 60_000;
+/** `error` codes that mean the media connection failed (the server then closes with 1001). */
+export const MEDIA_ERROR_CODES = new Set([
+  "ice_failed",
+  "negotiation_failed",
+  "answer_timeout",
+  "media_ports_exhausted",
+  "media_closed",
+]);
 
 /** `bye` reasons after which the client does not come back by itself. */
 export const FINAL_BYE_REASONS = new Set([
@@ -180,7 +205,8 @@ const VALIDATORS = {
     Array.isArray(m.participants) &&
     m.participants.every(isParticipant) &&
     (m.room === undefined || isObject(m.room)) &&
-    (m.ice_servers === undefined || Array.isArray(m.ice_servers)),
+    (m.ice_servers === undefined || Array.isArray(m.ice_servers)) &&
+    (m.ice_transport_policy === undefined || m.ice_transport_policy === "all" || m.ice_transport_policy === "relay"),
   offer: (m) =>
     isString(m.sdp) &&
     (m.publish === undefined ||
@@ -277,13 +303,23 @@ export class SignalingClient extends EventTarget {
    * @param {boolean} [options.audio] microphone on at join
    * @param {boolean} [options.video] camera on at join
    */
-  constructor({ token, wsPath = "/ws", url, audio = true, video = true } = {}) {
+  constructor({
+    token,
+    wsPath = "/ws",
+    url,
+    audio = true,
+    video = true,
+    giveUpAfterMs = GIVE_UP_AFTER_MS,
+    giveUpAfterAttempts = GIVE_UP_AFTER_ATTEMPTS,
+  } = {}) {
     super();
     if (!isString(token) || !token) throw new TypeError("SignalingClient needs a join token");
     this.token = token;
     this.url = url || defaultSocketUrl(wsPath);
     this.audio = Boolean(audio);
     this.video = Boolean(video);
+    this.giveUpAfterMs = giveUpAfterMs;
+    this.giveUpAfterAttempts = giveUpAfterAttempts;
 
     this.state = "idle";
     this.reason = null;
@@ -296,7 +332,12 @@ export class SignalingClient extends EventTarget {
     this._stopped = false; // leave()/close() was called, or a final bye/error arrived
     this._bye = null; // reason of the last bye on the current socket
     this._fatal = null; // fatal error code on the current socket
-    this._timers = { reconnect: null, ping: null, watchdog: null, handshake: null };
+    this._mediaError = false; // the server said the media connection failed (current socket)
+    // Since the first failure after the last healthy connection: when it was, and whether
+    // any attempt got as far as `welcome` (then signalling works and media is what fails).
+    this._troubleSince = null;
+    this._welcomedInTrouble = false;
+    this._timers = { reconnect: null, ping: null, watchdog: null, handshake: null, stable: null };
     this._lastRx = 0;
     this._leaveWaiter = null;
     this._onOnline = () => {
@@ -312,7 +353,7 @@ export class SignalingClient extends EventTarget {
   connect() {
     if (this.ws || this._timers.reconnect !== null) return;
     this._stopped = false;
-    this.attempt = 0;
+    this._healthy();
     if (typeof window !== "undefined") window.addEventListener("online", this._onOnline);
     this._setState("connecting", null);
     this._open();
@@ -534,12 +575,31 @@ export class SignalingClient extends EventTarget {
    */
   reconnect(reason = "connection_lost") {
     if (this._stopped) return;
+    // Already waiting to reconnect (the server closed first, then the peer connection
+    // failed too): one failure, one attempt.
+    if (!this.ws && this._timers.reconnect !== null) return;
     this._clearTimers();
     this._teardownSocket(4000);
     this._scheduleReconnect(reason);
   }
 
+  /**
+   * Media has connected: the connection is healthy, so the next failure backs off from the
+   * start again (room.js calls this on the peer connection's first `connected`).
+   */
+  mediaConnected() {
+    if (this.joined) this._healthy();
+  }
+
   // ---- internals -------------------------------------------------------------------
+
+  _healthy() {
+    this.attempt = 0;
+    this._troubleSince = null;
+    this._welcomedInTrouble = false;
+    clearTimeout(this._timers.stable);
+    this._timers.stable = null;
+  }
 
   _setState(state, reason, extra = {}) {
     this.state = state;
@@ -566,6 +626,7 @@ export class SignalingClient extends EventTarget {
     if (this._stopped) return;
     this._bye = null;
     this._fatal = null;
+    this._mediaError = false;
     this.joined = false;
     let ws;
     try {
@@ -618,6 +679,10 @@ export class SignalingClient extends EventTarget {
         this.participantId = m.participant_id;
         clearTimeout(this._timers.handshake);
         this._timers.handshake = null;
+        if (this._troubleSince !== null) this._welcomedInTrouble = true;
+        // Not healthy yet: that takes media connecting, or this long without a failure.
+        clearTimeout(this._timers.stable);
+        this._timers.stable = setTimeout(() => this._healthy(), STABLE_AFTER_MS);
         this._startKeepAlive();
         break;
       case "waiting":
@@ -634,6 +699,7 @@ export class SignalingClient extends EventTarget {
         break;
       case "error":
         if (FATAL_ERROR_CODES.has(m.code)) this._fatal = m.code;
+        else if (MEDIA_ERROR_CODES.has(m.code)) this._mediaError = true;
         else console.warn(`signalling: server error ${m.code} (${m.ref || "-"}): ${m.message || ""}`);
         break;
       default:
@@ -644,10 +710,10 @@ export class SignalingClient extends EventTarget {
     this.dispatchEvent(new CustomEvent(m.type, { detail: m }));
     this.dispatchEvent(new CustomEvent("message", { detail: m }));
     if (m.type === "welcome") {
-      this.attempt = 0;
       this._setState("connected", null);
     } else if (m.type === "waiting" && this.state !== "waiting") {
-      this.attempt = 0;
+      // Waiting in the lobby needs no media: the connection is as healthy as it gets.
+      this._healthy();
       this._setState("waiting", null);
     }
     if (m.type === "bye" && this._leaveWaiter) this._leaveWaiter();
@@ -689,12 +755,27 @@ export class SignalingClient extends EventTarget {
     }
     const restarting = bye === "server_restarting" || code === 1012;
     console.info(`signalling: socket closed (code ${code} ${reason || ""}), reconnecting`);
-    this._scheduleReconnect(restarting ? "server_restarting" : "connection_lost");
+    let why = "connection_lost";
+    if (restarting) why = "server_restarting";
+    else if (this._mediaError) why = "media_failed";
+    this._scheduleReconnect(why);
   }
 
   _scheduleReconnect(reason) {
     if (this._stopped || this._timers.reconnect !== null) return;
+    if (this._troubleSince === null) this._troubleSince = Date.now();
     this.attempt += 1;
+    if (
+      this.attempt > this.giveUpAfterAttempts ||
+      Date.now() - this._troubleSince >= this.giveUpAfterMs
+    ) {
+      // Trying on would only get the same failure: stop and say what is wrong.
+      this._stopped = true;
+      this._clearTimers();
+      this._teardownSocket(1000);
+      this._finish(this._welcomedInTrouble ? "media_blocked" : "server_unreachable");
+      return;
+    }
     const delay = backoffDelay(this.attempt);
     this._setState("reconnecting", reason, { delay });
     this._timers.reconnect = setTimeout(() => this._open(), delay);
@@ -719,7 +800,8 @@ export class SignalingClient extends EventTarget {
     clearTimeout(this._timers.handshake);
     clearInterval(this._timers.ping);
     clearInterval(this._timers.watchdog);
-    this._timers = { reconnect: null, ping: null, watchdog: null, handshake: null };
+    clearTimeout(this._timers.stable);
+    this._timers = { reconnect: null, ping: null, watchdog: null, handshake: null, stable: null };
   }
 
   _teardownSocket(code) {

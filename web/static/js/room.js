@@ -385,6 +385,8 @@ const FATAL_KEYS = new Set([
   "replaced",
   "removed",
   "connection_lost",
+  "media_blocked",
+  "server_unreachable",
   "unsupported",
   "locked_out",
 ]);
@@ -395,6 +397,8 @@ const RETRY_LABEL = {
   locked_out: "fatal.retry",
   session_not_open: "fatal.retry",
   connection_lost: "fatal.retry",
+  media_blocked: "fatal.retry",
+  server_unreachable: "fatal.retry",
   generic: "fatal.retry",
 };
 
@@ -880,7 +884,10 @@ async function join() {
 
   signaling.addEventListener("state", (e) => onConnectionState(e.detail));
   signaling.addEventListener("welcome", (e) => onWelcome(e.detail));
-  signaling.addEventListener("waiting", (e) => applySession(e.detail.session));
+  signaling.addEventListener("waiting", (e) => {
+    applySession(e.detail.session);
+    showPresent(e.detail.in_room);
+  });
   signaling.addEventListener("session_status", (e) => {
     const wasLive = config.sessionStatus === "live";
     checkEnding(e.detail.session);
@@ -913,6 +920,8 @@ async function join() {
   media.addEventListener("tile-media-ended", (e) => onTileMediaEnded(e.detail));
   media.addEventListener("connection-state", (e) => {
     document.body.dataset.media = e.detail.state;
+    // Media got through: only now is the connection healthy (the back-off starts afresh).
+    if (e.detail.state === "connected" && app.signaling === signaling) signaling.mediaConnected();
     if (e.detail.state === "failed" && app.signaling === signaling) {
       console.warn("media connection failed; reconnecting to get a new one");
       signaling.reconnect("media_failed");
@@ -974,6 +983,15 @@ async function rejoin() {
 }
 
 // ---- page set-up ------------------------------------------------------------------------
+
+/** The lobby says how many are in the session already (`waiting.in_room`). */
+function showPresent(count) {
+  for (const node of $$('[data-field="waiting-present"]')) {
+    const n = Number.isInteger(count) && count >= 0 ? count : null;
+    node.textContent = n === null ? "" : tn("lobby.present", n);
+    node.hidden = n === null;
+  }
+}
 
 function fillStaticFields() {
   for (const node of $$('[data-field="session-title"]')) node.textContent = config.sessionTitle;
