@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from classroom.domain.lifecycle import DEFAULT_END_GRACE
+from classroom.domain.throttle import Policy
 from classroom.domain.turn import DEFAULT_TURN_TTL_S, TURN_SCHEMES, TurnConfig
 
 #: CLASSROOM_END_GRACE_MIN when unset.
@@ -67,10 +68,35 @@ class Settings:
     #: A live session nobody ended is ended this many minutes after its ends_at (the same
     #: on every node: the earliest node's clock ends it).
     end_grace_min: float = DEFAULT_END_GRACE_MIN
+    #: Wrong credentials (classroom.domain.throttle): this many distinct ones from one
+    #: address within auth_window_s lock it out for auth_lockout_s, doubling each time up
+    #: to auth_max_lockout_s. The same on every node.
+    auth_max_failures: int = 5
+    auth_window_s: float = 15 * 60.0
+    auth_lockout_s: float = 60.0
+    auth_max_lockout_s: float = 3600.0
+    #: Audit log entries are deleted this long after they were written.
+    audit_retention_days: float = 400.0
+
+    def __post_init__(self) -> None:
+        try:
+            _ = self.auth_policy  # built once here so that a bad setting fails at start-up
+        except ValueError as exc:
+            raise ConfigError(f"CLASSROOM_AUTH_* settings: {exc}") from None
 
     @property
     def end_grace(self) -> timedelta:
         return timedelta(minutes=self.end_grace_min)
+
+    @property
+    def auth_policy(self) -> Policy:
+        """Raises ValueError for settings that make no lockout (checked at start-up)."""
+        return Policy(
+            max_failures=self.auth_max_failures,
+            window_s=self.auth_window_s,
+            lockout_s=self.auth_lockout_s,
+            max_lockout_s=self.auth_max_lockout_s,
+        )
 
     @property
     def base_url(self) -> str:
@@ -174,6 +200,14 @@ def number_env(name: str, default: float) -> float:
     if value < 0:
         raise ConfigError(f"{name} must not be negative")
     return value
+
+
+def count_env(name: str, default: int) -> int:
+    """A whole number of at least 1 from the environment, or `default` when unset."""
+    value = number_env(name, default)
+    if value < 1 or value != int(value):
+        raise ConfigError(f"{name} must be a whole number of at least 1")
+    return int(value)
 
 
 #: Bounds of the size settings. A session of more than this many people on one node is

@@ -22,6 +22,8 @@ import aiohttp_jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from classroom.domain.audit import ADMIN_LOGIN, facilitator
+from classroom.domain.audit import Action as AuditAction
 from classroom.domain.lifecycle import Action, parse_local_time, to_local, zone
 from classroom.domain.models import (
     DEFAULT_LOBBY_MINUTES,
@@ -30,7 +32,7 @@ from classroom.domain.models import (
     SessionStatus,
     utc_now,
 )
-from classroom.http import api
+from classroom.http import api, audit, credentials
 from classroom.http.auth import (
     AdminLogin,
     Viewer,
@@ -71,7 +73,7 @@ _NOTICES = {
 }
 
 
-def _strings(request: web.Request, login: AdminLogin) -> Strings:
+def strings_for(request: web.Request, login: AdminLogin) -> Strings:
     return Strings(login.lang or pick_language(request))
 
 
@@ -82,7 +84,7 @@ def _redirect(request: web.Request, location: str, login: AdminLogin | None = No
     return response
 
 
-def _render(
+def render(
     request: web.Request,
     template: str,
     login: AdminLogin,
@@ -91,7 +93,7 @@ def _render(
     status: int = 200,
     set_cookie: bool = False,
 ) -> web.Response:
-    t = _strings(request, login)
+    t = strings_for(request, login)
     notice_key = _NOTICES.get(request.query.get("done", ""))
     response = aiohttp_jinja2.render_template(
         template,
@@ -113,11 +115,11 @@ def _render(
     return response
 
 
-def _message(
+def message_page(
     request: web.Request, login: AdminLogin, status: int, key: str, **params: Any
 ) -> web.Response:
-    t = _strings(request, login)
-    return _render(request, "admin/message.html", login, {"message": t(key, **params)},
+    t = strings_for(request, login)
+    return render(request, "admin/message.html", login, {"message": t(key, **params)},
                    status=status)  # fmt: skip
 
 
@@ -131,7 +133,7 @@ async def guard(
     if viewer is None:
         return login, _redirect(request, "/admin", fresh_login(login.lang))
     if cohort_id is not None and not viewer.may_see(cohort_id):
-        return login, _message(request, login, 403, "admin.forbidden")
+        return login, message_page(request, login, 403, "admin.forbidden")
     return login, viewer
 
 
@@ -143,7 +145,7 @@ async def _guarded_post(
         return login, viewer, None
     form = await checked_form(request, login)
     if form is None:
-        return login, _message(request, login, 403, "admin.csrf"), None
+        return login, message_page(request, login, 403, "admin.csrf"), None
     return login, viewer, form
 
 
@@ -157,11 +159,11 @@ async def admin_home(request: web.Request) -> web.Response:
     if viewer is None:
         if login.logged_in:  # a facilitator who is no longer one
             login, changed = fresh_login(login.lang), True
-        return _render(request, "admin/login.html", login, {}, set_cookie=changed)
+        return render(request, "admin/login.html", login, {}, set_cookie=changed)
     if viewer.member is not None:
         return _redirect(request, f"/admin/cohorts/{viewer.member.cohort_id}")
     cohorts = await request.app[STORE].list_cohorts()
-    return _render(request, "admin/cohorts.html", login, {"cohorts": cohorts},
+    return render(request, "admin/cohorts.html", login, {"cohorts": cohorts},
                    set_cookie=changed)  # fmt: skip
 
 
@@ -170,12 +172,15 @@ async def admin_login(request: web.Request) -> web.Response:
     login, _ = login_of(request)
     form = await checked_form(request, login)
     if form is None:
-        return _message(request, login, 403, "admin.csrf")
+        return message_page(request, login, 403, "admin.csrf")
     given = str(form.get("token", "")).strip()
     if not admin_token_matches(request, given):
-        t = _strings(request, login)
-        return _render(request, "admin/login.html", login, {"error": t("admin.login.refused")},
+        credentials.refused(request, given)
+        t = strings_for(request, login)
+        return render(request, "admin/login.html", login, {"error": t("admin.login.refused")},
                        status=401)  # fmt: skip
+    credentials.accepted(request, ADMIN_LOGIN)
+    await audit.record(request, AuditAction.login, "admin login")
     # A new nonce at login: nothing learnt before it (CSRF token, cookie) carries over.
     return _redirect(request, "/admin", login_as_admin(login.lang))
 
@@ -186,12 +191,21 @@ async def admin_enter(request: web.Request) -> web.Response:
     cohort. Only their current link, only while they are a facilitator on the roster."""
     login, _ = login_of(request)
     if foreign_origin(request):
-        return _message(request, login, 403, "admin.forbidden")
+        return message_page(request, login, 403, "admin.forbidden")
     form = await request.post()
     entered = await facilitator_login(request, str(form.get("token", "")))
     if entered is None:
-        return _message(request, login, 403, "admin.forbidden")
+        return message_page(request, login, 403, "admin.forbidden")
     claims, member = entered
+    credentials.accepted(request, facilitator(member.id, member.name))
+    await audit.record(
+        request,
+        AuditAction.login,
+        "Manage cohort",
+        cohort_id=member.cohort_id,
+        session_id=claims.session_id,
+        member_id=member.id,
+    )
     return _redirect(
         request, f"/admin/sessions/{claims.session_id}", login_as_facilitator(login.lang, member)
     )
@@ -201,7 +215,9 @@ async def admin_enter(request: web.Request) -> web.Response:
 async def admin_logout(request: web.Request) -> web.Response:
     login, _ = login_of(request)
     if await checked_form(request, login) is None:
-        return _message(request, login, 403, "admin.csrf")
+        return message_page(request, login, 403, "admin.csrf")
+    if await viewer_of(request, login) is not None:  # who logs out, for the audit log
+        await audit.record(request, AuditAction.logout)
     return _redirect(request, "/admin", fresh_login(login.lang))
 
 
@@ -215,13 +231,14 @@ async def admin_create_cohort(request: web.Request) -> web.Response:
         return viewer
     assert form is not None
     if not viewer.is_admin:
-        return _message(request, login, 403, "admin.forbidden")
+        return message_page(request, login, 403, "admin.forbidden")
     name = str(form.get("name", "")).strip()[:200]
     if not name:
         cohorts = await request.app[STORE].list_cohorts()
-        return _render(request, "admin/cohorts.html", login,
+        return render(request, "admin/cohorts.html", login,
                        {"cohorts": cohorts, "error": "name"}, status=400)  # fmt: skip
     cohort = await request.app[STORE].create_cohort(name)
+    await audit.record(request, AuditAction.cohort_create, cohort.name, cohort_id=cohort.id)
     return _redirect(request, f"/admin/cohorts/{cohort.id}")
 
 
@@ -237,7 +254,7 @@ async def _cohort_page(
     store = request.app[STORE]
     cohort = await store.get_cohort(cid)
     if cohort is None:
-        return _message(request, login, 404, "error.notFound")
+        return message_page(request, login, 404, "error.notFound")
     members = await store.list_members(cid)
     sessions = await store.list_sessions(cid)
     tomorrow = to_local(utc_now() + timedelta(days=1), DEFAULT_TIMEZONE)
@@ -259,7 +276,7 @@ async def _cohort_page(
         "imported": request.query.get("imported", ""),
         **extra,
     }
-    return _render(request, "admin/cohort.html", login, context, status=status)
+    return render(request, "admin/cohort.html", login, context, status=status)
 
 
 @routes.get("/admin/cohorts/{cid}")
@@ -278,7 +295,7 @@ async def admin_upload_roster(request: web.Request) -> web.Response:
     if isinstance(viewer, web.Response):
         return viewer
     assert form is not None
-    t = _strings(request, login)
+    t = strings_for(request, login)
     upload = form.get("roster")
     raw = upload.file.read() if isinstance(upload, web.FileField) else b""
     if not raw:
@@ -293,7 +310,10 @@ async def admin_upload_roster(request: web.Request) -> web.Response:
             upload_error=exc.message, upload_rows=rows,
         )  # fmt: skip
     except NotFound:
-        return _message(request, login, 404, "error.notFound")
+        return message_page(request, login, 404, "error.notFound")
+    await audit.record(
+        request, AuditAction.roster_import, f"{len(members)} imported", cohort_id=cid
+    )
     return _redirect(request, f"/admin/cohorts/{cid}?imported={len(members)}")
 
 
@@ -325,10 +345,13 @@ async def admin_schedule(request: web.Request) -> web.Response:
     except ValueError as exc:
         error = str(exc)
     except NotFound:
-        return _message(request, login, 404, "error.notFound")
+        return message_page(request, login, 404, "error.notFound")
     if session is None:
         return await _cohort_page(request, login, viewer, cid, status=400, form=values,
                                   schedule_error=error)  # fmt: skip
+    await audit.record(
+        request, AuditAction.session_create, session.title, cohort_id=cid, session_id=session.id
+    )
     return _redirect(request, f"/admin/sessions/{session.id}?done=scheduled")
 
 
@@ -346,7 +369,7 @@ async def session_for(
     if session is None:
         if await viewer_of(request, login) is None:
             return login, _redirect(request, "/admin"), None
-        return login, _message(request, login, 404, "error.notFound"), None
+        return login, message_page(request, login, 404, "error.notFound"), None
     login, guarded = await guard(request, session.cohort_id)
     return login, guarded, session
 
@@ -381,7 +404,7 @@ async def admin_session(request: web.Request) -> web.Response:
         "regenerated_id": who if regenerated else "",
         "final": session.status in (SessionStatus.ended, SessionStatus.cancelled),
     }
-    return _render(request, "admin/session.html", login, context)
+    return render(request, "admin/session.html", login, context)
 
 
 @routes.post("/admin/sessions/{sid}/links")
@@ -391,10 +414,17 @@ async def admin_make_links(request: web.Request) -> web.Response:
         return viewer
     assert session is not None
     if await checked_form(request, login) is None:
-        return _message(request, login, 403, "admin.csrf")
+        return message_page(request, login, 403, "admin.csrf")
     members = await request.app[STORE].list_members(session.cohort_id)
     if session.status not in (SessionStatus.ended, SessionStatus.cancelled):
         await api.ensure_links(request, session, members, request.app[SETTINGS].join_token_ttl_s)
+        await audit.record(
+            request,
+            AuditAction.links_mint,
+            f"{len(members)} links",
+            cohort_id=session.cohort_id,
+            session_id=session.id,
+        )
     return _redirect(request, f"/admin/sessions/{session.id}?done=links")
 
 
@@ -405,14 +435,21 @@ async def admin_regenerate(request: web.Request) -> web.Response:
         return viewer
     assert session is not None
     if await checked_form(request, login) is None:
-        return _message(request, login, 403, "admin.csrf")
+        return message_page(request, login, 403, "admin.csrf")
     mid = request.match_info["mid"]
     try:
         api.refuse_final(session)
         await api.regenerate(request, session, mid, request.app[SETTINGS].join_token_ttl_s)
     except ApiError as exc:
-        return _render(request, "admin/message.html", login, {"message": exc.message},
+        return render(request, "admin/message.html", login, {"message": exc.message},
                        status=exc.status)  # fmt: skip
+    await audit.record(
+        request,
+        AuditAction.link_regenerate,
+        cohort_id=session.cohort_id,
+        session_id=session.id,
+        member_id=mid,
+    )
     return _redirect(request, f"/admin/sessions/{session.id}?who={mid}#link-{mid}")
 
 
@@ -423,11 +460,17 @@ async def admin_session_action(request: web.Request) -> web.Response:
         return viewer
     assert session is not None
     if await checked_form(request, login) is None:
-        return _message(request, login, 403, "admin.csrf")
+        return message_page(request, login, 403, "admin.csrf")
     action = Action(request.match_info["action"])
     try:
         await api.session_action(request.app[STORE], session.id, action)
     except (ApiError, Conflict) as exc:
         message = exc.message if isinstance(exc, ApiError) else str(exc)
-        return _render(request, "admin/message.html", login, {"message": message}, status=409)
+        return render(request, "admin/message.html", login, {"message": message}, status=409)
+    await audit.record(
+        request,
+        AuditAction(f"session.{action.value}"),
+        cohort_id=session.cohort_id,
+        session_id=session.id,
+    )
     return _redirect(request, f"/admin/sessions/{session.id}?done=changed")

@@ -18,6 +18,7 @@ from aiohttp import web
 from jsonschema.protocols import Validator
 
 from classroom.domain import inputs
+from classroom.domain.audit import Action as AuditAction
 from classroom.domain.lifecycle import FINAL, Action, parse_local_time, refusal, zone
 from classroom.domain.models import (
     DEFAULT_LOBBY_MINUTES,
@@ -31,6 +32,7 @@ from classroom.domain.models import (
 )
 from classroom.domain.roster import RosterFileError, RowError, parse_roster
 from classroom.domain.tokens import JoinClaims, new_nonce, sign_join_token
+from classroom.http import audit
 from classroom.http.auth import require_admin, require_session_manager
 from classroom.http.errors import ApiError
 from classroom.http.keys import INTERACTIONS, SECRET, SETTINGS, STORE
@@ -190,6 +192,7 @@ async def create_cohort(request: web.Request) -> web.Response:
     require_admin(request)
     body = await read_json(request, _COHORT_BODY)
     cohort = await request.app[STORE].create_cohort(body["name"].strip())
+    await audit.record(request, AuditAction.cohort_create, cohort.name, cohort_id=cohort.id)
     return web.json_response(cohort.to_json(), status=201)
 
 
@@ -216,6 +219,7 @@ async def update_cohort(request: web.Request) -> web.Response:
     cid = request.match_info["cid"]
     body = await read_json(request, _COHORT_BODY)
     cohort = await request.app[STORE].rename_cohort(cid, body["name"].strip())
+    await audit.record(request, AuditAction.cohort_update, f"renamed: {cohort.name}", cohort_id=cid)
     return web.json_response(cohort.to_json())
 
 
@@ -236,6 +240,13 @@ async def add_member(request: web.Request) -> web.Response:
         role=Role(body.get("role", Role.participant)),
         consent=body.get("consent", False),
     )
+    await audit.record(
+        request,
+        AuditAction.member_create,
+        f"role {member.role.value}",
+        cohort_id=cid,
+        member_id=member.id,
+    )
     return web.json_response(member.to_json(), status=201)
 
 
@@ -249,6 +260,8 @@ async def update_member(request: web.Request) -> web.Response:
     if "role" in changes:
         changes["role"] = Role(changes["role"])
     member = await request.app[STORE].update_member(cid, mid, **changes)
+    fields = ", ".join(sorted(changes))
+    await audit.record(request, AuditAction.member_update, fields, cohort_id=cid, member_id=mid)
     return web.json_response(member.to_json())
 
 
@@ -258,6 +271,9 @@ async def remove_member(request: web.Request) -> web.Response:
     require_admin(request)
     cid, mid = request.match_info["cid"], request.match_info["mid"]
     member = await request.app[STORE].remove_member(cid, mid)
+    await audit.record(
+        request, AuditAction.member_remove, "off the roster", cohort_id=cid, member_id=mid
+    )
     return web.json_response({**member.to_json(), "removed": True})
 
 
@@ -279,6 +295,9 @@ async def import_members(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_encoding", f"the roster must be UTF-8, not {charset}")
     raw = await _read_body(request, MAX_CSV_BYTES)
     members = await import_roster(store, cid, raw)
+    await audit.record(
+        request, AuditAction.roster_import, f"{len(members)} imported", cohort_id=cid
+    )
     return web.json_response(
         {"imported": len(members), "members": [m.to_json() for m in members]}, status=201
     )
@@ -390,6 +409,13 @@ async def create_session(request: web.Request) -> web.Response:
         timezone=tz_name,
         lobby_minutes=int(body.get("lobby_minutes", DEFAULT_LOBBY_MINUTES)),
     )
+    await audit.record(
+        request,
+        AuditAction.session_create,
+        f"{session.title}, {format_time(session.starts_at)}",
+        cohort_id=session.cohort_id,
+        session_id=session.id,
+    )
     return web.json_response(session.to_json(), status=201)
 
 
@@ -416,6 +442,13 @@ async def update_session(request: web.Request) -> web.Response:
     session = await _session_or_404(store, request.match_info["sid"])
     body = await read_json(request, _SESSION_PATCH)
     updated = await apply_session_changes(store, session, body)
+    await audit.record(
+        request,
+        AuditAction.session_update,
+        ", ".join(sorted(body)),
+        cohort_id=session.cohort_id,
+        session_id=session.id,
+    )
     return web.json_response(updated.to_json())
 
 
@@ -473,9 +506,9 @@ async def start_session(request: web.Request) -> web.Response:
     sid = request.match_info["sid"]
     await require_session_manager(request, sid)
     await _session_or_404(request.app[STORE], sid)
-    return web.json_response(
-        (await session_action(request.app[STORE], sid, Action.start)).to_json()
-    )
+    session = await session_action(request.app[STORE], sid, Action.start)
+    await audit.record(request, AuditAction.session_start, **_ids(session))
+    return web.json_response(session.to_json())
 
 
 @routes.post("/api/v1/sessions/{sid}/end")
@@ -484,7 +517,9 @@ async def end_session(request: web.Request) -> web.Response:
     sid = request.match_info["sid"]
     await require_session_manager(request, sid)
     await _session_or_404(request.app[STORE], sid)
-    return web.json_response((await session_action(request.app[STORE], sid, Action.end)).to_json())
+    session = await session_action(request.app[STORE], sid, Action.end)
+    await audit.record(request, AuditAction.session_end, **_ids(session))
+    return web.json_response(session.to_json())
 
 
 @routes.post("/api/v1/sessions/{sid}/cancel")
@@ -494,6 +529,7 @@ async def cancel_session(request: web.Request) -> web.Response:
     sid = request.match_info["sid"]
     await _session_or_404(request.app[STORE], sid)
     session = await session_action(request.app[STORE], sid, Action.cancel)
+    await audit.record(request, AuditAction.session_cancel, **_ids(session))
     return web.json_response(session.to_json())
 
 
@@ -549,6 +585,11 @@ async def ensure_links(
     return [link_json(request, session, m, current[m.id]) for m in members]
 
 
+def _ids(session: Session) -> dict[str, str]:
+    """What an action on a session touched, for the audit log."""
+    return {"cohort_id": session.cohort_id, "session_id": session.id}
+
+
 def refuse_final(session: Session) -> None:
     if session.status in FINAL:
         raise ApiError(409, "conflict", f"session {session.id!r} is {session.status.value}")
@@ -582,6 +623,7 @@ async def mint_links(request: web.Request) -> web.Response:
             )
         members = [by_id[mid] for mid in body["member_ids"]]
     links = await ensure_links(request, session, members, _ttl(request, body))
+    await audit.record(request, AuditAction.links_mint, f"{len(links)} links", **_ids(session))
     return web.json_response({"links": links})
 
 
@@ -612,6 +654,7 @@ async def regenerate_link(request: web.Request) -> web.Response:
     session = await _session_or_404(store, sid)
     refuse_final(session)
     member = await regenerate(request, session, mid, _ttl(request, body))
+    await audit.record(request, AuditAction.link_regenerate, member_id=mid, **_ids(session))
     return web.json_response({"link": member})
 
 

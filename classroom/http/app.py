@@ -13,7 +13,18 @@ from aiohttp import web
 
 from classroom.config import Settings
 from classroom.domain.attendance import Thresholds
-from classroom.http import admin, api, health, pages, report_pages, reports, rounds_api, ws
+from classroom.http import (
+    admin,
+    api,
+    audit_views,
+    health,
+    pages,
+    report_pages,
+    reports,
+    rounds_api,
+    ws,
+)
+from classroom.http.audit import AUDIT, audit_ctx
 from classroom.http.background import running
 from classroom.http.errors import error_middleware
 from classroom.http.keys import (
@@ -32,6 +43,7 @@ from classroom.http.keys import (
 )
 from classroom.http.operations import operations_ctx
 from classroom.http.security import add_security_headers
+from classroom.http.throttle import throttle_ctx, throttle_middleware
 from classroom.observability import logs, metrics
 from classroom.reports.service import Reports, ReportSettings
 from classroom.rooms import aiortc_hooks
@@ -115,7 +127,8 @@ async def _interactions_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _records_ctx(app: web.Application) -> AsyncIterator[None]:
     """The node's recorder (writer, flush, equity panel), the reports and the retention
-    job. Its exit writes what is left before the store closes."""
+    job (the records, and the audit log's old entries: after audit_ctx). Its exit writes
+    what is left before the store closes."""
     settings = app[SETTINGS]
     store = app[STORE]
     records = RecordStore(store.redis, settings.attendance_grace_s)
@@ -139,6 +152,8 @@ async def _records_ctx(app: web.Application) -> AsyncIterator[None]:
         done = await app[REPORTS].apply_retention(time.time())
         if done:
             log.info("retention: summarised %d session(s)", len(done))
+        if trimmed := await app[AUDIT].apply_retention(time.time()):
+            log.info("retention: deleted %d audit log entries", trimmed)
 
     try:
         async with running(every(RETENTION_INTERVAL_S, retention, "retention")):
@@ -177,7 +192,9 @@ async def _say_goodbye(app: web.Application) -> None:
 def create_app(settings: Settings) -> web.Application:
     if not settings.admin_token:
         raise ValueError("an admin token is required")
-    app = web.Application(middlewares=[error_middleware], client_max_size=1024**2)
+    app = web.Application(
+        middlewares=[error_middleware, throttle_middleware], client_max_size=1024**2
+    )
     app[SETTINGS] = settings
     app[NODE_ID] = settings.node_id or "n_" + secrets.token_hex(4)
     app[DIRECTORY] = Directory()
@@ -188,6 +205,8 @@ def create_app(settings: Settings) -> web.Application:
         autoescape=jinja2.select_autoescape(["html"]),
     )
     app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(audit_ctx)
+    app.cleanup_ctx.append(throttle_ctx)
     app.cleanup_ctx.append(_rooms_ctx)
     app.cleanup_ctx.append(_interactions_ctx)
     app.cleanup_ctx.append(_records_ctx)
@@ -203,5 +222,6 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(pages.routes)
     app.add_routes(admin.routes)
     app.add_routes(ws.routes)
+    app.add_routes(audit_views.routes)
     app.router.add_static("/static", pages.WEB_DIR / "static", name="static")
     return app

@@ -16,6 +16,10 @@ Credentials:
 A join token only counts while its member is on the roster with the role it needs and the
 token is their current link (`signaling.links.link_member`). The API answers 401 for a
 missing or unknown credential and 403 for a known caller the action is not theirs.
+
+Each check also marks the request (`credentials`): a credential accepted, and whose it is,
+or one refused; the lockouts (`throttle`) count from the marks, the audit log names its
+actor from them.
 """
 
 from __future__ import annotations
@@ -35,8 +39,10 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from classroom.domain.audit import ADMIN_LOGIN, ADMIN_TOKEN, facilitator
 from classroom.domain.models import Member, Role
 from classroom.domain.tokens import JoinClaims, TokenError, verify_join_token
+from classroom.http import credentials
 from classroom.http.errors import ApiError
 from classroom.http.keys import SECRET, SETTINGS, STORE
 from classroom.signaling.links import link_member
@@ -75,7 +81,8 @@ def admin_token_matches(request: web.Request, given: str) -> bool:
 
 
 def is_admin_token(request: web.Request, given: str) -> bool:
-    """`admin_token_matches` for the API, where no admin token configured is a 401."""
+    """`admin_token_matches` for the API, where no admin token configured is a 401. A
+    match marks the request as the admin token's (`credentials`)."""
     if not request.app[SETTINGS].admin_token:
         raise ApiError(
             401,
@@ -83,7 +90,10 @@ def is_admin_token(request: web.Request, given: str) -> bool:
             "admin API is disabled: no admin token configured",
             headers=CHALLENGE,
         )
-    return admin_token_matches(request, given)
+    if admin_token_matches(request, given):
+        credentials.accepted(request, ADMIN_TOKEN)
+        return True
+    return False
 
 
 def require_admin(request: web.Request) -> None:
@@ -97,6 +107,7 @@ def require_admin(request: web.Request) -> None:
         return
     if join_claims(request, given) is not None:
         raise ApiError(403, "forbidden", "a join link does not give access to the admin API")
+    credentials.refused(request, given)
     raise ApiError(401, "unauthorized", "bearer token refused", headers=CHALLENGE)
 
 
@@ -108,12 +119,15 @@ async def facilitator_link(request: web.Request) -> tuple[str, Member] | None:
         return None
     claims = join_claims(request, given)
     if claims is None:
+        credentials.refused(request, given)
         raise ApiError(401, "unauthorized", "bearer token refused", headers=CHALLENGE)
     if claims.expires_at <= time.time():
+        credentials.refused(request, given)
         raise ApiError(401, "unauthorized", "the join token has expired", headers=CHALLENGE)
     member = await link_member(request.app[STORE], claims, [Role.facilitator])
     if member is None:
         raise ApiError(403, "forbidden", "only a facilitator of this session may do this")
+    credentials.accepted(request, facilitator(member.id, member.name))
     return claims.session_id, member
 
 
@@ -143,8 +157,11 @@ async def token_viewer(
     `roles` on the roster now (expired links still show records)."""
     claims = join_claims(request, token)
     if claims is None:
+        credentials.refused(request, token)
         return None
     member = await link_member(request.app[STORE], claims, roles)
+    if member is not None:
+        credentials.accepted(request)
     return (claims, member) if member is not None else None
 
 
@@ -157,6 +174,7 @@ async def require_report_viewer(
     if is_admin_token(request, given):
         return
     if join_claims(request, given) is None:
+        credentials.refused(request, given)
         raise ApiError(401, "unauthorized", "bearer token refused", headers=CHALLENGE)
     viewer = await token_viewer(request, given)
     if viewer is None:
@@ -308,6 +326,7 @@ async def facilitator_login(request: web.Request, token: str) -> tuple[JoinClaim
     try:
         claims = verify_join_token(token, request.app[SECRET], time.time())
     except TokenError:
+        credentials.refused(request, token)
         return None
     member = await link_member(request.app[STORE], claims, [Role.facilitator])
     return (claims, member) if member is not None else None
@@ -332,9 +351,11 @@ async def viewer_of(request: web.Request, login: AdminLogin) -> Viewer | None:
     """The viewer a login stands for now: the administrator, or a facilitator still on
     their cohort's roster as one; None for anyone else."""
     if login.p == "admin":
+        credentials.identify(request, ADMIN_LOGIN)
         return Viewer(login)
     if login.p == "facilitator":
         member = await request.app[STORE].get_member(login.m)
         if member is not None and member.role is Role.facilitator and member.cohort_id == login.c:
+            credentials.identify(request, facilitator(member.id, member.name))
             return Viewer(login, member)
     return None

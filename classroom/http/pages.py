@@ -11,6 +11,7 @@ from aiohttp import web
 from classroom.domain.lifecycle import JoinDecision
 from classroom.domain.models import Role, SessionStatus, format_time, utc_now
 from classroom.domain.tokens import TokenError, verify_join_token
+from classroom.http import credentials
 from classroom.http.keys import INTERACTIONS, SECRET, SETTINGS, STORE
 from classroom.http.strings import Strings
 from classroom.signaling.links import JoinRefused, Refusal, check_join
@@ -81,11 +82,13 @@ async def join_page(request: web.Request) -> web.Response:
     try:
         claims = verify_join_token(token, request.app[SECRET], time.time())
     except TokenError as exc:
+        credentials.refused(request, token)
         if exc.code == "token_expired":
             return error_page(
                 request, 410, t("join.expired.title"), t("join.expired.body"), state="expired"
             )
         return error_page(request, 404, t("join.invalid.title"), t("join.invalid.body"))
+    credentials.accepted(request)
     try:
         check = await check_join(
             request.app[STORE],

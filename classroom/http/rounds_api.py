@@ -14,9 +14,11 @@ from typing import Any
 from aiohttp import web
 
 from classroom.domain import inputs, round_plan
+from classroom.domain.audit import Action
 from classroom.domain.models import new_id
 from classroom.domain.planner import PLAN_PREFIX, Person, PlanError, SavedPlan, plan_programme
 from classroom.domain.rounds import Round, RoundError
+from classroom.http import audit
 from classroom.http.api import read_json
 from classroom.http.auth import require_admin, require_cohort_facilitator, require_session_manager
 from classroom.http.errors import ApiError
@@ -98,6 +100,9 @@ async def plan_round(request: web.Request) -> web.Response:
         r = await request.app[BREAKOUTS].plan_request(sid, session.cohort_id, body)
     except RoundError as exc:
         raise _round_error(exc) from exc
+    await audit.record(
+        request, Action.round_plan, f"{r.strategy}, {len(r.groups)} groups", **_ids(r)
+    )
     return web.json_response(r.to_json(), status=201)
 
 
@@ -114,7 +119,23 @@ async def get_round(request: web.Request) -> web.Response:
     return web.json_response((await _round_of_session(request)).to_json())
 
 
+def _ids(r: Round) -> dict[str, str]:
+    """What a round command touched, for the audit log."""
+    return {"session_id": r.session_id, "round_id": r.id}
+
+
 async def _command(request: web.Request, action: str, body: dict[str, Any]) -> Round:
+    """Run a round command and record it in the audit log."""
+    r = await _commanded(request, action, body)
+    summary = {
+        "extend": f"{body.get('seconds', 0):+d} s",
+        "move": f"{body.get('member_id', '')} to {body.get('group_id', '')}",
+    }.get(action, "")
+    await audit.record(request, Action(f"round.{action}"), summary, **_ids(r))
+    return r
+
+
+async def _commanded(request: web.Request, action: str, body: dict[str, Any]) -> Round:
     r = await _round_of_session(request)
     breakouts = request.app[BREAKOUTS]
     try:
@@ -163,6 +184,9 @@ async def broadcast(request: web.Request) -> web.Response:
         await request.app[BREAKOUTS].broadcast(r.session_id, r.id, body["message"], "")
     except RoundError as exc:
         raise _round_error(exc) from exc
+    await audit.record(
+        request, Action.round_broadcast, f"{len(body['message'])} characters", **_ids(r)
+    )
     return web.json_response({"delivered": True})
 
 
@@ -221,6 +245,9 @@ async def plan_cohort(request: web.Request) -> web.Response:
             score=total.to_json(),
         )
         await rounds.save_plan(saved)
+        await audit.record(
+            request, Action.programme_plan, f"saved {saved.id}: {saved.name}", cohort_id=cid
+        )
         answer.update(plan_id=saved.id, name=saved.name)
     return web.json_response(answer)
 

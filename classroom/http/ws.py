@@ -16,6 +16,7 @@ from classroom.http.keys import (
     SETTINGS,
     STORE,
 )
+from classroom.http.throttle import gate
 from classroom.observability import metrics
 from classroom.signaling.admission import Admission
 from classroom.signaling.connection import Connection
@@ -51,7 +52,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_FRAME_BYTES)
     await ws.prepare(request)
     bundle = services(request.app)
-    connection = Connection(ws, bundle, Admission(bundle))
+    connection = Connection(ws, bundle, Admission(bundle, gate(request)))
     metrics.WEBSOCKETS_OPEN.inc()
     try:
         await connection.run()

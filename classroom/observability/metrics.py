@@ -25,6 +25,7 @@ _JOIN_RESULT_OF_CODE = {
     "session_not_open": "not_open",
     "session_full": "full",
     "removed": "bad_token",
+    "locked_out": "bad_token",
 }
 #: Reasons a participant leaves a room (classroom.signaling and classroom.rooms use these).
 LEAVE_REASONS = (
@@ -47,9 +48,11 @@ SIGNALING_TYPES = frozenset(
     | {"allow_screen_share"}
 )
 SIGNALING_RESULTS = ("ok", "error")
+#: Where a credential was tried (classroom.domain.throttle.Kind; a test keeps them equal).
+AUTH_KINDS = ("admin_login", "api_token", "facilitator", "join", "websocket", "report", "me")
 #: Every label name a classroom_ family may carry, with its allowed values.
 LABEL_VALUES: dict[str, frozenset[str]] = {
-    "kind": frozenset(KINDS),
+    "kind": frozenset(KINDS) | frozenset(AUTH_KINDS),
     "room_kind": frozenset(ROOM_KINDS),
     "role": frozenset(ROLES),
     "direction": frozenset(DIRECTIONS),
@@ -150,6 +153,23 @@ RECORDS_DROPPED = Counter(
     "Attendance records given up: refused by Redis, or the oldest of a full queue",
 )
 
+# --- counters: credentials and the audit log ---------------------------------------------
+
+AUTH_FAILURES = Counter(
+    "classroom_auth_failures",
+    "Credentials refused (a wrong admin token, a forged or expired join link), by where",
+    ["kind"],
+)
+AUTH_LOCKOUTS = Counter(
+    "classroom_auth_lockouts",
+    "Lockouts begun: an address (or the admin account) tried too many wrong credentials",
+    ["kind"],
+)
+AUDIT_WRITES_FAILED = Counter(
+    "classroom_audit_writes_failed",
+    "Audit log entries that could not be written (Redis unreachable after retries)",
+)
+
 # --- histograms -------------------------------------------------------------------------------
 
 JOIN_SECONDS = Histogram(
@@ -237,6 +257,9 @@ def _initialise_label_sets() -> None:
     SIGNALING_MESSAGES.labels("invalid", "rate_limited")
     for result in ("ok", "error"):
         REDIS_SECONDS.labels(result)
+    for auth_kind in AUTH_KINDS:
+        AUTH_FAILURES.labels(auth_kind)
+        AUTH_LOCKOUTS.labels(auth_kind)
 
 
 _initialise_label_sets()

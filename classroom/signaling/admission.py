@@ -19,6 +19,7 @@ from classroom.domain.lifecycle import JoinDecision
 from classroom.domain.models import Member, Role, Session, format_time, utc_now
 from classroom.domain.tokens import TokenError, verify_join_token
 from classroom.rooms.room import Participant, ParticipantInfo
+from classroom.signaling.gate import JoinGate, locked_out
 from classroom.signaling.links import JoinRefused, Refusal, check_join
 from classroom.signaling.messages import ProtocolError
 from classroom.signaling.services import Services
@@ -75,8 +76,10 @@ class Seat:
 
 
 class Admission:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, gate: JoinGate) -> None:
         self._s = services
+        #: The lockout of wrong join links, for this connection's client address.
+        self._gate = gate
 
     async def join(self, conn: Connection, message: dict[str, Any]) -> None:
         """Check the `join`; admit, or wait in the lobby. Raises ProtocolError."""
@@ -86,7 +89,11 @@ class Admission:
         try:
             claims = verify_join_token(message["token"], s.secret, time.time())
         except TokenError as exc:
+            if (wait := await self._gate.refused(message["token"])) is not None:
+                raise locked_out(wait) from None
             raise ProtocolError(exc.code, str(exc), "join") from exc
+        if (wait := await self._gate.accepted()) is not None:
+            raise locked_out(wait)
         try:
             check = await check_join(s.store, s.interactions.store, claims, s.end_grace)
         except JoinRefused as exc:

@@ -93,8 +93,8 @@ class Connection:
         if not self._ended:
             self._transport.send(kind, **fields)
 
-    def refuse(self, code: str, message: str, ref: str | None) -> None:
-        self._transport.refuse(code, message, ref)
+    def refuse(self, code: str, message: str, ref: str | None, **extra: Any) -> None:
+        self._transport.refuse(code, message, ref, **extra)
 
     def _overflowed(self) -> None:
         log.warning("outbox full, closing connection %s", self.key)
@@ -151,8 +151,8 @@ class Connection:
             metrics.SIGNALING_MESSAGES.labels("join", "error").inc()
             metrics.JOINS.labels(metrics.join_result(exc.code)).inc()
             self._event("join_refused", code=exc.code)
-            self.refuse(exc.code, exc.message, exc.ref)
-            await self.end("refused", WSCloseCode.POLICY_VIOLATION)
+            self.refuse(exc.code, exc.message, exc.ref, **exc.fields)
+            await self.end("refused", exc.close_code)
             return False
         except Exception:
             log.exception("join failed")

@@ -17,11 +17,24 @@ MAX_SDP_CHARS = 200_000
 
 
 class ProtocolError(Exception):
-    def __init__(self, code: str, message: str, ref: str | None = None) -> None:
+    """An `error` for the client. ``fields`` go into the message beside code, message and
+    ref; a refused `join` closes the socket with ``close_code`` (default 1008)."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        ref: str | None = None,
+        *,
+        fields: dict[str, Any] | None = None,
+        close_code: int = 1008,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.ref = ref
+        self.fields = dict(fields or {})
+        self.close_code = close_code
 
 
 _ID = round_plan.ID

@@ -56,8 +56,8 @@ class Transport:
         except asyncio.QueueFull:
             self._on_overflow()
 
-    def refuse(self, code: str, message: str, ref: str | None) -> None:
-        fields: dict[str, Any] = {"code": code, "message": message}
+    def refuse(self, code: str, message: str, ref: str | None, **extra: Any) -> None:
+        fields: dict[str, Any] = {"code": code, "message": message, **extra}
         if ref:
             fields["ref"] = ref
         self.send("error", **fields)

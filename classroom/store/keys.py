@@ -29,6 +29,11 @@ classroom:node:{node_id}                  string  heartbeat of a live node (expi
 classroom:events                          pubsub  JSON events every node listens to
 ========================================  ======  ===========================================
 
+The keys of refused credentials and lockouts (``auth:{scope}:...``, where a scope is
+``addr:{address}`` or ``account:admin``; an IPv6 scope holds a ``/64`` network) and of the
+audit log (``audit:index``, ``audit:entries``) are made here too; what they hold is described
+in ``classroom.store.attempts`` and ``classroom.store.audit``.
+
 The keys of what people do in a room (``session:{sid}:interactions``, chat, hands, polls,
 moderation), of attendance and engagement records (``session:{sid}:attendance``, alive
 marks, totals, summaries, ``erased``) and of breakout rounds, the pairing history and saved
@@ -199,3 +204,26 @@ def cohort_pairs(cid: str) -> str:
 
 def cohort_plans(cid: str) -> str:
     return f"{PREFIX}cohort:{cid}:plans"
+
+
+# -- refused credentials and lockouts (classroom.store.attempts) ----------------------------
+# A scope is "addr:{address}" or "account:{name}"; the address comes from
+# classroom.domain.throttle.client_key (IPv6 as a /64 network, so it may hold ':' and '/').
+
+
+def auth_failures(scope: str) -> str:
+    return f"{PREFIX}auth:{scope}:fails"
+
+
+def auth_lock(scope: str) -> str:
+    return f"{PREFIX}auth:{scope}:lock"
+
+
+def auth_strikes(scope: str) -> str:
+    return f"{PREFIX}auth:{scope}:strikes"
+
+
+# -- the audit log (classroom.store.audit) ---------------------------------------------------
+
+AUDIT_INDEX = PREFIX + "audit:index"
+AUDIT_ENTRIES = PREFIX + "audit:entries"

@@ -15,12 +15,14 @@ from classroom.config import Settings
 from classroom.domain.tokens import verify_join_token
 from classroom.http import rounds_api
 from classroom.http.api import MAX_BODY_BYTES, routes
+from classroom.http.audit import AUDIT, AuditLog
 from classroom.http.errors import error_middleware
 from classroom.http.keys import INTERACTIONS, SECRET, SETTINGS, STORE
 from classroom.rooms.peer import IceSettings
 from classroom.rooms.registry import RoomRegistry
 from classroom.signaling.directory import Directory
 from classroom.signaling.interactions import Interactions
+from classroom.store.audit import AuditStore
 from classroom.store.interactions import InteractionStore
 from classroom.store.repository import Store
 
@@ -37,6 +39,7 @@ async def client(aiohttp_client: AiohttpClient, store: Store) -> Client:
     app[SETTINGS] = Settings(admin_token=TOKEN, public_url=BASE_URL + "/")
     app[STORE] = store
     app[SECRET] = await store.server_secret()
+    app[AUDIT] = AuditLog(AuditStore(store.redis), retention_days=400.0)
     # A regenerated link lifts a facilitator's removal (the interaction store's).
     rooms = RoomRegistry(IceSettings(servers=[]), 10)
     app[INTERACTIONS] = Interactions(InteractionStore(store.redis), rooms, Directory())

@@ -18,8 +18,10 @@ from classroom.demo import DemoError, demo_people, main_demo, resolve_admin_toke
 from classroom.domain.models import Role
 from classroom.domain.tokens import verify_join_token
 from classroom.http.api import routes
+from classroom.http.audit import AUDIT, AuditLog
 from classroom.http.errors import error_middleware
 from classroom.http.keys import SECRET, SETTINGS, STORE
+from classroom.store.audit import AuditStore
 from classroom.store.repository import Store
 
 TOKEN = "demo-admin-token"
@@ -30,6 +32,7 @@ async def server(aiohttp_server: AiohttpServer, store: Store) -> TestServer:
     app = web.Application(middlewares=[error_middleware])
     app[STORE] = store
     app[SECRET] = await store.server_secret()
+    app[AUDIT] = AuditLog(AuditStore(store.redis), retention_days=400.0)
     app.add_routes(routes)
     port = _free_port()
     app[SETTINGS] = Settings(port=port, admin_token=TOKEN)

@@ -15,10 +15,12 @@ from classroom.config import Settings
 from classroom.domain.models import Role
 from classroom.domain.tokens import JoinClaims, sign_join_token
 from classroom.http.api import routes
+from classroom.http.audit import AUDIT, AuditLog
 from classroom.http.errors import error_middleware
 from classroom.http.keys import SECRET, SETTINGS, STORE
 from classroom.signaling.directory import Directory
 from classroom.signaling.lifecycle import SessionHub
+from classroom.store.audit import AuditStore
 from classroom.store.repository import Store
 from tests.integration.test_api import TOKEN, Client, call, make_cohort, member_body
 
@@ -31,6 +33,7 @@ async def client(aiohttp_client: AiohttpClient, store: Store) -> Client:
     app[SETTINGS] = Settings(admin_token=TOKEN)
     app[STORE] = store
     app[SECRET] = await store.server_secret()
+    app[AUDIT] = AuditLog(AuditStore(store.redis), retention_days=400.0)
     app.add_routes(routes)
     return await aiohttp_client(app)
 

@@ -75,6 +75,7 @@ export const FATAL_ERROR_CODES = new Set([
   "session_not_open",
   "unsupported_version",
   "removed",
+  "locked_out",
 ]);
 
 const ROLES = new Set(["facilitator", "participant", "observer"]);

@@ -388,11 +388,13 @@ const FATAL_KEYS = new Set([
   "media_blocked",
   "server_unreachable",
   "unsupported",
+  "locked_out",
 ]);
 /** Reasons after which trying again can help, and the label of that button. */
 const RETRY_LABEL = {
   replaced: "fatal.rejoinHere",
   session_full: "fatal.retry",
+  locked_out: "fatal.retry",
   session_not_open: "fatal.retry",
   connection_lost: "fatal.retry",
   media_blocked: "fatal.retry",
