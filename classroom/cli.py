@@ -67,6 +67,8 @@ def serve(args: argparse.Namespace) -> int:
             attended_pct=number_env("CLASSROOM_ATTENDED_PCT", 50.0),
             completion_pct=number_env("CLASSROOM_COMPLETION_PCT", 75.0),
             end_grace_min=number_env("CLASSROOM_END_GRACE_MIN", DEFAULT_END_GRACE_MIN),
+            valkey_restart_min_s=number_env("CLASSROOM_VALKEY_RESTART_MIN_S", 0.5),
+            valkey_restart_max_s=number_env("CLASSROOM_VALKEY_RESTART_MAX_S", 30.0),
         )
         prepare_media_plane(settings)
     except (ConfigError, RuntimeError) as exc:

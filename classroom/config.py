@@ -51,6 +51,10 @@ class Settings:
     #: A live session nobody ended is ended this many minutes after its ends_at (the same
     #: on every node: the earliest node's clock ends it).
     end_grace_min: float = DEFAULT_END_GRACE_MIN
+    #: The embedded Valkey, when it dies, is started again after this long, doubling with
+    #: each attempt that follows soon after, up to the maximum (docs/operations.md).
+    valkey_restart_min_s: float = 0.5
+    valkey_restart_max_s: float = 30.0
 
     @property
     def end_grace(self) -> timedelta:
