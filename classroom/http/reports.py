@@ -42,6 +42,7 @@ from classroom.http.report_data import Reports, ReportSettings
 from classroom.http.strings import Strings
 from classroom.signaling.links import link_member
 from classroom.signaling.recorder import Recorder
+from classroom.store.errors import StoreUnavailable
 from classroom.store.records import RecordStore
 from classroom.store.rounds import RoundStore
 from classroom.tasks import every
@@ -85,7 +86,8 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
             log.info("retention: summarised %d session(s)", len(done))
 
     try:
-        async with running(every(RETENTION_INTERVAL_S, retention, "retention")):
+        retain = every(RETENTION_INTERVAL_S, retention, "retention", expected=(StoreUnavailable,))
+        async with running(retain):
             yield
     finally:
         await recorder.close()
