@@ -8,6 +8,8 @@
 //                    yet; `welcome` follows when it starts (the socket stays open).
 //                    "connected" means the server answered `welcome`.
 //                    reason for "reconnecting": "server_restarting" | "connection_lost"
+//                      | "server_unavailable" (a join refused with `unavailable`, closed
+//                        1013 "try again later": the server's store is restarting)
 //                      | whatever reconnect(reason) was called with (room.js: "media_failed")
 //                    reason for "closed": "left" | "replaced" | "removed" | "session_ended"
 //                      | "role_changed" (the roster's role changed: the page reloads in it)
@@ -32,6 +34,8 @@ export const SILENCE_TIMEOUT_MS = 30_000;
 export const HANDSHAKE_TIMEOUT_MS = 15_000;
 export const BACKOFF_INITIAL_MS = 500;
 export const BACKOFF_MAX_MS = 8_000;
+/** Close code of a join the server cannot complete now (`error` `unavailable` first). */
+export const CLOSE_TRY_AGAIN_LATER = 1013;
 
 /** `bye` reasons after which the client does not come back by itself. */
 export const FINAL_BYE_REASONS = new Set([
@@ -687,8 +691,13 @@ export class SignalingClient extends EventTarget {
       return;
     }
     const restarting = bye === "server_restarting" || code === 1012;
+    // 1013 "try again later": the server could not take the join now (its store is
+    // restarting); like a restart, coming back with the usual backoff is the cure.
+    const unavailable = code === CLOSE_TRY_AGAIN_LATER;
     console.info(`signalling: socket closed (code ${code} ${reason || ""}), reconnecting`);
-    this._scheduleReconnect(restarting ? "server_restarting" : "connection_lost");
+    this._scheduleReconnect(
+      restarting ? "server_restarting" : unavailable ? "server_unavailable" : "connection_lost",
+    );
   }
 
   _scheduleReconnect(reason) {
