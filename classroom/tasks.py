@@ -38,8 +38,8 @@ async def every(
     while True:
         try:
             await job()
-        except expected:
-            log.debug("periodic job %s skipped", name, exc_info=True)
+        except expected as exc:
+            log.debug("periodic job %s skipped: %s", name, exc)
         except Exception:
             log.exception("periodic job %s failed", name)
         await asyncio.sleep(interval_s)

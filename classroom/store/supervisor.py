@@ -136,6 +136,11 @@ class ValkeySupervisor:
         self._next_start: float | None = None
 
     @property
+    def server(self) -> EmbeddedValkey:
+        """The supervised server (its pid, its data folder), to look at, not to act on."""
+        return self._server
+
+    @property
     def reason(self) -> str | None:
         """Why the store cannot be used right now (a /readyz reason), None while it is up."""
         if self.state is StoreState.up:
