@@ -59,6 +59,7 @@ async def start_server(
     redis_url: str | None = None,
     port: int | None = None,
     extra: list[str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> ServerProcess:
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -79,9 +80,14 @@ async def start_server(
     if redis_url:
         args += ["--redis-url", redis_url]
     args += extra or []
-    env = {**os.environ, "CLASSROOM_ADMIN_TOKEN": ADMIN_TOKEN, "PYTHONUNBUFFERED": "1"}
+    environment = {
+        **os.environ,
+        "CLASSROOM_ADMIN_TOKEN": ADMIN_TOKEN,
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
     log_file = log_path.open("ab")
-    process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT, env=env)
+    process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT, env=environment)
     log_file.close()
     server = ServerProcess(process, f"http://127.0.0.1:{port}", data_dir, log_path)
     deadline = time.monotonic() + 30
