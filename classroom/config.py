@@ -56,6 +56,14 @@ class Settings:
     valkey_restart_min_s: float = 0.5
     valkey_restart_max_s: float = 30.0
 
+    def __post_init__(self) -> None:
+        # A zero delay would restart a Valkey that cannot stay up in a busy loop.
+        if not 0 < self.valkey_restart_min_s <= self.valkey_restart_max_s:
+            raise ConfigError(
+                "CLASSROOM_VALKEY_RESTART_MIN_S must be above 0 and at most "
+                "CLASSROOM_VALKEY_RESTART_MAX_S"
+            )
+
     @property
     def end_grace(self) -> timedelta:
         return timedelta(minutes=self.end_grace_min)

@@ -7,6 +7,7 @@ import signal
 
 import pytest
 
+from classroom.config import ConfigError, Settings
 from classroom.store.supervisor import STABLE_S, Backoff, RestartSchedule, describe_exit
 
 
@@ -73,3 +74,9 @@ def test_an_exit_without_a_start_since_does_not_reset() -> None:
 )
 def test_an_exit_is_described_for_people(code: int | None, said: str) -> None:
     assert describe_exit(code) == said
+
+
+@pytest.mark.parametrize(("low", "high"), [(0.0, 30.0), (5.0, 1.0)])
+def test_settings_refuse_a_restart_delay_that_would_spin(low: float, high: float) -> None:
+    with pytest.raises(ConfigError, match="CLASSROOM_VALKEY_RESTART_MIN_S"):
+        Settings(valkey_restart_min_s=low, valkey_restart_max_s=high)
