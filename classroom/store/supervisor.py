@@ -108,9 +108,14 @@ def describe_exit(returncode: int | None) -> str:
     return f"exited with code {returncode}"
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+def _summary(exc: BaseException) -> str:
+    """One line for a failed start: what happened, and the server's last word on it (the
+    last line of the log tail an ``EmbeddedValkeyError`` carries, e.g. a port in use)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    what = lines[0].split("; log tail")[0]
+    return f"{what}: {lines[-1]}" if len(lines) > 1 else what
 
 
 class ValkeySupervisor:
@@ -187,12 +192,13 @@ class ValkeySupervisor:
             try:
                 await self._server.restart()
             except (EmbeddedValkeyError, OSError) as exc:
-                self._exit = f"did not come back: {_first_line(exc)}"
+                failed, why = self._schedule.attempts, _summary(exc)
+                self._exit = f"did not come back: {why}"
                 delay = self._down(self._clock())
                 log.warning(
                     "embedded valkey restart %d failed (%s); next attempt in %.1f s",
-                    self._schedule.attempts,
-                    _first_line(exc),
+                    failed,
+                    why,
                     delay,
                 )
                 continue
