@@ -77,12 +77,22 @@ class Settings:
     auth_max_lockout_s: float = 3600.0
     #: Audit log entries are deleted this long after they were written.
     audit_retention_days: float = 400.0
+    #: The embedded Valkey, when it dies, is started again after this long, doubling with
+    #: each attempt that follows soon after, up to the maximum (docs/operations.md).
+    valkey_restart_min_s: float = 0.5
+    valkey_restart_max_s: float = 30.0
 
     def __post_init__(self) -> None:
         try:
             _ = self.auth_policy  # built once here so that a bad setting fails at start-up
         except ValueError as exc:
             raise ConfigError(f"CLASSROOM_AUTH_* settings: {exc}") from None
+        # A zero delay would restart a Valkey that cannot stay up in a busy loop.
+        if not 0 < self.valkey_restart_min_s <= self.valkey_restart_max_s:
+            raise ConfigError(
+                "CLASSROOM_VALKEY_RESTART_MIN_S must be above 0 and at most "
+                "CLASSROOM_VALKEY_RESTART_MAX_S"
+            )
 
     @property
     def end_grace(self) -> timedelta:

@@ -26,14 +26,20 @@ async def every(
     name: str,
     *,
     wait_first: bool = False,
+    expected: tuple[type[Exception], ...] = (),
 ) -> None:
     """Run ``job`` every ``interval_s`` seconds until cancelled (first at once, or after one
-    interval if ``wait_first``); a failure is logged and the next run comes as usual."""
+    interval if ``wait_first``); a failure is logged and the next run comes as usual.
+
+    A failure of one of the ``expected`` types (the store restarting: its owner says so once)
+    is not logged: a job that runs every second would otherwise log it every second."""
     if wait_first:
         await asyncio.sleep(interval_s)
     while True:
         try:
             await job()
+        except expected as exc:
+            log.debug("periodic job %s skipped: %s", name, exc)
         except Exception:
             log.exception("periodic job %s failed", name)
         await asyncio.sleep(interval_s)

@@ -40,6 +40,7 @@ from classroom.http.keys import (
     SECRET,
     SETTINGS,
     STORE,
+    SUPERVISOR,
 )
 from classroom.http.operations import operations_ctx
 from classroom.http.security import add_security_headers
@@ -56,10 +57,12 @@ from classroom.signaling.interactions import Interactions
 from classroom.signaling.lifecycle import SessionHub
 from classroom.signaling.recorder import Recorder
 from classroom.store.embedded import EmbeddedValkey
+from classroom.store.errors import StoreUnavailable
 from classroom.store.interactions import InteractionStore
 from classroom.store.records import RecordStore
 from classroom.store.repository import connect_store
 from classroom.store.rounds import RoundStore
+from classroom.store.supervisor import Backoff, RestartSchedule, ValkeySupervisor
 from classroom.tasks import every, together
 
 log = logging.getLogger(__name__)
@@ -82,21 +85,31 @@ def prepare_media_plane(settings: Settings) -> None:
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The store, and for an embedded Valkey its supervisor, which brings it back when it
+    dies for as long as the app runs: its cleanup comes last, after every other context
+    has written what it had to (the recorder's last records)."""
     settings = app[SETTINGS]
     embedded: EmbeddedValkey | None = None
+    supervisor: ValkeySupervisor | None = None
     url = settings.redis_url
     if url is None:
         embedded = EmbeddedValkey(settings.data_dir / "valkey")
         await embedded.start()
         url = embedded.url
         log.info("embedded valkey on %s, data in %s", url, settings.data_dir / "valkey")
-    store = await connect_store(url)
-    app[STORE] = store
-    app[SECRET] = await store.server_secret()
+        backoff = Backoff(settings.valkey_restart_min_s, settings.valkey_restart_max_s)
+        supervisor = ValkeySupervisor(embedded, RestartSchedule(backoff))
     try:
-        yield
+        store = await connect_store(url)
+        try:
+            app[STORE] = store
+            app[SUPERVISOR] = supervisor
+            app[SECRET] = await store.server_secret()
+            async with running(*([supervisor.run()] if supervisor is not None else [])):
+                yield
+        finally:
+            await store.close()
     finally:
-        await store.close()
         if embedded is not None:
             await embedded.stop()
 
@@ -156,7 +169,8 @@ async def _records_ctx(app: web.Application) -> AsyncIterator[None]:
             log.info("retention: deleted %d audit log entries", trimmed)
 
     try:
-        async with running(every(RETENTION_INTERVAL_S, retention, "retention")):
+        retain = every(RETENTION_INTERVAL_S, retention, "retention", expected=(StoreUnavailable,))
+        async with running(retain):
             yield
     finally:
         await recorder.close()

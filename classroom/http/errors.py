@@ -2,7 +2,8 @@
 
 API clients (scripts, the demo CLI, research exports) should never have to parse an HTML
 error page: everything under ``/api/`` that fails becomes
-``{"error": {"code", "message", "details"?}}`` with the fitting status. Pages keep aiohttp's
+``{"error": {"code", "message", "details"?}}`` with the fitting status; while the store
+cannot be reached, 503 ``unavailable`` with ``Retry-After``. Pages keep aiohttp's
 own 4xx handling; an unexpected exception there becomes a plain 500 page. Either way the
 traceback goes to the log, not to the client.
 """
@@ -16,7 +17,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from classroom.store.errors import Conflict, NotFound
+from classroom.http.keys import SUPERVISOR
+from classroom.store.errors import Conflict, NotFound, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,16 @@ _CODES = {
     415: "unsupported_media_type",
     429: "rate_limited",
 }
+
+#: Retry-After (s) while an external Redis is unreachable: the node probes it this often.
+#: (The embedded Valkey's supervisor knows when its next start is, and says that instead.)
+RETRY_AFTER_S = 5
+
+_PLAIN_503 = (
+    "<!doctype html><html><head><meta charset=utf-8><title>Try again shortly</title>"
+    "</head><body><h1>Try again in a moment</h1><p>The server is restarting a part of "
+    "itself. Reload this page in a few seconds.</p></body></html>"
+)
 
 _PLAIN_500 = (
     "<!doctype html><html><head><meta charset=utf-8><title>Server error</title></head>"
@@ -110,6 +122,22 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if not is_api:
             raise web.HTTPConflict() from None
         return error_response(409, "conflict", str(exc))
+    except StoreUnavailable:
+        # The store is restarting or unreachable: said once by its supervisor (or the
+        # probe), not once per request; the client is told when to come back.
+        supervisor = request.app.get(SUPERVISOR)
+        retry = supervisor.retry_after_s() if supervisor is not None else RETRY_AFTER_S
+        headers = {"Retry-After": str(retry)}
+        if not is_api:
+            return web.Response(
+                status=503, text=_PLAIN_503, content_type="text/html", headers=headers
+            )
+        return error_response(
+            503,
+            "unavailable",
+            "the server cannot reach its data store right now; try again shortly",
+            headers=headers,
+        )
     except web.HTTPException as exc:
         if not is_api or exc.status < 400:
             raise

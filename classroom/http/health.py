@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from classroom.http.keys import ROOMS, STORE
+from classroom.http.keys import ROOMS, STORE, SUPERVISOR
 
 routes = web.RouteTableDef()
 
@@ -20,13 +20,20 @@ async def healthz(request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    """Ready for new sessions: Redis answers and the node is not draining."""
+    """Ready for new sessions: Redis answers and the node is not draining. While the
+    embedded Valkey is being brought back, its supervisor's reason says so (and when it
+    comes back the next probe is ready again); otherwise a PING decides."""
     reasons: list[str] = []
-    try:
-        if not await asyncio.wait_for(request.app[STORE].ping(), 2.0):
-            reasons.append("redis did not answer PING")
-    except Exception as exc:
-        reasons.append(f"redis unreachable: {type(exc).__name__}")
+    supervisor = request.app.get(SUPERVISOR)
+    restarting = supervisor.reason if supervisor is not None else None
+    if restarting is not None:
+        reasons.append(restarting)
+    else:
+        try:
+            if not await asyncio.wait_for(request.app[STORE].ping(), 2.0):
+                reasons.append("redis did not answer PING")
+        except Exception as exc:
+            reasons.append(f"redis unreachable: {type(exc).__name__}")
     if request.app[ROOMS].draining:
         reasons.append("node is draining")
     if reasons:

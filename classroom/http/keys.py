@@ -18,10 +18,14 @@ if TYPE_CHECKING:
     from classroom.signaling.lifecycle import SessionHub
     from classroom.signaling.recorder import Recorder
     from classroom.store.repository import Store
+    from classroom.store.supervisor import ValkeySupervisor
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE: web.AppKey[Store] = web.AppKey("store")
 ROOMS: web.AppKey[RoomRegistry] = web.AppKey("rooms")
+#: The embedded Valkey's supervisor (what /readyz and Retry-After say while it restarts);
+#: None with an external Redis (--redis-url).
+SUPERVISOR: web.AppKey[ValkeySupervisor | None] = web.AppKey("supervisor")
 #: HMAC key for join tokens; shared by all nodes through Redis.
 SECRET = web.AppKey("secret", bytes)
 #: This node's signalling connections, by session and participant (shutdown says goodbye

@@ -16,7 +16,7 @@ KINDS = ("audio", "video", "screen")
 ROOM_KINDS = ("main", "breakout")
 ROLES = ("facilitator", "participant", "observer")
 DIRECTIONS = ("in", "out")
-JOIN_RESULTS = ("ok", "bad_token", "ended", "not_open", "full", "error")
+JOIN_RESULTS = ("ok", "bad_token", "ended", "not_open", "full", "unavailable", "error")
 #: Join refusal code (docs/protocol.md) → join result; anything else is "error".
 _JOIN_RESULT_OF_CODE = {
     "bad_token": "bad_token",
@@ -26,6 +26,7 @@ _JOIN_RESULT_OF_CODE = {
     "session_full": "full",
     "removed": "bad_token",
     "locked_out": "bad_token",
+    "unavailable": "unavailable",
 }
 #: Reasons a participant leaves a room (classroom.signaling and classroom.rooms use these).
 LEAVE_REASONS = (
@@ -85,6 +86,11 @@ BREAKOUT_ROUNDS_OPEN = Gauge(
 WEBSOCKETS_OPEN = Gauge("classroom_websockets_open", "Signalling WebSockets open")
 DRAINING = Gauge("classroom_node_draining", "1 while the node is shutting down and takes no joins")
 REDIS_UP = Gauge("classroom_redis_up", "1 if Redis answered the node's last health probe")
+STORE_UP = Gauge(
+    "classroom_store_up",
+    "1 while the node's store can be used: the embedded Valkey is running (0 from its exit "
+    "until it is back), or an external Redis answered the last health probe",
+)
 
 # --- counters: media plane --------------------------------------------------------------------
 
@@ -148,6 +154,11 @@ BREAKOUT_ROUNDS_CLOSED = Counter("classroom_breakout_rounds_closed", "Breakout r
 CHAT_MESSAGES = Counter("classroom_chat_messages", "Chat messages sent (all sessions)")
 REACTIONS = Counter("classroom_reactions", "Reactions sent (all sessions)")
 HANDS_RAISED = Counter("classroom_hands_raised", "Hands raised (all sessions)")
+STORE_RESTARTS = Counter(
+    "classroom_store_restarts",
+    "Starts of the embedded Valkey after it exited unexpectedly (every attempt, whether it "
+    "came up or not)",
+)
 RECORDS_DROPPED = Counter(
     "classroom_records_dropped",
     "Attendance records given up: refused by Redis, or the oldest of a full queue",

@@ -23,6 +23,7 @@ from classroom.signaling.gate import JoinGate, locked_out
 from classroom.signaling.links import JoinRefused, Refusal, check_join
 from classroom.signaling.messages import ProtocolError
 from classroom.signaling.services import Services
+from classroom.store.errors import StoreUnavailable
 
 if TYPE_CHECKING:
     from classroom.signaling.connection import Connection
@@ -213,6 +214,8 @@ class Admission:
         s = self._s
         try:
             await s.interactions.admitted(sid, participant)
+        except StoreUnavailable:
+            log.debug("room's state not sent to %s: the store is unavailable", conn.key)
         except Exception:
             log.warning("could not send the room's state to %s", conn.key, exc_info=True)
         if conn.role is not Role.participant:
@@ -222,6 +225,8 @@ class Admission:
             return
         try:
             choice = await s.breakouts.choice_for(sid)
+        except StoreUnavailable:
+            choice = None
         except Exception:
             log.warning("could not read the rounds of %s", sid, exc_info=True)
             choice = None
@@ -245,19 +250,28 @@ class Admission:
             await store.set_presence(seat.session_id, seat.key, entry)
             if conn.ended:  # left while we were writing: do not leave a ghost behind
                 await store.clear_presence(seat.session_id, seat.key)
+        except StoreUnavailable:
+            log.debug("presence of %s not recorded: the store is unavailable", seat.key)
         except Exception:
             log.warning("could not record presence of %s", seat.key, exc_info=True)
 
     async def leave(self, conn: Connection, reason: str) -> None:
-        """The connection is over: presence, attendance, media and the room's state."""
+        """The connection is over: attendance, presence, media and the room's state.
+
+        The attendance leave is queued first, before anything awaits: it then carries the
+        moment of leaving, and it is written even if the store is down (the recorder keeps
+        it until the store is back) or the rest of this is cut short (shutdown)."""
         s, seat = self._s, conn.seat
         sid = seat.session_id
+        if seat.participant is not None and sid is not None:
+            s.recorder.left(seat.participant.id, reason, conn.last_seen)
         if sid is not None and seat.member is not None:
             with contextlib.suppress(Exception):
                 await s.store.clear_presence(sid, seat.key)
         participant, seat.participant = seat.participant, None
         if participant is None or sid is None:
             return
+        # Only news if the participant was admitted while presence was being cleared.
         s.recorder.left(participant.id, reason, conn.last_seen)
         media = s.rooms.find_session(sid)
         if media is not None and media.participants.get(participant.id) is participant:
@@ -269,6 +283,8 @@ class Admission:
             )
             try:
                 await s.interactions.left(sid, participant, left_room)
+            except StoreUnavailable:
+                log.debug("%s left while the store is unavailable", participant.id)
             except Exception:
                 log.warning("could not tidy up after %s", participant.id, exc_info=True)
         await s.rooms.release_if_empty(sid, participant.room)

@@ -36,6 +36,7 @@ from classroom.observability import logs, metrics
 from classroom.rooms.registry import RoomRegistry
 from classroom.rooms.room import MAIN_ROOM, SessionMedia
 from classroom.signaling.directory import Client, Directory
+from classroom.store.errors import StoreUnavailable
 from classroom.store.repository import Store
 from classroom.store.rounds import RoundStore
 
@@ -482,6 +483,8 @@ class Breakouts:
             await asyncio.sleep(interval_s)
             try:
                 await self.tick()
+            except StoreUnavailable:
+                pass  # the store is restarting (its supervisor says so): the next tick tries
             except Exception:
                 log.exception("breakout timer failed")
 

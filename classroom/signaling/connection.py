@@ -28,11 +28,17 @@ from classroom.signaling.messages import ProtocolError
 from classroom.signaling.ratelimit import Limits
 from classroom.signaling.services import Services
 from classroom.signaling.transport import Transport
+from classroom.store.errors import StoreUnavailable
 from classroom.store.repository import LinkRecord
 
 log = logging.getLogger(__name__)
 
 JOIN_TIMEOUT_S = 10.0
+#: Close code of a join the server cannot complete now (the store is restarting): "try
+#: again later" (RFC 6455), which the client does, with its backoff.
+CLOSE_TRY_AGAIN_LATER = WSCloseCode.TRY_AGAIN_LATER
+#: The `error` `unavailable` of a message that needed the store while it was unreachable.
+UNAVAILABLE = "the server cannot reach its data store right now; try again in a moment"
 
 
 class Connection:
@@ -154,6 +160,15 @@ class Connection:
             self.refuse(exc.code, exc.message, exc.ref, **exc.fields)
             await self.end("refused", exc.close_code)
             return False
+        except StoreUnavailable:
+            # Not this client's fault and not for long: no traceback (the store's supervisor
+            # logs the outage once), and a close that tells the client to come back.
+            metrics.SIGNALING_MESSAGES.labels("join", "error").inc()
+            metrics.JOINS.labels("unavailable").inc()
+            self._event("join_refused", code="unavailable")
+            self.refuse("unavailable", UNAVAILABLE, "join")
+            await self.end("refused", CLOSE_TRY_AGAIN_LATER)
+            return False
         except Exception:
             log.exception("join failed")
             metrics.JOINS.labels("error").inc()
@@ -174,6 +189,14 @@ class Connection:
                 label = exc.ref if exc.ref in metrics.SIGNALING_TYPES else "invalid"
                 metrics.SIGNALING_MESSAGES.labels(label, "error").inc()
                 self.refuse(exc.code, exc.message, exc.ref)
+                continue
+            except StoreUnavailable:
+                # The command needed the store, which is restarting: the socket stays (media
+                # flows without the store), the client may send the command again.
+                kind = message["type"]
+                label = kind if kind in metrics.SIGNALING_TYPES else "invalid"
+                metrics.SIGNALING_MESSAGES.labels(label, "error").inc()
+                self.refuse("unavailable", UNAVAILABLE, kind)
                 continue
             metrics.SIGNALING_MESSAGES.labels(message["type"], "ok").inc()
             if message["type"] == "leave":
@@ -283,6 +306,9 @@ class Connection:
                 except ProtocolError as exc:
                     self.refuse(exc.code, exc.message, exc.ref)
                     self._schedule_end("refused", WSCloseCode.POLICY_VIOLATION)
+                except StoreUnavailable:
+                    self.refuse("unavailable", UNAVAILABLE, "join")
+                    self._schedule_end("refused", CLOSE_TRY_AGAIN_LATER)
                 except Exception:
                     log.exception("admission failed")
                     self.refuse("internal", "the server could not let you in", "join")

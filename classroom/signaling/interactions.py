@@ -31,6 +31,7 @@ from classroom.rooms.room import Participant, Room, SessionMedia
 from classroom.signaling.caller import Caller
 from classroom.signaling.directory import Directory
 from classroom.signaling.messages import ProtocolError
+from classroom.store.errors import StoreUnavailable
 from classroom.store.interactions import (
     InteractionStore,
     Moderation,
@@ -165,6 +166,8 @@ class Interactions:
         async def run() -> None:
             try:
                 await coro
+            except StoreUnavailable:
+                log.debug("interactions: %s skipped: the store is unavailable", what)
             except Exception:
                 log.exception("interactions: %s failed", what)
 
@@ -205,6 +208,8 @@ class Interactions:
             message["client_id"] = client_id
         try:
             created, stored = await self.store.chat(sid, _where(participant), message, eid)
+        except StoreUnavailable:
+            raise  # `error` `unavailable`: the client sends it again (its client_id counts once)
         except Exception as exc:
             log.exception("chat not recorded")
             raise ProtocolError(
@@ -423,6 +428,8 @@ class Interactions:
             await self.store.record(sid, _where(participant), "screen_share_started", new_eid())
         except Exception as exc:
             media.set_active(participant.id, "screen", False)
+            if isinstance(exc, StoreUnavailable):
+                raise  # `error` `unavailable`, with the claim undone
             log.exception("screen share not recorded")
             raise ProtocolError(
                 "internal", "the screen share could not be saved; try again", "screen_share"

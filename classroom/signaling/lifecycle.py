@@ -35,7 +35,7 @@ from classroom.domain.lifecycle import (
 from classroom.domain.models import Session, format_time, utc_now
 from classroom.signaling.directory import Client, Directory
 from classroom.signaling.messages import ProtocolError
-from classroom.store.errors import InvalidTransition, NotFound
+from classroom.store.errors import InvalidTransition, NotFound, StoreUnavailable
 from classroom.store.repository import Store
 from classroom.tasks import every, together
 
@@ -122,6 +122,9 @@ class SessionHub:
                 for handler in handlers:
                     try:
                         await handler(event)
+                    except StoreUnavailable as exc:
+                        # The store went away again: the next resubscription resyncs.
+                        log.warning("could not apply event %s: %s", event.get("type"), exc)
                     except Exception:
                         log.exception("could not apply event %s", event.get("type"))
 
@@ -210,4 +213,4 @@ class SessionHub:
                 log.info("put %d session(s) on the end schedule", added)
         except Exception:
             log.exception("could not fill in the end schedule")
-        await every(interval_s, self.tick, "schedule tick")
+        await every(interval_s, self.tick, "schedule tick", expected=(StoreUnavailable,))

@@ -329,6 +329,8 @@ class Recorder:
             entries.append(
                 (tracked.session_id, tracked.connection, at, self._node, tracked.totals(at))
             )
+        if not entries:
+            return  # nothing written is no news of the store (nor a reason to say it is back)
         try:
             await self._records.flush(entries)
         except StoreUnavailable as exc:  # retried by the next flush: the totals are absolute

@@ -167,6 +167,17 @@ class EmbeddedValkey:
         return self._proc is not None and self._proc.poll() is None
 
     @property
+    def pid(self) -> int | None:
+        """The server process's id, while started (it may have exited since)."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def returncode(self) -> int | None:
+        """How the started server exited (negative: the signal that ended it), or None while
+        it runs or before it is started. Reaps the process, without waiting."""
+        return self._proc.poll() if self._proc is not None else None
+
+    @property
     def log_path(self) -> Path:
         return self.data_dir / LOG_FILE
 
@@ -209,6 +220,29 @@ class EmbeddedValkey:
                 return
         except BaseException:
             self._release_lock()
+            raise
+
+    async def restart(self) -> None:
+        """Start the server again after it exited: the same port (clients' URL stays right)
+        and the same data folder, whose AOF brings the data back. The folder's lock is kept
+        throughout, so no other server can take the folder while this one is down.
+
+        Raises ``EmbeddedValkeyError`` (with the log tail) if it does not come up; the dead
+        process is then this object's again, and ``restart`` may be called once more. If
+        cancelled while the new server starts, the new server is the one ``stop`` stops.
+        """
+        proc, port = self._proc, self._port
+        if proc is None or port is None:
+            raise EmbeddedValkeyError("embedded Valkey was never started")
+        if proc.poll() is None:
+            raise EmbeddedValkeyError("embedded Valkey is still running")
+        binary = self._binary or find_server_binary()
+        fresh = self._spawn(binary, port)
+        self._proc = fresh
+        try:
+            await self._wait_ready(fresh, port)
+        except EmbeddedValkeyError:
+            await self._terminate(fresh)
             raise
 
     async def stop(self) -> None:

@@ -30,13 +30,20 @@ class InvalidTransition(StoreError):
 
 
 class StoreUnavailable(Exception):
-    """Redis could not be reached (connection refused or lost, timed out): the same write
-    may succeed later. Any other failure of a write is not worth retrying."""
+    """Redis could not be reached (connection refused or lost, timed out, still loading its
+    data after a restart): the same request may succeed later. Any other failure is not
+    worth retrying.
+
+    The store's client raises it for every command, script and pipeline (``timed.py``), so
+    that the layers above handle one exception of ours and never see redis-py's: HTTP
+    answers 503 ``unavailable``, signalling an ``error`` ``unavailable``, the recorder
+    queues its writes until the store is back."""
 
 
 @contextlib.contextmanager
 def unavailable_as_error() -> Iterator[None]:
-    """Raise ``StoreUnavailable`` for Redis connection failures and timeouts."""
+    """Raise ``StoreUnavailable`` for Redis connection failures and timeouts (redis-py's
+    ``BusyLoadingError``, a Valkey replaying its AOF, is one of them)."""
     try:
         yield
     except (RedisConnectionError, RedisTimeoutError) as exc:

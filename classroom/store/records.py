@@ -46,7 +46,7 @@ from classroom.domain.attendance import AliveMark, AttendanceEvent
 from classroom.domain.engagement import ConnectionTotals
 from classroom.domain.models import COHORT_PREFIX, MAIN_ROOM, MEMBER_PREFIX, SESSION_PREFIX, is_id
 from classroom.store import keys
-from classroom.store.errors import Conflict, unavailable_as_error
+from classroom.store.errors import Conflict
 from classroom.store.repository import live_nodes
 from classroom.store.rounds import MAX_ATTEMPTS
 
@@ -172,23 +172,22 @@ class RecordStore:
     async def append(self, sid: str, event: AttendanceEvent) -> str:
         """Write one attendance event once (by its id). Returns the kind written, or '' if
         it had been written before. Raises ``StoreUnavailable`` if Redis cannot be reached."""
-        with unavailable_as_error():
-            result = await self._append(
-                keys=[
-                    keys.session_attendance(sid),
-                    keys.session_attendance_ids(sid),
-                    keys.session_attendance_last(sid),
-                    keys.ERASED,
-                ],
-                args=[
-                    event.event_id,
-                    event.member_id,
-                    event.kind,
-                    f"{event.at:.3f}",
-                    self._grace_s,
-                    *_fields(event),
-                ],
-            )
+        result = await self._append(
+            keys=[
+                keys.session_attendance(sid),
+                keys.session_attendance_ids(sid),
+                keys.session_attendance_last(sid),
+                keys.ERASED,
+            ],
+            args=[
+                event.event_id,
+                event.member_id,
+                event.kind,
+                f"{event.at:.3f}",
+                self._grace_s,
+                *_fields(event),
+            ],
+        )
         return str(result or "")
 
     async def flush(
@@ -209,8 +208,7 @@ class RecordStore:
                 totals.member_id if totals is not None else "",
                 json.dumps(totals.to_json(), separators=(",", ":")) if totals is not None else "",
             ]
-        with unavailable_as_error():
-            await self._flush(keys=[keys.ERASED], args=args)
+        await self._flush(keys=[keys.ERASED], args=args)
 
     # -- reading ---------------------------------------------------------------------------
 

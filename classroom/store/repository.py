@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from classroom.domain.lifecycle import FINAL, TRANSITIONS, Action, extended_end
 from classroom.domain.models import (
@@ -892,11 +894,14 @@ class Store:
         """Events every node must hear (session status changes, revoked links, removed
         members), forever. After every (re)subscription it yields ``{"type": "resync"}``:
         events published while not subscribed are lost, so listeners re-read what they
-        care about."""
+        care about. A lost subscription is logged once, however long Redis stays away: the
+        attempts to subscribe again every ``retry_s`` are not news."""
+        lost = False
         while True:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(keys.EVENTS)
+                lost = False
                 yield {"type": "resync"}
                 while True:
                     message = await pubsub.get_message(timeout=30.0)
@@ -911,7 +916,9 @@ class Store:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("event subscription lost (%s); resubscribing", exc)
+                if not lost:
+                    log.warning("event subscription lost (%s); resubscribing", exc)
+                lost = True
                 await asyncio.sleep(retry_s)
             finally:
                 with contextlib.suppress(Exception):
@@ -943,9 +950,25 @@ async def live_nodes(redis: Redis, nodes: Sequence[str]) -> set[str]:
     return {node_id for node_id, alive in zip(nodes, found, strict=True) if alive}
 
 
+#: A command whose connection dropped is sent once more, on a new connection, at once: that
+#: covers a pooled connection the server closed (a Valkey restarted meanwhile). Not more:
+#: while the store is down a request should fail fast (``StoreUnavailable``), not wait
+#: through redis-py's default ten attempts.
+RETRIES = 1
+#: Connecting and each reply: a store that does not answer within this long is unavailable.
+CONNECT_TIMEOUT_S = 2.0
+REPLY_TIMEOUT_S = 5.0
+
+
 async def connect_store(url: str) -> Store:
     """Connect and check the connection, so that a wrong URL fails at start-up, not later."""
-    redis = TimedRedis.from_url(url, decode_responses=True)
+    redis = TimedRedis.from_url(
+        url,
+        decode_responses=True,
+        retry=Retry(NoBackoff(), RETRIES),
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+        socket_timeout=REPLY_TIMEOUT_S,
+    )
     try:
         await redis.ping()
     except Exception:

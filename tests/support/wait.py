@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 
 async def wait_for(
@@ -13,6 +13,18 @@ async def wait_for(
     """Poll until `condition()`; returns the seconds it took, fails naming `what`."""
     started = time.monotonic()
     while not condition():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(poll)
+    return time.monotonic() - started
+
+
+async def wait_until(
+    condition: Callable[[], Awaitable[bool]], timeout: float, what: str, poll: float = 0.05
+) -> float:
+    """`wait_for` for a condition that must be awaited (an HTTP probe, say)."""
+    started = time.monotonic()
+    while not await condition():
         if time.monotonic() - started > timeout:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(poll)

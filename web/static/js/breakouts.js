@@ -63,7 +63,9 @@ export function setupBreakouts({ role, token, cohortId = "", announce, participa
   function onError(msg) {
     const ref = msg.ref || "";
     if (!isBreakoutRef(ref)) return;
-    const key = KNOWN_ERRORS.includes(msg.code) ? `breakouts.error.${msg.code}` : "breakouts.error.other";
+    let key = KNOWN_ERRORS.includes(msg.code) ? `breakouts.error.${msg.code}` : "breakouts.error.other";
+    // `unavailable`: the server's store is restarting; as when offline, trying again soon helps.
+    if (msg.code === "unavailable") key = "breakouts.error.offline";
     const text = t(key, { message: msg.message || msg.code });
     if (ref === "choose_group") {
       choice.refused(msg, text);

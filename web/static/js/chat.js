@@ -124,6 +124,7 @@ export function setupChat(state, panel) {
     el.error.dataset.kind = m.code;
     if (m.code === "too_long") showError(t("chat.tooLong", { max: CHAT_MAX_CHARS }));
     else if (m.code === "rate_limited") showError(t("chat.rateLimited"));
+    else if (m.code === "unavailable") showError(t("chat.offline")); // the store is restarting
     else showError(t("chat.failed", { message: m.message || m.code }));
   }
 

@@ -8,6 +8,8 @@
 //                    yet; `welcome` follows when it starts (the socket stays open).
 //                    "connected" means the server answered `welcome`.
 //                    reason for "reconnecting": "server_restarting" | "connection_lost"
+//                      | "server_unavailable" (a join refused with `unavailable`, closed
+//                        1013 "try again later": the server's store is restarting)
 //                      | whatever reconnect(reason) was called with (room.js: "media_failed")
 //                    reason for "closed": "left" | "replaced" | "removed" | "session_ended"
 //                      | "media_blocked" (gave up: signalling worked, media never connected)
@@ -57,6 +59,8 @@ export const MEDIA_ERROR_CODES = new Set([
   "media_ports_exhausted",
   "media_closed",
 ]);
+/** Close code of a join the server cannot complete now (`error` `unavailable` first). */
+export const CLOSE_TRY_AGAIN_LATER = 1013;
 
 /** `bye` reasons after which the client does not come back by itself. */
 export const FINAL_BYE_REASONS = new Set([
@@ -754,9 +758,13 @@ export class SignalingClient extends EventTarget {
       return;
     }
     const restarting = bye === "server_restarting" || code === 1012;
+    // 1013 "try again later": the server could not take the join now (its store is
+    // restarting); like a restart, coming back with the usual backoff is the cure.
+    const unavailable = code === CLOSE_TRY_AGAIN_LATER;
     console.info(`signalling: socket closed (code ${code} ${reason || ""}), reconnecting`);
     let why = "connection_lost";
     if (restarting) why = "server_restarting";
+    else if (unavailable) why = "server_unavailable";
     else if (this._mediaError) why = "media_failed";
     this._scheduleReconnect(why);
   }

@@ -803,7 +803,8 @@ function onConnectionState({ state, reason, attempt }) {
     case "reconnecting": {
       setState("connecting");
       let key = "status.reconnecting";
-      if (reason === "server_restarting") key = "status.serverRestarting";
+      const restarting = reason === "server_restarting" || reason === "server_unavailable";
+      if (restarting) key = "status.serverRestarting";
       else if (reason === "media_failed") key = "status.mediaReconnecting";
       else if (attempt >= LOST_AFTER_ATTEMPTS) key = "status.connectionLost";
       showBanner(key);
