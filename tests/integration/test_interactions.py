@@ -18,6 +18,7 @@ from classroom.http.keys import INTERACTIONS, ROOMS
 from classroom.signaling.interactions import CHAT_MAX_CHARS
 from tests.integration.api import api
 from tests.integration.conftest import Client
+from tests.support.wait import wait_for
 
 WS = aiohttp.ClientWebSocketResponse
 #: name on the roster -> role; the second participant's name carries markup on purpose.
@@ -517,6 +518,11 @@ async def test_two_people_sharing_at_once_make_one_share(
 
     monkeypatch.setattr(store, "record", slow_record)
     await ola.send("screen_share", on=True)
+    # Each request first reads its sender's role from Redis, so which of two sent together
+    # reaches the room first is up to Redis: ase asks once ola's claim is made, while ola's
+    # record is still in flight.
+    ola_screen = media.participants[ola.pid].peer.publications["screen"]
+    await wait_for(lambda: ola_screen.active, 5, "ola's claim on the room's share")
     await ase.send("screen_share", on=True)
     assert (await ase.error("screen_share"))["code"] == "conflict"
     share = await fac.next("screen_share", on=True)
