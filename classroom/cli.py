@@ -11,12 +11,12 @@ from pathlib import Path
 
 from classroom.config import (
     AUDIO_SLOTS_LIMIT,
+    AUTH_MAX_FAILURES_LIMIT,
     DEFAULT_END_GRACE_MIN,
     MAX_PARTICIPANTS_LIMIT,
     VIDEO_SLOTS_LIMIT,
     ConfigError,
     Settings,
-    count_env,
     env,
     ice_servers_from_env,
     ice_transport_policy_from_env,
@@ -86,7 +86,7 @@ def serve(args: argparse.Namespace) -> int:
             attended_pct=number_env("CLASSROOM_ATTENDED_PCT", 50.0),
             completion_pct=number_env("CLASSROOM_COMPLETION_PCT", 75.0),
             end_grace_min=number_env("CLASSROOM_END_GRACE_MIN", DEFAULT_END_GRACE_MIN),
-            auth_max_failures=count_env("CLASSROOM_AUTH_MAX_FAILURES", 5),
+            auth_max_failures=int_env("CLASSROOM_AUTH_MAX_FAILURES", 5, 1, AUTH_MAX_FAILURES_LIMIT),
             auth_window_s=number_env("CLASSROOM_AUTH_WINDOW_S", 900.0),
             auth_lockout_s=number_env("CLASSROOM_AUTH_LOCKOUT_S", 60.0),
             auth_max_lockout_s=number_env("CLASSROOM_AUTH_MAX_LOCKOUT_S", 3600.0),

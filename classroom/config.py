@@ -212,20 +212,14 @@ def number_env(name: str, default: float) -> float:
     return value
 
 
-def count_env(name: str, default: int) -> int:
-    """A whole number of at least 1 from the environment, or `default` when unset."""
-    value = number_env(name, default)
-    if value < 1 or value != int(value):
-        raise ConfigError(f"{name} must be a whole number of at least 1")
-    return int(value)
-
-
 #: Bounds of the size settings. A session of more than this many people on one node is
 #: more than one event loop forwards (docs/benchmarks.md); a pool of more slots than a
 #: browser grid can show, or than people talk at once, only costs.
 MAX_PARTICIPANTS_LIMIT = 500
 VIDEO_SLOTS_LIMIT = 49
 AUDIO_SLOTS_LIMIT = 8
+#: More wrong credentials than this before a lockout would be no lockout.
+AUTH_MAX_FAILURES_LIMIT = 1000
 
 
 def int_env(name: str, default: int, low: int, high: int) -> int:
