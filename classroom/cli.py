@@ -53,10 +53,8 @@ def serve(args: argparse.Namespace) -> int:
 
     from classroom.http.app import create_app, prepare_media_plane
     from classroom.observability import logs
-    from classroom.observability.memory import limit_malloc_arenas
 
     logs.configure(args.log_level, args.log_json)
-    limit_malloc_arenas()
     data_dir = Path(args.data_dir)
     token, from_file = _admin_token(data_dir)
     try:
