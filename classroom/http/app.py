@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -126,6 +127,7 @@ async def _rooms_ctx(app: web.Application) -> AsyncIterator[None]:
         ),
     )
     app[ROOMS] = rooms
+    aiortc_hooks.quiet_close_during_connect(asyncio.get_running_loop())
     try:
         yield
     finally:

@@ -32,6 +32,7 @@ from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aioice.ice import StunProtocol
 from aiortc import RTCIceTransport, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import is_rtx
+from aiortc.exceptions import InvalidStateError
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcdtlstransport import State as DtlsState
@@ -128,6 +129,8 @@ def check_internals() -> list[str]:
         problems.append("aioice Connection.get_component_candidates changed its parameters")
     elif "create_datagram_endpoint" not in gather.__code__.co_names:
         problems.append("aioice Connection.get_component_candidates no longer binds host sockets")
+    if "_RTCPeerConnection__connect" not in vars(aiortc.RTCPeerConnection):
+        problems.append("aiortc RTCPeerConnection.__connect is gone (quiet_close_during_connect)")
     for cls, methods in INTERNAL_METHODS:
         for method in methods:
             if not callable(getattr(cls, method, None)):
@@ -525,3 +528,38 @@ def install_codec_guard(on_codec_created: Callable[[str, str], None]) -> None:
 def stop_tracks(tracks: Iterable[MediaStreamTrack]) -> None:
     for track in tracks:
         track.stop()
+
+
+#: The coroutine of aiortc's own ICE-and-DTLS start task (`RTCPeerConnection.__connect`).
+CONNECT_TASK = "RTCPeerConnection.__connect"
+
+
+def quiet_close_during_connect(loop: asyncio.AbstractEventLoop) -> None:
+    """Stop one aiortc race from logging a traceback as an error.
+
+    `RTCPeerConnection.setRemoteDescription` starts ICE in a task of its own that nobody
+    awaits; when the connection is closed before that task runs (someone leaves while their
+    offer is being answered), its `RTCIceTransport.start` raises "RTCIceTransport is closed"
+    and asyncio logs "Task exception was never retrieved" with a traceback. Nothing is
+    wrong: the connection is gone on purpose. That one case is logged at debug level; every
+    other exception goes to the handler that was there before.
+    """
+    previous = loop.get_exception_handler()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        task = context.get("future")
+        coro = task.get_coro() if isinstance(task, asyncio.Task) else None
+        if (
+            isinstance(exc, InvalidStateError)
+            and "is closed" in str(exc)
+            and getattr(coro, "__qualname__", "") == CONNECT_TASK
+        ):
+            log.debug("a peer connection closed while it was connecting: %s", exc)
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)

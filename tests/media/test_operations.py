@@ -351,6 +351,7 @@ def test_prometheus_evaluates_every_alert_rule(run: SessionRun) -> None:
         "ClassroomEventLoopLagHigh",
         "ClassroomRedisUnreachable",
         "ClassroomMediaTranscoded",
+        "ClassroomValkeyRestarting",
     }
     for rule in rules:
         assert rule["health"] == "ok", (rule["name"], rule.get("lastError"))
