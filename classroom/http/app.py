@@ -105,6 +105,8 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         try:
             app[STORE] = store
             app[SUPERVISOR] = supervisor
+            if supervisor is not None:
+                supervisor.on_up = store.redis.connection_pool.disconnect
             app[SECRET] = await store.server_secret()
             async with running(*([supervisor.run()] if supervisor is not None else [])):
                 yield

@@ -29,7 +29,7 @@ import logging
 import math
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -131,6 +131,9 @@ class ValkeySupervisor:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._server = server
+        #: Called once the server is up again: the client's pooled connections all point at
+        #: the dead process, and a retry that picks another stale one fails again.
+        self.on_up: Callable[[], Awaitable[None]] | None = None
         self._schedule = schedule or RestartSchedule()
         self._poll_s = poll_s
         self._clock = clock
@@ -203,6 +206,8 @@ class ValkeySupervisor:
                 )
                 continue
             break
+        if self.on_up is not None:
+            await self.on_up()
         now = self._clock()
         self._schedule.started(now)
         self.state = StoreState.up
