@@ -1,10 +1,10 @@
 // The lobby's microphone level meter: an analyser on the microphone track, drawn every
 // animation frame as a bar (a role=meter's aria-valuenow a few times a second).
 //
-//   const meter = createMeter(meterElement, barElement);
+//   const meter = createMeter(meterElement, barElement, (suspended) => showHint(suspended));
 //   meter.start(track);  meter.stop();
 
-export function createMeter(meterEl, barEl) {
+export function createMeter(meterEl, barEl, onSuspended = () => {}) {
   let current = null; // {ctx, raf} while running
 
   function setLevel(level, updateAria = true) {
@@ -34,7 +34,7 @@ export function createMeter(meterEl, barEl) {
     const samples = new Float32Array(analyser.fftSize);
     let smoothed = 0;
     let frame = 0;
-    const meter = { ctx, raf: 0 };
+    const meter = { ctx, raf: 0, cleanup: null };
     const tick = () => {
       analyser.getFloatTimeDomainData(samples);
       let sum = 0;
@@ -49,13 +49,30 @@ export function createMeter(meterEl, barEl) {
     };
     meter.raf = requestAnimationFrame(tick);
     current = meter;
-    if (ctx.state === "suspended") {
-      // Autoplay policy: resume on the first user gesture.
-      const resume = () => ctx.state === "suspended" && ctx.resume().catch(() => {});
-      resume();
-      document.addEventListener("pointerdown", resume, { once: true });
-      document.addEventListener("keydown", resume, { once: true });
-    }
+    if (ctx.state === "suspended") waitForGesture(meter);
+  }
+
+  // Autoplay policy: an AudioContext made without a user gesture stays suspended (Firefox
+  // keeps it so until the page is clicked or a key pressed; Chromium and Safari may too).
+  // Resume it on the next gesture, and say so in the meantime (`onSuspended`).
+  function waitForGesture(meter) {
+    const events = ["pointerdown", "click", "keydown", "touchend"];
+    const resume = () => {
+      if (meter.ctx.state === "suspended") meter.ctx.resume().catch(() => {});
+    };
+    const settled = () => {
+      if (meter.ctx.state === "suspended") return;
+      meter.cleanup();
+      onSuspended(false);
+    };
+    meter.cleanup = () => {
+      for (const type of events) document.removeEventListener(type, resume, true);
+      meter.ctx.removeEventListener("statechange", settled);
+    };
+    for (const type of events) document.addEventListener(type, resume, true);
+    meter.ctx.addEventListener("statechange", settled);
+    onSuspended(true);
+    resume(); // allowed without a gesture where the browser permits it
   }
 
   function stop() {
@@ -63,6 +80,8 @@ export function createMeter(meterEl, barEl) {
     current = null;
     if (!meter) return;
     cancelAnimationFrame(meter.raf);
+    if (meter.cleanup) meter.cleanup();
+    onSuspended(false);
     meter.ctx.close().catch(() => {});
     setLevel(0);
   }

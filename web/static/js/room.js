@@ -63,6 +63,7 @@ const el = {
   micSelect: $("#mic-select"),
   meter: $("#mic-meter"),
   meterBar: $("#mic-meter .meter-bar"),
+  micHint: $("#mic-hint"),
   joinButton: $("#btn-join"),
   waitingNote: $("#waiting-note"),
   startSessionButton: $("#btn-start-session"),
@@ -112,7 +113,11 @@ const app = {
 };
 
 /** The lobby's microphone level meter (meter.js). */
-const meter = createMeter(el.meter, el.meterBar);
+const meter = createMeter(el.meter, el.meterBar, (suspended) => {
+  // The browser holds the meter's audio until the page is clicked (Firefox does): say so.
+  el.micHint.dataset.i18n = suspended ? "lobby.micHintClick" : "lobby.micHint";
+  el.micHint.textContent = t(el.micHint.dataset.i18n);
+});
 
 /** Breakout rounds: group banner, facilitator panel (breakouts.js). */
 const breakouts = setupBreakouts({
