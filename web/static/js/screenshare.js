@@ -28,7 +28,10 @@ export function setupScreenShare(state) {
   let local = null; // the own display track while sharing
   let starting = false;
 
-  const canShare = () => !state.isObserver && (state.isFacilitator || state.permissions.screen_share);
+  // Phones and tablets (iOS Safari, Chrome on Android) have no getDisplayMedia: no button.
+  const browserCan = Boolean(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia);
+  const canShare = () =>
+    browserCan && !state.isObserver && (state.isFacilitator || state.permissions.screen_share);
 
   function renderButton() {
     if (!el.button) return;
