@@ -22,6 +22,7 @@ from classroom.config import (
     ice_transport_policy_from_env,
     int_env,
     media_ports_from,
+    node_id_from,
     number_env,
     turn_from_env,
 )
@@ -48,12 +49,64 @@ def _admin_token(data_dir: Path) -> tuple[str, bool]:
     return token, True
 
 
+def serve_nodes(args: argparse.Namespace, count: int) -> int:
+    """`--nodes N`: N node processes on one embedded Valkey (classroom.cluster)."""
+    import asyncio
+
+    from classroom.cluster import Cluster, split_ports
+    from classroom.observability import logs
+
+    logs.configure(args.log_level, args.log_json)
+    if args.redis_url or env("CLASSROOM_REDIS_URL"):
+        print("error: --nodes runs its own Valkey; leave out --redis-url", file=sys.stderr)
+        return 2
+    if args.public_url or env("CLASSROOM_PUBLIC_URL") or args.node_id:
+        print(
+            "error: with --nodes each node has its own URL and id (its port); run the nodes "
+            "separately to give them --public-url and --node-id",
+            file=sys.stderr,
+        )
+        return 2
+    data_dir = Path(args.data_dir)
+    token, _ = _admin_token(data_dir)
+    os.environ[ADMIN_TOKEN_ENV] = token  # the same admin token on every node
+    argv = ["--host", args.host, "--log-level", args.log_level]
+    if args.ice_loopback:
+        argv.append("--ice-loopback")
+    if args.log_json:
+        argv.append("--log-json")
+    if args.public_ip:
+        argv += ["--public-ip", args.public_ip]
+    cluster = Cluster(argv, data_dir, args.port, count)
+    try:
+        ports = media_ports_from(args.media_ports or env("CLASSROOM_MEDIA_PORTS"))
+        cluster.set_media_ports(split_ports(ports, count))
+    except (ConfigError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"classroom: {count} nodes on ports {args.port}-{args.port + count - 1}, "
+        f"one Valkey in {data_dir / 'valkey'}",
+        flush=True,
+    )
+    return asyncio.run(cluster.run())
+
+
 def serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
+    from classroom.cluster import node_count
     from classroom.http.app import create_app, prepare_media_plane
     from classroom.observability import logs
 
+    if args.nodes is not None:
+        try:
+            count = node_count(args.nodes)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if count > 1:
+            return serve_nodes(args, count)
     logs.configure(args.log_level, args.log_json)
     data_dir = Path(args.data_dir)
     token, from_file = _admin_token(data_dir)
@@ -77,6 +130,8 @@ def serve(args: argparse.Namespace) -> int:
                 env("CLASSROOM_ICE_TRANSPORT_POLICY")
             ),
             public_url=args.public_url or env("CLASSROOM_PUBLIC_URL"),
+            node_id=node_id_from(args.node_id or env("CLASSROOM_NODE_ID")),
+            node_lease_s=int_env("CLASSROOM_NODE_LEASE_S", 15, 3, 300),
             log_level=args.log_level,
             log_json=args.log_json,
             attendance_grace_s=number_env("CLASSROOM_ATTENDANCE_GRACE_S", 30.0),
@@ -145,7 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--media-ports",
         help="UDP port range of the media host candidates, e.g. 40000-40999 (default: any)",
     )
-    s.add_argument("--public-url", help="base URL used in join links")
+    s.add_argument("--public-url", help="this node's base URL (join links, other nodes' redirects)")
+    s.add_argument(
+        "--node-id", help="this node's id among the nodes on one Redis (default: random)"
+    )
+    s.add_argument(
+        "--nodes",
+        help="run N nodes here on one embedded Valkey (ports from --port); 'auto': one per core",
+    )
     s.add_argument("--log-level", default=env("CLASSROOM_LOG_LEVEL") or "INFO")
     s.add_argument("--log-json", action="store_true", help="JSON lines logs")
     s.set_defaults(func=serve)

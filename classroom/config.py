@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -56,6 +57,9 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = False
     node_id: str = ""
+    #: How long a node owns its sessions without renewing (CLASSROOM_NODE_LEASE_S): the
+    #: time from a node's death to another one taking its sessions.
+    node_lease_s: int = 15
     #: Attendance: a reconnect within this many seconds does not split an interval.
     attendance_grace_s: float = 30.0
     #: Raw attendance and interaction records are replaced by aggregates this long after
@@ -114,6 +118,19 @@ class Settings:
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         return f"http://{host}:{self.port}"
+
+
+#: A node id (``--node-id``, CLASSROOM_NODE_ID): part of Redis keys and of URLs.
+NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+
+
+def node_id_from(raw: str | None) -> str:
+    """The node id given, or "" for a random one per start; refuses one that does not fit."""
+    if not raw:
+        return ""
+    if not NODE_ID.match(raw):
+        raise ConfigError(f"node id {raw!r}: use 1-63 letters, digits, '_' or '-'")
+    return raw
 
 
 def ice_servers_from_env(raw: str | None) -> list[dict[str, Any]]:

@@ -93,6 +93,7 @@ class Action(StrEnum):
     round_move = "round.move"
     round_broadcast = "round.broadcast"
     programme_plan = "programme.plan"
+    node_drain = "node.drain"
     login = "auth.login"
     logout = "auth.logout"
     lockout = "auth.lockout"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -19,6 +20,7 @@ from classroom.http import (
     api,
     audit_views,
     health,
+    nodes_api,
     pages,
     report_pages,
     reports,
@@ -35,6 +37,7 @@ from classroom.http.keys import (
     HUB,
     INTERACTIONS,
     NODE_ID,
+    NODES,
     RECORDER,
     REPORTS,
     ROOMS,
@@ -56,10 +59,12 @@ from classroom.signaling.breakouts import Breakouts
 from classroom.signaling.directory import Directory
 from classroom.signaling.interactions import Interactions
 from classroom.signaling.lifecycle import SessionHub
+from classroom.signaling.nodes import Nodes
 from classroom.signaling.recorder import Recorder
 from classroom.store.embedded import EmbeddedValkey
 from classroom.store.errors import StoreUnavailable
 from classroom.store.interactions import InteractionStore
+from classroom.store.placement import Placement
 from classroom.store.records import RecordStore
 from classroom.store.repository import connect_store
 from classroom.store.rounds import RoundStore
@@ -136,6 +141,20 @@ async def _rooms_ctx(app: web.Application) -> AsyncIterator[None]:
         await rooms.drain("server_shutdown")
 
 
+async def _nodes_ctx(app: web.Application) -> AsyncIterator[None]:
+    """This node among the others on the same Redis: it announces itself, keeps the leases
+    of the sessions it hosts, and withdraws when it stops."""
+    placement = Placement(app[STORE].redis, app[NODE_ID], app[SETTINGS].node_lease_s * 1000)
+    nodes = Nodes(placement, app[ROOMS], app[DIRECTORY], app[SETTINGS].base_url, app[EVENT_LOG])
+    app[NODES] = nodes
+    try:
+        async with running(nodes.keep()):
+            yield
+    finally:
+        with contextlib.suppress(Exception):
+            await nodes.leave()
+
+
 async def _interactions_ctx(app: web.Application) -> AsyncIterator[None]:
     """Chat, hands, reactions, polls, screen sharing: recorded in Redis, shown in the rooms."""
     app[INTERACTIONS] = Interactions(InteractionStore(app[STORE].redis), app[ROOMS], app[DIRECTORY])
@@ -187,12 +206,22 @@ async def _lifecycle_ctx(app: web.Application) -> AsyncIterator[None]:
     breakouts = Breakouts(store, RoundStore(store.redis), app[ROOMS], app[DIRECTORY])
     app[HUB] = hub
     app[BREAKOUTS] = breakouts
-    async with running(hub.listen(breakouts.handle), hub.keep_schedule(), breakouts.keep_time()):
+    nodes = app[NODES]
+    async with running(
+        hub.listen(breakouts.handle, nodes.handle), hub.keep_schedule(), breakouts.keep_time()
+    ):
         yield
 
 
 async def _say_goodbye(app: web.Application) -> None:
-    """Graceful shutdown: stop taking joins, tell every client we restart, close cleanly."""
+    """Graceful shutdown: hand the sessions to other nodes if there are any (their people
+    are sent there), stop taking joins, tell everyone left that we restart, close cleanly."""
+    nodes = app.get(NODES)
+    if nodes is not None:
+        try:
+            await nodes.drain()
+        except Exception:
+            log.warning("could not hand the sessions over to other nodes", exc_info=True)
     rooms = app.get(ROOMS)
     if rooms is not None:
         rooms.draining = True
@@ -226,6 +255,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(audit_ctx)
     app.cleanup_ctx.append(throttle_ctx)
     app.cleanup_ctx.append(_rooms_ctx)
+    app.cleanup_ctx.append(_nodes_ctx)
     app.cleanup_ctx.append(_interactions_ctx)
     app.cleanup_ctx.append(_records_ctx)
     app.cleanup_ctx.append(_lifecycle_ctx)
@@ -237,6 +267,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(reports.routes)
     app.add_routes(report_pages.routes)
     app.add_routes(health.routes)
+    app.add_routes(nodes_api.routes)
     app.add_routes(pages.routes)
     app.add_routes(admin.routes)
     app.add_routes(ws.routes)

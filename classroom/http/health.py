@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from classroom.http.keys import ROOMS, STORE, SUPERVISOR
+from classroom.http.keys import NODES, ROOMS, STORE, SUPERVISOR
 
 routes = web.RouteTableDef()
 
@@ -34,7 +34,7 @@ async def readyz(request: web.Request) -> web.Response:
                 reasons.append("redis did not answer PING")
         except Exception as exc:
             reasons.append(f"redis unreachable: {type(exc).__name__}")
-    if request.app[ROOMS].draining:
+    if request.app[ROOMS].draining or request.app[NODES].draining:
         reasons.append("node is draining")
     if reasons:
         return web.json_response({"status": "not_ready", "reasons": reasons}, status=503)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from classroom.signaling.directory import Directory
     from classroom.signaling.interactions import Interactions
     from classroom.signaling.lifecycle import SessionHub
+    from classroom.signaling.nodes import Nodes
     from classroom.signaling.recorder import Recorder
     from classroom.store.repository import Store
     from classroom.store.supervisor import ValkeySupervisor
@@ -35,6 +36,8 @@ DIRECTORY: web.AppKey[Directory] = web.AppKey("directory")
 EVENT_LOG: web.AppKey[Callable[[str, dict[str, Any]], None]] = web.AppKey("event_log")
 #: This node's id in presence records and heartbeats (settings.node_id, or random per start).
 NODE_ID = web.AppKey("node_id", str)
+#: Where sessions are hosted among the nodes on one Redis; this node's leases and drain.
+NODES: web.AppKey[Nodes] = web.AppKey("nodes")
 HUB: web.AppKey[SessionHub] = web.AppKey("hub")
 #: Breakout rounds: planning, commands and applying published changes on this node.
 BREAKOUTS: web.AppKey[Breakouts] = web.AppKey("breakouts")

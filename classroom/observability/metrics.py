@@ -85,6 +85,18 @@ BREAKOUT_ROUNDS_OPEN = Gauge(
 )
 WEBSOCKETS_OPEN = Gauge("classroom_websockets_open", "Signalling WebSockets open")
 DRAINING = Gauge("classroom_node_draining", "1 while the node is shutting down and takes no joins")
+PLACEMENTS = Counter(
+    "classroom_placements_total",
+    "Admissions into a session not hosted here: claimed for this node (here) or sent to "
+    "the node that hosts it (elsewhere)",
+    ["where"],
+)
+SESSIONS_MOVED = Counter(
+    "classroom_sessions_moved_total",
+    "Sessions whose people this node sent to another node: handed over while draining "
+    "(drain), or found taken over by another node (lost)",
+    ["reason"],
+)
 REDIS_UP = Gauge("classroom_redis_up", "1 if Redis answered the node's last health probe")
 STORE_UP = Gauge(
     "classroom_store_up",

@@ -72,6 +72,8 @@ class Seat:
     member: Member | None = None
     role: Role = Role.participant
     nonce: str = ""
+    #: The join token as sent: a `moved` sends the browser to another node with it.
+    token: str = ""
     phase: str = "new"
     participant: Participant | None = None
 
@@ -112,6 +114,7 @@ class Admission:
         seat = conn.seat
         seat.session_id, seat.member, seat.role = session.id, member, member.role
         seat.nonce = claims.nonce
+        seat.token = message["token"]
         conn.media = (bool(message.get("audio", True)), bool(message.get("video", True)))
         s.directory.bind(conn)
         if decision is JoinDecision.admit:
@@ -161,6 +164,10 @@ class Admission:
         s = self._s
         member = seat.member
         assert member is not None
+        elsewhere = await s.nodes.host_of(session.id)
+        if elsewhere is not None:  # hosted by another node: the browser goes there
+            conn.move_to(elsewhere)
+            return
         hosted = s.rooms.find_session(session.id)
         existing = hosted.by_member(member.id) if hosted is not None else None
         if existing is not None and hosted is not None:

@@ -37,6 +37,8 @@ JOIN_TIMEOUT_S = 10.0
 #: Close code of a join the server cannot complete now (the store is restarting): "try
 #: again later" (RFC 6455), which the client does, with its backoff.
 CLOSE_TRY_AGAIN_LATER = WSCloseCode.TRY_AGAIN_LATER
+#: Close code after `moved`: the session is hosted by another node (docs/protocol.md).
+CLOSE_MOVED = 4307
 #: The `error` `unavailable` of a message that needed the store while it was unreachable.
 UNAVAILABLE = "the server cannot reach its data store right now; try again in a moment"
 
@@ -325,6 +327,19 @@ class Connection:
         if record is None or record.nonce != self.seat.nonce:
             self._leave_reason = "removed"
             self._schedule_end("removed", WSCloseCode.OK, bye="removed")
+
+    def move_to(self, node_url: str | None) -> None:
+        """The session is hosted by another node now (placed there, or handed over while
+        this one drains): `moved` names that node's join page for this link, which the
+        browser opens (and joins at once); without one, the client reconnects here and is
+        placed again. Attendance sees a reconnect, inside its grace."""
+        if self._ended:
+            return
+        if node_url is not None and self.seat.token:
+            url = f"{node_url.rstrip('/')}/join/{self.seat.token}?autojoin=1"
+            self.send("moved", url=url)
+        self._leave_reason = "moved"
+        self._schedule_end("moved", CLOSE_MOVED)
 
     def member_removed(self, member_id: str) -> None:
         if self.member is not None and self.member.id == member_id and not self._ended:

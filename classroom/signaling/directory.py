@@ -52,6 +52,10 @@ class Client(Protocol):
 
     def member_removed(self, member_id: str) -> None: ...
 
+    def move_to(self, node_url: str | None) -> None:
+        """Send the client to the node at `node_url` (None: to reconnect and be placed)."""
+        ...
+
     async def refresh_role(self, ref: str | None = None) -> Role:
         """Read the member's role again; a change ends the connection (`role_changed`)."""
         ...

@@ -17,6 +17,7 @@ from classroom.rooms.registry import RoomRegistry
 from classroom.signaling.breakouts import Breakouts
 from classroom.signaling.directory import Directory
 from classroom.signaling.interactions import Interactions
+from classroom.signaling.nodes import Nodes
 from classroom.signaling.recorder import Recorder
 from classroom.store.repository import Store
 
@@ -35,6 +36,8 @@ class Services:
     recorder: Recorder
     #: This node's id, recorded with each connection's presence in Redis.
     node_id: str
+    #: Which node hosts a session; this node's announcement, leases and draining.
+    nodes: Nodes
     #: STUN/TURN servers every browser gets as they are (CLASSROOM_ICE_SERVERS).
     ice_servers: list[dict[str, Any]]
     #: The managed TURN server: each join gets credentials of its own for it.

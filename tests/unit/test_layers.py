@@ -37,8 +37,9 @@ ALLOWED: dict[str, set[str]] = {
 }
 #: http sits on signaling and reports, and reads the settings.
 ALLOWED["http"] = {"http", "config", *ALLOWED["signaling"], *ALLOWED["reports"]}
-#: The entry points are outermost: they may import any layer, and no layer imports them.
-ENTRY_POINTS = ("cli", "demo", "__main__")
+#: The entry points are outermost (the command line, the runner of several node processes):
+#: they may import any layer, and no layer imports them.
+ENTRY_POINTS = ("cli", "cluster", "demo", "__main__")
 ALLOWED.update({name: {*ALLOWED, *ENTRY_POINTS} for name in ENTRY_POINTS})
 #: third-party packages only one layer may import.
 EXCLUSIVE = {"redis": "store", "aiortc": "rooms", "aioice": "rooms", "av": "rooms"}

@@ -321,6 +321,7 @@ const en = {
   "status.reconnecting": "Reconnecting…",
   "status.serverRestarting": "Server restarting, reconnecting…",
   "status.roleChanged": "Your role in the session changed, loading the room again…",
+  "status.moved": "Moving you to the server that hosts this session…",
   "status.connectionLost": "Connection lost. Trying to reconnect…",
   "status.mediaReconnecting": "Media connection interrupted. Reconnecting…",
 
@@ -689,6 +690,7 @@ const nb = {
   "status.reconnecting": "Kobler til på nytt…",
   "status.serverRestarting": "Serveren starter på nytt, kobler til igjen…",
   "status.roleChanged": "Rollen din i samlingen er endret, laster rommet på nytt…",
+  "status.moved": "Flytter deg til serveren som har denne samlingen…",
   "status.connectionLost": "Forbindelsen ble brutt. Prøver å koble til igjen…",
   "status.mediaReconnecting": "Mediaforbindelsen ble avbrutt. Kobler til på nytt…",
 

@@ -15,6 +15,8 @@
 //                      | "media_blocked" (gave up: signalling worked, media never connected)
 //                      | "server_unreachable" (gave up: no `welcome` in that time)
 //                      | "role_changed" (the roster's role changed: the page reloads in it)
+//                      | "moved" (the session is hosted by another node: `movedTo` is its
+//                        join page for this link; room.js opens it)
 //                      | an error code (bad_token, token_expired, session_full, ...)
 //                      | "policy" (closed with 1008 without an error) | "closed" (close())
 //   "message"        every valid server message
@@ -61,6 +63,8 @@ export const MEDIA_ERROR_CODES = new Set([
 ]);
 /** Close code of a join the server cannot complete now (`error` `unavailable` first). */
 export const CLOSE_TRY_AGAIN_LATER = 1013;
+/** Close code after `moved`: the session is hosted by another node, at `movedTo`. */
+export const CLOSE_MOVED = 4307;
 
 /** `bye` reasons after which the client does not come back by itself. */
 export const FINAL_BYE_REASONS = new Set([
@@ -232,6 +236,7 @@ const VALIDATORS = {
   pong: (m) => typeof m.t === "number",
   error: (m) => isString(m.code),
   bye: (m) => isString(m.reason),
+  moved: (m) => isString(m.url) && /^https?:\/\//.test(m.url),
   // Breakout rounds.
   round: (m) => isRound(m.round),
   room_changed: (m) =>
@@ -335,6 +340,7 @@ export class SignalingClient extends EventTarget {
 
     this._stopped = false; // leave()/close() was called, or a final bye/error arrived
     this._bye = null; // reason of the last bye on the current socket
+    this.movedTo = null; // the other node's join page, after a `moved`
     this._fatal = null; // fatal error code on the current socket
     this._mediaError = false; // the server said the media connection failed (current socket)
     // Since the first failure after the last healthy connection: when it was, and whether
@@ -701,6 +707,10 @@ export class SignalingClient extends EventTarget {
       case "bye":
         this._bye = m.reason;
         break;
+      case "moved":
+        // The session is hosted by another node: the page goes there (room.js).
+        this.movedTo = m.url;
+        break;
       case "error":
         if (FATAL_ERROR_CODES.has(m.code)) this._fatal = m.code;
         else if (MEDIA_ERROR_CODES.has(m.code)) this._mediaError = true;
@@ -744,6 +754,11 @@ export class SignalingClient extends EventTarget {
     if (this._fatal) {
       this._stopped = true;
       this._finish(this._fatal);
+      return;
+    }
+    if (code === CLOSE_MOVED && this.movedTo) {
+      this._stopped = true;
+      this._finish("moved");
       return;
     }
     if (code === 4409) {

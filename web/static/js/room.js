@@ -939,6 +939,13 @@ async function join() {
 
 /** The signalling connection closed for good: clean up and show why. */
 function endSession(reason) {
+  if (reason === "moved" && app.signaling && app.signaling.movedTo) {
+    // The session is hosted by another node (placed there, or this one is draining): its
+    // join page for this link joins at once, with the same devices.
+    showBanner("status.moved");
+    window.location.replace(app.signaling.movedTo);
+    return;
+  }
   if (reason === "role_changed") {
     // The page is built for one role (controls, publishing): load it again in the new
     // one, straight back into the room.

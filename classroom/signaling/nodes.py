@@ -1,0 +1,140 @@
+"""This node among the others on one Redis: where a session is hosted, and moving it.
+
+Every few seconds the node announces itself (its public URL and load) and renews the lease
+on each session it hosts (``classroom.store.placement``). An admission of a session that is
+not hosted here claims it: for this node, or for the least loaded one, in which case the
+connection is sent there (`moved`: the browser opens the other node's join page, which
+joins at once). A renewal that finds a session someone else's (this node was paused or cut
+off past its lease, and another took it over) sends its people to the new owner: never two
+rooms for one session. Draining hands each hosted session to another node and sends its
+people after it; a node alone restarts in place, as before there were several.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from classroom.observability import metrics
+from classroom.rooms.registry import RoomRegistry
+from classroom.signaling.directory import Directory
+from classroom.store.errors import StoreUnavailable
+from classroom.store.placement import NodeInfo, Placement, least_loaded
+from classroom.tasks import every
+
+log = logging.getLogger(__name__)
+
+#: How often a node announces itself and renews its leases, at most (and 3 times a lease).
+TICK_S = 2.0
+
+
+class Nodes:
+    """One per node. Owned by the event loop: its state changes between awaits only."""
+
+    def __init__(
+        self,
+        placement: Placement,
+        rooms: RoomRegistry,
+        directory: Directory,
+        url: str,
+        on_event: Callable[[str, dict[str, Any]], None],
+    ) -> None:
+        self.placement = placement
+        self._rooms = rooms
+        self._directory = directory
+        self.url = url
+        self._on_event = on_event
+        #: Set once: the node takes no new sessions and is handing over the ones it has.
+        self.draining = False
+
+    @property
+    def node_id(self) -> str:
+        return self.placement.node_id
+
+    def info(self) -> NodeInfo:
+        return NodeInfo(
+            node_id=self.node_id,
+            url=self.url,
+            participants=self._rooms.participant_count(),
+            sessions=len(self._rooms.sessions()),
+            capacity=self._rooms.limits.max_participants * max(1, len(self._rooms.sessions())),
+            draining=self.draining,
+        )
+
+    async def tick(self) -> None:
+        """Announce this node, renew its leases, let go of sessions it turns out to have lost."""
+        await self.placement.announce(self.info())
+        hosted = [media.session_id for media in self._rooms.sessions() if len(media)]
+        for sid in await self.placement.renew(hosted):
+            owner = await self.placement.owner(sid)
+            log.warning("session %s is now hosted by node %s: moving its people there", sid, owner)
+            metrics.SESSIONS_MOVED.labels("lost").inc()
+            await self._send_to(sid, owner)
+
+    async def keep(self) -> None:
+        interval_s = min(TICK_S, self.placement.lease_ms / 3000)
+        await every(interval_s, self.tick, "node announcement", expected=(StoreUnavailable,))
+
+    async def host_of(self, sid: str) -> str | None:
+        """Where session `sid` is hosted: None for here (claimed now if nobody hosts it),
+        else the URL of the node that does."""
+        if self._rooms.find_session(sid) is not None and not self.draining:
+            return None
+        for _ in range(2):  # an owner that vanished between the claim and its lookup
+            owner = await self.placement.claim(sid)
+            if owner == self.node_id:
+                if self.draining:  # nobody else can take it: this node it is, for now
+                    return None
+                metrics.PLACEMENTS.labels("here").inc()
+                return None
+            info = await self.placement.node(owner)
+            if info is not None:
+                metrics.PLACEMENTS.labels("elsewhere").inc()
+                return info.url
+        return None
+
+    async def drain(self) -> int:
+        """Take no new sessions and hand each hosted one to the least loaded other node;
+        how many were handed over (0: no other node is open, the sessions stay)."""
+        self.draining = True
+        metrics.DRAINING.set(1)
+        await self.placement.announce(self.info())
+        others = [n for n in await self.placement.nodes() if n.node_id != self.node_id]
+        moved = 0
+        for media in self._rooms.sessions():
+            target = least_loaded(others, "")
+            if target is None:
+                break
+            if await self.placement.hand_over(media.session_id, target.node_id):
+                log.info("draining: session %s goes to node %s", media.session_id, target.node_id)
+                metrics.SESSIONS_MOVED.labels("drain").inc()
+                self._on_event(
+                    "session_moved",
+                    {"session_id": media.session_id, "to": target.node_id, "reason": "drain"},
+                )
+                await self._send_to(media.session_id, target.node_id, target.url)
+                moved += 1
+        return moved
+
+    async def handle(self, event: dict[str, Any]) -> None:
+        """Events of every node: `node_drain` for this one drains it (the admin API may be
+        asked on any node)."""
+        if event.get("type") == "node_drain" and event.get("node_id") == self.node_id:
+            if not self.draining:
+                log.info("asked to drain: handing over %d session(s)", len(self._rooms.sessions()))
+                await self.drain()
+
+    async def leave(self) -> None:
+        """A clean exit: this node's announcement goes at once, not when it expires."""
+        await self.placement.withdraw()
+
+    async def _send_to(self, sid: str, owner: str | None, url: str | None = None) -> None:
+        if url is None and owner is not None:
+            info = await self.placement.node(owner)
+            url = info.url if info is not None else None
+        for client in self._directory.of_session(sid):
+            if url is None:
+                client.move_to(None)  # nowhere known: reconnect here, and be placed again
+            else:
+                client.move_to(url)
