@@ -1,0 +1,168 @@
+"""What every picture shares: an accessible `<svg>` root, number formatting, linear scales,
+clock-time ticks, text width estimates and a palette with enough contrast.
+
+Everything is ElementTree: text and attribute values are escaped when the tree is written,
+so a name like ``<script>`` is drawn as those characters.
+"""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+SVG_NS = "http://www.w3.org/2000/svg"
+
+#: Categorical colours from Okabe–Ito's and Paul Tol's colour-blind-safe sets, darkened
+#: where needed so that each is at least 4.5:1 against white: shapes in them stand out
+#: (WCAG 1.4.11 asks 3:1) and white text on them reads (1.4.3).
+PALETTE = (
+    *("#0072B2", "#B35900", "#00856A", "#A0527F", "#8C6D00"),
+    *("#332288", "#AA4499", "#117733", "#882255", "#76761F"),
+)
+#: Bars, axis and text colours (all at least 4.5:1 on white but the track).
+BAR = "#2f6fdf"
+TRACK = "#e3e8f0"
+INK = "#1f2937"
+MUTED = "#5b6472"
+#: The font size of labels; an average character is about CHAR_EM of it wide.
+FONT = 12.0
+CHAR_EM = 0.58
+#: Space between a label and what it labels.
+PAD = 8.0
+
+
+class Say(Protocol):
+    """A string catalogue: ``t("key", name=value)`` (the report pages' `ReportStrings`)."""
+
+    def __call__(self, key: str, **params: object) -> str: ...
+
+
+def num(x: float) -> str:
+    """A coordinate as short text: at most one decimal, no trailing zeros."""
+    text = f"{x:.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+def root(picture_id: str, width: float, height: float, title: str, desc: str) -> ET.Element:
+    """An `<svg>` a screen reader announces as one image, named by its `<title>` and
+    described by its `<desc>`; it scales down to the page's width (reports.css)."""
+    svg = ET.Element(
+        "svg",
+        {
+            "xmlns": SVG_NS,
+            "id": picture_id,
+            "class": "report-picture",
+            "viewBox": f"0 0 {num(width)} {num(height)}",
+            "width": num(width),
+            "height": num(height),
+            "role": "img",
+            "aria-labelledby": f"{picture_id}-title {picture_id}-desc",
+            "font-size": num(FONT),
+        },
+    )
+    ET.SubElement(svg, "title", {"id": f"{picture_id}-title"}).text = title
+    ET.SubElement(svg, "desc", {"id": f"{picture_id}-desc"}).text = desc
+    return svg
+
+
+def add(parent: ET.Element, tag: str, text: str | None = None, **attrs: str | float) -> ET.Element:
+    """A child element; numbers become short text, ``class_`` the class attribute and other
+    underscores hyphens (``stroke_width`` → ``stroke-width``)."""
+    values = {
+        "class" if k == "class_" else k.replace("_", "-"): num(v)
+        if isinstance(v, float)
+        else str(v)
+        for k, v in attrs.items()
+    }
+    element = ET.SubElement(parent, tag, values)
+    if text is not None:
+        element.text = text
+    return element
+
+
+def tooltip(parent: ET.Element, text: str) -> None:
+    """A `<title>` child: what a pointer hovering the shape shows."""
+    ET.SubElement(parent, "title").text = text
+
+
+def to_text(svg: ET.Element) -> str:
+    return ET.tostring(svg, encoding="unicode", short_empty_elements=True)
+
+
+def text_width(text: str, size: float = FONT) -> float:
+    """About how wide `text` is drawn (no font metrics on the server; generous)."""
+    return len(text) * CHAR_EM * size
+
+
+def clip(text: str, width: float, size: float = FONT) -> str:
+    """`text` cut with an ellipsis to fit about `width` (the full text goes in a title)."""
+    fits = max(1, int(width / (CHAR_EM * size)))
+    return text if len(text) <= fits else text[: max(1, fits - 1)].rstrip() + "…"
+
+
+@dataclass(frozen=True)
+class Scale:
+    """A linear map from the data range [lo, hi] to the drawing range [a, b]."""
+
+    lo: float
+    hi: float
+    a: float
+    b: float
+
+    def __call__(self, value: float) -> float:
+        if self.hi == self.lo:
+            return self.a
+        return self.a + (value - self.lo) / (self.hi - self.lo) * (self.b - self.a)
+
+
+#: Clock-tick steps to choose from, in minutes.
+TICK_STEPS_MIN = (1, 2, 5, 10, 15, 20, 30, 60, 120, 180, 240, 360, 720, 1440)
+
+
+def clock_ticks(start: float, end: float, offset_s: float = 0.0, most: int = 8) -> list[float]:
+    """Unix times of round local clock times (every 5, 10, 15, 30 min, …) within
+    [start, end], at most `most` of them; `offset_s` is the time zone's offset from UTC
+    (a session lasts hours: a change of offset within it is not worth a tick)."""
+    span = max(end - start, 60.0)
+    step = TICK_STEPS_MIN[-1] * 60.0
+    for step_min in TICK_STEPS_MIN:
+        if span / (step_min * 60.0) <= most:
+            step = step_min * 60.0
+            break
+    t = math.ceil((start + offset_s) / step) * step - offset_s
+    ticks = []
+    while t <= end + 1e-6:
+        ticks.append(t)
+        t += step
+    return ticks
+
+
+def relative_luminance(colour: str) -> float:
+    channels = [int(colour.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(a: str, b: str) -> float:
+    """The WCAG contrast ratio of two colours (#rrggbb)."""
+    la, lb = sorted((relative_luminance(a), relative_luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def mix(a: str, b: str, share: float) -> str:
+    """The colour `share` of the way from `a` to `b`."""
+    ca = [int(a.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4)]
+    cb = [int(b.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4)]
+    return "#" + "".join(f"{round(x + (y - x) * share):02x}" for x, y in zip(ca, cb, strict=True))
+
+
+def ink_on(fill: str) -> str:
+    """Black-ish or white text, whichever reads better on `fill`."""
+    return INK if contrast(INK, fill) >= contrast("#ffffff", fill) else "#ffffff"
+
+
+def colour(index: int, palette: Sequence[str] = PALETTE) -> str:
+    return palette[index % len(palette)]
