@@ -54,8 +54,8 @@ def network(
         "cross_department_pairs_met": cross,
         "cross_department_pairs_possible": cross_possible,
         "pairs": [
-            {"a": a, "b": b, "times": n}
-            for (a, b), n in sorted(times.items(), key=lambda kv: (order[kv[0][0]], order[kv[0][1]]))
+            {"a": a, "b": b, "times": times[(a, b)]}
+            for a, b in sorted(times, key=lambda pair: (order[pair[0]], order[pair[1]]))
         ],
         "departments": department_meetings([d for _, d in people], department, times),
     }

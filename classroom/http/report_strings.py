@@ -22,6 +22,7 @@ EN: dict[str, str] = {
     "report.csvEngagement": "Engagement (CSV)",
     "report.csvMatrix": "Attendance matrix (CSV)",
     "report.csvNetwork": "Network (CSV)",
+    "report.csvPairs": "Pairs met (CSV)",
     "report.csvExport": "Research export (CSV)",
     "report.csvDictionary": "Data dictionary (CSV)",
     "report.json": "JSON",
@@ -82,6 +83,7 @@ EN: dict[str, str] = {
     "report.no": "no",
     # The pictures (classroom/reports/pictures): titles, descriptions for screen readers, legends.
     "report.asTable": "The same as a table",
+    "report.inTableAbove": "The numbers are in the table above.",
     "report.timeline": "Who was in which room when",
     "report.timelineDesc": "One row per member present ({members}), a bar for each stretch "
     "of time in a room along the session's clock: grey for the main room, a colour and the "
@@ -142,6 +144,7 @@ NB: dict[str, str] = {
     "report.csvEngagement": "Deltakelse (CSV)",
     "report.csvMatrix": "Oppmøteoversikt (CSV)",
     "report.csvNetwork": "Nettverk (CSV)",
+    "report.csvPairs": "Par som har møtt hverandre (CSV)",
     "report.csvExport": "Forskningsuttrekk (CSV)",
     "report.csvDictionary": "Datadefinisjoner (CSV)",
     "report.json": "JSON",
@@ -200,6 +203,7 @@ NB: dict[str, str] = {
     "report.yes": "ja",
     "report.no": "nei",
     "report.asTable": "Det samme som tabell",
+    "report.inTableAbove": "Tallene står i tabellen over.",
     "report.timeline": "Hvem var i hvilket rom når",
     "report.timelineDesc": "Én rad per deltaker som var til stede ({members}), en stolpe for "
     "hver periode i et rom langs samlingens klokke: grå for plenum, en farge og gruppens navn "

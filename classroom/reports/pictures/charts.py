@@ -22,13 +22,17 @@ from classroom.reports.pictures.svg import (
     MUTED,
     PAD,
     TRACK,
+    Key,
     Say,
     Scale,
     add,
     clip,
     clock_ticks,
     colour,
+    draw_legend,
     ink_on,
+    legend_height,
+    place_legend,
     root,
     text_width,
     to_text,
@@ -63,16 +67,13 @@ def bar_chart(
     With `inner` shares, `legend` names the outer and the inner bar."""
     label_w = min(LABEL_MAX, max([text_width(b.label) for b in bars] + [40.0])) + PAD
     text_w = max([text_width(b.text) for b in bars] + [40.0]) + PAD
-    legend_h = ROW_H if legend else 0.0
     width = label_w + BAR_W + PAD + text_w
+    keys = [Key(name, fill, BAR) for name, fill in zip(legend, (TRACK_OUTER, BAR), strict=False)]
+    places = place_legend(keys, label_w, width - PAD)
+    legend_h = legend_height(places) + (PAD / 2 if keys else 0.0)
     height = legend_h + ROW_H * max(1, len(bars)) + PAD
     svg = root(picture_id, width, height, title, desc)
-    if legend:
-        x = label_w
-        for name, fill in zip(legend, (TRACK_OUTER, BAR), strict=False):
-            add(svg, "rect", x=x, y=6.0, width=12.0, height=12.0, fill=fill, stroke=BAR)
-            add(svg, "text", name, x=x + 16, y=16.0, fill=INK)
-            x += 16 + text_width(name) + 2 * PAD
+    draw_legend(svg, keys, places, 0.0)
     scale = Scale(0.0, 1.0, label_w, label_w + BAR_W)
     for i, b in enumerate(bars):
         y = legend_h + i * ROW_H + PAD / 2
@@ -261,26 +262,22 @@ def timeline(
     scheduled = (_ts(session["starts_at"]), _ts(session["ends_at"]))
     lo = min([scheduled[0], *(_ts(s["start"]) for s in spans)])
     hi = max([scheduled[1], *(_ts(s["end"]) for s in spans)])
-    groups = list(dict.fromkeys(room_label(s, t) for s in spans if s["room_id"] != MAIN_ROOM))
+    # Groups in the order they first opened.
+    by_start = sorted(spans, key=lambda s: s["start"])
+    groups = list(dict.fromkeys(room_label(s, t) for s in by_start if s["room_id"] != MAIN_ROOM))
     fills = {t("report.mainRoom"): MAIN_FILL} | {g: colour(i) for i, g in enumerate(groups)}
 
     label_w = min(LABEL_MAX, max([text_width(r["name"]) for r in rows] + [40.0])) + PAD
     width = label_w + TIMELINE_W + 2 * PAD
-    legend_h = ROW_H
-    top = legend_h + PAD
+    keys = [Key(name, fill, MUTED if fill == MAIN_FILL else fill) for name, fill in fills.items()]
+    keys.append(Key(t("report.scheduled"), stroke=INK, line_w=1.0, dashed=True))
+    places = place_legend(keys, label_w, width - PAD)
+    top = legend_height(places) + PAD
     height = top + ROW_H * max(1, len(rows)) + AXIS_H
     desc = t("report.timelineDesc", members=len(rows), groups=len(groups))
     svg = root(picture_id, width, height, t("report.timeline"), desc)
     x_of = Scale(lo, hi, label_w, label_w + TIMELINE_W)
-
-    # Legend: each room's colour, then the dashed scheduled times.
-    x = label_w
-    for name, fill in fills.items():
-        add(svg, "rect", x=x, y=6.0, width=12.0, height=12.0, fill=fill, stroke=MUTED)
-        add(svg, "text", name, x=x + 16, y=16.0, fill=INK)
-        x += 16 + text_width(name) + 2 * PAD
-    add(svg, "line", x1=x, y1=12.0, x2=x + 14, y2=12.0, stroke=INK, stroke_dasharray="4 3")
-    add(svg, "text", t("report.scheduled"), x=x + 18, y=16.0, fill=INK)
+    draw_legend(svg, keys, places, 0.0)
 
     # The clock: ticks and labels in the session's time zone.
     axis_y = top + ROW_H * max(1, len(rows))

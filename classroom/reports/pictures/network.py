@@ -18,12 +18,16 @@ from classroom.reports.pictures.svg import (
     INK,
     MUTED,
     PAD,
+    Key,
     Say,
     add,
     clip,
     colour,
+    draw_legend,
     ink_on,
+    legend_height,
     mix,
+    place_legend,
     root,
     text_width,
     to_text,
@@ -51,15 +55,12 @@ def line_width(times: int) -> float:
     return min(WIDEST, LINE_W + LINE_STEP * (max(1, times) - 1))
 
 
-def legend_items(t: Say, most: int) -> list[tuple[float, int | str]]:
-    """The line-width legend laid out in a row: (x, a sample line's times or a label)."""
-    items: list[tuple[float, int | str]] = [(PAD, t("report.lineWidth"))]
-    x = PAD + text_width(t("report.lineWidth")) + 2 * PAD
-    for times in sorted({1, 2, 3, max(3, most)}):
-        label = t("report.times", n=times)
-        items += [(x, times), (x + 34, label)]
-        x += 34 + text_width(label) + 2 * PAD
-    return items
+def legend_keys(t: Say, most: int) -> list[Key]:
+    """What a line's width means: a sample of each width drawn."""
+    return [Key(t("report.lineWidth"))] + [
+        Key(t("report.times", n=times), stroke=MUTED, line_w=line_width(times))
+        for times in sorted({1, 2, 3, max(3, most)})
+    ]
 
 
 def layout(network: Mapping[str, Any]) -> tuple[dict[str, tuple[float, float]], dict[str, Any]]:
@@ -113,10 +114,11 @@ def network_picture(picture_id: str, network: Mapping[str, Any], t: Say) -> str:
     pairs: Sequence[Mapping[str, Any]] = network["pairs"]
     most = max((p["times"] for p in pairs), default=0)
     left, top = min(xs) - PAD, min(ys) - PAD
-    legend_w = max(x for x, _ in legend_items(t, most)) + 60
-    width = max(max(xs) - left + PAD, legend_w)
+    keys = legend_keys(t, most)
+    width = max(max(xs) - left + PAD, sum(k.width + 2 * PAD for k in keys[:2]) + PAD)
+    places = place_legend(keys, PAD, width - PAD)
     legend_y = max(ys) - top + PAD
-    height = legend_y + 32
+    height = legend_y + legend_height(places) + PAD
     desc = t(
         "report.networkDesc",
         members=len(points),
@@ -182,14 +184,7 @@ def network_picture(picture_id: str, network: Mapping[str, Any], t: Say) -> str:
             f"{t('report.colleagues').lower()} {m['colleagues_met']}",
         )
 
-    # Legend: what a line's width means.
-    legend = add(svg, "g", class_="legend")
-    for x, item in legend_items(t, most):
-        if isinstance(item, int):
-            add(legend, "line", x1=x, y1=legend_y + 12, x2=x + 28, y2=legend_y + 12,
-                stroke=MUTED, stroke_width=line_width(item), stroke_linecap="round")  # fmt: skip
-        else:
-            add(legend, "text", item, x=x, y=legend_y + 16, fill=INK)
+    draw_legend(svg, keys, places, legend_y)
     return to_text(svg)
 
 

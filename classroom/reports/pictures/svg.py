@@ -166,3 +166,79 @@ def ink_on(fill: str) -> str:
 
 def colour(index: int, palette: Sequence[str] = PALETTE) -> str:
     return palette[index % len(palette)]
+
+
+# -- legends -----------------------------------------------------------------------------------
+
+#: A legend row's height, and the size of a sample square.
+KEY_H = 20.0
+SWATCH = 12.0
+
+
+@dataclass(frozen=True)
+class Key:
+    """One legend entry: a square in `fill` (outlined in `stroke`), or a line sample
+    `line_w` wide (dashed or not) in `stroke`, or nothing; then its label."""
+
+    label: str
+    fill: str = ""
+    stroke: str = ""
+    line_w: float = 0.0
+    dashed: bool = False
+
+    @property
+    def sample_w(self) -> float:
+        return 28.0 if self.line_w else SWATCH if self.fill else 0.0
+
+    @property
+    def width(self) -> float:
+        return self.sample_w + (6.0 if self.sample_w else 0.0) + text_width(self.label)
+
+
+def place_legend(keys: Sequence[Key], left: float, right: float) -> list[tuple[float, float]]:
+    """Where each key goes: (x, row top), rows wrapping before `right`."""
+    places = []
+    x, y = left, 0.0
+    for key in keys:
+        if x > left and x + key.width > right:
+            x, y = left, y + KEY_H
+        places.append((x, y))
+        x += key.width + 2 * PAD
+    return places
+
+
+def legend_height(places: Sequence[tuple[float, float]]) -> float:
+    return (max(y for _, y in places) + KEY_H) if places else 0.0
+
+
+def draw_legend(
+    parent: ET.Element, keys: Sequence[Key], places: Sequence[tuple[float, float]], top: float
+) -> None:
+    g = add(parent, "g", class_="legend")
+    for key, (x, y) in zip(keys, places, strict=True):
+        middle = top + y + KEY_H / 2
+        if key.line_w:
+            add(
+                g,
+                "line",
+                x1=x,
+                y1=middle,
+                x2=x + key.sample_w,
+                y2=middle,
+                stroke=key.stroke,
+                stroke_width=key.line_w,
+                stroke_dasharray="4 3" if key.dashed else "none",
+            )
+        elif key.fill:
+            add(
+                g,
+                "rect",
+                x=x,
+                y=middle - SWATCH / 2,
+                width=SWATCH,
+                height=SWATCH,
+                fill=key.fill,
+                stroke=key.stroke or key.fill,
+            )
+        label_x = x + key.sample_w + (6.0 if key.sample_w else 0.0)
+        add(g, "text", key.label, x=label_x, y=middle + FONT / 3, fill=INK)
