@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import time
+from functools import partial
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,8 +26,17 @@ AUTH = {"Authorization": "Bearer admin-secret"}
 DEPARTMENTS = ["Helse", "Skole", "Teknisk", "Kultur"]
 #: A participant whose name is markup: the pages must show it as text.
 MARKUP_NAME = 'Åse <script>alert("x")</script> & Ødegård'
-PARTICIPANTS = [MARKUP_NAME, "Bjørn Æsop", "Kari Nordmann", "Ola Nordmann", "Per Hansen",
-                "Liv Berg", "Nils Dahl", "Sara Lie", "Tor Moen"]  # fmt: skip
+PARTICIPANTS = [
+    MARKUP_NAME,
+    "Bjørn Æsop",
+    "Kari Nordmann",
+    "Ola Nordmann",
+    "Per Hansen",
+    "Liv Berg",
+    "Nils Dahl",
+    "Sara Lie",
+    "Tor Moen",
+]
 NODE = "n_test"
 
 
@@ -51,9 +61,15 @@ async def cohort_with_breakouts(client: Client, seed: int = 7) -> dict[str, Any]
         member = await post(
             client,
             f"/api/v1/cohorts/{cid}/members",
-            {"name": name, "email": f"m{i}@example.no", "department": department, "location": "Rådhuset",
-             "role": role, "consent": True},
-        )  # fmt: skip
+            {
+                "name": name,
+                "email": f"m{i}@example.no",
+                "department": department,
+                "location": "Rådhuset",
+                "role": role,
+                "consent": True,
+            },
+        )
         ids[name] = member["id"]
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=100)
     sessions = []
@@ -61,9 +77,13 @@ async def cohort_with_breakouts(client: Client, seed: int = 7) -> dict[str, Any]
         session = await post(
             client,
             "/api/v1/sessions",
-            {"cohort_id": cid, "title": title, "starts_at": begins.isoformat(),
-             "ends_at": (begins + timedelta(hours=2)).isoformat()},
-        )  # fmt: skip
+            {
+                "cohort_id": cid,
+                "title": title,
+                "starts_at": begins.isoformat(),
+                "ends_at": (begins + timedelta(hours=2)).isoformat(),
+            },
+        )
         sessions.append(session["id"])
     sid = sessions[0]
     links = await post(client, f"/api/v1/sessions/{sid}/links", {}, status=200)
@@ -82,7 +102,7 @@ async def cohort_with_breakouts(client: Client, seed: int = 7) -> dict[str, Any]
         names = [f"Gruppe {index}.{g + 1}" for g in range(len(groups))]
         r = new_round(sid, cid, "manual", "", 1200, groups, t0 + opens * 60, names=names)
         await rounds.create(r)
-        await rounds.change(r.id, lambda r, at=t0 + opens * 60: opened(r, at), "opened")
+        await rounds.change(r.id, partial(opened, now=t0 + opens * 60), "opened")
         await rounds.close(r.id, t0 + closes * 60, "timer")
         groups_of.append({m: (g.id, opens, closes) for g in r.groups for m in g.member_ids})
 
@@ -100,25 +120,53 @@ async def cohort_with_breakouts(client: Client, seed: int = 7) -> dict[str, Any]
         for moves in groups_of:
             if member in moves:
                 group, opens, closes = moves[member]
-                events.append(AttendanceEvent("room", member, conn, t0 + opens * 60 + 5,
-                                              role=role, room=group, node=NODE))  # fmt: skip
-                events.append(AttendanceEvent("room", member, conn, t0 + closes * 60 + 5,
-                                              role=role, room=MAIN_ROOM, node=NODE))  # fmt: skip
+                events.append(
+                    AttendanceEvent(
+                        "room", member, conn, t0 + opens * 60 + 5, role=role, room=group, node=NODE
+                    )
+                )
+                events.append(
+                    AttendanceEvent(
+                        "room",
+                        member,
+                        conn,
+                        t0 + closes * 60 + 5,
+                        role=role,
+                        room=MAIN_ROOM,
+                        node=NODE,
+                    )
+                )
         left = t0 + rnd.uniform(88, 95) * 60
-        events.append(AttendanceEvent("leave", member, conn, left, role=role, reason="left",
-                                      node=NODE))  # fmt: skip
+        events.append(
+            AttendanceEvent("leave", member, conn, left, role=role, reason="left", node=NODE)
+        )
         for e, event in enumerate(events):
             await records.append(sid, _with_id(event, f"{conn}:{e}"))
         talk = RoomTotals(rnd.uniform(20, 400), rnd.randint(1, 12), rnd.uniform(600, 5000))
-        entries.append((sid, conn, left, NODE, ConnectionTotals(conn, member, role,
-                                                                {MAIN_ROOM: talk}, left)))  # fmt: skip
+        entries.append(
+            (sid, conn, left, NODE, ConnectionTotals(conn, member, role, {MAIN_ROOM: talk}, left))
+        )
     await records.flush(entries)
-    return {"cohort_id": cid, "session_id": sid, "sessions": sessions, "ids": ids,
-            "tokens": tokens, "absent": absent, "now": time.time()}  # fmt: skip
+    return {
+        "cohort_id": cid,
+        "session_id": sid,
+        "sessions": sessions,
+        "ids": ids,
+        "tokens": tokens,
+        "absent": absent,
+        "now": time.time(),
+    }
 
 
 def _with_id(event: AttendanceEvent, event_id: str) -> AttendanceEvent:
     return AttendanceEvent(
-        event.kind, event.member_id, event.connection, event.at, event.role, event.room,
-        event.reason, event.node, event_id,
-    )  # fmt: skip
+        event.kind,
+        event.member_id,
+        event.connection,
+        event.at,
+        event.role,
+        event.room,
+        event.reason,
+        event.node,
+        event_id,
+    )
