@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import random
 import time
-from functools import partial
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
-
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 
 from classroom.domain.attendance import AttendanceEvent
 from classroom.domain.engagement import ConnectionTotals, RoomTotals
@@ -20,9 +17,9 @@ from classroom.domain.models import MAIN_ROOM
 from classroom.domain.rounds import new_round, opened
 from classroom.http.keys import REPORTS, STORE
 from classroom.store.rounds import RoundStore
+from tests.integration.conftest import ADMIN, Client
 
-Client = TestClient[web.Request, web.Application]
-AUTH = {"Authorization": "Bearer admin-secret"}
+AUTH = {"Authorization": f"Bearer {ADMIN}"}
 DEPARTMENTS = ["Helse", "Skole", "Teknisk", "Kultur"]
 #: A participant whose name is markup: the pages must show it as text.
 MARKUP_NAME = 'Åse <script>alert("x")</script> & Ødegård'
