@@ -131,6 +131,9 @@ class MemberAttendance:
     reconnects: int
     ongoing: bool
     last_reason: str
+    #: When the member was in which room: (start, end, room id), in order, not
+    #: overlapping; per room the seconds add up to `room_seconds`.
+    room_spans: list[tuple[float, float, str]] = field(default_factory=list)
 
     @property
     def seconds_present(self) -> float:
@@ -222,14 +225,17 @@ def merge_member(
     # bridged gap to the room the member was in before it.
     spans = sorted((s for c in ordered for s in c.spans), key=lambda s: (s.start, s.end))
     rooms: dict[str, float] = {}
+    timeline: list[tuple[float, float, str]] = []
     covered = float("-inf")
     last_room = MAIN_ROOM
     for span in spans:
         if covered != float("-inf") and span.start > covered and span.start - covered <= grace_s:
             rooms[last_room] = rooms.get(last_room, 0.0) + span.start - covered
+            _extend(timeline, covered, span.start, last_room)
         begin = max(span.start, covered)
         if span.end > begin:
             rooms[span.room] = rooms.get(span.room, 0.0) + span.end - begin
+            _extend(timeline, begin, span.end, span.room)
             covered = span.end
             last_room = span.room
     last = max(ordered, key=lambda c: c.end)
@@ -242,7 +248,16 @@ def merge_member(
         reconnects=reconnects,
         ongoing=any(c.ongoing for c in ordered),
         last_reason="" if last.ongoing else last.end_reason,
+        room_spans=timeline,
     )
+
+
+def _extend(timeline: list[tuple[float, float, str]], start: float, end: float, room: str) -> None:
+    """Add a stretch in `room`, joined to the last one if it goes straight on in that room."""
+    if timeline and timeline[-1][2] == room and timeline[-1][1] == start:
+        timeline[-1] = (timeline[-1][0], end, room)
+    else:
+        timeline.append((start, end, room))
 
 
 def derive(

@@ -12,13 +12,18 @@ def network(
     """`people`: (member id, department) of the members who take part in breakouts;
     `pairs`: (a, b) → times grouped together (either order). Per member the distinct
     colleagues met (and in how many departments other than their own); overall how many of
-    the possible pairs have met."""
+    the possible pairs have met; each pair that has met with how often (`pairs`, in the
+    order of `people`) and the meetings between departments (`departments`)."""
     department = dict(people)
+    order = {m: i for i, (m, _) in enumerate(people)}
     met: dict[str, set[str]] = {m: set() for m, _ in people}
+    times: dict[tuple[str, str], int] = {}
     for (a, b), count in pairs.items():
         if count > 0 and a in met and b in met and a != b:
             met[a].add(b)
             met[b].add(a)
+            key = (a, b) if order[a] < order[b] else (b, a)
+            times[key] = times.get(key, 0) + count
     n = len(people)
     possible = n * (n - 1) // 2
     pairs_met = sum(len(colleagues) for colleagues in met.values()) // 2
@@ -48,6 +53,36 @@ def network(
         "coverage": round(pairs_met / possible, 3) if possible else 0.0,
         "cross_department_pairs_met": cross,
         "cross_department_pairs_possible": cross_possible,
+        "pairs": [
+            {"a": a, "b": b, "times": times[(a, b)]}
+            for a, b in sorted(times, key=lambda pair: (order[pair[0]], order[pair[1]]))
+        ],
+        "departments": department_meetings([d for _, d in people], department, times),
+    }
+
+
+def department_meetings(
+    departments: Sequence[str], department: Mapping[str, str], times: Mapping[tuple[str, str], int]
+) -> dict[str, Any]:
+    """The department × department matrix: `departments` in first-seen order (with their
+    sizes); per cell (i ≤ j) the distinct pairs between them that have met and the times
+    they were in a group together, counted once per pair (a pair inside one department
+    falls on the diagonal)."""
+    names = list(dict.fromkeys(departments))
+    index = {d: i for i, d in enumerate(names)}
+    cells: dict[tuple[int, int], list[int]] = {}
+    for (a, b), n in times.items():
+        i, j = sorted((index[department[a]], index[department[b]]))
+        cell = cells.setdefault((i, j), [0, 0])
+        cell[0] += 1
+        cell[1] += n
+    return {
+        "names": names,
+        "sizes": [sum(1 for d in departments if d == name) for name in names],
+        "cells": [
+            {"a": names[i], "b": names[j], "pairs": c[0], "meetings": c[1]}
+            for (i, j), c in sorted(cells.items())
+        ],
     }
 
 

@@ -125,9 +125,27 @@ def cohort_csv(request: web.Request, report: dict[str, Any]) -> web.Response:
     return csv_response(request, header, rows, f"attendance-{report['cohort']['id']}.csv")
 
 
+PAIR_COLUMNS = [
+    "member_a", "name_a", "department_a", "member_b", "name_b", "department_b", "times",
+]  # fmt: skip
+
+
 def network_csv(request: web.Request, report: dict[str, Any]) -> web.Response:
+    """One row per participant, or with ``?part=pairs`` one per pair who have met (the
+    lines of the network picture and the cells of the department matrix)."""
+    cid = report["cohort"]["id"]
+    if request.query.get("part") == "pairs":
+        people = {m["member_id"]: m for m in report["members"]}
+        rows = [
+            [
+                p["a"], people[p["a"]]["name"], people[p["a"]]["department"],
+                p["b"], people[p["b"]]["name"], people[p["b"]]["department"], p["times"],
+            ]
+            for p in report["pairs"]
+        ]  # fmt: skip
+        return csv_response(request, PAIR_COLUMNS, rows, f"network-pairs-{cid}.csv")
     rows = [[m[c] for c in NETWORK_COLUMNS] for m in report["members"]]
-    return csv_response(request, NETWORK_COLUMNS, rows, f"network-{report['cohort']['id']}.csv")
+    return csv_response(request, NETWORK_COLUMNS, rows, f"network-{cid}.csv")
 
 
 def export_csv(request: web.Request, report: dict[str, Any]) -> web.Response:

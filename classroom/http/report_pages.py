@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
+from markupsafe import Markup
 
 from classroom.domain.models import DEFAULT_TIMEZONE, Role, Session
 from classroom.http import admin
@@ -49,6 +50,11 @@ def _render(
     return response
 
 
+def _markup(pictures: dict[str, str]) -> dict[str, Markup]:
+    """The drawn SVG, to go into the page as it is (ElementTree escaped every text in it)."""
+    return {name: Markup(svg) for name, svg in pictures.items()}
+
+
 def _rules(reports: Reports) -> dict[str, Any]:
     t = reports.settings.thresholds
     return {
@@ -66,12 +72,15 @@ async def _session_page(
     reports = reports_for(request)
     report = await reports.session_report(session, time.time())
     cohort = await request.app[STORE].get_cohort(session.cohort_id)
+    t = ReportStrings(lang)
+    pictures = reports.pictures.session(report, t, t.lang, session.timezone)
     return _render(
         request,
         "reports/session.html",
         lang,
         {
             "report": report,
+            "pictures": _markup(pictures),
             "session": session,
             "cohort": cohort,
             "base": base,
@@ -88,6 +97,9 @@ async def _cohort_page(request: web.Request, cid: str, lang: str, base: str) -> 
     now = time.time()
     report = await reports.cohort_report(cid, now)
     network = await reports.network(cid)
+    t = ReportStrings(lang)
+    pictures = reports.pictures.cohort(report, network, t, t.lang)
+    names = {m["member_id"]: m["name"] for m in network["members"]}
     return _render(
         request,
         "reports/cohort.html",
@@ -95,6 +107,10 @@ async def _cohort_page(request: web.Request, cid: str, lang: str, base: str) -> 
         {
             "report": report,
             "network": network,
+            "names": names,
+            "matrix": reports.department_matrix(network),
+            "attendance_counts": reports.attendance_counts(report),
+            "pictures": _markup(pictures),
             "base": base,
             "rules": _rules(reports),
             "generated": datetime.now(UTC),
@@ -253,6 +269,9 @@ async def my_participation(request: web.Request) -> web.Response:
         )
     network = await reports.network(member.cohort_id)
     mine = next((m for m in network["members"] if m["member_id"] == member.id), None)
+    colleagues = reports.colleagues_of(network, member.id)
+    t = ReportStrings(lang)
+    picture = reports.pictures.member(colleagues, t, t.lang) if colleagues else ""
     return _render(
         request,
         "reports/member.html",
@@ -263,6 +282,8 @@ async def my_participation(request: web.Request) -> web.Response:
             "row": cohort["members"][0] if cohort["members"] else None,
             "sessions": sessions,
             "network": mine,
+            "colleagues": colleagues,
+            "picture": Markup(picture),
             "rules": _rules(reports),
             "generated": datetime.now(UTC),
             "tz": DEFAULT_TIMEZONE,

@@ -22,6 +22,7 @@ EN: dict[str, str] = {
     "report.csvEngagement": "Engagement (CSV)",
     "report.csvMatrix": "Attendance matrix (CSV)",
     "report.csvNetwork": "Network (CSV)",
+    "report.csvPairs": "Pairs met (CSV)",
     "report.csvExport": "Research export (CSV)",
     "report.csvDictionary": "Data dictionary (CSV)",
     "report.json": "JSON",
@@ -80,6 +81,50 @@ EN: dict[str, str] = {
     "report.forbidden": "This link does not give access to reports.",
     "report.yes": "yes",
     "report.no": "no",
+    # The pictures (classroom/reports/pictures): titles, descriptions for screen readers, legends.
+    "report.asTable": "The same as a table",
+    "report.inTableAbove": "The numbers are in the table above.",
+    "report.timeline": "Who was in which room when",
+    "report.timelineDesc": "One row per member present ({members}), a bar for each stretch "
+    "of time in a room along the session's clock: grey for the main room, a colour and the "
+    "group's name for each of the {groups} breakout group(s); dashed lines mark the "
+    "scheduled start and end.",
+    "report.mainRoom": "Main room",
+    "report.scheduled": "scheduled",
+    "report.room": "Room",
+    "report.from": "From",
+    "report.to": "To",
+    "report.minShort": "{n} min",
+    "report.talkChartDesc": "One bar per member ({n}), as long as their share of the talk "
+    "in the main room, with the percentage and the minutes.",
+    "report.talkChartTop": "Most talk: {name}, {pct}.",
+    "report.attendanceChart": "Participants present per session",
+    "report.attendanceChartDesc": "One bar per session ({sessions}, {held} held): the light "
+    "bar is the participants present, the dark bar inside it those who attended, out of "
+    "{n} participants.",
+    "report.presentOf": "{present} of {total} present · {attended} attended",
+    "report.networkPicture": "Who has met whom in breakout groups",
+    "report.networkDesc": "{members} participants as points, grouped by department "
+    "({departments}, named by the clusters); a line joins two who have been in a breakout "
+    "group together, thicker the more often: {pairs} pairs, the most {most} times.",
+    "report.lineWidth": "Line width: times in a group together",
+    "report.times": "{n} time(s)",
+    "report.pairsTable": "Pairs who have met",
+    "report.colleague": "Colleague",
+    "report.timesTogether": "Times in a group together",
+    "report.noPairs": "Nobody has been in a breakout group together yet.",
+    "report.matrix": "Meetings between departments",
+    "report.matrixDesc": "A heat table of the {departments} departments by each other: each "
+    "cell is how many times members of the two departments were in a breakout group "
+    "together ({total} in all), darker for more; the diagonal is within a department.",
+    "report.meetings": "Meetings",
+    "report.pairsMet": "Pairs met",
+    "report.noDepartment": "(no department)",
+    "report.myColleagues": "Colleagues you have met, by department",
+    "report.myColleaguesDesc": "One bar per department ({n}): how many of its participants "
+    "you have been in a breakout group with.",
+    "report.metOf": "{met} of {size}",
+    "report.noColleagues": "You have not been in a breakout group with anyone yet.",
 }
 
 NB: dict[str, str] = {
@@ -99,6 +144,7 @@ NB: dict[str, str] = {
     "report.csvEngagement": "Deltakelse (CSV)",
     "report.csvMatrix": "Oppmøteoversikt (CSV)",
     "report.csvNetwork": "Nettverk (CSV)",
+    "report.csvPairs": "Par som har møtt hverandre (CSV)",
     "report.csvExport": "Forskningsuttrekk (CSV)",
     "report.csvDictionary": "Datadefinisjoner (CSV)",
     "report.json": "JSON",
@@ -156,6 +202,48 @@ NB: dict[str, str] = {
     "report.forbidden": "Denne lenken gir ikke tilgang til rapporter.",
     "report.yes": "ja",
     "report.no": "nei",
+    "report.asTable": "Det samme som tabell",
+    "report.inTableAbove": "Tallene står i tabellen over.",
+    "report.timeline": "Hvem var i hvilket rom når",
+    "report.timelineDesc": "Én rad per deltaker som var til stede ({members}), en stolpe for "
+    "hver periode i et rom langs samlingens klokke: grå for plenum, en farge og gruppens navn "
+    "for hver av de {groups} gruppene; stiplede linjer viser planlagt start og slutt.",
+    "report.mainRoom": "Plenum",
+    "report.scheduled": "planlagt",
+    "report.room": "Rom",
+    "report.from": "Fra",
+    "report.to": "Til",
+    "report.minShort": "{n} min",
+    "report.talkChartDesc": "Én stolpe per deltaker ({n}), like lang som deltakerens andel "
+    "av taletiden i plenum, med prosent og minutter.",
+    "report.talkChartTop": "Mest taletid: {name}, {pct}.",
+    "report.attendanceChart": "Deltakere til stede per samling",
+    "report.attendanceChartDesc": "Én stolpe per samling ({sessions}, {held} holdt): den lyse "
+    "stolpen er deltakerne som var til stede, den mørke inni den de som deltok, av {n} "
+    "deltakere.",
+    "report.presentOf": "{present} av {total} til stede · {attended} deltatt",
+    "report.networkPicture": "Hvem har møtt hvem i grupper",
+    "report.networkDesc": "{members} deltakere som punkter, samlet per avdeling "
+    "({departments}, med navn ved hver klynge); en linje binder sammen to som har vært i "
+    "gruppe sammen, tykkere jo oftere: {pairs} par, høyst {most} ganger.",
+    "report.lineWidth": "Linjetykkelse: ganger i gruppe sammen",
+    "report.times": "{n} gang(er)",
+    "report.pairsTable": "Par som har møtt hverandre",
+    "report.colleague": "Kollega",
+    "report.timesTogether": "Ganger i gruppe sammen",
+    "report.noPairs": "Ingen har vært i gruppe sammen ennå.",
+    "report.matrix": "Møter mellom avdelinger",
+    "report.matrixDesc": "En varmetabell over de {departments} avdelingene mot hverandre: "
+    "hver celle er hvor mange ganger deltakere fra de to avdelingene var i gruppe sammen "
+    "({total} i alt), mørkere jo flere; diagonalen er innen én avdeling.",
+    "report.meetings": "Møter",
+    "report.pairsMet": "Par som har møtt hverandre",
+    "report.noDepartment": "(ingen avdeling)",
+    "report.myColleagues": "Kolleger du har møtt, per avdeling",
+    "report.myColleaguesDesc": "Én stolpe per avdeling ({n}): hvor mange av deltakerne der du "
+    "har vært i gruppe med.",
+    "report.metOf": "{met} av {size}",
+    "report.noColleagues": "Du har ikke vært i gruppe med noen ennå.",
 }
 
 

@@ -115,3 +115,32 @@ async def network(source: Source, cid: str) -> dict[str, Any]:
         "rounds_closed": rounds_closed,
         **result,
     }
+
+
+def colleagues_of(network: dict[str, Any], member_id: str) -> list[dict[str, Any]]:
+    """The colleagues `member_id` has been in a breakout group with, by department (in
+    the network's order): each department's other participants (`size`) and those met,
+    with how often."""
+    people = {m["member_id"]: m for m in network["members"]}
+    times: dict[str, int] = {}
+    for p in network["pairs"]:
+        if member_id in (p["a"], p["b"]):
+            times[p["b"] if p["a"] == member_id else p["a"]] = p["times"]
+    out = []
+    for department in network["departments"]["names"]:
+        others = [
+            m for m in network["members"]
+            if m["department"] == department and m["member_id"] != member_id
+        ]  # fmt: skip
+        out.append(
+            {
+                "department": department,
+                "size": len(others),
+                "colleagues": [
+                    {"member_id": m["member_id"], "name": m["name"], "times": times[m["member_id"]]}
+                    for m in others
+                    if m["member_id"] in times
+                ],
+            }
+        )
+    return [d for d in out if d["size"]] if member_id in people else []

@@ -17,6 +17,9 @@ from classroom.reports import export as research
 from classroom.reports import retention
 from classroom.reports import session as session_reports
 from classroom.reports.model import ReportSettings, SessionData
+from classroom.reports.pictures import charts
+from classroom.reports.pictures.figures import Pictures
+from classroom.reports.pictures.network import matrix_rows
 from classroom.reports.source import Source
 from classroom.store.records import RecordStore
 from classroom.store.repository import Store
@@ -27,10 +30,17 @@ __all__ = ["ReportSettings", "Reports"]
 
 class Reports:
     def __init__(
-        self, store: Store, rounds: RoundStore, records: RecordStore, settings: ReportSettings
+        self,
+        store: Store,
+        rounds: RoundStore,
+        records: RecordStore,
+        settings: ReportSettings,
+        pictures: Pictures | None = None,
     ) -> None:
         self.source = Source(store, rounds, records)
         self.settings = settings
+        #: The report pages' pictures, drawn once per report (shared by `with_thresholds`).
+        self.pictures = pictures or Pictures()
 
     @property
     def records(self) -> RecordStore:
@@ -39,7 +49,8 @@ class Reports:
     def with_thresholds(self, thresholds: Thresholds) -> Reports:
         """The same reports, counting attendance and completion by other thresholds."""
         s = self.source
-        return Reports(s.store, s.rounds, s.records, replace(self.settings, thresholds=thresholds))
+        settings = replace(self.settings, thresholds=thresholds)
+        return Reports(s.store, s.rounds, s.records, settings, self.pictures)
 
     # -- one session -------------------------------------------------------------------------
 
@@ -73,6 +84,21 @@ class Reports:
     async def network(self, cid: str) -> dict[str, Any]:
         return await cohort_reports.network(self.source, cid)
 
+    @staticmethod
+    def colleagues_of(network: dict[str, Any], member_id: str) -> list[dict[str, Any]]:
+        """A member's colleagues met in breakout groups, by department."""
+        return cohort_reports.colleagues_of(network, member_id)
+
+    @staticmethod
+    def department_matrix(network: dict[str, Any]) -> list[dict[str, Any]]:
+        """The network's department × department meetings as rows of cells."""
+        return matrix_rows(network)
+
+    @staticmethod
+    def attendance_counts(report: dict[str, Any]) -> list[dict[str, Any]]:
+        """Per session of a cohort report: participants, present, attended."""
+        return charts.attendance_counts(report)
+
     async def export(self, cid: str, now: float) -> dict[str, Any]:
         """Per consenting member per session, pseudonymised; with the data dictionary."""
         datas = await self.cohort_sessions(cid, now)
@@ -87,4 +113,6 @@ class Reports:
         await retention.summarise(self.source, self.settings, session, now)
 
     async def erase(self, cid: str, mid: str) -> dict[str, Any]:
-        return await retention.erase(self.source, cid, mid)
+        result = await retention.erase(self.source, cid, mid)
+        self.pictures.clear()
+        return result

@@ -27,6 +27,17 @@ def attendance_rows(data: SessionData, thresholds: Thresholds) -> list[dict[str,
             for room, seconds in row.room_seconds.items()
             if room != MAIN_ROOM
         ]
+        spans = record.attendance.room_spans if record and record.attendance else []
+        timeline = [
+            {
+                "room_id": room,
+                "name": names.get(room, room),
+                "start": iso(start),
+                "end": iso(end),
+                "seconds": round(end - start, 1),
+            }
+            for start, end, room in spans
+        ]
         out.append(
             {
                 "member_id": member.id,
@@ -50,6 +61,7 @@ def attendance_rows(data: SessionData, thresholds: Thresholds) -> list[dict[str,
                     sum(s for r, s in row.room_seconds.items() if r != MAIN_ROOM)
                 ),
                 "groups": groups,
+                "timeline": timeline,
             }
         )
     return out

@@ -19,6 +19,7 @@ def summary_of(record: MemberRecord) -> dict[str, Any]:
         "role": record.role,
         "intervals": [list(i) for i in a.intervals] if a else [],
         "room_seconds": a.room_seconds if a else {},
+        "room_spans": [list(span) for span in a.room_spans] if a else [],
         "connections": a.connections if a else 0,
         "reconnects": a.reconnects if a else 0,
         "last_reason": a.last_reason if a else "",
@@ -40,6 +41,8 @@ def record_from_summary(member_id: str, data: dict[str, Any]) -> MemberRecord:
             reconnects=int(data.get("reconnects", 0)),
             ongoing=False,
             last_reason=str(data.get("last_reason", "")),
+            # A summary kept before the timeline existed has no room spans.
+            room_spans=[(float(s), float(e), str(r)) for s, e, r in data.get("room_spans", [])],
         )
     return MemberRecord(
         member_id,
