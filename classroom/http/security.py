@@ -12,22 +12,33 @@ static files and the WebSocket upgrade alike, so no page can be forgotten.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiohttp import web
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data: blob:",
-        "media-src 'self' blob: mediastream:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+from classroom.http.keys import NODES
+
+
+def content_security_policy(connect: Sequence[str] = ()) -> str:
+    """The policy; `connect`: other origins the page may open a WebSocket to, the other
+    nodes of the deployment, where the room's signalling goes when its own node is gone."""
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data: blob:",
+            "media-src 'self' blob: mediastream:",
+            " ".join(["connect-src 'self'", *connect]),
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 
 HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
@@ -43,3 +54,6 @@ async def add_security_headers(request: web.Request, response: web.StreamRespons
     """`on_response_prepare`: runs for every response, whatever produced it."""
     for name, value in HEADERS.items():
         response.headers[name] = value
+    nodes = request.app.get(NODES)
+    if nodes is not None and (origins := nodes.socket_origins()):
+        response.headers["Content-Security-Policy"] = content_security_policy(origins)

@@ -205,6 +205,7 @@ class Admission:
             participants=[p.to_json() for p in room.visible_to(info)],
             ice_servers=ice_servers_for(s, member.id),
             ice_transport_policy=s.ice_transport_policy,
+            nodes=s.nodes.alternates(),
         )
         seat.participant = media.join(info, conn, room.id)
         s.recorder.admitted(session.id, seat.participant)

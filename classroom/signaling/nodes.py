@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from classroom.observability import metrics
 from classroom.rooms.registry import RoomRegistry
@@ -47,6 +48,8 @@ class Nodes:
         self._on_event = on_event
         #: Set once: the node takes no new sessions and is handing over the ones it has.
         self.draining = False
+        #: The other live nodes, as of the last tick.
+        self.others: list[NodeInfo] = []
 
     @property
     def node_id(self) -> str:
@@ -65,6 +68,7 @@ class Nodes:
     async def tick(self) -> None:
         """Announce this node, renew its leases, let go of sessions it turns out to have lost."""
         await self.placement.announce(self.info())
+        self.others = [n for n in await self.placement.nodes() if n.node_id != self.node_id]
         hosted = [media.session_id for media in self._rooms.sessions() if len(media)]
         for sid in await self.placement.renew(hosted):
             owner = await self.placement.owner(sid)
@@ -75,6 +79,21 @@ class Nodes:
     async def keep(self) -> None:
         interval_s = min(TICK_S, self.placement.lease_ms / 3000)
         await every(interval_s, self.tick, "node announcement", expected=(StoreUnavailable,))
+
+    def alternates(self) -> list[str]:
+        """The URLs of the other open nodes: where a browser's signalling goes when this
+        node stops answering (it joins there, and is placed again)."""
+        return [n.url for n in self.others if not n.draining]
+
+    def socket_origins(self) -> list[str]:
+        """The WebSocket origins of `alternates`, for the pages' Content-Security-Policy."""
+        origins = []
+        for url in self.alternates():
+            parts = urlsplit(url)
+            if parts.scheme in ("http", "https") and parts.netloc:
+                scheme = "wss" if parts.scheme == "https" else "ws"
+                origins.append(f"{scheme}://{parts.netloc}")
+        return origins
 
     async def host_of(self, sid: str) -> str | None:
         """Where session `sid` is hosted: None for here (claimed now if nobody hosts it),

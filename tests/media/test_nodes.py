@@ -210,3 +210,63 @@ async def test_a_host_paused_past_its_lease_gives_the_session_up(
 async def _only_node(server: ServerProcess, node: str) -> bool:
     listed = await api(server, "GET", "/api/v1/nodes")
     return [n["id"] for n in listed["nodes"]] == [node]
+
+
+async def rejoin_at(server: ServerProcess, url: str, timeout: float) -> PeerClient:
+    """What the browser's reconnect does after its host died: join at another node until it
+    is not sent back to the dead one (whose lease has not lapsed yet)."""
+    deadline = time.monotonic() + timeout
+    join_url = url.replace(url.split("/join/", 1)[0], server.base_url)
+    while True:
+        client = PeerClient(server.base_url, join_url, audio=False, video=False)
+        await client.connect()
+        await wait_for(lambda c=client: c.welcomed.is_set() or c.closed.is_set(), 10, "answer")
+        if client.welcomed.is_set():
+            return client
+        await client.close()
+        assert time.monotonic() < deadline, "never admitted on the surviving node"
+        await asyncio.sleep(0.5)
+
+
+async def test_killing_the_host_during_a_round_loses_no_group_and_no_interval(
+    nodes: list[ServerProcess],
+) -> None:
+    a, b = nodes
+    demo = await run_demo(a.base_url, 2, ADMIN_TOKEN)
+    sid, urls = demo["session_id"], demo["participant_urls"]
+    clients = [await joined(a.base_url, url, video=False) for url in urls]
+    for client in clients:
+        await asyncio.wait_for(client.welcomed.wait(), 10)
+    planned = await api(
+        a,
+        "POST",
+        f"/api/v1/sessions/{sid}/rounds",
+        {"strategy": "random", "group_count": 2, "duration_s": 600},
+    )
+    opened = await api(a, "POST", f"/api/v1/sessions/{sid}/rounds/{planned['id']}/open", {})
+    await wait_for(
+        lambda: all(c.room.get("kind") == "breakout" for c in clients), 10, "in their groups"
+    )
+    groups = {c.member_id: c.room["id"] for c in clients}
+
+    os.kill(a.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    for client in clients:
+        await client.close()
+    back = [await rejoin_at(b, url, LEASE_S * 6) for url in urls]
+    back_s = time.monotonic() - killed
+    try:
+        assert back_s < LEASE_S + 5, back_s
+        for client in back:
+            assert client.room["id"] == groups[client.member_id]
+        r = await api(b, "GET", f"/api/v1/sessions/{sid}/rounds/{planned['id']}")
+        assert r["status"] == "open" and r["ends_at"] == opened["ends_at"]
+        attendance = await api(b, "GET", f"/api/v1/sessions/{sid}/attendance")
+        rows = {row["member_id"]: row for row in attendance["attendance"]}
+        for member_id in groups:
+            # One interval: the outage was inside the reconnect grace.
+            assert rows[member_id]["present"] and rows[member_id]["ongoing"], rows[member_id]
+            assert rows[member_id]["reconnects"] >= 1, rows[member_id]
+    finally:
+        for client in back:
+            await client.close()

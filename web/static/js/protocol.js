@@ -214,7 +214,8 @@ const VALIDATORS = {
     m.participants.every(isParticipant) &&
     (m.room === undefined || isObject(m.room)) &&
     (m.ice_servers === undefined || Array.isArray(m.ice_servers)) &&
-    (m.ice_transport_policy === undefined || m.ice_transport_policy === "all" || m.ice_transport_policy === "relay"),
+    (m.ice_transport_policy === undefined || m.ice_transport_policy === "all" || m.ice_transport_policy === "relay") &&
+    (m.nodes === undefined || (Array.isArray(m.nodes) && m.nodes.every(isHttpUrl))),
   offer: (m) =>
     isString(m.sdp) &&
     (m.publish === undefined ||
@@ -236,7 +237,7 @@ const VALIDATORS = {
   pong: (m) => typeof m.t === "number",
   error: (m) => isString(m.code),
   bye: (m) => isString(m.reason),
-  moved: (m) => isString(m.url) && /^https?:\/\//.test(m.url),
+  moved: (m) => isHttpUrl(m.url),
   // Breakout rounds.
   round: (m) => isRound(m.round),
   room_changed: (m) =>
@@ -298,6 +299,18 @@ export function backoffDelay(attempt, random = Math.random) {
   return Math.round(base / 2 + random() * (base / 2));
 }
 
+function isHttpUrl(value) {
+  return isString(value) && /^https?:\/\/[^/]+/.test(value);
+}
+
+/** The origin part of an http(s) or ws(s) URL ("ws://host:port"), for comparisons. */
+function socketOrigin(url) {
+  const m = /^(https?|wss?):\/\/([^/?#]+)/.exec(url || "");
+  if (!m) return "";
+  const scheme = m[1] === "https" || m[1] === "wss" ? "wss" : "ws";
+  return `${scheme}://${m[2]}`;
+}
+
 export function defaultSocketUrl(wsPath = "/ws") {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   return `${scheme}//${location.host}${wsPath}`;
@@ -341,6 +354,13 @@ export class SignalingClient extends EventTarget {
     this._stopped = false; // leave()/close() was called, or a final bye/error arrived
     this._bye = null; // reason of the last bye on the current socket
     this.movedTo = null; // the other node's join page, after a `moved`
+    // Several nodes: the others' sockets (from `welcome`), where signalling goes when this
+    // node does not answer at all, and the origins that did not (a `moved` there is stale:
+    // the dead host's lease has not lapsed yet, so try again later instead of following).
+    this._wsPath = url ? new URL(url).pathname : wsPath;
+    this.alternates = [];
+    this._unreachable = new Set();
+    this._opened = false;
     this._fatal = null; // fatal error code on the current socket
     this._mediaError = false; // the server said the media connection failed (current socket)
     // Since the first failure after the last healthy connection: when it was, and whether
@@ -634,6 +654,8 @@ export class SignalingClient extends EventTarget {
   _open() {
     this._timers.reconnect = null;
     if (this._stopped) return;
+    this._pickNode();
+    this._opened = false;
     this._bye = null;
     this._fatal = null;
     this._mediaError = false;
@@ -656,6 +678,7 @@ export class SignalingClient extends EventTarget {
 
     ws.onopen = () => {
       if (this.ws !== ws) return;
+      this._opened = true;
       this._lastRx = Date.now();
       this._send({ type: "join", token: this.token, audio: this.audio, video: this.video });
     };
@@ -687,6 +710,10 @@ export class SignalingClient extends EventTarget {
       case "welcome":
         this.joined = true;
         this.participantId = m.participant_id;
+        this._unreachable.clear();
+        if (Array.isArray(m.nodes)) {
+          this.alternates = m.nodes.map((base) => `${socketOrigin(base)}${this._wsPath}`);
+        }
         clearTimeout(this._timers.handshake);
         this._timers.handshake = null;
         if (this._troubleSince !== null) this._welcomedInTrouble = true;
@@ -733,10 +760,23 @@ export class SignalingClient extends EventTarget {
     if (m.type === "bye" && this._leaveWaiter) this._leaveWaiter();
   }
 
+  /** Before each attempt: when the current node did not answer, the next other node. */
+  _pickNode() {
+    if (!this._unreachable.has(socketOrigin(this.url))) return;
+    const next = this.alternates.find((u) => !this._unreachable.has(socketOrigin(u)));
+    if (next) {
+      console.info(`signalling: ${this.url} does not answer, trying ${next}`);
+      this.url = next;
+    } else {
+      this._unreachable.clear(); // all tried: start over with this one
+    }
+  }
+
   _onClose(code, reason) {
     this._clearTimers();
     this.ws = null;
     this.joined = false;
+    if (!this._opened) this._unreachable.add(socketOrigin(this.url));
     if (this._leaveWaiter) {
       this._leaveWaiter();
       return;
@@ -757,6 +797,12 @@ export class SignalingClient extends EventTarget {
       return;
     }
     if (code === CLOSE_MOVED && this.movedTo) {
+      if (this._unreachable.has(socketOrigin(this.movedTo))) {
+        // Sent back to the node that just failed us: its lease has not lapsed yet.
+        this.movedTo = null;
+        this._scheduleReconnect("server_restarting");
+        return;
+      }
       this._stopped = true;
       this._finish("moved");
       return;

@@ -157,6 +157,11 @@ window.classroom = {
   get connection() {
     return app.connection;
   },
+  /** Where signalling goes: the current socket URL and the other nodes' (`welcome`). */
+  get signaling() {
+    const sig = app.signaling;
+    return sig ? { url: sig.url, alternates: [...sig.alternates] } : null;
+  },
   get slots() {
     return app.media ? app.media.slotMap : {};
   },
