@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,7 +22,7 @@ import pytest
 from classroom.demo import run_demo
 from classroom.store.embedded import EmbeddedValkey
 from tests.support.peer_client import PeerClient
-from tests.support.server import ADMIN_TOKEN, ServerProcess, start_server
+from tests.support.server import ADMIN_TOKEN, ServerProcess, free_port, start_server
 from tests.support.wait import wait_for, wait_until
 
 #: Short leases, so that a takeover happens within the test (the default is 15 s).
@@ -270,3 +271,51 @@ async def test_killing_the_host_during_a_round_loses_no_group_and_no_interval(
     finally:
         for client in back:
             await client.close()
+
+
+async def test_serve_nodes_runs_several_nodes_on_one_embedded_valkey(tmp_path: Path) -> None:
+    """`classroom serve --nodes 2`: two nodes on consecutive ports, one Valkey, one admin
+    token; a join through the second is sent to the first, which hosts the session; SIGTERM
+    stops them all cleanly."""
+    port = free_port()
+    while not port_free(port + 1):
+        port = free_port()
+    cluster = await start_server(tmp_path / "cluster", port=port, extra=["--nodes", "2"])
+    try:
+        second = ServerProcess(
+            cluster.process, f"http://127.0.0.1:{port + 1}", tmp_path, cluster.log_path
+        )
+        await wait_until(lambda: known_ids(second, {"node-0", "node-1"}), 20, "both nodes")
+        demo = await run_demo(cluster.base_url, 1, ADMIN_TOKEN)
+        url = demo["participant_urls"][0]
+        first = await joined(cluster.base_url, url, video=False)
+        await asyncio.wait_for(first.welcomed.wait(), 10)
+        await first.close()
+        via_second = await joined(
+            second.base_url, url.replace(cluster.base_url, second.base_url), False
+        )
+        again = await follow(via_second)
+        assert again.base_url == cluster.base_url
+        await again.close()
+    finally:
+        code = cluster.stop(timeout=60)
+    assert code == 0, cluster.log_text()[-3000:]
+    assert (tmp_path / "cluster" / "valkey").is_dir()
+    assert "node-0 started" in cluster.log_text() and "node-1 started" in cluster.log_text()
+
+
+async def known_ids(server: ServerProcess, ids: set[str]) -> bool:
+    try:
+        listed = await api(server, "GET", "/api/v1/nodes")
+    except aiohttp.ClientError:
+        return False
+    return {n["id"] for n in listed["nodes"]} == ids
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
