@@ -97,6 +97,10 @@ SESSIONS_MOVED = Counter(
     "(drain), or found taken over by another node (lost)",
     ["reason"],
 )
+for _where in ("here", "elsewhere"):
+    PLACEMENTS.labels(_where)
+for _reason in ("drain", "lost"):
+    SESSIONS_MOVED.labels(_reason)
 REDIS_UP = Gauge("classroom_redis_up", "1 if Redis answered the node's last health probe")
 STORE_UP = Gauge(
     "classroom_store_up",

@@ -46,7 +46,7 @@ def exported_names() -> set[str]:
 
 def test_prometheus_config_and_rules_pass_promtool() -> None:
     assert "SUCCESS" in promtool("check", "config", "prometheus.yml")
-    assert "SUCCESS: 8 rules found" in promtool("check", "rules", "alerts.yml")
+    assert "SUCCESS: 9 rules found" in promtool("check", "rules", "alerts.yml")
 
 
 def test_alerts_fire_when_they_should() -> None:
