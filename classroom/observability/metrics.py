@@ -88,7 +88,8 @@ DRAINING = Gauge("classroom_node_draining", "1 while the node is shutting down a
 PLACEMENTS = Counter(
     "classroom_placements_total",
     "Admissions into a session not hosted here: claimed for this node (here) or sent to "
-    "the node that hosts it (elsewhere)",
+    "the node that hosts it (elsewhere); takeover: the session's host was gone and it was "
+    "claimed anew",
     ["where"],
 )
 SESSIONS_MOVED = Counter(
@@ -97,7 +98,7 @@ SESSIONS_MOVED = Counter(
     "(drain), or found taken over by another node (lost)",
     ["reason"],
 )
-for _where in ("here", "elsewhere"):
+for _where in ("here", "elsewhere", "takeover"):
     PLACEMENTS.labels(_where)
 for _reason in ("drain", "lost"):
     SESSIONS_MOVED.labels(_reason)

@@ -101,7 +101,14 @@ class Nodes:
         if self._rooms.find_session(sid) is not None and not self.draining:
             return None
         for _ in range(2):  # an owner that vanished between the claim and its lookup
-            owner = await self.placement.claim(sid)
+            claim = await self.placement.claim(sid)
+            owner = claim.owner
+            if claim.takeover:
+                log.warning("session %s taken over from node %s by %s", sid, claim.before, owner)
+                metrics.PLACEMENTS.labels("takeover").inc()
+                self._on_event(
+                    "session_moved", {"session_id": sid, "to": owner, "reason": "takeover"}
+                )
             if owner == self.node_id:
                 if self.draining:  # nobody else can take it: this node it is, for now
                     return None

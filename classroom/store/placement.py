@@ -38,14 +38,15 @@ LEASE_MS = 15_000
 
 # KEYS[1]: the session's owner key. ARGV: candidate node id, lease ms, and the prefix and
 # suffix of a node's announcement key. The current owner stays while its announcement
-# lives; else the candidate takes the session. Returns the owner after the call.
+# lives; else the candidate takes the session. Returns the owner after the call and the
+# owner before it ("" if none): a dead owner replaced is a takeover.
 _CLAIM = """
 local current = redis.call('GET', KEYS[1])
 if current and redis.call('EXISTS', ARGV[3] .. current .. ARGV[4]) == 1 then
-  return current
+  return {current, current}
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))
-return ARGV[1]
+return {ARGV[1], current or ''}
 """
 
 # KEYS: owner keys of the sessions this node hosts. ARGV: node id, lease ms.
@@ -139,6 +140,18 @@ def least_loaded(nodes: Sequence[NodeInfo], prefer: str) -> NodeInfo | None:
     return min(open_nodes, key=lambda n: (n.participants, n.sessions, n.node_id != prefer))
 
 
+@dataclass(frozen=True)
+class Claim:
+    #: The node that hosts the session now.
+    owner: str
+    #: The one that did before the claim (None: nobody); another one, gone, is a takeover.
+    before: str | None
+
+    @property
+    def takeover(self) -> bool:
+        return self.before is not None and self.before != self.owner
+
+
 class Placement:
     """One node's view of the placement records; safe to share by all its tasks."""
 
@@ -196,16 +209,16 @@ class Placement:
         raw = await self._redis.get(session_node(sid))
         return str(raw) if raw is not None else None
 
-    async def claim(self, sid: str) -> str:
+    async def claim(self, sid: str) -> Claim:
         """The node that hosts `sid`: its live owner, or else the least loaded open node
         (this one if none is announced), which now owns it."""
         candidate = least_loaded(await self.nodes(), self.node_id)
         chosen = candidate.node_id if candidate is not None else self.node_id
-        owner = await self._claim(
+        owner, before = await self._claim(
             keys=[session_node(sid)],
             args=[chosen, self._lease_ms, *node_info("|").split("|")],
         )
-        return str(owner)
+        return Claim(str(owner), str(before) or None)
 
     async def renew(self, sids: Sequence[str]) -> list[str]:
         """Renew this node's lease on the sessions it hosts; the ones that turned out to be
