@@ -21,6 +21,7 @@ from classroom.domain.tokens import TokenError, verify_join_token
 from classroom.rooms.room import Participant, ParticipantInfo
 from classroom.signaling.gate import JoinGate, locked_out
 from classroom.signaling.links import JoinRefused, Refusal, check_join
+from classroom.signaling.media_watch import flags_of
 from classroom.signaling.messages import ProtocolError
 from classroom.signaling.services import Services
 from classroom.store.errors import StoreUnavailable
@@ -200,6 +201,7 @@ class Admission:
             ice_transport_policy=s.ice_transport_policy,
         )
         seat.participant = media.join(info, conn, room.id)
+        conn.media_expected()
         s.recorder.admitted(session.id, seat.participant)
         seat.phase = "in_room"
         s.on_event(
@@ -218,6 +220,10 @@ class Admission:
             log.debug("room's state not sent to %s: the store is unavailable", conn.key)
         except Exception:
             log.warning("could not send the room's state to %s", conn.key, exc_info=True)
+        if conn.role is Role.facilitator:
+            # Who is in without sound or picture, flagged before this facilitator came.
+            for flag in flags_of(s.directory.in_room(sid)):
+                conn.send("media_missing", **flag)
         if conn.role is not Role.participant:
             open_round = s.breakouts.open_round(sid)
             if open_round is not None:
