@@ -27,7 +27,7 @@ from tests.e2e.test_breakouts import frames_advance
 from tests.e2e.test_live_classroom import screenshot_all
 from tests.support.netcut import udp_blocked
 from tests.support.peer_client import PeerClient
-from tests.support.server import ADMIN_TOKEN, ServerProcess, metric_value
+from tests.support.server import ADMIN_TOKEN, ServerProcess, metric_value, start_server
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -159,3 +159,43 @@ async def test_a_network_change_recovers_media_in_place(
             raise
         finally:
             await other.close()
+
+
+async def test_the_facilitator_sees_who_has_no_media(tmp_path: Path) -> None:
+    server = await start_server(tmp_path / "server", env={"CLASSROOM_MEDIA_CONNECT_TIMEOUT_S": "3"})
+    demo = await run_demo(server.base_url, 1, ADMIN_TOKEN)
+    # A participant whose browser never answers its offer: in the room, no sound or video.
+    silent = PeerClient(server.base_url, demo["participant_urls"][0], answers=False)
+    try:
+        async with browsers(1, tmp_path) as opened:
+            page = opened[0][1]
+            try:
+                await page.goto(demo["facilitator_url"] + "?autojoin=1&lang=nb")
+                await page.wait_for_function(
+                    "document.body.dataset.state === 'in-room'", timeout=30000
+                )
+                await silent.connect()
+                await asyncio.wait_for(silent.welcomed.wait(), 10)
+                row = f'#people-list li[data-person-id="{silent.participant_id}"]'
+                await page.wait_for_selector(
+                    f"{row}[data-media-missing='no_answer']", state="attached", timeout=15000
+                )
+                status = await page.text_content(f"{row} .person-status")
+                assert status == "ingen lyd eller bilde: nettleseren svarte ikke", status
+                missing = await page.evaluate("window.classroom.inRoom.mediaMissing")
+                assert missing == {silent.participant_id: "no_answer"}
+                # Its media connects after all: the note goes.
+                await silent.answer_held()
+                await page.wait_for_selector(
+                    f"{row}:not([data-media-missing])", state="attached", timeout=20000
+                )
+                assert await page.text_content(f"{row} .person-status") == ""
+                assert await page.evaluate("window.classroom.inRoom.mediaMissing") == {}
+            except BaseException:
+                saved = await screenshot_all([page], "test_media_missing")
+                print("screenshots:", *saved)
+                print(server.log_text()[-6000:])
+                raise
+    finally:
+        await silent.close()
+        assert server.stop() == 0
