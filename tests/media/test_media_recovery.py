@@ -11,6 +11,7 @@ by reason), the flag coming down once its media connects.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -205,6 +206,41 @@ async def test_media_restart_is_validated_rate_limited_and_answers_are_matched(
         assert client.bye_reason is None and not client.closed.is_set()
     finally:
         await client.close()
+
+
+async def test_a_server_side_failure_waits_for_the_client_to_restart(
+    server: ServerProcess,
+) -> None:
+    demo = await run_demo(server.base_url, 2, ADMIN_TOKEN)
+    a, b = (PeerClient(server.base_url, url) for url in demo["participant_urls"])
+    try:
+        for client in (a, b):
+            await client.connect()
+            await asyncio.wait_for(client.welcomed.wait(), 10)
+        await sees_each_other(a, b)
+        # a's peer connection closes under a working socket (its DTLS says goodbye, as when
+        # a consent check expires): the server's side closes too. Media was up, so the
+        # server tells a instead of dropping the connection.
+        await a.pc.close()
+        await wait_for(lambda: bool(of_type(a, "media_failed")), 10, "media_failed")
+        failed_at = time.monotonic()
+        failed = of_type(a, "media_failed")[0]
+        assert failed["code"] == "media_closed" and failed["restart_within_s"] == 20
+        assert not of_type(a, "error") and not a.closed.is_set()
+        await a.send({"v": 1, "type": "media_restart", "cause": "server"})
+        await sees_each_other(a, b)
+        # The wait for the restart was called off: past its 20 s, the connection stays.
+        with pytest.raises(AssertionError, match="timed out"):
+            await wait_for(
+                lambda: a.closed.is_set() or bool(of_type(a, "error")),
+                failed_at + failed["restart_within_s"] + 2 - time.monotonic(),
+                "the connection to end (it must not)",
+            )
+        assert a.bye_reason is None
+        assert not about(b, {"participant_left"}, a.participant_id)
+        await sees_each_other(a, b)
+    finally:
+        await close_all([a, b])
 
 
 async def test_a_participant_without_media_is_flagged_to_the_facilitator(
