@@ -75,6 +75,8 @@ class Seat:
     nonce: str = ""
     phase: str = "new"
     participant: Participant | None = None
+    #: The presence entry's state and since when (kept when the entry is written again).
+    presence: tuple[str, str] | None = None
 
 
 class Admission:
@@ -240,16 +242,22 @@ class Admission:
             s.breakouts.show_choice(conn, choice)
 
     async def publish_presence(self, conn: Connection, state: str) -> None:
+        """The connection's entry in the session's presence (the roster of who is connected
+        now, `GET /sessions/{sid}/participants`): written on each change of its state, and
+        again when its media is flagged missing or no longer (`media_missing`)."""
         seat = conn.seat
         if seat.session_id is None or seat.member is None or conn.ended:
             return
+        if seat.presence is None or seat.presence[0] != state:
+            seat.presence = (state, format_time(utc_now()))
         entry = {
             "member_id": seat.member.id,
             "name": seat.member.name,
             "role": seat.role.value,
             "state": state,
             "node": self._s.node_id,
-            "since": format_time(utc_now()),
+            "since": seat.presence[1],
+            "media_missing": conn.media_missing,
         }
         store = self._s.store
         try:

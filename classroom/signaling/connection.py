@@ -74,6 +74,8 @@ class Connection:
             self._media_cleared,
         )
         self._leave_reason = "connection_lost"
+        #: Presence writes of a raised or cleared media flag, cancelled when the connection ends.
+        self._presence_tasks: set[asyncio.Task[None]] = set()
         self._ended = False
         self._end_task: asyncio.Task[None] | None = None
 
@@ -153,6 +155,11 @@ class Connection:
         finally:
             self._cancel_restart_wait()
             self._watch.stop()
+            # No presence write may land after `leave` has cleared the entry.
+            for task in list(self._presence_tasks):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
             await self._admission.leave(self, self._leave_reason)
             self._ended = True
             self._services.directory.discard(self)
@@ -380,10 +387,24 @@ class Connection:
             "media_missing", session_id=sid, member_id=participant.info.member_id, reason=reason
         )
         tell_missing(self._services.directory, sid, participant, reason)
+        self._republish_presence()
 
     def _media_cleared(self, why: str) -> None:
         if self.session_id is not None:
             tell_cleared(self._services.directory, self.session_id, self.key, why)
+        if why != "left":
+            self._republish_presence()
+
+    def _republish_presence(self) -> None:
+        """The presence entry says whether media is missing: written again, in the background
+        (a store that is down only delays it; `publish_presence` logs and carries on)."""
+        if self._ended or self.phase != "in_room":
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._admission.publish_presence(self, "in_room")
+        )
+        self._presence_tasks.add(task)
+        task.add_done_callback(self._presence_tasks.discard)
 
     def first_media_forwarded(self) -> None:
         if not self._first_media_seen:

@@ -161,6 +161,14 @@ async def _equals(server: ServerProcess, name: str, labels: dict[str, str], valu
     return await metric(server, name, labels) == value
 
 
+async def _roster_says(
+    server: ServerProcess, sid: str, participant_id: str, missing: str | None
+) -> bool:
+    roster = await api(server.base_url, "GET", f"/sessions/{sid}/participants")
+    entry = next(p for p in roster["participants"] if p["participant_id"] == participant_id)
+    return bool(entry["state"] == "in_room" and entry["media_missing"] == missing)
+
+
 async def test_media_restart_is_validated_rate_limited_and_answers_are_matched(
     server: ServerProcess,
 ) -> None:
@@ -263,6 +271,13 @@ async def test_a_participant_without_media_is_flagged_to_the_facilitator(
             "the join without media to be counted",
         )
         assert await metric(server, "classroom_media_missing") == 1
+        # The roster of who is connected says so too.
+        sid = demo["session_id"]
+        await wait_until(
+            lambda: _roster_says(server, sid, str(silent.participant_id), "no_answer"),
+            5,
+            "the roster to show the missing media",
+        )
         await facilitator.connect()
         await wait_for(lambda: bool(of_type(facilitator, "media_missing")), 5, "the flag")
         flag = of_type(facilitator, "media_missing")[0]
@@ -288,6 +303,11 @@ async def test_a_participant_without_media_is_flagged_to_the_facilitator(
         assert len(of_type(facilitator, "media_missing")) == 1
         assert await metric(server, "classroom_media_missing") == 0
         assert await metric(server, "classroom_joins_without_media_total") == 1
+        await wait_until(
+            lambda: _roster_says(server, sid, str(silent.participant_id), None),
+            5,
+            "the roster to show media again",
+        )
         await sees_each_other(silent, facilitator)
     finally:
         await close_all(clients)
