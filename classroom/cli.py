@@ -14,6 +14,7 @@ from classroom.config import (
     AUTH_MAX_FAILURES_LIMIT,
     DEFAULT_END_GRACE_MIN,
     MAX_PARTICIPANTS_LIMIT,
+    MEDIA_CONNECT_TIMEOUT_LIMITS,
     VIDEO_SLOTS_LIMIT,
     ConfigError,
     Settings,
@@ -147,6 +148,9 @@ def serve(args: argparse.Namespace) -> int:
             max_participants=int_env("CLASSROOM_MAX_PARTICIPANTS", 60, 2, MAX_PARTICIPANTS_LIMIT),
             video_slots=int_env("CLASSROOM_VIDEO_SLOTS", 16, 1, VIDEO_SLOTS_LIMIT),
             audio_slots=int_env("CLASSROOM_AUDIO_SLOTS", 3, 1, AUDIO_SLOTS_LIMIT),
+            media_connect_timeout_s=int_env(
+                "CLASSROOM_MEDIA_CONNECT_TIMEOUT_S", 15, *MEDIA_CONNECT_TIMEOUT_LIMITS
+            ),
             valkey_restart_min_s=number_env("CLASSROOM_VALKEY_RESTART_MIN_S", 0.5),
             valkey_restart_max_s=number_env("CLASSROOM_VALKEY_RESTART_MAX_S", 30.0),
         )

@@ -54,6 +54,9 @@ class Settings:
     #: (CLASSROOM_AUDIO_SLOTS). Created in its first offer, never renegotiated.
     video_slots: int = 16
     audio_slots: int = 3
+    #: A participant whose media is not up this long after its join (or after it dropped)
+    #: is flagged to the session's facilitators (CLASSROOM_MEDIA_CONNECT_TIMEOUT_S).
+    media_connect_timeout_s: int = 15
     log_level: str = "INFO"
     log_json: bool = False
     node_id: str = ""
@@ -235,6 +238,9 @@ def number_env(name: str, default: float) -> float:
 MAX_PARTICIPANTS_LIMIT = 500
 VIDEO_SLOTS_LIMIT = 49
 AUDIO_SLOTS_LIMIT = 8
+#: Bounds of CLASSROOM_MEDIA_CONNECT_TIMEOUT_S: sooner than this, ICE on a slow network
+#: has not finished; later, a facilitator learns of it too late to help.
+MEDIA_CONNECT_TIMEOUT_LIMITS = (3, 300)
 #: More wrong credentials than this before a lockout would be no lockout.
 AUTH_MAX_FAILURES_LIMIT = 1000
 

@@ -45,6 +45,7 @@ def services(app: web.Application) -> Services:
         turn=app[SETTINGS].turn,
         ice_transport_policy=app[SETTINGS].ice_transport_policy,
         end_grace=app[SETTINGS].end_grace,
+        media_connect_timeout_s=app[SETTINGS].media_connect_timeout_s,
         on_event=app[EVENT_LOG],
     )
 

@@ -39,6 +39,12 @@ LEAVE_REASONS = (
     "flood",
     "role_changed",
 )
+#: Why a participant's media is not up within CLASSROOM_MEDIA_CONNECT_TIMEOUT_S
+#: (classroom.rooms.peer.Peer.missing_reason).
+MEDIA_MISSING_REASONS = ("no_answer", "ice_failed", "dtls_timeout", "closed")
+#: What became of a `media_restart` (docs/protocol.md): a fresh peer connection made, one
+#: that then connected, or a request over the rate limit.
+MEDIA_RESTART_RESULTS = ("started", "recovered", "rate_limited")
 #: Client message types (classroom.signaling.messages.SCHEMAS) known here, plus "invalid".
 SIGNALING_TYPES = frozenset(
     {"join", "answer", "media_state", "ping", "leave", "start_session", "end_session", "invalid"}
@@ -46,7 +52,7 @@ SIGNALING_TYPES = frozenset(
     # In the room: classroom.signaling.interactions.TYPES.
     | {"chat", "hand", "reaction", "poll_create", "poll_answer", "poll_close", "screen_share"}
     | {"mute", "unlock_mic", "stop_camera", "remove_participant", "spotlight", "lower_hands"}
-    | {"allow_screen_share"}
+    | {"allow_screen_share", "media_restart"}
 )
 SIGNALING_RESULTS = ("ok", "error")
 #: Where a credential was tried (classroom.domain.throttle.Kind; a test keeps them equal).
@@ -57,10 +63,11 @@ LABEL_VALUES: dict[str, frozenset[str]] = {
     "room_kind": frozenset(ROOM_KINDS),
     "role": frozenset(ROLES),
     "direction": frozenset(DIRECTIONS),
-    "reason": frozenset(LEAVE_REASONS),
+    "reason": frozenset(LEAVE_REASONS) | frozenset(MEDIA_MISSING_REASONS),
     "type": SIGNALING_TYPES | {"decoder", "encoder"},
     "result": frozenset(
-        {*JOIN_RESULTS, *SIGNALING_RESULTS, "rate_limited", "answered", "throttled", "missed"}
+        {*JOIN_RESULTS, *SIGNALING_RESULTS, *MEDIA_RESTART_RESULTS}
+        | {"rate_limited", "answered", "throttled", "missed"}
     ),
 }
 
@@ -103,6 +110,10 @@ for _where in ("here", "elsewhere", "takeover"):
 for _reason in ("drain", "lost"):
     SESSIONS_MOVED.labels(_reason)
 REDIS_UP = Gauge("classroom_redis_up", "1 if Redis answered the node's last health probe")
+MEDIA_MISSING = Gauge(
+    "classroom_media_missing",
+    "Participants in a room whose media has not been up for CLASSROOM_MEDIA_CONNECT_TIMEOUT_S",
+)
 STORE_UP = Gauge(
     "classroom_store_up",
     "1 while the node's store can be used: the embedded Valkey is running (0 from its exit "
@@ -160,6 +171,16 @@ MEDIA_PORTS_EXHAUSTED = Counter(
     "Peers that got no host candidate: every UDP port of the media port range was in use",
 )
 JOINS = Counter("classroom_joins", "Join attempts by result", ["result"])
+JOINS_WITHOUT_MEDIA = Counter(
+    "classroom_joins_without_media",
+    "Joins whose media did not connect within CLASSROOM_MEDIA_CONNECT_TIMEOUT_S, by reason",
+    ["reason"],
+)
+MEDIA_RESTARTS = Counter(
+    "classroom_media_restarts",
+    "Media restarts in place (a fresh peer connection on the same WebSocket), by result",
+    ["result"],
+)
 LEAVES = Counter("classroom_leaves", "Participants leaving by reason", ["reason"])
 SIGNALING_MESSAGES = Counter(
     "classroom_signaling_messages",
@@ -279,6 +300,10 @@ def _initialise_label_sets() -> None:
         JOINS.labels(result)
     for reason in LEAVE_REASONS:
         LEAVES.labels(reason)
+    for reason in MEDIA_MISSING_REASONS:
+        JOINS_WITHOUT_MEDIA.labels(reason)
+    for result in MEDIA_RESTART_RESULTS:
+        MEDIA_RESTARTS.labels(result)
     for message_type in SIGNALING_TYPES:
         for result in SIGNALING_RESULTS:
             SIGNALING_MESSAGES.labels(message_type, result)

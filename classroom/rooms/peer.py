@@ -45,6 +45,8 @@ CLOCK_RATES = {"audio": 48000, "video": 90000, "screen": 90000}
 #: What a publishing participant sends, one recvonly transceiver each (`offer.publish`):
 #: microphone, camera, and a screen share (a video track attached only while sharing).
 PUBLISHED_KINDS = ("audio", "video", "screen")
+#: Why a peer's media is not up (`Peer.missing_reason`): a small fixed set, a metric label.
+MISSING_REASONS = metrics.MEDIA_MISSING_REASONS
 
 
 #: The one codec per kind the server forwards: every publisher sends it and every
@@ -98,6 +100,7 @@ class Peer:
         on_audio_level: AudioLevelSink | None = None,
         pool: SlotPool | None = None,
         sending: dict[str, bool] | None = None,
+        on_connected: Callable[[], None] | None = None,
     ) -> None:
         self.participant_id = participant_id
         self.publishes = publishes
@@ -110,6 +113,7 @@ class Peer:
         self._on_slots_ready = on_slots_ready
         self._on_failed = on_failed
         self._on_audio_level = on_audio_level
+        self._on_connected = on_connected
         servers = [
             RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
             for s in ice.servers
@@ -128,6 +132,12 @@ class Peer:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self.connection_state = "new"
+        #: Which of the participant's peer connections this is: 0 for the join's, one more
+        #: per restart. Offers carry it and answers name it, so a late answer to a replaced
+        #: peer's offer is not applied to its successor.
+        self.restart = 0
+        #: The peer's media got through at least once (DTLS connected).
+        self.ever_connected = False
         self._receivers: dict[str, Any] = {}
         self._publisher_stats = PublisherStats()
 
@@ -151,6 +161,21 @@ class Peer:
                 # picture does not wait for the next periodic request.
                 for slot in self.slots:
                     slot.connected()
+                self.ever_connected = True
+                if self._on_connected is not None:
+                    self._on_connected()
+
+    def missing_reason(self) -> str:
+        """Why this peer's media is not up (one of MISSING_REASONS), for the facilitator and
+        the metrics: the client never answered, ICE found no path (UDP blocked: a firewall or
+        VPN), the transport closed, or it simply did not get as far as DTLS in time."""
+        if self.connection_state == "closed":
+            return "closed"
+        if self.pc.iceConnectionState == "failed":
+            return "ice_failed"
+        if self.pc.remoteDescription is None:
+            return "no_answer"
+        return "dtls_timeout"
 
     def start(self) -> None:
         if self.publishes:

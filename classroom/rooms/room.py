@@ -66,8 +66,13 @@ class ParticipantListener(Protocol):
     def tracks_changed(self, slots: dict[str, tuple[str, str] | None]) -> None: ...
     def speaking_changed(self, participant_ids: list[str]) -> None: ...
     def room_changed(self, room: Room, participants: list[ParticipantInfo]) -> None: ...
-    async def send_offer(self, sdp: str, publish: dict[str, str]) -> None: ...
+    async def send_offer(self, sdp: str, publish: dict[str, str], restart: int) -> None:
+        """An offer of the participant's peer connection number `restart` (0: the join's,
+        then one more per `SessionMedia.restart_media`)."""
+        ...
+
     def peer_failed(self, code: str) -> None: ...
+    def peer_connected(self) -> None: ...
     def first_media_forwarded(self) -> None: ...
 
 
@@ -402,26 +407,7 @@ class SessionMedia:
         """Add a participant and start its peer connection (the first offer goes out)."""
         room = self.rooms.get(room_id, self.main)
         holder: list[Participant] = []
-
-        def on_slots_ready() -> None:
-            if holder:
-                holder[0].room.rebalance(holder[0])
-
-        def on_audio_level(participant_id: str, voice: bool, level: int) -> None:
-            if holder:
-                holder[0].talk.observe(level, time.monotonic())
-
-        peer = Peer(
-            info.participant_id,
-            publishes=info.publishes,
-            ice=self._ice,
-            send_offer=listener.send_offer,
-            on_slots_ready=on_slots_ready,
-            on_failed=listener.peer_failed,
-            on_audio_level=on_audio_level,
-            pool=self.limits.pool(),
-            sending={"audio": info.audio, "video": info.video},
-        )
+        peer = self._make_peer(info, listener, holder)
         participant = Participant(info, listener, peer, room)
         holder.append(participant)
         self.participants[info.participant_id] = participant
@@ -429,6 +415,93 @@ class SessionMedia:
         peer.start()
         room.admit(participant)
         return participant
+
+    def _make_peer(
+        self,
+        info: ParticipantInfo,
+        listener: ParticipantListener,
+        holder: list[Participant],
+        restart: int = 0,
+    ) -> Peer:
+        """A new peer connection for the participant in `holder` (filled once it exists).
+        Each callback acts only while its peer is the participant's current one: a peer
+        replaced by `restart_media` may still report on its way out."""
+        peer_ref: list[Peer] = []
+
+        def current() -> Participant | None:
+            if holder and peer_ref and holder[0].peer is peer_ref[0]:
+                return holder[0]
+            return None
+
+        def on_slots_ready() -> None:
+            if (participant := current()) is not None:
+                participant.room.rebalance(participant)
+
+        def on_audio_level(participant_id: str, voice: bool, level: int) -> None:
+            if (participant := current()) is not None:
+                participant.talk.observe(level, time.monotonic())
+
+        def on_failed(code: str) -> None:
+            if current() is not None:
+                listener.peer_failed(code)
+
+        def on_connected() -> None:
+            if current() is not None:
+                listener.peer_connected()
+
+        async def send_offer(sdp: str, publish: dict[str, str]) -> None:
+            await listener.send_offer(sdp, publish, restart)
+
+        peer = Peer(
+            info.participant_id,
+            publishes=info.publishes,
+            ice=self._ice,
+            send_offer=send_offer,
+            on_slots_ready=on_slots_ready,
+            on_failed=on_failed,
+            on_audio_level=on_audio_level,
+            pool=self.limits.pool(),
+            sending={"audio": info.audio, "video": info.video},
+            on_connected=on_connected,
+        )
+        peer.restart = restart
+        peer_ref.append(peer)
+        return peer
+
+    async def restart_media(self, participant_id: str) -> bool:
+        """Replace a participant's peer connection by a fresh one (a new offer, new ICE and
+        DTLS), keeping everything else: the participant, its room, what the facilitators
+        allowed it (a locked microphone, a screen being shared) and what it subscribes to.
+
+        aiortc cannot restart ICE on an existing connection, so this is the equivalent: a
+        transport restart. Nobody sees a leave or a join; the others' slots move from the old
+        publications to the new ones (one `tracks` each if anything changed, and a keyframe
+        wait), and the participant's own slots are pointed again once its answer is applied
+        (`last_tracks` is forgotten, so it gets a full `tracks` for its new connection).
+        False if the participant is not here."""
+        participant = self.participants.get(participant_id)
+        if participant is None:
+            return False
+        old = participant.peer
+        peer = self._make_peer(
+            participant.info, participant.listener, [participant], old.restart + 1
+        )
+        # No await until the swap is complete: forwarding never sees half of it.
+        participant.peer = peer
+        participant.last_tracks = {}
+        peer.start()
+        for kind, publication in old.publications.items():
+            fresh = peer.publications.get(kind)
+            if fresh is not None:
+                fresh.set_active(publication.active)
+        for slot in old.slots:
+            slot.attach(None)
+        for publication in old.publications.values():
+            for slot in tuple(publication.slots):
+                slot.attach(None)
+        participant.room.rebalance_all()
+        await old.close()
+        return True
 
     async def leave(self, participant_id: str, reason: str) -> None:
         participant = self.participants.pop(participant_id, None)

@@ -21,6 +21,7 @@ from classroom.domain.tokens import TokenError, verify_join_token
 from classroom.rooms.room import Participant, ParticipantInfo
 from classroom.signaling.gate import JoinGate, locked_out
 from classroom.signaling.links import JoinRefused, Refusal, check_join
+from classroom.signaling.media_watch import flags_of
 from classroom.signaling.messages import ProtocolError
 from classroom.signaling.services import Services
 from classroom.store.errors import StoreUnavailable
@@ -76,6 +77,8 @@ class Seat:
     token: str = ""
     phase: str = "new"
     participant: Participant | None = None
+    #: The presence entry's state and since when (kept when the entry is written again).
+    presence: tuple[str, str] | None = None
 
 
 class Admission:
@@ -208,6 +211,7 @@ class Admission:
             nodes=s.nodes.alternates(),
         )
         seat.participant = media.join(info, conn, room.id)
+        conn.media_expected()
         s.recorder.admitted(session.id, seat.participant)
         seat.phase = "in_room"
         s.on_event(
@@ -226,6 +230,10 @@ class Admission:
             log.debug("room's state not sent to %s: the store is unavailable", conn.key)
         except Exception:
             log.warning("could not send the room's state to %s", conn.key, exc_info=True)
+        if conn.role is Role.facilitator:
+            # Who is in without sound or picture, flagged before this facilitator came.
+            for flag in flags_of(s.directory.in_room(sid)):
+                conn.send("media_missing", **flag)
         if conn.role is not Role.participant:
             open_round = s.breakouts.open_round(sid)
             if open_round is not None:
@@ -242,16 +250,22 @@ class Admission:
             s.breakouts.show_choice(conn, choice)
 
     async def publish_presence(self, conn: Connection, state: str) -> None:
+        """The connection's entry in the session's presence (the roster of who is connected
+        now, `GET /sessions/{sid}/participants`): written on each change of its state, and
+        again when its media is flagged missing or no longer (`media_missing`)."""
         seat = conn.seat
         if seat.session_id is None or seat.member is None or conn.ended:
             return
+        if seat.presence is None or seat.presence[0] != state:
+            seat.presence = (state, format_time(utc_now()))
         entry = {
             "member_id": seat.member.id,
             "name": seat.member.name,
             "role": seat.role.value,
             "state": state,
             "node": self._s.node_id,
-            "since": format_time(utc_now()),
+            "since": seat.presence[1],
+            "media_missing": conn.media_missing,
         }
         store = self._s.store
         try:

@@ -18,6 +18,11 @@ class Caller(Client, Protocol):
 
     def refuse(self, code: str, message: str, ref: str | None) -> None: ...
 
+    async def restart_media(self, cause: str) -> None:
+        """A fresh peer connection for the caller's participant, in place (`cause`: what
+        the client saw: its connection failed, stayed disconnected, or the server said so)."""
+        ...
+
     async def require_facilitator(self, ref: str) -> str:
         """The session id, if the caller's member is a facilitator now (the roster's role,
         read again for this command); else `forbidden`."""

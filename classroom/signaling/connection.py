@@ -21,9 +21,10 @@ from classroom.domain.models import Member, Role, Session, SessionStatus
 from classroom.observability import metrics
 from classroom.rooms.room import Participant, ParticipantInfo, Room
 from classroom.signaling import messages
-from classroom.signaling.admission import Admission, Seat, session_json
+from classroom.signaling.admission import Admission, Seat, ice_servers_for, session_json
 from classroom.signaling.commands import Command
 from classroom.signaling.dispatch import dispatch
+from classroom.signaling.media_watch import MediaWatch, tell_cleared, tell_missing
 from classroom.signaling.messages import ProtocolError
 from classroom.signaling.ratelimit import Limits
 from classroom.signaling.services import Services
@@ -41,6 +42,12 @@ CLOSE_TRY_AGAIN_LATER = WSCloseCode.TRY_AGAIN_LATER
 CLOSE_MOVED = 4307
 #: The `error` `unavailable` of a message that needed the store while it was unreachable.
 UNAVAILABLE = "the server cannot reach its data store right now; try again in a moment"
+#: Media failures a client whose media was up may repair in place (`media_restart`): the
+#: network changed under a working connection, or its ICE consent expired.
+RESTARTABLE = frozenset({"ice_failed", "media_closed"})
+#: How long the server keeps a connection whose media failed, waiting for its
+#: `media_restart`, before it ends the connection as it used to (the client then rejoins).
+RESTART_WAIT_S = 20.0
 
 
 class Connection:
@@ -57,7 +64,20 @@ class Connection:
         #: Join time (classroom_join_seconds) counts from the WebSocket open (or admission).
         self.opened_at = time.monotonic()
         self._first_media_seen = False
+        #: Some peer connection of this connection got media through (DTLS connected):
+        #: from then on a media failure is repaired in place rather than by a rejoin.
+        self._media_was_up = False
+        self._restarting = False
+        self._restart_wait: asyncio.TimerHandle | None = None
+        self._watch = MediaWatch(
+            services.media_connect_timeout_s,
+            self._missing_reason,
+            self._media_missing,
+            self._media_cleared,
+        )
         self._leave_reason = "connection_lost"
+        #: Presence writes of a raised or cleared media flag, cancelled when the connection ends.
+        self._presence_tasks: set[asyncio.Task[None]] = set()
         self._ended = False
         self._end_task: asyncio.Task[None] | None = None
 
@@ -95,6 +115,10 @@ class Connection:
     def last_seen(self) -> float:
         return self._transport.last_seen
 
+    @property
+    def media_missing(self) -> str | None:
+        return self._watch.missing
+
     # --- outgoing -------------------------------------------------------------------------
 
     def send(self, kind: str, **fields: Any) -> None:
@@ -131,6 +155,13 @@ class Connection:
             if await self._await_join():
                 await self._read_loop()
         finally:
+            self._cancel_restart_wait()
+            self._watch.stop()
+            # No presence write may land after `leave` has cleared the entry.
+            for task in list(self._presence_tasks):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
             await self._admission.leave(self, self._leave_reason)
             self._ended = True
             self._services.directory.discard(self)
@@ -274,8 +305,8 @@ class Connection:
             self._services.interactions.room_changed(sid, participant, room)
             self._services.recorder.room_changed(participant.id, room.id)
 
-    async def send_offer(self, sdp: str, publish: dict[str, str]) -> None:
-        self.send("offer", sdp=sdp, publish=publish)
+    async def send_offer(self, sdp: str, publish: dict[str, str], restart: int) -> None:
+        self.send("offer", sdp=sdp, publish=publish, restart=restart)
 
     def peer_failed(self, code: str) -> None:
         self._event(
@@ -284,8 +315,98 @@ class Connection:
             member_id=self.participant.info.member_id if self.participant else None,
             code=code,
         )
+        self._watch.expect()
+        if self._media_was_up and code in RESTARTABLE and not self._ended:
+            # Media worked on this connection: the network changed under it. The client
+            # restores it in place (`media_restart`); only if it does not ask in time does
+            # the connection end, as it would have before.
+            self.send("media_failed", code=code, restart_within_s=RESTART_WAIT_S)
+            if self._restart_wait is None:
+                loop = asyncio.get_running_loop()
+                self._restart_wait = loop.call_later(RESTART_WAIT_S, self._give_up_media, code)
+            return
+        self._give_up_media(code)
+
+    def _give_up_media(self, code: str) -> None:
+        self._restart_wait = None
         self.send("error", code=code, message="the media connection failed; reconnecting")
         self._schedule_end("connection_lost", WSCloseCode.GOING_AWAY)
+
+    def _cancel_restart_wait(self) -> None:
+        if self._restart_wait is not None:
+            self._restart_wait.cancel()
+            self._restart_wait = None
+
+    async def restart_media(self, cause: str) -> None:
+        """A fresh peer connection on this WebSocket (`media_restart`): the participant stays
+        in its room with the same id, and nobody sees it leave or join. `media_restart`
+        (with new ICE servers: TURN credentials may have expired) precedes the new offer."""
+        participant, sid, member = self.participant, self.session_id, self.member
+        if participant is None or sid is None or member is None:
+            raise ProtocolError(
+                "invalid_state", "not in a room: there is no media to restart", "media_restart"
+            )
+        media = self._services.rooms.find_session(sid)
+        if media is None or media.participants.get(participant.id) is not participant:
+            raise ProtocolError(
+                "invalid_state", "not in a room: there is no media to restart", "media_restart"
+            )
+        self._cancel_restart_wait()
+        self._watch.expect()
+        self._restarting = True
+        self.send(
+            "media_restart",
+            ice_servers=ice_servers_for(self._services, member.id),
+            ice_transport_policy=self._services.ice_transport_policy,
+        )
+        await media.restart_media(participant.id)
+        metrics.MEDIA_RESTARTS.labels("started").inc()
+        self._event("media_restart", session_id=sid, member_id=member.id, cause=cause)
+
+    def peer_connected(self) -> None:
+        self._media_was_up = True
+        self._cancel_restart_wait()
+        if self._restarting:
+            self._restarting = False
+            metrics.MEDIA_RESTARTS.labels("recovered").inc()
+        self._watch.connected()
+
+    def media_expected(self) -> None:
+        """The participant's first peer connection has started (admission)."""
+        self._watch.expect()
+
+    def _missing_reason(self) -> str:
+        participant = self.participant
+        return participant.peer.missing_reason() if participant is not None else "no_answer"
+
+    def _media_missing(self, reason: str) -> None:
+        participant, sid = self.participant, self.session_id
+        if participant is None or sid is None:
+            return
+        if not self._media_was_up:
+            metrics.JOINS_WITHOUT_MEDIA.labels(reason).inc()
+        self._event(
+            "media_missing", session_id=sid, member_id=participant.info.member_id, reason=reason
+        )
+        tell_missing(self._services.directory, sid, participant, reason)
+        self._republish_presence()
+
+    def _media_cleared(self, why: str) -> None:
+        if self.session_id is not None:
+            tell_cleared(self._services.directory, self.session_id, self.key, why)
+        if why != "left":
+            self._republish_presence()
+
+    def _republish_presence(self) -> None:
+        """The presence entry says whether media is missing: written again, in the background
+        (a store that is down only delays it; `publish_presence` logs and carries on)."""
+        if self._ended or self.phase != "in_room":
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._admission.publish_presence(self, "in_room")
+        )
+        self._presence_tasks.add(task)
+        task.add_done_callback(self._presence_tasks.discard)
 
     def first_media_forwarded(self) -> None:
         if not self._first_media_seen:

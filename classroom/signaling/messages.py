@@ -59,12 +59,20 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         ("token",),
     ),
     "answer": _schema(
-        {"sdp": {"type": "string", "minLength": 1, "maxLength": MAX_SDP_CHARS}}, ("sdp",)
+        {
+            "sdp": {"type": "string", "minLength": 1, "maxLength": MAX_SDP_CHARS},
+            # The `restart` of the offer answered (absent: the current peer connection's).
+            "restart": {"type": "integer", "minimum": 0, "maximum": 1_000_000},
+        },
+        ("sdp",),
     ),
     "media_state": _schema(
         {"audio": {"type": "boolean"}, "video": {"type": "boolean"}}, ("audio", "video")
     ),
     "ping": _schema({"t": {"type": ["number", "string"]}}),
+    # The client's peer connection failed (or stayed disconnected) while this socket works:
+    # a fresh one, in place (docs/protocol.md, "Media recovery").
+    "media_restart": _schema({"cause": {"enum": ["failed", "disconnected", "server"]}}),
     "leave": _schema({}),
     # Facilitator commands (refused with `forbidden` for everyone else).
     "start_session": _schema({}),

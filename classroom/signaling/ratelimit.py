@@ -40,3 +40,7 @@ class Limits:
     hand: TokenBucket = field(default_factory=_bucket(0.5, 4))
     #: `choose_group`: each pick is a Redis transaction and a message to the session.
     choose: TokenBucket = field(default_factory=_bucket(1.0, 5))
+    #: `media_restart`: each is a new peer connection (ICE, DTLS, an offer of every slot)
+    #: and a keyframe from the participant for everyone who sees it. 3 at once (a client
+    #: tries twice per failure), then one per 10 s.
+    media_restart: TokenBucket = field(default_factory=_bucket(0.1, 3))

@@ -47,5 +47,7 @@ class Services:
     #: How long after its ends_at a live session ends by itself (settings.end_grace): a
     #: join after that ends it rather than let someone in for a moment.
     end_grace: timedelta
+    #: A participant whose media is not up this long is flagged to the facilitators.
+    media_connect_timeout_s: float
     #: The structured event log: (event name, fields).
     on_event: Callable[[str, dict[str, Any]], None]

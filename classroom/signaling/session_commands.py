@@ -1,5 +1,6 @@
 """Handlers of the messages about the connection and the session itself: the SDP answer,
-media state, ping, leave, and the facilitator's start, end and extension of the session."""
+media state, a media restart, ping, leave, and the facilitator's start, end and extension
+of the session."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from aiohttp import WSCloseCode
 
 from classroom.domain.lifecycle import Action, refusal
 from classroom.domain.models import SessionStatus, format_time
+from classroom.observability import metrics
 from classroom.rooms.peer import NegotiationError
 from classroom.signaling.commands import Command, Handler
 from classroom.signaling.messages import ProtocolError
@@ -21,6 +23,14 @@ async def _answer(cmd: Command) -> None:
     participant = cmd.caller.participant
     if participant is None:
         raise ProtocolError("no_offer", "no offer is outstanding", "answer")
+    restart = cmd.message.get("restart", participant.peer.restart)
+    if restart != participant.peer.restart:
+        raise ProtocolError(
+            "no_offer",
+            f"this answers the offer of media connection {restart}, which was replaced by "
+            f"{participant.peer.restart} (media_restart)",
+            "answer",
+        )
     try:
         participant.peer.accept_answer(cmd.message["sdp"])
     except NegotiationError as exc:
@@ -38,6 +48,21 @@ async def _media_state(cmd: Command) -> None:
     if participant is not None:
         participant.room.update_media_state(participant.id, audio, video)
         s.recorder.media_changed(participant.id, video)
+
+
+async def _media_restart(cmd: Command) -> None:
+    """Restore the caller's media in place: a fresh peer connection on this socket."""
+    caller = cmd.caller
+    if caller.participant is None:
+        raise ProtocolError(
+            "invalid_state", "not in a room: there is no media to restart", "media_restart"
+        )
+    if not caller.limits.media_restart.take():
+        metrics.MEDIA_RESTARTS.labels("rate_limited").inc()
+        raise ProtocolError(
+            "rate_limited", "too many media restarts: 3 at once, then one per 10 s", "media_restart"
+        )
+    await caller.restart_media(cmd.message.get("cause", "failed"))
 
 
 async def _ping(cmd: Command) -> None:
@@ -103,6 +128,7 @@ HANDLERS: dict[str, Handler] = {
     "join": _join,
     "answer": _answer,
     "media_state": _media_state,
+    "media_restart": _media_restart,
     "ping": _ping,
     "leave": _leave,
     "start_session": _start_session,

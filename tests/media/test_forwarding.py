@@ -177,17 +177,27 @@ async def test_a_media_connection_that_closes_by_itself_ends_the_participant(
 ) -> None:
     """A peer connection can close without anyone on the server closing it (the other
     side sent a DTLS close, or its ICE consent expired). The participant must not stay
-    in the room without media: they are told, their socket closes (1001, so a browser
-    reconnects), and the others see them leave."""
+    in the room without media: they are told (`media_failed`: media had been up, so a
+    `media_restart` could repair it in place), and when no restart comes within the time
+    the server gives, their socket closes (1001, so a browser reconnects) and the others
+    see them leave."""
     demo = await run_demo(server.base_url, 2, ADMIN_TOKEN)
     a, b = await join_all(server, demo["participant_urls"][:2])
     try:
         await wait_for(lambda: receives_from(b, [a]), 15, "b to receive a's media")
         a_id = a.participant_id
         await a.pc.close()  # no `leave`: the WebSocket stays open
-        await asyncio.wait_for(a.closed.wait(), 10)
+        await wait_for(
+            lambda: any(m["type"] == "media_failed" for m in a.messages), 10, "media_failed"
+        )
+        failed = next(m for m in a.messages if m["type"] == "media_failed")
+        assert failed["code"] == "media_closed"
+        assert a_id in b.others  # still in: the server waits for a restart
+        await asyncio.wait_for(a.closed.wait(), failed["restart_within_s"] + 10)
         errors = [m["code"] for m in a.messages if m["type"] == "error"]
         assert errors == ["media_closed"], [m["type"] for m in a.messages]
+        types = [m["type"] for m in a.messages]
+        assert types.index("media_failed") < types.index("error")
         await wait_for(lambda: a_id not in b.others, 5, "b to see a leave")
         metrics = await server.metrics()
         assert metric_value(metrics, "classroom_leaves_total", {"reason": "connection_lost"}) == 1

@@ -150,9 +150,15 @@ class PeerClient:
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     bye_reason: str | None = None
     rtp_log: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    #: Answer offers at once; False holds them (`answer_held` answers the last one), as a
+    #: client that never gets as far as answering.
+    answers: bool = True
+    #: Peer connections replaced by `media_restart` so far.
+    restarts: int = 0
 
     def __post_init__(self) -> None:
-        self.pc = RTCPeerConnection(RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+        self.pc = self._new_pc()
+        self._held_offer: dict[str, Any] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -172,16 +178,19 @@ class PeerClient:
         if self.video:
             self.local_video = PatternVideoTrack()
 
-        @self.pc.on("track")
+    def _new_pc(self) -> RTCPeerConnection:
+        pc = RTCPeerConnection(RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+
+        @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
-            transceiver = next(
-                (t for t in self.pc.getTransceivers() if t.receiver.track is track), None
-            )
+            transceiver = next((t for t in pc.getTransceivers() if t.receiver.track is track), None)
             if transceiver is None:
                 return
             self._tasks.append(
                 asyncio.get_running_loop().create_task(self._consume(transceiver, track))
             )
+
+        return pc
 
     @property
     def token(self) -> str:
@@ -233,7 +242,16 @@ class PeerClient:
         elif kind == "participant_left":
             self.others.pop(message["participant_id"], None)
         elif kind == "offer":
-            await self._answer(message)
+            if self.answers:
+                await self._answer(message)
+            else:
+                self._held_offer = message
+        elif kind == "media_restart":
+            # A fresh peer connection for the offer that follows (the old one is dropped).
+            old, self.pc = self.pc, self._new_pc()
+            self.restarts += 1
+            self.negotiated.clear()
+            await old.close()
         elif kind == "tracks":
             self.slots = {
                 mid: (s["participant_id"], s["kind"]) if s else None
@@ -266,8 +284,18 @@ class PeerClient:
                 transceiver.sender.replaceTrack(self.local_video)
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
-        await self.send({"v": 1, "type": "answer", "sdp": self.pc.localDescription.sdp})
+        answer_message = {"v": 1, "type": "answer", "sdp": self.pc.localDescription.sdp}
+        if "restart" in message:
+            answer_message["restart"] = message["restart"]
+        await self.send(answer_message)
         self.negotiated.set()
+
+    async def answer_held(self) -> None:
+        """Answer the offer held back (`answers` False), and the ones after it."""
+        self.answers = True
+        offer, self._held_offer = self._held_offer, None
+        assert offer is not None, "no offer was held back"
+        await self._answer(offer)
 
     def _log_rtp(self, transceiver: Any) -> None:
         """Note each RTP packet the transceiver's receiver gets, before aiortc handles it

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from classroom.config import ConfigError, int_env
+from classroom.cli import main
+from classroom.config import MEDIA_CONNECT_TIMEOUT_LIMITS, ConfigError, int_env
 from classroom.rooms.peer import SlotPool
 from classroom.rooms.room import MediaLimits
 
@@ -24,3 +27,16 @@ def test_a_pool_never_exceeds_the_others_a_session_can_hold() -> None:
     assert MediaLimits().pool() == SlotPool(video=16, audio=3)
     assert MediaLimits(max_participants=4).pool() == SlotPool(video=3, audio=3)
     assert MediaLimits(max_participants=2, video_slots=9, audio_slots=1).pool() == SlotPool(1, 1)
+
+
+@pytest.mark.parametrize("raw", ["2", "301", "soon"])
+def test_a_bad_media_connect_timeout_stops_the_server_at_start(
+    raw: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CLASSROOM_MEDIA_CONNECT_TIMEOUT_S", raw)
+    monkeypatch.setenv("CLASSROOM_ADMIN_TOKEN", "t")
+    assert main(["serve", "--data-dir", str(tmp_path), "--port", "1"]) == 2
+    error = capsys.readouterr().err
+    assert "CLASSROOM_MEDIA_CONNECT_TIMEOUT_S" in error
+    low, high = MEDIA_CONNECT_TIMEOUT_LIMITS
+    assert f"from {low} to {high}" in error or "whole number" in error

@@ -1,6 +1,7 @@
 // The people in the room (the side panel's list, everyone sees it) with the facilitator's
 // controls for each: mute (and lock), unlock, stop camera, spotlight, allow screen sharing,
-// remove. And what those controls do on the receiving end: the microphone goes off (and stays
+// remove; and who is in without sound or picture (`media_missing`, facilitators only). And
+// what those controls do on the receiving end: the microphone goes off (and stays
 // off while locked), the camera stops, the spotlight moves; each said in a notice.
 
 import { $, make } from "./dom.js";
@@ -103,6 +104,10 @@ export function setupControls(state, panel) {
     if (state.spotlight === pid) notes.push(t("people.spotlit"));
     if (state.sharer && state.sharer.participant_id === pid) notes.push(t("people.sharing"));
     if (state.isFacilitator && p.role === "participant" && mayShare(p)) notes.push(t("people.mayShare"));
+    const missing = state.isFacilitator && !p.self ? state.mediaMissing.get(pid) : undefined;
+    if (missing) notes.push(t("people.noMedia", { why: t(`people.noMedia.${missing}`) }));
+    if (missing) row.li.dataset.mediaMissing = missing;
+    else delete row.li.dataset.mediaMissing;
     row.status.textContent = notes.length ? notes.join(", ") : "";
     if (!row.toggle) return;
     const open = expanded.has(pid);
@@ -202,7 +207,7 @@ export function setupControls(state, panel) {
   }
 
   state.addEventListener("change", (e) => {
-    if (["hands", "sharer", "self", "moderation"].includes(e.detail.what)) render();
+    if (["hands", "sharer", "self", "moderation", "media"].includes(e.detail.what)) render();
   });
   panel.onChange((current) => current === "people" && render());
   document.addEventListener("classroom:language", () => render());
@@ -224,9 +229,20 @@ export function setupControls(state, panel) {
       });
       on(signaling, "spotlight", (e) => onSpotlight(e.detail));
       on(signaling, "error", (e) => onError(e.detail));
+      on(signaling, "media_missing", (e) => {
+        state.mediaMissing.set(e.detail.participant_id, e.detail.reason);
+        state.changed("media");
+      });
+      on(signaling, "media_missing_cleared", (e) => {
+        state.mediaMissing.delete(e.detail.participant_id);
+        state.changed("media");
+      });
+      // A new socket: the server sends the flags that still hold.
+      on(signaling, "welcome", () => state.mediaMissing.clear());
     },
     detach() {
       state.spotlight = null;
+      state.mediaMissing.clear();
       state.ctx.setMicLocked(false);
       render();
     },

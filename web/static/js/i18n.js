@@ -304,6 +304,11 @@ const en = {
   "people.spotlit": "in the spotlight",
   "people.sharing": "sharing their screen",
   "people.mayShare": "may share their screen",
+  "people.noMedia": "no sound or video: {why}",
+  "people.noMedia.no_answer": "their browser did not answer",
+  "people.noMedia.ice_failed": "the network blocks it (firewall or VPN)",
+  "people.noMedia.dtls_timeout": "it does not get through",
+  "people.noMedia.closed": "the connection dropped",
   "people.handUp": "hand raised",
 
   "moderation.muted": "{name} muted your microphone. You can unmute yourself.",
@@ -324,6 +329,8 @@ const en = {
   "status.moved": "Moving you to the server that hosts this session…",
   "status.connectionLost": "Connection lost. Trying to reconnect…",
   "status.mediaReconnecting": "Media connection interrupted. Reconnecting…",
+  "status.mediaRestoring": "Sound and video dropped out. Restoring them, you stay in the room…",
+  "status.mediaRestored": "Sound and video are back.",
 
   "left.heading": "You left",
   "left.body": "You have left the session. You can rejoin while the session is running.",
@@ -673,6 +680,11 @@ const nb = {
   "people.spotlit": "i fokus",
   "people.sharing": "deler skjermen",
   "people.mayShare": "kan dele skjermen",
+  "people.noMedia": "ingen lyd eller bilde: {why}",
+  "people.noMedia.no_answer": "nettleseren svarte ikke",
+  "people.noMedia.ice_failed": "nettverket stopper det (brannmur eller VPN)",
+  "people.noMedia.dtls_timeout": "det kommer ikke gjennom",
+  "people.noMedia.closed": "forbindelsen ble brutt",
   "people.handUp": "hånd oppe",
 
   "moderation.muted": "{name} dempet mikrofonen din. Du kan slå den på igjen selv.",
@@ -693,6 +705,8 @@ const nb = {
   "status.moved": "Flytter deg til serveren som har denne samlingen…",
   "status.connectionLost": "Forbindelsen ble brutt. Prøver å koble til igjen…",
   "status.mediaReconnecting": "Mediaforbindelsen ble avbrutt. Kobler til på nytt…",
+  "status.mediaRestoring": "Lyd og bilde falt ut. Kobler dem til igjen, du blir i rommet…",
+  "status.mediaRestored": "Lyd og bilde er tilbake.",
 
   "left.heading": "Du har forlatt rommet",
   "left.body": "Du har forlatt samlingen. Du kan bli med igjen så lenge samlingen pågår.",

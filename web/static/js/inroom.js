@@ -35,6 +35,7 @@ export class RoomState extends EventTarget {
     this.sharer = null; // {participant_id, name}
     this.permissions = { mic_locked: false, screen_share: ctx.role === "facilitator" };
     this.moderation = { mic_locked: [], screen_allowed: [] }; // facilitators and observers
+    this.mediaMissing = new Map(); // facilitators: participant id -> reason its media is not up
   }
 
   get isFacilitator() {
@@ -139,6 +140,7 @@ export function setupInRoom(ctx) {
         sharer: state.sharer ? { ...state.sharer } : null,
         spotlight: state.spotlight,
         permissions: { ...state.permissions },
+        mediaMissing: Object.fromEntries(state.mediaMissing),
         panel: panel.current,
       }),
     });

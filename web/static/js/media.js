@@ -1,4 +1,5 @@
-// WebRTC side of the client: one RTCPeerConnection per `welcome`, answers the server's
+// WebRTC side of the client: one RTCPeerConnection per `welcome` (and per `media_restart`,
+// which replaces it on the same socket), answers the server's
 // offers, publishes the local microphone/camera (and a shared screen: kind "screen", sent on
 // `offer.publish.screen`) on the mids the server names, and maps receive transceivers (by
 // mid) to participants from `tracks` messages. No DOM.
@@ -58,7 +59,10 @@ export class MediaSession extends EventTarget {
     this._queue = Promise.resolve();
 
     this._listeners = [
-      ["welcome", (e) => this._onWelcome(e.detail)],
+      ["welcome", (e) => this._newPeerConnection(e.detail)],
+      // The server replaces the peer connection in place (recovery.js): a new one here too,
+      // for the offer that follows.
+      ["media_restart", (e) => this._newPeerConnection(e.detail)],
       ["offer", (e) => this._onOffer(e.detail)],
       ["tracks", (e) => this._onTracks(e.detail)],
       [
@@ -114,7 +118,8 @@ export class MediaSession extends EventTarget {
     return t ? t.sender : null;
   }
 
-  _onWelcome(msg) {
+  /** A fresh RTCPeerConnection with the ICE servers of `welcome` or `media_restart`. */
+  _newPeerConnection(msg) {
     const iceServers = Array.isArray(msg.ice_servers) ? msg.ice_servers : [];
     // "relay": media only through TURN (the operator's setting, CLASSROOM_ICE_TRANSPORT_POLICY).
     const iceTransportPolicy = msg.ice_transport_policy === "relay" ? "relay" : "all";
@@ -211,7 +216,7 @@ export class MediaSession extends EventTarget {
     await pc.setLocalDescription(answer);
     await waitForIceGathering(pc);
     if (gen !== this.generation) return;
-    if (!this.signaling.sendAnswer(pc.localDescription.sdp)) {
+    if (!this.signaling.sendAnswer(pc.localDescription.sdp, msg.restart)) {
       console.warn("media: answer not sent, signalling is not connected");
     }
   }

@@ -26,7 +26,9 @@
 //                    room_changed, room_updated, round_warning, broadcast, help_requested,
 //                    round_choice;
 //                    in the room: chat, chat_history, hands, reaction, poll, screen_share,
-//                    spotlight, permissions, muted, camera_stopped, moderation
+//                    spotlight, permissions, muted, camera_stopped, moderation;
+//                    media recovery: media_restart, media_failed; facilitators:
+//                    media_missing, media_missing_cleared
 //   "protocol-error" {reason, data} an incoming frame that does not fit the protocol
 
 export const PROTOCOL_VERSION = 1;
@@ -265,6 +267,13 @@ const VALIDATORS = {
   permissions: (m) => isBool(m.mic_locked) && isBool(m.screen_share),
   muted: (m) => isBool(m.locked),
   camera_stopped: () => true,
+  // Media recovery (docs/protocol.md, "Media recovery").
+  media_restart: (m) =>
+    (m.ice_servers === undefined || Array.isArray(m.ice_servers)) &&
+    (m.ice_transport_policy === undefined || m.ice_transport_policy === "all" || m.ice_transport_policy === "relay"),
+  media_failed: (m) => isString(m.code),
+  media_missing: (m) => isString(m.participant_id) && isString(m.name) && isString(m.reason),
+  media_missing_cleared: (m) => isString(m.participant_id) && isString(m.reason),
   moderation: (m) =>
     Array.isArray(m.mic_locked) &&
     m.mic_locked.every(isString) &&
@@ -393,9 +402,35 @@ export class SignalingClient extends EventTarget {
     return this.state === "connected";
   }
 
-  /** Send `answer` to the outstanding offer. Returns false when not connected. */
-  sendAnswer(sdp) {
-    return this._send({ type: "answer", sdp });
+  /**
+   * Send `answer` to the outstanding offer; `restart` is the offer's (which peer connection
+   * it is for). Returns false when not connected.
+   */
+  sendAnswer(sdp, restart) {
+    const body = { type: "answer", sdp };
+    if (Number.isInteger(restart)) body.restart = restart;
+    return this._send(body);
+  }
+
+  /**
+   * Ask for a fresh peer connection on this socket (recovery.js): the server answers
+   * `media_restart` and a new `offer`. `cause`: failed, disconnected, server, timeout.
+   * Returns false when not connected.
+   */
+  restartMedia(cause) {
+    return this.joined && this._send({ type: "media_restart", cause });
+  }
+
+  /**
+   * Media failed and is being restored in place: from now on the connection is in trouble,
+   * so that a reconnect that follows (if the restarts do not help) backs off and gives up
+   * counted from this first failure, and says "media blocked".
+   */
+  mediaTrouble() {
+    if (this._troubleSince === null) this._troubleSince = Date.now();
+    this._welcomedInTrouble = true;
+    clearTimeout(this._timers.stable);
+    this._timers.stable = null;
   }
 
   /** Record the microphone/camera state and tell the server (also used by the next `join`). */

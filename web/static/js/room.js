@@ -21,6 +21,7 @@ import { preferredLanguage, setupLanguageSwitch } from "./language.js";
 import { MediaSession } from "./media.js";
 import { createMeter } from "./meter.js";
 import { SignalingClient } from "./protocol.js";
+import { MediaRecovery } from "./recovery.js";
 import { createTile, hueOf, initials, layoutGrid, renderTile } from "./tiles.js";
 
 const rootEl = document.getElementById("app");
@@ -98,6 +99,7 @@ const app = {
   speaking: new Set(),
   signaling: null,
   media: null,
+  recovery: null,
   selfTile: null,
   local: {
     audio: null,
@@ -187,6 +189,11 @@ window.classroom = {
   },
   get media() {
     return app.media;
+  },
+  /** The in-place media recovery (recovery.js): {attempts, restarts, mediaWasUp}. */
+  get recovery() {
+    const r = app.recovery;
+    return r ? { attempts: r.attempts, restarts: r.restarts, mediaWasUp: r.mediaWasUp } : null;
   },
   get room() {
     return app.room;
@@ -890,8 +897,10 @@ async function join() {
     video: effectiveVideo(),
   });
   const media = new MediaSession(signaling, { audio: app.local.audio, video: app.local.video });
+  const recovery = new MediaRecovery(signaling, media);
   app.signaling = signaling;
   app.media = media;
+  app.recovery = recovery;
 
   signaling.addEventListener("state", (e) => onConnectionState(e.detail));
   signaling.addEventListener("welcome", (e) => onWelcome(e.detail));
@@ -933,10 +942,19 @@ async function join() {
     document.body.dataset.media = e.detail.state;
     // Media got through: only now is the connection healthy (the back-off starts afresh).
     if (e.detail.state === "connected" && app.signaling === signaling) signaling.mediaConnected();
-    if (e.detail.state === "failed" && app.signaling === signaling) {
-      console.warn("media connection failed; reconnecting to get a new one");
-      signaling.reconnect("media_failed");
-    }
+  });
+  // A failed (or stuck disconnected) peer connection is restored in place first, then by
+  // reconnecting (recovery.js).
+  recovery.addEventListener("restoring", (e) => {
+    console.warn(`media connection ${e.detail.cause}; restoring it in place (try ${e.detail.attempt})`);
+    if (app.connection === "connected") showBanner("status.mediaRestoring");
+  });
+  recovery.addEventListener("restored", () => {
+    if (app.connection === "connected") hideBanner();
+    announce(t("status.mediaRestored"));
+  });
+  recovery.addEventListener("fallback", (e) => {
+    console.warn(`media connection ${e.detail.cause}; reconnecting to get a new one`);
   });
 
   signaling.connect();
@@ -962,8 +980,11 @@ function endSession(reason) {
   }
   const signaling = app.signaling;
   const media = app.media;
+  const recovery = app.recovery;
   app.signaling = null;
   app.media = null;
+  app.recovery = null;
+  if (recovery) recovery.dispose();
   if (media) media.dispose();
   breakouts.detach();
   equity.detach();
