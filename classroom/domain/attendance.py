@@ -49,6 +49,7 @@ LEAVE_REASONS = (
     "server_shutdown",
     "node_lost",
     "role_changed",
+    "moved",
 )
 
 

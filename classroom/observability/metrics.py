@@ -38,7 +38,12 @@ LEAVE_REASONS = (
     "server_shutdown",
     "flood",
     "role_changed",
+    "moved",
 )
+#: Where an admission into a session not hosted yet went (classroom.signaling.nodes).
+PLACEMENT_WHERE = ("here", "elsewhere", "takeover")
+#: Why a node sent a session's people to another node.
+MOVE_REASONS = ("drain", "lost")
 #: Why a participant's media is not up within CLASSROOM_MEDIA_CONNECT_TIMEOUT_S
 #: (classroom.rooms.peer.Peer.missing_reason).
 MEDIA_MISSING_REASONS = ("no_answer", "ice_failed", "dtls_timeout", "closed")
@@ -63,7 +68,8 @@ LABEL_VALUES: dict[str, frozenset[str]] = {
     "room_kind": frozenset(ROOM_KINDS),
     "role": frozenset(ROLES),
     "direction": frozenset(DIRECTIONS),
-    "reason": frozenset(LEAVE_REASONS) | frozenset(MEDIA_MISSING_REASONS),
+    "reason": frozenset(LEAVE_REASONS) | frozenset(MEDIA_MISSING_REASONS) | frozenset(MOVE_REASONS),
+    "where": frozenset(PLACEMENT_WHERE),
     "type": SIGNALING_TYPES | {"decoder", "encoder"},
     "result": frozenset(
         {*JOIN_RESULTS, *SIGNALING_RESULTS, *MEDIA_RESTART_RESULTS}
@@ -105,9 +111,9 @@ SESSIONS_MOVED = Counter(
     "(drain), or found taken over by another node (lost)",
     ["reason"],
 )
-for _where in ("here", "elsewhere", "takeover"):
+for _where in PLACEMENT_WHERE:
     PLACEMENTS.labels(_where)
-for _reason in ("drain", "lost"):
+for _reason in MOVE_REASONS:
     SESSIONS_MOVED.labels(_reason)
 REDIS_UP = Gauge("classroom_redis_up", "1 if Redis answered the node's last health probe")
 MEDIA_MISSING = Gauge(

@@ -127,8 +127,9 @@ EFFECTS: dict[str, tuple[str, str]] = {
 #: Messages that come on their own schedule (the equity panel, the round's clock, the
 #: media plane's routing and renegotiation): never the doing of a refused frame.
 BACKGROUND = frozenset({"equity", "round_warning", "speaking", "tracks", "offer"})
-#: Keys that change with time, not with commands (classroom/store/keys.py, records.py).
-VOLATILE = re.compile(r"^classroom:node:|:(presence|alive|engagement)$")
+#: Keys that change with time, not with commands (classroom/store/keys.py, records.py,
+#: placement.py: node announcements and session leases come and go with the ticks).
+VOLATILE = re.compile(r"^classroom:node(s$|:)|:(presence|alive|engagement|node)$")
 #: Who sends the fuzzed frames; the facilitator twice as often.
 SENDERS = ("fac", "fac", "ase", "ola", "obs")
 #: The roster of the session under test: short name -> (name, role). Per never connects.
