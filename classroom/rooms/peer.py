@@ -36,7 +36,7 @@ from classroom.rooms import aiortc_hooks
 from classroom.rooms.forwarding import AudioLevelSink, Publication, SendSlot
 from classroom.rooms.media_stats import PublisherStats, SubscriberReports
 from classroom.rooms.rtp import ExtensionLayout, OutboundStream
-from classroom.rooms.sdp import advertise_public_ip
+from classroom.rooms.sdp import advertise_public_ip, enable_opus_fec
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +240,7 @@ class Peer:
             return
         offer = await self.pc.createOffer()
         await self.pc.setLocalDescription(offer)
-        sdp = self.pc.localDescription.sdp
+        sdp = enable_opus_fec(self.pc.localDescription.sdp)
         if self._ice.public_ip:
             sdp = advertise_public_ip(sdp, self._ice.public_ip)
         for tag, transceiver in self._pending:

@@ -61,7 +61,11 @@ async def start_server(
     extra: list[str] | None = None,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
+    host: str = "127.0.0.1",
+    ice_loopback: bool = True,
 ) -> ServerProcess:
+    """`host`: where it listens (and its base URL); `ice_loopback`: 127.0.0.1 among its ICE
+    candidates (bench/netem.py serves on a link address of its own namespace instead)."""
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "server.log"
@@ -71,13 +75,14 @@ async def start_server(
         "classroom",
         "serve",
         "--host",
-        "127.0.0.1",
+        host,
         "--port",
         str(port),
         "--data-dir",
         str(data_dir),
-        "--ice-loopback",
     ]
+    if ice_loopback:
+        args.append("--ice-loopback")
     if redis_url:
         args += ["--redis-url", redis_url]
     args += extra or []
@@ -92,7 +97,7 @@ async def start_server(
         args, stdout=log_file, stderr=subprocess.STDOUT, env=environment, cwd=cwd
     )
     log_file.close()
-    server = ServerProcess(process, f"http://127.0.0.1:{port}", data_dir, log_path)
+    server = ServerProcess(process, f"http://{host}:{port}", data_dir, log_path)
     deadline = time.monotonic() + 30
     async with aiohttp.ClientSession() as http:
         while True:
