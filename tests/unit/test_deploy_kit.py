@@ -379,17 +379,20 @@ def test_coturn_runs_the_tested_turnserver_conf_with_every_marked_value() -> Non
 
 def test_valkey_keeps_an_append_only_file_on_a_volume_in_compose_and_kubernetes() -> None:
     conf = (DEPLOY / "valkey" / "valkey.conf").read_text().splitlines()
-    assert "appendonly yes" in conf and "appendfsync everysec" in conf and "dir /data" in conf
+    assert "appendonly yes" in conf and "appendfsync everysec" in conf
     assert "maxmemory-policy noeviction" in conf
     valkey = compose()["services"]["valkey"]
     assert "valkey-data:/data" in valkey["volumes"] and "valkey-data" in compose()["volumes"]
     assert "./valkey/valkey.conf:/usr/local/etc/valkey/valkey.conf:ro" in valkey["volumes"]
-    assert valkey["command"][:2] == ["valkey-server", "/usr/local/etc/valkey/valkey.conf"]
+    assert valkey["command"][:4] == [
+        "valkey-server", "/usr/local/etc/valkey/valkey.conf", "--dir", "/data"
+    ]  # fmt: skip
     statefulset = resource("StatefulSet", "valkey")
     mounts = {m["name"]: m["mountPath"] for m in container(statefulset)["volumeMounts"]}
     assert mounts["data"] == "/data"
     assert [t["metadata"]["name"] for t in statefulset["spec"]["volumeClaimTemplates"]] == ["data"]
-    assert container(statefulset)["args"][0] == mounts["config"] + "/valkey.conf"
+    config = mounts["config"] + "/valkey.conf"
+    assert container(statefulset)["args"][:3] == [config, "--dir", mounts["data"]]
 
 
 def test_kustomization_applies_every_manifest_and_generates_the_configmaps_they_mount() -> None:
