@@ -429,6 +429,10 @@ def test_node_statefulset_drains_before_it_stops_and_probes_readyz() -> None:
     assert node["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert node["startupProbe"]["httpGet"]["path"] == "/healthz"
     assert {"configMapRef": {"name": "classroom"}} in node["envFrom"]
+    # The shell only sets the public address, then execs the node on the probed port.
+    script = node["args"][0]
+    assert "exec classroom serve" in script and "--port 8080" in script
+    assert node["ports"][0]["containerPort"] == 8080
     port_range(config["CLASSROOM_MEDIA_PORTS"])
     # Media: host network, one node pod per host.
     assert pod["hostNetwork"] is True and pod["dnsPolicy"] == "ClusterFirstWithHostNet"
