@@ -18,6 +18,7 @@ from classroom.config import (
     VIDEO_SLOTS_LIMIT,
     ConfigError,
     Settings,
+    drain_timeout_from,
     env,
     ice_servers_from_env,
     ice_transport_policy_from_env,
@@ -133,6 +134,9 @@ def serve(args: argparse.Namespace) -> int:
             public_url=args.public_url or env("CLASSROOM_PUBLIC_URL"),
             node_id=node_id_from(args.node_id or env("CLASSROOM_NODE_ID")),
             node_lease_s=int_env("CLASSROOM_NODE_LEASE_S", 15, 3, 300),
+            drain_timeout_s=drain_timeout_from(
+                args.drain_timeout, env("CLASSROOM_DRAIN_TIMEOUT_S")
+            ),
             log_level=args.log_level,
             log_json=args.log_json,
             attendance_grace_s=number_env("CLASSROOM_ATTENDANCE_GRACE_S", 30.0),
@@ -207,6 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--public-url", help="this node's base URL (join links, other nodes' redirects)")
     s.add_argument(
         "--node-id", help="this node's id among the nodes on one Redis (default: random)"
+    )
+    s.add_argument(
+        "--drain-timeout",
+        help="on SIGTERM, seconds to wait for this node's sessions to end before moving the "
+        "rest to other nodes (default 0: move them at once)",
     )
     s.add_argument(
         "--nodes",

@@ -63,6 +63,9 @@ class Settings:
     #: How long a node owns its sessions without renewing (CLASSROOM_NODE_LEASE_S): the
     #: time from a node's death to another one taking its sessions.
     node_lease_s: int = 15
+    #: On SIGTERM, how long a node waits for its sessions to end before it hands the rest
+    #: to other nodes (--drain-timeout, CLASSROOM_DRAIN_TIMEOUT_S); 0: hand them over now.
+    drain_timeout_s: float = 0.0
     #: Attendance: a reconnect within this many seconds does not split an interval.
     attendance_grace_s: float = 30.0
     #: Raw attendance and interaction records are replaced by aggregates this long after
@@ -134,6 +137,24 @@ def node_id_from(raw: str | None) -> str:
     if not NODE_ID.match(raw):
         raise ConfigError(f"node id {raw!r}: use 1-63 letters, digits, '_' or '-'")
     return raw
+
+
+#: The longest drain timeout: an orchestrator's grace period must cover it.
+DRAIN_TIMEOUT_LIMIT_S = 6 * 3600
+
+
+def drain_timeout_from(flag: str | None, raw: str | None) -> float:
+    """--drain-timeout or CLASSROOM_DRAIN_TIMEOUT_S: whole seconds, 0 to 6 hours."""
+    value = flag if flag is not None else raw
+    if value is None or value == "":
+        return 0.0
+    try:
+        seconds = int(value)
+    except ValueError:
+        raise ConfigError(f"drain timeout {value!r}: a whole number of seconds") from None
+    if not 0 <= seconds <= DRAIN_TIMEOUT_LIMIT_S:
+        raise ConfigError(f"drain timeout {seconds}: between 0 and {DRAIN_TIMEOUT_LIMIT_S} seconds")
+    return float(seconds)
 
 
 def ice_servers_from_env(raw: str | None) -> list[dict[str, Any]]:

@@ -215,11 +215,12 @@ async def _lifecycle_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _say_goodbye(app: web.Application) -> None:
     """Graceful shutdown: hand the sessions to other nodes if there are any (their people
-    are sent there), stop taking joins, tell everyone left that we restart, close cleanly."""
+    are sent there; with a drain timeout, first wait up to that long for the sessions to
+    end by themselves), stop taking joins, tell everyone left that we restart, close."""
     nodes = app.get(NODES)
     if nodes is not None:
         try:
-            await nodes.drain()
+            await nodes.drain(wait_s=app[SETTINGS].drain_timeout_s)
         except Exception:
             log.warning("could not hand the sessions over to other nodes", exc_info=True)
     rooms = app.get(ROOMS)

@@ -12,6 +12,8 @@ people after it; a node alone restarts in place, as before there were several.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -50,6 +52,8 @@ class Nodes:
         self.draining = False
         #: The other live nodes, as of the last tick.
         self.others: list[NodeInfo] = []
+        #: Set at a tick that finds nobody here (a drain with a timeout waits for it).
+        self._idle = asyncio.Event()
 
     @property
     def node_id(self) -> str:
@@ -67,6 +71,10 @@ class Nodes:
 
     async def tick(self) -> None:
         """Announce this node, renew its leases, let go of sessions it turns out to have lost."""
+        if self._rooms.participant_count():
+            self._idle.clear()
+        else:
+            self._idle.set()
         await self.placement.announce(self.info())
         self.others = [n for n in await self.placement.nodes() if n.node_id != self.node_id]
         hosted = [media.session_id for media in self._rooms.sessions() if len(media)]
@@ -120,12 +128,18 @@ class Nodes:
                 return info.url
         return None
 
-    async def drain(self) -> int:
+    async def drain(self, wait_s: float = 0.0) -> int:
         """Take no new sessions and hand each hosted one to the least loaded other node;
-        how many were handed over (0: no other node is open, the sessions stay)."""
+        how many were handed over (0: no other node is open, the sessions stay). With
+        `wait_s`, first wait up to that long for the sessions to end by themselves."""
         self.draining = True
         metrics.DRAINING.set(1)
         await self.placement.announce(self.info())
+        if wait_s > 0 and self._rooms.participant_count():
+            self._idle.clear()  # the next tick that finds nobody here sets it
+            log.info("draining: waiting up to %.0f s for the sessions to end", wait_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), wait_s)
         others = [n for n in await self.placement.nodes() if n.node_id != self.node_id]
         moved = 0
         for media in self._rooms.sessions():

@@ -319,3 +319,37 @@ def port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+async def test_sigterm_with_a_drain_timeout_waits_for_the_session_then_moves_it(
+    tmp_path: Path, valkey: EmbeddedValkey
+) -> None:
+    """--drain-timeout: on SIGTERM the node takes no new sessions but lets its live one go
+    on for that long; then it hands the session over and its people follow."""
+    env = {"CLASSROOM_NODE_LEASE_S": str(LEASE_S)}
+    a = await start_server(
+        tmp_path / "a",
+        redis_url=valkey.url,
+        extra=["--node-id", "a", "--drain-timeout", "4"],
+        env=env,
+    )
+    b = await start_server(tmp_path / "b", redis_url=valkey.url, extra=["--node-id", "b"], env=env)
+    try:
+        await wait_until(lambda: known_nodes(a), 10, "both nodes announced")
+        demo = await run_demo(a.base_url, 1, ADMIN_TOKEN)
+        client = await joined(a.base_url, demo["participant_urls"][0], video=False)
+        await asyncio.wait_for(client.welcomed.wait(), 10)
+        a.process.send_signal(signal.SIGTERM)
+        terminated = time.monotonic()
+        moved = await follow(client, 15)
+        waited = time.monotonic() - terminated
+        try:
+            assert moved.base_url == b.base_url
+            assert 3.5 <= waited < 12, waited
+        finally:
+            await moved.close()
+        assert a.process.wait(15) == 0
+    finally:
+        for server in (a, b):
+            if server.process.poll() is None:
+                server.stop()
