@@ -134,6 +134,7 @@ def serve(args: argparse.Namespace) -> int:
             public_url=args.public_url or env("CLASSROOM_PUBLIC_URL"),
             node_id=node_id_from(args.node_id or env("CLASSROOM_NODE_ID")),
             node_lease_s=int_env("CLASSROOM_NODE_LEASE_S", 15, 3, 300),
+            node_max_participants=int_env("CLASSROOM_NODE_MAX_PARTICIPANTS", 0, 0, 100_000),
             drain_timeout_s=drain_timeout_from(
                 args.drain_timeout, env("CLASSROOM_DRAIN_TIMEOUT_S")
             ),

@@ -63,6 +63,9 @@ class Settings:
     #: How long a node owns its sessions without renewing (CLASSROOM_NODE_LEASE_S): the
     #: time from a node's death to another one taking its sessions.
     node_lease_s: int = 15
+    #: Participants this node takes at most before new sessions go to other nodes
+    #: (CLASSROOM_NODE_MAX_PARTICIPANTS); 0: no limit but its CPU.
+    node_max_participants: int = 0
     #: On SIGTERM, how long a node waits for its sessions to end before it hands the rest
     #: to other nodes (--drain-timeout, CLASSROOM_DRAIN_TIMEOUT_S); 0: hand them over now.
     drain_timeout_s: float = 0.0

@@ -145,7 +145,15 @@ async def _nodes_ctx(app: web.Application) -> AsyncIterator[None]:
     """This node among the others on the same Redis: it announces itself, keeps the leases
     of the sessions it hosts, and withdraws when it stops."""
     placement = Placement(app[STORE].redis, app[NODE_ID], app[SETTINGS].node_lease_s * 1000)
-    nodes = Nodes(placement, app[ROOMS], app[DIRECTORY], app[SETTINGS].base_url, app[EVENT_LOG])
+    settings = app[SETTINGS]
+    nodes = Nodes(
+        placement,
+        app[ROOMS],
+        app[DIRECTORY],
+        settings.base_url,
+        app[EVENT_LOG],
+        capacity=settings.node_max_participants,
+    )
     app[NODES] = nodes
     try:
         async with running(nodes.keep()):

@@ -41,7 +41,7 @@ LEAVE_REASONS = (
     "moved",
 )
 #: Where an admission into a session not hosted yet went (classroom.signaling.nodes).
-PLACEMENT_WHERE = ("here", "elsewhere", "takeover")
+PLACEMENT_WHERE = ("here", "elsewhere", "takeover", "refused")
 #: Why a node sent a session's people to another node.
 MOVE_REASONS = ("drain", "lost")
 #: Why a participant's media is not up within CLASSROOM_MEDIA_CONNECT_TIMEOUT_S
@@ -102,7 +102,7 @@ PLACEMENTS = Counter(
     "classroom_placements_total",
     "Admissions into a session not hosted here: claimed for this node (here) or sent to "
     "the node that hosts it (elsewhere); takeover: the session's host was gone and it was "
-    "claimed anew",
+    "claimed anew; refused: every node was full",
     ["where"],
 )
 SESSIONS_MOVED = Counter(

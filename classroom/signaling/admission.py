@@ -23,6 +23,7 @@ from classroom.signaling.gate import JoinGate, locked_out
 from classroom.signaling.links import JoinRefused, Refusal, check_join
 from classroom.signaling.media_watch import flags_of
 from classroom.signaling.messages import ProtocolError
+from classroom.signaling.nodes import NodesFull
 from classroom.signaling.services import Services
 from classroom.store.errors import StoreUnavailable
 
@@ -167,7 +168,16 @@ class Admission:
         s = self._s
         member = seat.member
         assert member is not None
-        elsewhere = await s.nodes.host_of(session.id)
+        try:
+            elsewhere = await s.nodes.host_of(session.id)
+        except NodesFull:
+            seat.phase = "waiting" if waited else "new"
+            raise ProtocolError(
+                "unavailable",
+                "every server is full right now; trying again shortly",
+                "join",
+                close_code=1013,  # try again later: the client comes back with its back-off
+            ) from None
         if elsewhere is not None:  # hosted by another node: the browser goes there
             conn.move_to(elsewhere)
             return

@@ -428,7 +428,7 @@ class Connection:
                     await self._admission.admit(self, session)
                 except ProtocolError as exc:
                     self.refuse(exc.code, exc.message, exc.ref)
-                    self._schedule_end("refused", WSCloseCode.POLICY_VIOLATION)
+                    self._schedule_end("refused", exc.close_code)
                 except StoreUnavailable:
                     self.refuse("unavailable", UNAVAILABLE, "join")
                     self._schedule_end("refused", CLOSE_TRY_AGAIN_LATER)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +33,26 @@ log = logging.getLogger(__name__)
 TICK_S = 2.0
 
 
+class NodesFull(Exception):
+    """Every open node is at its limit: no node can take a new session now."""
+
+
+class CpuShare:
+    """This process's CPU time over wall time since the last reading (one core = 1.0)."""
+
+    def __init__(self) -> None:
+        self._wall = time.monotonic()
+        self._cpu = time.process_time()
+        self._last = 0.0
+
+    def share(self) -> float:
+        wall, cpu = time.monotonic(), time.process_time()
+        if wall - self._wall >= 0.5:
+            self._last = (cpu - self._cpu) / (wall - self._wall)
+            self._wall, self._cpu = wall, cpu
+        return round(self._last, 3)
+
+
 class Nodes:
     """One per node. Owned by the event loop: its state changes between awaits only."""
 
@@ -42,6 +63,7 @@ class Nodes:
         directory: Directory,
         url: str,
         on_event: Callable[[str, dict[str, Any]], None],
+        capacity: int = 0,
     ) -> None:
         self.placement = placement
         self._rooms = rooms
@@ -54,6 +76,9 @@ class Nodes:
         self.others: list[NodeInfo] = []
         #: Set at a tick that finds nobody here (a drain with a timeout waits for it).
         self._idle = asyncio.Event()
+        #: Participants this node takes at most (0: no limit): beyond, sessions go elsewhere.
+        self._capacity = capacity
+        self._cpu = CpuShare()
 
     @property
     def node_id(self) -> str:
@@ -65,8 +90,9 @@ class Nodes:
             url=self.url,
             participants=self._rooms.participant_count(),
             sessions=len(self._rooms.sessions()),
-            capacity=self._rooms.limits.max_participants * max(1, len(self._rooms.sessions())),
+            capacity=self._capacity,
             draining=self.draining,
+            cpu=self._cpu.share(),
         )
 
     async def tick(self) -> None:
@@ -110,6 +136,9 @@ class Nodes:
             return None
         for _ in range(2):  # an owner that vanished between the claim and its lookup
             claim = await self.placement.claim(sid)
+            if claim is None:
+                metrics.PLACEMENTS.labels("refused").inc()
+                raise NodesFull()
             owner = claim.owner
             if claim.takeover:
                 log.warning("session %s taken over from node %s by %s", sid, claim.before, owner)

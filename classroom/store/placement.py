@@ -35,6 +35,8 @@ from classroom.store import keys
 #: A session's lease and a node's announcement, renewed a few times per lease: a node that
 #: has not renewed for this long is dead or cut off (CLASSROOM_NODE_LEASE_S).
 LEASE_MS = 15_000
+#: A node whose process used this share of its core over the last tick takes no new session.
+BUSY_CPU = 0.85
 
 # KEYS[1]: the session's owner key. ARGV: candidate node id, lease ms, and the prefix and
 # suffix of a node's announcement key. The current owner stays while its announcement
@@ -106,9 +108,11 @@ class NodeInfo:
     url: str
     participants: int = 0
     sessions: int = 0
-    #: Participants it takes at most (its media limits, times the sessions it would host).
+    #: Participants it takes at most (CLASSROOM_NODE_MAX_PARTICIPANTS; 0: no limit).
     capacity: int = 0
     draining: bool = False
+    #: Its process's share of one core over the last tick (0.0 to 1.0 and more).
+    cpu: float = 0.0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -123,21 +127,34 @@ class NodeInfo:
             sessions=int(data.get("sessions", 0)),
             capacity=int(data.get("capacity", 0)),
             draining=bool(data.get("draining", False)),
+            cpu=float(data.get("cpu", 0.0)),
         )
 
     @property
     def full(self) -> bool:
+        """Takes no new session: at its participant limit."""
         return self.capacity > 0 and self.participants >= self.capacity
+
+    @property
+    def busy(self) -> bool:
+        """Its one core nearly used up (a node is one process): a new session goes to a
+        node that is not, if there is one."""
+        return self.cpu >= BUSY_CPU
 
 
 def least_loaded(nodes: Sequence[NodeInfo], prefer: str) -> NodeInfo | None:
-    """The node a new session goes to: alive (listed), not draining, not full, with the
-    fewest participants, then the fewest sessions; `prefer` (the asking node) on a tie, so
-    that a lone node and a quiet cluster keep sessions where they are asked for."""
+    """The node a new session goes to: alive (listed), not draining, not full, not busy if
+    any is not, with the fewest participants, then the fewest sessions, then the least CPU;
+    `prefer` (the asking node) on a tie, so that a lone node and a quiet cluster keep
+    sessions where they are asked for."""
     open_nodes = [n for n in nodes if not n.draining and not n.full]
     if not open_nodes:
         return None
-    return min(open_nodes, key=lambda n: (n.participants, n.sessions, n.node_id != prefer))
+    open_nodes = [n for n in open_nodes if not n.busy] or open_nodes
+    return min(
+        open_nodes,
+        key=lambda n: (n.participants, n.sessions, round(n.cpu, 1), n.node_id != prefer),
+    )
 
 
 @dataclass(frozen=True)
@@ -209,10 +226,16 @@ class Placement:
         raw = await self._redis.get(session_node(sid))
         return str(raw) if raw is not None else None
 
-    async def claim(self, sid: str) -> Claim:
+    async def claim(self, sid: str) -> Claim | None:
         """The node that hosts `sid`: its live owner, or else the least loaded open node
-        (this one if none is announced), which now owns it."""
-        candidate = least_loaded(await self.nodes(), self.node_id)
+        (this one if none is announced), which now owns it; None if every node is full
+        (the join is refused for now)."""
+        nodes = await self.nodes()
+        candidate = least_loaded(nodes, self.node_id)
+        if candidate is None and any(not n.draining for n in nodes):
+            owner = await self.owner(sid)
+            if owner is None or not any(n.node_id == owner for n in nodes):
+                return None
         chosen = candidate.node_id if candidate is not None else self.node_id
         owner, before = await self._claim(
             keys=[session_node(sid)],
