@@ -152,6 +152,14 @@ class Nodes:
                 metrics.PLACEMENTS.labels("here").inc()
                 return None
             info = await self.placement.node(owner)
+            if info is not None and info.url.rstrip("/") == self.url.rstrip("/"):
+                # Our own URL under another id: this node before a crash and restart. Its
+                # sessions are ours; its announcement only has not lapsed yet.
+                if await self.placement.take_from(sid, owner):
+                    log.info("session %s taken back from this node's previous run", sid)
+                    metrics.PLACEMENTS.labels("takeover").inc()
+                    return None
+                continue
             if info is not None:
                 metrics.PLACEMENTS.labels("elsewhere").inc()
                 return info.url

@@ -260,6 +260,14 @@ class Placement:
         )
         return bool(int(done))
 
+    async def take_from(self, sid: str, from_node: str) -> bool:
+        """Take `sid` over from `from_node` (this node's own previous run); False if it is
+        no longer that node's."""
+        done = await self._hand_over(
+            keys=[session_node(sid)], args=[from_node, self.node_id, self._lease_ms]
+        )
+        return bool(int(done))
+
     async def release(self, sid: str) -> None:
         """The session is no longer hosted here (it ended, or the last one left)."""
         await self._release(keys=[session_node(sid)], args=[self.node_id])

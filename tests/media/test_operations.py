@@ -352,6 +352,7 @@ def test_prometheus_evaluates_every_alert_rule(run: SessionRun) -> None:
         "ClassroomRedisUnreachable",
         "ClassroomMediaTranscoded",
         "ClassroomValkeyRestarting",
+        "ClassroomSessionsMoved",
     }
     for rule in rules:
         assert rule["health"] == "ok", (rule["name"], rule.get("lastError"))
