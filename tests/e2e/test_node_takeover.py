@@ -79,9 +79,8 @@ async def test_browsers_find_the_other_node_when_their_host_is_killed(
             await page.wait_for_function(f"{REMOTE_TILES} === 1", timeout=30000)
             await frames_advance(page, 20)
             # The welcome named the other node, and the page may open a socket to it.
-            assert await page.evaluate("window.classroom.signaling.alternates") == [
-                b.base_url.replace("http", "ws", 1) + "/ws"
-            ]
+            alternates = await page.evaluate("window.classroom.signaling.alternates")
+            assert b.base_url.replace("http", "ws", 1) + "/ws" in alternates, alternates
 
         os.kill(a.pid, signal.SIGKILL)
         killed = time.monotonic()

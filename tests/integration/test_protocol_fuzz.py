@@ -281,6 +281,15 @@ class Conn:
         """Answer each offer the way a browser would (no tracks of its own)."""
         while self.offers and self.open:
             offer = self.offers.pop(0)
+            restart = offer.get("restart", 0)
+            if restart != getattr(self, "_restart", 0) or self.pc.signalingState == "closed":
+                # A media restart (or a peer connection closed by a failure): a browser
+                # answers it with a fresh peer connection (recovery.js), so does this one.
+                self._restart = restart
+                await self.pc.close()
+                self.pc = RTCPeerConnection(
+                    RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+                )
             await self.pc.setRemoteDescription(
                 RTCSessionDescription(sdp=offer["sdp"], type="offer")
             )
