@@ -1,8 +1,8 @@
-"""Two leaders in Chromium are in a session hosted by node a of two; node a is killed
-(SIGKILL, no goodbye). Their pages' own reconnect logic finds node b (the `welcome` named
-it), is sent back to a while a's lease has not lapsed, tries again, and joins on b, which
-then hosts the session: both see each other's video again, and attendance keeps one
-interval each."""
+"""Two leaders in Chromium are in a session hosted by one node of two; that node is
+killed (SIGKILL, no goodbye). Their pages' own reconnect logic finds the other node (the
+`welcome` named it), is sent back to the dead host while its lease has not lapsed, tries
+again, and joins on the other node, which then hosts the session: both see each other's
+video again, and attendance keeps one interval each."""
 
 from __future__ import annotations
 
@@ -78,16 +78,22 @@ async def test_browsers_find_the_other_node_when_their_host_is_killed(
         for page in pages:
             await page.wait_for_function(f"{REMOTE_TILES} === 1", timeout=30000)
             await frames_advance(page, 20)
+        # Placement picks the less loaded node, which may be either: find the host.
+        url = await pages[0].evaluate("window.classroom.signaling.url")
+        host, other = (a, b) if a.base_url.split("//", 1)[1] in url else (b, a)
+        assert host.base_url.split("//", 1)[1] in url, url
+        for page in pages:
+            assert await page.evaluate("window.classroom.signaling.url") == url
             # The welcome named the other node, and the page may open a socket to it.
             alternates = await page.evaluate("window.classroom.signaling.alternates")
-            assert b.base_url.replace("http", "ws", 1) + "/ws" in alternates, alternates
+            assert other.base_url.replace("http", "ws", 1) + "/ws" in alternates, alternates
 
-        os.kill(a.pid, signal.SIGKILL)
+        os.kill(host.pid, signal.SIGKILL)
         killed = time.monotonic()
         for page in pages:
             await page.wait_for_function(
                 "(host) => window.classroom.signaling.url.includes(host)",
-                arg=b.base_url.split("//", 1)[1],
+                arg=other.base_url.split("//", 1)[1],
                 timeout=30000,
             )
         for page in pages:
@@ -97,12 +103,12 @@ async def test_browsers_find_the_other_node_when_their_host_is_killed(
             await page.wait_for_function(f"{REMOTE_TILES} === 1", timeout=30000)
             await frames_advance(page, 20)
         back_s = time.monotonic() - killed
-        print(f"both pages back with video {back_s:.1f} s after node a was killed")
+        print(f"both pages back with video {back_s:.1f} s after the host node was killed")
         assert back_s < LEASE_S + 20
 
-    nodes = (await get(b, "/api/v1/nodes"))["nodes"]
-    assert isinstance(nodes, list) and [n["id"] for n in nodes] == ["b"]
-    attendance = await get(b, f"/api/v1/sessions/{sid}/attendance")
+    nodes = (await get(other, "/api/v1/nodes"))["nodes"]
+    assert isinstance(nodes, list) and len(nodes) == 1, nodes
+    attendance = await get(other, f"/api/v1/sessions/{sid}/attendance")
     rows = attendance["attendance"]
     assert isinstance(rows, list)
     present = [r for r in rows if r["present"]]
