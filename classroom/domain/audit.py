@@ -24,6 +24,7 @@ class ActorKind(StrEnum):
     admin_token = "admin_token"  # the admin token as the API's bearer token
     admin_login = "admin_login"  # logged in to the admin pages with the admin token
     facilitator = "facilitator"  # a facilitator by their join link or "Manage cohort"
+    member = "member"  # a member about their own record, by their own join link
     client = "client"  # someone not known (a lockout is recorded against their address)
 
 
@@ -39,7 +40,7 @@ class Actor:
             return "admin token"
         if self.kind is ActorKind.admin_login:
             return "admin (login)"
-        if self.kind is ActorKind.facilitator:
+        if self.kind in (ActorKind.facilitator, ActorKind.member):
             return f"{self.name} ({self.member_id})" if self.name else self.member_id
         return "client"
 

@@ -95,9 +95,18 @@ class Cohort:
     id: str
     name: str
     created_at: datetime
+    #: Whether reports show the combined "activity 0–10" next to its parts. A programme
+    #: may switch it off: a single number that ranks leaders invites reading presence and
+    #: participation into what the server can count.
+    activity_score: bool = True
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "created_at": format_time(self.created_at)}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "created_at": format_time(self.created_at),
+            "activity_score": self.activity_score,
+        }
 
 
 @dataclass(frozen=True, slots=True)

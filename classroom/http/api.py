@@ -72,6 +72,15 @@ def _object(properties: dict[str, Any], required: list[str]) -> Validator:
 
 
 _COHORT_BODY = _object({"name": _NAME}, ["name"])
+#: A cohort's changes: a new name, the report setting, or both; never nothing.
+_COHORT_CHANGE = inputs.validator(
+    {
+        "type": "object",
+        "properties": {"name": _NAME, "activity_score": {"type": "boolean"}},
+        "minProperties": 1,
+        "additionalProperties": False,
+    }
+)
 _MEMBER_FIELDS: dict[str, Any] = {
     "name": _NAME,
     # Loose on purpose: "something@domain.tld". Real validation is a mail that arrives.
@@ -217,9 +226,15 @@ async def get_cohort(request: web.Request) -> web.Response:
 async def update_cohort(request: web.Request) -> web.Response:
     require_admin(request)
     cid = request.match_info["cid"]
-    body = await read_json(request, _COHORT_BODY)
-    cohort = await request.app[STORE].rename_cohort(cid, body["name"].strip())
-    await audit.record(request, AuditAction.cohort_update, f"renamed: {cohort.name}", cohort_id=cid)
+    body = await read_json(request, _COHORT_CHANGE)
+    name = body["name"].strip() if "name" in body else None
+    cohort = await request.app[STORE].update_cohort(
+        cid, name=name, activity_score=body.get("activity_score")
+    )
+    changed = [f"renamed: {cohort.name}"] if name is not None else []
+    if "activity_score" in body:
+        changed.append(f"activity score {'on' if cohort.activity_score else 'off'}")
+    await audit.record(request, AuditAction.cohort_update, "; ".join(changed), cohort_id=cid)
     return web.json_response(cohort.to_json())
 
 

@@ -50,8 +50,8 @@ async def audit_entries(request: web.Request) -> web.Response:
 
 def who(t: Strings, entry: AuditEntry) -> str:
     actor = entry.actor
-    if actor.kind is ActorKind.facilitator:
-        return t("admin.audit.actor.facilitator", name=actor.name, id=actor.member_id)
+    if actor.kind in (ActorKind.facilitator, ActorKind.member):
+        return t(f"admin.audit.actor.{actor.kind.value}", name=actor.name, id=actor.member_id)
     return t(f"admin.audit.actor.{actor.kind.value}")
 
 

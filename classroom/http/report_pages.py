@@ -16,8 +16,11 @@ import aiohttp_jinja2
 from aiohttp import web
 from markupsafe import Markup
 
-from classroom.domain.models import DEFAULT_TIMEZONE, Role, Session
-from classroom.http import admin
+from classroom.domain.audit import Action as AuditAction
+from classroom.domain.audit import Actor, ActorKind
+from classroom.domain.models import DEFAULT_TIMEZONE, Member, Role, Session, utc_now
+from classroom.http import admin, audit, credentials
+from classroom.http.api import link_json
 from classroom.http.auth import AdminLogin, token_viewer
 from classroom.http.keys import REPORTS, STORE
 from classroom.http.pages import error_page, pick_language
@@ -31,6 +34,7 @@ from classroom.http.report_csv import (
 )
 from classroom.http.report_query import reports_for
 from classroom.http.report_strings import ReportStrings
+from classroom.reports.overview import cohort_overview, session_overview
 from classroom.reports.service import Reports
 
 routes = web.RouteTableDef()
@@ -80,6 +84,8 @@ async def _session_page(
         lang,
         {
             "report": report,
+            "overview": session_overview(report),
+            "show_score": cohort is None or cohort.activity_score,
             "pictures": _markup(pictures),
             "session": session,
             "cohort": cohort,
@@ -106,6 +112,7 @@ async def _cohort_page(request: web.Request, cid: str, lang: str, base: str) -> 
         lang,
         {
             "report": report,
+            "overview": cohort_overview(report),
             "network": network,
             "names": names,
             "matrix": reports.department_matrix(network),
@@ -257,7 +264,8 @@ async def my_participation(request: web.Request) -> web.Response:
     now = time.time()
     cohort = await reports.cohort_report(member.cohort_id, now, only=member.id)
     sessions = []
-    for data in await reports.cohort_sessions(member.cohort_id, now):
+    datas = await reports.cohort_sessions(member.cohort_id, now)
+    for data in datas:
         attendance = {r["member_id"]: r for r in reports.attendance_rows(data)}
         engagement = {r["member_id"]: r for r in reports.engagement_rows(data)}
         sessions.append(
@@ -267,6 +275,7 @@ async def my_participation(request: web.Request) -> web.Response:
                 "engagement": engagement.get(member.id),
             }
         )
+    next_session = await _next_session(request, [d.session for d in datas], member)
     network = await reports.network(member.cohort_id)
     mine = next((m for m in network["members"] if m["member_id"] == member.id), None)
     colleagues = reports.colleagues_of(network, member.id)
@@ -279,6 +288,9 @@ async def my_participation(request: web.Request) -> web.Response:
         {
             "member": member,
             "cohort": cohort,
+            "next": next_session,
+            "notice": _consent_notice(t, request.query.get("consent", "")),
+            "consent_action": f"/me/{token}/consent",
             "row": cohort["members"][0] if cohort["members"] else None,
             "sessions": sessions,
             "network": mine,
@@ -289,3 +301,65 @@ async def my_participation(request: web.Request) -> web.Response:
             "tz": DEFAULT_TIMEZONE,
         },
     )
+
+
+async def _next_session(
+    request: web.Request, sessions: list[Session], member: Member
+) -> dict[str, Any] | None:
+    """The member's next session that is live or still to come, with their own join link
+    to it when the programme has made one (a link is never minted from this page)."""
+    now = utc_now()
+    ahead = sorted(
+        (s for s in sessions if s.status.value in _AHEAD and s.ends_at > now),
+        key=lambda s: s.starts_at,
+    )
+    if not ahead:
+        return None
+    session = ahead[0]
+    record = (await request.app[STORE].get_links(session.id)).get(member.id)
+    url = None
+    if record is not None and record.expires_at > time.time():
+        url = link_json(request, session, member, record)["url"]
+    return {"session": session, "url": url}
+
+
+_AHEAD = ("scheduled", "open", "live")
+
+
+def _consent_notice(t: ReportStrings, answer: str) -> str:
+    return {"given": t("report.consentGiven"), "withdrawn": t("report.consentWithdrawn")}.get(
+        answer, ""
+    )
+
+
+@routes.post("/me/{token}/consent")
+async def my_consent(request: web.Request) -> web.Response:
+    """A member gives or withdraws their research consent on their own page; the research
+    export reads the roster's consent when it is made, so the next one follows."""
+    token = request.match_info["token"]
+    form = await request.post()
+    lang = pick_language(request)
+    viewer = await token_viewer(request, token, roles=tuple(Role))
+    if viewer is None:
+        t = ReportStrings(lang)
+        return error_page(request, 404, t("report.title"), t("report.forbidden"), state="forbidden")
+    answer = form.get("consent")
+    if answer not in ("yes", "no"):
+        t = ReportStrings(lang)
+        return error_page(request, 400, t("report.title"), t("report.consentInvalid"))
+    _, member = viewer
+    consent = answer == "yes"
+    if member.consent != consent:
+        await request.app[STORE].update_member(member.cohort_id, member.id, consent=consent)
+        credentials.identify(request, Actor(ActorKind.member, member.id, member.name))
+        await audit.record(
+            request,
+            AuditAction.member_update,
+            "research consent given" if consent else "research consent withdrawn",
+            cohort_id=member.cohort_id,
+            member_id=member.id,
+        )
+    chosen = form.get("lang")
+    lang_query = f"&lang={chosen}" if chosen in ("nb", "en") else ""
+    done = "given" if consent else "withdrawn"
+    raise web.HTTPSeeOther(f"/me/{token}?consent={done}{lang_query}")

@@ -125,6 +125,49 @@ EN: dict[str, str] = {
     "you have been in a breakout group with.",
     "report.metOf": "{met} of {size}",
     "report.noColleagues": "You have not been in a breakout group with anyone yet.",
+    "report.overview": "Summary",
+    "report.of": "of",
+    "report.statPresent": "participants came",
+    "report.statMinutes": "on average, for those who came",
+    "report.statSpoke": "of those who came spoke",
+    "report.statRounds": "breakout rounds",
+    "report.statHeld": "sessions held",
+    "report.statAhead": "{n} still to come",
+    "report.statAvgPresent": "of the participants came, on average per session",
+    "report.statCompleted": "participants have completed",
+    "report.scoreRule": "Activity (0–10) adds five parts, each 0–2 against the most active "
+    "participant of the session: talk time, camera time, chat messages, reactions and raised "
+    "hands, poll answers. It says how much of what the server can count someone did, not how "
+    "well they took part: a quiet listener scores low. Read the columns, not only the sum.",
+    "report.scoreOff": "The programme has switched the combined activity score off; the "
+    "columns are what the server counted, each on its own.",
+    "report.legend": "What the colours mean",
+    "report.legendAttended": "attended: present for at least {attended} % of the scheduled time",
+    "report.legendPresent": "present, but for less than {attended} % of the scheduled time",
+    "report.legendAbsent": "held, but not present",
+    "report.legendNotHeld": "not held (still to come, or cancelled)",
+    "report.nextSession": "Your next session",
+    "report.joinNext": "Join the session",
+    "report.noLinkYet": "Your link to this session has not been sent yet; it comes by e-mail "
+    "from the programme.",
+    "report.attendedOf": "{attended} of {held} sessions attended",
+    "report.attendedRule": "A session counts as attended when you were there for at least "
+    "{attended} % of its scheduled time; the programme is completed at {completion} % of the "
+    "sessions held.",
+    "report.noneHeld": "No session has been held yet.",
+    "report.talkRulePlain": "Talk time is how long your microphone picked up speech in the "
+    "session, measured from its loudness only (nothing you say is recorded). A turn is at "
+    "least one second of speech.",
+    "report.consentHeading": "Research",
+    "report.consentGive": "I agree to research use",
+    "report.consentWithdraw": "Withdraw my consent",
+    "report.consentExplain": "You can change your answer at any time. The research export "
+    "made after the change follows it; what was already handed over before cannot be "
+    "called back from here.",
+    "report.consentGiven": "Thank you: your data may now be used for research.",
+    "report.consentWithdrawn": "Your consent is withdrawn: your data is left out of research "
+    "exports from now on.",
+    "report.consentInvalid": "The answer was neither yes nor no; nothing was changed.",
 }
 
 NB: dict[str, str] = {
@@ -169,7 +212,7 @@ NB: dict[str, str] = {
     "report.camera": "Kamera (min)",
     "report.chat": "Chat",
     "report.reactions": "Reaksjoner",
-    "report.hands": "Håndsopprekninger",
+    "report.hands": "Hånd opp",
     "report.polls": "Svar i avstemninger",
     "report.score": "Aktivitet (0–10)",
     "report.round": "Runde {n}",
@@ -244,6 +287,49 @@ NB: dict[str, str] = {
     "har vært i gruppe med.",
     "report.metOf": "{met} av {size}",
     "report.noColleagues": "Du har ikke vært i gruppe med noen ennå.",
+    "report.overview": "Sammendrag",
+    "report.of": "av",
+    "report.statPresent": "deltakere kom",
+    "report.statMinutes": "i snitt, for dem som kom",
+    "report.statSpoke": "av dem som kom, tok ordet",
+    "report.statRounds": "grupperunder",
+    "report.statHeld": "samlinger holdt",
+    "report.statAhead": "{n} igjen",
+    "report.statAvgPresent": "av deltakerne kom, i snitt per samling",
+    "report.statCompleted": "deltakere har fullført",
+    "report.scoreRule": "Aktivitet (0–10) legger sammen fem deler, hver 0–2 målt mot den mest "
+    "aktive deltakeren i samlingen: taletid, kameratid, chatmeldinger, reaksjoner og "
+    "håndsopprekninger, svar i avstemninger. Den sier hvor mye av det serveren kan telle noen "
+    "gjorde, ikke hvor godt de deltok: en stille lytter får lav verdi. Les kolonnene, ikke "
+    "bare summen.",
+    "report.scoreOff": "Programmet har slått av den samlede aktivitetsverdien; kolonnene er "
+    "det serveren har talt, hver for seg.",
+    "report.legend": "Hva fargene betyr",
+    "report.legendAttended": "deltatt: til stede minst {attended} % av planlagt tid",
+    "report.legendPresent": "til stede, men under {attended} % av planlagt tid",
+    "report.legendAbsent": "holdt, men ikke til stede",
+    "report.legendNotHeld": "ikke holdt (kommer senere, eller avlyst)",
+    "report.nextSession": "Din neste samling",
+    "report.joinNext": "Bli med i samlingen",
+    "report.noLinkYet": "Lenken din til denne samlingen er ikke sendt ennå; den kommer på "
+    "e-post fra programmet.",
+    "report.attendedOf": "{attended} av {held} samlinger deltatt",
+    "report.attendedRule": "En samling regnes som deltatt når du var med minst {attended} % "
+    "av planlagt tid; programmet er fullført ved {completion} % av samlingene som er holdt.",
+    "report.noneHeld": "Ingen samling er holdt ennå.",
+    "report.talkRulePlain": "Taletid er hvor lenge mikrofonen din fanget opp tale i samlingen, "
+    "målt bare ut fra lydstyrken (ingenting av det du sier, tas opp). Et innlegg er minst ett "
+    "sekund med tale.",
+    "report.consentHeading": "Forskning",
+    "report.consentGive": "Jeg sier ja til bruk i forskning",
+    "report.consentWithdraw": "Trekk tilbake samtykket",
+    "report.consentExplain": "Du kan endre svaret når som helst. Forskningsuttrekk som lages "
+    "etter endringen, følger det; det som allerede er levert ut, kan ikke hentes tilbake "
+    "herfra.",
+    "report.consentGiven": "Takk: dataene dine kan nå brukes i forskning.",
+    "report.consentWithdrawn": "Samtykket er trukket tilbake: dataene dine holdes utenfor "
+    "forskningsuttrekk fra nå av.",
+    "report.consentInvalid": "Svaret var verken ja eller nei; ingenting ble endret.",
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from classroom.domain.lifecycle import to_local
+from classroom.http.formats import Formats
 
 EN: dict[str, str] = {
     "app.name": "Classroom",
@@ -139,6 +140,7 @@ EN: dict[str, str] = {
     "admin.audit.actor.admin_token": "admin token (API)",
     "admin.audit.actor.admin_login": "administrator (logged in)",
     "admin.audit.actor.facilitator": "{name}, facilitator ({id})",
+    "admin.audit.actor.member": "{name}, on their own page ({id})",
     "admin.audit.actor.client": "unknown client",
     "lang.switch": "Norsk",
 }
@@ -272,6 +274,7 @@ NB: dict[str, str] = {
     "admin.audit.actor.admin_token": "administratornøkkel (API)",
     "admin.audit.actor.admin_login": "administrator (innlogget)",
     "admin.audit.actor.facilitator": "{name}, fasilitator ({id})",
+    "admin.audit.actor.member": "{name}, på sin egen side ({id})",
     "admin.audit.actor.client": "ukjent klient",
     "lang.switch": "English",
 }
@@ -294,12 +297,14 @@ _MONTHS = {
 }  # fmt: skip
 
 
-class Strings:
-    """``t("key", name=...)`` for one language; missing keys fall back to English."""
+class Strings(Formats):
+    """``t("key", name=...)`` for one language; missing keys fall back to English. Its
+    number and date forms (`Formats`) are the same language's."""
 
     def __init__(self, lang: str) -> None:
         self.lang = lang if lang in CATALOGUES else "en"
         self._catalogue = CATALOGUES[self.lang]
+        super().__init__(self.lang)
 
     def __call__(self, key: str, **params: object) -> str:
         text = self._catalogue.get(key) or EN.get(key) or key

@@ -67,8 +67,15 @@ class Reports:
         return session_reports.groups(data)
 
     async def session_report(self, session: Session, now: float) -> dict[str, Any]:
+        """The session's report; without the combined activity score (null, in the JSON,
+        the CSV and the page) when its cohort has switched that off."""
         data = await self.session_data(session, now)
-        return session_reports.session_report(data, self.settings, now)
+        report = session_reports.session_report(data, self.settings, now)
+        cohort = await self.source.store.get_cohort(session.cohort_id)
+        if cohort is not None and not cohort.activity_score:
+            for row in report["engagement"]:
+                row["activity_score"] = None
+        return report
 
     # -- the cohort --------------------------------------------------------------------------
 

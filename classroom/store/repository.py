@@ -236,7 +236,10 @@ def _text(mapping: Mapping[Any, Any], name: str) -> str:
 
 def _cohort(h: Mapping[Any, Any]) -> Cohort:
     return Cohort(
-        id=_text(h, "id"), name=_text(h, "name"), created_at=parse_time(_text(h, "created_at"))
+        id=_text(h, "id"),
+        name=_text(h, "name"),
+        created_at=parse_time(_text(h, "created_at")),
+        activity_score="activity_score" not in h or _text(h, "activity_score") == "1",
     )
 
 
@@ -382,9 +385,25 @@ class Store:
 
     async def rename_cohort(self, cid: str, name: str) -> Cohort:
         """Raises ``NotFound`` for an unknown cohort."""
+        return await self.update_cohort(cid, name=name)
+
+    async def update_cohort(
+        self, cid: str, *, name: str | None = None, activity_score: bool | None = None
+    ) -> Cohort:
+        """Change the given fields in one write. Raises ``NotFound`` for an unknown cohort."""
         if not is_id(cid, COHORT_PREFIX):
             raise NotFound(f"cohort {cid!r} does not exist")
-        result = await self._update_if_exists(keys=[keys.cohort(cid)], args=["name", name])
+        args: list[str] = []
+        if name is not None:
+            args += ["name", name]
+        if activity_score is not None:
+            args += ["activity_score", "1" if activity_score else "0"]
+        if not args:
+            cohort = await self.get_cohort(cid)
+            if cohort is None:
+                raise NotFound(f"cohort {cid!r} does not exist")
+            return cohort
+        result = await self._update_if_exists(keys=[keys.cohort(cid)], args=args)
         if result == _MISSING:
             raise NotFound(f"cohort {cid!r} does not exist")
         cohort = await self.get_cohort(cid)

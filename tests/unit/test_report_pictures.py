@@ -74,7 +74,12 @@ def test_talk_share_draws_a_bar_per_member_as_long_as_the_share() -> None:
     assert [float(b.get("data-value") or -1) for b in bars] == [0.5, 0.25, 0.25, 0.0]
     widths = [float(find(b, "rect", "bar-value")[0].get("width") or -1) for b in bars]
     assert widths == [charts.BAR_W * s for s in (0.5, 0.25, 0.25, 0.0)]
-    assert "50 % · 5.0 min" in texts(root)
+    assert "50\N{NO-BREAK SPACE}% · 5.0 min" in texts(root)
+    # The same numbers as a bokmål reader writes them: decimal comma.
+    nb = parse(
+        charts.talk_share("talk", engagement_rows([0.5, 0.25, 0.25, 0.0]), ReportStrings("nb"))
+    )
+    assert "25\N{NO-BREAK SPACE}% · 2,5 min" in texts(nb)
     # The name is drawn as text, never as markup.
     assert "<script>" not in text and "&lt;script&gt;" in text
     assert NAUGHTY in " ".join(texts(root))

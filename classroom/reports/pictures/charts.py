@@ -132,8 +132,8 @@ def bar_chart(
 TRACK_OUTER = "#b9cdf3"
 
 
-def pct(share: float) -> str:
-    return f"{round(share * 100)} %"
+def pct(share: float, t: Say) -> str:
+    return t.percent(share * 100)
 
 
 def talk_share(picture_id: str, engagement: Sequence[Mapping[str, Any]], t: Say) -> str:
@@ -143,7 +143,8 @@ def talk_share(picture_id: str, engagement: Sequence[Mapping[str, Any]], t: Say)
             r["member_id"],
             r["name"],
             float(r["main_talk_share"]),
-            f"{pct(r['main_talk_share'])} · {t('report.minShort', n=r['talk_min'])}",
+            f"{pct(r['main_talk_share'], t)} · "
+            f"{t('report.minShort', n=t.number(r['talk_min'], 1))}",
             float(r["main_talk_share"]),
         )
         for r in engagement
@@ -151,7 +152,7 @@ def talk_share(picture_id: str, engagement: Sequence[Mapping[str, Any]], t: Say)
     top = max(engagement, key=lambda r: r["main_talk_share"], default=None)
     desc = t("report.talkChartDesc", n=len(bars))
     if top is not None and top["main_talk_share"] > 0:
-        desc += " " + t("report.talkChartTop", name=top["name"], pct=pct(top["main_talk_share"]))
+        desc += " " + t("report.talkChartTop", name=top["name"], pct=pct(top["main_talk_share"], t))
     return bar_chart(picture_id, bars, t("report.share"), desc)
 
 
@@ -186,7 +187,7 @@ def attendance_per_session(picture_id: str, report: Mapping[str, Any], t: Say) -
         bars.append(
             Bar(
                 s["id"],
-                f"{s['date']} {s['title']}",
+                f"{t.day(s['date'])} {s['title']}",
                 c["present"] / total if total else 0.0,
                 text,
                 float(c["present"]),

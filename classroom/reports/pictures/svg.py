@@ -12,6 +12,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Protocol
 
 SVG_NS = "http://www.w3.org/2000/svg"
@@ -36,9 +37,16 @@ PAD = 8.0
 
 
 class Say(Protocol):
-    """A string catalogue: ``t("key", name=value)`` (the report pages' `ReportStrings`)."""
+    """A string catalogue: ``t("key", name=value)`` (the report pages' `ReportStrings`),
+    with the same language's number and date forms."""
 
     def __call__(self, key: str, **params: object) -> str: ...
+
+    def number(self, value: float | int, digits: int = 0) -> str: ...
+
+    def percent(self, value: float | int) -> str: ...
+
+    def day(self, value: datetime | date | str, tz_name: str | None = None) -> str: ...
 
 
 #: Characters XML 1.0 cannot hold at all (ElementTree would write them as they are and
