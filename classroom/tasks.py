@@ -20,6 +20,15 @@ async def together(jobs: Iterable[Awaitable[object]], what: str) -> None:
             raise result  # KeyboardInterrupt, SystemExit: not ours to hide
 
 
+def cancel_requested() -> bool:
+    """Whether the current task has been asked to stop. A library may turn the
+    CancelledError it was given into its own error (redis-py does, when a cancel lands on
+    one of its timeouts: redis/redis-py#2028, #2551); a loop that logs errors and goes on
+    must check this too, or it never stops and whoever awaits it waits for ever."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 async def every(
     interval_s: float,
     job: Callable[[], Awaitable[object]],
@@ -39,7 +48,11 @@ async def every(
         try:
             await job()
         except expected as exc:
+            if cancel_requested():
+                raise asyncio.CancelledError from exc
             log.debug("periodic job %s skipped: %s", name, exc)
-        except Exception:
+        except Exception as exc:
+            if cancel_requested():
+                raise asyncio.CancelledError from exc
             log.exception("periodic job %s failed", name)
         await asyncio.sleep(interval_s)

@@ -44,6 +44,7 @@ from classroom.domain.models import (
 from classroom.store import keys
 from classroom.store.errors import Conflict, InvalidTransition, NotFound
 from classroom.store.timed import TimedRedis
+from classroom.tasks import cancel_requested
 
 log = logging.getLogger(__name__)
 
@@ -935,6 +936,8 @@ class Store:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if cancel_requested():  # the cancel came back as redis-py's own error
+                    raise asyncio.CancelledError from exc
                 if not lost:
                     log.warning("event subscription lost (%s); resubscribing", exc)
                 lost = True

@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from classroom.domain.models import Session, SessionStatus
+from classroom.http import background
 from classroom.http.app import _say_goodbye
 from classroom.http.keys import DIRECTORY
 from classroom.signaling.directory import Directory
@@ -105,6 +106,60 @@ async def test_every_keeps_running_after_a_failure(caplog: pytest.LogCaptureFixt
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         assert "periodic job probe failed" in caplog.text and task.cancelled()
+
+
+class LibraryError(Exception):
+    """What a library may raise in place of the CancelledError it was given."""
+
+
+async def test_every_stops_when_the_job_turns_its_cancel_into_another_error() -> None:
+    """redis-py can answer a cancel that lands on its timeout with its own error: the loop
+    must stop all the same, or a shutdown waits on it for ever (seen in CI, in the
+    schedule tick's teardown)."""
+    inside = asyncio.Event()
+
+    async def job() -> None:
+        inside.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            raise LibraryError("connection closed") from None
+
+    for expected in ((), (LibraryError,)):
+        inside.clear()
+        task = asyncio.get_running_loop().create_task(every(0.01, job, "probe", expected=expected))
+        await asyncio.wait_for(inside.wait(), 2)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=2)
+        assert done == {task} and task.cancelled()
+
+
+async def test_running_never_waits_for_ever_on_a_task_that_ignores_its_cancel(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(background, "STOP_WAIT_S", 0.05)
+    stubborn_started, polite_stopped = asyncio.Event(), asyncio.Event()
+    release = asyncio.Event()
+
+    async def stubborn() -> None:
+        stubborn_started.set()
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await release.wait()
+
+    async def polite() -> None:
+        try:
+            await asyncio.sleep(10)
+        finally:
+            polite_stopped.set()
+
+    with caplog.at_level(logging.WARNING):
+        async with background.running(stubborn(), polite()):
+            await asyncio.wait_for(stubborn_started.wait(), 2)
+        assert polite_stopped.is_set()
+    assert "ignored its cancellation" in caplog.text
+    release.set()  # let the stubborn one end, so the loop closes cleanly
+    await asyncio.sleep(0)
 
 
 async def test_a_session_change_reaches_every_connection_at_once() -> None:
