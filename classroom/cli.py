@@ -18,6 +18,7 @@ from classroom.config import (
     VIDEO_SLOTS_LIMIT,
     ConfigError,
     Settings,
+    brand_from_env,
     drain_timeout_from,
     env,
     ice_servers_from_env,
@@ -158,6 +159,11 @@ def serve(args: argparse.Namespace) -> int:
             ),
             valkey_restart_min_s=number_env("CLASSROOM_VALKEY_RESTART_MIN_S", 0.5),
             valkey_restart_max_s=number_env("CLASSROOM_VALKEY_RESTART_MAX_S", 30.0),
+            brand=brand_from_env(
+                env("CLASSROOM_PROGRAMME_NAME"),
+                env("CLASSROOM_PROGRAMME_CONTACT"),
+                env("CLASSROOM_PROGRAMME_LOGO"),
+            ),
         )
         prepare_media_plane(settings)
     except (ConfigError, RuntimeError) as exc:

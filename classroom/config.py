@@ -22,6 +22,64 @@ class ConfigError(ValueError):
     """A setting is missing or malformed; the message names it."""
 
 
+#: What a logo may be: the types a browser shows in <img>, by suffix.
+LOGO_TYPES = {
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+}
+LOGO_MAX_BYTES = 512 * 1024
+NAME_MAX = 80
+CONTACT_MAX = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Brand:
+    """The programme's own name, logo and contact on its pages (classroom.http.brand)."""
+
+    #: The programme's name ("Lederprogrammet 2027"); empty: the pages' own title.
+    name: str = ""
+    #: Whom to ask ("Kari Nordmann, kari.nordmann@kommune.no"); empty: no contact line.
+    contact: str = ""
+    logo: bytes = b""
+    logo_type: str = ""
+
+    def context(self) -> dict[str, Any]:
+        """What the templates need: `brand.name`, `brand.contact`, `brand.logo` (a URL)."""
+        return {
+            "name": self.name,
+            "contact": self.contact,
+            "logo": "/brand/logo" if self.logo else "",
+        }
+
+
+def brand_from_env(name: str | None, contact: str | None, logo: str | None) -> Brand:
+    """Validated once at start-up: a bad setting stops the node with a message naming it."""
+    name = " ".join((name or "").split())
+    contact = " ".join((contact or "").split())
+    if len(name) > NAME_MAX:
+        raise ConfigError(f"CLASSROOM_PROGRAMME_NAME is longer than {NAME_MAX} characters")
+    if len(contact) > CONTACT_MAX:
+        raise ConfigError(f"CLASSROOM_PROGRAMME_CONTACT is longer than {CONTACT_MAX} characters")
+    if not logo:
+        return Brand(name, contact)
+    path = Path(logo)
+    kind = LOGO_TYPES.get(path.suffix.lower())
+    if kind is None:
+        raise ConfigError(
+            f"CLASSROOM_PROGRAMME_LOGO must be one of {', '.join(sorted(LOGO_TYPES))}: {logo!r}"
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"CLASSROOM_PROGRAMME_LOGO cannot be read: {exc}") from None
+    if not data or len(data) > LOGO_MAX_BYTES:
+        raise ConfigError(f"CLASSROOM_PROGRAMME_LOGO must be 1 byte to {LOGO_MAX_BYTES // 1024} KB")
+    return Brand(name, contact, data, kind)
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -94,6 +152,8 @@ class Settings:
     #: each attempt that follows soon after, up to the maximum (docs/operations.md).
     valkey_restart_min_s: float = 0.5
     valkey_restart_max_s: float = 30.0
+    #: The programme's name, logo and contact on every page (CLASSROOM_PROGRAMME_*).
+    brand: Brand = field(default_factory=lambda: Brand())
 
     def __post_init__(self) -> None:
         try:

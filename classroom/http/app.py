@@ -19,6 +19,7 @@ from classroom.http import (
     admin,
     api,
     audit_views,
+    brand,
     health,
     nodes_api,
     pages,
@@ -260,6 +261,8 @@ def create_app(settings: Settings) -> web.Application:
         loader=jinja2.FileSystemLoader(str(pages.WEB_DIR / "templates")),
         autoescape=jinja2.select_autoescape(["html"]),
     )
+    # The programme's name, logo and contact: the same on every page of this deployment.
+    aiohttp_jinja2.get_env(app).globals["brand"] = settings.brand.context()
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(audit_ctx)
     app.cleanup_ctx.append(throttle_ctx)
@@ -281,5 +284,6 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(admin.routes)
     app.add_routes(ws.routes)
     app.add_routes(audit_views.routes)
+    app.add_routes(brand.routes)
     app.router.add_static("/static", pages.WEB_DIR / "static", name="static")
     return app

@@ -30,14 +30,15 @@ async def running(*coroutines: Coroutine[Any, Any, None]) -> AsyncIterator[None]
     finally:
         pending = set(tasks)
         for attempt in range(STOP_TRIES):
+            if not pending:
+                break
             for task in pending:
                 task.cancel()
             _, pending = await asyncio.wait(pending, timeout=STOP_WAIT_S)
-            if not pending:
-                break
-            log.warning(
-                "%d task(s) did not stop when cancelled (try %d)", len(pending), attempt + 1
-            )
+            if pending:
+                log.warning(
+                    "%d task(s) did not stop when cancelled (try %d)", len(pending), attempt + 1
+                )
         for task in pending:
             log.error("task %r ignored its cancellation; leaving it behind", task)
         for task in tasks:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -44,10 +45,14 @@ def error_page(
     *,
     state: str = "error",
     refresh_s: int | None = None,
+    links: Sequence[tuple[str, str]] = (),
 ) -> web.Response:
-    """A page that explains why there is nothing to join. ``state`` names the case for tests
-    and styling (``ended``, ``cancelled``, ``not_open``, ...); ``refresh_s`` reloads the page
-    by itself (a lobby about to open)."""
+    """A page that explains why there is nothing to join, in the reader's language, with
+    where to go next (`links`: href and label, the first the likeliest) and whom to ask
+    (the programme's contact). ``state`` names the case for tests and styling (``ended``,
+    ``cancelled``, ``not_open``, ...); ``refresh_s`` reloads the page by itself (a lobby
+    about to open). The HTTP status is for machines: the page does not show it."""
+    lang = pick_language(request)
     response = aiohttp_jinja2.render_template(
         "error.html",
         request,
@@ -57,7 +62,9 @@ def error_page(
             "status": status,
             "state": state,
             "refresh_s": refresh_s,
-            "lang": pick_language(request),
+            "lang": lang,
+            "t": Strings(lang),
+            "links": list(links),
         },
         status=status,
     )
@@ -67,11 +74,16 @@ def error_page(
 
 @routes.get("/")
 async def index(request: web.Request) -> web.Response:
+    """The front page: where a leader with a link, and an administrator, go from here."""
+    t = Strings(pick_language(request))
+    brand = request.app[SETTINGS].brand
     return error_page(
         request,
         200,
-        "classroom",
-        "Open the join link you were sent to enter your session.",
+        brand.name or t("app.name"),
+        t("index.body"),
+        state="index",
+        links=[("/admin", t("index.admin"))],
     )
 
 
@@ -85,7 +97,12 @@ async def join_page(request: web.Request) -> web.Response:
         credentials.refused(request, token)
         if exc.code == "token_expired":
             return error_page(
-                request, 410, t("join.expired.title"), t("join.expired.body"), state="expired"
+                request,
+                410,
+                t("join.expired.title"),
+                t("join.expired.body"),
+                state="expired",
+                links=[(f"/me/{token}", t("join.mine"))],
             )
         return error_page(request, 404, t("join.invalid.title"), t("join.invalid.body"))
     credentials.accepted(request)
@@ -104,6 +121,7 @@ async def join_page(request: web.Request) -> web.Response:
                 t("join.removed.title"),
                 t("join.removed.body", title=exc.session.title),
                 state="removed",
+                links=[(f"/me/{token}", t("join.mine"))],
             )
         if exc.reason is Refusal.replaced:
             return error_page(
@@ -121,6 +139,7 @@ async def join_page(request: web.Request) -> web.Response:
             t(f"{key}.title"),
             t(f"{key}.body", title=session.title, when=t.when(moment, session.timezone)),
             state="cancelled" if cancelled else "ended",
+            links=[(f"/me/{token}", t("join.mine"))],
         )
     if decision is JoinDecision.not_open:
         wait_s = (session.lobby_opens_at - utc_now()).total_seconds()

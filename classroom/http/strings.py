@@ -143,6 +143,12 @@ EN: dict[str, str] = {
     "admin.audit.actor.member": "{name}, on their own page ({id})",
     "admin.audit.actor.client": "unknown client",
     "lang.switch": "Norsk",
+    "error.hint": "If you think this is a mistake, contact your programme coordinator.",
+    "error.contact": "Questions? Contact {contact}.",
+    "index.body": "Have you been sent a link to a session? Open it from your e-mail or "
+    "calendar: it takes you straight in.",
+    "index.admin": "Administration",
+    "join.mine": "My participation",
 }
 
 NB: dict[str, str] = {
@@ -277,6 +283,12 @@ NB: dict[str, str] = {
     "admin.audit.actor.member": "{name}, på sin egen side ({id})",
     "admin.audit.actor.client": "ukjent klient",
     "lang.switch": "English",
+    "error.hint": "Hvis du mener dette er feil, ta kontakt med programkoordinatoren.",
+    "error.contact": "Spørsmål? Kontakt {contact}.",
+    "index.body": "Har du fått en lenke til en samling? Åpne den fra e-posten eller "
+    "kalenderen din: den tar deg rett inn.",
+    "index.admin": "Administrasjon",
+    "join.mine": "Min deltakelse",
 }
 
 CATALOGUES = {"en": EN, "nb": NB}
