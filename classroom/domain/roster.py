@@ -16,6 +16,7 @@ What real files look like, and what this accepts:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
 from dataclasses import dataclass, field
@@ -73,21 +74,63 @@ class RosterRow:
 
 @dataclass(frozen=True, slots=True)
 class RowError:
+    """One problem on one line. `problem` and `params` say it for a page in any language
+    (the admin page's catalogue has a text for each `ROW_PROBLEMS` key); `message` is the
+    English the API answers with."""
+
     line: int
     field: str | None
-    message: str
+    problem: str
+    params: dict[str, str | int] = dataclasses.field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        return ROW_PROBLEMS[self.problem].format(**self.params)
 
     def to_json(self) -> dict[str, Any]:
         return {"row": self.line, "field": self.field, "message": self.message}
 
 
-class RosterFileError(ValueError):
-    """The file as a whole is unusable (encoding, header); ``code`` is the API error code."""
+#: Every problem a row can have, in the API's English.
+ROW_PROBLEMS = {
+    "fields": "has {found} fields; the header has {expected}",
+    "too_long": "is longer than {max} characters",
+    "empty": "is empty",
+    "not_email": "{value!r} is not an email address",
+    "email_twice": "{value} is already on line {line}",
+    "email_taken": "{value} is already on the roster",
+    "not_role": "{value!r} is not a role (facilitator, participant or observer)",
+    "not_yes_no": "{value!r} is not yes or no",
+}
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
+#: Every reason a whole file is refused, in the API's English.
+FILE_PROBLEMS = {
+    "not_utf8": "the file is not UTF-8 (byte {byte} cannot be read).",
+    "not_utf8_cp1252": "the file is not UTF-8 (byte {byte} cannot be read). It looks like "
+    "Windows-1252 (Excel's plain 'CSV' format): save it as 'CSV UTF-8' instead.",
+    "nul": "the file is not UTF-8 text (it contains NUL)",
+    "empty": "the file is empty; expected a header row and members",
+    "too_many_rows": "a roster file may have at most {max} rows",
+    "not_csv": "line {line}: not valid CSV: {detail}",
+    "no_header": "the file has no header row",
+    "no_members": "the file has a header but no members",
+    "unknown_column": "unknown column {column!r} in the header; the columns are name, "
+    "email, department, location, role, consent",
+    "column_twice": "column {column!r} appears twice in the header",
+    "missing_columns": "the header lacks the column(s) {columns} (first row)",
+}
+
+
+class RosterFileError(ValueError):
+    """The file as a whole is unusable (encoding, header); ``code`` is the API error code,
+    `problem` and `params` the reason for a page in any language (`FILE_PROBLEMS`)."""
+
+    def __init__(self, code: str, problem: str, **params: str | int) -> None:
         self.code = code
-        self.message = message
+        self.problem = problem
+        self.params = params
+        self.message = FILE_PROBLEMS[problem].format(**params)
+        super().__init__(self.message)
 
 
 @dataclass
@@ -101,22 +144,14 @@ def decode(data: bytes) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        hint = ""
         try:
             sample = data.decode("cp1252")
         except UnicodeDecodeError:
             sample = ""
-        if any(ch in sample for ch in "æøåÆØÅ"):
-            hint = (
-                " It looks like Windows-1252 (Excel's plain 'CSV' format): save it as"
-                " 'CSV UTF-8' instead."
-            )
-        raise RosterFileError(
-            "bad_encoding",
-            f"the file is not UTF-8 (byte {exc.start + 1} cannot be read).{hint}",
-        ) from None
+        problem = "not_utf8_cp1252" if any(ch in sample for ch in "æøåÆØÅ") else "not_utf8"
+        raise RosterFileError("bad_encoding", problem, byte=exc.start + 1) from None
     if "\x00" in text:
-        raise RosterFileError("bad_encoding", "the file is not UTF-8 text (it contains NUL)")
+        raise RosterFileError("bad_encoding", "nul")
     return text
 
 
@@ -127,7 +162,7 @@ def parse_roster(data: bytes) -> RosterParse:
     lines = text.splitlines()
     first = next((line for line in lines if line.strip()), None)
     if first is None:
-        raise RosterFileError("invalid", "the file is empty; expected a header row and members")
+        raise RosterFileError("invalid", "empty")
     delimiter = ";" if first.count(";") > first.count(",") else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     result = RosterParse()
@@ -144,16 +179,14 @@ def parse_roster(data: bytes) -> RosterParse:
                 columns = _columns(header)
                 continue
             if len(result.rows) + len(result.errors) >= MAX_ROWS:
-                raise RosterFileError(
-                    "too_large", f"a roster file may have at most {MAX_ROWS} rows"
-                )
+                raise RosterFileError("too_large", "too_many_rows", max=MAX_ROWS)
             _row(record, line, columns, len(header), seen_emails, result)
     except csv.Error as exc:
-        raise RosterFileError("invalid", f"line {reader.line_num}: not valid CSV: {exc}") from None
+        raise RosterFileError("invalid", "not_csv", line=reader.line_num, detail=str(exc)) from None
     if header is None:  # pragma: no cover - `first` guarantees a header
-        raise RosterFileError("invalid", "the file has no header row")
+        raise RosterFileError("invalid", "no_header")
     if not result.rows and not result.errors:
-        raise RosterFileError("invalid", "the file has a header but no members")
+        raise RosterFileError("invalid", "no_members")
     return result
 
 
@@ -163,18 +196,13 @@ def _columns(header: list[str]) -> dict[str, int]:
         name = raw.strip().lower()
         canonical = _COLUMNS.get(name)
         if canonical is None:
-            known = "name, email, department, location, role, consent"
-            raise RosterFileError(
-                "invalid", f"unknown column {raw.strip()!r} in the header; the columns are {known}"
-            )
+            raise RosterFileError("invalid", "unknown_column", column=raw.strip())
         if canonical in columns:
-            raise RosterFileError("invalid", f"column {canonical!r} appears twice in the header")
+            raise RosterFileError("invalid", "column_twice", column=canonical)
         columns[canonical] = index
     missing = [c for c in ("name", "email") if c not in columns]
     if missing:
-        raise RosterFileError(
-            "invalid", f"the header lacks the column(s) {', '.join(missing)} (first row)"
-        )
+        raise RosterFileError("invalid", "missing_columns", columns=", ".join(missing))
     return columns
 
 
@@ -189,7 +217,7 @@ def _row(
     errors: list[RowError] = []
     if len(record) != width:
         result.errors.append(
-            RowError(line, None, f"has {len(record)} fields; the header has {width}")
+            RowError(line, None, "fields", {"found": len(record), "expected": width})
         )
         return
 
@@ -200,32 +228,28 @@ def _row(
     values = {name: cell(name) for name in _COLUMNS.values()}
     for name in ("name", "department", "location"):
         if len(values[name]) > MAX_FIELD:
-            errors.append(RowError(line, name, f"is longer than {MAX_FIELD} characters"))
+            errors.append(RowError(line, name, "too_long", {"max": MAX_FIELD}))
     if not values["name"]:
-        errors.append(RowError(line, "name", "is empty"))
+        errors.append(RowError(line, "name", "empty"))
     email = values["email"]
     if not email:
-        errors.append(RowError(line, "email", "is empty"))
+        errors.append(RowError(line, "email", "empty"))
     elif len(email) > MAX_EMAIL or not EMAIL_RE.fullmatch(email):
-        errors.append(RowError(line, "email", f"{email!r} is not an email address"))
+        errors.append(RowError(line, "email", "not_email", {"value": email}))
     else:
         key = email.casefold()
         if key in seen_emails:
-            errors.append(RowError(line, "email", f"{email} is already on line {seen_emails[key]}"))
+            errors.append(
+                RowError(line, "email", "email_twice", {"value": email, "line": seen_emails[key]})
+            )
         else:
             seen_emails[key] = line
     role = _ROLES.get(values["role"].lower())
     if role is None:
-        errors.append(
-            RowError(
-                line,
-                "role",
-                f"{values['role']!r} is not a role (facilitator, participant or observer)",
-            )
-        )
+        errors.append(RowError(line, "role", "not_role", {"value": values["role"]}))
     consent_text = values["consent"].lower()
     if consent_text not in _YES and consent_text not in _NO:
-        errors.append(RowError(line, "consent", f"{values['consent']!r} is not yes or no"))
+        errors.append(RowError(line, "consent", "not_yes_no", {"value": values["consent"]}))
     if errors:
         result.errors.extend(errors)
         return

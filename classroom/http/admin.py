@@ -303,11 +303,22 @@ async def admin_upload_roster(request: web.Request) -> web.Response:
                                   upload_error=t("admin.upload.noFile"))  # fmt: skip
     try:
         members = await api.import_roster(request.app[STORE], cid, raw)
-    except ApiError as exc:
-        rows = exc.details if isinstance(exc.details, list) else []
+    except api.RosterRejected as exc:
+        if exc.problem is not None:
+            problem = t(f"roster.file.{exc.problem.problem}", **exc.problem.params)
+        else:
+            problem = t.count("roster.problems", len(exc.rows))
+        rows = [
+            {
+                "row": e.line,
+                "field": t(f"roster.field.{e.field}") if e.field else "",
+                "message": t(f"roster.row.{e.problem}", **e.params),
+            }
+            for e in exc.rows
+        ]
         return await _cohort_page(
             request, login, viewer, cid, status=exc.status,
-            upload_error=exc.message, upload_rows=rows,
+            upload_error=problem, upload_rows=rows,
         )  # fmt: skip
     except NotFound:
         return message_page(request, login, 404, "error.notFound")
@@ -328,22 +339,37 @@ async def admin_schedule(request: web.Request) -> web.Response:
                                                           "timezone", "lobby")}  # fmt: skip
     error = ""
     session = None
+    t = strings_for(request, login)
     try:
         if not values["title"] or len(values["title"]) > 200:
-            raise ValueError("title: 1 to 200 characters")
-        zone(values["timezone"])
-        starts = parse_local_time(f"{values['date']}T{values['start']}", values["timezone"])
-        ends = parse_local_time(f"{values['date']}T{values['end']}", values["timezone"])
+            raise FormError("admin.schedule.badTitle")
+        try:
+            zone(values["timezone"])
+        except ValueError:
+            raise FormError("admin.schedule.badZone", zone=values["timezone"]) from None
+        try:
+            starts = parse_local_time(f"{values['date']}T{values['start']}", values["timezone"])
+            ends = parse_local_time(f"{values['date']}T{values['end']}", values["timezone"])
+        except ValueError as exc:
+            gap = "daylight-saving" in str(exc)
+            raise FormError(
+                "admin.schedule.noSuchTime" if gap else "admin.schedule.badTime"
+            ) from None
         if ends <= starts:
-            raise ValueError("the end must be after the start")
-        lobby = int(values["lobby"] or DEFAULT_LOBBY_MINUTES)
+            raise FormError("admin.schedule.endBeforeStart")
+        try:
+            lobby = int(values["lobby"] or DEFAULT_LOBBY_MINUTES)
+        except ValueError:
+            lobby = -1
         if not 0 <= lobby <= 240:
-            raise ValueError("lobby minutes: 0 to 240")
+            raise FormError("admin.schedule.badLobby")
         session = await request.app[STORE].create_session(
             cid, values["title"], starts, ends, timezone=values["timezone"], lobby_minutes=lobby
         )
-    except ValueError as exc:
-        error = str(exc)
+    except FormError as exc:
+        error = t(exc.key, **exc.params)
+    except ValueError:  # the store's own checks of the same (years, lengths)
+        error = t("admin.schedule.badTime")
     except NotFound:
         return message_page(request, login, 404, "error.notFound")
     if session is None:
@@ -353,6 +379,21 @@ async def admin_schedule(request: web.Request) -> web.Response:
         request, AuditAction.session_create, session.title, cohort_id=cid, session_id=session.id
     )
     return _redirect(request, f"/admin/sessions/{session.id}?done=scheduled")
+
+
+def refusal(t: Strings, code: str) -> str:
+    """The page's words for an API refusal (its English message is for API clients)."""
+    known = ("conflict", "invalid_state", "not_found")
+    return t(f"admin.refused.{code}" if code in known else "admin.refused.other")
+
+
+class FormError(ValueError):
+    """What is wrong with a form, as a key of the page's catalogue (and its values)."""
+
+    def __init__(self, key: str, **params: str) -> None:
+        super().__init__(key)
+        self.key = key
+        self.params = params
 
 
 # -- sessions ------------------------------------------------------------------------------------
@@ -441,7 +482,8 @@ async def admin_regenerate(request: web.Request) -> web.Response:
         api.refuse_final(session)
         await api.regenerate(request, session, mid, request.app[SETTINGS].join_token_ttl_s)
     except ApiError as exc:
-        return render(request, "admin/message.html", login, {"message": exc.message},
+        message = refusal(strings_for(request, login), exc.code)
+        return render(request, "admin/message.html", login, {"message": message},
                        status=exc.status)  # fmt: skip
     await audit.record(
         request,
@@ -465,7 +507,8 @@ async def admin_session_action(request: web.Request) -> web.Response:
     try:
         await api.session_action(request.app[STORE], session.id, action)
     except (ApiError, Conflict) as exc:
-        message = exc.message if isinstance(exc, ApiError) else str(exc)
+        code = exc.code if isinstance(exc, ApiError) else "conflict"
+        message = refusal(strings_for(request, login), code)
         return render(request, "admin/message.html", login, {"message": message}, status=409)
     await audit.record(
         request,

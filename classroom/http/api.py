@@ -328,11 +328,11 @@ async def import_roster(store: Store, cid: str, raw: bytes) -> list[Member]:
         parsed = parse_roster(raw)
     except RosterFileError as exc:
         status = 413 if exc.code == "too_large" else 400
-        raise ApiError(status, exc.code, exc.message) from None
+        raise RosterRejected(status, exc.code, exc.message, problem=exc) from None
     errors = list(parsed.errors)
     taken = await store.emails_taken(cid, [row.email for row in parsed.rows])
     errors += [
-        RowError(row.line, "email", f"{row.email} is already on the roster")
+        RowError(row.line, "email", "email_taken", {"value": row.email})
         for row in parsed.rows
         if row.email.casefold() in taken
     ]
@@ -352,15 +352,36 @@ async def import_roster(store: Store, cid: str, raw: bytes) -> list[Member]:
             return await store.import_members(cid, people)
         except ImportRefused as exc:  # someone added one of them meanwhile
             errors = [
-                RowError(parsed.rows[i].line, "email", "is already on the roster") for i in exc.rows
+                RowError(row.line, "email", "email_taken", {"value": row.email})
+                for row in (parsed.rows[i] for i in exc.rows)
             ]
     errors.sort(key=lambda e: (e.line, e.field or ""))
-    raise ApiError(
+    raise RosterRejected(
         400,
         "invalid_rows",
         f"{len(errors)} problem(s) in the file; nothing was imported",
         [e.to_json() for e in errors],
+        rows=errors,
     )
+
+
+class RosterRejected(ApiError):
+    """A roster file refused as a whole (`problem`) or for its rows (`rows`): the API
+    answers in English, the admin page says the same in the page's language."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        *,
+        problem: RosterFileError | None = None,
+        rows: list[RowError] | None = None,
+    ) -> None:
+        super().__init__(status, code, message, details)
+        self.problem = problem
+        self.rows = rows or []
 
 
 @routes.get("/api/v1/cohorts/{cid}/members")
