@@ -24,10 +24,12 @@ from multidict import MultiDictProxy
 
 from classroom.domain.audit import ADMIN_LOGIN, facilitator
 from classroom.domain.audit import Action as AuditAction
-from classroom.domain.lifecycle import Action, parse_local_time, to_local, zone
+from classroom.domain.lifecycle import FINAL, Action, parse_local_time, to_local, zone
 from classroom.domain.models import (
     DEFAULT_LOBBY_MINUTES,
     DEFAULT_TIMEZONE,
+    Cohort,
+    Member,
     Session,
     SessionStatus,
     utc_now,
@@ -51,6 +53,7 @@ from classroom.http.auth import (
 from classroom.http.errors import ApiError
 from classroom.http.keys import SETTINGS, STORE
 from classroom.http.pages import pick_language
+from classroom.http.report_csv import csv_response
 from classroom.http.strings import Strings
 from classroom.store.errors import Conflict, NotFound
 
@@ -68,8 +71,14 @@ TIMEZONES = (
 _NOTICES = {
     "cohort": "admin.schedule.done",
     "scheduled": "admin.schedule.done",
-    "links": "admin.session.changed",
+    "links": "admin.session.linksMade",
     "changed": "admin.session.changed",
+    "started": "admin.session.started",
+    "ended": "admin.session.ended",
+    "cancelled": "admin.session.cancelled",
+    "memberAdded": "admin.member.added",
+    "memberChanged": "admin.member.changed",
+    "memberRemoved": "admin.member.removed",
 }
 
 
@@ -77,7 +86,7 @@ def strings_for(request: web.Request, login: AdminLogin) -> Strings:
     return Strings(login.lang or pick_language(request))
 
 
-def _redirect(request: web.Request, location: str, login: AdminLogin | None = None) -> web.Response:
+def redirect(request: web.Request, location: str, login: AdminLogin | None = None) -> web.Response:
     response = web.Response(status=303, headers={"Location": location})
     if login is not None:
         set_login_cookie(request, response, login)
@@ -104,7 +113,7 @@ def render(
             "other_lang": "en" if t.lang == "nb" else "nb",
             "csrf": csrf_token(request, login),
             "login": login,
-            "notice": t(notice_key) if notice_key else "",
+            "notice": t(notice_key, n=_count(request)) if notice_key else "",
             **context,
         },
         status=status,
@@ -113,6 +122,12 @@ def render(
     if set_cookie or request.query.get("lang") == login.lang:  # keep the chosen language
         set_login_cookie(request, response, login)
     return response
+
+
+def _count(request: web.Request) -> int:
+    """A notice's number (?n=, "links made for 4 people"): digits only, else 0."""
+    raw = request.query.get("n", "")
+    return int(raw) if raw.isdigit() and len(raw) <= 6 else 0
 
 
 def message_page(
@@ -131,13 +146,13 @@ async def guard(
     login, _ = login_of(request)
     viewer = await viewer_of(request, login)
     if viewer is None:
-        return login, _redirect(request, "/admin", fresh_login(login.lang))
+        return login, redirect(request, "/admin", fresh_login(login.lang))
     if cohort_id is not None and not viewer.may_see(cohort_id):
         return login, message_page(request, login, 403, "admin.forbidden")
     return login, viewer
 
 
-async def _guarded_post(
+async def guarded_post(
     request: web.Request, cohort_id: str | None = None
 ) -> tuple[AdminLogin, Viewer | web.Response, MultiDictProxy[Any] | None]:
     login, viewer = await guard(request, cohort_id)
@@ -161,8 +176,8 @@ async def admin_home(request: web.Request) -> web.Response:
             login, changed = fresh_login(login.lang), True
         return render(request, "admin/login.html", login, {}, set_cookie=changed)
     if viewer.member is not None:
-        return _redirect(request, f"/admin/cohorts/{viewer.member.cohort_id}")
-    cohorts = await request.app[STORE].list_cohorts()
+        return redirect(request, f"/admin/cohorts/{viewer.member.cohort_id}")
+    cohorts = [await _cohort_row(request, c) for c in await request.app[STORE].list_cohorts()]
     return render(request, "admin/cohorts.html", login, {"cohorts": cohorts},
                    set_cookie=changed)  # fmt: skip
 
@@ -182,7 +197,7 @@ async def admin_login(request: web.Request) -> web.Response:
     credentials.accepted(request, ADMIN_LOGIN)
     await audit.record(request, AuditAction.login, "admin login")
     # A new nonce at login: nothing learnt before it (CSRF token, cookie) carries over.
-    return _redirect(request, "/admin", login_as_admin(login.lang))
+    return redirect(request, "/admin", login_as_admin(login.lang))
 
 
 @routes.post("/admin/enter")
@@ -206,7 +221,7 @@ async def admin_enter(request: web.Request) -> web.Response:
         session_id=claims.session_id,
         member_id=member.id,
     )
-    return _redirect(
+    return redirect(
         request, f"/admin/sessions/{claims.session_id}", login_as_facilitator(login.lang, member)
     )
 
@@ -218,15 +233,33 @@ async def admin_logout(request: web.Request) -> web.Response:
         return message_page(request, login, 403, "admin.csrf")
     if await viewer_of(request, login) is not None:  # who logs out, for the audit log
         await audit.record(request, AuditAction.logout)
-    return _redirect(request, "/admin", fresh_login(login.lang))
+    return redirect(request, "/admin", fresh_login(login.lang))
 
 
 # -- cohorts -------------------------------------------------------------------------------------
 
 
+async def _cohort_row(request: web.Request, cohort: Cohort) -> dict[str, Any]:
+    """A cohort in the list, with what one looks for there: how many, and what is next."""
+    store = request.app[STORE]
+    sessions = await store.list_sessions(cohort.id)
+    now = utc_now()
+    ahead = sorted(
+        (s for s in sessions if s.status not in FINAL and s.ends_at > now),
+        key=lambda s: s.starts_at,
+    )
+    return {
+        "id": cohort.id,
+        "name": cohort.name,
+        "members": len(await store.list_members(cohort.id)),
+        "sessions": len(sessions),
+        "next": ahead[0] if ahead else None,
+    }
+
+
 @routes.post("/admin/cohorts")
 async def admin_create_cohort(request: web.Request) -> web.Response:
-    login, viewer, form = await _guarded_post(request)
+    login, viewer, form = await guarded_post(request)
     if isinstance(viewer, web.Response):
         return viewer
     assert form is not None
@@ -239,10 +272,10 @@ async def admin_create_cohort(request: web.Request) -> web.Response:
                        {"cohorts": cohorts, "error": "name"}, status=400)  # fmt: skip
     cohort = await request.app[STORE].create_cohort(name)
     await audit.record(request, AuditAction.cohort_create, cohort.name, cohort_id=cohort.id)
-    return _redirect(request, f"/admin/cohorts/{cohort.id}")
+    return redirect(request, f"/admin/cohorts/{cohort.id}")
 
 
-async def _cohort_page(
+async def cohort_page(
     request: web.Request,
     login: AdminLogin,
     viewer: Viewer,
@@ -285,13 +318,13 @@ async def admin_cohort(request: web.Request) -> web.Response:
     login, viewer = await guard(request, cid)
     if isinstance(viewer, web.Response):
         return viewer
-    return await _cohort_page(request, login, viewer, cid)
+    return await cohort_page(request, login, viewer, cid)
 
 
 @routes.post("/admin/cohorts/{cid}/roster")
 async def admin_upload_roster(request: web.Request) -> web.Response:
     cid = request.match_info["cid"]
-    login, viewer, form = await _guarded_post(request, cid)
+    login, viewer, form = await guarded_post(request, cid)
     if isinstance(viewer, web.Response):
         return viewer
     assert form is not None
@@ -299,7 +332,7 @@ async def admin_upload_roster(request: web.Request) -> web.Response:
     upload = form.get("roster")
     raw = upload.file.read() if isinstance(upload, web.FileField) else b""
     if not raw:
-        return await _cohort_page(request, login, viewer, cid, status=400,
+        return await cohort_page(request, login, viewer, cid, status=400,
                                   upload_error=t("admin.upload.noFile"))  # fmt: skip
     try:
         members = await api.import_roster(request.app[STORE], cid, raw)
@@ -316,7 +349,7 @@ async def admin_upload_roster(request: web.Request) -> web.Response:
             }
             for e in exc.rows
         ]
-        return await _cohort_page(
+        return await cohort_page(
             request, login, viewer, cid, status=exc.status,
             upload_error=problem, upload_rows=rows,
         )  # fmt: skip
@@ -325,13 +358,13 @@ async def admin_upload_roster(request: web.Request) -> web.Response:
     await audit.record(
         request, AuditAction.roster_import, f"{len(members)} imported", cohort_id=cid
     )
-    return _redirect(request, f"/admin/cohorts/{cid}?imported={len(members)}")
+    return redirect(request, f"/admin/cohorts/{cid}?imported={len(members)}")
 
 
 @routes.post("/admin/cohorts/{cid}/sessions")
 async def admin_schedule(request: web.Request) -> web.Response:
     cid = request.match_info["cid"]
-    login, viewer, form = await _guarded_post(request, cid)
+    login, viewer, form = await guarded_post(request, cid)
     if isinstance(viewer, web.Response):
         return viewer
     assert form is not None
@@ -373,12 +406,12 @@ async def admin_schedule(request: web.Request) -> web.Response:
     except NotFound:
         return message_page(request, login, 404, "error.notFound")
     if session is None:
-        return await _cohort_page(request, login, viewer, cid, status=400, form=values,
+        return await cohort_page(request, login, viewer, cid, status=400, form=values,
                                   schedule_error=error)  # fmt: skip
     await audit.record(
         request, AuditAction.session_create, session.title, cohort_id=cid, session_id=session.id
     )
-    return _redirect(request, f"/admin/sessions/{session.id}?done=scheduled")
+    return redirect(request, f"/admin/sessions/{session.id}?done=scheduled")
 
 
 def refusal(t: Strings, code: str) -> str:
@@ -409,7 +442,7 @@ async def session_for(
     login, _ = login_of(request)
     if session is None:
         if await viewer_of(request, login) is None:
-            return login, _redirect(request, "/admin"), None
+            return login, redirect(request, "/admin"), None
         return login, message_page(request, login, 404, "error.notFound"), None
     login, guarded = await guard(request, session.cohort_id)
     return login, guarded, session
@@ -424,13 +457,7 @@ async def admin_session(request: web.Request) -> web.Response:
     store = request.app[STORE]
     cohort = await store.get_cohort(session.cohort_id)
     members = await store.list_members(session.cohort_id)
-    records = await store.get_links(session.id)
-    now = time.time()
-    links = [
-        api.link_json(request, session, m, records[m.id])
-        for m in members
-        if m.id in records and records[m.id].expires_at > now
-    ]
+    links = await current_links(request, session, members)
     present = await store.list_presence(session.id)
     who = request.query.get("who", "")
     regenerated = next((m.name for m in members if m.id == who), "")
@@ -439,6 +466,8 @@ async def admin_session(request: web.Request) -> web.Response:
         "session": session,
         "viewer": viewer,
         "links": links,
+        # "Copy all": one line per person, to paste into an e-mail or a spreadsheet.
+        "all_links": "\n".join(f"{link['name']}: {link['url']}" for link in links),
         "missing_links": len(members) - len(links),
         "present": present,
         "regenerated": regenerated,
@@ -446,6 +475,33 @@ async def admin_session(request: web.Request) -> web.Response:
         "final": session.status in (SessionStatus.ended, SessionStatus.cancelled),
     }
     return render(request, "admin/session.html", login, context)
+
+
+async def current_links(
+    request: web.Request, session: Session, members: list[Member]
+) -> list[dict[str, Any]]:
+    """The members' current, unexpired links to the session, in roster order."""
+    records = await request.app[STORE].get_links(session.id)
+    now = time.time()
+    return [
+        api.link_json(request, session, m, records[m.id])
+        for m in members
+        if m.id in records and records[m.id].expires_at > now
+    ]
+
+
+@routes.get("/admin/sessions/{sid}/links.csv")
+async def admin_links_csv(request: web.Request) -> web.Response:
+    """The session's links as a spreadsheet (a mail merge): name, e-mail, role, link."""
+    _, viewer, session = await session_for(request)
+    if isinstance(viewer, web.Response):
+        return viewer
+    assert session is not None
+    members = await request.app[STORE].list_members(session.cohort_id)
+    links = await current_links(request, session, members)
+    rows = [[x["name"], x["email"], x["role"], x["url"], x["expires_at"]] for x in links]
+    header = ["name", "email", "role", "url", "expires_at"]
+    return csv_response(request, header, rows, f"links-{session.id}.csv")
 
 
 @routes.post("/admin/sessions/{sid}/links")
@@ -466,7 +522,7 @@ async def admin_make_links(request: web.Request) -> web.Response:
             cohort_id=session.cohort_id,
             session_id=session.id,
         )
-    return _redirect(request, f"/admin/sessions/{session.id}?done=links")
+    return redirect(request, f"/admin/sessions/{session.id}?done=links&n={len(members)}")
 
 
 @routes.post("/admin/sessions/{sid}/links/{mid}/regenerate")
@@ -492,7 +548,7 @@ async def admin_regenerate(request: web.Request) -> web.Response:
         session_id=session.id,
         member_id=mid,
     )
-    return _redirect(request, f"/admin/sessions/{session.id}?who={mid}#link-{mid}")
+    return redirect(request, f"/admin/sessions/{session.id}?who={mid}#link-{mid}")
 
 
 @routes.post("/admin/sessions/{sid}/{action:start|end|cancel}")
@@ -516,4 +572,5 @@ async def admin_session_action(request: web.Request) -> web.Response:
         cohort_id=session.cohort_id,
         session_id=session.id,
     )
-    return _redirect(request, f"/admin/sessions/{session.id}?done=changed")
+    done = {"start": "started", "end": "ended", "cancel": "cancelled"}[action.value]
+    return redirect(request, f"/admin/sessions/{session.id}?done={done}")

@@ -17,6 +17,7 @@ from classroom.config import Settings
 from classroom.domain.attendance import Thresholds
 from classroom.http import (
     admin,
+    admin_roster,
     api,
     audit_views,
     brand,
@@ -282,6 +283,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(nodes_api.routes)
     app.add_routes(pages.routes)
     app.add_routes(admin.routes)
+    app.add_routes(admin_roster.routes)
     app.add_routes(ws.routes)
     app.add_routes(audit_views.routes)
     app.add_routes(brand.routes)

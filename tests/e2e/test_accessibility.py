@@ -92,6 +92,33 @@ async def test_lobby_and_admin_pages_are_accessible_in_both_languages(
                 await assert_accessible(page, f"a cohort's page ({lang})")
                 await page.goto(f"{server.base_url}/admin/sessions/{s['session']}?lang={lang}")
                 await assert_accessible(page, f"a session's page ({lang})")
+
+            # What cannot be undone is asked first, in a dialog that starts on "No".
+            cancel = page.locator("form[action$='/cancel'] button[type=submit]")
+            dialog = page.locator("#confirm-dialog")
+            await cancel.click()
+            await dialog.wait_for(state="visible")
+            assert "Avlyse «Samling 1»?" in (await page.locator("#confirm-text").inner_text())
+            assert await page.evaluate("document.activeElement.id") == "confirm-no"
+            await assert_accessible(page, "the confirmation dialog (bokmål)")
+            await page.keyboard.press("Escape")
+            await dialog.wait_for(state="hidden")
+            still = await page.locator("#session-status").get_attribute("data-status")
+            assert still in ("scheduled", "open")  # (its lobby opens 15 min before the start)
+            await cancel.click()
+            await dialog.wait_for(state="visible")
+            await page.click("#confirm-yes")
+            await page.wait_for_selector("#session-status[data-status=cancelled]")
+            assert "Samlingen er avlyst" in await page.locator("main").inner_text()
+
+            # A phone: the cohort page and the cancelled link's page still pass.
+            await page.set_viewport_size({"width": 390, "height": 844})
+            await page.goto(f"{server.base_url}/admin/cohorts/{s['cohort']}?lang=nb")
+            await assert_accessible(page, "a cohort's page (bokmål, phone)")
+            assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+            await page.goto(s["link"] + "?lang=nb")
+            assert await page.locator("main[data-state=cancelled]").count() == 1
+            await assert_accessible(page, "a cancelled session's link (bokmål, phone)")
         except BaseException:
             print("screenshots:", *await screenshot_all([page], "test_accessibility_failed"))
             raise
