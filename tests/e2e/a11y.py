@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,9 @@ from playwright.async_api import Page
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
 #: What fails a test; "moderate" and "minor" findings are printed, not failed.
 BLOCKING = ("serious", "critical")
+#: Every page checked is also kept as a full-page screenshot, for a person to review
+#: (CI keeps test-output/ as an artifact): test-output/pages/<where>-<width>.png.
+PAGES = Path(__file__).resolve().parents[2] / "test-output" / "pages"
 
 _RUN = """
 async (exclude) => {
@@ -50,6 +54,10 @@ async def assert_accessible(
     page: Page, where: str, exclude: tuple[str, ...] = ()
 ) -> list[dict[str, Any]]:
     """No serious or critical violation on the page; returns the lesser ones (for the log)."""
+    PAGES.mkdir(parents=True, exist_ok=True)
+    slug = re.sub(r"[^a-z0-9]+", "-", where.lower()).strip("-")
+    width = page.viewport_size["width"] if page.viewport_size else 0
+    await page.screenshot(path=str(PAGES / f"{slug}-{width}.png"), full_page=True)
     found = await violations(page, exclude)
     blocking = [v for v in found if v["impact"] in BLOCKING]
     assert not blocking, f"accessibility problems on {where}:\n" + "\n".join(
