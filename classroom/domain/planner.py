@@ -153,9 +153,39 @@ def plan_mix_rounds(
     ids = [p.id for p in people]
     met = _history_by_index(people, history)
     floor = pairing_search.floor_of_bad_meetings(dept, _unmet_cross(dept, met), rounds, sizes)
-    work = min(SEARCH_WORK_MAX, max(SEARCH_WORK_MIN, SEARCH_WORK_PER_SLOT * len(people) * rounds))
-    planned = pairing_search.search(dept, loc, met, rounds, sizes, seed, work, floor)
+    designed = pairing_search.from_design(dept, loc, ids, met, rounds, sizes)
+    if designed is not None and len(designed) < rounds:
+        # Every cross-department pair meets in the design's rounds; the rest are searched
+        # after them, as if they had been held.
+        rest = [dict(row) for row in met]
+        for groups in designed:
+            for group in groups:
+                for a in group:
+                    for b in group:
+                        if a != b:
+                            rest[a][b] = rest[a].get(b, 0) + 1
+        extra = rounds - len(designed)
+        floor_rest = pairing_search.floor_of_bad_meetings(
+            dept, _unmet_cross(dept, rest), extra, sizes
+        )
+        designed += pairing_search.search(
+            dept, loc, rest, extra, sizes, seed, _work(len(people), extra), floor_rest
+        )
+    if designed is not None and pairing_search.meetings(dept, met, designed)[0] <= floor:
+        planned = designed
+    else:
+        planned = pairing_search.search(
+            dept, loc, met, rounds, sizes, seed, _work(len(people), rounds), floor
+        )
+        if designed is not None and pairing_search.meetings(
+            dept, met, designed
+        ) < pairing_search.meetings(dept, met, planned):
+            planned = designed
     return [[[ids[i] for i in group] for group in groups] for groups in planned]
+
+
+def _work(people: int, rounds: int) -> int:
+    return min(SEARCH_WORK_MAX, max(SEARCH_WORK_MIN, SEARCH_WORK_PER_SLOT * people * rounds))
 
 
 def plan_mix(
