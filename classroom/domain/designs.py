@@ -5,15 +5,22 @@ has k members, a plan in which every pair from different departments meets exact
 is a k-RGDD of type g^u (a resolvable group-divisible design: its "groups" are our
 departments, its blocks our breakout groups, its parallel classes our rounds). It has
 g(u - 1)/(k - 1) rounds. Local search finds such a plan only by luck (24 in 4 × 6 as trios
-over 9 rounds: 202-206 of 216 pairs), so for the shapes below the planner looks up or
-constructs the design and relabels its points onto the cohort's members, department by
-department (`pairing_search.relabel`):
+over 9 rounds: 202-206 of 216 pairs), so for the shapes below the planner constructs the
+design and relabels its points onto the cohort's members, department by department
+(`pairing_search.relabel`). Two constructions:
 
-- a stored table: designs found once, offline, by ``scripts/find_rgdd.py`` (a SAT search),
-  checked by tests/unit/test_designs.py;
-- an algebraic construction: u departments of g members in groups of k = u, where every
-  prime factor of g is at least u: round b, group a seats member a + d·b (mod g) of each
-  department d (the rows of a resolvable transversal design from Z_g).
+- the transversal design from Z_g: u departments of g members in groups of k = u, where
+  every prime factor of g is at least u: round b, group a seats member a + d·b (mod g) of
+  each department d;
+- inflation of a small group-divisible design (`INFLATED`): a k-GDD of type h^u whose every
+  point lies in exactly m blocks, m prime and u ≤ m + 1, becomes a k-RGDD of type (hm)^u in
+  m² rounds. Each point x becomes m members (x, a), a ∈ Z_m; each block B gives one group per
+  round (s, t) ∈ Z_m², seating member λ_x(s, t) + o(B, x) of each of its points, where λ_x is
+  one of the m + 1 lines of Z_m² (a line per department: a block's points get distinct,
+  hence independent, lines, so two of its points' members meet in exactly one round), and
+  o(B, x) numbers the m blocks through x (so that in every round the m blocks through x
+  seat its m members, each once). 24 in 4 × 6 as trios: the 3-GDD of type 2^4 of the
+  blocks {i, i + 1, i + 3} mod 8, inflated by 3, 9 rounds.
 
 A design's point p is member p % g of department p // g. Pure and deterministic.
 """
@@ -24,12 +31,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
-#: A round: blocks of points, each block written as base-36 digits, space-separated.
-_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
-#: (departments u, members per department g, group size k) → its rounds, from
-#: scripts/find_rgdd.py.
-TABLES: dict[tuple[int, int, int], tuple[str, ...]] = {}
+@dataclass(frozen=True)
+class SmallGdd:
+    """A k-GDD of type h^u on the points Z_(hu) with groups x mod u: the translates of
+    `base` by `step`·i, for i up to hu/step."""
+
+    departments: int
+    department_size: int
+    base: tuple[int, ...]
+    step: int = 1
+
+    def blocks(self) -> list[tuple[int, ...]]:
+        n = self.departments * self.department_size
+        return [tuple((x + i) % n for x in self.base) for i in range(0, n, self.step)]
+
+
+#: (departments u, members per department g, group size k) → the small GDD whose inflation
+#: is the design.
+INFLATED: dict[tuple[int, int, int], tuple[SmallGdd, int]] = {
+    (4, 6, 3): (SmallGdd(4, 2, (0, 1, 3)), 3),
+}
 
 
 @dataclass(frozen=True)
@@ -45,9 +67,34 @@ class Design:
         return point // self.department_size
 
 
-def _decode(rows: Sequence[str]) -> tuple[tuple[tuple[int, ...], ...], ...]:
+def _inflate(gdd: SmallGdd, m: int) -> tuple[tuple[tuple[int, ...], ...], ...]:
+    """The rounds of the k-RGDD of type (hm)^u from `gdd` (see the module docstring)."""
+    u, h = gdd.departments, gdd.department_size
+    g = h * m
+    blocks = gdd.blocks()
+    lines = [(0, 1), *((1, c) for c in range(m))]
+    through: dict[int, int] = {}
+    offset: list[list[int]] = []
+    for block in blocks:
+        offset.append([through.setdefault(x, 0) for x in block])
+        for x in block:
+            through[x] += 1
+    if set(through.values()) != {m} or u > len(lines):
+        raise ValueError("not inflatable: every point must lie in m blocks, u ≤ m + 1")
+
+    def point(x: int, a: int) -> int:
+        return (x % u) * g + (x // u) * m + a
+
     return tuple(
-        tuple(tuple(_DIGITS.index(c) for c in block) for block in row.split()) for row in rows
+        tuple(
+            tuple(
+                point(x, (lines[x % u][0] * s + lines[x % u][1] * t + o) % m)
+                for x, o in zip(block, offsets, strict=True)
+            )
+            for block, offsets in zip(blocks, offset, strict=True)
+        )
+        for s in range(m)
+        for t in range(m)
     )
 
 
@@ -75,9 +122,9 @@ def find(departments: int, department_size: int, group_size: int) -> Design | No
     u, g, k = departments, department_size, group_size
     if u < 2 or g < 1 or k < 2 or (u * g) % k:
         return None
-    rows = TABLES.get((u, g, k))
-    if rows is not None:
-        return Design(u, g, k, _decode(rows))
+    inflated = INFLATED.get((u, g, k))
+    if inflated is not None:
+        return Design(u, g, k, _inflate(*inflated))
     if k == u and g >= 2 and _smallest_prime_factor(g) >= u:
         return Design(u, g, k, _transversal(u, g))
     return None
