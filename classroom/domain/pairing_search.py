@@ -434,10 +434,11 @@ def search(
 
 def relabel(departments: Sequence[int], keys: Sequence[str], design: Design) -> list[int] | None:
     """Who plays each point of `design`: design department j is the cohort's j-th
-    department (largest first, then in order of first appearance), and its members, in
-    order of `keys` (member ids, so that a cohort's mapping is the same whatever order its
-    members come in), play the department's points in order. None if the cohort has not
-    the design's shape (every department of one size, nobody without one)."""
+    department (largest first, then by their members' least key), and its members, in
+    order of `keys` (member ids: a cohort's mapping is the same whatever order its members
+    come in, so rounds planned one at a time follow one design), play the department's
+    points in order. None if the cohort has not the design's shape (every department of
+    one size, nobody without one)."""
     members: dict[int, list[int]] = {}
     for i, d in enumerate(departments):
         if d < 0:
@@ -446,7 +447,7 @@ def relabel(departments: Sequence[int], keys: Sequence[str], design: Design) -> 
     g = design.department_size
     if len(members) != design.departments or any(len(m) != g for m in members.values()):
         return None
-    order = sorted(members, key=lambda d: (-len(members[d]), min(members[d])))
+    order = sorted(members, key=lambda d: (-len(members[d]), min(keys[i] for i in members[d])))
     person = [-1] * (design.departments * g)
     for j, d in enumerate(order):
         for k, i in enumerate(sorted(members[d], key=lambda i: keys[i])):

@@ -171,16 +171,19 @@ def plan_mix_rounds(
         designed += pairing_search.search(
             dept, loc, rest, extra, sizes, seed, _work(len(people), extra), floor_rest
         )
-    if designed is not None and pairing_search.meetings(dept, met, designed)[0] <= floor:
+    # The design is taken as it is when no plan does better: as few bad meetings as any
+    # plan can have, and no repeat among them. Otherwise (a history it does not fit,
+    # rounds after every pair met) the search's plan is compared with it, level by level.
+    quality = pairing_search.meetings(dept, met, designed) if designed is not None else None
+    if designed is not None and quality is not None and quality[0] <= floor and not quality[1]:
         planned = designed
     else:
         planned = pairing_search.search(
             dept, loc, met, rounds, sizes, seed, _work(len(people), rounds), floor
         )
-        if designed is not None and pairing_search.meetings(
-            dept, met, designed
-        ) < pairing_search.meetings(dept, met, planned):
-            planned = designed
+        if designed is not None and quality is not None:
+            if quality < pairing_search.meetings(dept, met, planned):
+                planned = designed
     return [[[ids[i] for i in group] for group in groups] for groups in planned]
 
 
