@@ -111,8 +111,7 @@ def _transversal(u: int, g: int) -> tuple[tuple[tuple[int, ...], ...], ...]:
     """g rounds of g groups of u, one member of each department per group; members
     a + d·b and a' + d'·b (d ≠ d') meet in round b only, as d - d' is a unit mod g."""
     return tuple(
-        tuple(tuple(d * g + (a + d * b) % g for d in range(u)) for a in range(g))
-        for b in range(g)
+        tuple(tuple(d * g + (a + d * b) % g for d in range(u)) for a in range(g)) for b in range(g)
     )
 
 
