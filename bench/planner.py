@@ -6,7 +6,8 @@ For a table of cohort shapes it plans with `mix` (seeds 0 .. runs-1) with the pl
 this tree and with the frozen planner from before issue 15 (bench/planner_v1.py), in the
 same run, interleaved, and prints medians: distinct new cross-department pairs against the
 upper bound (`classroom.domain.plan_score.bounds`), same-department pairs, repeated pairs
-and wall time (time.perf_counter). It asserts nothing. The machine's load average before
+and wall time (time.perf_counter) and the process's CPU time (time.process_time: less
+bent by other processes on a busy machine). It asserts nothing. The machine's load average before
 and after is printed with the table: a shared machine makes the times noisy.
 """
 
@@ -75,7 +76,7 @@ def one_at_a_time(people: list[Person], size: int, rounds: int, seed: int, old: 
 def measure(
     people: list[Person], size: int, rounds: int, seed: int, old: bool, alone: bool = False
 ) -> dict[str, Any]:
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     if alone:
         planned = one_at_a_time(people, size, rounds, seed, old)
     elif old:
@@ -91,10 +92,11 @@ def measure(
         planned = [plan_round(people, PairHistory(), "mix", seed, group_size=size)]
     else:
         planned, _ = plan_programme(people, PairHistory(), rounds, size, "mix", seed)
-    took = time.perf_counter() - t
+    took, took_cpu = time.perf_counter() - t, time.process_time() - cpu
     s = programme_score(planned, {p.id: p for p in people}, PairHistory())
     return {
         "seconds": took,
+        "cpu_seconds": took_cpu,
         "cross": s.new_cross_department_pairs,
         "same": s.same_department_pairs,
         "repeated": s.repeated_pairs,
@@ -137,6 +139,7 @@ def run(runs: int) -> dict[str, Any]:
                 row[f"{key}_{which}"] = statistics.median(r[key] for r in out)
             row[f"ms_{which}"] = 1e3 * statistics.median(r["seconds"] for r in out)
             row[f"ms_max_{which}"] = 1e3 * max(r["seconds"] for r in out)
+            row[f"cpu_ms_{which}"] = 1e3 * statistics.median(r["cpu_seconds"] for r in out)
         rows.append(row)
     return {
         "runs": runs,
@@ -154,8 +157,9 @@ def table(result: dict[str, Any]) -> str:
         f"on {result['cpus']} CPUs",
         "",
         "| cohort | members | depts | group | rounds | new cross-dept pairs / bound, old → new "
-        "| same-dept pairs old → new | repeated old → new | ms old → new (max new) |",
-        "|---|---:|---:|---:|---:|---|---|---|---|",
+        "| same-dept pairs old → new | repeated old → new | ms old → new (max new) "
+        "| CPU ms old → new |",
+        "|---|---:|---:|---:|---:|---|---|---|---|---|",
     ]
     for r in result["rows"]:
         ub = r["upper_bound"]
@@ -166,7 +170,7 @@ def table(result: dict[str, Any]) -> str:
             f"({100 * r['cross_old'] / ub:.1f} % → {100 * r['cross_new'] / ub:.1f} %) "
             f"| {r['same_old']:g} → {r['same_new']:g} | {r['repeated_old']:g} → "
             f"{r['repeated_new']:g} | {r['ms_old']:.0f} → {r['ms_new']:.0f} "
-            f"({r['ms_max_new']:.0f}) |"
+            f"({r['ms_max_new']:.0f}) | {r['cpu_ms_old']:.0f} → {r['cpu_ms_new']:.0f} |"
         )
     return "\n".join(lines)
 
