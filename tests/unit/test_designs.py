@@ -184,3 +184,19 @@ def test_relabel_maps_departments_and_members_by_id() -> None:
     assert again == [5 - i for i in person]
     assert pairing_search.relabel([0, 0, 1, 1, 1, 1], keys, design) is None
     assert pairing_search.relabel([0, -1, 1, 1, 0, 1], keys, design) is None
+
+
+def test_uneven_rounds_planned_one_at_a_time_keep_departments_apart() -> None:
+    """No design for 60 in 7 departments of 4 to 14: each round is searched against the
+    ones before, and none seats a pair of one department or a pair again (720 of 720)."""
+    sizes = [4, 6, 7, 8, 9, 12, 14]
+    depts = [f"d{k}" for k, count in enumerate(sizes) for _ in range(count)]
+    people = [Person(f"m{i:03d}", d, f"l{(i * 7) % 4}") for i, d in enumerate(depts)]
+    history = PairHistory()
+    rounds = []
+    for r in range(8):
+        groups = plan_round(people, history, "mix", r, group_size=4)
+        history.add_groups(groups)
+        rounds.append(groups)
+    s = programme_score(rounds, {p.id: p for p in people}, PairHistory())
+    assert (s.new_cross_department_pairs, s.repeated_pairs, s.same_department_pairs) == (720, 0, 0)
