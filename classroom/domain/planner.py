@@ -4,7 +4,9 @@ The `mix` strategy seats as many new cross-department pairs as it can (a meeting
 who met before, or of one department, seats none); then as many distinct pairs; then it
 spreads what repeats remain, and the spread of locations only breaks ties. A programme plan is
 searched over all its rounds at once (`classroom.domain.pairing_search`), so that late rounds
-are not left with what the early ones did not use. Pure and deterministic for a given seed.
+are not left with what the early ones did not use; a cohort of equal departments whose shape
+has an exact design (`classroom.domain.designs`: every cross-department pair meets exactly
+once) gets the design, relabelled onto its members. Pure and deterministic for a given seed.
 How good a plan is, and the best possible: `classroom.domain.plan_score`.
 """
 
@@ -174,16 +176,19 @@ def plan_mix_rounds(
     # The design is taken as it is when no plan does better: as few bad meetings as any
     # plan can have, and no repeat among them. Otherwise (a history it does not fit,
     # rounds after every pair met) the search's plan is compared with it, level by level.
-    quality = pairing_search.meetings(dept, met, designed) if designed is not None else None
-    if designed is not None and quality is not None and quality[0] <= floor and not quality[1]:
-        planned = designed
-    else:
+    if designed is None:
         planned = pairing_search.search(
             dept, loc, met, rounds, sizes, seed, _work(len(people), rounds), floor
         )
-        if designed is not None and quality is not None:
-            if quality < pairing_search.meetings(dept, met, planned):
-                planned = designed
+    else:
+        bad, repeats = quality = pairing_search.meetings(dept, met, designed)
+        planned = designed
+        if bad > floor or repeats:
+            searched = pairing_search.search(
+                dept, loc, met, rounds, sizes, seed, _work(len(people), rounds), floor
+            )
+            if pairing_search.meetings(dept, met, searched) < quality:
+                planned = searched
     return [[[ids[i] for i in group] for group in groups] for groups in planned]
 
 
