@@ -48,7 +48,7 @@ class SmallGdd:
 
 
 #: (departments u, members per department g, group size k) → the small GDD whose inflation
-#: is the design.
+#: is the design, and m (its points become m members each, its rounds m²).
 INFLATED: dict[tuple[int, int, int], tuple[SmallGdd, int]] = {
     (4, 6, 3): (SmallGdd(4, 2, (0, 1, 3)), 3),
 }
