@@ -6,7 +6,8 @@ For a table of cohort shapes it plans with `mix` (seeds 0 .. runs-1) with the pl
 this tree and with the frozen planner from before issue 15 (bench/planner_v1.py), in the
 same run, interleaved, and prints medians: distinct new cross-department pairs against the
 upper bound (`classroom.domain.plan_score.bounds`), same-department pairs, repeated pairs
-and wall time (time.perf_counter). It asserts nothing. The machine's load average before
+and wall time (time.perf_counter) and the process's CPU time (time.process_time: less
+bent by other processes on a busy machine). It asserts nothing. The machine's load average before
 and after is printed with the table: a shared machine makes the times noisy.
 """
 
@@ -35,10 +36,15 @@ from classroom.domain.planner import (  # noqa: E402
     plan_round,
 )
 
-#: (label, department sizes, locations (people per site), group size, rounds)
+#: (label, department sizes, locations (people per site), group size, rounds); a label that
+#: ends in "one at a time" plans each round by itself after the ones before (a session's
+#: `mix` rounds), the others a programme at once.
 SHAPES: list[tuple[str, list[int], list[int], int, int]] = [
+    ("24 in 4x6, trios, one at a time", [6, 6, 6, 6], [10, 7, 4, 3], 3, 9),
     ("24 in 4x6, trios", [6, 6, 6, 6], [10, 7, 4, 3], 3, 6),
     ("24 in 4x6, trios", [6, 6, 6, 6], [10, 7, 4, 3], 3, 9),
+    ("24 in 4x6, trios", [6, 6, 6, 6], [10, 7, 4, 3], 3, 10),
+    ("35 in 5x7, fives", [7, 7, 7, 7, 7], [15, 12, 8], 5, 7),
     ("60 in 7 (4-14), fours", [4, 6, 7, 8, 9, 12, 14], [25, 20, 10, 5], 4, 8),
     ("60 in 7 (4-14), fours", [4, 6, 7, 8, 9, 12, 14], [25, 20, 10, 5], 4, 10),
     ("40 in 5x8, pairs", [8, 8, 8, 8, 8], [20, 12, 8], 2, 6),
@@ -53,9 +59,27 @@ def cohort(sizes: list[int], sites: list[int]) -> list[Person]:
     return [Person(f"m{i:03d}", d, places[(i * 7) % len(places)]) for i, d in enumerate(depts)]
 
 
-def measure(people: list[Person], size: int, rounds: int, seed: int, old: bool) -> dict[str, Any]:
-    t = time.perf_counter()
-    if old:
+def one_at_a_time(people: list[Person], size: int, rounds: int, seed: int, old: bool) -> Any:
+    history: Any = planner_v1.PairHistory() if old else PairHistory()
+    planned = []
+    for r in range(rounds):
+        if old:
+            v1 = [planner_v1.Person(p.id, p.department, p.location) for p in people]
+            groups = planner_v1.plan_round(v1, history, "mix", seed * 1000 + r, group_size=size)
+        else:
+            groups = plan_round(people, history, "mix", seed * 1000 + r, group_size=size)
+        history.add_groups(groups)
+        planned.append(groups)
+    return planned
+
+
+def measure(
+    people: list[Person], size: int, rounds: int, seed: int, old: bool, alone: bool = False
+) -> dict[str, Any]:
+    t, cpu = time.perf_counter(), time.process_time()
+    if alone:
+        planned = one_at_a_time(people, size, rounds, seed, old)
+    elif old:
         planned, _ = planner_v1.plan_programme(
             [planner_v1.Person(p.id, p.department, p.location) for p in people],
             planner_v1.PairHistory(),
@@ -68,10 +92,11 @@ def measure(people: list[Person], size: int, rounds: int, seed: int, old: bool) 
         planned = [plan_round(people, PairHistory(), "mix", seed, group_size=size)]
     else:
         planned, _ = plan_programme(people, PairHistory(), rounds, size, "mix", seed)
-    took = time.perf_counter() - t
+    took, took_cpu = time.perf_counter() - t, time.process_time() - cpu
     s = programme_score(planned, {p.id: p for p in people}, PairHistory())
     return {
         "seconds": took,
+        "cpu_seconds": took_cpu,
         "cross": s.new_cross_department_pairs,
         "same": s.same_department_pairs,
         "repeated": s.repeated_pairs,
@@ -86,7 +111,8 @@ def run(runs: int) -> dict[str, Any]:
         results: dict[str, list[dict[str, Any]]] = {"old": [], "new": []}
         for seed in range(runs):
             for which in ("old", "new"):
-                results[which].append(measure(people, size, rounds, seed, which == "old"))
+                alone = label.endswith("one at a time")
+                results[which].append(measure(people, size, rounds, seed, which == "old", alone))
         sizes_of_round = group_sizes(len(people), size)
         pairs = sum(s * (s - 1) // 2 for s in sizes_of_round)
         by_id = {p.id: p for p in people}
@@ -102,6 +128,7 @@ def run(runs: int) -> dict[str, Any]:
         row: dict[str, Any] = {
             "shape": label,
             "members": len(people),
+            "departments": len(sizes),
             "group_size": size,
             "rounds": rounds,
             "upper_bound": b.upper_bound,
@@ -112,6 +139,7 @@ def run(runs: int) -> dict[str, Any]:
                 row[f"{key}_{which}"] = statistics.median(r[key] for r in out)
             row[f"ms_{which}"] = 1e3 * statistics.median(r["seconds"] for r in out)
             row[f"ms_max_{which}"] = 1e3 * max(r["seconds"] for r in out)
+            row[f"cpu_ms_{which}"] = 1e3 * statistics.median(r["cpu_seconds"] for r in out)
         rows.append(row)
     return {
         "runs": runs,
@@ -128,19 +156,21 @@ def table(result: dict[str, Any]) -> str:
         f"{result['loadavg_before'][0]:.1f}, after {result['loadavg_after'][0]:.1f} "
         f"on {result['cpus']} CPUs",
         "",
-        "| cohort | rounds | new cross-dept pairs / bound, old → new | same-dept pairs old → new "
-        "| repeated old → new | ms old → new (max new) |",
-        "|---|---:|---|---|---|---|",
+        "| cohort | members | depts | group | rounds | new cross-dept pairs / bound, old → new "
+        "| same-dept pairs old → new | repeated old → new | ms old → new (max new) "
+        "| CPU ms old → new |",
+        "|---|---:|---:|---:|---:|---|---|---|---|---|",
     ]
     for r in result["rows"]:
         ub = r["upper_bound"]
         lines.append(
-            f"| {r['shape']} | {r['rounds']} "
+            f"| {r['shape']} | {r['members']} | {r['departments']} | {r['group_size']} "
+            f"| {r['rounds']} "
             f"| {r['cross_old']:g} → {r['cross_new']:g} / {ub} "
             f"({100 * r['cross_old'] / ub:.1f} % → {100 * r['cross_new'] / ub:.1f} %) "
             f"| {r['same_old']:g} → {r['same_new']:g} | {r['repeated_old']:g} → "
             f"{r['repeated_new']:g} | {r['ms_old']:.0f} → {r['ms_new']:.0f} "
-            f"({r['ms_max_new']:.0f}) |"
+            f"({r['ms_max_new']:.0f}) | {r['cpu_ms_old']:.0f} → {r['cpu_ms_new']:.0f} |"
         )
     return "\n".join(lines)
 

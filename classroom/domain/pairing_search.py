@@ -31,6 +31,9 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from classroom.domain import designs
+from classroom.domain.designs import Design
+
 
 @dataclass(frozen=True)
 class Weights:
@@ -427,3 +430,88 @@ def search(
         for r in range(rounds):
             descend(state, r, rng, passes=4, budget=DESCENT_WORK)
     return state.snapshot()
+
+
+def relabel(departments: Sequence[int], keys: Sequence[str], design: Design) -> list[int] | None:
+    """Who plays each point of `design`: design department j is the cohort's j-th
+    department (largest first, then by their members' least key), and its members, in
+    order of `keys` (member ids: a cohort's mapping is the same whatever order its members
+    come in, so rounds planned one at a time follow one design), play the department's
+    points in order. None if the cohort has not the design's shape (every department of
+    one size, nobody without one)."""
+    members: dict[int, list[int]] = {}
+    for i, d in enumerate(departments):
+        if d < 0:
+            return None
+        members.setdefault(d, []).append(i)
+    g = design.department_size
+    if len(members) != design.departments or any(len(m) != g for m in members.values()):
+        return None
+    order = sorted(members, key=lambda d: (-len(members[d]), min(keys[i] for i in members[d])))
+    person = [-1] * (design.departments * g)
+    for j, d in enumerate(order):
+        for k, i in enumerate(sorted(members[d], key=lambda i: keys[i])):
+            person[j * g + k] = i
+    return person
+
+
+def meetings(
+    departments: Sequence[int],
+    history: Sequence[Mapping[int, int]],
+    plan: Sequence[Sequence[Sequence[int]]],
+) -> tuple[int, int]:
+    """(bad meetings, repeat meetings) of a plan after `history`: the first two levels of
+    the search's objective (see the module docstring), to compare plans by."""
+    met: dict[tuple[int, int], int] = {}
+    bad = repeat = 0
+    for groups in plan:
+        for group in groups:
+            for i, a in enumerate(group):
+                for b in group[i + 1 :]:
+                    key = (a, b) if a < b else (b, a)
+                    times = history[a].get(b, 0) + met.get(key, 0)
+                    met[key] = met.get(key, 0) + 1
+                    same = departments[a] >= 0 and departments[a] == departments[b]
+                    if times or same:
+                        bad += 1
+                    if times:
+                        repeat += 1
+    return bad, repeat
+
+
+def from_design(
+    departments: Sequence[int],
+    locations: Sequence[int],
+    keys: Sequence[str],
+    history: Sequence[Mapping[int, int]],
+    rounds: int,
+    sizes: Sequence[int],
+) -> list[list[list[int]]] | None:
+    """Up to `rounds` rounds of the cohort's exact design (`classroom.domain.designs`), or
+    None if its shape has none. The rounds least met before come first (none of their
+    pairs, when the history is earlier rounds of the same design: so rounds planned one at
+    a time, each after the last, follow the design too), then the fewest same-location
+    pairs, then the design's order. Fewer rounds than asked when the design has fewer."""
+    sizes_of: dict[int, int] = {}
+    for d in departments:
+        sizes_of[d] = sizes_of.get(d, 0) + 1
+    design = designs.for_shape(list(sizes_of.values()), sizes)
+    if design is None:
+        return None
+    person = relabel(departments, keys, design)
+    if person is None:
+        return None
+
+    def rank(r: int) -> tuple[int, int, int]:
+        met = same_location = 0
+        for block in design.rounds[r]:
+            for i, p in enumerate(block):
+                a = person[p]
+                for q in block[i + 1 :]:
+                    b = person[q]
+                    met += history[a].get(b, 0) > 0
+                    same_location += locations[a] >= 0 and locations[a] == locations[b]
+        return met, same_location, r
+
+    chosen = sorted(range(len(design.rounds)), key=rank)[:rounds]
+    return [[[person[p] for p in block] for block in design.rounds[r]] for r in chosen]

@@ -4,7 +4,9 @@ The `mix` strategy seats as many new cross-department pairs as it can (a meeting
 who met before, or of one department, seats none); then as many distinct pairs; then it
 spreads what repeats remain, and the spread of locations only breaks ties. A programme plan is
 searched over all its rounds at once (`classroom.domain.pairing_search`), so that late rounds
-are not left with what the early ones did not use. Pure and deterministic for a given seed.
+are not left with what the early ones did not use; a cohort of equal departments whose shape
+has an exact design (`classroom.domain.designs`: every cross-department pair meets exactly
+once) gets the design, relabelled onto its members. Pure and deterministic for a given seed.
 How good a plan is, and the best possible: `classroom.domain.plan_score`.
 """
 
@@ -153,9 +155,45 @@ def plan_mix_rounds(
     ids = [p.id for p in people]
     met = _history_by_index(people, history)
     floor = pairing_search.floor_of_bad_meetings(dept, _unmet_cross(dept, met), rounds, sizes)
-    work = min(SEARCH_WORK_MAX, max(SEARCH_WORK_MIN, SEARCH_WORK_PER_SLOT * len(people) * rounds))
-    planned = pairing_search.search(dept, loc, met, rounds, sizes, seed, work, floor)
+    designed = pairing_search.from_design(dept, loc, ids, met, rounds, sizes)
+    if designed is not None and len(designed) < rounds:
+        # Every cross-department pair meets in the design's rounds; the rest are searched
+        # after them, as if they had been held.
+        rest = [dict(row) for row in met]
+        for groups in designed:
+            for group in groups:
+                for a in group:
+                    for b in group:
+                        if a != b:
+                            rest[a][b] = rest[a].get(b, 0) + 1
+        extra = rounds - len(designed)
+        floor_rest = pairing_search.floor_of_bad_meetings(
+            dept, _unmet_cross(dept, rest), extra, sizes
+        )
+        designed += pairing_search.search(
+            dept, loc, rest, extra, sizes, seed, _work(len(people), extra), floor_rest
+        )
+    # The design is taken as it is when no plan does better: as few bad meetings as any
+    # plan can have, and no repeat among them. Otherwise (a history it does not fit,
+    # rounds after every pair met) the search's plan is compared with it, level by level.
+    if designed is None:
+        planned = pairing_search.search(
+            dept, loc, met, rounds, sizes, seed, _work(len(people), rounds), floor
+        )
+    else:
+        bad, repeats = quality = pairing_search.meetings(dept, met, designed)
+        planned = designed
+        if bad > floor or repeats:
+            searched = pairing_search.search(
+                dept, loc, met, rounds, sizes, seed, _work(len(people), rounds), floor
+            )
+            if pairing_search.meetings(dept, met, searched) < quality:
+                planned = searched
     return [[[ids[i] for i in group] for group in groups] for groups in planned]
+
+
+def _work(people: int, rounds: int) -> int:
+    return min(SEARCH_WORK_MAX, max(SEARCH_WORK_MIN, SEARCH_WORK_PER_SLOT * people * rounds))
 
 
 def plan_mix(
