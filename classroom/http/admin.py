@@ -22,6 +22,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from classroom.domain.access import Permission
 from classroom.domain.audit import ADMIN_LOGIN, facilitator
 from classroom.domain.audit import Action as AuditAction
 from classroom.domain.lifecycle import Action, parse_local_time, to_local, zone
@@ -50,8 +51,10 @@ from classroom.http.auth import (
 )
 from classroom.http.errors import ApiError
 from classroom.http.keys import SETTINGS, STORE
+from classroom.http.oidc import end_session
 from classroom.http.pages import pick_language
 from classroom.http.strings import Strings
+from classroom.http.websession import cached_person, csrf_for
 from classroom.store.errors import Conflict, NotFound
 
 routes = web.RouteTableDef()
@@ -95,6 +98,7 @@ def render(
 ) -> web.Response:
     t = strings_for(request, login)
     notice_key = _NOTICES.get(request.query.get("done", ""))
+    person = cached_person(request)
     response = aiohttp_jinja2.render_template(
         template,
         request,
@@ -105,6 +109,9 @@ def render(
             "csrf": csrf_token(request, login),
             "login": login,
             "notice": t(notice_key) if notice_key else "",
+            "person": person,
+            "person_csrf": csrf_for(request, person) if person is not None else "",
+            "signin": request.app[SETTINGS].oidc is not None,
             **context,
         },
         status=status,
@@ -137,7 +144,7 @@ async def guard(
     return login, viewer
 
 
-async def _guarded_post(
+async def guarded_post(
     request: web.Request, cohort_id: str | None = None
 ) -> tuple[AdminLogin, Viewer | web.Response, MultiDictProxy[Any] | None]:
     login, viewer = await guard(request, cohort_id)
@@ -162,8 +169,8 @@ async def admin_home(request: web.Request) -> web.Response:
         return render(request, "admin/login.html", login, {}, set_cookie=changed)
     if viewer.member is not None:
         return _redirect(request, f"/admin/cohorts/{viewer.member.cohort_id}")
-    cohorts = await request.app[STORE].list_cohorts()
-    return render(request, "admin/cohorts.html", login, {"cohorts": cohorts},
+    cohorts = [c for c in await request.app[STORE].list_cohorts() if viewer.may_see(c.id)]
+    return render(request, "admin/cohorts.html", login, {"cohorts": cohorts, "viewer": viewer},
                    set_cookie=changed)  # fmt: skip
 
 
@@ -216,8 +223,9 @@ async def admin_logout(request: web.Request) -> web.Response:
     login, _ = login_of(request)
     if await checked_form(request, login) is None:
         return message_page(request, login, 403, "admin.csrf")
-    if await viewer_of(request, login) is not None:  # who logs out, for the audit log
+    if login.logged_in and await viewer_of(request, login) is not None:  # for the audit log
         await audit.record(request, AuditAction.logout)
+    await end_session(request)  # a signed-in person (OpenID Connect) signs out too
     return _redirect(request, "/admin", fresh_login(login.lang))
 
 
@@ -226,7 +234,7 @@ async def admin_logout(request: web.Request) -> web.Response:
 
 @routes.post("/admin/cohorts")
 async def admin_create_cohort(request: web.Request) -> web.Response:
-    login, viewer, form = await _guarded_post(request)
+    login, viewer, form = await guarded_post(request)
     if isinstance(viewer, web.Response):
         return viewer
     assert form is not None
@@ -236,7 +244,8 @@ async def admin_create_cohort(request: web.Request) -> web.Response:
     if not name:
         cohorts = await request.app[STORE].list_cohorts()
         return render(request, "admin/cohorts.html", login,
-                       {"cohorts": cohorts, "error": "name"}, status=400)  # fmt: skip
+                       {"cohorts": cohorts, "viewer": viewer, "error": "name"},
+                       status=400)  # fmt: skip
     cohort = await request.app[STORE].create_cohort(name)
     await audit.record(request, AuditAction.cohort_create, cohort.name, cohort_id=cohort.id)
     return _redirect(request, f"/admin/cohorts/{cohort.id}")
@@ -291,10 +300,12 @@ async def admin_cohort(request: web.Request) -> web.Response:
 @routes.post("/admin/cohorts/{cid}/roster")
 async def admin_upload_roster(request: web.Request) -> web.Response:
     cid = request.match_info["cid"]
-    login, viewer, form = await _guarded_post(request, cid)
+    login, viewer, form = await guarded_post(request, cid)
     if isinstance(viewer, web.Response):
         return viewer
     assert form is not None
+    if not viewer.may(Permission.manage_roster, cid):
+        return message_page(request, login, 403, "admin.forbidden")
     t = strings_for(request, login)
     upload = form.get("roster")
     raw = upload.file.read() if isinstance(upload, web.FileField) else b""
@@ -320,10 +331,12 @@ async def admin_upload_roster(request: web.Request) -> web.Response:
 @routes.post("/admin/cohorts/{cid}/sessions")
 async def admin_schedule(request: web.Request) -> web.Response:
     cid = request.match_info["cid"]
-    login, viewer, form = await _guarded_post(request, cid)
+    login, viewer, form = await guarded_post(request, cid)
     if isinstance(viewer, web.Response):
         return viewer
     assert form is not None
+    if not viewer.may(Permission.manage_sessions, cid):
+        return message_page(request, login, 403, "admin.forbidden")
     values = {k: str(form.get(k, "")).strip() for k in ("title", "date", "start", "end",
                                                           "timezone", "lobby")}  # fmt: skip
     error = ""
@@ -415,6 +428,8 @@ async def admin_make_links(request: web.Request) -> web.Response:
     assert session is not None
     if await checked_form(request, login) is None:
         return message_page(request, login, 403, "admin.csrf")
+    if not viewer.may(Permission.manage_links, session.cohort_id):
+        return message_page(request, login, 403, "admin.forbidden")
     members = await request.app[STORE].list_members(session.cohort_id)
     if session.status not in (SessionStatus.ended, SessionStatus.cancelled):
         await api.ensure_links(request, session, members, request.app[SETTINGS].join_token_ttl_s)
@@ -436,6 +451,8 @@ async def admin_regenerate(request: web.Request) -> web.Response:
     assert session is not None
     if await checked_form(request, login) is None:
         return message_page(request, login, 403, "admin.csrf")
+    if not viewer.may(Permission.manage_links, session.cohort_id):
+        return message_page(request, login, 403, "admin.forbidden")
     mid = request.match_info["mid"]
     try:
         api.refuse_final(session)
@@ -462,6 +479,9 @@ async def admin_session_action(request: web.Request) -> web.Response:
     if await checked_form(request, login) is None:
         return message_page(request, login, 403, "admin.csrf")
     action = Action(request.match_info["action"])
+    needed = Permission.manage_sessions if action is Action.cancel else Permission.run_sessions
+    if not viewer.may(needed, session.cohort_id):
+        return message_page(request, login, 403, "admin.forbidden")
     try:
         await api.session_action(request.app[STORE], session.id, action)
     except (ApiError, Conflict) as exc:

@@ -20,8 +20,12 @@ from classroom.http import (
     api,
     audit_views,
     health,
+    me,
     nodes_api,
+    oidc,
     pages,
+    people_admin,
+    people_api,
     report_pages,
     reports,
     rounds_api,
@@ -262,6 +266,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(audit_ctx)
+    app.cleanup_ctx.append(oidc.oidc_ctx)
     app.cleanup_ctx.append(throttle_ctx)
     app.cleanup_ctx.append(_rooms_ctx)
     app.cleanup_ctx.append(_nodes_ctx)
@@ -281,5 +286,9 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(admin.routes)
     app.add_routes(ws.routes)
     app.add_routes(audit_views.routes)
+    app.add_routes(oidc.routes)
+    app.add_routes(me.routes)
+    app.add_routes(people_api.routes)
+    app.add_routes(people_admin.routes)
     app.router.add_static("/static", pages.WEB_DIR / "static", name="static")
     return app
