@@ -101,7 +101,7 @@ async def login(request: web.Request) -> web.StreamResponse:
             "lang": pick_language(request),
         },
     )
-    response = web.HTTPFound(url)
+    response = web.Response(status=302, headers={"Location": url})
     response.set_cookie(
         BINDING_COOKIE,
         binding,

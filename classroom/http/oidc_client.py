@@ -91,7 +91,7 @@ async def _get_json(http: aiohttp.ClientSession, url: str, **kw: Any) -> Any:
             if len(body) > MAX_DOCUMENT:
                 raise SignInRefused("provider_error", f"{url} answered with too much")
             try:
-                data = await response.json(content_type=None) if body else None
+                data = json.loads(body) if body else None
             except ValueError:
                 data = None
             if response.status >= 400:
@@ -182,9 +182,9 @@ class OidcClient:
             "redirect_uri": self.redirect_uri,
             "code_verifier": verifier,
         }
-        auth = None
+        headers = {"Accept": "application/json"}
         if provider.basic_auth:  # RFC 6749 2.3.1: each part form-urlencoded first
-            auth = aiohttp.BasicAuth(
+            headers["Authorization"] = aiohttp.encode_basic_auth(
                 quote(self.config.client_id, safe=""), quote(self.config.client_secret, safe="")
             )
         else:
@@ -194,8 +194,7 @@ class OidcClient:
             provider.token_endpoint,
             method="POST",
             data=form,
-            auth=auth,
-            headers={"Accept": "application/json"},
+            headers=headers,
         )
         id_token = answer.get("id_token")
         if not isinstance(id_token, str) or not id_token:

@@ -11,7 +11,8 @@
 // A test may ask it to misbehave the way a wrong or hostile provider would, with
 // POST /__test/mode {"mode": ...}: the token endpoint then answers with an ID token
 // re-signed with the provider's own key (or another one) after changing a claim:
-//   wrong_issuer, wrong_audience, expired, no_nonce, wrong_nonce, foreign_key; "" for none.
+//   wrong_issuer, wrong_audience, expired, no_nonce, wrong_nonce, foreign_key, drop_email;
+//   "" for none.
 // Everything else is oidc-provider as shipped, with its development login and consent pages.
 import http from 'node:http';
 import * as jose from 'jose';
@@ -65,6 +66,7 @@ provider.use(async (ctx, next) => {
   if (mode === 'no_nonce') delete claims.nonce;
   if (mode === 'wrong_nonce') claims.nonce = 'not-the-one-sent';
   if (mode === 'foreign_key') key = other;
+  if (mode === 'drop_email') { delete claims.email; delete claims.email_verified; }
   const idToken = await new jose.SignJWT(claims)
     .setProtectedHeader({ alg: 'RS256', kid: KID, typ: 'JWT' })
     .sign(key);
