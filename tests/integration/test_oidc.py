@@ -397,3 +397,25 @@ async def test_without_oidc_there_is_no_sign_in(valkey_url: str, tmp_path: Path)
                 assert r.status == 200
     finally:
         await server.close()
+
+
+def test_openapi_lists_the_sign_in_routes() -> None:
+    import json as _json
+    from importlib import resources
+
+    from classroom.http import me, oidc, people_admin, people_api
+
+    doc = _json.loads(resources.files("classroom.http").joinpath("openapi.json").read_bytes())
+    for module in (oidc, me, people_api, people_admin):
+        for route in module.routes:
+            assert isinstance(route, web.RouteDef)
+            path = route.path.replace("{how:grant|revoke}", "{how}")
+            assert route.method.lower() in doc["paths"][path], (route.method, path)
+    actors = doc["components"]["schemas"]
+    assert "person" in json_text(actors) and "token.revoke" in json_text(actors)
+
+
+def json_text(node: Any) -> str:
+    import json as _json
+
+    return _json.dumps(node)
