@@ -245,12 +245,27 @@ async def test_a_member_signs_in_sees_their_sessions_and_joins_with_one_click(ap
         assert r.status == 303
 
 
-async def test_the_subject_stays_linked_when_the_email_claim_goes(
+async def test_an_email_only_in_userinfo_is_found_there(app: App, provider: Provider) -> None:
+    provider.mode("drop_email")
+    async with app.browser() as http:
+        answer = await sign_in(app, http, "lea")
+        assert answer.status == 303
+        async with http.get(app.url + "/me") as page:
+            assert "lea.leder@example.kommune.no" in await page.text()
+
+
+async def test_no_email_is_refused_until_the_subject_is_linked(
     app: App, provider: Provider
 ) -> None:
+    provider.mode("no_email")
+    async with app.browser() as http:
+        answer = await sign_in(app, http, "lea")
+        assert answer.status == 403
+        assert state_of(await answer.text()) == "signin_refused:no_email"
+    provider.mode("")
     async with app.browser() as http:
         assert (await sign_in(app, http, "lea")).status == 303
-    provider.mode("drop_email")
+    provider.mode("no_email")
     async with app.browser() as http:
         answer = await sign_in(app, http, "lea")
         assert answer.status == 303

@@ -11,7 +11,8 @@
 // A test may ask it to misbehave the way a wrong or hostile provider would, with
 // POST /__test/mode {"mode": ...}: the token endpoint then answers with an ID token
 // re-signed with the provider's own key (or another one) after changing a claim:
-//   wrong_issuer, wrong_audience, expired, no_nonce, wrong_nonce, foreign_key, drop_email;
+//   wrong_issuer, wrong_audience, expired, no_nonce, wrong_nonce, foreign_key, drop_email
+//   (the e-mail only in userinfo), no_email (nowhere: userinfo's answer loses it too);
 //   "" for none.
 // Everything else is oidc-provider as shipped, with its development login and consent pages.
 import http from 'node:http';
@@ -56,6 +57,11 @@ let mode = '';
 
 provider.use(async (ctx, next) => {
   await next();
+  if (mode === 'no_email' && ctx.path === '/me' && ctx.body && typeof ctx.body === 'object') {
+    const { email, email_verified, ...rest } = ctx.body;
+    ctx.body = rest;
+    return;
+  }
   if (!mode || ctx.path !== '/token' || !ctx.body || !ctx.body.id_token) return;
   const claims = jose.decodeJwt(ctx.body.id_token);
   const now = Math.floor(Date.now() / 1000);
@@ -66,7 +72,7 @@ provider.use(async (ctx, next) => {
   if (mode === 'no_nonce') delete claims.nonce;
   if (mode === 'wrong_nonce') claims.nonce = 'not-the-one-sent';
   if (mode === 'foreign_key') key = other;
-  if (mode === 'drop_email') { delete claims.email; delete claims.email_verified; }
+  if (mode === 'drop_email' || mode === 'no_email') { delete claims.email; delete claims.email_verified; }
   const idToken = await new jose.SignJWT(claims)
     .setProtectedHeader({ alg: 'RS256', kid: KID, typ: 'JWT' })
     .sign(key);
