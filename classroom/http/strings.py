@@ -166,6 +166,7 @@ EN: dict[str, str] = {
     "signin.refused.provider_unavailable": "The sign-in service cannot be reached right now. "
     "Please try again in a moment.",
     "admin.signedInPerson": "Signed in as {email}",
+    "admin.noRole": "You are signed in as {email}, with no role in the admin pages.",
     "admin.people.link": "People and API tokens",
     "admin.people.heading": "People and roles",
     "admin.people.intro": "People sign in with their organisation's account; their e-mail "
@@ -363,6 +364,7 @@ NB: dict[str, str] = {
     "signin.refused.provider_unavailable": "Innloggingstjenesten svarer ikke akkurat nå. Prøv "
     "igjen om litt.",
     "admin.signedInPerson": "Logget inn som {email}",
+    "admin.noRole": "Du er logget inn som {email}, uten noen rolle i administrasjonen.",
     "admin.people.link": "Personer og API-nøkler",
     "admin.people.heading": "Personer og roller",
     "admin.people.intro": "Personer logger inn med kontoen fra organisasjonen sin; "

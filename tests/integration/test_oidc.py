@@ -213,6 +213,10 @@ async def test_a_member_signs_in_sees_their_sessions_and_joins_with_one_click(ap
             text = await page.text()
         assert page.status == 200
         assert f'data-cohort="{cid}"' in text and f'data-session="{sid}"' in text
+        async with http.get(app.url + "/admin") as admin_page:  # no role: the login page
+            assert 'id="no-role"' in await admin_page.text()
+        async with http.get(app.url + "/api/v1/cohorts") as r:
+            assert r.status == 403
         assert "Someone else" not in text
         csrf = re.search(r'name="csrf" value="([^"]+)"', text)
         assert csrf is not None
