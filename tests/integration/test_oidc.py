@@ -438,3 +438,48 @@ def json_text(node: Any) -> str:
     import json as _json
 
     return _json.dumps(node)
+
+
+async def test_a_programme_manager_is_refused_on_every_route_of_another_cohort(app: App) -> None:
+    """Every admin API route, with the ids of a cohort that is not theirs (and a body that
+    would otherwise do): 403, never an answer and never a change."""
+    from classroom.http import api, audit_views, nodes_api, people_api, reports, rounds_api
+
+    cid_a, _ = await _cohort_with_session(app, "A", ["a@example.kommune.no"])
+    cid_b, sid_b = await _cohort_with_session(app, "B", ["b@example.kommune.no"])
+    _, members = await app.api("GET", f"/api/v1/cohorts/{cid_b}/members")
+    mid_b = members["members"][0]["id"]
+    grant = {"grants": [{"role": "programme_manager", "cohort_id": cid_a}]}
+    assert (await app.api("PUT", "/api/v1/people/pia.pm@example.kommune.no", json=grant))[0] == 200
+    ids = {"cid": cid_b, "sid": sid_b, "mid": mid_b, "rid": "r_0000", "node_id": "n_x",
+           "email": "x@example.kommune.no", "tid": "000000000000"}  # fmt: skip
+    bodies: dict[str, Any] = {
+        "/api/v1/sessions": {
+            "cohort_id": cid_b,
+            "title": "T",
+            "starts_at": "2031-01-12T09:00",
+            "ends_at": "2031-01-12T10:00",
+        }
+    }
+    public = {"/api/v1/openapi.json", "/api/v1/cohorts"}
+    _, before = await app.api("GET", f"/api/v1/cohorts/{cid_b}/sessions")
+    checked = 0
+    async with app.browser() as pm:
+        await sign_in(app, pm, "pia")
+        for module in (api, rounds_api, reports, nodes_api, audit_views, people_api):
+            for route in module.routes:
+                assert isinstance(route, web.RouteDef)
+                if route.path in public and route.method == "GET":
+                    continue
+                path = route.path.format(**ids)
+                async with pm.request(
+                    route.method,
+                    app.url + path,
+                    json=bodies.get(route.path, {}),
+                    headers={"Origin": app.url},
+                ) as r:
+                    assert r.status == 403, (route.method, route.path, r.status, await r.text())
+                checked += 1
+    assert checked > 40
+    _, after = await app.api("GET", f"/api/v1/cohorts/{cid_b}/sessions")
+    assert after == before
