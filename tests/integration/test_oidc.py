@@ -351,7 +351,10 @@ async def test_roles_limit_what_a_person_may_do(app: App) -> None:
         async with pm.get(app.url + f"/admin/cohorts/{cid_b}") as r:
             assert r.status == 403
         async with pm.get(app.url + f"/admin/cohorts/{cid_a}") as r:
-            assert r.status == 200
+            text = await r.text()
+            assert r.status == 200 and "/roster" in text and "schedule-heading" in text
+        async with pm.get(app.url + f"/admin/sessions/{sid_a}") as r:
+            assert "/regenerate" in await r.text()
 
     async with app.browser() as fac:
         await sign_in(app, fac, "fia")
@@ -368,6 +371,21 @@ async def test_roles_limit_what_a_person_may_do(app: App) -> None:
         async with fac.post(f"{app.url}/api/v1/sessions/{sid_a}/start", headers=origin) as r:
             assert r.status == 200, await r.text()
         async with fac.post(f"{app.url}/api/v1/sessions/{sid_b}/start", headers=origin) as r:
+            assert r.status == 403
+        # The admin pages show a facilitator what they may do, and refuse the rest.
+        async with fac.get(f"{app.url}/admin/sessions/{sid_a}") as r:
+            text = await r.text()
+            assert r.status == 200 and "/join/" in text and "/regenerate" not in text
+        async with fac.get(f"{app.url}/admin/cohorts/{cid_a}") as r:
+            text = await r.text()
+            assert r.status == 200 and "/roster" not in text and "schedule-heading" not in text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', text)
+        assert csrf is not None
+        async with fac.post(
+            f"{app.url}/admin/cohorts/{cid_a}/sessions",
+            data={"csrf": csrf.group(1), "title": "Mine", "date": "2031-02-01",
+                  "start": "09:00", "end": "10:00", "timezone": "Europe/Oslo", "lobby": "15"},
+        ) as r:  # fmt: skip
             assert r.status == 403
     # Taking the role away takes effect at the next request.
     status, _ = await app.api("DELETE", "/api/v1/people/pia.pm@example.kommune.no")
