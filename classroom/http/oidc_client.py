@@ -91,7 +91,10 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-async def _get_json(http: aiohttp.ClientSession, url: str, **kw: Any) -> Any:
+async def _get_json(
+    http: aiohttp.ClientSession, url: str, refusal: str = "provider_error", **kw: Any
+) -> Any:
+    """The JSON object at `url`; an error answer is a `SignInRefused` with `refusal`."""
     try:
         async with http.request(kw.pop("method", "GET"), url, timeout=TIMEOUT, **kw) as response:
             body = await response.content.read(MAX_DOCUMENT + 1)
@@ -103,10 +106,7 @@ async def _get_json(http: aiohttp.ClientSession, url: str, **kw: Any) -> Any:
                 data = None
             if response.status >= 400:
                 error = data.get("error", "") if isinstance(data, dict) else ""
-                raise SignInRefused(
-                    "token_refused" if "token" in url else "provider_error",
-                    f"{url} answered {response.status} {error}".strip(),
-                )
+                raise SignInRefused(refusal, f"{url} answered {response.status} {error}".strip())
             if not isinstance(data, dict):
                 raise SignInRefused("provider_error", f"{url} did not answer with JSON")
             return data
@@ -200,6 +200,7 @@ class OidcClient:
         answer = await _get_json(
             self._http,
             provider.token_endpoint,
+            "token_refused",
             method="POST",
             data=form,
             headers=headers,

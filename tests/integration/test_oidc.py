@@ -501,3 +501,25 @@ async def test_a_programme_manager_is_refused_on_every_route_of_another_cohort(a
     assert checked > 40
     _, after = await app.api("GET", f"/api/v1/cohorts/{cid_b}/sessions")
     assert after == before
+
+
+async def test_a_wrong_client_secret_is_refused_by_the_provider(
+    provider: Provider, app_port: int, valkey_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(
+        redis_url=valkey_url,
+        data_dir=tmp_path,
+        admin_token=ADMIN,
+        public_url=f"http://127.0.0.1:{app_port}",
+        oidc=oidc_settings(provider, client_secret="not-the-secret"),
+    )
+    server = TestServer(create_app(settings), host="127.0.0.1", port=app_port)
+    await server.start_server()
+    try:
+        app = App(f"http://127.0.0.1:{app_port}", server.app)
+        async with app.browser() as http:
+            answer = await sign_in(app, http, "ada")
+            assert answer.status == 403
+            assert state_of(await answer.text()) == "signin_refused:token_refused"
+    finally:
+        await server.close()
