@@ -523,3 +523,41 @@ async def test_a_wrong_client_secret_is_refused_by_the_provider(
             assert state_of(await answer.text()) == "signin_refused:token_refused"
     finally:
         await server.close()
+
+
+async def test_an_answer_naming_another_issuer_is_refused_before_the_exchange(app: App) -> None:
+    """RFC 9207: the provider names itself in the callback (``iss``); a callback that names
+    another (a mix-up between providers) is refused, and its code is never sent anywhere."""
+    async with app.browser() as http:
+        callback = URL(await sign_in_at_provider(http, app.url, "ada"))
+        assert "iss" in callback.query
+        forged = callback.update_query(iss="http://127.0.0.1:1/evil")
+        async with http.get(forged, allow_redirects=False) as answer:
+            assert answer.status == 403
+            assert state_of(await answer.text()) == "signin_refused:wrong_issuer"
+
+
+async def test_a_discovery_document_of_another_issuer_is_refused(
+    provider: Provider, app_port: int, valkey_url: str, tmp_path: Path
+) -> None:
+    """The same provider reached under another name: its document names an issuer that is
+    not the URL it was fetched from (OIDC Discovery 4.3), so nothing of it is used."""
+    elsewhere = provider.discovery_url.replace("127.0.0.1", "localhost")
+    settings = Settings(
+        redis_url=valkey_url,
+        data_dir=tmp_path,
+        admin_token=ADMIN,
+        public_url=f"http://127.0.0.1:{app_port}",
+        oidc=oidc_settings(provider, discovery_url=elsewhere),
+    )
+    server = TestServer(create_app(settings), host="127.0.0.1", port=app_port)
+    await server.start_server()
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{app_port}/auth/login", allow_redirects=False) as r,
+        ):
+            assert r.status == 503
+            assert state_of(await r.text()) == "signin_refused:wrong_issuer"
+    finally:
+        await server.close()
