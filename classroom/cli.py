@@ -27,6 +27,7 @@ from classroom.config import (
     media_ports_from,
     node_id_from,
     number_env,
+    oidc_from_env,
     turn_from_env,
 )
 from classroom.demo import ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE, main_demo
@@ -151,6 +152,7 @@ def serve(args: argparse.Namespace) -> int:
             auth_lockout_s=number_env("CLASSROOM_AUTH_LOCKOUT_S", 60.0),
             auth_max_lockout_s=number_env("CLASSROOM_AUTH_MAX_LOCKOUT_S", 3600.0),
             audit_retention_days=number_env("CLASSROOM_AUDIT_RETENTION_DAYS", 400.0),
+            oidc=oidc_from_env(),
             max_participants=int_env("CLASSROOM_MAX_PARTICIPANTS", 60, 2, MAX_PARTICIPANTS_LIMIT),
             video_slots=int_env("CLASSROOM_VIDEO_SLOTS", 16, 1, VIDEO_SLOTS_LIMIT),
             audio_slots=int_env("CLASSROOM_AUDIO_SLOTS", 3, 1, AUDIO_SLOTS_LIMIT),

@@ -81,6 +81,25 @@ def brand_from_env(name: str | None, contact: str | None, logo: str | None) -> B
 
 
 @dataclass(frozen=True)
+class OidcConfig:
+    """Sign-in with an OpenID Connect provider (Entra ID, Ansattporten, Feide, ...):
+    authorization code flow with PKCE, the ID token verified against the provider's keys."""
+
+    #: The provider's discovery document: ``{issuer}/.well-known/openid-configuration``.
+    discovery_url: str
+    client_id: str
+    client_secret: str
+    scopes: tuple[str, ...] = ("openid", "email", "profile")
+    #: E-mail addresses that are ``admin`` whatever the role assignments say (the first
+    #: administrators, before anyone has assigned a role).
+    admins: tuple[str, ...] = ()
+    #: A signed-in person is signed out after this long without a request.
+    idle_timeout_s: int = 30 * 60
+    #: Clock difference tolerated between the provider and this node for exp/iat.
+    leeway_s: int = 60
+
+
+@dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -154,6 +173,8 @@ class Settings:
     valkey_restart_max_s: float = 30.0
     #: The programme's name, logo and contact on every page (CLASSROOM_PROGRAMME_*).
     brand: Brand = field(default_factory=lambda: Brand())
+    #: OpenID Connect sign-in for people (CLASSROOM_OIDC_*); None: tokens and links only.
+    oidc: OidcConfig | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -346,3 +367,42 @@ def int_env(name: str, default: int, low: int, high: int) -> int:
 def env(name: str) -> str | None:
     value = os.environ.get(name)
     return value if value else None
+
+
+OIDC_REQUIRED = (
+    "CLASSROOM_OIDC_DISCOVERY_URL",
+    "CLASSROOM_OIDC_CLIENT_ID",
+    "CLASSROOM_OIDC_CLIENT_SECRET",
+)
+
+
+def oidc_from_env() -> OidcConfig | None:
+    """CLASSROOM_OIDC_*: none set is no sign-in; some but not all of the three required
+    is a mistake that must not start a node without the sign-in its operator wanted."""
+    given = {name: env(name) for name in OIDC_REQUIRED}
+    if not any(given.values()):
+        return None
+    missing = [name for name, value in given.items() if not value]
+    if missing:
+        raise ConfigError(f"OpenID Connect sign-in needs {', '.join(missing)} too")
+    url = str(given["CLASSROOM_OIDC_DISCOVERY_URL"])
+    if not re.match(r"^https?://[^/]+", url) or not url.endswith(
+        "/.well-known/openid-configuration"
+    ):
+        raise ConfigError(
+            "CLASSROOM_OIDC_DISCOVERY_URL must be {issuer}/.well-known/openid-configuration"
+        )
+    scopes = tuple((env("CLASSROOM_OIDC_SCOPES") or "openid email profile").split())
+    if "openid" not in scopes or "email" not in scopes:
+        raise ConfigError("CLASSROOM_OIDC_SCOPES must include openid and email")
+    admins = tuple(
+        a.strip().lower() for a in (env("CLASSROOM_OIDC_ADMINS") or "").split(",") if a.strip()
+    )
+    return OidcConfig(
+        discovery_url=url,
+        client_id=str(given["CLASSROOM_OIDC_CLIENT_ID"]),
+        client_secret=str(given["CLASSROOM_OIDC_CLIENT_SECRET"]),
+        scopes=scopes,
+        admins=admins,
+        idle_timeout_s=int_env("CLASSROOM_OIDC_IDLE_MIN", 30, 1, 24 * 60) * 60,
+    )

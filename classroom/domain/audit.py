@@ -26,6 +26,8 @@ class ActorKind(StrEnum):
     facilitator = "facilitator"  # a facilitator by their join link or "Manage cohort"
     member = "member"  # a member about their own record, by their own join link
     client = "client"  # someone not known (a lockout is recorded against their address)
+    person = "person"  # a signed-in person (OpenID Connect), by their e-mail address
+    api_token = "api_token"  # a named API token, by its id and name
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,10 @@ class Actor:
             return "admin (login)"
         if self.kind in (ActorKind.facilitator, ActorKind.member):
             return f"{self.name} ({self.member_id})" if self.name else self.member_id
+        if self.kind is ActorKind.person:
+            return self.name
+        if self.kind is ActorKind.api_token:
+            return f"API token {self.name} ({self.member_id})"
         return "client"
 
     def to_json(self) -> dict[str, str]:
@@ -70,6 +76,14 @@ def facilitator(member_id: str, name: str) -> Actor:
     return Actor(ActorKind.facilitator, member_id, name)
 
 
+def person(email: str) -> Actor:
+    return Actor(ActorKind.person, name=email)
+
+
+def api_token(token_id: str, name: str) -> Actor:
+    return Actor(ActorKind.api_token, token_id, name)
+
+
 class Action(StrEnum):
     """Every action the audit log records (docs: README, "Audit log")."""
 
@@ -95,6 +109,10 @@ class Action(StrEnum):
     round_broadcast = "round.broadcast"
     programme_plan = "programme.plan"
     node_drain = "node.drain"
+    person_grant = "person.grant"
+    person_revoke = "person.revoke"
+    token_create = "token.create"
+    token_revoke = "token.revoke"
     login = "auth.login"
     logout = "auth.logout"
     lockout = "auth.lockout"

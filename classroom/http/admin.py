@@ -22,6 +22,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from classroom.domain.access import Permission
 from classroom.domain.audit import ADMIN_LOGIN, facilitator
 from classroom.domain.audit import Action as AuditAction
 from classroom.domain.lifecycle import FINAL, Action, parse_local_time, to_local, zone
@@ -52,9 +53,11 @@ from classroom.http.auth import (
 )
 from classroom.http.errors import ApiError
 from classroom.http.keys import SETTINGS, STORE
+from classroom.http.oidc import end_session
 from classroom.http.pages import pick_language
 from classroom.http.report_csv import csv_response
 from classroom.http.strings import Strings
+from classroom.http.websession import cached_person, csrf_for
 from classroom.store.errors import Conflict, NotFound
 
 routes = web.RouteTableDef()
@@ -104,6 +107,7 @@ def render(
 ) -> web.Response:
     t = strings_for(request, login)
     notice_key = _NOTICES.get(request.query.get("done", ""))
+    person = cached_person(request)
     response = aiohttp_jinja2.render_template(
         template,
         request,
@@ -114,6 +118,9 @@ def render(
             "csrf": csrf_token(request, login),
             "login": login,
             "notice": t(notice_key, n=_count(request)) if notice_key else "",
+            "person": person,
+            "person_csrf": csrf_for(request, person) if person is not None else "",
+            "signin": request.app[SETTINGS].oidc is not None,
             **context,
         },
         status=status,
@@ -177,8 +184,12 @@ async def admin_home(request: web.Request) -> web.Response:
         return render(request, "admin/login.html", login, {}, set_cookie=changed)
     if viewer.member is not None:
         return redirect(request, f"/admin/cohorts/{viewer.member.cohort_id}")
-    cohorts = [await _cohort_row(request, c) for c in await request.app[STORE].list_cohorts()]
-    return render(request, "admin/cohorts.html", login, {"cohorts": cohorts},
+    cohorts = [
+        await _cohort_row(request, c)
+        for c in await request.app[STORE].list_cohorts()
+        if viewer.may_see(c.id)
+    ]
+    return render(request, "admin/cohorts.html", login, {"cohorts": cohorts, "viewer": viewer},
                    set_cookie=changed)  # fmt: skip
 
 
@@ -231,8 +242,9 @@ async def admin_logout(request: web.Request) -> web.Response:
     login, _ = login_of(request)
     if await checked_form(request, login) is None:
         return message_page(request, login, 403, "admin.csrf")
-    if await viewer_of(request, login) is not None:  # who logs out, for the audit log
+    if login.logged_in and await viewer_of(request, login) is not None:  # for the audit log
         await audit.record(request, AuditAction.logout)
+    await end_session(request)  # a signed-in person (OpenID Connect) signs out too
     return redirect(request, "/admin", fresh_login(login.lang))
 
 
@@ -269,7 +281,8 @@ async def admin_create_cohort(request: web.Request) -> web.Response:
     if not name:
         cohorts = await request.app[STORE].list_cohorts()
         return render(request, "admin/cohorts.html", login,
-                       {"cohorts": cohorts, "error": "name"}, status=400)  # fmt: skip
+                       {"cohorts": cohorts, "viewer": viewer, "error": "name"},
+                       status=400)  # fmt: skip
     cohort = await request.app[STORE].create_cohort(name)
     await audit.record(request, AuditAction.cohort_create, cohort.name, cohort_id=cohort.id)
     return redirect(request, f"/admin/cohorts/{cohort.id}")
@@ -328,6 +341,8 @@ async def admin_upload_roster(request: web.Request) -> web.Response:
     if isinstance(viewer, web.Response):
         return viewer
     assert form is not None
+    if not viewer.may(Permission.manage_roster, cid):
+        return message_page(request, login, 403, "admin.forbidden")
     t = strings_for(request, login)
     upload = form.get("roster")
     raw = upload.file.read() if isinstance(upload, web.FileField) else b""
@@ -368,6 +383,8 @@ async def admin_schedule(request: web.Request) -> web.Response:
     if isinstance(viewer, web.Response):
         return viewer
     assert form is not None
+    if not viewer.may(Permission.manage_sessions, cid):
+        return message_page(request, login, 403, "admin.forbidden")
     values = {k: str(form.get(k, "")).strip() for k in ("title", "date", "start", "end",
                                                           "timezone", "lobby")}  # fmt: skip
     error = ""
@@ -493,10 +510,12 @@ async def current_links(
 @routes.get("/admin/sessions/{sid}/links.csv")
 async def admin_links_csv(request: web.Request) -> web.Response:
     """The session's links as a spreadsheet (a mail merge): name, e-mail, role, link."""
-    _, viewer, session = await session_for(request)
+    login, viewer, session = await session_for(request)
     if isinstance(viewer, web.Response):
         return viewer
     assert session is not None
+    if not viewer.may(Permission.manage_links, session.cohort_id):
+        return message_page(request, login, 403, "admin.forbidden")
     members = await request.app[STORE].list_members(session.cohort_id)
     links = await current_links(request, session, members)
     rows = [[x["name"], x["email"], x["role"], x["url"], x["expires_at"]] for x in links]
@@ -512,6 +531,8 @@ async def admin_make_links(request: web.Request) -> web.Response:
     assert session is not None
     if await checked_form(request, login) is None:
         return message_page(request, login, 403, "admin.csrf")
+    if not viewer.may(Permission.manage_links, session.cohort_id):
+        return message_page(request, login, 403, "admin.forbidden")
     members = await request.app[STORE].list_members(session.cohort_id)
     if session.status not in (SessionStatus.ended, SessionStatus.cancelled):
         await api.ensure_links(request, session, members, request.app[SETTINGS].join_token_ttl_s)
@@ -533,6 +554,8 @@ async def admin_regenerate(request: web.Request) -> web.Response:
     assert session is not None
     if await checked_form(request, login) is None:
         return message_page(request, login, 403, "admin.csrf")
+    if not viewer.may(Permission.manage_links, session.cohort_id):
+        return message_page(request, login, 403, "admin.forbidden")
     mid = request.match_info["mid"]
     try:
         api.refuse_final(session)
@@ -560,6 +583,9 @@ async def admin_session_action(request: web.Request) -> web.Response:
     if await checked_form(request, login) is None:
         return message_page(request, login, 403, "admin.csrf")
     action = Action(request.match_info["action"])
+    needed = Permission.manage_sessions if action is Action.cancel else Permission.run_sessions
+    if not viewer.may(needed, session.cohort_id):
+        return message_page(request, login, 403, "admin.forbidden")
     try:
         await api.session_action(request.app[STORE], session.id, action)
     except (ApiError, Conflict) as exc:

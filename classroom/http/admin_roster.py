@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from classroom.domain.access import Permission
 from classroom.domain.audit import Action as AuditAction
 from classroom.domain.models import Role
 from classroom.domain.roster import EMAIL_RE, MAX_EMAIL, MAX_FIELD
@@ -65,6 +66,8 @@ async def admin_add_member(request: web.Request) -> web.Response:
     login, viewer, form = await guarded_post(request, cid)
     if isinstance(viewer, web.Response):
         return viewer
+    if not viewer.may(Permission.manage_roster, cid):
+        return message_page(request, login, 403, "admin.forbidden")
     assert form is not None
     t = strings_for(request, login)
     values = member_form(form)
@@ -100,6 +103,8 @@ async def admin_change_member(request: web.Request) -> web.Response:
     login, viewer, form = await guarded_post(request, cid)
     if isinstance(viewer, web.Response):
         return viewer
+    if not viewer.may(Permission.manage_roster, cid):
+        return message_page(request, login, 403, "admin.forbidden")
     assert form is not None
     t = strings_for(request, login)
     values = member_form(form)
@@ -128,6 +133,8 @@ async def admin_remove_member(request: web.Request) -> web.Response:
     login, viewer, _ = await guarded_post(request, cid)
     if isinstance(viewer, web.Response):
         return viewer
+    if not viewer.may(Permission.manage_roster, cid):
+        return message_page(request, login, 403, "admin.forbidden")
     try:
         await request.app[STORE].remove_member(cid, mid)
     except NotFound:

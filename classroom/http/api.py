@@ -18,6 +18,7 @@ from aiohttp import web
 from jsonschema.protocols import Validator
 
 from classroom.domain import inputs
+from classroom.domain.access import Permission
 from classroom.domain.audit import Action as AuditAction
 from classroom.domain.lifecycle import FINAL, Action, parse_local_time, refusal, zone
 from classroom.domain.models import (
@@ -33,7 +34,7 @@ from classroom.domain.models import (
 from classroom.domain.roster import RosterFileError, RowError, parse_roster
 from classroom.domain.tokens import JoinClaims, new_nonce, sign_join_token
 from classroom.http import audit
-from classroom.http.auth import require_admin, require_session_manager
+from classroom.http.auth import person_access, require, require_session, require_session_manager
 from classroom.http.errors import ApiError
 from classroom.http.keys import INTERACTIONS, SECRET, SETTINGS, STORE
 from classroom.store.errors import InvalidTransition
@@ -198,7 +199,7 @@ async def _cohort_or_404(store: Store, cid: str) -> None:
 
 @routes.post("/api/v1/cohorts")
 async def create_cohort(request: web.Request) -> web.Response:
-    require_admin(request)
+    await require(request, Permission.administer)
     body = await read_json(request, _COHORT_BODY)
     cohort = await request.app[STORE].create_cohort(body["name"].strip())
     await audit.record(request, AuditAction.cohort_create, cohort.name, cohort_id=cohort.id)
@@ -207,15 +208,18 @@ async def create_cohort(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/cohorts")
 async def list_cohorts(request: web.Request) -> web.Response:
-    require_admin(request)
+    await require(request, Permission.list_cohorts)
     cohorts = await request.app[STORE].list_cohorts()
+    who = await person_access(request) if "Authorization" not in request.headers else None
+    if who is not None and not who.is_admin:  # a person sees the cohorts of their roles
+        cohorts = [c for c in cohorts if c.id in who.cohorts()]
     return web.json_response({"cohorts": [c.to_json() for c in cohorts]})
 
 
 @routes.get("/api/v1/cohorts/{cid}")
 async def get_cohort(request: web.Request) -> web.Response:
-    require_admin(request)
     cid = request.match_info["cid"]
+    await require(request, Permission.read_cohort, cid)
     cohort = await request.app[STORE].get_cohort(cid)
     if cohort is None:
         raise _not_found("cohort", cid)
@@ -224,8 +228,8 @@ async def get_cohort(request: web.Request) -> web.Response:
 
 @routes.patch("/api/v1/cohorts/{cid}")
 async def update_cohort(request: web.Request) -> web.Response:
-    require_admin(request)
     cid = request.match_info["cid"]
+    await require(request, Permission.manage_roster, cid)
     body = await read_json(request, _COHORT_CHANGE)
     name = body["name"].strip() if "name" in body else None
     cohort = await request.app[STORE].update_cohort(
@@ -241,8 +245,8 @@ async def update_cohort(request: web.Request) -> web.Response:
 @routes.post("/api/v1/cohorts/{cid}/members")
 async def add_member(request: web.Request) -> web.Response:
     """Add one member; a second member with the same email (any case) is a 409."""
-    require_admin(request)
     cid = request.match_info["cid"]
+    await require(request, Permission.manage_roster, cid)
     body = await read_json(request, _MEMBER_BODY)
     # NotFound (unknown cohort) and Conflict (duplicate email) map to 404 / 409 in
     # error_middleware; the store checks both atomically with the write.
@@ -268,7 +272,7 @@ async def add_member(request: web.Request) -> web.Response:
 @routes.patch("/api/v1/cohorts/{cid}/members/{mid}")
 async def update_member(request: web.Request) -> web.Response:
     """Change some fields of a member; the new email must be free in the cohort (409)."""
-    require_admin(request)
+    await require(request, Permission.manage_roster, request.match_info["cid"])
     cid, mid = request.match_info["cid"], request.match_info["mid"]
     body = await read_json(request, _MEMBER_PATCH)
     changes = {k: v.strip() if isinstance(v, str) else v for k, v in body.items()}
@@ -283,7 +287,7 @@ async def update_member(request: web.Request) -> web.Response:
 @routes.delete("/api/v1/cohorts/{cid}/members/{mid}")
 async def remove_member(request: web.Request) -> web.Response:
     """Take a member off the roster; their links stop working and they are disconnected."""
-    require_admin(request)
+    await require(request, Permission.manage_roster, request.match_info["cid"])
     cid, mid = request.match_info["cid"], request.match_info["mid"]
     member = await request.app[STORE].remove_member(cid, mid)
     await audit.record(
@@ -295,7 +299,7 @@ async def remove_member(request: web.Request) -> web.Response:
 @routes.post("/api/v1/cohorts/{cid}/members/import")
 async def import_members(request: web.Request) -> web.Response:
     """Import a roster CSV: every row is added, or none is (400 with per-row errors)."""
-    require_admin(request)
+    await require(request, Permission.manage_roster, request.match_info["cid"])
     cid = request.match_info["cid"]
     store = request.app[STORE]
     await _cohort_or_404(store, cid)
@@ -386,7 +390,7 @@ class RosterRejected(ApiError):
 
 @routes.get("/api/v1/cohorts/{cid}/members")
 async def list_members(request: web.Request) -> web.Response:
-    require_admin(request)
+    await require(request, Permission.read_cohort, request.match_info["cid"])
     cid = request.match_info["cid"]
     store = request.app[STORE]
     await _cohort_or_404(store, cid)
@@ -396,7 +400,7 @@ async def list_members(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/cohorts/{cid}/sessions")
 async def list_sessions(request: web.Request) -> web.Response:
-    require_admin(request)
+    await require(request, Permission.read_cohort, request.match_info["cid"])
     cid = request.match_info["cid"]
     store = request.app[STORE]
     await _cohort_or_404(store, cid)
@@ -431,8 +435,9 @@ def _time(body: dict[str, Any], field: str, tz_name: str) -> Any:
 async def create_session(request: web.Request) -> web.Response:
     """Schedule a session. Times without an offset are wall-clock times in ``timezone``
     (default Europe/Oslo); they are stored and returned in UTC."""
-    require_admin(request)
+    await require(request, Permission.list_cohorts)  # 401 before the body is read
     body = await read_json(request, _SESSION_BODY)
+    await require(request, Permission.manage_sessions, body["cohort_id"])
     tz_name = _timezone(body, DEFAULT_TIMEZONE)
     starts_at, ends_at = _time(body, "starts_at", tz_name), _time(body, "ends_at", tz_name)
     if ends_at <= starts_at:
@@ -464,7 +469,7 @@ async def _session_or_404(store: Store, sid: str) -> Session:
 
 @routes.get("/api/v1/sessions/{sid}")
 async def get_session(request: web.Request) -> web.Response:
-    require_admin(request)
+    await require_session(request, Permission.read_cohort, request.match_info["sid"])
     session = await _session_or_404(request.app[STORE], request.match_info["sid"])
     return web.json_response(session.to_json())
 
@@ -473,7 +478,7 @@ async def get_session(request: web.Request) -> web.Response:
 async def update_session(request: web.Request) -> web.Response:
     """Change title, times, zone or lobby time. Not once ended or cancelled (409); a live
     session keeps its start (409 for starts_at / lobby_minutes)."""
-    require_admin(request)
+    await require_session(request, Permission.manage_sessions, request.match_info["sid"])
     store = request.app[STORE]
     session = await _session_or_404(store, request.match_info["sid"])
     body = await read_json(request, _SESSION_PATCH)
@@ -561,8 +566,8 @@ async def end_session(request: web.Request) -> web.Response:
 @routes.post("/api/v1/sessions/{sid}/cancel")
 async def cancel_session(request: web.Request) -> web.Response:
     """Cancel a session that has not gone live; its links show a "cancelled" page."""
-    require_admin(request)
     sid = request.match_info["sid"]
+    await require_session(request, Permission.manage_sessions, sid)
     await _session_or_404(request.app[STORE], sid)
     session = await session_action(request.app[STORE], sid, Action.cancel)
     await audit.record(request, AuditAction.session_cancel, **_ids(session))
@@ -639,8 +644,8 @@ async def mint_links(request: web.Request) -> web.Response:
     it if there is none yet (``ttl_s`` applies to new links only), so calling it again is
     safe. ``POST .../links/{mid}/regenerate`` replaces one and revokes the old.
     """
-    require_admin(request)
     sid = request.match_info["sid"]
+    await require_session(request, Permission.manage_links, sid)
     body = await read_json(request, _LINKS_BODY, optional=True)
     store = request.app[STORE]
     session = await _session_or_404(store, sid)
@@ -666,7 +671,7 @@ async def mint_links(request: web.Request) -> web.Response:
 @routes.get("/api/v1/sessions/{sid}/links")
 async def list_links(request: web.Request) -> web.Response:
     """The current, unexpired links of the session (members without one are left out)."""
-    require_admin(request)
+    await require_session(request, Permission.read_links, request.match_info["sid"])
     store = request.app[STORE]
     session = await _session_or_404(store, request.match_info["sid"])
     records = await store.get_links(session.id)
@@ -683,7 +688,7 @@ async def list_links(request: web.Request) -> web.Response:
 async def regenerate_link(request: web.Request) -> web.Response:
     """A new link for one member; their previous link stops working at once (and whoever
     is connected with it is disconnected)."""
-    require_admin(request)
+    await require_session(request, Permission.manage_links, request.match_info["sid"])
     sid, mid = request.match_info["sid"], request.match_info["mid"]
     body = await read_json(request, _TTL_BODY, optional=True)
     store = request.app[STORE]

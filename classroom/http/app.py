@@ -22,8 +22,12 @@ from classroom.http import (
     audit_views,
     brand,
     health,
+    me,
     nodes_api,
+    oidc,
     pages,
+    people_admin,
+    people_api,
     report_pages,
     reports,
     rounds_api,
@@ -266,6 +270,7 @@ def create_app(settings: Settings) -> web.Application:
     aiohttp_jinja2.get_env(app).globals["brand"] = settings.brand.context()
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(audit_ctx)
+    app.cleanup_ctx.append(oidc.oidc_ctx)
     app.cleanup_ctx.append(throttle_ctx)
     app.cleanup_ctx.append(_rooms_ctx)
     app.cleanup_ctx.append(_nodes_ctx)
@@ -287,5 +292,9 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(ws.routes)
     app.add_routes(audit_views.routes)
     app.add_routes(brand.routes)
+    app.add_routes(oidc.routes)
+    app.add_routes(me.routes)
+    app.add_routes(people_api.routes)
+    app.add_routes(people_admin.routes)
     app.router.add_static("/static", pages.WEB_DIR / "static", name="static")
     return app

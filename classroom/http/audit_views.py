@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from classroom.domain.access import Permission
 from classroom.domain.audit import ActorKind, AuditEntry, AuditQuery, QueryError, parse_query
 from classroom.domain.lifecycle import to_local
 from classroom.domain.models import DEFAULT_TIMEZONE
@@ -35,7 +36,7 @@ def _query(request: web.Request, *, page: bool = False) -> AuditQuery:
 async def audit_entries(request: web.Request) -> web.Response:
     """Audit entries newest first: ``since``/``until`` (ISO 8601; no offset means UTC),
     ``limit`` (1-500, default 50), ``cursor`` (the ``next_cursor`` of the page before)."""
-    auth.require_admin(request)
+    await auth.require(request, Permission.administer)
     try:
         query = _query(request)
     except QueryError as exc:
@@ -50,7 +51,12 @@ async def audit_entries(request: web.Request) -> web.Response:
 
 def who(t: Strings, entry: AuditEntry) -> str:
     actor = entry.actor
-    if actor.kind in (ActorKind.facilitator, ActorKind.member):
+    if actor.kind in (
+        ActorKind.facilitator,
+        ActorKind.member,
+        ActorKind.person,
+        ActorKind.api_token,
+    ):
         return t(f"admin.audit.actor.{actor.kind.value}", name=actor.name, id=actor.member_id)
     return t(f"admin.audit.actor.{actor.kind.value}")
 

@@ -39,13 +39,16 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from classroom.domain.audit import ADMIN_LOGIN, ADMIN_TOKEN, facilitator
+from classroom.domain.access import Access, Grant, Permission, PersonRole
+from classroom.domain.audit import ADMIN_LOGIN, ADMIN_TOKEN, api_token, facilitator, person
 from classroom.domain.models import Member, Role
 from classroom.domain.tokens import JoinClaims, TokenError, verify_join_token
 from classroom.http import credentials
 from classroom.http.errors import ApiError
-from classroom.http.keys import SECRET, SETTINGS, STORE
+from classroom.http.keys import PEOPLE, SECRET, SETTINGS, STORE
+from classroom.http.websession import signed_in
 from classroom.signaling.links import link_member
+from classroom.store.people import looks_like_api_token
 
 # -- the API's bearer tokens -------------------------------------------------------------------
 
@@ -111,6 +114,69 @@ def require_admin(request: web.Request) -> None:
     raise ApiError(401, "unauthorized", "bearer token refused", headers=CHALLENGE)
 
 
+# -- named people and API tokens ---------------------------------------------------------------
+
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+async def person_access(request: web.Request) -> Access | None:
+    """The signed-in person (OpenID Connect) and their roles now; None for nobody. The
+    e-mails of ``CLASSROOM_OIDC_ADMINS`` are admin whatever the assignments say."""
+    who = await signed_in(request)
+    if who is None:
+        return None
+    grants = set(await request.app[PEOPLE].grants_of(who.email))
+    oidc = request.app[SETTINGS].oidc
+    if oidc is not None and who.email in oidc.admins:
+        grants.add(Grant(PersonRole.admin))
+    return Access.of(who.email, grants)
+
+
+async def machine(request: web.Request, given: str) -> bool:
+    """Whether the bearer token is the admin token or a current named API token (both
+    may do everything); marks the request with whose it is."""
+    if looks_like_api_token(given):
+        record = await request.app[PEOPLE].check_token(given)
+        if record is not None:
+            credentials.accepted(request, api_token(record.id, record.name))
+            return True
+        return False
+    return is_admin_token(request, given)
+
+
+async def require(
+    request: web.Request, permission: Permission, cohort_id: str | None = None
+) -> None:
+    """The API's check: a bearer token that may do everything (the admin token, an API
+    token), or, with no Authorization header, a signed-in person whose role allows
+    `permission` on `cohort_id`. A join link is a 403, an unknown token a 401; a person
+    without the role a 403. A person's cookie counts for a write only from this site's
+    own pages (Origin), so another site cannot make their browser act for them."""
+    if "Authorization" in request.headers:
+        given = bearer(request)
+        if await machine(request, given):
+            return
+        if join_claims(request, given) is not None:
+            raise ApiError(403, "forbidden", "a join link does not give access to the admin API")
+        credentials.refused(request, given)
+        raise ApiError(401, "unauthorized", "bearer token refused", headers=CHALLENGE)
+    who = await person_access(request)
+    if who is None:
+        raise ApiError(401, "unauthorized", "missing bearer token", headers=CHALLENGE)
+    if request.method in UNSAFE and (foreign_origin(request) or not request.headers.get("Origin")):
+        raise ApiError(403, "forbidden", "a signed-in write must come from this site's pages")
+    credentials.identify(request, person(who.email))
+    if not who.may(permission, cohort_id):
+        raise ApiError(403, "forbidden", "your role does not allow this")
+
+
+async def require_session(request: web.Request, permission: Permission, sid: str) -> None:
+    """`require` for a route about session `sid`: the role is checked on its cohort (an
+    unknown session is checked as no cohort: only an admin gets on to its 404)."""
+    session = await request.app[STORE].get_session(sid)
+    await require(request, permission, session.cohort_id if session is not None else None)
+
+
 async def facilitator_link(request: web.Request) -> tuple[str, Member] | None:
     """None for the admin token; else the session and member of a facilitator's current,
     unexpired join token (still a facilitator on the roster). Everyone else: 401 or 403."""
@@ -133,7 +199,11 @@ async def facilitator_link(request: web.Request) -> tuple[str, Member] | None:
 
 async def require_session_manager(request: web.Request, sid: str) -> None:
     """The admin token, or the join token of a facilitator of session ``sid`` (their
-    current link, and still a facilitator on the roster). Everyone else: 401 or 403."""
+    current link, and still a facilitator on the roster), or a signed-in person who may
+    run the session's cohort. Everyone else: 401 or 403."""
+    if "Authorization" not in request.headers:
+        await require_session(request, Permission.run_sessions, sid)
+        return
     link = await facilitator_link(request)
     if link is not None and link[0] != sid:
         raise ApiError(403, "forbidden", "only a facilitator of this session may do this")
@@ -141,7 +211,11 @@ async def require_session_manager(request: web.Request, sid: str) -> None:
 
 async def require_cohort_facilitator(request: web.Request, cid: str) -> None:
     """The admin token, or the join token of a facilitator of a session of cohort ``cid``
-    (for what a facilitator's room page reads about its cohort: saved plans)."""
+    (for what a facilitator's room page reads about its cohort: saved plans), or a
+    signed-in person who may read the cohort."""
+    if "Authorization" not in request.headers:
+        await require(request, Permission.read_cohort, cid)
+        return
     link = await facilitator_link(request)
     if link is not None and link[1].cohort_id != cid:
         raise ApiError(403, "forbidden", "only a facilitator of this cohort may do this")
@@ -169,9 +243,13 @@ async def require_report_viewer(
     request: web.Request, *, cohort_id: str, session_id: str | None = None
 ) -> None:
     """The admin token, or the join token of a facilitator or observer of this session
-    (session endpoints) or of this cohort (cohort endpoints)."""
+    (session endpoints) or of this cohort (cohort endpoints), or a signed-in person who
+    may read the cohort's reports."""
+    if "Authorization" not in request.headers:
+        await require(request, Permission.read_reports, cohort_id)
+        return
     given = bearer(request)
-    if is_admin_token(request, given):
+    if await machine(request, given):
         return
     if join_claims(request, given) is None:
         credentials.refused(request, given)
@@ -338,13 +416,24 @@ class Viewer:
 
     login: AdminLogin
     member: Member | None = None
+    #: A signed-in person with a role (OpenID Connect).
+    access: Access | None = None
 
     @property
     def is_admin(self) -> bool:
-        return self.login.p == "admin"
+        return self.login.p == "admin" or (self.access is not None and self.access.is_admin)
+
+    def may(self, permission: Permission, cohort_id: str | None = None) -> bool:
+        """The admin login may do everything; a facilitator by "Manage cohort"
+        everything in their cohort but administering; a person what their roles allow."""
+        if self.login.p == "admin":
+            return True
+        if self.member is not None:
+            return permission is not Permission.administer and self.member.cohort_id == cohort_id
+        return self.access is not None and self.access.may(permission, cohort_id)
 
     def may_see(self, cohort_id: str) -> bool:
-        return self.is_admin or (self.member is not None and self.member.cohort_id == cohort_id)
+        return self.may(Permission.read_cohort, cohort_id)
 
 
 async def viewer_of(request: web.Request, login: AdminLogin) -> Viewer | None:
@@ -358,4 +447,8 @@ async def viewer_of(request: web.Request, login: AdminLogin) -> Viewer | None:
         if member is not None and member.role is Role.facilitator and member.cohort_id == login.c:
             credentials.identify(request, facilitator(member.id, member.name))
             return Viewer(login, member)
+    access = await person_access(request)
+    if access is not None and access.has_role:
+        credentials.identify(request, person(access.email))
+        return Viewer(login, access=access)
     return None

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from classroom.signaling.lifecycle import SessionHub
     from classroom.signaling.nodes import Nodes
     from classroom.signaling.recorder import Recorder
+    from classroom.store.people import PeopleStore
     from classroom.store.repository import Store
     from classroom.store.supervisor import ValkeySupervisor
 
@@ -47,3 +48,5 @@ INTERACTIONS: web.AppKey[Interactions] = web.AppKey("interactions")
 RECORDER: web.AppKey[Recorder] = web.AppKey("recorder")
 #: Attendance and engagement reports (pages, API, exports), retention and erasure.
 REPORTS: web.AppKey[Reports] = web.AppKey("reports")
+#: Named people, their roles, API tokens, sign-in states and web sessions.
+PEOPLE: web.AppKey[PeopleStore] = web.AppKey("people")

@@ -9,9 +9,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from classroom.config import NODE_ID
+from classroom.domain.access import Permission
 from classroom.domain.audit import Action
 from classroom.http import audit
-from classroom.http.auth import require_admin
+from classroom.http.auth import require
 from classroom.http.errors import ApiError
 from classroom.http.keys import NODES
 
@@ -20,7 +21,7 @@ routes = web.RouteTableDef()
 
 @routes.get("/api/v1/nodes")
 async def list_nodes(request: web.Request) -> web.Response:
-    require_admin(request)
+    await require(request, Permission.administer)
     nodes = await request.app[NODES].placement.nodes()
     return web.json_response(
         {
@@ -42,7 +43,7 @@ async def list_nodes(request: web.Request) -> web.Response:
 @routes.post("/api/v1/nodes/{node_id}/drain")
 async def drain_node(request: web.Request) -> web.Response:
     """Drain a node: it takes no new sessions and hands its sessions to the others."""
-    require_admin(request)
+    await require(request, Permission.administer)
     node_id = request.match_info["node_id"]
     if not NODE_ID.match(node_id):
         raise ApiError(400, "invalid", "a node id is 1-63 letters, digits, '_' or '-'")

@@ -12,10 +12,11 @@ import time
 
 from aiohttp import web
 
+from classroom.domain.access import Permission
 from classroom.domain.audit import Action as AuditAction
 from classroom.domain.models import Session
 from classroom.http import audit
-from classroom.http.auth import require_admin, require_report_viewer
+from classroom.http.auth import require, require_report_viewer
 from classroom.http.errors import ApiError
 from classroom.http.keys import REPORTS, STORE
 from classroom.http.report_csv import (
@@ -116,7 +117,7 @@ async def cohort_export(request: web.Request) -> web.Response:
 async def erase_member(request: web.Request) -> web.Response:
     """Erase a member from the cohort: off the roster, every record about them deleted,
     their name and email deleted. Admin token only; cannot be undone."""
-    require_admin(request)
+    await require(request, Permission.manage_roster, request.match_info["cid"])
     cid = await _cohort_or_404(request)
     mid = request.match_info["mid"]
     result = await request.app[REPORTS].erase(cid, mid)

@@ -14,13 +14,14 @@ from typing import Any
 from aiohttp import web
 
 from classroom.domain import inputs, round_plan
+from classroom.domain.access import Permission
 from classroom.domain.audit import Action
 from classroom.domain.models import new_id
 from classroom.domain.planner import PLAN_PREFIX, Person, PlanError, SavedPlan, plan_programme
 from classroom.domain.rounds import Round, RoundError
 from classroom.http import audit
 from classroom.http.api import read_json
-from classroom.http.auth import require_admin, require_cohort_facilitator, require_session_manager
+from classroom.http.auth import require, require_cohort_facilitator, require_session_manager
 from classroom.http.errors import ApiError
 from classroom.http.keys import BREAKOUTS, STORE
 
@@ -194,8 +195,8 @@ async def broadcast(request: web.Request) -> web.Response:
 async def plan_cohort(request: web.Request) -> web.Response:
     """Groups for a whole programme ahead, taking the cohort's pairing history into account;
     with ``"save": true`` kept in Redis for the `keep` strategy (``plan_id``)."""
-    require_admin(request)
     cid = request.match_info["cid"]
+    await require(request, Permission.manage_sessions, cid)
     store = request.app[STORE]
     if await store.get_cohort(cid) is None:
         raise ApiError(404, "not_found", f"no cohort {cid}")

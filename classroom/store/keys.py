@@ -227,3 +227,23 @@ def auth_strikes(scope: str) -> str:
 
 AUDIT_INDEX = PREFIX + "audit:index"
 AUDIT_ENTRIES = PREFIX + "audit:entries"
+
+
+# -- people, API tokens and sign-in (classroom.store.people) ---------------------------------
+
+#: lower-cased e-mail -> JSON list of the person's grants ("role|cohort_id").
+PEOPLE = PREFIX + "people"
+#: "{issuer} {subject}" -> lower-cased e-mail a provider's subject was linked to.
+OIDC_SUBJECTS = PREFIX + "oidc:subjects"
+#: API token id -> JSON record (name, digest of the token, created, revoked).
+API_TOKENS = PREFIX + "apitokens"
+
+
+def oidc_state(state: str) -> str:
+    """A sign-in under way (nonce, PKCE verifier, where to go after): taken once."""
+    return f"{PREFIX}oidc:state:{state}"
+
+
+def web_session(session_id: str) -> str:
+    """A signed-in person's session; expires after the idle timeout unless used."""
+    return f"{PREFIX}websession:{session_id}"
