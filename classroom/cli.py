@@ -20,6 +20,7 @@ from classroom.config import (
     Settings,
     drain_timeout_from,
     env,
+    flag_env,
     ice_servers_from_env,
     ice_transport_policy_from_env,
     int_env,
@@ -158,6 +159,10 @@ def serve(args: argparse.Namespace) -> int:
             ),
             valkey_restart_min_s=number_env("CLASSROOM_VALKEY_RESTART_MIN_S", 0.5),
             valkey_restart_max_s=number_env("CLASSROOM_VALKEY_RESTART_MAX_S", 30.0),
+            webhook_allow_http=flag_env("CLASSROOM_WEBHOOK_ALLOW_HTTP"),
+            webhook_allow_private=flag_env("CLASSROOM_WEBHOOK_ALLOW_PRIVATE"),
+            webhook_retry_s=number_env("CLASSROOM_WEBHOOK_RETRY_S", 5.0),
+            webhook_timeout_s=number_env("CLASSROOM_WEBHOOK_TIMEOUT_S", 10.0),
         )
         prepare_media_plane(settings)
     except (ConfigError, RuntimeError) as exc:

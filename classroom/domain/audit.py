@@ -94,6 +94,8 @@ class Action(StrEnum):
     round_broadcast = "round.broadcast"
     programme_plan = "programme.plan"
     node_drain = "node.drain"
+    webhook_create = "webhook.create"
+    webhook_delete = "webhook.delete"
     login = "auth.login"
     logout = "auth.logout"
     lockout = "auth.lockout"
