@@ -115,7 +115,7 @@ class WebhookWorker:
     async def run(self) -> None:
         """Work the endpoints until cancelled; then stop every task and let go of the
         leases, so that another node (or this one restarted) takes over at once."""
-        self._http = guarded_session(self.settings)
+        self.open()
         try:
             while True:
                 try:
@@ -135,7 +135,17 @@ class WebhookWorker:
                     await task
                 with contextlib.suppress(Exception):
                     await self.store.release(wid, self.node_id)
+            await self.close()
+
+    def open(self) -> None:
+        """Make the HTTP client (inside the running loop); `run` does it first."""
+        if self._http is None:
+            self._http = guarded_session(self.settings)
+
+    async def close(self) -> None:
+        if self._http is not None:
             await self._http.close()
+            self._http = None
 
     async def tick(self) -> None:
         endpoints = {e.id for e in await self.store.endpoints()}
@@ -150,6 +160,8 @@ class WebhookWorker:
 
     async def _stop(self, wid: str) -> None:
         task = self._tasks.pop(wid)
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.error("webhooks: endpoint %s stopped", wid, exc_info=task.exception())
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task

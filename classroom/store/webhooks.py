@@ -252,12 +252,12 @@ class WebhookStore:
         claimed, cursor = 0, "0-0"
         try:
             while True:
-                answer = await self._redis.xautoclaim(
-                    STREAM, wid, node_id, 0, start_id=cursor, count=100, justid=True
+                answer: Any = await self._redis.xautoclaim(
+                    STREAM, wid, node_id, 0, start_id=cursor, count=100
                 )
-                cursor, ids = str(answer[0]), answer[1]
-                claimed += len(ids)
-                if cursor == "0-0" or not ids:
+                cursor, entries = str(answer[0]), answer[1]
+                claimed += len(entries)
+                if cursor == "0-0" or not entries:
                     return claimed
         except ResponseError as exc:
             raise EndpointGone(wid) from exc
@@ -267,9 +267,7 @@ class WebhookStore:
         acknowledged, else the next new one (None: nothing waiting)."""
         try:
             for start in ("0", ">"):
-                answer: Any = await self._redis.xreadgroup(
-                    wid, node_id, {STREAM: start}, count=1
-                )
+                answer: Any = await self._redis.xreadgroup(wid, node_id, {STREAM: start}, count=1)
                 for _stream, entries in answer or []:
                     for entry_id, fields in entries:
                         return _stream_event(str(entry_id), fields)
