@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,7 @@ async def start_receiver() -> tuple[Receiver, web.AppRunner]:
     receiver = Receiver()
     app = web.Application()
     app.router.add_post("/hook", receiver.handle)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, shutdown_timeout=0.5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -147,6 +148,20 @@ async def register(client: Client, url: str, events: list[str] | None = None) ->
     body = {"url": url, "events": events or ["*"], "description": "test receiver"}
     created: dict[str, Any] = await api(client, "POST", "/webhooks", body, 201)
     return created
+
+
+async def later_session(client: Client) -> str:
+    """A session of tomorrow: the schedule leaves it alone, so the test starts it."""
+    cohort = await api(client, "POST", "/cohorts", {"name": "Kull 2"}, 201)
+    starts = datetime.now(UTC) + timedelta(days=1)
+    body = {
+        "cohort_id": cohort["id"],
+        "title": "Samling 2",
+        "starts_at": starts.isoformat(),
+        "ends_at": (starts + timedelta(hours=2)).isoformat(),
+    }
+    session: dict[str, Any] = await api(client, "POST", "/sessions", body, 201)
+    return str(session["id"])
 
 
 async def deliveries(client: Client, wid: str) -> list[dict[str, Any]]:
@@ -214,10 +229,10 @@ async def test_a_failed_delivery_is_retried_with_the_same_id_and_later_events_wa
 ) -> None:
     receiver.failures = 2
     hook = await register(client, receiver.url)
-    s = await make_session(client)
-    await api(client, "POST", f"/sessions/{s['id']}/start")
+    sid = await later_session(client)
+    await api(client, "POST", f"/sessions/{sid}/start")
     await wait_for(lambda: len(receiver.got) >= 1, 10, "the first attempt")
-    await api(client, "POST", f"/sessions/{s['id']}/end")  # two more events while it retries
+    await api(client, "POST", f"/sessions/{sid}/end")  # two more events while it retries
     await wait_for(lambda: len(receiver.got) == 5, 15, "three attempts and two events")
 
     first, second, third, *later = receiver.got
@@ -280,8 +295,8 @@ async def test_a_deleted_endpoint_gets_nothing_more(
 ) -> None:
     receiver.always_fail = True
     doomed = await register(client, receiver.url)
-    s = await make_session(client)
-    await api(client, "POST", f"/sessions/{s['id']}/start")
+    sid = await later_session(client)
+    await api(client, "POST", f"/sessions/{sid}/start")
     await wait_for(lambda: len(receiver.got) >= 2, 10, "a retry")
     deleted = await api(client, "DELETE", f"/webhooks/{doomed['id']}")
     assert deleted["deleted"] is True
@@ -289,7 +304,7 @@ async def test_a_deleted_endpoint_gets_nothing_more(
     # A control endpoint registered after: once it has what came after the delete, the
     # deleted one would have been retried several times (every 0.2-0.8 s) had it lived.
     control = await register(client, other_receiver.url)
-    await api(client, "POST", f"/sessions/{s['id']}/end")
+    await api(client, "POST", f"/sessions/{sid}/end")
     await wait_for(lambda: len(other_receiver.got) == 2, 10, "the control's deliveries")
     started = time.monotonic()
     await wait_for(lambda: time.monotonic() - started > 1.0, 2, "a few retry periods")
@@ -313,8 +328,8 @@ async def test_a_restarted_server_resumes_pending_deliveries(
     first = await app_client(settings_for(valkey_url, tmp_path, node_id="n_first"), flush=True)
     try:
         hook = await register(first, receiver.url)
-        s = await make_session(first)
-        await api(first, "POST", f"/sessions/{s['id']}/start")
+        sid = await later_session(first)
+        await api(first, "POST", f"/sessions/{sid}/start")
         await wait_for(lambda: len(receiver.got) >= 1, 10, "the first attempt")
     finally:
         await first.close()
