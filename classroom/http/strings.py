@@ -140,6 +140,20 @@ EN: dict[str, str] = {
     "admin.audit.actor.admin_login": "administrator (logged in)",
     "admin.audit.actor.facilitator": "{name}, facilitator ({id})",
     "admin.audit.actor.client": "unknown client",
+    "admin.webhooks.link": "Webhooks",
+    "admin.webhooks.heading": "Webhooks",
+    "admin.webhooks.intro": "Addresses that are sent a signed message when sessions start and "
+    "end, people join and leave, rounds open and close, reports are ready and members are "
+    "erased. Register and delete them with the API (POST /api/v1/webhooks).",
+    "admin.webhooks.url": "Address",
+    "admin.webhooks.events": "Events",
+    "admin.webhooks.created": "Registered",
+    "admin.webhooks.last": "Latest attempts",
+    "admin.webhooks.none": "No webhooks registered.",
+    "admin.webhooks.noDeliveries": "Nothing sent yet.",
+    "admin.webhooks.result.delivered": "delivered",
+    "admin.webhooks.result.failed": "failed, tried again",
+    "admin.webhooks.result.given_up": "given up",
     "lang.switch": "Norsk",
 }
 
@@ -273,6 +287,20 @@ NB: dict[str, str] = {
     "admin.audit.actor.admin_login": "administrator (innlogget)",
     "admin.audit.actor.facilitator": "{name}, fasilitator ({id})",
     "admin.audit.actor.client": "ukjent klient",
+    "admin.webhooks.link": "Webhooks",
+    "admin.webhooks.heading": "Webhooks",
+    "admin.webhooks.intro": "Adresser som får en signert melding når samlinger starter og "
+    "slutter, folk kommer og går, runder åpnes og lukkes, rapporter er klare og deltakere "
+    "slettes. Registrer og slett dem med API-et (POST /api/v1/webhooks).",
+    "admin.webhooks.url": "Adresse",
+    "admin.webhooks.events": "Hendelser",
+    "admin.webhooks.created": "Registrert",
+    "admin.webhooks.last": "Siste forsøk",
+    "admin.webhooks.none": "Ingen webhooks registrert.",
+    "admin.webhooks.noDeliveries": "Ingenting sendt ennå.",
+    "admin.webhooks.result.delivered": "levert",
+    "admin.webhooks.result.failed": "feilet, prøves igjen",
+    "admin.webhooks.result.given_up": "gitt opp",
     "lang.switch": "English",
 }
 

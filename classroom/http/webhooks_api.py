@@ -1,4 +1,5 @@
-"""Webhook endpoints over HTTP (admin token): register, list, delete, read the delivery log.
+"""Webhook endpoints over HTTP (admin token): register, list, delete, read the delivery log;
+and the admin page that lists them (``/admin/webhooks``).
 
 The secret is in the answer to the registration only (it signs every delivery; the
 operator keeps it with the receiver). A URL is refused at registration by the same rules
@@ -16,7 +17,9 @@ from aiohttp import web
 from classroom.domain import inputs
 from classroom.domain import webhooks as rules
 from classroom.domain.audit import Action
-from classroom.http import audit
+from classroom.domain.lifecycle import to_local
+from classroom.domain.models import DEFAULT_TIMEZONE, parse_time
+from classroom.http import admin, audit
 from classroom.http.api import read_json
 from classroom.http.auth import require_admin
 from classroom.http.errors import ApiError
@@ -141,3 +144,35 @@ async def webhook_deliveries(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid", message, [{"path": "limit", "message": message}])
     attempts = await request.app[STORE].webhooks.deliveries(endpoint.id, int(raw))
     return web.json_response({"endpoint_id": endpoint.id, "deliveries": attempts})
+
+
+#: Attempts per endpoint the admin page shows.
+PAGE_ATTEMPTS = 5
+
+
+@routes.get("/admin/webhooks")
+async def admin_webhooks(request: web.Request) -> web.Response:
+    """The endpoints and their latest attempts (the admin login only: they are every
+    cohort's). Registering and deleting is the API's."""
+    login, viewer = await admin.guard(request)
+    if isinstance(viewer, web.Response):
+        return viewer
+    if not viewer.is_admin:
+        return admin.message_page(request, login, 403, "admin.forbidden")
+    store = request.app[STORE].webhooks
+    rows = []
+    for endpoint in await store.endpoints():
+        created = to_local(parse_time(endpoint.created_at), DEFAULT_TIMEZONE)
+        attempts = [
+            a
+            for a in await store.deliveries(endpoint.id, PAGE_ATTEMPTS)
+            if a.get("result") in ("delivered", "failed", "given_up")
+        ]
+        rows.append(
+            {
+                **endpoint.to_json(),
+                "created_local": f"{created:%Y-%m-%d %H:%M}",
+                "attempts": attempts,
+            }
+        )
+    return admin.render(request, "admin/webhooks.html", login, {"rows": rows})
