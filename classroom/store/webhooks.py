@@ -16,7 +16,7 @@ classroom:webhooks                  hash    endpoint id -> JSON (url, events, se
                                             description, created_at)
 classroom:webhooks:stream           stream  events: type, at (ISO time), data (JSON);
                                             the entry id makes the webhook id; capped at
-                                            about ``STREAM_MAXLEN`` entries
+                                            about ``STREAM_MAXLEN`` entries and 25 hours
 classroom:webhook:{wid}:lease       string  the node working the endpoint (expires)
 classroom:webhook:{wid}:retry       hash    the entry being retried: entry, failures,
                                             next_at (unix s)
@@ -52,6 +52,8 @@ ENDPOINT_PREFIX = "w"
 MAX_ENDPOINTS = 50
 #: Events the stream keeps (approximately; older entries are trimmed as new ones come).
 STREAM_MAXLEN = 100_000
+#: Events older than this are trimmed (a delivery is given up 24 hours after its event).
+STREAM_KEEP_MS = 25 * 3600 * 1000
 #: Attempts each endpoint's delivery log keeps.
 LOG_LENGTH = 200
 
@@ -68,12 +70,35 @@ def _deliveries(wid: str) -> str:
     return f"{keys.PREFIX}webhook:{wid}:deliveries"
 
 
-# KEYS: endpoints, stream. ARGV: maxlen, type, at, data. Adds the event only when some
-# endpoint exists (nothing is kept for nobody); returns its entry id or ''.
+# KEYS: endpoints, stream. ARGV: maxlen, type, at, data, keep ms. Adds the event only
+# when some endpoint exists (nothing is kept for nobody), and trims what is older than
+# `keep ms` (by Redis's clock: entry ids are its milliseconds); returns the entry id or ''.
 _EMIT = """
 if redis.call('HLEN', KEYS[1]) == 0 then return '' end
-return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*',
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*',
   'type', ARGV[2], 'at', ARGV[3], 'data', ARGV[4])
+local now = redis.call('TIME')
+local oldest = tonumber(now[1]) * 1000 - tonumber(ARGV[5])
+redis.call('XTRIM', KEYS[2], 'MINID', '~', string.format('%d', oldest))
+return id
+"""
+
+# KEYS: endpoints, retry, deliveries, stream. ARGV: endpoint id, 'done' or 'failed', entry
+# id, failures, next_at, attempt JSON ('' for none), log length. Nothing is written for an
+# endpoint deleted meanwhile (its keys would outlive it). 1 if written.
+_RECORD = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+if ARGV[2] == 'done' then
+  redis.call('XACK', KEYS[4], ARGV[1], ARGV[3])
+  redis.call('DEL', KEYS[2])
+else
+  redis.call('HSET', KEYS[2], 'entry', ARGV[3], 'failures', ARGV[4], 'next_at', ARGV[5])
+end
+if ARGV[6] ~= '' then
+  redis.call('LPUSH', KEYS[3], ARGV[6])
+  redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[7]) - 1)
+end
+return 1
 """
 
 # KEYS: lease. ARGV: node id, lease ms. 1 if this node holds the lease afterwards.
@@ -178,6 +203,7 @@ class WebhookStore:
         self._emit = redis.register_script(_EMIT)
         self._acquire = redis.register_script(_ACQUIRE)
         self._release = redis.register_script(_RELEASE)
+        self._record = redis.register_script(_RECORD)
 
     # -- events ------------------------------------------------------------------------
 
@@ -188,7 +214,13 @@ class WebhookStore:
         try:
             entry = await self._emit(
                 keys=[ENDPOINTS, STREAM],
-                args=[STREAM_MAXLEN, event, format_time(utc_now()), json.dumps(dict(data))],
+                args=[
+                    STREAM_MAXLEN,
+                    event,
+                    format_time(utc_now()),
+                    json.dumps(dict(data)),
+                    STREAM_KEEP_MS,
+                ],
             )
         except Exception:
             log.warning("webhook event %s not recorded", event, exc_info=True)
@@ -258,9 +290,14 @@ class WebhookStore:
                 cursor, entries = str(answer[0]), answer[1]
                 claimed += len(entries)
                 if cursor == "0-0" or not entries:
-                    return claimed
+                    break
+            # Consumers of nodes gone, with nothing left: a restart must not add one for good.
+            for consumer in await self._redis.xinfo_consumers(STREAM, wid):
+                if consumer["name"] != node_id and not int(consumer["pending"]):
+                    await self._redis.xgroup_delconsumer(STREAM, wid, consumer["name"])
         except ResponseError as exc:
             raise EndpointGone(wid) from exc
+        return claimed
 
     async def next_event(self, wid: str, node_id: str) -> StreamEvent | None:
         """The endpoint's next event: the oldest one this node read and has not
@@ -283,31 +320,23 @@ class WebhookStore:
 
     async def failed(self, wid: str, state: RetryState, attempt: Mapping[str, Any]) -> None:
         """A failed attempt: note when to try again, and log it."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                _retry(wid),
-                mapping={
-                    "entry": state.entry_id,
-                    "failures": state.failures,
-                    "next_at": state.next_at,
-                },
-            )
-            self._log(pipe, wid, attempt)
-            await pipe.execute()
+        await self._write(
+            wid, "failed", state.entry_id, state.failures, state.next_at, json.dumps(attempt)
+        )
 
     async def done(self, wid: str, entry_id: str, attempt: Mapping[str, Any] | None) -> None:
         """The entry is delivered (or given up): acknowledge it, forget its retries, log it."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.xack(STREAM, wid, entry_id)
-            pipe.delete(_retry(wid))
-            if attempt is not None:
-                self._log(pipe, wid, attempt)
-            await pipe.execute()
+        await self._write(wid, "done", entry_id, 0, 0.0, json.dumps(attempt) if attempt else "")
 
-    @staticmethod
-    def _log(pipe: Any, wid: str, attempt: Mapping[str, Any]) -> None:
-        pipe.lpush(_deliveries(wid), json.dumps(dict(attempt)))
-        pipe.ltrim(_deliveries(wid), 0, LOG_LENGTH - 1)
+    async def _write(
+        self, wid: str, mode: str, entry_id: str, failures: int, next_at: float, attempt: str
+    ) -> None:
+        written = await self._record(
+            keys=[ENDPOINTS, _retry(wid), _deliveries(wid), STREAM],
+            args=[wid, mode, entry_id, failures, next_at, attempt, LOG_LENGTH],
+        )
+        if not int(written):
+            raise EndpointGone(wid)
 
     async def deliveries(self, wid: str, limit: int = LOG_LENGTH) -> list[Any]:
         raw = await self._redis.lrange(_deliveries(wid), 0, limit - 1)

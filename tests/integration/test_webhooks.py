@@ -356,6 +356,9 @@ async def test_a_restarted_server_resumes_pending_deliveries(
         # Delivered once: the pending entry was this node's and is acknowledged.
         pending = await second.app[STORE].redis.xpending(STREAM, hook["id"])
         assert pending["pending"] == 0
+        # The first node's consumer, emptied, is gone: restarts do not pile consumers up.
+        consumers = await second.app[STORE].redis.xinfo_consumers(STREAM, hook["id"])
+        assert [c["name"] for c in consumers] == ["n_second"]
     finally:
         await second.close()
     assert [d.id for d in receiver.got] == [webhook_id] * (attempts + 1)
