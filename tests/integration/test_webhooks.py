@@ -364,6 +364,35 @@ async def test_a_restarted_server_resumes_pending_deliveries(
     assert [d.id for d in receiver.got] == [webhook_id] * (attempts + 1)
 
 
+async def test_two_nodes_deliver_each_event_once(
+    valkey_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    """Two nodes on one Valkey: one works the endpoint (its lease), each event comes once."""
+    a = await app_client(settings_for(valkey_url, tmp_path / "a", node_id="n_a"), flush=True)
+    b = await app_client(settings_for(valkey_url, tmp_path / "b", node_id="n_b"), flush=False)
+    try:
+        hook = await register(a, receiver.url)
+        sessions = [await later_session(a if i % 2 else b) for i in range(3)]
+        for i, sid in enumerate(sessions):  # events from both nodes
+            await api(b if i % 2 else a, "POST", f"/sessions/{sid}/start")
+        for sid in sessions:
+            await api(a, "POST", f"/sessions/{sid}/end")
+        await wait_for(lambda: len(receiver.got) >= 9, 15, "nine events")
+        # What might still come twice has had its chance once both logs say delivered.
+        log_a, log_b = await deliveries(a, hook["id"]), await deliveries(b, hook["id"])
+        assert log_a == log_b and len(log_a) == 9
+    finally:
+        await a.close()
+        await b.close()
+    ids = [d.id for d in receiver.got]
+    assert len(ids) == len(set(ids)) == 9
+    assert all(verified(hook["secret"], d) for d in receiver.got)
+    started = [
+        d.json["data"]["session_id"] for d in receiver.got if d.json["type"] == "session.started"
+    ]
+    assert started == sessions
+
+
 # -- what is refused ---------------------------------------------------------------------------
 
 
