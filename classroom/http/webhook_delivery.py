@@ -56,6 +56,8 @@ class DeliverySettings:
     retry_s: float = 5.0
     timeout_s: float = 10.0
     lease_ms: int = 15_000
+    #: How long after its event a delivery is given up.
+    window_s: float = rules.RETRY_WINDOW_S
 
 
 class AddressRefused(OSError):
@@ -206,7 +208,7 @@ class WebhookWorker:
         failures += 1
         now = time.time()
         next_at = now + rules.retry_delay(failures, self.settings.retry_s)
-        if next_at * 1000 > event.at_ms + rules.RETRY_WINDOW_S * 1000:
+        if next_at * 1000 > event.at_ms + self.settings.window_s * 1000:
             attempt["result"] = "given_up"
             log.warning(
                 "webhooks: %s to %s given up after %d attempts", event.webhook_id, wid, failures

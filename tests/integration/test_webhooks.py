@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -23,11 +24,12 @@ from classroom.config import Settings
 from classroom.http.app import create_app
 from classroom.http.keys import HUB, STORE
 from classroom.http.webhook_delivery import DeliverySettings, WebhookWorker
+from classroom.store.repository import Store
 from classroom.store.webhooks import STREAM, StreamEvent
 from tests.integration.conftest import ADMIN, Client
 from tests.integration.test_admin_pages import login, page
 from tests.integration.test_rounds import api, make_session, plan_manual
-from tests.support.wait import wait_for
+from tests.support.wait import wait_for, wait_until
 from tests.support.ws import receive
 
 
@@ -391,6 +393,40 @@ async def test_two_nodes_deliver_each_event_once(
         d.json["data"]["session_id"] for d in receiver.got if d.json["type"] == "session.started"
     ]
     assert started == sessions
+
+
+async def test_a_delivery_is_given_up_after_its_window_and_the_next_one_goes(
+    store: Store, receiver: Receiver
+) -> None:
+    """A worker alone on the store, with a window of 0.6 s instead of 24 h."""
+    receiver.always_fail = True
+    endpoint = await store.webhooks.create(receiver.url, ("*",), "")
+    settings = DeliverySettings(allow_http=True, allow_private=True, retry_s=0.1, window_s=0.6)
+    worker = WebhookWorker(store.webhooks, "n_alone", settings)
+    task = asyncio.create_task(worker.run())
+    try:
+        doomed = await store.webhooks.emit("session.started", {"session_id": "s_1"})
+
+        async def given_up() -> bool:
+            log = await store.webhooks.deliveries(endpoint.id)
+            return bool(log) and log[0]["result"] == "given_up"
+
+        await wait_until(given_up, 10, "the delivery given up")
+        receiver.always_fail = False
+        later = await store.webhooks.emit("session.ended", {"session_id": "s_1"})
+        await wait_for(lambda: receiver.answered_ok == 1, 10, "the next event")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    log = list(reversed(await store.webhooks.deliveries(endpoint.id)))
+    assert {e["webhook_id"] for e in log[:-1]} == {doomed}
+    assert [e["result"] for e in log[:-1]] == ["failed"] * (len(log) - 2) + ["given_up"]
+    assert len(log) >= 3 and log[-1]["webhook_id"] == later and log[-1]["result"] == "delivered"
+    assert receiver.got[-1].id == later and all(d.id == doomed for d in receiver.got[:-1])
+    # Nothing is left pending, and the lease went with the worker.
+    assert (await store.redis.xpending(STREAM, endpoint.id))["pending"] == 0
+    assert await store.redis.get(f"classroom:webhook:{endpoint.id}:lease") is None
 
 
 # -- what is refused ---------------------------------------------------------------------------
