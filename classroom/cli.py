@@ -21,6 +21,7 @@ from classroom.config import (
     brand_from_env,
     drain_timeout_from,
     env,
+    flag_env,
     ice_servers_from_env,
     ice_transport_policy_from_env,
     int_env,
@@ -166,6 +167,10 @@ def serve(args: argparse.Namespace) -> int:
                 env("CLASSROOM_PROGRAMME_CONTACT"),
                 env("CLASSROOM_PROGRAMME_LOGO"),
             ),
+            webhook_allow_http=flag_env("CLASSROOM_WEBHOOK_ALLOW_HTTP"),
+            webhook_allow_private=flag_env("CLASSROOM_WEBHOOK_ALLOW_PRIVATE"),
+            webhook_retry_s=number_env("CLASSROOM_WEBHOOK_RETRY_S", 5.0),
+            webhook_timeout_s=number_env("CLASSROOM_WEBHOOK_TIMEOUT_S", 10.0),
         )
         prepare_media_plane(settings)
     except (ConfigError, RuntimeError) as exc:

@@ -175,6 +175,14 @@ class Settings:
     brand: Brand = field(default_factory=lambda: Brand())
     #: OpenID Connect sign-in for people (CLASSROOM_OIDC_*); None: tokens and links only.
     oidc: OidcConfig | None = None
+    #: Webhooks (classroom.http.webhook_delivery): plain http:// targets, and targets on
+    #: loopback, private or link-local addresses, are refused unless allowed (tests, a
+    #: receiver on the operator's own network); the wait after a first failed delivery
+    #: (doubling, up to an hour) and how long one attempt may take.
+    webhook_allow_http: bool = False
+    webhook_allow_private: bool = False
+    webhook_retry_s: float = 5.0
+    webhook_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         try:
@@ -186,6 +194,11 @@ class Settings:
             raise ConfigError(
                 "CLASSROOM_VALKEY_RESTART_MIN_S must be above 0 and at most "
                 "CLASSROOM_VALKEY_RESTART_MAX_S"
+            )
+        if not 0 < self.webhook_retry_s <= 3600 or not 0 < self.webhook_timeout_s <= 300:
+            raise ConfigError(
+                "CLASSROOM_WEBHOOK_RETRY_S must be above 0 and at most 3600, "
+                "CLASSROOM_WEBHOOK_TIMEOUT_S above 0 and at most 300"
             )
 
     @property
@@ -362,6 +375,16 @@ def int_env(name: str, default: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise ConfigError(f"{name} must be from {low} to {high}, not {value}")
     return value
+
+
+def flag_env(name: str) -> bool:
+    """An on/off setting: "1" (or "true", "yes") on, unset, "0" (or "false", "no") off."""
+    raw = (env(name) or "0").strip().lower()
+    if raw in ("1", "true", "yes"):
+        return True
+    if raw in ("0", "false", "no"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0, not {raw!r}")
 
 
 def env(name: str) -> str | None:

@@ -113,6 +113,8 @@ class Action(StrEnum):
     person_revoke = "person.revoke"
     token_create = "token.create"
     token_revoke = "token.revoke"
+    webhook_create = "webhook.create"
+    webhook_delete = "webhook.delete"
     login = "auth.login"
     logout = "auth.logout"
     lockout = "auth.lockout"

@@ -31,6 +31,7 @@ from classroom.http import (
     report_pages,
     reports,
     rounds_api,
+    webhooks_api,
     ws,
 )
 from classroom.http.audit import AUDIT, audit_ctx
@@ -55,6 +56,7 @@ from classroom.http.keys import (
 from classroom.http.operations import operations_ctx
 from classroom.http.security import add_security_headers
 from classroom.http.throttle import throttle_ctx, throttle_middleware
+from classroom.http.webhook_delivery import webhooks_ctx
 from classroom.observability import logs, metrics
 from classroom.reports.service import Reports, ReportSettings
 from classroom.rooms import aiortc_hooks
@@ -278,6 +280,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_records_ctx)
     app.cleanup_ctx.append(_lifecycle_ctx)
     app.cleanup_ctx.append(operations_ctx)
+    app.cleanup_ctx.append(webhooks_ctx)
     app.on_response_prepare.append(add_security_headers)
     app.on_shutdown.append(_say_goodbye)
     app.add_routes(api.routes)
@@ -296,5 +299,6 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(me.routes)
     app.add_routes(people_api.routes)
     app.add_routes(people_admin.routes)
+    app.add_routes(webhooks_api.routes)
     app.router.add_static("/static", pages.WEB_DIR / "static", name="static")
     return app

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from classroom.domain import webhooks as hooks
 from classroom.domain.lifecycle import JoinDecision
 from classroom.domain.models import Member, Role, Session, format_time, utc_now
 from classroom.domain.tokens import TokenError, verify_join_token
@@ -227,6 +228,16 @@ class Admission:
         s.on_event(
             "join", {"session_id": session.id, "member_id": member.id, "role": seat.role.value}
         )
+        await s.store.webhooks.emit(
+            hooks.MEMBER_JOINED,
+            {
+                "session_id": session.id,
+                "cohort_id": session.cohort_id,
+                "member_id": member.id,
+                "role": seat.role.value,
+                "room_id": room.id,
+            },
+        )
         await self.publish_presence(conn, "in_room")
         await self._tell_state(conn, session.id, seat.participant)
 
@@ -312,6 +323,16 @@ class Admission:
             s.on_event(
                 "leave",
                 {"session_id": sid, "member_id": participant.info.member_id, "reason": reason},
+            )
+            await s.store.webhooks.emit(
+                hooks.MEMBER_LEFT,
+                {
+                    "session_id": sid,
+                    "member_id": participant.info.member_id,
+                    "role": participant.info.role.value,
+                    "room_id": left_room.id,
+                    "reason": reason,
+                },
             )
             try:
                 await s.interactions.left(sid, participant, left_room)

@@ -34,6 +34,9 @@ The keys of refused credentials and lockouts (``auth:{scope}:...``, where a scop
 audit log (``audit:index``, ``audit:entries``) are made here too; what they hold is described
 in ``classroom.store.attempts`` and ``classroom.store.audit``.
 
+The keys of webhooks (``webhooks``, ``webhooks:stream``, ``webhook:{wid}:...``) are made in
+``classroom.store.webhooks``, with what they hold.
+
 The keys of what people do in a room (``session:{sid}:interactions``, chat, hands, polls,
 moderation), of attendance and engagement records (``session:{sid}:attendance``, alive
 marks, totals, summaries, ``erased``) and of breakout rounds, the pairing history and saved

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from classroom.domain import webhooks as hooks
 from classroom.domain.lifecycle import FINAL, TRANSITIONS, Action, extended_end
 from classroom.domain.models import (
     COHORT_PREFIX,
@@ -44,6 +45,7 @@ from classroom.domain.models import (
 from classroom.store import keys
 from classroom.store.errors import Conflict, InvalidTransition, NotFound
 from classroom.store.timed import TimedRedis
+from classroom.store.webhooks import WebhookStore
 from classroom.tasks import cancel_requested
 
 log = logging.getLogger(__name__)
@@ -338,6 +340,8 @@ class Store:
         self._remove_member = redis.register_script(_REMOVE_MEMBER)
         self._import_members = redis.register_script(_IMPORT_MEMBERS)
         self._ensure_links = redis.register_script(_ENSURE_LINKS)
+        #: Webhook endpoints and the stream of events sent to them.
+        self.webhooks = WebhookStore(redis)
 
     @property
     def redis(self) -> Redis:
@@ -719,7 +723,25 @@ class Store:
         session = await self.get_session(sid)
         if session is None:  # pragma: no cover - sessions are never deleted
             raise NotFound(f"session {sid!r} does not exist")
+        await self._session_webhooks(session, target)
         return session
+
+    async def _session_webhooks(self, session: Session, target: SessionStatus) -> None:
+        """Webhook events of a transition that happened (once: the transition is atomic)."""
+        data = {"session_id": session.id, "cohort_id": session.cohort_id}
+        if target is SessionStatus.live:
+            await self.webhooks.emit(hooks.SESSION_STARTED, {**data, "status": target.value})
+        elif target in FINAL:
+            await self.webhooks.emit(hooks.SESSION_ENDED, {**data, "status": target.value})
+            if target is SessionStatus.ended:
+                await self.webhooks.emit(
+                    hooks.REPORT_READY,
+                    {
+                        **data,
+                        "attendance": f"/api/v1/sessions/{session.id}/attendance",
+                        "engagement": f"/api/v1/sessions/{session.id}/engagement",
+                    },
+                )
 
     async def _write_session(
         self,

@@ -22,15 +22,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from classroom.domain.models import COHORT_PREFIX, SESSION_PREFIX, is_id
+from classroom.domain import webhooks as hooks
+from classroom.domain.models import COHORT_PREFIX, SESSION_PREFIX, format_time, is_id
 from classroom.domain.planner import PLAN_PREFIX, PairHistory, SavedPlan
 from classroom.domain.rounds import ROUND_PREFIX, Round, RoundError, closed, pairs_of
 from classroom.store import keys
+from classroom.store.webhooks import WebhookStore
 
 MAX_ATTEMPTS = 20
 
@@ -41,9 +44,34 @@ def _event(r: Round, change: str) -> str:
     )
 
 
+def _webhook_event(before: Round, after: Round) -> str | None:
+    if before.status != "open" and after.status == "open":
+        return hooks.ROUND_OPENED
+    if before.status == "open" and after.status == "closed":
+        return hooks.ROUND_CLOSED
+    return None
+
+
+def _webhook_data(r: Round) -> dict[str, Any]:
+    """A round's webhook payload: its groups by id and member ids (no names)."""
+    data: dict[str, Any] = {
+        "session_id": r.session_id,
+        "cohort_id": r.cohort_id,
+        "round_id": r.id,
+        "strategy": r.strategy,
+        "groups": [{"id": g.id, "member_ids": list(g.member_ids)} for g in r.groups],
+    }
+    if r.status == "open" and r.ends_at is not None:
+        data["ends_at"] = format_time(datetime.fromtimestamp(r.ends_at, UTC))
+    else:
+        data["close_reason"] = r.close_reason
+    return data
+
+
 class RoundStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
+        self._webhooks = WebhookStore(redis)
 
     async def create(self, r: Round, publish: bool = False) -> None:
         """Store a planned round; `publish` tells every node (change `planned`)."""
@@ -122,9 +150,11 @@ class RoundStore:
                             pipe.hincrby(keys.cohort_pairs(after.cohort_id), f"{a}|{b}", 1)
                     pipe.publish(keys.EVENTS, _event(after, event))
                     await pipe.execute()
-                    return after
                 except WatchError:
                     continue
+                if (change := _webhook_event(before, after)) is not None:
+                    await self._webhooks.emit(change, _webhook_data(after))
+                return after
         raise RoundError("conflict", "the round is changing too fast; try again")
 
     async def close(self, rid: str, now: float, reason: str) -> Round:

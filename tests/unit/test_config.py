@@ -1,4 +1,4 @@
-"""Size settings: validated once at start-up, with a message naming the setting."""
+"""Settings: validated once at start-up, with a message naming the setting."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from classroom.cli import main
-from classroom.config import MEDIA_CONNECT_TIMEOUT_LIMITS, ConfigError, int_env
+from classroom.config import MEDIA_CONNECT_TIMEOUT_LIMITS, ConfigError, flag_env, int_env
 from classroom.rooms.peer import SlotPool
 from classroom.rooms.room import MediaLimits
 
@@ -40,3 +40,36 @@ def test_a_bad_media_connect_timeout_stops_the_server_at_start(
     assert "CLASSROOM_MEDIA_CONNECT_TIMEOUT_S" in error
     low, high = MEDIA_CONNECT_TIMEOUT_LIMITS
     assert f"from {low} to {high}" in error or "whole number" in error
+
+
+def test_flag_env_reads_on_and_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert flag_env("CLASSROOM_TEST_FLAG") is False
+    for raw, value in (("1", True), ("yes", True), ("0", False), ("false", False)):
+        monkeypatch.setenv("CLASSROOM_TEST_FLAG", raw)
+        assert flag_env("CLASSROOM_TEST_FLAG") is value
+    monkeypatch.setenv("CLASSROOM_TEST_FLAG", "maybe")
+    with pytest.raises(ConfigError, match="CLASSROOM_TEST_FLAG must be 1 or 0"):
+        flag_env("CLASSROOM_TEST_FLAG")
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("CLASSROOM_WEBHOOK_RETRY_S", "0"),
+        ("CLASSROOM_WEBHOOK_RETRY_S", "4000"),
+        ("CLASSROOM_WEBHOOK_TIMEOUT_S", "301"),
+        ("CLASSROOM_WEBHOOK_ALLOW_HTTP", "on"),
+        ("CLASSROOM_WEBHOOK_ALLOW_PRIVATE", "2"),
+    ],
+)
+def test_bad_webhook_settings_stop_the_server_at_start(
+    name: str,
+    raw: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(name, raw)
+    monkeypatch.setenv("CLASSROOM_ADMIN_TOKEN", "t")
+    assert main(["serve", "--data-dir", str(tmp_path), "--port", "1"]) == 2
+    assert name in capsys.readouterr().err
