@@ -23,9 +23,12 @@ from classroom.config import (
     ice_servers_from_env,
     ice_transport_policy_from_env,
     int_env,
+    mail_from_env,
     media_ports_from,
     node_id_from,
     number_env,
+    reminders_from_env,
+    smtp_from_env,
     turn_from_env,
 )
 from classroom.demo import ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE, main_demo
@@ -113,6 +116,7 @@ def serve(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir)
     token, from_file = _admin_token(data_dir)
     try:
+        smtp = smtp_from_env(env("CLASSROOM_SMTP_URL"))
         settings = Settings(
             host=args.host,
             port=args.port,
@@ -158,6 +162,11 @@ def serve(args: argparse.Namespace) -> int:
             ),
             valkey_restart_min_s=number_env("CLASSROOM_VALKEY_RESTART_MIN_S", 0.5),
             valkey_restart_max_s=number_env("CLASSROOM_VALKEY_RESTART_MAX_S", 30.0),
+            smtp=smtp,
+            mail_from=mail_from_env(smtp, env("CLASSROOM_MAIL_FROM")),
+            programme_name=(env("CLASSROOM_PROGRAMME_NAME") or "").strip()[:200],
+            reminders_s=reminders_from_env(os.environ.get("CLASSROOM_REMINDERS")),
+            mail_retry_s=number_env("CLASSROOM_MAIL_RETRY_S", 30.0) or 30.0,
         )
         prepare_media_plane(settings)
     except (ConfigError, RuntimeError) as exc:

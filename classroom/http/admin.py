@@ -32,7 +32,7 @@ from classroom.domain.models import (
     SessionStatus,
     utc_now,
 )
-from classroom.http import api, audit, credentials
+from classroom.http import api, audit, credentials, invitations_api
 from classroom.http.auth import (
     AdminLogin,
     Viewer,
@@ -50,6 +50,7 @@ from classroom.http.auth import (
 )
 from classroom.http.errors import ApiError
 from classroom.http.keys import SETTINGS, STORE
+from classroom.http.mailer import MAILER
 from classroom.http.pages import pick_language
 from classroom.http.strings import Strings
 from classroom.store.errors import Conflict, NotFound
@@ -70,6 +71,7 @@ _NOTICES = {
     "scheduled": "admin.schedule.done",
     "links": "admin.session.changed",
     "changed": "admin.session.changed",
+    "invited": "admin.invitations.sent",
 }
 
 
@@ -403,8 +405,28 @@ async def admin_session(request: web.Request) -> web.Response:
         "regenerated": regenerated,
         "regenerated_id": who if regenerated else "",
         "final": session.status in (SessionStatus.ended, SessionStatus.cancelled),
+        "mail_configured": request.app[MAILER].configured,
+        "invitations": await request.app[MAILER].status(session),
     }
     return render(request, "admin/session.html", login, context)
+
+
+@routes.post("/admin/sessions/{sid}/invitations")
+async def admin_invite(request: web.Request) -> web.Response:
+    """The "Send invitations" button: everyone on the roster, as the API does it."""
+    login, viewer, session = await session_for(request)
+    if isinstance(viewer, web.Response):
+        return viewer
+    assert session is not None
+    if await checked_form(request, login) is None:
+        return message_page(request, login, 403, "admin.csrf")
+    members = await request.app[STORE].list_members(session.cohort_id)
+    try:
+        await invitations_api.send_invitations(request, session, members)
+    except ApiError as exc:
+        return render(request, "admin/message.html", login, {"message": exc.message},
+                       status=exc.status)  # fmt: skip
+    return _redirect(request, f"/admin/sessions/{session.id}?done=invited#invitations-heading")
 
 
 @routes.post("/admin/sessions/{sid}/links")
@@ -463,10 +485,12 @@ async def admin_session_action(request: web.Request) -> web.Response:
         return message_page(request, login, 403, "admin.csrf")
     action = Action(request.match_info["action"])
     try:
-        await api.session_action(request.app[STORE], session.id, action)
+        changed = await api.session_action(request.app[STORE], session.id, action)
     except (ApiError, Conflict) as exc:
         message = exc.message if isinstance(exc, ApiError) else str(exc)
         return render(request, "admin/message.html", login, {"message": message}, status=409)
+    if action is Action.cancel:  # invited members get a CANCEL
+        await request.app[MAILER].session_cancelled(changed)
     await audit.record(
         request,
         AuditAction(f"session.{action.value}"),

@@ -23,6 +23,7 @@ from classroom.domain.lifecycle import FINAL, Action, parse_local_time, refusal,
 from classroom.domain.models import (
     DEFAULT_LOBBY_MINUTES,
     DEFAULT_TIMEZONE,
+    LANGUAGES,
     Member,
     Role,
     Session,
@@ -36,6 +37,7 @@ from classroom.http import audit
 from classroom.http.auth import require_admin, require_session_manager
 from classroom.http.errors import ApiError
 from classroom.http.keys import INTERACTIONS, SECRET, SETTINGS, STORE
+from classroom.http.mailer import MAILER
 from classroom.store.errors import InvalidTransition
 from classroom.store.repository import ImportRefused, LinkRecord, Store
 
@@ -85,6 +87,8 @@ _MEMBER_FIELDS: dict[str, Any] = {
     "location": _TEXT,
     "role": {"enum": [r.value for r in Role]},
     "consent": {"type": "boolean"},
+    # The language of the member's invitations and reminders.
+    "language": {"enum": list(LANGUAGES)},
 }
 _MEMBER_BODY = _object(_MEMBER_FIELDS, ["name", "email", "department", "location"])
 _MEMBER_PATCH = inputs.validator(
@@ -239,6 +243,7 @@ async def add_member(request: web.Request) -> web.Response:
         location=body["location"].strip(),
         role=Role(body.get("role", Role.participant)),
         consent=body.get("consent", False),
+        language=body.get("language", LANGUAGES[0]),
     )
     await audit.record(
         request,
@@ -442,6 +447,7 @@ async def update_session(request: web.Request) -> web.Response:
     session = await _session_or_404(store, request.match_info["sid"])
     body = await read_json(request, _SESSION_PATCH)
     updated = await apply_session_changes(store, session, body)
+    await request.app[MAILER].session_changed(updated)  # invited members get an update
     await audit.record(
         request,
         AuditAction.session_update,
@@ -529,6 +535,7 @@ async def cancel_session(request: web.Request) -> web.Response:
     sid = request.match_info["sid"]
     await _session_or_404(request.app[STORE], sid)
     session = await session_action(request.app[STORE], sid, Action.cancel)
+    await request.app[MAILER].session_cancelled(session)  # invited members get a CANCEL
     await audit.record(request, AuditAction.session_cancel, **_ids(session))
     return web.json_response(session.to_json())
 

@@ -20,6 +20,7 @@ from classroom.http import (
     api,
     audit_views,
     health,
+    invitations_api,
     nodes_api,
     pages,
     report_pages,
@@ -46,6 +47,7 @@ from classroom.http.keys import (
     STORE,
     SUPERVISOR,
 )
+from classroom.http.mailer import mailer_ctx
 from classroom.http.operations import operations_ctx
 from classroom.http.security import add_security_headers
 from classroom.http.throttle import throttle_ctx, throttle_middleware
@@ -269,6 +271,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_records_ctx)
     app.cleanup_ctx.append(_lifecycle_ctx)
     app.cleanup_ctx.append(operations_ctx)
+    app.cleanup_ctx.append(mailer_ctx)
     app.on_response_prepare.append(add_security_headers)
     app.on_shutdown.append(_say_goodbye)
     app.add_routes(api.routes)
@@ -281,5 +284,6 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(admin.routes)
     app.add_routes(ws.routes)
     app.add_routes(audit_views.routes)
+    app.add_routes(invitations_api.routes)
     app.router.add_static("/static", pages.WEB_DIR / "static", name="static")
     return app

@@ -227,3 +227,27 @@ def auth_strikes(scope: str) -> str:
 
 AUDIT_INDEX = PREFIX + "audit:index"
 AUDIT_ENTRIES = PREFIX + "audit:entries"
+
+
+# -- invitations and the mail outbox (classroom.store.outbox) --------------------------------
+
+#: Mail jobs due for a delivery attempt, scored by when (unix ms).
+MAIL_DUE = PREFIX + "mail:due"
+#: Sessions with invitations out, scored by starts_at (unix s): the reminder scan.
+MAIL_SESSIONS = PREFIX + "mail:sessions"
+
+
+def mail_job(job_id: str) -> str:
+    return f"{PREFIX}mail:job:{job_id}"
+
+
+def session_mail_jobs(sid: str) -> str:
+    return f"{PREFIX}session:{sid}:mail:jobs"
+
+
+def session_invited(sid: str) -> str:
+    return f"{PREFIX}session:{sid}:invited"
+
+
+def session_mail_sequence(sid: str) -> str:
+    return f"{PREFIX}session:{sid}:mail:sequence"
