@@ -204,7 +204,7 @@ class Mailer:
                         mid,
                         Kind.reminder.value,
                         0,
-                        int(now_s * 1000),
+                        _ms(),  # due now, whatever clock the scan was asked about
                         offset_s=offset,
                         suffix=f"{offset}s-{int(start)}",
                     )
