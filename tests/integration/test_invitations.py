@@ -137,7 +137,7 @@ async def test_invite_chosen_then_all_in_their_language(client: Client, smtp: Ma
     # 2 November 2027 is after the end of summer time (31 October): 09:00 is 08:00 UTC.
     session = await schedule(client, cid, "2027-11-02T09:00", "2027-11-02T11:30")
     sid = session["id"]
-    ase, bjorn, chris = members
+    _, bjorn, chris = members
 
     chosen = await api(client, "POST", f"/sessions/{sid}/invitations",
                        {"member_ids": [bjorn["id"]]}, 202)  # fmt: skip
@@ -394,8 +394,8 @@ async def test_bad_requests_change_nothing(client: Client, smtp: MailServer) -> 
     session = await schedule(client, cid, "2027-11-02T09:00", "2027-11-02T11:00")
     sid = session["id"]
     other_cohort = await api(client, "POST", "/cohorts", {"name": "Annet kull"}, 201)
-    stranger = await api(client, "POST", f"/cohorts/{other_cohort['id']}/members", {
-        "name": "Ola", "email": "ola@kommune.test", "department": "", "location": ""}, 201)  # fmt: skip
+    body = {"name": "Ola", "email": "ola@kommune.test", "department": "", "location": ""}
+    stranger = await api(client, "POST", f"/cohorts/{other_cohort['id']}/members", body, 201)
     refused = await api(client, "POST", f"/sessions/{sid}/invitations",
                         {"member_ids": [stranger["id"]]}, 400)  # fmt: skip
     assert refused["error"]["details"]["unknown_member_ids"] == [stranger["id"]]
