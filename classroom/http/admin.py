@@ -32,7 +32,7 @@ from classroom.domain.models import (
     SessionStatus,
     utc_now,
 )
-from classroom.http import api, audit, credentials, invitations_api
+from classroom.http import api, audit, credentials, invitations_api, mailer
 from classroom.http.auth import (
     AdminLogin,
     Viewer,
@@ -490,7 +490,7 @@ async def admin_session_action(request: web.Request) -> web.Response:
         message = exc.message if isinstance(exc, ApiError) else str(exc)
         return render(request, "admin/message.html", login, {"message": message}, status=409)
     if action is Action.cancel:  # invited members get a CANCEL
-        await request.app[MAILER].session_cancelled(changed)
+        await mailer.session_cancelled(request.app, changed)
     await audit.record(
         request,
         AuditAction(f"session.{action.value}"),

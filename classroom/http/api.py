@@ -33,11 +33,10 @@ from classroom.domain.models import (
 )
 from classroom.domain.roster import RosterFileError, RowError, parse_roster
 from classroom.domain.tokens import JoinClaims, new_nonce, sign_join_token
-from classroom.http import audit
+from classroom.http import audit, mailer
 from classroom.http.auth import require_admin, require_session_manager
 from classroom.http.errors import ApiError
 from classroom.http.keys import INTERACTIONS, SECRET, SETTINGS, STORE
-from classroom.http.mailer import MAILER
 from classroom.store.errors import InvalidTransition
 from classroom.store.repository import ImportRefused, LinkRecord, Store
 
@@ -447,7 +446,7 @@ async def update_session(request: web.Request) -> web.Response:
     session = await _session_or_404(store, request.match_info["sid"])
     body = await read_json(request, _SESSION_PATCH)
     updated = await apply_session_changes(store, session, body)
-    await request.app[MAILER].session_changed(updated)  # invited members get an update
+    await mailer.session_changed(request.app, updated)  # invited members get an update
     await audit.record(
         request,
         AuditAction.session_update,
@@ -535,7 +534,7 @@ async def cancel_session(request: web.Request) -> web.Response:
     sid = request.match_info["sid"]
     await _session_or_404(request.app[STORE], sid)
     session = await session_action(request.app[STORE], sid, Action.cancel)
-    await request.app[MAILER].session_cancelled(session)  # invited members get a CANCEL
+    await mailer.session_cancelled(request.app, session)  # invited members get a CANCEL
     await audit.record(request, AuditAction.session_cancel, **_ids(session))
     return web.json_response(session.to_json())
 

@@ -363,6 +363,17 @@ def mail_texts(t: Strings, kind: Kind, session: Session, member: Member, program
 MAILER: web.AppKey[Mailer] = web.AppKey("mailer")
 
 
+async def session_changed(app: web.Application, session: Session) -> None:
+    """The hook of a session's change (an app put together without the mailer has none)."""
+    if (mailer := app.get(MAILER)) is not None:
+        await mailer.session_changed(session)
+
+
+async def session_cancelled(app: web.Application, session: Session) -> None:
+    if (mailer := app.get(MAILER)) is not None:
+        await mailer.session_cancelled(session)
+
+
 async def mailer_ctx(app: web.Application) -> AsyncIterator[None]:
     """The node's mailer; with SMTP set up, its loop runs while the app does."""
     store = app[STORE]
