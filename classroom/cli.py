@@ -116,7 +116,7 @@ def serve(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir)
     token, from_file = _admin_token(data_dir)
     try:
-        smtp = smtp_from_env(env("CLASSROOM_SMTP_URL"))
+        smtp = smtp_from_env(env("CLASSROOM_SMTP_URL"), env("CLASSROOM_SMTP_CA_FILE"))
         settings = Settings(
             host=args.host,
             port=args.port,

@@ -34,6 +34,9 @@ class SmtpConfig:
     security: str
     username: str = ""
     password: str = field(default="", repr=False)
+    #: PEM file of the CA(s) that signed the server's certificate, for a server with a
+    #: private CA (CLASSROOM_SMTP_CA_FILE); "": the system's CAs.
+    ca_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -319,10 +322,15 @@ def env(name: str) -> str | None:
 _SMTP_SCHEMES = {"smtp": ("starttls", 587), "smtps": ("tls", 465), "smtp+plain": ("plain", 25)}
 
 
-def smtp_from_env(raw: str | None) -> SmtpConfig | None:
-    """CLASSROOM_SMTP_URL, e.g. ``smtp://user:secret@mail.example.no:587``."""
+def smtp_from_env(raw: str | None, ca_file: str | None = None) -> SmtpConfig | None:
+    """CLASSROOM_SMTP_URL, e.g. ``smtp://user:secret@mail.example.no:587``, and
+    CLASSROOM_SMTP_CA_FILE."""
     if raw is None:
+        if ca_file:
+            raise ConfigError("CLASSROOM_SMTP_CA_FILE is set but CLASSROOM_SMTP_URL is not")
         return None
+    if ca_file and not Path(ca_file).is_file():
+        raise ConfigError(f"CLASSROOM_SMTP_CA_FILE: no such file {ca_file!r}")
     from urllib.parse import unquote, urlsplit
 
     try:
@@ -344,6 +352,7 @@ def smtp_from_env(raw: str | None) -> SmtpConfig | None:
         security=security,
         username=unquote(url.username or ""),
         password=unquote(url.password or ""),
+        ca_file=ca_file or "",
     )
 
 

@@ -75,6 +75,7 @@ async def send_smtp(smtp: SmtpConfig, message: EmailMessage, sender: str) -> Non
             password=smtp.password or None,
             use_tls=smtp.security == "tls",
             start_tls=smtp.security == "starttls",
+            cert_bundle=smtp.ca_file or None,
             timeout=SMTP_TIMEOUT_S,
         )
     except aiosmtplib.SMTPRecipientsRefused as exc:

@@ -20,15 +20,15 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from classroom.config import Settings, SmtpConfig
+from classroom.config import Settings, SmtpConfig, smtp_from_env
 from classroom.http.app import create_app
 from classroom.http.keys import HUB
-from classroom.http.mailer import MAILER
+from classroom.http.mailer import MAILER, DeliveryFailed, send_smtp
 from classroom.store.repository import connect_store
 from tests.integration.api import api
 from tests.integration.conftest import ADMIN
 from tests.integration.test_admin_pages import csrf_of, login, page, post
-from tests.support.smtp import PASSWORD, USER, MailServer, mail_server
+from tests.support.smtp import PASSWORD, USER, MailServer, mail_server, self_signed
 from tests.support.wait import wait_for, wait_until
 
 Client = TestClient[web.Request, web.Application]
@@ -422,3 +422,34 @@ async def test_without_a_mail_server_invitations_are_refused(
     assert listed["configured"] is False
     await login(client)
     assert 'id="mail-not-configured"' in await page(client, f"/admin/sessions/{session['id']}")
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+async def test_mail_goes_over_tls(
+    aiohttp_client: Any, valkey_url: str, tmp_path: Path, security: str
+) -> None:
+    """smtp:// upgrades with STARTTLS, smtps:// speaks TLS from the start; the server's
+    certificate is checked against CLASSROOM_SMTP_CA_FILE."""
+    cert, _ = self_signed(tmp_path)
+    await _empty_db(valkey_url)
+    scheme = {"starttls": "smtp", "tls": "smtps"}[security]
+    async with mail_server(security, tmp_path) as smtp:
+        url = f"{scheme}://{USER}:{PASSWORD}@127.0.0.1:{smtp.port}"
+        config = smtp_from_env(url, str(cert))
+        assert config is not None and config.security == security
+        settings = mail_settings(valkey_url, tmp_path, smtp.port)
+        client: Client = await aiohttp_client(
+            create_app(Settings(**{**settings.__dict__, "smtp": config}))
+        )
+        cid, members = await roster(client)
+        session = await schedule(client, cid, "2027-11-02T09:00", "2027-11-02T11:00")
+        await api(client, "POST", f"/sessions/{session['id']}/invitations",
+                  {"member_ids": [members[0]["id"]]}, 202)  # fmt: skip
+        await all_sent(client, session["id"], [members[0]["email"]])
+        assert smtp.encrypted == 1 and smtp.logins == 1
+        # A server whose certificate nobody vouches for gets nothing (and it is retried).
+        untrusted = SmtpConfig("127.0.0.1", smtp.port, security, USER, PASSWORD)
+        with pytest.raises(DeliveryFailed) as refused:
+            await send_smtp(untrusted, EmailMessage(), SENDER)
+        assert not refused.value.permanent and "CERTIFICATE_VERIFY_FAILED" in refused.value.reason
+        assert len(smtp.received) == 1
