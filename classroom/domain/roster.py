@@ -7,10 +7,12 @@ What real files look like, and what this accepts:
   that "Bjørn" can never become "BjÃ¸rn" in the roster.
 - Comma or semicolon separated (Norwegian Excel uses semicolons), decided from the header.
 - A header row naming the columns, in any order and case, in English or Norwegian:
-  name/navn, email/e-post, department/avdeling, location/sted, role/rolle, consent/samtykke.
+  name/navn, email/e-post, department/avdeling, location/sted, role/rolle, consent/samtykke,
+  language/språk (of the member's mails).
   name and email are required columns; the others may be left out.
 - Roles: facilitator/fasilitator, participant/deltaker, observer/observatør; empty means
-  participant. Consent: yes/no, ja/nei, true/false, 1/0; empty means no.
+  participant. Consent: yes/no, ja/nei, true/false, 1/0; empty means no. Language:
+  nb/bokmål/norsk, en/english/engelsk; empty means bokmål.
 """
 
 from __future__ import annotations
@@ -45,6 +47,19 @@ _COLUMNS = {
     "rolle": "role",
     "consent": "consent",
     "samtykke": "consent",
+    "language": "language",
+    "språk": "language",
+}
+_LANGUAGES = {
+    "": "nb",
+    "nb": "nb",
+    "no": "nb",
+    "bokmål": "nb",
+    "norsk": "nb",
+    "norwegian": "nb",
+    "en": "en",
+    "english": "en",
+    "engelsk": "en",
 }
 _ROLES = {
     "": Role.participant,
@@ -69,6 +84,7 @@ class RosterRow:
     location: str
     role: Role
     consent: bool
+    language: str = "nb"
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +179,7 @@ def _columns(header: list[str]) -> dict[str, int]:
         name = raw.strip().lower()
         canonical = _COLUMNS.get(name)
         if canonical is None:
-            known = "name, email, department, location, role, consent"
+            known = "name, email, department, location, role, consent, language"
             raise RosterFileError(
                 "invalid", f"unknown column {raw.strip()!r} in the header; the columns are {known}"
             )
@@ -226,6 +242,9 @@ def _row(
     consent_text = values["consent"].lower()
     if consent_text not in _YES and consent_text not in _NO:
         errors.append(RowError(line, "consent", f"{values['consent']!r} is not yes or no"))
+    language = _LANGUAGES.get(values["language"].lower())
+    if language is None:
+        errors.append(RowError(line, "language", f"{values['language']!r} is not nb or en"))
     if errors:
         result.errors.extend(errors)
         return
@@ -239,5 +258,6 @@ def _row(
             location=values["location"],
             role=role,
             consent=consent_text in _YES,
+            language=language or "nb",
         )
     )

@@ -334,6 +334,7 @@ async def import_roster(store: Store, cid: str, raw: bytes) -> list[Member]:
                 "location": row.location,
                 "role": row.role,
                 "consent": row.consent,
+                "language": row.language,
             }
             for row in parsed.rows
         ]

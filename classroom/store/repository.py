@@ -558,6 +558,7 @@ class Store:
                 role=Role(p.get("role", Role.participant)),
                 consent=bool(p.get("consent", False)),
                 created_at=now,
+                language=str(p.get("language", LANGUAGES[0])),
             )
             for p in people
         ]

@@ -15,6 +15,7 @@ import pytest
 from classroom.config import ConfigError, mail_from_env, reminders_from_env, smtp_from_env
 from classroom.domain.invitation import Invitation, Kind, Texts, build, calendar, uid
 from classroom.domain.models import Member, Role, Session, SessionStatus
+from classroom.domain.roster import parse_roster
 
 
 def test_smtp_urls() -> None:
@@ -124,3 +125,10 @@ def test_a_cancellation_and_a_reminder() -> None:
     reminder = build(invitation(Kind.reminder), "nb")
     types = [p.get_content_type() for p in reminder.walk()]
     assert "text/calendar" not in types and "application/ics" not in types
+
+
+def test_a_roster_file_names_each_members_language() -> None:
+    raw = "navn;e-post;språk\nÅse;ase@k.no;\nChris;chris@k.no;English\nOla;ola@k.no;tysk\n"
+    parsed = parse_roster(raw.encode())
+    assert [r.language for r in parsed.rows] == ["nb", "en"]
+    assert [(e.line, e.field) for e in parsed.errors] == [(4, "language")]
