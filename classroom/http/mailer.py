@@ -38,6 +38,7 @@ from classroom.domain.tokens import JoinClaims, new_nonce, sign_join_token
 from classroom.http.background import running
 from classroom.http.keys import SECRET, SETTINGS, STORE
 from classroom.http.strings import Strings
+from classroom.observability import metrics
 from classroom.store.errors import StoreUnavailable
 from classroom.store.outbox import Claimed, Job, Outbox, Status
 from classroom.store.repository import LinkRecord, Store
@@ -230,6 +231,7 @@ class Mailer:
             message = await self._message(job)
         except DeliveryFailed as exc:
             await self.outbox.settle(claimed, _ms(), Status.given_up, exc.reason)
+            metrics.MAILS.labels("given_up").inc()
             log.info("mail %s not sent: %s", job.id, exc.reason)
             return 0
         smtp = self.settings.smtp
@@ -241,15 +243,18 @@ class Mailer:
         except DeliveryFailed as exc:
             if exc.permanent or job.attempts >= self.settings.mail_max_attempts:
                 await self.outbox.settle(claimed, _ms(), Status.given_up, exc.reason)
+                metrics.MAILS.labels("given_up").inc()
                 log.warning("mail %s given up after %d tries: %s", job.id, job.attempts, exc.reason)
             else:
                 delay = min(MAX_RETRY_S, self.settings.mail_retry_s * 2 ** (job.attempts - 1))
                 await self.outbox.settle(
                     claimed, _ms(), Status.failed, exc.reason, _ms() + int(delay * 1000)
                 )
+                metrics.MAILS.labels("failed").inc()
                 log.info("mail %s failed (%s); next try in %.0f s", job.id, exc.reason, delay)
             return 0
         await self.outbox.settle(claimed, _ms(), Status.sent)
+        metrics.MAILS.labels("sent").inc()
         log.info("mail %s sent", job.id)
         return 1
 

@@ -19,6 +19,7 @@ import icalendar
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from prometheus_client import REGISTRY
 
 from classroom.config import Settings, SmtpConfig, smtp_from_env
 from classroom.http.app import create_app
@@ -95,6 +96,10 @@ async def schedule(client: Client, cid: str, starts: str, ends: str) -> dict[str
     body = {"cohort_id": cid, "title": "Samling 1", "starts_at": starts, "ends_at": ends}
     session: dict[str, Any] = await api(client, "POST", "/sessions", body, 201)
     return session
+
+
+def mails_counted(result: str) -> float:
+    return REGISTRY.get_sample_value("classroom_mails_total", {"result": result}) or 0.0
 
 
 def calendar_of(message: EmailMessage) -> tuple[icalendar.Calendar, icalendar.Event]:
@@ -277,6 +282,7 @@ async def test_a_refused_delivery_is_retried_and_shown(
     session = await schedule(client, cid, "2027-11-02T09:00", "2027-11-02T11:00")
     sid, target = session["id"], members[1]
     smtp.refuse_next = 1
+    failures_before = mails_counted("failed")
     await api(client, "POST", f"/sessions/{sid}/invitations", {"member_ids": [target["id"]]}, 202)
 
     async def failed() -> bool:
@@ -294,6 +300,7 @@ async def test_a_refused_delivery_is_retried_and_shown(
     row = (await statuses(client, sid))[target["email"]]
     assert row["mails"][0]["attempts"] == 2 and row["error"] is None
     assert smtp.refused == 1 and len(smtp.to(target["email"])) == 1
+    assert mails_counted("failed") == failures_before + 1
     shown = await page(client, f"/admin/sessions/{sid}")
     assert re.search(rf'id="invitation-{target["id"]}"[^>]*data-status="sent"', shown)
 
