@@ -375,6 +375,13 @@ async def session_changed(app: web.Application, session: Session) -> None:
         await mailer.session_changed(session)
 
 
+async def member_erased(app: web.Application, cid: str, mid: str) -> None:
+    """An erased member's mails go with their other records (docs/privacy.md)."""
+    if (mailer := app.get(MAILER)) is not None:
+        sessions = [s.id for s in await mailer.store.list_sessions(cid)]
+        await mailer.outbox.erase_member(sessions, mid)
+
+
 async def session_cancelled(app: web.Application, session: Session) -> None:
     if (mailer := app.get(MAILER)) is not None:
         await mailer.session_cancelled(session)

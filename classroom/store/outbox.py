@@ -302,6 +302,27 @@ class Outbox:
         ids = await self._redis.zrange(keys.session_mail_jobs(sid), 0, -1)
         return await self._many(str(jid) for jid in ids)
 
+    async def erase_member(self, session_ids: Iterable[str], mid: str) -> int:
+        """Forget every mail to a member who is erased (and that they were invited): the
+        jobs name them, and a refusal's text may hold their address. Returns the number of
+        jobs deleted."""
+        erased = 0
+        for sid in session_ids:
+            ids = [
+                str(j)
+                for j in await self._redis.zrange(keys.session_mail_jobs(sid), 0, -1)
+                if str(j).startswith(f"{sid}.{mid}.")
+            ]
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hdel(keys.session_invited(sid), mid)
+                if ids:
+                    pipe.delete(*(keys.mail_job(j) for j in ids))
+                    pipe.zrem(keys.MAIL_DUE, *ids)
+                    pipe.zrem(keys.session_mail_jobs(sid), *ids)
+                await pipe.execute()
+            erased += len(ids)
+        return erased
+
     async def _many(self, ids: Iterable[str]) -> list[Job]:
         pipe = self._redis.pipeline(transaction=False)
         for jid in ids:

@@ -396,6 +396,22 @@ async def test_admin_page_button_and_status(client: Client, smtp: MailServer) ->
     await post(client, f"/admin/sessions/{sid}/invitations", {}, 403)
 
 
+async def test_an_erased_members_mails_are_forgotten(client: Client, smtp: MailServer) -> None:
+    cid, members = await roster(client)
+    session = await schedule(client, cid, "2027-11-02T09:00", "2027-11-02T11:00")
+    sid, gone = session["id"], members[2]
+    await api(client, "POST", f"/sessions/{sid}/invitations", {}, 202)
+    await all_sent(client, sid, [m["email"] for m in members])
+    await api(client, "POST", f"/cohorts/{cid}/members/{gone['id']}/erase")
+    outbox = client.app[MAILER].outbox
+    assert gone["id"] not in await outbox.invited(sid)
+    assert [j.member_id for j in await outbox.session_jobs(sid)] == [m["id"] for m in members[:2]]
+    # A change reaches those who are left only.
+    await api(client, "PATCH", f"/sessions/{sid}", {"title": "Samling 1 (ny tid)"})
+    await all_sent(client, sid, [m["email"] for m in members[:2]], "update")
+    assert len(smtp.to(gone["email"])) == 1 and len(smtp.received) == 5
+
+
 async def test_bad_requests_change_nothing(client: Client, smtp: MailServer) -> None:
     cid, _ = await roster(client)
     session = await schedule(client, cid, "2027-11-02T09:00", "2027-11-02T11:00")
