@@ -130,9 +130,14 @@ async def statuses(client: Client, sid: str) -> dict[str, dict[str, Any]]:
 
 
 async def all_sent(client: Client, sid: str, emails: list[str], kind: str = "invite") -> None:
+    """Until each member's last mail is of ``kind`` and every mail to them is sent."""
+
     async def done() -> bool:
         rows = await statuses(client, sid)
-        return all(rows[e]["status"] == "sent" and rows[e]["kind"] == kind for e in emails)
+        return all(
+            rows[e]["kind"] == kind and all(j["status"] == "sent" for j in rows[e]["mails"])
+            for e in emails
+        )
 
     await wait_until(done, 10, f"{kind} sent to {emails}")
 
