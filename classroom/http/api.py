@@ -447,7 +447,7 @@ async def update_session(request: web.Request) -> web.Response:
     session = await _session_or_404(store, request.match_info["sid"])
     body = await read_json(request, _SESSION_PATCH)
     updated = await apply_session_changes(store, session, body)
-    await mailer.session_changed(request.app, updated)  # invited members get an update
+    await mailer.session_changed(request.app, session, updated)  # invited members get an update
     await audit.record(
         request,
         AuditAction.session_update,

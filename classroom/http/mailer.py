@@ -292,7 +292,7 @@ class Mailer:
         needed = int((session.ends_at + LINK_AFTER_END).timestamp())
         old = await self.store.link_record(session.id, member.id)
         record = old
-        if old is None or old.expires_at < min(needed, now + 3600):
+        if old is None or old.expires_at < max(needed, now + 3600):
             expires = max(now + self.settings.join_token_ttl_s, needed)
             fresh = LinkRecord(new_nonce(), expires, member.role)
             record = (await self.store.replace_links(session.id, {member.id: (old, fresh)}))[
@@ -369,10 +369,15 @@ def mail_texts(t: Strings, kind: Kind, session: Session, member: Member, program
 MAILER: web.AppKey[Mailer] = web.AppKey("mailer")
 
 
-async def session_changed(app: web.Application, session: Session) -> None:
+def _shown(session: Session) -> tuple[object, ...]:
+    """What of a session its invitation shows: a change to anything else sends nothing."""
+    return (session.title, session.starts_at, session.ends_at, session.timezone)
+
+
+async def session_changed(app: web.Application, before: Session, after: Session) -> None:
     """The hook of a session's change (an app put together without the mailer has none)."""
-    if (mailer := app.get(MAILER)) is not None:
-        await mailer.session_changed(session)
+    if (mailer := app.get(MAILER)) is not None and _shown(before) != _shown(after):
+        await mailer.session_changed(after)
 
 
 async def member_erased(app: web.Application, cid: str, mid: str) -> None:

@@ -227,6 +227,9 @@ async def test_reschedule_sends_an_update_and_cancel_a_cancel(
     await api(client, "PATCH", f"/sessions/{sid}",
               {"starts_at": "2027-11-02T09:00", "ends_at": "2027-11-02T11:00"})  # fmt: skip
     await all_sent(client, sid, emails, "update")
+    # The lobby's opening is not in the invitation: nothing to tell.
+    await api(client, "PATCH", f"/sessions/{sid}", {"lobby_minutes": 30})
+    assert await client.app[MAILER].outbox.sequence(sid) == 1
     await api(client, "PATCH", f"/sessions/{sid}", {"title": "Samling 1 (ny sal)"})
     await wait_for(lambda: len(smtp.received) == 9, 10, "the second update")
     await api(client, "POST", f"/sessions/{sid}/cancel")
