@@ -674,6 +674,7 @@ async def regenerate(request: web.Request, session: Session, mid: str, ttl_s: in
     await store.regenerate_link(session.id, member.id, record)
     # A member a facilitator removed from the session is let back in by a new link.
     await request.app[INTERACTIONS].store.readmit(session.id, member.id)
+    await mailer.link_replaced(request.app, session, member.id)  # an invited member is told
     return link_json(request, session, member, record)
 
 

@@ -168,6 +168,14 @@ class Mailer:
         await self.outbox.forget_session(session.id)
         return await self._queue_all(session, invited, Kind.cancel, sequence)
 
+    async def link_replaced(self, session: Session, mid: str) -> int:
+        """A new link for an invited member: they get an update that carries it (the old
+        link in their calendar stops working)."""
+        if mid not in await self.outbox.invited(session.id):
+            return 0
+        sequence = await self.outbox.raise_sequence(session.id)
+        return await self._queue_all(session, {mid: 0}, Kind.update, sequence)
+
     async def _queue_all(
         self, session: Session, invited: dict[str, int], kind: Kind, sequence: int
     ) -> int:
@@ -325,7 +333,13 @@ class Mailer:
     async def run(self) -> None:
         """Until cancelled: reminders and deliveries every `mail_poll_s`, or at once when
         this node queued something."""
+        task = asyncio.current_task()
         while True:
+            # A cancellation some library swallowed (Python 3.11's wait_for can, when what it
+            # waits for finishes at the same moment) still stops the loop: shutdown waits
+            # for this task.
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
             self._wake.clear()
             try:
                 await self.tick()
@@ -334,7 +348,8 @@ class Mailer:
             except Exception:
                 log.exception("mail delivery failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.mail_poll_s)
+                async with asyncio.timeout(self.settings.mail_poll_s):
+                    await self._wake.wait()
 
 
 def _ms() -> int:
@@ -378,6 +393,11 @@ async def session_changed(app: web.Application, before: Session, after: Session)
     """The hook of a session's change (an app put together without the mailer has none)."""
     if (mailer := app.get(MAILER)) is not None and _shown(before) != _shown(after):
         await mailer.session_changed(after)
+
+
+async def link_replaced(app: web.Application, session: Session, mid: str) -> None:
+    if (mailer := app.get(MAILER)) is not None:
+        await mailer.link_replaced(session, mid)
 
 
 async def member_erased(app: web.Application, cid: str, mid: str) -> None:
