@@ -48,7 +48,9 @@ log = logging.getLogger(__name__)
 #: How long one node holds a job it is sending: well past the SMTP time-out, so a slow
 #: server does not see a second node send the same mail meanwhile.
 LEASE_MS = 120_000
+#: Each SMTP command's time-out, and the whole delivery's (connect, TLS, AUTH, the mail).
 SMTP_TIMEOUT_S = 30.0
+SEND_TIMEOUT_S = 60.0
 #: Jobs one node takes per claim.
 BATCH = 20
 MAX_RETRY_S = 3600.0
@@ -67,18 +69,19 @@ class DeliveryFailed(Exception):
 async def send_smtp(smtp: SmtpConfig, message: EmailMessage, sender: str) -> None:
     """One mail through the configured server. Raises `DeliveryFailed`."""
     try:
-        await aiosmtplib.send(
-            message,
-            sender=sender,
-            hostname=smtp.host,
-            port=smtp.port,
-            username=smtp.username or None,
-            password=smtp.password or None,
-            use_tls=smtp.security == "tls",
-            start_tls=smtp.security == "starttls",
-            cert_bundle=smtp.ca_file or None,
-            timeout=SMTP_TIMEOUT_S,
-        )
+        async with asyncio.timeout(SEND_TIMEOUT_S):
+            await aiosmtplib.send(
+                message,
+                sender=sender,
+                hostname=smtp.host,
+                port=smtp.port,
+                username=smtp.username or None,
+                password=smtp.password or None,
+                use_tls=smtp.security == "tls",
+                start_tls=smtp.security == "starttls",
+                cert_bundle=smtp.ca_file or None,
+                timeout=SMTP_TIMEOUT_S,
+            )
     except aiosmtplib.SMTPRecipientsRefused as exc:
         worst = min(exc.recipients, key=lambda r: -r.code) if exc.recipients else None
         code = worst.code if worst else 0
@@ -227,10 +230,15 @@ class Mailer:
         sent by this node."""
         sent = 0
         while True:
+            claimed_at = time.monotonic()
             batch = await self.outbox.claim(int(time.time() * 1000), LEASE_MS, BATCH)
             if not batch:
                 return sent
             for claimed in batch:
+                # A job whose lease could lapse while it is sent is left to come due again:
+                # another node may take it then, and must not find it half sent by this one.
+                if time.monotonic() - claimed_at + SEND_TIMEOUT_S >= LEASE_MS / 1000 * 0.9:
+                    continue
                 sent += await self._deliver(claimed)
 
     async def _deliver(self, claimed: Claimed) -> int:
