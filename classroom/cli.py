@@ -25,10 +25,13 @@ from classroom.config import (
     ice_servers_from_env,
     ice_transport_policy_from_env,
     int_env,
+    mail_from_env,
     media_ports_from,
     node_id_from,
     number_env,
     oidc_from_env,
+    reminders_from_env,
+    smtp_from_env,
     turn_from_env,
 )
 from classroom.demo import ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE, main_demo
@@ -116,6 +119,7 @@ def serve(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir)
     token, from_file = _admin_token(data_dir)
     try:
+        smtp = smtp_from_env(env("CLASSROOM_SMTP_URL"), env("CLASSROOM_SMTP_CA_FILE"))
         settings = Settings(
             host=args.host,
             port=args.port,
@@ -171,6 +175,11 @@ def serve(args: argparse.Namespace) -> int:
             webhook_allow_private=flag_env("CLASSROOM_WEBHOOK_ALLOW_PRIVATE"),
             webhook_retry_s=number_env("CLASSROOM_WEBHOOK_RETRY_S", 5.0),
             webhook_timeout_s=number_env("CLASSROOM_WEBHOOK_TIMEOUT_S", 10.0),
+            smtp=smtp,
+            mail_from=mail_from_env(smtp, env("CLASSROOM_MAIL_FROM")),
+            programme_name=(env("CLASSROOM_PROGRAMME_NAME") or "").strip()[:200],
+            reminders_s=reminders_from_env(os.environ.get("CLASSROOM_REMINDERS")),
+            mail_retry_s=number_env("CLASSROOM_MAIL_RETRY_S", 30.0) or 30.0,
         )
         prepare_media_plane(settings)
     except (ConfigError, RuntimeError) as exc:

@@ -100,6 +100,23 @@ class OidcConfig:
 
 
 @dataclass(frozen=True)
+class SmtpConfig:
+    """Where mail goes (CLASSROOM_SMTP_URL): ``smtp://`` with STARTTLS (required),
+    ``smtps://`` with TLS from the first byte, ``smtp+plain://`` with neither (a relay on
+    the same host, tests); ``user:password@`` for AUTH."""
+
+    host: str
+    port: int
+    #: "starttls", "tls" or "plain".
+    security: str
+    username: str = ""
+    password: str = field(default="", repr=False)
+    #: PEM file of the CA(s) that signed the server's certificate, for a server with a
+    #: private CA (CLASSROOM_SMTP_CA_FILE); "": the system's CAs.
+    ca_file: str = ""
+
+
+@dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -183,6 +200,20 @@ class Settings:
     webhook_allow_private: bool = False
     webhook_retry_s: float = 5.0
     webhook_timeout_s: float = 10.0
+    #: Invitations and reminders by mail (CLASSROOM_SMTP_URL, CLASSROOM_MAIL_FROM); None:
+    #: no mail is sent and the invitation routes answer 409 not_configured.
+    smtp: SmtpConfig | None = None
+    mail_from: str = ""
+    #: The programme's name in the mails (CLASSROOM_PROGRAMME_NAME); "": the cohort's name.
+    programme_name: str = ""
+    #: Reminders this many seconds before a session starts (CLASSROOM_REMINDERS).
+    reminders_s: tuple[int, ...] = (86400, 900)
+    #: A failed delivery is tried again after this long, doubling each time up to an hour
+    #: (CLASSROOM_MAIL_RETRY_S), at most mail_max_attempts times in all.
+    mail_retry_s: float = 30.0
+    mail_max_attempts: int = 8
+    #: How often each node looks for due mail and reminders.
+    mail_poll_s: float = 5.0
 
     def __post_init__(self) -> None:
         try:
@@ -429,3 +460,77 @@ def oidc_from_env() -> OidcConfig | None:
         admins=admins,
         idle_timeout_s=int_env("CLASSROOM_OIDC_IDLE_MIN", 30, 1, 24 * 60) * 60,
     )
+
+
+_SMTP_SCHEMES = {"smtp": ("starttls", 587), "smtps": ("tls", 465), "smtp+plain": ("plain", 25)}
+
+
+def smtp_from_env(raw: str | None, ca_file: str | None = None) -> SmtpConfig | None:
+    """CLASSROOM_SMTP_URL, e.g. ``smtp://user:secret@mail.example.no:587``, and
+    CLASSROOM_SMTP_CA_FILE."""
+    if raw is None:
+        if ca_file:
+            raise ConfigError("CLASSROOM_SMTP_CA_FILE is set but CLASSROOM_SMTP_URL is not")
+        return None
+    if ca_file and not Path(ca_file).is_file():
+        raise ConfigError(f"CLASSROOM_SMTP_CA_FILE: no such file {ca_file!r}")
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        url = urlsplit(raw.strip())
+        port = url.port
+    except ValueError as exc:
+        raise ConfigError(f"CLASSROOM_SMTP_URL is not a URL: {exc}") from None
+    if url.scheme not in _SMTP_SCHEMES:
+        raise ConfigError(
+            "CLASSROOM_SMTP_URL must start with smtp:// (STARTTLS), smtps:// (TLS) or "
+            f"smtp+plain:// (no TLS), not {url.scheme or raw!r}"
+        )
+    if not url.hostname:
+        raise ConfigError("CLASSROOM_SMTP_URL names no host")
+    security, default_port = _SMTP_SCHEMES[url.scheme]
+    return SmtpConfig(
+        host=url.hostname,
+        port=port or default_port,
+        security=security,
+        username=unquote(url.username or ""),
+        password=unquote(url.password or ""),
+        ca_file=ca_file or "",
+    )
+
+
+_OFFSET = re.compile(r"^([0-9]{1,4})([dhm])$")
+_UNIT_S = {"d": 86400, "h": 3600, "m": 60}
+
+
+def reminders_from_env(raw: str | None) -> tuple[int, ...]:
+    """CLASSROOM_REMINDERS: offsets before the start such as "1d,15m" ("" or "none": no
+    reminders); seconds, largest first."""
+    if raw is None:
+        return (86400, 900)
+    if raw.strip().lower() in ("", "none", "off"):
+        return ()
+    out: set[int] = set()
+    for part in raw.split(","):
+        match = _OFFSET.match(part.strip().lower())
+        if not match or int(match.group(1)) == 0:
+            raise ConfigError(
+                f"CLASSROOM_REMINDERS: {part.strip()!r} is not an offset such as 1d, 2h or 15m"
+            )
+        seconds = int(match.group(1)) * _UNIT_S[match.group(2)]
+        if seconds > 30 * 86400:
+            raise ConfigError(f"CLASSROOM_REMINDERS: {part.strip()!r} is more than 30 days")
+        out.add(seconds)
+    return tuple(sorted(out, reverse=True))
+
+
+def mail_from_env(smtp: SmtpConfig | None, raw: str | None) -> str:
+    """CLASSROOM_MAIL_FROM: the sender's address, required with CLASSROOM_SMTP_URL."""
+    if smtp is None:
+        return raw or ""
+    if not raw or not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", raw.strip()):
+        raise ConfigError(
+            "CLASSROOM_MAIL_FROM must be the sender's address (e.g. kurs@example.kommune.no) "
+            "when CLASSROOM_SMTP_URL is set"
+        )
+    return raw.strip()

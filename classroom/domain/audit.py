@@ -101,6 +101,7 @@ class Action(StrEnum):
     session_cancel = "session.cancel"
     links_mint = "links.mint"
     link_regenerate = "link.regenerate"
+    invitations_send = "invitations.send"
     round_plan = "round.plan"
     round_open = "round.open"
     round_close = "round.close"

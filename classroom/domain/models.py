@@ -51,6 +51,8 @@ class SessionStatus(StrEnum):
 
 #: Sessions are scheduled in Norwegian local time unless a request names another zone.
 DEFAULT_TIMEZONE = "Europe/Oslo"
+#: The languages a member's mails can be in; the first is the default.
+LANGUAGES = ("nb", "en")
 #: How long before ``starts_at`` the lobby opens, unless the session says otherwise.
 DEFAULT_LOBBY_MINUTES = 15
 
@@ -121,6 +123,8 @@ class Member:
     #: Whether the member agreed to research use of their engagement data.
     consent: bool
     created_at: datetime
+    #: The language of the mails the member gets ("nb" or "en").
+    language: str = "nb"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -132,6 +136,7 @@ class Member:
             "location": self.location,
             "role": self.role.value,
             "consent": self.consent,
+            "language": self.language,
             "created_at": format_time(self.created_at),
         }
 

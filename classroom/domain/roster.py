@@ -7,10 +7,12 @@ What real files look like, and what this accepts:
   that "Bjørn" can never become "BjÃ¸rn" in the roster.
 - Comma or semicolon separated (Norwegian Excel uses semicolons), decided from the header.
 - A header row naming the columns, in any order and case, in English or Norwegian:
-  name/navn, email/e-post, department/avdeling, location/sted, role/rolle, consent/samtykke.
+  name/navn, email/e-post, department/avdeling, location/sted, role/rolle, consent/samtykke,
+  language/språk (of the member's mails).
   name and email are required columns; the others may be left out.
 - Roles: facilitator/fasilitator, participant/deltaker, observer/observatør; empty means
-  participant. Consent: yes/no, ja/nei, true/false, 1/0; empty means no.
+  participant. Consent: yes/no, ja/nei, true/false, 1/0; empty means no. Language:
+  nb/bokmål/norsk, en/english/engelsk; empty means bokmål.
 """
 
 from __future__ import annotations
@@ -46,6 +48,19 @@ _COLUMNS = {
     "rolle": "role",
     "consent": "consent",
     "samtykke": "consent",
+    "language": "language",
+    "språk": "language",
+}
+_LANGUAGES = {
+    "": "nb",
+    "nb": "nb",
+    "no": "nb",
+    "bokmål": "nb",
+    "norsk": "nb",
+    "norwegian": "nb",
+    "en": "en",
+    "english": "en",
+    "engelsk": "en",
 }
 _ROLES = {
     "": Role.participant,
@@ -70,6 +85,7 @@ class RosterRow:
     location: str
     role: Role
     consent: bool
+    language: str = "nb"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +117,7 @@ ROW_PROBLEMS = {
     "email_taken": "{value} is already on the roster",
     "not_role": "{value!r} is not a role (facilitator, participant or observer)",
     "not_yes_no": "{value!r} is not yes or no",
+    "not_language": "{value!r} is not nb or en",
 }
 
 #: Every reason a whole file is refused, in the API's English.
@@ -115,7 +132,7 @@ FILE_PROBLEMS = {
     "no_header": "the file has no header row",
     "no_members": "the file has a header but no members",
     "unknown_column": "unknown column {column!r} in the header; the columns are name, "
-    "email, department, location, role, consent",
+    "email, department, location, role, consent, language",
     "column_twice": "column {column!r} appears twice in the header",
     "missing_columns": "the header lacks the column(s) {columns} (first row)",
 }
@@ -250,6 +267,9 @@ def _row(
     consent_text = values["consent"].lower()
     if consent_text not in _YES and consent_text not in _NO:
         errors.append(RowError(line, "consent", "not_yes_no", {"value": values["consent"]}))
+    language = _LANGUAGES.get(values["language"].lower())
+    if language is None:
+        errors.append(RowError(line, "language", "not_language", {"value": values["language"]}))
     if errors:
         result.errors.extend(errors)
         return
@@ -263,5 +283,6 @@ def _row(
             location=values["location"],
             role=role,
             consent=consent_text in _YES,
+            language=language or "nb",
         )
     )

@@ -35,7 +35,7 @@ from classroom.domain.models import (
     SessionStatus,
     utc_now,
 )
-from classroom.http import api, audit, credentials
+from classroom.http import api, audit, credentials, invitations_api, mailer
 from classroom.http.auth import (
     AdminLogin,
     Viewer,
@@ -53,6 +53,7 @@ from classroom.http.auth import (
 )
 from classroom.http.errors import ApiError
 from classroom.http.keys import SETTINGS, STORE
+from classroom.http.mailer import MAILER
 from classroom.http.oidc import end_session
 from classroom.http.pages import pick_language
 from classroom.http.report_csv import csv_response
@@ -82,6 +83,7 @@ _NOTICES = {
     "memberAdded": "admin.member.added",
     "memberChanged": "admin.member.changed",
     "memberRemoved": "admin.member.removed",
+    "invited": "admin.invitations.sent",
 }
 
 
@@ -433,7 +435,7 @@ async def admin_schedule(request: web.Request) -> web.Response:
 
 def refusal(t: Strings, code: str) -> str:
     """The page's words for an API refusal (its English message is for API clients)."""
-    known = ("conflict", "invalid_state", "not_found")
+    known = ("conflict", "invalid_state", "not_found", "not_configured")
     return t(f"admin.refused.{code}" if code in known else "admin.refused.other")
 
 
@@ -490,6 +492,8 @@ async def admin_session(request: web.Request) -> web.Response:
         "regenerated": regenerated,
         "regenerated_id": who if regenerated else "",
         "final": session.status in (SessionStatus.ended, SessionStatus.cancelled),
+        "mail_configured": request.app[MAILER].configured,
+        "invitations": await request.app[MAILER].status(session),
     }
     return render(request, "admin/session.html", login, context)
 
@@ -521,6 +525,27 @@ async def admin_links_csv(request: web.Request) -> web.Response:
     rows = [[x["name"], x["email"], x["role"], x["url"], x["expires_at"]] for x in links]
     header = ["name", "email", "role", "url", "expires_at"]
     return csv_response(request, header, rows, f"links-{session.id}.csv")
+
+
+@routes.post("/admin/sessions/{sid}/invitations")
+async def admin_invite(request: web.Request) -> web.Response:
+    """The "Send invitations" button: everyone on the roster, as the API does it."""
+    login, viewer, session = await session_for(request)
+    if isinstance(viewer, web.Response):
+        return viewer
+    assert session is not None
+    if not viewer.may(Permission.manage_links, session.cohort_id):
+        return message_page(request, login, 403, "admin.forbidden")
+    if await checked_form(request, login) is None:
+        return message_page(request, login, 403, "admin.csrf")
+    members = await request.app[STORE].list_members(session.cohort_id)
+    try:
+        await invitations_api.send_invitations(request, session, members)
+    except ApiError as exc:
+        message = refusal(strings_for(request, login), exc.code)
+        return render(request, "admin/message.html", login, {"message": message},
+                       status=exc.status)  # fmt: skip
+    return redirect(request, f"/admin/sessions/{session.id}?done=invited#invitations-heading")
 
 
 @routes.post("/admin/sessions/{sid}/links")
@@ -587,11 +612,13 @@ async def admin_session_action(request: web.Request) -> web.Response:
     if not viewer.may(needed, session.cohort_id):
         return message_page(request, login, 403, "admin.forbidden")
     try:
-        await api.session_action(request.app[STORE], session.id, action)
+        changed = await api.session_action(request.app[STORE], session.id, action)
     except (ApiError, Conflict) as exc:
         code = exc.code if isinstance(exc, ApiError) else "conflict"
         message = refusal(strings_for(request, login), code)
         return render(request, "admin/message.html", login, {"message": message}, status=409)
+    if action is Action.cancel:  # invited members get a CANCEL
+        await mailer.session_cancelled(request.app, changed)
     await audit.record(
         request,
         AuditAction(f"session.{action.value}"),

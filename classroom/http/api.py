@@ -24,6 +24,7 @@ from classroom.domain.lifecycle import FINAL, Action, parse_local_time, refusal,
 from classroom.domain.models import (
     DEFAULT_LOBBY_MINUTES,
     DEFAULT_TIMEZONE,
+    LANGUAGES,
     Member,
     Role,
     Session,
@@ -33,7 +34,7 @@ from classroom.domain.models import (
 )
 from classroom.domain.roster import RosterFileError, RowError, parse_roster
 from classroom.domain.tokens import JoinClaims, new_nonce, sign_join_token
-from classroom.http import audit
+from classroom.http import audit, mailer
 from classroom.http.auth import person_access, require, require_session, require_session_manager
 from classroom.http.errors import ApiError
 from classroom.http.keys import INTERACTIONS, SECRET, SETTINGS, STORE
@@ -95,6 +96,8 @@ _MEMBER_FIELDS: dict[str, Any] = {
     "location": _TEXT,
     "role": {"enum": [r.value for r in Role]},
     "consent": {"type": "boolean"},
+    # The language of the member's invitations and reminders.
+    "language": {"enum": list(LANGUAGES)},
 }
 _MEMBER_BODY = _object(_MEMBER_FIELDS, ["name", "email", "department", "location"])
 _MEMBER_PATCH = inputs.validator(
@@ -258,6 +261,7 @@ async def add_member(request: web.Request) -> web.Response:
         location=body["location"].strip(),
         role=Role(body.get("role", Role.participant)),
         consent=body.get("consent", False),
+        language=body.get("language", LANGUAGES[0]),
     )
     await audit.record(
         request,
@@ -349,6 +353,7 @@ async def import_roster(store: Store, cid: str, raw: bytes) -> list[Member]:
                 "location": row.location,
                 "role": row.role,
                 "consent": row.consent,
+                "language": row.language,
             }
             for row in parsed.rows
         ]
@@ -483,6 +488,7 @@ async def update_session(request: web.Request) -> web.Response:
     session = await _session_or_404(store, request.match_info["sid"])
     body = await read_json(request, _SESSION_PATCH)
     updated = await apply_session_changes(store, session, body)
+    await mailer.session_changed(request.app, session, updated)  # invited members get an update
     await audit.record(
         request,
         AuditAction.session_update,
@@ -570,6 +576,7 @@ async def cancel_session(request: web.Request) -> web.Response:
     await require_session(request, Permission.manage_sessions, sid)
     await _session_or_404(request.app[STORE], sid)
     session = await session_action(request.app[STORE], sid, Action.cancel)
+    await mailer.session_cancelled(request.app, session)  # invited members get a CANCEL
     await audit.record(request, AuditAction.session_cancel, **_ids(session))
     return web.json_response(session.to_json())
 
@@ -708,6 +715,7 @@ async def regenerate(request: web.Request, session: Session, mid: str, ttl_s: in
     await store.regenerate_link(session.id, member.id, record)
     # A member a facilitator removed from the session is let back in by a new link.
     await request.app[INTERACTIONS].store.readmit(session.id, member.id)
+    await mailer.link_replaced(request.app, session, member.id)  # an invited member is told
     return link_json(request, session, member, record)
 
 

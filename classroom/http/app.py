@@ -22,6 +22,7 @@ from classroom.http import (
     audit_views,
     brand,
     health,
+    invitations_api,
     me,
     nodes_api,
     oidc,
@@ -53,6 +54,7 @@ from classroom.http.keys import (
     STORE,
     SUPERVISOR,
 )
+from classroom.http.mailer import mailer_ctx
 from classroom.http.operations import operations_ctx
 from classroom.http.security import add_security_headers
 from classroom.http.throttle import throttle_ctx, throttle_middleware
@@ -281,6 +283,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_lifecycle_ctx)
     app.cleanup_ctx.append(operations_ctx)
     app.cleanup_ctx.append(webhooks_ctx)
+    app.cleanup_ctx.append(mailer_ctx)
     app.on_response_prepare.append(add_security_headers)
     app.on_shutdown.append(_say_goodbye)
     app.add_routes(api.routes)
@@ -300,5 +303,6 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(people_api.routes)
     app.add_routes(people_admin.routes)
     app.add_routes(webhooks_api.routes)
+    app.add_routes(invitations_api.routes)
     app.router.add_static("/static", pages.WEB_DIR / "static", name="static")
     return app

@@ -16,7 +16,7 @@ from classroom.domain.access import Permission
 from classroom.domain.audit import Action as AuditAction
 from classroom.domain.models import Session
 from classroom.domain.webhooks import MEMBER_ERASED
-from classroom.http import audit
+from classroom.http import audit, mailer
 from classroom.http.auth import require, require_report_viewer
 from classroom.http.errors import ApiError
 from classroom.http.keys import REPORTS, STORE
@@ -124,6 +124,7 @@ async def erase_member(request: web.Request) -> web.Response:
     result = await request.app[REPORTS].erase(cid, mid)
     if not result["erased"]:
         raise ApiError(404, "not_found", f"member {mid!r} is not in cohort {cid!r}")
+    await mailer.member_erased(request.app, cid, mid)
     await audit.record(request, AuditAction.member_erase, cohort_id=cid, member_id=mid)
     await request.app[STORE].webhooks.emit(MEMBER_ERASED, {"cohort_id": cid, "member_id": mid})
     return web.json_response(result)

@@ -16,12 +16,13 @@ from aiohttp import web
 
 from classroom.domain import inputs
 from classroom.domain import webhooks as rules
+from classroom.domain.access import Permission
 from classroom.domain.audit import Action
 from classroom.domain.lifecycle import to_local
 from classroom.domain.models import DEFAULT_TIMEZONE, parse_time
 from classroom.http import admin, audit
 from classroom.http.api import read_json
-from classroom.http.auth import require_admin
+from classroom.http.auth import require
 from classroom.http.errors import ApiError
 from classroom.http.keys import SETTINGS, STORE
 from classroom.store.webhooks import LOG_LENGTH, MAX_ENDPOINTS, Endpoint
@@ -90,7 +91,7 @@ async def _endpoint_or_404(request: web.Request) -> Endpoint:
 @routes.post("/api/v1/webhooks")
 async def create_webhook(request: web.Request) -> web.Response:
     """Register an endpoint; the answer carries its secret, shown this once."""
-    require_admin(request)
+    await require(request, Permission.administer)
     body = await read_json(request, _BODY)
     url = str(body["url"])
     await check_url(request, url)
@@ -112,21 +113,21 @@ async def create_webhook(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/webhooks")
 async def list_webhooks(request: web.Request) -> web.Response:
-    require_admin(request)
+    await require(request, Permission.administer)
     endpoints = await request.app[STORE].webhooks.endpoints()
     return web.json_response({"webhooks": [e.to_json() for e in endpoints]})
 
 
 @routes.get("/api/v1/webhooks/{wid}")
 async def get_webhook(request: web.Request) -> web.Response:
-    require_admin(request)
+    await require(request, Permission.administer)
     return web.json_response((await _endpoint_or_404(request)).to_json())
 
 
 @routes.delete("/api/v1/webhooks/{wid}")
 async def delete_webhook(request: web.Request) -> web.Response:
     """Delete an endpoint: nothing more is sent to it, retries included."""
-    require_admin(request)
+    await require(request, Permission.administer)
     endpoint = await _endpoint_or_404(request)
     await request.app[STORE].webhooks.delete(endpoint.id)
     await audit.record(request, Action.webhook_delete, endpoint.url, endpoint_id=endpoint.id)
@@ -136,7 +137,7 @@ async def delete_webhook(request: web.Request) -> web.Response:
 @routes.get("/api/v1/webhooks/{wid}/deliveries")
 async def webhook_deliveries(request: web.Request) -> web.Response:
     """The endpoint's delivery attempts, newest first (the last ``LOG_LENGTH``)."""
-    require_admin(request)
+    await require(request, Permission.administer)
     endpoint = await _endpoint_or_404(request)
     raw = request.query.get("limit", str(LOG_LENGTH))
     if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= LOG_LENGTH:

@@ -44,6 +44,8 @@ LEAVE_REASONS = (
 PLACEMENT_WHERE = ("here", "elsewhere", "takeover", "refused")
 #: Why a node sent a session's people to another node.
 MOVE_REASONS = ("drain", "lost")
+#: How one try to deliver a mail went (classroom.http.mailer).
+MAIL_RESULTS = ("sent", "failed", "given_up")
 #: Why a participant's media is not up within CLASSROOM_MEDIA_CONNECT_TIMEOUT_S
 #: (classroom.rooms.peer.Peer.missing_reason).
 MEDIA_MISSING_REASONS = ("no_answer", "ice_failed", "dtls_timeout", "closed")
@@ -72,7 +74,7 @@ LABEL_VALUES: dict[str, frozenset[str]] = {
     "where": frozenset(PLACEMENT_WHERE),
     "type": SIGNALING_TYPES | {"decoder", "encoder"},
     "result": frozenset(
-        {*JOIN_RESULTS, *SIGNALING_RESULTS, *MEDIA_RESTART_RESULTS}
+        {*JOIN_RESULTS, *SIGNALING_RESULTS, *MEDIA_RESTART_RESULTS, *MAIL_RESULTS}
         | {"rate_limited", "answered", "throttled", "missed"}
     ),
 }
@@ -111,6 +113,14 @@ SESSIONS_MOVED = Counter(
     "(drain), or found taken over by another node (lost)",
     ["reason"],
 )
+MAILS = Counter(
+    "classroom_mails_total",
+    "Tries to deliver an invitation, update, cancellation or reminder by this node: sent, "
+    "failed (tried again later) or given_up (a 5xx answer, too many tries, nothing to send)",
+    ["result"],
+)
+for _result in MAIL_RESULTS:
+    MAILS.labels(_result)
 for _where in PLACEMENT_WHERE:
     PLACEMENTS.labels(_where)
 for _reason in MOVE_REASONS:

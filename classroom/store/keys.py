@@ -250,3 +250,27 @@ def oidc_state(state: str) -> str:
 def web_session(session_id: str) -> str:
     """A signed-in person's session; expires after the idle timeout unless used."""
     return f"{PREFIX}websession:{session_id}"
+
+
+# -- invitations and the mail outbox (classroom.store.outbox) --------------------------------
+
+#: Mail jobs due for a delivery attempt, scored by when (unix ms).
+MAIL_DUE = PREFIX + "mail:due"
+#: Sessions with invitations out, scored by starts_at (unix s): the reminder scan.
+MAIL_SESSIONS = PREFIX + "mail:sessions"
+
+
+def mail_job(job_id: str) -> str:
+    return f"{PREFIX}mail:job:{job_id}"
+
+
+def session_mail_jobs(sid: str) -> str:
+    return f"{PREFIX}session:{sid}:mail:jobs"
+
+
+def session_invited(sid: str) -> str:
+    return f"{PREFIX}session:{sid}:invited"
+
+
+def session_mail_sequence(sid: str) -> str:
+    return f"{PREFIX}session:{sid}:mail:sequence"

@@ -28,6 +28,7 @@ from classroom.domain.models import (
     COHORT_PREFIX,
     DEFAULT_LOBBY_MINUTES,
     DEFAULT_TIMEZONE,
+    LANGUAGES,
     MEMBER_PREFIX,
     SESSION_PREFIX,
     Cohort,
@@ -257,6 +258,7 @@ def _member(h: Mapping[Any, Any]) -> Member:
         role=Role(_text(h, "role")),
         consent=_text(h, "consent") == "1",
         created_at=parse_time(_text(h, "created_at")),
+        language=_text(h, "language") if h.get("language") else LANGUAGES[0],
     )
 
 
@@ -293,6 +295,7 @@ def _member_fields(member: Member) -> dict[str, str]:
         "role": member.role.value,
         "consent": "1" if member.consent else "0",
         "created_at": format_time(member.created_at),
+        "language": member.language,
     }
 
 
@@ -430,6 +433,7 @@ class Store:
         location: str,
         role: Role = Role.participant,
         consent: bool = False,
+        language: str = "nb",
     ) -> Member:
         """Add a member to a cohort's roster.
 
@@ -449,6 +453,7 @@ class Store:
             role=Role(role),
             consent=consent,
             created_at=utc_now(),
+            language=language,
         )
         result = await self._add_member(
             keys=[
@@ -490,7 +495,7 @@ class Store:
         member = await self.get_member(mid)
         if member is None or member.cohort_id != cid or not is_id(cid, COHORT_PREFIX):
             raise NotFound(f"member {mid!r} is not on the roster of cohort {cid!r}")
-        allowed = {"name", "email", "department", "location", "role", "consent"}
+        allowed = {"name", "email", "department", "location", "role", "consent", "language"}
         unknown = set(changes) - allowed
         if unknown:
             raise ValueError(f"cannot change {sorted(unknown)}")
@@ -504,6 +509,7 @@ class Store:
             role=Role(changes.get("role", member.role)),
             consent=bool(changes.get("consent", member.consent)),
             created_at=member.created_at,
+            language=str(changes.get("language", member.language)),
         )
         before = _member_fields(member)
         changed = {k: v for k, v in _member_fields(updated).items() if before[k] != v}
@@ -576,6 +582,7 @@ class Store:
                 role=Role(p.get("role", Role.participant)),
                 consent=bool(p.get("consent", False)),
                 created_at=now,
+                language=str(p.get("language", LANGUAGES[0])),
             )
             for p in people
         ]

@@ -13,7 +13,7 @@ from pytest_aiohttp import AiohttpClient
 
 from classroom.config import Settings
 from classroom.domain.tokens import verify_join_token
-from classroom.http import nodes_api, rounds_api
+from classroom.http import invitations_api, nodes_api, rounds_api
 from classroom.http.api import MAX_BODY_BYTES, routes
 from classroom.http.audit import AUDIT, AuditLog
 from classroom.http.errors import error_middleware
@@ -521,7 +521,7 @@ async def test_openapi_lists_every_route(client: Client) -> None:
     doc = await call(client, "GET", "/api/v1/openapi.json", headers={}, status=200)
     assert doc["openapi"].startswith("3.1")
     paths = doc["paths"]
-    for route in [*routes, *rounds_api.routes, *nodes_api.routes]:
+    for route in [*routes, *rounds_api.routes, *nodes_api.routes, *invitations_api.routes]:
         assert isinstance(route, web.RouteDef)
         assert route.path in paths, route.path
         assert route.method.lower() in paths[route.path], (route.method, route.path)
