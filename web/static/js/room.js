@@ -593,19 +593,36 @@ async function switchDevice(kind, deviceId) {
 function updateControls() {
   const hasAudio = Boolean(app.local.audio);
   const hasVideo = Boolean(app.local.video);
+  // Each button says what it does now: "Mute" while the microphone is on, "Unmute" while
+  // it is off (aria-pressed: muted, camera stopped).
+  const micOn = effectiveAudio();
+  const camOn = effectiveVideo();
   for (const button of $$('[data-action="toggle-mic"]')) {
     button.disabled = !hasAudio;
-    button.setAttribute("aria-pressed", String(!effectiveAudio()));
+    button.setAttribute("aria-pressed", String(!micOn));
+    labelControl(button, micOn || !hasAudio ? "controls.mic" : "controls.unmute", micOn || !hasAudio ? "controls.micLabel" : "controls.unmuteLabel");
     button.dataset.locked = String(Boolean(app.local.micLocked));
     if (app.local.micLocked) button.title = t("controls.micLocked");
     else button.removeAttribute("title");
   }
   for (const button of $$('[data-action="toggle-cam"]')) {
     button.disabled = !hasVideo;
-    button.setAttribute("aria-pressed", String(!effectiveVideo()));
+    button.setAttribute("aria-pressed", String(!camOn));
+    labelControl(button, camOn || !hasVideo ? "controls.cam" : "controls.startCam", camOn || !hasVideo ? "controls.camLabel" : "controls.startCamLabel");
   }
   el.previewOff.hidden = effectiveVideo();
   renderSelfTile();
+}
+
+/** A toolbar button's visible label and its accessible name, from catalogue keys. */
+function labelControl(button, key, ariaKey) {
+  const label = $(".control-label", button);
+  if (label) {
+    label.dataset.i18n = key;
+    label.textContent = t(key);
+  }
+  button.dataset.i18nAriaLabel = ariaKey;
+  button.setAttribute("aria-label", t(ariaKey));
 }
 
 function setMic(on) {
