@@ -72,7 +72,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "ping": _schema({"t": {"type": ["number", "string"]}}),
     # The client's peer connection failed (or stayed disconnected) while this socket works:
     # a fresh one, in place (docs/protocol.md, "Media recovery").
-    "media_restart": _schema({"cause": {"enum": ["failed", "disconnected", "server"]}}),
+    "media_restart": _schema(
+        {"cause": {"enum": ["failed", "disconnected", "server", "timeout", "user"]}}
+    ),
     "leave": _schema({}),
     # Facilitator commands (refused with `forbidden` for everyone else).
     "start_session": _schema({}),

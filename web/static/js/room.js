@@ -22,7 +22,7 @@ import { MediaSession } from "./media.js";
 import { createMeter } from "./meter.js";
 import { SignalingClient } from "./protocol.js";
 import { MediaRecovery } from "./recovery.js";
-import { createTile, hueOf, initials, layoutGrid, renderTile } from "./tiles.js";
+import { createTile, hueOf, initials, layoutGrid, renderTile, VIDEO_SLOW_MS } from "./tiles.js";
 
 const rootEl = document.getElementById("app");
 const config = {
@@ -686,6 +686,7 @@ function renderParticipant(id) {
   const shown = video.srcObject ? video.srcObject.getVideoTracks()[0] : null;
   if (shown !== track) {
     video.srcObject = track ? new MediaStream([track]) : null;
+    entry.frames = false;
     if (track) playQuietly(video);
   }
   renderTile(entry.tile, {
@@ -693,9 +694,61 @@ function renderParticipant(id) {
     role: entry.info.role,
     audio: entry.info.audio,
     video: entry.info.video,
-    hasVideo: Boolean(track),
+    hasVideo: Boolean(track) && entry.frames,
     speaking: isSpeaking(id),
+    media: videoState(entry, Boolean(track)),
+    selfDown: document.body.dataset.media !== "connected",
   });
+}
+
+/** A remote tile's video: "on" once a frame is drawn, "off" while the camera is off,
+ * "connecting" until the first frame, "slow" after VIDEO_SLOW_MS without one (the tile
+ * then explains and offers "Try again"). The clock runs from when video was first expected. */
+function videoState(entry, hasTrack) {
+  if (entry.info.video === false) {
+    entry.videoSince = null;
+    clearTimeout(entry.slowTimer);
+    entry.slowTimer = null;
+    return "off";
+  }
+  if (hasTrack && entry.frames) return "on";
+  if (entry.videoSince == null) entry.videoSince = Date.now();
+  const waited = Date.now() - entry.videoSince;
+  if (waited >= VIDEO_SLOW_MS) return "slow";
+  if (!entry.slowTimer) {
+    entry.slowTimer = setTimeout(() => {
+      entry.slowTimer = null;
+      renderParticipant(entry.info.participant_id);
+    }, VIDEO_SLOW_MS - waited + 50);
+  }
+  return "connecting";
+}
+
+/** "Try again" on a tile without video: restore this page's media connection in place if it
+ * is the one that is down, else show the track afresh; either way the clock starts again. */
+function retryMedia() {
+  for (const entry of app.participants.values()) {
+    if (entry.videoSince != null) entry.videoSince = Date.now();
+    if (!entry.tile) continue;
+    const video = $("video", entry.tile);
+    if (video.srcObject) playQuietly(video);
+  }
+  if (app.recovery && document.body.dataset.media !== "connected") app.recovery.retry();
+  announce(t("tile.retrying"));
+  for (const id of app.participants.keys()) renderParticipant(id);
+}
+
+function watchFrames(entry) {
+  const video = $("video", entry.tile);
+  const drawn = () => {
+    if (!video.srcObject || entry.frames || video.videoWidth === 0) return;
+    entry.frames = true;
+    renderParticipant(entry.info.participant_id);
+  };
+  video.addEventListener("loadeddata", drawn);
+  video.addEventListener("playing", drawn);
+  video.addEventListener("resize", drawn);
+  $(".tile-retry", entry.tile).addEventListener("click", () => retryMedia());
 }
 
 function upsertParticipant(info, { announceJoin = false } = {}) {
@@ -711,6 +764,7 @@ function upsertParticipant(info, { announceJoin = false } = {}) {
     app.participants.set(id, entry);
     if (info.role !== "observer") {
       entry.tile = createTile(el.tileTemplate, info);
+      watchFrames(entry);
       el.grid.append(entry.tile);
       if (announceJoin) announce(t("room.joined", { name: info.name }));
     }
@@ -727,6 +781,7 @@ function removeParticipant(id, { announceLeave = false } = {}) {
   if (!entry) return;
   app.participants.delete(id);
   app.speaking.delete(id);
+  clearTimeout(entry.slowTimer);
   if (entry.tile) {
     const video = $("video", entry.tile);
     video.srcObject = null;
@@ -957,6 +1012,7 @@ async function join() {
   media.addEventListener("tile-media-ended", (e) => onTileMediaEnded(e.detail));
   media.addEventListener("connection-state", (e) => {
     document.body.dataset.media = e.detail.state;
+    for (const id of app.participants.keys()) renderParticipant(id);
     // Media got through: only now is the connection healthy (the back-off starts afresh).
     if (e.detail.state === "connected" && app.signaling === signaling) signaling.mediaConnected();
   });
@@ -1107,6 +1163,7 @@ function wireControls() {
 /** The language was switched: everything this module wrote itself, again. */
 function relabel() {
   fillStaticFields();
+  for (const id of app.participants.keys()) renderParticipant(id);
   updateRoomInfo();
   updateControls();
   if (!el.banner.hidden && el.banner.dataset.status) showBanner(el.banner.dataset.status);
