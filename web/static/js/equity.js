@@ -30,7 +30,9 @@ function ensureStyles() {
 
 export function setupEquity({ role, token, announce = () => {} }) {
   const viewer = VIEWERS.has(role);
-  const meta = $("#room .room-meta");
+  // The toggle (facilitators, observers) or "My participation" (participants) sits in the
+  // toolbar's "More" menu (toolbar.js).
+  const meta = $("#more-equity") || $("#room .room-meta");
   const room = document.getElementById("room");
   let latest = null;
   let signaling = null;
@@ -43,7 +45,7 @@ export function setupEquity({ role, token, announce = () => {} }) {
     href: mineHref,
     target: "_blank",
     rel: "noopener",
-    class: "equity-mine-link",
+    class: "menu-item equity-mine-link",
     id: "link-my-participation",
   });
   // After leaving, everyone can look at their own numbers.
@@ -59,7 +61,7 @@ export function setupEquity({ role, token, announce = () => {} }) {
   });
   const toggle = make("button", {
     type: "button",
-    class: "button button-small",
+    class: "menu-item",
     id: "btn-equity",
     "aria-expanded": "false",
     "aria-controls": "equity-panel",
@@ -86,7 +88,10 @@ export function setupEquity({ role, token, announce = () => {} }) {
     toggle.setAttribute("aria-expanded", String(open));
     document.body.classList.toggle("equity-open", open);
     if (open) render();
-    if (focus) (open ? heading : toggle).focus({ preventScroll: true });
+    // The toggle is in the closed "More" menu: the focus goes back to that menu's button.
+    const back = toggle.offsetParent !== null ? toggle : $("#btn-more") || toggle;
+    if (focus) (open ? heading : back).focus({ preventScroll: true });
+    window.dispatchEvent(new Event("resize")); // the grid gets narrower or wider
   }
 
   toggle.addEventListener("click", () => setOpen(!open, { focus: !open }));

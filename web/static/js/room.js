@@ -22,6 +22,7 @@ import { MediaSession } from "./media.js";
 import { createMeter } from "./meter.js";
 import { SignalingClient } from "./protocol.js";
 import { MediaRecovery } from "./recovery.js";
+import { setupToolbar } from "./toolbar.js";
 import { createTile, hueOf, initials, layoutGrid, renderTile, VIDEO_SLOW_MS } from "./tiles.js";
 
 const rootEl = document.getElementById("app");
@@ -213,6 +214,17 @@ const inRoom = setupInRoom({
   localVideoTrack: () => (effectiveVideo() ? app.local.video : null),
 });
 
+/** The "More" menu, the leave dialog, who waits in the lobby (toolbar.js). */
+const toolbar = setupToolbar({
+  role: config.role,
+  isLive: () => config.sessionStatus === "live" && app.state === "in-room",
+  leave: () => leave(),
+  endSession: () => {
+    if (app.signaling) app.signaling.endSession();
+  },
+  announce: (text) => announce(text),
+});
+
 /** Equity of voice for facilitators and observers; report links (equity.js). */
 const equity = setupEquity({
   role: config.role,
@@ -302,7 +314,8 @@ function updateSessionControls() {
   const inRoom = app.state === "in-room";
   const live = config.sessionStatus === "live";
   el.startSessionButton.hidden = !(IS_FACILITATOR && inRoom && !live);
-  el.endSessionButton.hidden = !(IS_FACILITATOR && inRoom && live);
+  // "End for everyone" is in the leave dialog (toolbar.js), for a live session only.
+  if (el.endSessionButton) el.endSessionButton.hidden = !(IS_FACILITATOR && inRoom && live);
   el.notLiveNote.hidden = !(IS_FACILITATOR && inRoom && !live);
 }
 
@@ -354,12 +367,6 @@ function checkEnding(session) {
   if (before === now) return;
   clearEnding();
   if (now > before) announce(t("room.extended"));
-}
-
-function askEndSession() {
-  if (!app.signaling) return;
-  if (!window.confirm(t("room.endConfirm"))) return;
-  app.signaling.endSession();
 }
 
 function showScreen(name) {
@@ -1006,6 +1013,7 @@ async function join() {
   });
   breakouts.attach(signaling);
   equity.attach(signaling);
+  toolbar.attach(signaling);
   inRoom.attach(signaling, media);
   signaling.addEventListener("speaking", (e) => setSpeaking(e.detail.participant_ids));
   media.addEventListener("tile-media", (e) => onTileMedia(e.detail));
@@ -1061,6 +1069,7 @@ function endSession(reason) {
   if (media) media.dispose();
   breakouts.detach();
   equity.detach();
+  toolbar.detach();
   inRoom.detach();
   if (signaling) signaling.close(reason);
   clearEnding();
@@ -1133,13 +1142,12 @@ function wireControls() {
   }
   el.joinButton.addEventListener("click", () => join());
   el.startSessionButton.addEventListener("click", () => startSession());
-  el.endSessionButton.addEventListener("click", () => askEndSession());
   for (const button of $$("[data-extend-minutes]", el.endingNote)) {
     button.addEventListener("click", () => {
       if (app.signaling) app.signaling.extendSession(Number(button.dataset.extendMinutes));
     });
   }
-  el.leaveButton.addEventListener("click", () => leave());
+  el.leaveButton.addEventListener("click", () => toolbar.requestLeave());
   el.rejoinButton.addEventListener("click", () => rejoin());
   el.retryButton.addEventListener("click", () => rejoin());
   el.cameraSelect.addEventListener("change", () => switchDevice("video", el.cameraSelect.value));
