@@ -335,7 +335,8 @@ class Interactions:
 
     async def _poll_create(self, caller: Caller, m: dict[str, Any]) -> None:
         sid, media, participant = await self._facilitator(caller, "poll_create")
-        question = clean_text(m["question"], keep_newlines=False)
+        # A question may take a few lines (context, then the question); options one each.
+        question = clean_text(m["question"], keep_newlines=True)
         options = [clean_text(o, keep_newlines=False) for o in m["options"]]
         if not question or not all(options):
             raise ProtocolError(
