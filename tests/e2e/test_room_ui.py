@@ -210,8 +210,35 @@ async def test_the_room_says_its_state_and_stays_calm(
             assert grid["right"] <= voices["left"] + 1, (grid, voices)
             assert voices["right"] <= panel["left"] + 1, (voices, panel)
             assert await one_line(fac, "#room .controls"), "the toolbar wraps with two panels"
+            # Voices keeps the facilitator apart from the participants' share.
+            await fac.wait_for_selector(
+                "#equity-panel .equity-facilitators .equity-member", timeout=15000
+            )
+            apart = fac.locator("#equity-panel .equity-facilitators .equity-member")
+            assert await apart.count() == 1
+            assert await apart.get_attribute("data-role") == "facilitator"
+            shared = fac.locator("#equity-panel .equity-list:not(.equity-facilitators) li")
+            assert await shared.count() == 1
+            assert await shared.get_attribute("data-role") == "participant"
             await fac.click("#equity-panel .equity-close")
             await fac.click("#btn-side-close")
+
+            # Breakouts explain themselves: 2 groups asked for with 1 leader present gives 1,
+            # and the preview says why.
+            await fac.click("#btn-more")
+            await fac.click("#btn-breakouts")
+            await fac.select_option("#bo-strategy", "random")
+            await fac.check("#bo-by-count")
+            await fac.fill("#bo-number", "2")
+            await fac.fill("#bo-duration", "5")
+            await fac.click("#breakout-plan-form button[type=submit]")
+            adjusted = fac.locator("#bo-adjusted")
+            await adjusted.wait_for(state="visible", timeout=10000)
+            said = await adjusted.text_content() or ""
+            assert "2 grupper" in said and "1 til stede" in said and "alene" in said, said
+            await assert_accessible(fac, "the breakouts preview with its adjustment (bokmål)")
+            await fac.click("#btn-bo-discard")
+            await fac.click("#btn-breakouts-close")
 
             # A poll: its card sits above the grid, not over the facilitator's own tile; the
             # question may have several lines.

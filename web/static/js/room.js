@@ -833,7 +833,10 @@ function updateRoomInfo() {
   for (const entry of app.participants.values()) if (entry.tile) count += 1;
   if (!IS_OBSERVER) count += 1;
   el.participantCount.textContent = tn("room.count", count);
-  el.aloneNote.hidden = !(app.state === "in-room" && !IS_OBSERVER && count === 1);
+  const inGroup = Boolean(app.room && app.room.kind === "breakout");
+  el.aloneNote.hidden = !(app.state === "in-room" && !IS_OBSERVER && count === 1 && !inGroup);
+  // Alone in a breakout group: say so (the others may still be on their way).
+  $("#alone-group-note").hidden = !(app.state === "in-room" && !IS_OBSERVER && count === 1 && inGroup);
   el.observingNote.hidden = !IS_OBSERVER;
   showText(el.roomName, app.room ? roomLabel(app.room) : "");
 }
@@ -941,8 +944,17 @@ function onWelcome(msg) {
 
 /** Moved to another room (a breakout group, or back): its participant list replaces ours.
  * Media follows through `tracks` on the same peer connection. */
+/** Back in the main room after a round: said on the page for a while, not only read out. */
+const BACK_NOTE_MS = 8_000;
+let backNoteTimer = null;
+
 function onRoomChanged(msg) {
+  const wasInGroup = Boolean(app.room && app.room.kind === "breakout");
   app.room = msg.room;
+  const back = $("#back-note");
+  clearTimeout(backNoteTimer);
+  back.hidden = !(wasInGroup && msg.room.kind === "main");
+  if (!back.hidden) backNoteTimer = setTimeout(() => (back.hidden = true), BACK_NOTE_MS);
   const incoming = new Map();
   for (const p of msg.participants) {
     if (p.participant_id !== app.participantId) incoming.set(p.participant_id, p);
