@@ -8,6 +8,7 @@ critical problem at both sizes in both languages; screenshots go to test-output/
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from playwright.async_api import Page
 from tests.e2e.a11y import assert_accessible
 from tests.e2e.browser import browsers
 from tests.e2e.test_live_classroom import OUTPUT, screenshot_all
+from tests.support.peer_client import PeerClient
 from tests.support.server import ADMIN_TOKEN, ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -53,13 +55,16 @@ async def live_session(base_url: str) -> dict[str, str]:
                 return await r.json()
 
         cohort = await call("/cohorts", {"name": "Lederprogram 2027"})
-        for key, name, role in (("fac", "Kari Fasilitator", "facilitator"),
-                                ("ase", "Åse Ødegård", "participant")):  # fmt: skip
-            await call(
+        ids = {}
+        for key, name, role in (("facilitator", "Kari Fasilitator", "facilitator"),
+                                ("participant", "Åse Ødegård", "participant"),
+                                ("ola", "Ola Nordmann", "participant")):  # fmt: skip
+            member = await call(
                 f"/cohorts/{cohort['id']}/members",
                 {"name": name, "email": f"{key}@kommune.no", "department": "Helse",
                  "location": "Rådhuset", "role": role},
             )  # fmt: skip
+            ids[member["id"]] = key
         starts = datetime.now(UTC) - timedelta(minutes=1)
         session = await call(
             "/sessions",
@@ -67,7 +72,7 @@ async def live_session(base_url: str) -> dict[str, str]:
              "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=2)).isoformat()},
         )  # fmt: skip
         links = (await call(f"/sessions/{session['id']}/links", {}))["links"]
-    return {link["role"]: link["url"] for link in links}
+    return {ids[link["member_id"]]: link["url"] for link in links}
 
 
 async def label(page: Page, selector: str) -> tuple[str, str | None, str | None]:
@@ -223,8 +228,11 @@ async def test_the_room_says_its_state_and_stays_calm(
             await fac.click("#equity-panel .equity-close")
             await fac.click("#btn-side-close")
 
-            # Breakouts explain themselves: 2 groups asked for with 1 leader present gives 1,
-            # and the preview says why.
+            # Breakouts explain themselves: 2 groups asked for with 2 leaders present gives 1,
+            # and the preview says why. (Ola joins without a browser: an aiortc peer.)
+            ola = PeerClient(server.base_url, links["ola"])
+            await ola.connect()
+            await asyncio.wait_for(ola.welcomed.wait(), 10)
             await fac.click("#btn-more")
             await fac.click("#btn-breakouts")
             await fac.select_option("#bo-strategy", "random")
@@ -235,10 +243,15 @@ async def test_the_room_says_its_state_and_stays_calm(
             adjusted = fac.locator("#bo-adjusted")
             await adjusted.wait_for(state="visible", timeout=10000)
             said = await adjusted.text_content() or ""
-            assert "2 grupper" in said and "1 til stede" in said and "alene" in said, said
+            assert "2 grupper" in said and "2 til stede" in said and "alene" in said, said
+            assert await fac.locator("#bo-keep-hands").is_visible()  # hands: lowered by default
             await assert_accessible(fac, "the breakouts preview with its adjustment (bokmål)")
             await fac.click("#btn-bo-discard")
             await fac.click("#btn-breakouts-close")
+            await ola.close()
+            await fac.wait_for_function(
+                "Object.keys(window.classroom.participants).length === 1", timeout=10000
+            )
 
             # A poll: its card sits above the grid, not over the facilitator's own tile; the
             # question may have several lines.

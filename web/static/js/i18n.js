@@ -426,6 +426,7 @@ const en = {
   "equity.group": "Group {n}",
   "equity.facilitators": "Facilitators (not counted in the share)",
   "equity.notSpokenShort": "not spoken yet",
+  "breakouts.keepHands": "Keep raised hands up in the groups",
   "breakouts.adjusted.count": "You asked for {asked} groups; with {present} present that makes {got}, so that nobody is alone in a group.",
   "breakouts.adjusted.size": "You asked for groups of {asked}; {present} present do not divide evenly, so the {got} groups have {sizes} people.",
 };
@@ -846,6 +847,7 @@ const nb = {
   "equity.group": "Gruppe {n}",
   "equity.facilitators": "Fasilitatorer (regnes ikke med i fordelingen)",
   "equity.notSpokenShort": "har ikke snakket ennå",
+  "breakouts.keepHands": "La rekkehendene stå oppe i gruppene",
   "breakouts.adjusted.count": "Du ba om {asked} grupper; med {present} til stede blir det {got}, slik at ingen er alene i en gruppe.",
   "breakouts.adjusted.size": "Du ba om grupper på {asked}; {present} til stede går ikke opp, så de {got} gruppene har {sizes} personer.",
 };

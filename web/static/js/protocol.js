@@ -495,8 +495,9 @@ export class SignalingClient extends EventTarget {
     return this._send(body);
   }
 
-  openRound(roundId) {
-    return this._send({ type: "round_open", round_id: roundId });
+  /** `keepHands`: raised hands stay up in the groups (else the server lowers them). */
+  openRound(roundId, keepHands = false) {
+    return this._send({ type: "round_open", round_id: roundId, keep_hands: Boolean(keepHands) });
   }
 
   closeRound(roundId) {

@@ -83,17 +83,24 @@ export function setupToolbar({ role, isLive, leave, endSession, announce = () =>
       reactionsRow.append(copy);
     }
   }
-  // A request for help in a group shows on "More" too (the breakouts toggle is inside it).
+  // "More" counts what is inside it: requests for help in a group (the breakouts toggle is
+  // in the menu), and the raised hands while the People button has given way to the menu.
   const breakouts = $("#btn-breakouts");
-  if (breakouts) {
-    const mirrorHelp = () => {
-      const n = Number(breakouts.dataset.help || 0);
-      el.badge.hidden = !(n > 0);
-      $(".badge-count", el.badge).textContent = String(n);
-    };
-    new MutationObserver(mirrorHelp).observe(breakouts, { attributes: true, attributeFilter: ["data-help"] });
-    mirrorHelp();
+  const people = $("#btn-people");
+  const handsBadge = $("#hands-badge");
+  function renderBadge() {
+    let n = breakouts ? Number(breakouts.dataset.help || 0) : 0;
+    if (people && handsBadge && people.offsetParent === null && !handsBadge.hidden) {
+      n += Number($(".badge-count", handsBadge).textContent || 0);
+    }
+    el.badge.hidden = !(n > 0);
+    $(".badge-count", el.badge).textContent = String(n);
   }
+  const watch = new MutationObserver(renderBadge);
+  if (breakouts) watch.observe(breakouts, { attributes: true, attributeFilter: ["data-help"] });
+  if (handsBadge) watch.observe(handsBadge, { attributes: true, childList: true, subtree: true, characterData: true });
+  if (typeof ResizeObserver === "function") new ResizeObserver(renderBadge).observe(el.more.closest(".controls") || el.more);
+  renderBadge();
 
   // ---- leaving, and ending for everyone -------------------------------------------------
 

@@ -44,6 +44,8 @@ export function setupRoundControls(state, { current, send, visit, discard }) {
     el.timerRow.hidden = !open;
     el.broadcastForm.hidden = !open;
     el.openButton.hidden = open;
+    const keepField = document.getElementById("bo-keep-hands-field");
+    if (keepField) keepField.hidden = open;
     el.discardButton.hidden = open;
     el.closeButton.hidden = !open;
     el.mainButton.hidden = !state.inBreakout();
@@ -81,7 +83,8 @@ export function setupRoundControls(state, { current, send, visit, discard }) {
 
   el.openButton.addEventListener("click", () => {
     const r = current();
-    if (r) send((s) => s.openRound(r.id));
+    const keep = document.getElementById("bo-keep-hands");
+    if (r) send((s) => s.openRound(r.id, Boolean(keep && keep.checked)));
   });
   el.discardButton.addEventListener("click", () => discard());
   el.closeButton.addEventListener("click", () => {
