@@ -301,6 +301,9 @@ async def test_the_room_says_its_state_and_stays_calm(
                 await page.click("#btn-more")
                 people = page.locator("#more-menu [data-panel=people]")
                 assert await people.is_visible()
+                # Screen sharing only for whoever may share (the leader may not, here).
+                share = page.locator("#more-menu [data-proxy=btn-share]")
+                assert await share.is_visible() == (page is fac)
                 assert (
                     await page.locator("#more-menu .menu-reactions .reaction-button").count() == 6
                 )
