@@ -72,9 +72,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "ping": _schema({"t": {"type": ["number", "string"]}}),
     # The client's peer connection failed (or stayed disconnected) while this socket works:
     # a fresh one, in place (docs/protocol.md, "Media recovery").
-    "media_restart": _schema(
-        {"cause": {"enum": ["failed", "disconnected", "server", "timeout", "user"]}}
-    ),
+    "media_restart": _schema({"cause": {"enum": ["failed", "disconnected", "server"]}}),
     "leave": _schema({}),
     # Facilitator commands (refused with `forbidden` for everyone else).
     "start_session": _schema({}),

@@ -89,7 +89,8 @@ export class MediaRecovery extends EventTarget {
     this._clearTimers();
     this.attempts = 0;
     if (!signaling.connected) return;
-    if (!signaling.restartMedia("user")) {
+    // (cause "failed": the server's list of causes, docs/protocol.md, has none for a person.)
+    if (!signaling.restartMedia("failed")) {
       signaling.reconnect("media_failed");
       return;
     }
