@@ -22,6 +22,7 @@ from classroom.domain.tokens import TokenError, verify_join_token
 from classroom.rooms.room import Participant, ParticipantInfo
 from classroom.signaling.gate import JoinGate, locked_out
 from classroom.signaling.links import JoinRefused, Refusal, check_join
+from classroom.signaling.lobby import lobby_changed, lobby_of
 from classroom.signaling.media_watch import flags_of
 from classroom.signaling.messages import ProtocolError
 from classroom.signaling.nodes import NodesFull
@@ -255,6 +256,10 @@ class Admission:
             # Who is in without sound or picture, flagged before this facilitator came.
             for flag in flags_of(s.directory.in_room(sid)):
                 conn.send("media_missing", **flag)
+            # Who waits in the lobby (`lobby`): "3 waiting", beside "Start session".
+            lobby = await lobby_of(s.store, sid)
+            if lobby is not None and not conn.ended:
+                conn.send("lobby", session_id=sid, **lobby)
         if conn.role is not Role.participant:
             open_round = s.breakouts.open_round(sid)
             if open_round is not None:
@@ -277,6 +282,7 @@ class Admission:
         seat = conn.seat
         if seat.session_id is None or seat.member is None or conn.ended:
             return
+        before = seat.presence[0] if seat.presence is not None else None
         if seat.presence is None or seat.presence[0] != state:
             seat.presence = (state, format_time(utc_now()))
         entry = {
@@ -295,8 +301,12 @@ class Admission:
                 await store.clear_presence(seat.session_id, seat.key)
         except StoreUnavailable:
             log.debug("presence of %s not recorded: the store is unavailable", seat.key)
+            return
         except Exception:
             log.warning("could not record presence of %s", seat.key, exc_info=True)
+            return
+        if "waiting" in (before, state) and before != state:
+            await lobby_changed(store, seat.session_id)
 
     async def leave(self, conn: Connection, reason: str) -> None:
         """The connection is over: attendance, presence, media and the room's state.
@@ -311,6 +321,8 @@ class Admission:
         if sid is not None and seat.member is not None:
             with contextlib.suppress(Exception):
                 await s.store.clear_presence(sid, seat.key)
+            if seat.presence is not None and seat.presence[0] == "waiting":
+                await lobby_changed(s.store, sid)
         participant, seat.participant = seat.participant, None
         if participant is None or sid is None:
             return

@@ -264,6 +264,16 @@ class Interactions:
         await self.store.lower_all(sid, _where(participant), new_eid(), rooms)
         await self.send_hands(sid)
 
+    async def lower_hands_for_round(self, caller: Caller) -> None:
+        """A round opened (`round_open` without `keep_hands`): the hands still up are
+        lowered, as the facilitator's "lower all" does, so none follows anyone into a group."""
+        sid, media, participant = await self._facilitator(caller, "round_open")
+        if not await self.store.hands(sid):
+            return
+        rooms = {p.info.member_id: (p.room.id, p.room.kind) for p in media.participants.values()}
+        await self.store.lower_all(sid, _where(participant), new_eid(), rooms)
+        await self.send_hands(sid)
+
     async def send_hands(self, sid: str, only: Participant | None = None) -> None:
         """The raised hands, queue order, of people here now: to everyone (or `only`)."""
         media = self._rooms.find_session(sid)
@@ -335,7 +345,8 @@ class Interactions:
 
     async def _poll_create(self, caller: Caller, m: dict[str, Any]) -> None:
         sid, media, participant = await self._facilitator(caller, "poll_create")
-        question = clean_text(m["question"], keep_newlines=False)
+        # A question may take a few lines (context, then the question); options one each.
+        question = clean_text(m["question"], keep_newlines=True)
         options = [clean_text(o, keep_newlines=False) for o in m["options"]]
         if not question or not all(options):
             raise ProtocolError(

@@ -34,6 +34,7 @@ from classroom.domain.lifecycle import (
 )
 from classroom.domain.models import Session, format_time, utc_now
 from classroom.signaling.directory import Client, Directory
+from classroom.signaling.lobby import tell_lobby
 from classroom.signaling.messages import ProtocolError
 from classroom.store.errors import InvalidTransition, NotFound, StoreUnavailable
 from classroom.store.repository import Store
@@ -98,6 +99,8 @@ class SessionHub:
             mid = str(event.get("member_id", ""))
             changed = [c for c in self._directory if c.member and c.member.id == mid]
             await together([_refresh_role(c) for c in changed], "member_changed")
+        elif kind == "lobby_changed":
+            await tell_lobby(self._store, self._directory, str(event.get("session_id", "")))
         elif kind == "member_removed":
             mid = str(event.get("member_id", ""))
             for connection in self._directory:

@@ -89,7 +89,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     # The same plan as POST /api/v1/sessions/{sid}/rounds (classroom/domain/round_plan.py).
     "round_plan": _schema(round_plan.PROPERTIES, round_plan.REQUIRED),
-    "round_open": _schema({"round_id": _ID}, ("round_id",)),
+    # keep_hands: raised hands stay up in the groups (by default they are lowered).
+    "round_open": _schema({"round_id": _ID, "keep_hands": {"type": "boolean"}}, ("round_id",)),
     "round_close": _schema({"round_id": _ID}, ("round_id",)),
     "round_extend": _schema(
         {"round_id": _ID, "seconds": {"type": "integer", "minimum": -7200, "maximum": 7200}},

@@ -52,6 +52,10 @@ async def _round_plan(cmd: Command) -> None:
 async def _round_open(cmd: Command) -> None:
     rid = await _own_round(cmd, "round_open")
     await _round_command(cmd, "round_open", lambda b: b.open(rid))
+    # Hands raised in the main room do not follow people into their groups, unless the
+    # facilitator keeps them.
+    if not cmd.message.get("keep_hands", False):
+        await cmd.services.interactions.lower_hands_for_round(cmd.caller)
 
 
 async def _round_close(cmd: Command) -> None:

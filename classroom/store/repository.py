@@ -933,6 +933,11 @@ class Store:
             await self._redis.hdel(keys.session_presence(sid), *stale)
         return [{"participant_id": pid, **e} for pid, e in entries.items() if pid not in set(stale)]
 
+    async def publish_event(self, event: Mapping[str, Any]) -> None:
+        """An event every node hears (``events``), for news that changes no record here,
+        such as who waits in a lobby (``lobby_changed``)."""
+        await self._redis.publish(keys.EVENTS, json.dumps(dict(event)))
+
     async def heartbeat(self, node_id: str, ttl_s: int) -> None:
         """This node is alive for the next ``ttl_s`` seconds."""
         await self._redis.set(keys.node(node_id), format_time(utc_now()), ex=ttl_s)

@@ -217,8 +217,11 @@ async def test_breakout_round_in_the_browser(server: ServerProcess, tmp_path: Pa
             pid_of = dict(zip(pages, [facilitator_id, *pids], strict=True))
 
             # Plan: manual, two groups (one each), one minute, with a prompt.
+            # The breakouts toggle is in the toolbar's "More" menu.
+            await facilitator.click("#btn-more")
             await facilitator.click("#btn-breakouts")
             assert await facilitator.get_attribute("#btn-breakouts", "aria-expanded") == "true"
+            assert await facilitator.locator("#more-menu").is_hidden()
             await facilitator.select_option("#bo-strategy", "manual")
             await facilitator.check("#bo-by-count")
             await facilitator.fill("#bo-number", "2")

@@ -69,6 +69,14 @@ async def test_leader_waits_in_the_lobby_until_the_facilitator_starts(
             start = facilitator.locator("#btn-start-session")
             await start.wait_for(state="visible", timeout=5000)
             assert await facilitator.locator("#btn-end-session").is_hidden()
+            # The facilitator sees who waits, and the button says it lets them in.
+            count = facilitator.locator("#lobby-count")
+            await facilitator.wait_for_selector("#lobby-count[data-count='1']", timeout=5000)
+            assert await count.text_content() == "1 waiting"
+            assert await count.is_visible()
+            names = await facilitator.locator("#lobby-names").text_content() or ""
+            assert names == "In the lobby: Åse Ødegård", names
+            assert await start.text_content() == "Let them in and start"
             # Still waiting: nobody is let in before the start.
             assert await leader.evaluate("document.body.dataset.state") == "waiting"
             await start.click()
@@ -80,11 +88,28 @@ async def test_leader_waits_in_the_lobby_until_the_facilitator_starts(
                 "document.querySelectorAll('[data-participant-id]:not([data-self])').length === 1",
                 timeout=10000,
             )
+            # "End for everyone" is behind Leave, with a confirmation.
+            assert await facilitator.locator("#btn-start-session").is_hidden()
+            await facilitator.click("#btn-leave")
+            dialog = facilitator.locator("#leave-dialog")
+            await dialog.wait_for(state="visible", timeout=5000)
+            assert await facilitator.evaluate("document.getElementById('leave-dialog').open")
             end = facilitator.locator("#btn-end-session")
-            await end.wait_for(state="visible", timeout=5000)
-
-            facilitator.once("dialog", lambda dialog: dialog.accept())
+            assert await end.is_visible()
+            assert await end.text_content() == "End for everyone…"
+            # Cancel first: nothing happens.
+            await facilitator.click("#btn-leave-cancel")
+            assert await dialog.is_hidden()
+            assert await leader.evaluate("document.body.dataset.state") == "in-room"
+            await facilitator.click("#btn-leave")
             await end.click()
+            confirm = facilitator.locator("#btn-end-confirm")
+            await confirm.wait_for(state="visible", timeout=5000)
+            assert await facilitator.get_attribute("#leave-dialog", "aria-labelledby") == (
+                "end-confirm-heading"
+            )
+            assert await facilitator.locator("#btn-leave-only").is_hidden()
+            await confirm.click()
             await leader.wait_for_function(
                 "document.body.dataset.state === 'error' && "
                 "document.querySelector('#fatal').dataset.reason === 'session_ended'",

@@ -184,6 +184,31 @@ async def test_the_facilitator_sees_who_has_no_media(tmp_path: Path) -> None:
                 assert status == "ingen lyd eller bilde: nettleseren svarte ikke", status
                 missing = await page.evaluate("window.classroom.inRoom.mediaMissing")
                 assert missing == {silent.participant_id: "no_answer"}
+                # Above the grid: who has no media, with a way to the list of people.
+                note = page.locator("#no-media-note")
+                await note.wait_for(state="visible", timeout=5000)
+                text = await page.text_content("#no-media-text") or ""
+                assert text.startswith("1 deltaker har verken lyd eller bilde: "), text
+                # The tile: initials, and "Connecting video…" until a frame, then (10 s) why,
+                # and "Try again", which starts the wait afresh.
+                tile = page.locator(f'#grid .tile[data-participant-id="{silent.participant_id}"]')
+                assert await tile.get_attribute("data-media") in ("connecting", "slow")
+                assert await tile.locator(".avatar").is_visible()
+                assert (await tile.locator(".avatar").text_content() or "").strip() != ""
+                await page.wait_for_selector(
+                    f'#grid .tile[data-participant-id="{silent.participant_id}"]'
+                    '[data-media="slow"]',
+                    timeout=15000,
+                )
+                slow = await tile.locator(".tile-status-text").text_content() or ""
+                assert "VPN" in slow and "brannmur" in slow, slow
+                retry = tile.locator(".tile-retry")
+                assert await retry.is_visible()
+                assert await retry.text_content() == "Prøv igjen"
+                await retry.click()
+                assert await tile.get_attribute("data-media") == "connecting"
+                assert await tile.locator(".tile-status-text").text_content() == "Kobler til video…"
+                await screenshot_all([page], "test_media_missing_tile")
                 # Its media connects after all: the note goes.
                 await silent.answer_held()
                 await page.wait_for_selector(
@@ -191,6 +216,12 @@ async def test_the_facilitator_sees_who_has_no_media(tmp_path: Path) -> None:
                 )
                 assert await page.text_content(f"{row} .person-status") == ""
                 assert await page.evaluate("window.classroom.inRoom.mediaMissing") == {}
+                assert await page.locator("#no-media-note").is_hidden()
+                # Its video arrives: the tile shows it.
+                await page.wait_for_selector(
+                    f'#grid .tile[data-participant-id="{silent.participant_id}"][data-media="on"]',
+                    timeout=20000,
+                )
             except BaseException:
                 saved = await screenshot_all([page], "test_media_missing")
                 print("screenshots:", *saved)

@@ -43,6 +43,7 @@ async def test_report_page_and_csv_after_a_session(server: ServerProcess, tmp_pa
             # Everyone has their own page; only the facilitator has the equity panel.
             assert await participant.locator("#link-my-participation").count() == 1
             assert await participant.locator("#btn-equity").count() == 0
+            await facilitator.click("#btn-more")  # Voices is in the "More" menu
             await facilitator.click("#btn-equity")
             await facilitator.wait_for_function(
                 "(() => { const e = window.classroom.equity;"
@@ -79,6 +80,8 @@ async def test_report_page_and_csv_after_a_session(server: ServerProcess, tmp_pa
             )
             for page in pages:
                 await page.click("#btn-leave")
+                if page is facilitator:  # a facilitator chooses: leave, or end for everyone
+                    await page.click("#btn-leave-only")
                 await page.wait_for_function("document.body.dataset.state === 'left'")
 
             report = await context.new_page()

@@ -625,3 +625,41 @@ async def test_ids_from_a_client_are_bound_to_its_session(client: Client) -> Non
     assert after["groups"] == own["groups"]
     for peer in (fac_b, ola_a, fac_a):
         await peer.ws.close()
+
+
+async def test_hands_do_not_follow_people_into_groups_unless_kept(client: Client) -> None:
+    s = await live_session(client)
+    peers = await everyone(client, s)
+    fac, ola, ase = peers["fac"], peers["ola"], peers["ase"]
+    plan = {"strategy": "random", "group_count": 2, "duration_s": 300}
+    store = client.app[INTERACTIONS].store
+
+    async def round_in(status: str) -> dict[str, Any]:
+        while True:
+            message = await fac.next("round")
+            if message["round"]["status"] == status:
+                return dict(message["round"])
+
+    # Opened without keep_hands: the hand raised in the main room is lowered.
+    await ola.send("hand", raised=True)
+    assert [h["participant_id"] for h in (await fac.next("hands"))["hands"]] == [ola.pid]
+    await fac.send("round_plan", **plan)
+    first = await round_in("planned")
+    await fac.send("round_open", round_id=first["id"])
+    assert (await ola.next("hands", hands=[]))["hands"] == []
+    assert await store.hands(s["id"]) == []
+    await fac.send("round_close", round_id=first["id"])
+    await round_in("closed")
+
+    # With keep_hands: it stays up in the group.
+    await ase.send("hand", raised=True)
+    while [h["participant_id"] for h in (await fac.next("hands"))["hands"]] != [ase.pid]:
+        pass  # the hands sent as people came back from the groups
+    await fac.send("round_plan", **plan)
+    second = await round_in("planned")
+    # keep_hands must be a boolean.
+    await fac.send("round_open", round_id=second["id"], keep_hands="yes")
+    assert (await fac.error("round_open"))["code"] == "bad_message"
+    await fac.send("round_open", round_id=second["id"], keep_hands=True)
+    await round_in("open")
+    assert [mid for mid, _ in await store.hands(s["id"])] == [s["members"]["ase"]]

@@ -105,6 +105,8 @@ export function setupBreakouts({ role, token, cohortId = "", announce, participa
       on(signaling, "participant_joined", (m) => {
         state.learnNames([m.participant]);
         if (panel) panel.peopleChanged();
+        // "Help is on the way" goes once a facilitator is in the group.
+        if (!panel && m.participant.role === "facilitator" && state.inBreakout()) banner.helpArrived();
       });
       on(signaling, "participant_left", () => {
         if (panel) panel.peopleChanged();

@@ -163,6 +163,18 @@ export function setupControls(state, panel) {
     }
   }
 
+  /** Facilitators: "2 participants have no sound or video: Ola, Kari" above the grid, with
+   * a button to the list of people (where each says why). */
+  function renderNoMedia() {
+    const note = $("#no-media-note");
+    if (!note) return;
+    const names = [...state.mediaMissing.keys()].map((pid) => state.nameOf(pid)).filter(Boolean);
+    note.hidden = names.length === 0;
+    $("#no-media-text").textContent = names.length
+      ? t(`noMedia.${names.length === 1 ? "one" : "other"}`, { n: names.length, names: names.join(", ") })
+      : "";
+  }
+
   const renderSoon = () => queueMicrotask(render);
 
   // ---- what the controls do on the receiving end ---------------------------------------
@@ -208,7 +220,9 @@ export function setupControls(state, panel) {
 
   state.addEventListener("change", (e) => {
     if (["hands", "sharer", "self", "moderation", "media"].includes(e.detail.what)) render();
+    if (e.detail.what === "media") renderNoMedia();
   });
+  document.addEventListener("classroom:language", () => renderNoMedia());
   panel.onChange((current) => current === "people" && render());
   document.addEventListener("classroom:language", () => render());
 
@@ -238,13 +252,17 @@ export function setupControls(state, panel) {
         state.changed("media");
       });
       // A new socket: the server sends the flags that still hold.
-      on(signaling, "welcome", () => state.mediaMissing.clear());
+      on(signaling, "welcome", () => {
+        state.mediaMissing.clear();
+        renderNoMedia();
+      });
     },
     detach() {
       state.spotlight = null;
       state.mediaMissing.clear();
       state.ctx.setMicLocked(false);
       render();
+      renderNoMedia();
     },
   };
 }

@@ -11,6 +11,7 @@
 //
 // Test hook: window.classroom.equity (the last `equity` message), #equity-panel.
 
+import { groupLabel } from "./breakouts/labels.js";
 import { $, make } from "./dom.js";
 import { t } from "./i18n.js";
 
@@ -30,7 +31,9 @@ function ensureStyles() {
 
 export function setupEquity({ role, token, announce = () => {} }) {
   const viewer = VIEWERS.has(role);
-  const meta = $("#room .room-meta");
+  // The toggle (facilitators, observers) or "My participation" (participants) sits in the
+  // toolbar's "More" menu (toolbar.js).
+  const meta = $("#more-equity") || $("#room .room-meta");
   const room = document.getElementById("room");
   let latest = null;
   let signaling = null;
@@ -43,7 +46,7 @@ export function setupEquity({ role, token, announce = () => {} }) {
     href: mineHref,
     target: "_blank",
     rel: "noopener",
-    class: "equity-mine-link",
+    class: "menu-item equity-mine-link",
     id: "link-my-participation",
   });
   // After leaving, everyone can look at their own numbers.
@@ -59,7 +62,7 @@ export function setupEquity({ role, token, announce = () => {} }) {
   });
   const toggle = make("button", {
     type: "button",
-    class: "button button-small",
+    class: "menu-item",
     id: "btn-equity",
     "aria-expanded": "false",
     "aria-controls": "equity-panel",
@@ -86,7 +89,10 @@ export function setupEquity({ role, token, announce = () => {} }) {
     toggle.setAttribute("aria-expanded", String(open));
     document.body.classList.toggle("equity-open", open);
     if (open) render();
-    if (focus) (open ? heading : toggle).focus({ preventScroll: true });
+    // The toggle is in the closed "More" menu: the focus goes back to that menu's button.
+    const back = toggle.offsetParent !== null ? toggle : $("#btn-more") || toggle;
+    if (focus) (open ? heading : back).focus({ preventScroll: true });
+    window.dispatchEvent(new Event("resize")); // the grid gets narrower or wider
   }
 
   toggle.addEventListener("click", () => setOpen(!open, { focus: !open }));
@@ -99,7 +105,34 @@ export function setupEquity({ role, token, announce = () => {} }) {
   });
 
   function roomName(r) {
-    return r.kind === "main" ? t("equity.main") : r.name || r.id;
+    // The server's default names ("Group 1") in the page's language ("Gruppe 1").
+    return r.kind === "main" ? t("equity.main") : groupLabel(r.name) || r.id;
+  }
+
+  /** Someone who has talked has spoken, whether or not the talk made a counted turn yet
+   * (a turn needs a second of talk): no "not spoken yet" beside "100 % · 0:05". */
+  const hasSpoken = (m) => Boolean(m.spoken) || (m.talk_s || 0) >= 0.5;
+
+  function memberItem(r, m, share) {
+    const item = make("li", {
+      class: "equity-member",
+      "data-member-id": m.member_id,
+      "data-spoken": String(hasSpoken(m)),
+      "data-share": String(share),
+      "data-role": m.role,
+    });
+    if (r.dominant === m.member_id && m.role !== "facilitator") item.classList.add("is-dominant");
+    const name = make("span", { class: "equity-name" }, m.name);
+    if (m.role === "facilitator") name.append(make("span", { class: "equity-role" }, ` · ${t("room.facilitator")}`));
+    const bar = make("span", { class: "equity-bar", "aria-hidden": "true" });
+    bar.style.setProperty("--share", `${Math.round(share * 1000) / 10}%`);
+    const turns = t(`equity.turns.${m.turns === 1 ? "one" : "other"}`, { n: m.turns });
+    let figures;
+    if (!hasSpoken(m)) figures = t("equity.notSpokenShort");
+    else if (m.role === "facilitator") figures = `${clock(m.talk_s)} · ${turns}`;
+    else figures = `${Math.round(share * 100)} % · ${clock(m.talk_s)} · ${turns}`;
+    item.append(name, bar, make("span", { class: "equity-figures" }, figures));
+    return item;
   }
 
   function renderRoom(r) {
@@ -111,13 +144,19 @@ export function setupEquity({ role, token, announce = () => {} }) {
       card.append(make("p", { class: "equity-alert", "data-field": "silence" }, t("equity.silence", { time: clock(r.silent_for_s) })));
     }
     const byId = new Map(r.members.map((m) => [m.member_id, m]));
-    if (r.dominant && byId.has(r.dominant)) {
+    // The participants' share is among the participants: a facilitator's talk is shown
+    // apart and does not count in it.
+    const participants = r.members.filter((m) => m.role !== "facilitator");
+    const facilitators = r.members.filter((m) => m.role === "facilitator");
+    const participantTalk = participants.reduce((sum, m) => sum + (m.talk_s || 0), 0);
+    const shareOf = (m) => (participantTalk > 0 ? (m.talk_s || 0) / participantTalk : 0);
+    if (r.dominant && byId.has(r.dominant) && byId.get(r.dominant).role !== "facilitator") {
       const d = byId.get(r.dominant);
       card.append(
-        make("p", { class: "equity-alert", "data-field": "dominant" }, t("equity.dominant", { name: d.name, pct: Math.round(d.share * 100) })),
+        make("p", { class: "equity-alert", "data-field": "dominant" }, t("equity.dominant", { name: d.name, pct: Math.round(shareOf(d) * 100) })),
       );
     }
-    const quiet = r.not_spoken.map((id) => byId.get(id)).filter(Boolean);
+    const quiet = r.not_spoken.map((id) => byId.get(id)).filter((m) => m && !hasSpoken(m));
     const note = make("p", { class: "equity-quiet", "data-field": "not-spoken" });
     note.textContent = quiet.length
       ? t("equity.notSpoken", { names: quiet.map((m) => m.name).join(", ") })
@@ -126,25 +165,12 @@ export function setupEquity({ role, token, announce = () => {} }) {
         : t("equity.nobody");
     card.append(note);
     const list = make("ul", { class: "equity-list" });
-    for (const m of r.members) {
-      const item = make("li", {
-        class: "equity-member",
-        "data-member-id": m.member_id,
-        "data-spoken": String(m.spoken),
-        "data-share": String(m.share),
-      });
-      if (r.dominant === m.member_id) item.classList.add("is-dominant");
-      const name = make("span", { class: "equity-name" }, m.name);
-      if (m.role === "facilitator") name.append(make("span", { class: "equity-role" }, ` · ${t("room.facilitator")}`));
-      const bar = make("span", { class: "equity-bar", "aria-hidden": "true" });
-      bar.style.setProperty("--share", `${Math.round(m.share * 1000) / 10}%`);
-      const figures = make(
-        "span",
-        { class: "equity-figures" },
-        `${Math.round(m.share * 100)} % · ${clock(m.talk_s)} · ${t(`equity.turns.${m.turns === 1 ? "one" : "other"}`, { n: m.turns })}`,
-      );
-      item.append(name, bar, figures);
-      list.append(item);
+    for (const m of participants) list.append(memberItem(r, m, shareOf(m)));
+    if (facilitators.length) {
+      const apart = make("ul", { class: "equity-list equity-facilitators", "aria-label": t("equity.facilitators") });
+      for (const m of facilitators) apart.append(memberItem(r, m, 0));
+      card.append(list, make("p", { class: "equity-apart hint" }, t("equity.facilitators")), apart);
+      return card;
     }
     card.append(list);
     return card;

@@ -39,7 +39,15 @@ export function setupHands(state) {
 
   function renderButton() {
     if (!el.button) return;
-    el.button.setAttribute("aria-pressed", String(Boolean(mine())));
+    const up = Boolean(mine());
+    el.button.setAttribute("aria-pressed", String(up));
+    // The label says what a click does: "Raise hand" / "Lower hand".
+    // (data-i18n too: a language switch re-applies the catalogue after this module's render.)
+    const label = $(".control-label", el.button);
+    label.dataset.i18n = up ? "controls.lowerHand" : "controls.hand";
+    label.textContent = t(label.dataset.i18n);
+    el.button.dataset.i18nAriaLabel = up ? "controls.lowerHandLabel" : "controls.raiseHandLabel";
+    el.button.setAttribute("aria-label", t(el.button.dataset.i18nAriaLabel));
   }
 
   function renderBadge() {

@@ -17,11 +17,8 @@ export function placeOverlays() {
   const top = Math.round(header.getBoundingClientRect().bottom + 8);
   const bottom = Math.round(window.innerHeight - footer.getBoundingClientRect().top + 8);
   const room = Math.max(160, window.innerHeight - top - bottom);
-  const poll = document.getElementById("poll-card");
-  if (poll && !poll.hidden) {
-    poll.style.top = `${top}px`; // under the header, on the left
-    poll.style.maxHeight = `${room}px`;
-  }
+  // (The poll card is in the page's flow above the grid: the grid makes room for it.)
+  void room;
   const notice = document.getElementById("room-notice");
   if (notice && !notice.hidden) {
     notice.style.bottom = `${bottom}px`; // just above the toolbar, in the middle

@@ -86,7 +86,12 @@ export function setupPolls(state, panel) {
           return li;
         }),
       );
-      el.total.textContent = tn("polls.votes", results.total);
+      // "2 of 3 present": the answers against the participants in the room now.
+      const others = state.ctx.participants().filter((p) => p.role === "participant" && p.participant_id !== state.self.participantId);
+      const present = others.length + (state.self.role === "participant" ? 1 : 0);
+      el.total.dataset.present = String(present);
+      el.total.textContent =
+        present >= results.total ? t("polls.present", { n: results.total, present }) : tn("polls.votes", results.total);
     }
     if (el.close) el.close.hidden = !(state.isFacilitator && poll.status === "open");
     placeOverlays();

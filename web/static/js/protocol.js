@@ -28,7 +28,7 @@
 //                    in the room: chat, chat_history, hands, reaction, poll, screen_share,
 //                    spotlight, permissions, muted, camera_stopped, moderation;
 //                    media recovery: media_restart, media_failed; facilitators:
-//                    media_missing, media_missing_cleared
+//                    media_missing, media_missing_cleared, lobby
 //   "protocol-error" {reason, data} an incoming frame that does not fit the protocol
 
 export const PROTOCOL_VERSION = 1;
@@ -274,6 +274,12 @@ const VALIDATORS = {
   media_failed: (m) => isString(m.code),
   media_missing: (m) => isString(m.participant_id) && isString(m.name) && isString(m.reason),
   media_missing_cleared: (m) => isString(m.participant_id) && isString(m.reason),
+  // Who waits in the lobby (facilitators; docs/protocol.md, "lobby").
+  lobby: (m) =>
+    Number.isInteger(m.count) &&
+    m.count >= 0 &&
+    Array.isArray(m.waiting) &&
+    m.waiting.every((w) => w && isString(w.member_id) && isString(w.name)),
   moderation: (m) =>
     Array.isArray(m.mic_locked) &&
     m.mic_locked.every(isString) &&
@@ -489,8 +495,9 @@ export class SignalingClient extends EventTarget {
     return this._send(body);
   }
 
-  openRound(roundId) {
-    return this._send({ type: "round_open", round_id: roundId });
+  /** `keepHands`: raised hands stay up in the groups (else the server lowers them). */
+  openRound(roundId, keepHands = false) {
+    return this._send({ type: "round_open", round_id: roundId, keep_hands: Boolean(keepHands) });
   }
 
   closeRound(roundId) {

@@ -82,6 +82,27 @@ export class MediaRecovery extends EventTarget {
     }
   }
 
+  /** The person asked to try again ("Try again" on a tile without video): a fresh peer
+   * connection in place now, whatever the tries so far; the socket reconnects if it is down. */
+  retry() {
+    const signaling = this.signaling;
+    this._clearTimers();
+    this.attempts = 0;
+    if (!signaling.connected) return;
+    // (cause "failed": the server's list of causes, docs/protocol.md, has none for a person.)
+    if (!signaling.restartMedia("failed")) {
+      signaling.reconnect("media_failed");
+      return;
+    }
+    this.restarts += 1;
+    this.attempts = 1;
+    this.dispatchEvent(new CustomEvent("restoring", { detail: { attempt: 1, cause: "user" } }));
+    this._timers.attempt = setTimeout(() => {
+      this._timers.attempt = null;
+      this._trouble("timeout");
+    }, this.timeoutMs);
+  }
+
   _trouble(cause) {
     this._clearTimers();
     const signaling = this.signaling;

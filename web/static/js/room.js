@@ -22,7 +22,8 @@ import { MediaSession } from "./media.js";
 import { createMeter } from "./meter.js";
 import { SignalingClient } from "./protocol.js";
 import { MediaRecovery } from "./recovery.js";
-import { createTile, hueOf, initials, layoutGrid, renderTile } from "./tiles.js";
+import { setupToolbar } from "./toolbar.js";
+import { createTile, hueOf, initials, layoutGrid, renderTile, VIDEO_SLOW_MS } from "./tiles.js";
 
 const rootEl = document.getElementById("app");
 const config = {
@@ -213,6 +214,17 @@ const inRoom = setupInRoom({
   localVideoTrack: () => (effectiveVideo() ? app.local.video : null),
 });
 
+/** The "More" menu, the leave dialog, who waits in the lobby (toolbar.js). */
+const toolbar = setupToolbar({
+  role: config.role,
+  isLive: () => config.sessionStatus === "live" && app.state === "in-room",
+  leave: () => leave(),
+  endSession: () => {
+    if (app.signaling) app.signaling.endSession();
+  },
+  announce: (text) => announce(text),
+});
+
 /** Equity of voice for facilitators and observers; report links (equity.js). */
 const equity = setupEquity({
   role: config.role,
@@ -302,7 +314,8 @@ function updateSessionControls() {
   const inRoom = app.state === "in-room";
   const live = config.sessionStatus === "live";
   el.startSessionButton.hidden = !(IS_FACILITATOR && inRoom && !live);
-  el.endSessionButton.hidden = !(IS_FACILITATOR && inRoom && live);
+  // "End for everyone" is in the leave dialog (toolbar.js), for a live session only.
+  if (el.endSessionButton) el.endSessionButton.hidden = !(IS_FACILITATOR && inRoom && live);
   el.notLiveNote.hidden = !(IS_FACILITATOR && inRoom && !live);
 }
 
@@ -354,12 +367,6 @@ function checkEnding(session) {
   if (before === now) return;
   clearEnding();
   if (now > before) announce(t("room.extended"));
-}
-
-function askEndSession() {
-  if (!app.signaling) return;
-  if (!window.confirm(t("room.endConfirm"))) return;
-  app.signaling.endSession();
 }
 
 function showScreen(name) {
@@ -593,19 +600,36 @@ async function switchDevice(kind, deviceId) {
 function updateControls() {
   const hasAudio = Boolean(app.local.audio);
   const hasVideo = Boolean(app.local.video);
+  // Each button says what it does now: "Mute" while the microphone is on, "Unmute" while
+  // it is off (aria-pressed: muted, camera stopped).
+  const micOn = effectiveAudio();
+  const camOn = effectiveVideo();
   for (const button of $$('[data-action="toggle-mic"]')) {
     button.disabled = !hasAudio;
-    button.setAttribute("aria-pressed", String(!effectiveAudio()));
+    button.setAttribute("aria-pressed", String(!micOn));
+    labelControl(button, micOn || !hasAudio ? "controls.mic" : "controls.unmute", micOn || !hasAudio ? "controls.micLabel" : "controls.unmuteLabel");
     button.dataset.locked = String(Boolean(app.local.micLocked));
     if (app.local.micLocked) button.title = t("controls.micLocked");
     else button.removeAttribute("title");
   }
   for (const button of $$('[data-action="toggle-cam"]')) {
     button.disabled = !hasVideo;
-    button.setAttribute("aria-pressed", String(!effectiveVideo()));
+    button.setAttribute("aria-pressed", String(!camOn));
+    labelControl(button, camOn || !hasVideo ? "controls.cam" : "controls.startCam", camOn || !hasVideo ? "controls.camLabel" : "controls.startCamLabel");
   }
   el.previewOff.hidden = effectiveVideo();
   renderSelfTile();
+}
+
+/** A toolbar button's visible label and its accessible name, from catalogue keys. */
+function labelControl(button, key, ariaKey) {
+  const label = $(".control-label", button);
+  if (label) {
+    label.dataset.i18n = key;
+    label.textContent = t(key);
+  }
+  button.dataset.i18nAriaLabel = ariaKey;
+  button.setAttribute("aria-label", t(ariaKey));
 }
 
 function setMic(on) {
@@ -669,6 +693,7 @@ function renderParticipant(id) {
   const shown = video.srcObject ? video.srcObject.getVideoTracks()[0] : null;
   if (shown !== track) {
     video.srcObject = track ? new MediaStream([track]) : null;
+    entry.frames = false;
     if (track) playQuietly(video);
   }
   renderTile(entry.tile, {
@@ -676,9 +701,61 @@ function renderParticipant(id) {
     role: entry.info.role,
     audio: entry.info.audio,
     video: entry.info.video,
-    hasVideo: Boolean(track),
+    hasVideo: Boolean(track) && entry.frames,
     speaking: isSpeaking(id),
+    media: videoState(entry, Boolean(track)),
+    selfDown: document.body.dataset.media !== "connected",
   });
+}
+
+/** A remote tile's video: "on" once a frame is drawn, "off" while the camera is off,
+ * "connecting" until the first frame, "slow" after VIDEO_SLOW_MS without one (the tile
+ * then explains and offers "Try again"). The clock runs from when video was first expected. */
+function videoState(entry, hasTrack) {
+  if (entry.info.video === false) {
+    entry.videoSince = null;
+    clearTimeout(entry.slowTimer);
+    entry.slowTimer = null;
+    return "off";
+  }
+  if (hasTrack && entry.frames) return "on";
+  if (entry.videoSince == null) entry.videoSince = Date.now();
+  const waited = Date.now() - entry.videoSince;
+  if (waited >= VIDEO_SLOW_MS) return "slow";
+  if (!entry.slowTimer) {
+    entry.slowTimer = setTimeout(() => {
+      entry.slowTimer = null;
+      renderParticipant(entry.info.participant_id);
+    }, VIDEO_SLOW_MS - waited + 50);
+  }
+  return "connecting";
+}
+
+/** "Try again" on a tile without video: restore this page's media connection in place if it
+ * is the one that is down, else show the track afresh; either way the clock starts again. */
+function retryMedia() {
+  for (const entry of app.participants.values()) {
+    if (entry.videoSince != null) entry.videoSince = Date.now();
+    if (!entry.tile) continue;
+    const video = $("video", entry.tile);
+    if (video.srcObject) playQuietly(video);
+  }
+  if (app.recovery && document.body.dataset.media !== "connected") app.recovery.retry();
+  announce(t("tile.retrying"));
+  for (const id of app.participants.keys()) renderParticipant(id);
+}
+
+function watchFrames(entry) {
+  const video = $("video", entry.tile);
+  const drawn = () => {
+    if (!video.srcObject || entry.frames || video.videoWidth === 0) return;
+    entry.frames = true;
+    renderParticipant(entry.info.participant_id);
+  };
+  video.addEventListener("loadeddata", drawn);
+  video.addEventListener("playing", drawn);
+  video.addEventListener("resize", drawn);
+  $(".tile-retry", entry.tile).addEventListener("click", () => retryMedia());
 }
 
 function upsertParticipant(info, { announceJoin = false } = {}) {
@@ -694,6 +771,7 @@ function upsertParticipant(info, { announceJoin = false } = {}) {
     app.participants.set(id, entry);
     if (info.role !== "observer") {
       entry.tile = createTile(el.tileTemplate, info);
+      watchFrames(entry);
       el.grid.append(entry.tile);
       if (announceJoin) announce(t("room.joined", { name: info.name }));
     }
@@ -710,6 +788,7 @@ function removeParticipant(id, { announceLeave = false } = {}) {
   if (!entry) return;
   app.participants.delete(id);
   app.speaking.delete(id);
+  clearTimeout(entry.slowTimer);
   if (entry.tile) {
     const video = $("video", entry.tile);
     video.srcObject = null;
@@ -754,7 +833,10 @@ function updateRoomInfo() {
   for (const entry of app.participants.values()) if (entry.tile) count += 1;
   if (!IS_OBSERVER) count += 1;
   el.participantCount.textContent = tn("room.count", count);
-  el.aloneNote.hidden = !(app.state === "in-room" && !IS_OBSERVER && count === 1);
+  const inGroup = Boolean(app.room && app.room.kind === "breakout");
+  el.aloneNote.hidden = !(app.state === "in-room" && !IS_OBSERVER && count === 1 && !inGroup);
+  // Alone in a breakout group: say so (the others may still be on their way).
+  $("#alone-group-note").hidden = !(app.state === "in-room" && !IS_OBSERVER && count === 1 && inGroup);
   el.observingNote.hidden = !IS_OBSERVER;
   showText(el.roomName, app.room ? roomLabel(app.room) : "");
 }
@@ -862,8 +944,17 @@ function onWelcome(msg) {
 
 /** Moved to another room (a breakout group, or back): its participant list replaces ours.
  * Media follows through `tracks` on the same peer connection. */
+/** Back in the main room after a round: said on the page for a while, not only read out. */
+const BACK_NOTE_MS = 8_000;
+let backNoteTimer = null;
+
 function onRoomChanged(msg) {
+  const wasInGroup = Boolean(app.room && app.room.kind === "breakout");
   app.room = msg.room;
+  const back = $("#back-note");
+  clearTimeout(backNoteTimer);
+  back.hidden = !(wasInGroup && msg.room.kind === "main");
+  if (!back.hidden) backNoteTimer = setTimeout(() => (back.hidden = true), BACK_NOTE_MS);
   const incoming = new Map();
   for (const p of msg.participants) {
     if (p.participant_id !== app.participantId) incoming.set(p.participant_id, p);
@@ -934,12 +1025,14 @@ async function join() {
   });
   breakouts.attach(signaling);
   equity.attach(signaling);
+  toolbar.attach(signaling);
   inRoom.attach(signaling, media);
   signaling.addEventListener("speaking", (e) => setSpeaking(e.detail.participant_ids));
   media.addEventListener("tile-media", (e) => onTileMedia(e.detail));
   media.addEventListener("tile-media-ended", (e) => onTileMediaEnded(e.detail));
   media.addEventListener("connection-state", (e) => {
     document.body.dataset.media = e.detail.state;
+    for (const id of app.participants.keys()) renderParticipant(id);
     // Media got through: only now is the connection healthy (the back-off starts afresh).
     if (e.detail.state === "connected" && app.signaling === signaling) signaling.mediaConnected();
   });
@@ -988,6 +1081,7 @@ function endSession(reason) {
   if (media) media.dispose();
   breakouts.detach();
   equity.detach();
+  toolbar.detach();
   inRoom.detach();
   if (signaling) signaling.close(reason);
   clearEnding();
@@ -1060,13 +1154,12 @@ function wireControls() {
   }
   el.joinButton.addEventListener("click", () => join());
   el.startSessionButton.addEventListener("click", () => startSession());
-  el.endSessionButton.addEventListener("click", () => askEndSession());
   for (const button of $$("[data-extend-minutes]", el.endingNote)) {
     button.addEventListener("click", () => {
       if (app.signaling) app.signaling.extendSession(Number(button.dataset.extendMinutes));
     });
   }
-  el.leaveButton.addEventListener("click", () => leave());
+  el.leaveButton.addEventListener("click", () => toolbar.requestLeave());
   el.rejoinButton.addEventListener("click", () => rejoin());
   el.retryButton.addEventListener("click", () => rejoin());
   el.cameraSelect.addEventListener("change", () => switchDevice("video", el.cameraSelect.value));
@@ -1090,6 +1183,7 @@ function wireControls() {
 /** The language was switched: everything this module wrote itself, again. */
 function relabel() {
   fillStaticFields();
+  for (const id of app.participants.keys()) renderParticipant(id);
   updateRoomInfo();
   updateControls();
   if (!el.banner.hidden && el.banner.dataset.status) showBanner(el.banner.dataset.status);

@@ -37,6 +37,9 @@ export function setupScreenShare(state) {
     if (!el.button) return;
     el.button.hidden = !canShare() && !local;
     el.button.setAttribute("aria-pressed", String(Boolean(local)));
+    const label = $(".control-label", el.button);
+    label.dataset.i18n = local ? "controls.stopShare" : "controls.share";
+    label.textContent = t(label.dataset.i18n);
   }
 
   /** The stage: someone's screen, else the own share's notice, else the spotlight. */

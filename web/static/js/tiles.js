@@ -3,7 +3,7 @@
 // avatar while there is no video; and the grid's tile size. room.js decides who has a tile.
 
 import { $, cloneTemplate } from "./dom.js";
-import { applyI18n } from "./i18n.js";
+import { applyI18n, t } from "./i18n.js";
 
 /** Up to two letters for an avatar: "Kari "K" <Nordmann>" -> "KN". */
 export function initials(name) {
@@ -39,10 +39,34 @@ export function createTile(template, info, { self = false } = {}) {
   return tile;
 }
 
-/** `speaking`: whether the tile's person is speaking now. */
-export function renderTile(tile, { name, avatarName, role, audio, video, hasVideo, speaking }) {
+/** How long a camera that is on may show nothing before the tile explains why. */
+export const VIDEO_SLOW_MS = 10_000;
+
+/**
+ * `speaking`: whether the tile's person is speaking now. `media` (remote tiles): "on" (a
+ * frame has been drawn), "off" (the camera is off), "connecting" (the camera is on, no frame
+ * yet) or "slow" (still no frame after VIDEO_SLOW_MS); `selfDown`: this page's own media
+ * connection is the one that is not up (the explanation says so).
+ */
+export function renderTile(tile, { name, avatarName, role, audio, video, hasVideo, speaking, media, selfDown = false }) {
   tile.dataset.audio = audio ? "on" : "off";
   tile.dataset.video = video && hasVideo ? "on" : "off";
+  const status = $(".tile-status", tile);
+  if (status) {
+    if (media) tile.dataset.media = media;
+    else delete tile.dataset.media;
+    const waiting = media === "connecting" || media === "slow";
+    status.hidden = !waiting;
+    const text = $(".tile-status-text", status);
+    const key = media === "slow" ? (selfDown ? "tile.slowSelf" : "tile.slow") : "tile.connecting";
+    if (waiting && text.dataset.i18n !== key) {
+      text.dataset.i18n = key;
+      text.textContent = t(key);
+    }
+    const retry = $(".tile-retry", status);
+    retry.hidden = media !== "slow";
+    retry.setAttribute("aria-label", t("tile.retryLabel", { name }));
+  }
   $(".tile-name", tile).textContent = name;
   $(".tile-role", tile).hidden = role !== "facilitator";
   $(".tile-mic-off", tile).hidden = Boolean(audio);

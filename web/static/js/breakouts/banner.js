@@ -152,5 +152,12 @@ export function setupBanner(state, { backToMain }) {
     if (lastBroadcast) showBroadcastText(lastBroadcast);
   });
 
-  return { roomChanged, render, renderClock, onWarning, showBroadcast, hideBroadcast, helpRefused };
+  /** A facilitator came into the group: the help asked for has arrived. */
+  function helpArrived() {
+    clearTimeout(helpTimer);
+    el.helpSent.hidden = true;
+    el.askHelp.removeAttribute("aria-disabled");
+  }
+
+  return { roomChanged, render, renderClock, onWarning, showBroadcast, hideBroadcast, helpRefused, helpArrived };
 }

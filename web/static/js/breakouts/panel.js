@@ -92,7 +92,9 @@ export function setupBreakoutPanel(state, api, { cohortId, renderClock }) {
       planner.loadPlans();
       if (focus) (current() ? round : planner).focus();
     } else if (focus) {
-      el.toggle.focus();
+      // The toggle is in the closed "More" menu: back to that menu's button then.
+      const more = document.getElementById("btn-more");
+      (el.toggle.offsetParent === null && more ? more : el.toggle).focus();
     }
     window.dispatchEvent(new Event("resize")); // the grid gets narrower or wider
   }

@@ -6,6 +6,32 @@
 import { $ } from "../dom.js";
 import { t, tn } from "../i18n.js";
 
+/** What the facilitator asked for last ({strategy, group_count | group_size}): the preview
+ * says how the planned round differs from it, and why (round.js, `adjustmentNote`). */
+export const lastRequest = { value: null };
+
+/**
+ * The words for how the planned groups differ from what was asked, or "" when they do not:
+ * fewer groups than asked (nobody is put alone in a group), or sizes other than asked (the
+ * people present do not divide evenly).
+ */
+export function adjustmentNote(request, groups) {
+  if (!request || !Array.isArray(groups) || groups.length === 0) return "";
+  if (!["mix", "random", "manual"].includes(request.strategy)) return "";
+  const sizes = groups.map((g) => (g.member_ids || []).length);
+  const present = sizes.reduce((a, b) => a + b, 0);
+  if (request.group_count && groups.length !== request.group_count) {
+    return t("breakouts.adjusted.count", { asked: request.group_count, got: groups.length, present });
+  }
+  if (request.group_size && sizes.some((n) => n !== request.group_size)) {
+    const low = Math.min(...sizes);
+    const high = Math.max(...sizes);
+    const range = low === high ? String(low) : `${low}–${high}`;
+    return t("breakouts.adjusted.size", { asked: request.group_size, sizes: range, present, got: groups.length });
+  }
+  return "";
+}
+
 /** Deal `memberIds` into groups round-robin, by size or by count (the manual strategy's start). */
 export function dealGroups(memberIds, { size, count }) {
   const n = memberIds.length;
@@ -174,7 +200,11 @@ export function setupPlanner(api, roster, { cohortId, rounds, showError, plan })
   el.form.addEventListener("submit", (event) => {
     event.preventDefault();
     const body = checkedPlan();
-    if (body) plan(body);
+    if (!body) return;
+    const byCount = el.byCount.checked;
+    const number = Number(el.number.value);
+    lastRequest.value = { strategy: body.strategy, ...(byCount ? { group_count: number } : { group_size: number }) };
+    plan(body);
   });
   el.strategy.addEventListener("change", () => {
     if (el.strategy.value === "keep") loadPlans(); // saved since the panel opened, perhaps

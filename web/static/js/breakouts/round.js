@@ -6,6 +6,7 @@
 import { $, $$, showText } from "../dom.js";
 import { t } from "../i18n.js";
 import { formatCountdown } from "./labels.js";
+import { adjustmentNote, lastRequest } from "./planner.js";
 import { remainingOf, WARNING_S } from "./state.js";
 
 /**
@@ -25,6 +26,7 @@ export function setupRoundControls(state, { current, send, visit, discard }) {
     scoreDepartments: $("#bo-score-departments"),
     scoreStale: $("#bo-score-stale"),
     chooseNote: $("#bo-choose-note"),
+    adjusted: $("#bo-adjusted"),
     broadcastForm: $("#bo-broadcast-form"),
     broadcastInput: $("#bo-broadcast-text"),
     broadcastStatus: $("#bo-broadcast-status"),
@@ -42,6 +44,8 @@ export function setupRoundControls(state, { current, send, visit, discard }) {
     el.timerRow.hidden = !open;
     el.broadcastForm.hidden = !open;
     el.openButton.hidden = open;
+    const keepField = document.getElementById("bo-keep-hands-field");
+    if (keepField) keepField.hidden = open;
     el.discardButton.hidden = open;
     el.closeButton.hidden = !open;
     el.mainButton.hidden = !state.inBreakout();
@@ -54,6 +58,10 @@ export function setupRoundControls(state, { current, send, visit, discard }) {
         ? score.mean_departments_per_group.toLocaleString(document.documentElement.lang || undefined)
         : "–";
     el.scoreStale.hidden = !proposal || proposal === JSON.stringify(r.groups.map((g) => g.member_ids));
+    // Every adjustment the planner made to the request is said in the preview.
+    const adjusted = open ? "" : adjustmentNote(lastRequest.value, r.groups);
+    el.adjusted.hidden = !adjusted;
+    el.adjusted.textContent = adjusted;
     const choosing = r.strategy === "choose";
     el.chooseNote.hidden = !choosing;
     if (choosing) el.chooseNote.textContent = t("breakouts.chooseNote", { max: r.max_size ?? "–" });
@@ -75,7 +83,8 @@ export function setupRoundControls(state, { current, send, visit, discard }) {
 
   el.openButton.addEventListener("click", () => {
     const r = current();
-    if (r) send((s) => s.openRound(r.id));
+    const keep = document.getElementById("bo-keep-hands");
+    if (r) send((s) => s.openRound(r.id, Boolean(keep && keep.checked)));
   });
   el.discardButton.addEventListener("click", () => discard());
   el.closeButton.addEventListener("click", () => {
