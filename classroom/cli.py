@@ -120,6 +120,11 @@ def serve(args: argparse.Namespace) -> int:
     token, from_file = _admin_token(data_dir)
     try:
         smtp = smtp_from_env(env("CLASSROOM_SMTP_URL"), env("CLASSROOM_SMTP_CA_FILE"))
+        brand = brand_from_env(
+            env("CLASSROOM_PROGRAMME_NAME"),
+            env("CLASSROOM_PROGRAMME_CONTACT"),
+            env("CLASSROOM_PROGRAMME_LOGO"),
+        )
         settings = Settings(
             host=args.host,
             port=args.port,
@@ -166,18 +171,14 @@ def serve(args: argparse.Namespace) -> int:
             ),
             valkey_restart_min_s=number_env("CLASSROOM_VALKEY_RESTART_MIN_S", 0.5),
             valkey_restart_max_s=number_env("CLASSROOM_VALKEY_RESTART_MAX_S", 30.0),
-            brand=brand_from_env(
-                env("CLASSROOM_PROGRAMME_NAME"),
-                env("CLASSROOM_PROGRAMME_CONTACT"),
-                env("CLASSROOM_PROGRAMME_LOGO"),
-            ),
+            brand=brand,
             webhook_allow_http=flag_env("CLASSROOM_WEBHOOK_ALLOW_HTTP"),
             webhook_allow_private=flag_env("CLASSROOM_WEBHOOK_ALLOW_PRIVATE"),
             webhook_retry_s=number_env("CLASSROOM_WEBHOOK_RETRY_S", 5.0),
             webhook_timeout_s=number_env("CLASSROOM_WEBHOOK_TIMEOUT_S", 10.0),
             smtp=smtp,
             mail_from=mail_from_env(smtp, env("CLASSROOM_MAIL_FROM")),
-            programme_name=(env("CLASSROOM_PROGRAMME_NAME") or "").strip()[:200],
+            programme_name=brand.name,
             reminders_s=reminders_from_env(os.environ.get("CLASSROOM_REMINDERS")),
             mail_retry_s=number_env("CLASSROOM_MAIL_RETRY_S", 30.0) or 30.0,
         )
