@@ -22,6 +22,8 @@ from classroom.http import (
     health,
     nodes_api,
     pages,
+    programme,
+    programme_api,
     report_pages,
     reports,
     rounds_api,
@@ -281,5 +283,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(admin.routes)
     app.add_routes(ws.routes)
     app.add_routes(audit_views.routes)
+    app.add_routes(programme.routes)
+    app.add_routes(programme_api.routes)
     app.router.add_static("/static", pages.WEB_DIR / "static", name="static")
     return app

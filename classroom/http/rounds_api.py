@@ -13,10 +13,17 @@ from typing import Any
 
 from aiohttp import web
 
-from classroom.domain import inputs, round_plan
+from classroom.domain import inputs, plan_constraints, round_plan
 from classroom.domain.audit import Action
 from classroom.domain.models import new_id
-from classroom.domain.planner import PLAN_PREFIX, Person, PlanError, SavedPlan, plan_programme
+from classroom.domain.planner import (
+    PLAN_PREFIX,
+    Person,
+    PlanError,
+    SavedPlan,
+    plan_programme,
+    programme_score,
+)
 from classroom.domain.rounds import Round, RoundError
 from classroom.http import audit
 from classroom.http.api import read_json
@@ -226,9 +233,16 @@ async def plan_cohort(request: web.Request) -> web.Response:
         )
     except PlanError as exc:
         raise ApiError(400, "invalid", str(exc)) from exc
+    # The cohort's pins and apart pairs: kept by a repair after the planner, not inside it.
+    constraints = await request.app[BREAKOUTS].rounds.constraints(cid)
+    if not constraints.empty:
+        by_id = {p.id: p for p in people}
+        planned = plan_constraints.repair(planned, constraints, by_id, history)
+        total = programme_score(planned, by_id, history)
     answer: dict[str, Any] = {
         "rounds": [{"groups": groups} for groups in planned],
         "score": total.to_json(),
+        "violations": [v.to_json() for v in plan_constraints.violations(planned, constraints)],
     }
     if body.get("save"):
         rounds = request.app[BREAKOUTS].rounds

@@ -140,6 +140,54 @@ EN: dict[str, str] = {
     "admin.audit.actor.admin_login": "administrator (logged in)",
     "admin.audit.actor.facilitator": "{name}, facilitator ({id})",
     "admin.audit.actor.client": "unknown client",
+    "programme.link": "Plan the programme by hand",
+    "programme.heading": "Programme: {name}",
+    "programme.intro": "The groups of each round of a saved plan. Drag a person to another "
+    "group of the same round, or focus them and press the left or right arrow key, or use "
+    "“Move” under the round. The score changes as you move people; nothing is kept until "
+    "you save.",
+    "programme.none": "This cohort has no saved plans yet. Plan one with POST "
+    '/api/v1/cohorts/{cid}/plan and "save": true.',
+    "programme.plans": "Saved plans",
+    "programme.round": "Round {n}",
+    "programme.group": "Group {n}",
+    "programme.member": "Person",
+    "programme.moveTo": "Move to",
+    "programme.moveButton": "Move",
+    "programme.moved": "{name} moved to group {n}.",
+    "programme.score": "{new} new pairs, {repeated} repeated, {same} in the same department",
+    "programme.total": "Whole plan: {new} new pairs, {repeated} repeated, {same} in the same "
+    "department; {cross} new cross-department pairs of {bound} possible",
+    "programme.save": "Save the plan",
+    "programme.saved": "Saved.",
+    "programme.saveFailed": "Not saved: {message}",
+    "programme.unsaved": "Changes not saved yet.",
+    "programme.broken.pin": "Round {round}: {name} is pinned to group {group}.",
+    "programme.broken.apart": "Round {round}: {a} and {b} are kept apart but share group {group}.",
+    "programme.noBroken": "Every pin and every pair kept apart is respected.",
+    "programme.breaks": "breaks a constraint",
+    "programme.constraints": "Pins and people kept apart",
+    "programme.constraintsHelp": "A pinned person sits in the same group in every round (a "
+    "mentor, a facilitator per group); two people kept apart never share a group. Planning "
+    "the programme anew keeps them; a hand edit that breaks one is flagged.",
+    "programme.pin": "Pin",
+    "programme.pinGroup": "to group",
+    "programme.pinAdd": "Add pin",
+    "programme.apartA": "Keep apart",
+    "programme.apartB": "and",
+    "programme.apartAdd": "Add pair",
+    "programme.pinned": "{name}: group {n}",
+    "programme.apart": "{a} and {b}",
+    "programme.remove": "Remove",
+    "programme.saveConstraints": "Save pins and pairs",
+    "programme.constraintsSaved": "Pins and pairs saved.",
+    "programme.constraintsFailed": "Pins and pairs not saved: {message}",
+    "programme.prepare": "Prepare for session",
+    "programme.prepareButton": "Prepare",
+    "programme.prepared": "Round {n} is prepared: a “keep” round planned in the session "
+    "without another source takes these groups.",
+    "programme.prepareFailed": "Not prepared: {message}",
+    "programme.noSessions": "No upcoming sessions to prepare.",
     "lang.switch": "Norsk",
 }
 
@@ -273,6 +321,57 @@ NB: dict[str, str] = {
     "admin.audit.actor.admin_login": "administrator (innlogget)",
     "admin.audit.actor.facilitator": "{name}, fasilitator ({id})",
     "admin.audit.actor.client": "ukjent klient",
+    "programme.link": "Planlegg programmet for hånd",
+    "programme.heading": "Program: {name}",
+    "programme.intro": "Gruppene i hver runde av en lagret plan. Dra en person til en annen "
+    "gruppe i samme runde, eller flytt fokus til personen og trykk piltast venstre eller "
+    "høyre, eller bruk «Flytt» under runden. Poengene endres mens du flytter; ingenting "
+    "lagres før du lagrer.",
+    "programme.none": "Dette kullet har ingen lagrede planer ennå. Lag en med POST "
+    '/api/v1/cohorts/{cid}/plan og "save": true.',
+    "programme.plans": "Lagrede planer",
+    "programme.round": "Runde {n}",
+    "programme.group": "Gruppe {n}",
+    "programme.member": "Person",
+    "programme.moveTo": "Flytt til",
+    "programme.moveButton": "Flytt",
+    "programme.moved": "{name} er flyttet til gruppe {n}.",
+    "programme.score": "{new} nye par, {repeated} gjentatte, {same} fra samme avdeling",
+    "programme.total": "Hele planen: {new} nye par, {repeated} gjentatte, {same} fra samme "
+    "avdeling; {cross} nye par på tvers av avdelinger av {bound} mulige",
+    "programme.save": "Lagre planen",
+    "programme.saved": "Lagret.",
+    "programme.saveFailed": "Ikke lagret: {message}",
+    "programme.unsaved": "Endringene er ikke lagret ennå.",
+    "programme.broken.pin": "Runde {round}: {name} er låst til gruppe {group}.",
+    "programme.broken.apart": "Runde {round}: {a} og {b} skal holdes fra hverandre, men er "
+    "begge i gruppe {group}.",
+    "programme.noBroken": "Alle låste personer og alle par som skal holdes fra hverandre, "
+    "er respektert.",
+    "programme.breaks": "bryter en regel",
+    "programme.constraints": "Låste personer og par som holdes fra hverandre",
+    "programme.constraintsHelp": "En låst person sitter i samme gruppe i hver runde (en "
+    "mentor, en fasilitator per gruppe); to som holdes fra hverandre, er aldri i samme "
+    "gruppe. En ny planlegging av programmet følger reglene; en endring for hånd som bryter "
+    "en av dem, blir markert.",
+    "programme.pin": "Lås",
+    "programme.pinGroup": "til gruppe",
+    "programme.pinAdd": "Legg til låsing",
+    "programme.apartA": "Hold",
+    "programme.apartB": "fra",
+    "programme.apartAdd": "Legg til par",
+    "programme.pinned": "{name}: gruppe {n}",
+    "programme.apart": "{a} og {b}",
+    "programme.remove": "Fjern",
+    "programme.saveConstraints": "Lagre låsinger og par",
+    "programme.constraintsSaved": "Låsinger og par er lagret.",
+    "programme.constraintsFailed": "Låsinger og par ble ikke lagret: {message}",
+    "programme.prepare": "Forbered til samling",
+    "programme.prepareButton": "Forbered",
+    "programme.prepared": "Runde {n} er forberedt: en «behold»-runde som planlegges i "
+    "samlingen uten annen kilde, bruker disse gruppene.",
+    "programme.prepareFailed": "Ikke forberedt: {message}",
+    "programme.noSessions": "Ingen kommende samlinger å forberede.",
     "lang.switch": "English",
 }
 
