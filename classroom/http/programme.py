@@ -18,7 +18,7 @@ from classroom.domain.lifecycle import FINAL
 from classroom.http.admin import guard, message_page, render, strings_for
 from classroom.http.auth import csrf_token
 from classroom.http.keys import BREAKOUTS, STORE
-from classroom.http.programme_api import CSRF_HEADER
+from classroom.http.programme_api import CSRF_HEADER, PAGE_PREFIX
 from classroom.http.strings import Strings
 
 routes = web.RouteTableDef()
@@ -77,6 +77,7 @@ async def programme_page(request: web.Request) -> web.Response:
             for m in members
         },
         "constraints": (await rounds.constraints(cid)).to_json(),
+        "api": PAGE_PREFIX,
         "csrf_header": CSRF_HEADER,
         "csrf": csrf_token(request, login),
         "strings": _client_strings(t),

@@ -1,17 +1,21 @@
 """Planning a programme by hand, over JSON: score an edited plan without saving it, save it,
 the cohort's plan constraints (pins, people kept apart), and a session's prepared round.
 
-The programme page (`programme.py`) calls these from the browser with the admin login
-cookie and its CSRF token in ``X-CSRF-Token``; scripts call them with the admin token.
-A facilitator's cohort login reaches its own cohort only, as on every admin page; a
-facilitator's join token reaches only the prepared round of its own session.
+Each route is served twice: under ``/api/v1`` for scripts, with the admin token as the
+bearer token (a facilitator's join token reaches only the prepared round of its own
+session), and under ``/admin/api/v1`` for the programme page (`programme.py`), with the
+admin pages' login cookie (whose path is ``/admin``) and the page's CSRF token in
+``X-CSRF-Token``. A facilitator's cohort login reaches its own cohort only, as on every
+admin page. Both answer errors as JSON.
 """
 
 from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from functools import wraps
 from typing import Any
 
 from aiohttp import web
@@ -35,10 +39,40 @@ from classroom.http.auth import (
     require_session_manager,
     viewer_of,
 )
-from classroom.http.errors import ApiError
+from classroom.http.errors import ApiError, error_response
 from classroom.http.keys import BREAKOUTS, STORE
 
 routes = web.RouteTableDef()
+
+#: Where the programme page calls the same routes with its login cookie.
+PAGE_PREFIX = "/admin/api/v1"
+API_PREFIX = "/api/v1"
+
+_Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def _route(method: str, path: str) -> Callable[[_Handler], _Handler]:
+    """Register a handler under both prefixes; ApiErrors become JSON under /admin too
+    (the error middleware shapes them only under /api/)."""
+
+    def register(handler: _Handler) -> _Handler:
+        @wraps(handler)
+        async def answer(request: web.Request) -> web.Response:
+            try:
+                return await handler(request)
+            except ApiError as exc:
+                return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+        routes.route(method, API_PREFIX + path)(answer)
+        routes.route(method, PAGE_PREFIX + path)(answer)
+        return answer
+
+    return register
+
+
+def from_page(request: web.Request) -> bool:
+    return request.path.startswith(PAGE_PREFIX + "/")
+
 
 #: The header the programme page sends its CSRF token in (the cookie alone is not enough).
 CSRF_HEADER = "X-CSRF-Token"
@@ -146,10 +180,10 @@ async def _cookie_viewer_may(request: web.Request, cohort_id: str) -> None:
 
 async def require_programme_editor(request: web.Request, cohort_id: str) -> None:
     """The admin token as a bearer token, or the admin pages' login (see the module)."""
-    if "Authorization" in request.headers:
-        require_admin(request)
-    else:
+    if from_page(request):
         await _cookie_viewer_may(request, cohort_id)
+    else:
+        require_admin(request)
 
 
 async def _cohort(request: web.Request) -> str:
@@ -192,7 +226,7 @@ async def _scored(
 # -- edited plans -----------------------------------------------------------------------------
 
 
-@routes.post("/api/v1/cohorts/{cid}/plan-score")
+@_route("POST", "/cohorts/{cid}/plan-score")
 async def score_edited_plan(request: web.Request) -> web.Response:
     """The score of a plan as edited (per round and in total) and the constraints it
     breaks; nothing is saved."""
@@ -212,13 +246,13 @@ async def _saved_plan(request: web.Request, cid: str) -> SavedPlan:
     return plan
 
 
-@routes.get("/api/v1/cohorts/{cid}/plans/{pid}")
+@_route("GET", "/cohorts/{cid}/plans/{pid}")
 async def get_plan(request: web.Request) -> web.Response:
     cid = await _cohort(request)
     return web.json_response((await _saved_plan(request, cid)).to_json())
 
 
-@routes.put("/api/v1/cohorts/{cid}/plans/{pid}")
+@_route("PUT", "/cohorts/{cid}/plans/{pid}")
 async def save_edited_plan(request: web.Request) -> web.Response:
     """Store a plan edited by hand over the saved one; its score is counted anew against
     the cohort's history now, and the answer says which constraints it breaks."""
@@ -251,13 +285,13 @@ async def save_edited_plan(request: web.Request) -> web.Response:
 # -- constraints ------------------------------------------------------------------------------
 
 
-@routes.get("/api/v1/cohorts/{cid}/plan-constraints")
+@_route("GET", "/cohorts/{cid}/plan-constraints")
 async def get_constraints(request: web.Request) -> web.Response:
     cid = await _cohort(request)
     return web.json_response((await request.app[BREAKOUTS].rounds.constraints(cid)).to_json())
 
 
-@routes.put("/api/v1/cohorts/{cid}/plan-constraints")
+@_route("PUT", "/cohorts/{cid}/plan-constraints")
 async def put_constraints(request: web.Request) -> web.Response:
     """Replace the cohort's pins and apart pairs; planning the programme keeps them
     (`POST /cohorts/{cid}/plan`), and the programme page flags an edit that breaks one."""
@@ -283,19 +317,18 @@ async def put_constraints(request: web.Request) -> web.Response:
 
 async def _session(request: web.Request) -> Session:
     sid = request.match_info["sid"]
-    if "Authorization" in request.headers:
+    if not from_page(request):
         await require_session_manager(request, sid)
     session = await request.app[STORE].get_session(sid)
+    if from_page(request):
+        # A cohort login learns nothing of other cohorts' sessions, not even that they exist.
+        await _cookie_viewer_may(request, session.cohort_id if session else "")
     if session is None:
-        if "Authorization" not in request.headers:
-            await _cookie_viewer_may(request, "")
         raise ApiError(404, "not_found", f"no session {sid}")
-    if "Authorization" not in request.headers:
-        await _cookie_viewer_may(request, session.cohort_id)
     return session
 
 
-@routes.get("/api/v1/sessions/{sid}/prepared-round")
+@_route("GET", "/sessions/{sid}/prepared-round")
 async def get_prepared_round(request: web.Request) -> web.Response:
     session = await _session(request)
     prepared = await request.app[BREAKOUTS].rounds.prepared_round(session.id)
@@ -304,7 +337,7 @@ async def get_prepared_round(request: web.Request) -> web.Response:
     return web.json_response(prepared.to_json())
 
 
-@routes.put("/api/v1/sessions/{sid}/prepared-round")
+@_route("PUT", "/sessions/{sid}/prepared-round")
 async def put_prepared_round(request: web.Request) -> web.Response:
     """Seat people before the session: a round of a saved plan of the session's cohort
     (``plan_id`` and ``plan_round``) or the ``groups`` given. A `keep` round planned in the
@@ -357,7 +390,7 @@ async def put_prepared_round(request: web.Request) -> web.Response:
     return web.json_response(prepared.to_json())
 
 
-@routes.delete("/api/v1/sessions/{sid}/prepared-round")
+@_route("DELETE", "/sessions/{sid}/prepared-round")
 async def delete_prepared_round(request: web.Request) -> web.Response:
     session = await _session(request)
     if not await request.app[BREAKOUTS].rounds.clear_prepared_round(session.id):

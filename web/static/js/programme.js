@@ -1,8 +1,9 @@
 // The programme page (/admin/cohorts/{cid}/programme): a saved plan's rounds as rows of
 // group cards, edited by drag and drop or from the keyboard (focus a person, left/right
 // arrow; or the "Move" form under each round). After every move the plan is scored by the
-// server without saving (POST /api/v1/cohorts/{cid}/plan-score); "Save" stores it (PUT
-// .../plans/{pid}). Calls carry the admin login cookie and the page's CSRF token.
+// server without saving (POST /admin/api/v1/cohorts/{cid}/plan-score); "Save" stores it
+// (PUT .../plans/{pid}). Calls carry the admin login cookie (its path is /admin) and the
+// page's CSRF token.
 // Everything the page shows comes from its #programme-data JSON; strings too.
 
 const data = JSON.parse(document.getElementById("programme-data").textContent);
@@ -244,7 +245,7 @@ async function rescore() {
   const body = { rounds: rounds.map((groups) => ({ groups })) };
   let answer;
   try {
-    answer = await call("POST", `/api/v1/cohorts/${cohort}/plan-score`, body);
+    answer = await call("POST", `${data.api}/cohorts/${cohort}/plan-score`, body);
   } catch (err) {
     say("programme-total", err.message);
     return;
@@ -287,7 +288,7 @@ async function rescore() {
 document.getElementById("programme-save").addEventListener("click", async () => {
   const body = { rounds: rounds.map((groups) => ({ groups })) };
   try {
-    await call("PUT", `/api/v1/cohorts/${cohort}/plans/${encodeURIComponent(plan.id)}`, body);
+    await call("PUT", `${data.api}/cohorts/${cohort}/plans/${encodeURIComponent(plan.id)}`, body);
     say("programme-status", S["programme.saved"]);
   } catch (err) {
     say("programme-status", fill(S["programme.saveFailed"], { message: err.message }));
@@ -301,7 +302,7 @@ for (const form of document.querySelectorAll(".prepare-form")) {
     const sid = encodeURIComponent(form.querySelector(".prepare-session").value);
     const groups = rounds[ri].filter((g) => g.length);
     try {
-      await call("PUT", `/api/v1/sessions/${sid}/prepared-round`, { groups });
+      await call("PUT", `${data.api}/sessions/${sid}/prepared-round`, { groups });
       say("programme-status", fill(S["programme.prepared"], { n: ri + 1 }));
     } catch (err) {
       say("programme-status", fill(S["programme.prepareFailed"], { message: err.message }));
@@ -366,7 +367,7 @@ document.getElementById("apart-form").addEventListener("submit", (event) => {
 
 document.getElementById("constraints-save").addEventListener("click", async () => {
   try {
-    constraints = await call("PUT", `/api/v1/cohorts/${cohort}/plan-constraints`, constraints);
+    constraints = await call("PUT", `${data.api}/cohorts/${cohort}/plan-constraints`, constraints);
     say("constraints-status", S["programme.constraintsSaved"]);
     renderConstraints();
     rescore();
