@@ -144,7 +144,7 @@ async def test_only_the_admin_edits_plans(client: Client) -> None:
     good = {"X-CSRF-Token": found.group(1)}
     assert (await on_page(client, "PUT", path, body, good))["id"] == made["plan_id"]
     assert (await on_page(client, "GET", path, None, {}))["id"] == made["plan_id"]
-    # A cohort login made by "Manage cohort" reaches its own cohort only.
+    # The admin login reaches every cohort; a facilitator's ("Manage cohort") its own only.
     other = await make_session(client)
     theirs = await saved_plan(client, other)
     await on_page(
@@ -153,7 +153,7 @@ async def test_only_the_admin_edits_plans(client: Client) -> None:
         f"/cohorts/{other['cohort_id']}/plans/{theirs['plan_id']}",
         {"rounds": theirs["rounds"]},
         good,
-    )  # fmt: skip  (the admin login: every cohort)
+    )
     async with client.post(
         "/admin/enter", data={"token": s["tokens"]["Fasilitator En"]}, allow_redirects=True
     ) as r:
