@@ -290,3 +290,25 @@ async def test_a_prepared_round_is_what_keep_opens(client: Client) -> None:
     await api(client, "DELETE", path, status=404)
     await api(client, "POST", f"/sessions/{sid}/rounds", keep, 400)
     await api(client, "PUT", "/sessions/s_0123456789ab/prepared-round", {"groups": groups}, 404)
+
+
+async def test_an_erased_member_leaves_the_constraints_and_the_prepared_round(
+    client: Client,
+) -> None:
+    s = await make_session(client)
+    sid, cid = s["id"], s["cohort_id"]
+    kari, ola, ingrid, per = (s["members"][name] for name in LEADERS)
+    constraints = {
+        "pins": [{"member_id": ola, "group": 0}, {"member_id": kari, "group": 1}],
+        "apart": [[ola, ingrid], [kari, per]],
+    }
+    await api(client, "PUT", f"/cohorts/{cid}/plan-constraints", constraints)
+    groups = [[kari, ola], [ingrid, per]]
+    await api(client, "PUT", f"/sessions/{sid}/prepared-round", {"groups": groups})
+    await api(client, "POST", f"/cohorts/{cid}/members/{ola}/erase")
+    assert await api(client, "GET", f"/cohorts/{cid}/plan-constraints") == {
+        "pins": [{"member_id": kari, "group": 1}],
+        "apart": [sorted([kari, per])],
+    }
+    prepared = await api(client, "GET", f"/sessions/{sid}/prepared-round")
+    assert prepared["groups"] == [[kari], [ingrid, per]]
