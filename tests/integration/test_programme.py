@@ -9,6 +9,9 @@ import json
 import re
 from typing import Any
 
+from aiohttp import web
+
+from classroom.http import programme_api
 from tests.integration.api import api
 from tests.integration.conftest import Client
 from tests.integration.test_admin_pages import csrf_of, login, page
@@ -312,3 +315,31 @@ async def test_an_erased_member_leaves_the_constraints_and_the_prepared_round(
     }
     prepared = await api(client, "GET", f"/sessions/{sid}/prepared-round")
     assert prepared["groups"] == [[kari], [ingrid, per]]
+
+
+async def test_openapi_lists_the_programme_routes(client: Client) -> None:
+    doc = await api(client, "GET", "/openapi.json", headers={})
+    paths = doc["paths"]
+    listed = 0
+    for route in programme_api.routes:
+        assert isinstance(route, web.RouteDef)
+        if route.path.startswith(programme_api.PAGE_PREFIX):
+            # The page's copies: described with their /api/v1 twin.
+            twin = route.path.removeprefix("/admin")
+            assert (
+                twin in paths
+                and "/admin/api/v1" in paths[twin][route.method.lower()]["description"]
+            )
+            continue
+        assert route.path in paths, route.path
+        assert route.method.lower() in paths[route.path], (route.method, route.path)
+        listed += 1
+    assert listed == 8
+    schemas = doc["components"]["schemas"]
+    for name, validator in (
+        ("EditedPlanRequest", programme_api.SCORE),
+        ("PlanConstraints", programme_api.CONSTRAINTS),
+    ):
+        assert sorted(schemas[name]["properties"]) == sorted(validator.schema["properties"])
+        assert sorted(schemas[name]["required"]) == sorted(validator.schema["required"])
+        assert schemas[name]["additionalProperties"] is False
