@@ -15,7 +15,8 @@ from classroom.http import programme_api
 from tests.integration.api import api
 from tests.integration.conftest import Client
 from tests.integration.test_admin_pages import csrf_of, login, page
-from tests.integration.test_rounds import LEADERS, bearer, make_session
+from tests.integration.test_rounds import LEADERS, bearer, joined, make_session
+from tests.support.ws import receive
 
 
 async def saved_plan(client: Client, s: dict[str, Any], rounds: int = 2) -> dict[str, Any]:
@@ -343,3 +344,25 @@ async def test_openapi_lists_the_programme_routes(client: Client) -> None:
         assert sorted(schemas[name]["properties"]) == sorted(validator.schema["properties"])
         assert sorted(schemas[name]["required"]) == sorted(validator.schema["required"])
         assert schemas[name]["additionalProperties"] is False
+
+
+async def test_a_facilitator_keeps_the_prepared_groups_over_the_websocket(
+    client: Client,
+) -> None:
+    s = await make_session(client)
+    kari, ola, ingrid, per = (s["members"][name] for name in LEADERS)
+    groups = [[kari, ingrid], [ola, per]]
+    await api(client, "PUT", f"/sessions/{s['id']}/prepared-round", {"groups": groups})
+    facilitator = await joined(client, s["tokens"]["Fasilitator En"])
+    present = [await joined(client, s["tokens"][name]) for name in LEADERS[:3]]
+    await facilitator.send_json(
+        {"v": 1, "type": "round_plan", "strategy": "keep", "duration_s": 300}
+    )
+    answer = (await receive(facilitator, "round"))["round"]
+    assert answer["strategy"] == "keep"
+    # Per is not here: left out; the others sit as prepared.
+    assert sorted(sorted(g["member_ids"]) for g in answer["groups"]) == sorted(
+        [sorted([kari, ingrid]), [ola]]
+    )
+    for ws in (facilitator, *present):
+        await ws.close()
