@@ -16,9 +16,11 @@ from aiohttp import web
 
 from classroom.domain.lifecycle import FINAL
 from classroom.http.admin import guard, message_page, render, strings_for
-from classroom.http.auth import csrf_token
+from classroom.http.auth import AdminLogin, Viewer, checked_form, csrf_token
+from classroom.http.errors import ApiError
 from classroom.http.keys import BREAKOUTS, STORE
 from classroom.http.programme_api import CSRF_HEADER, PAGE_PREFIX
+from classroom.http.rounds_api import PLAN_PROGRAMME, programme_for
 from classroom.http.strings import Strings
 
 routes = web.RouteTableDef()
@@ -58,6 +60,19 @@ async def programme_page(request: web.Request) -> web.Response:
     login, viewer = await guard(request, cid)
     if isinstance(viewer, web.Response):
         return viewer
+    return await _page(request, login, viewer, cid)
+
+
+async def _page(
+    request: web.Request,
+    login: AdminLogin,
+    viewer: Viewer,
+    cid: str,
+    *,
+    status: int = 200,
+    error: str = "",
+    form: dict[str, str] | None = None,
+) -> web.Response:
     store = request.app[STORE]
     cohort = await store.get_cohort(cid)
     if cohort is None:
@@ -90,5 +105,42 @@ async def programme_page(request: web.Request) -> web.Response:
         "members": members,
         "sessions": sessions,
         "data": data,
+        "plan_error": error,
+        "plan_form": {"rounds": "4", "group_size": "4", "name": "", **(form or {})},
     }
-    return render(request, "admin/programme.html", login, context)
+    return render(request, "admin/programme.html", login, context, status=status)
+
+
+@routes.post("/admin/cohorts/{cid}/programme/plan")
+async def plan_anew(request: web.Request) -> web.Response:
+    """ "Plan anew": the planner for the cohort's participants, then the repair that keeps
+    the cohort's pins and pairs apart (`rounds_api.programme_for`, as the API does); the new
+    plan is saved and shown."""
+    cid = request.match_info["cid"]
+    login, viewer = await guard(request, cid)
+    if isinstance(viewer, web.Response):
+        return viewer
+    form = await checked_form(request, login)
+    if form is None:
+        return message_page(request, login, 403, "admin.csrf")
+    t = strings_for(request, login)
+    given = {k: str(form.get(k, "")).strip() for k in ("rounds", "group_size", "name")}
+    body: dict[str, Any] = {"save": True}
+    if given["name"]:
+        body["name"] = given["name"]
+    try:
+        body["rounds"], body["group_size"] = int(given["rounds"]), int(given["group_size"])
+    except ValueError:
+        return await _page(request, login, viewer, cid, status=400,
+                           error=t("programme.planInvalid"), form=given)  # fmt: skip
+    if any(True for _ in PLAN_PROGRAMME.iter_errors(body)):
+        return await _page(request, login, viewer, cid, status=400,
+                           error=t("programme.planInvalid"), form=given)  # fmt: skip
+    try:
+        answer = await programme_for(request, cid, body)
+    except ApiError as exc:
+        return await _page(request, login, viewer, cid, status=exc.status,
+                           error=exc.message, form=given)  # fmt: skip
+    return web.Response(
+        status=303, headers={"Location": f"/admin/cohorts/{cid}/programme?plan={answer['plan_id']}"}
+    )

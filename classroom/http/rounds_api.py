@@ -203,10 +203,16 @@ async def plan_cohort(request: web.Request) -> web.Response:
     with ``"save": true`` kept in Redis for the `keep` strategy (``plan_id``)."""
     require_admin(request)
     cid = request.match_info["cid"]
-    store = request.app[STORE]
-    if await store.get_cohort(cid) is None:
+    if await request.app[STORE].get_cohort(cid) is None:
         raise ApiError(404, "not_found", f"no cohort {cid}")
     body = await read_json(request, PLAN_PROGRAMME)
+    return web.json_response(await programme_for(request, cid, body))
+
+
+async def programme_for(request: web.Request, cid: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Plan (and with ``save``, keep) a programme for cohort `cid` from a body that fits
+    `PLAN_PROGRAMME`: the API's answer. The programme page's "Plan anew" calls it too."""
+    store = request.app[STORE]
     if "name" in body and not body.get("save"):
         raise ApiError(400, "invalid", "'name' is for a saved plan: add \"save\": true")
     roster = {m.id: m for m in await store.list_members(cid)}
@@ -263,7 +269,7 @@ async def plan_cohort(request: web.Request) -> web.Response:
             request, Action.programme_plan, f"saved {saved.id}: {saved.name}", cohort_id=cid
         )
         answer.update(plan_id=saved.id, name=saved.name)
-    return web.json_response(answer)
+    return answer
 
 
 @routes.get("/api/v1/cohorts/{cid}/plans")

@@ -146,7 +146,7 @@ EN: dict[str, str] = {
     "group of the same round, or focus them and press the left or right arrow key, or use "
     "“Move” under the round. The score changes as you move people; nothing is kept until "
     "you save.",
-    "programme.none": "This cohort has no saved plans yet. Plan one with POST "
+    "programme.none": "This cohort has no saved plans yet: plan one above, or with POST "
     '/api/v1/cohorts/{cid}/plan and "save": true.',
     "programme.plans": "Saved plans",
     "programme.round": "Round {n}",
@@ -188,6 +188,15 @@ EN: dict[str, str] = {
     "without another source takes these groups.",
     "programme.prepareFailed": "Not prepared: {message}",
     "programme.noSessions": "No upcoming sessions to prepare.",
+    "programme.planHeading": "Plan anew",
+    "programme.planHelp": "Groups for the cohort's participants over a number of rounds, so "
+    "that colleagues from different departments meet who have not met; pins and pairs kept "
+    "apart are respected. The plan is saved as a new one.",
+    "programme.planRounds": "Rounds",
+    "programme.planGroupSize": "People per group",
+    "programme.planName": "Name (optional)",
+    "programme.planSubmit": "Plan and save",
+    "programme.planInvalid": "Give 1 to 50 rounds and 2 to 50 people per group.",
     "lang.switch": "Norsk",
 }
 
@@ -327,8 +336,8 @@ NB: dict[str, str] = {
     "gruppe i samme runde, eller flytt fokus til personen og trykk piltast venstre eller "
     "høyre, eller bruk «Flytt» under runden. Poengene endres mens du flytter; ingenting "
     "lagres før du lagrer.",
-    "programme.none": "Dette kullet har ingen lagrede planer ennå. Lag en med POST "
-    '/api/v1/cohorts/{cid}/plan og "save": true.',
+    "programme.none": "Dette kullet har ingen lagrede planer ennå: lag en over, eller med "
+    'POST /api/v1/cohorts/{cid}/plan og "save": true.',
     "programme.plans": "Lagrede planer",
     "programme.round": "Runde {n}",
     "programme.group": "Gruppe {n}",
@@ -372,6 +381,15 @@ NB: dict[str, str] = {
     "samlingen uten annen kilde, bruker disse gruppene.",
     "programme.prepareFailed": "Ikke forberedt: {message}",
     "programme.noSessions": "Ingen kommende samlinger å forberede.",
+    "programme.planHeading": "Planlegg på nytt",
+    "programme.planHelp": "Grupper for kullets deltakere over et antall runder, slik at "
+    "kolleger fra ulike avdelinger som ikke har møttes, møtes; låste personer og par som "
+    "holdes fra hverandre, blir respektert. Planen lagres som en ny plan.",
+    "programme.planRounds": "Runder",
+    "programme.planGroupSize": "Personer per gruppe",
+    "programme.planName": "Navn (valgfritt)",
+    "programme.planSubmit": "Planlegg og lagre",
+    "programme.planInvalid": "Oppgi 1 til 50 runder og 2 til 50 personer per gruppe.",
     "lang.switch": "English",
 }
 

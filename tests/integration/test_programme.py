@@ -366,3 +366,43 @@ async def test_a_facilitator_keeps_the_prepared_groups_over_the_websocket(
     )
     for ws in (facilitator, *present):
         await ws.close()
+
+
+async def test_plan_anew_on_the_page_keeps_the_constraints_and_shows_the_new_plan(
+    client: Client,
+) -> None:
+    s = await make_session(client)
+    cid = s["cohort_id"]
+    kari, ola, ingrid, per = (s["members"][name] for name in LEADERS)
+    await api(
+        client,
+        "PUT",
+        f"/cohorts/{cid}/plan-constraints",
+        {"pins": [{"member_id": per, "group": 0}], "apart": [[kari, ola]]},
+    )
+    await login(client)
+    html = await page(client, f"/admin/cohorts/{cid}/programme")
+    form = {"csrf": csrf_of(html), "rounds": "3", "group_size": "2", "name": "Våren"}
+    for bad in ({"rounds": "0"}, {"group_size": "x"}, {"rounds": "51"}):
+        async with client.post(f"/admin/cohorts/{cid}/programme/plan", data={**form, **bad}) as r:
+            assert r.status == 400 and 'id="plan-error"' in await r.text()
+    async with client.post(
+        f"/admin/cohorts/{cid}/programme/plan", data={**form, "csrf": "forged"}
+    ) as r:
+        assert r.status == 403
+    assert (await api(client, "GET", f"/cohorts/{cid}/plans"))["plans"] == []
+    async with client.post(
+        f"/admin/cohorts/{cid}/programme/plan", data=form, allow_redirects=False
+    ) as r:
+        assert r.status == 303
+        location = r.headers["Location"]
+    (made,) = (await api(client, "GET", f"/cohorts/{cid}/plans"))["plans"]
+    assert location == f"/admin/cohorts/{cid}/programme?plan={made['id']}"
+    assert made["name"] == "Våren" and len(made["rounds"]) == 3
+    for r_ in made["rounds"]:
+        groups = r_["groups"]
+        assert per in groups[0] and not any(kari in g and ola in g for g in groups)
+        assert sorted(m for g in groups for m in g) == sorted([kari, ola, ingrid, per])
+    shown = await page(client, location)
+    assert f'data-plan-id="{made["id"]}"' in shown
+    assert "programme.plan" in await audit_actions(client)
