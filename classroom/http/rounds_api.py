@@ -216,8 +216,10 @@ async def programme_for(request: web.Request, cid: str, body: dict[str, Any]) ->
     if "name" in body and not body.get("save"):
         raise ApiError(400, "invalid", "'name' is for a saved plan: add \"save\": true")
     roster = {m.id: m for m in await store.list_members(cid)}
+    constraints = await request.app[BREAKOUTS].rounds.constraints(cid)
+    # By default the participants, and whoever is pinned to a group (a facilitator per group).
     member_ids = body.get("member_ids") or [
-        m.id for m in roster.values() if m.role.value == "participant"
+        m.id for m in roster.values() if m.role.value == "participant" or m.id in constraints.pins
     ]
     unknown = [m for m in member_ids if m not in roster]
     if unknown:
@@ -240,7 +242,6 @@ async def programme_for(request: web.Request, cid: str, body: dict[str, Any]) ->
     except PlanError as exc:
         raise ApiError(400, "invalid", str(exc)) from exc
     # The cohort's pins and apart pairs: kept by a repair after the planner, not inside it.
-    constraints = await request.app[BREAKOUTS].rounds.constraints(cid)
     if not constraints.empty:
         by_id = {p.id: p for p in people}
         planned = plan_constraints.repair(planned, constraints, by_id, history)

@@ -406,3 +406,22 @@ async def test_plan_anew_on_the_page_keeps_the_constraints_and_shows_the_new_pla
     shown = await page(client, location)
     assert f'data-plan-id="{made["id"]}"' in shown
     assert "programme.plan" in await audit_actions(client)
+
+
+async def test_a_facilitator_pinned_to_each_group_is_planned_with_the_participants(
+    client: Client,
+) -> None:
+    s = await make_session(client)
+    cid, m = s["cohort_id"], s["members"]
+    one, two = m["Fasilitator En"], m["Fasilitator To"]
+    pins = [{"member_id": one, "group": 0}, {"member_id": two, "group": 1}]
+    await api(client, "PUT", f"/cohorts/{cid}/plan-constraints", {"pins": pins, "apart": []})
+    planned = await api(client, "POST", f"/cohorts/{cid}/plan", {"rounds": 3, "group_size": 3})
+    assert planned["violations"] == []
+    leaders = sorted(m[name] for name in LEADERS)
+    for r in planned["rounds"]:
+        first, second = r["groups"]
+        assert one in first and two in second
+        assert sorted(x for g in r["groups"] for x in g if x not in (one, two)) == leaders
+    # The observer (not pinned) is not planned; without pins only participants are.
+    assert m["Forsker"] not in {x for r in planned["rounds"] for g in r["groups"] for x in g}
