@@ -191,6 +191,11 @@ async def test_the_programme_page_shows_the_plan_with_names_and_departments(
         "role": "participant",
     }
     assert html.count('class="programme-round"') == 3
+    # A pin names a group of the plan's rounds: the first round has two.
+    assert (
+        '<select id="pin-group"><option value="0">1</option><option value="1">2</option></select>'
+        in html
+    )
     assert f'href="/admin/cohorts/{cid}/programme"' in await page(client, f"/admin/cohorts/{cid}")
     nb = await page(client, f"/admin/cohorts/{cid}/programme?lang=nb")
     assert "Runde 1" in nb
