@@ -29,6 +29,8 @@ from classroom.http import (
     pages,
     people_admin,
     people_api,
+    programme,
+    programme_api,
     report_pages,
     reports,
     rounds_api,
@@ -304,5 +306,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(people_admin.routes)
     app.add_routes(webhooks_api.routes)
     app.add_routes(invitations_api.routes)
+    app.add_routes(programme.routes)
+    app.add_routes(programme_api.routes)
     app.router.add_static("/static", pages.WEB_DIR / "static", name="static")
     return app

@@ -13,11 +13,18 @@ from typing import Any
 
 from aiohttp import web
 
-from classroom.domain import inputs, round_plan
+from classroom.domain import inputs, plan_constraints, round_plan
 from classroom.domain.access import Permission
 from classroom.domain.audit import Action
 from classroom.domain.models import new_id
-from classroom.domain.planner import PLAN_PREFIX, Person, PlanError, SavedPlan, plan_programme
+from classroom.domain.planner import (
+    PLAN_PREFIX,
+    Person,
+    PlanError,
+    SavedPlan,
+    plan_programme,
+    programme_score,
+)
 from classroom.domain.rounds import Round, RoundError
 from classroom.http import audit
 from classroom.http.api import read_json
@@ -197,15 +204,23 @@ async def plan_cohort(request: web.Request) -> web.Response:
     with ``"save": true`` kept in Redis for the `keep` strategy (``plan_id``)."""
     cid = request.match_info["cid"]
     await require(request, Permission.manage_sessions, cid)
-    store = request.app[STORE]
-    if await store.get_cohort(cid) is None:
+    if await request.app[STORE].get_cohort(cid) is None:
         raise ApiError(404, "not_found", f"no cohort {cid}")
     body = await read_json(request, PLAN_PROGRAMME)
+    return web.json_response(await programme_for(request, cid, body))
+
+
+async def programme_for(request: web.Request, cid: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Plan (and with ``save``, keep) a programme for cohort `cid` from a body that fits
+    `PLAN_PROGRAMME`: the API's answer. The programme page's "Plan anew" calls it too."""
+    store = request.app[STORE]
     if "name" in body and not body.get("save"):
         raise ApiError(400, "invalid", "'name' is for a saved plan: add \"save\": true")
     roster = {m.id: m for m in await store.list_members(cid)}
+    constraints = await request.app[BREAKOUTS].rounds.constraints(cid)
+    # By default the participants, and whoever is pinned to a group (a facilitator per group).
     member_ids = body.get("member_ids") or [
-        m.id for m in roster.values() if m.role.value == "participant"
+        m.id for m in roster.values() if m.role.value == "participant" or m.id in constraints.pins
     ]
     unknown = [m for m in member_ids if m not in roster]
     if unknown:
@@ -227,9 +242,15 @@ async def plan_cohort(request: web.Request) -> web.Response:
         )
     except PlanError as exc:
         raise ApiError(400, "invalid", str(exc)) from exc
+    # The cohort's pins and apart pairs: kept by a repair after the planner, not inside it.
+    if not constraints.empty:
+        by_id = {p.id: p for p in people}
+        planned = plan_constraints.repair(planned, constraints, by_id, history)
+        total = programme_score(planned, by_id, history)
     answer: dict[str, Any] = {
         "rounds": [{"groups": groups} for groups in planned],
         "score": total.to_json(),
+        "violations": [v.to_json() for v in plan_constraints.violations(planned, constraints)],
     }
     if body.get("save"):
         rounds = request.app[BREAKOUTS].rounds
@@ -250,7 +271,7 @@ async def plan_cohort(request: web.Request) -> web.Response:
             request, Action.programme_plan, f"saved {saved.id}: {saved.name}", cohort_id=cid
         )
         answer.update(plan_id=saved.id, name=saved.name)
-    return web.json_response(answer)
+    return answer
 
 
 @routes.get("/api/v1/cohorts/{cid}/plans")

@@ -142,7 +142,9 @@ class Breakouts:
         else:
             source = None
             if strategy == "keep":  # a bad or missing source is said before who is present
-                source = await self._keep_source(cohort_id, from_round, plan_id, plan_round)
+                source = await self._keep_source(
+                    session_id, cohort_id, from_round, plan_id, plan_round
+                )
             members = await self._members(session_id, member_ids, roster)
             if len(members) < 2:
                 raise RoundError("conflict", "at least two participants must be present")
@@ -200,12 +202,14 @@ class Breakouts:
 
     async def _keep_source(
         self,
+        session_id: str,
         cohort_id: str,
         from_round: str | None,
         plan_id: str | None,
         plan_round: int | None,
     ) -> list[list[str]]:
-        """The groups `keep` starts from: an earlier round's, or one round of a saved plan."""
+        """The groups `keep` starts from: an earlier round's, one round of a saved plan, or
+        (neither named) the groups prepared for the session before it started."""
         if plan_id is not None:
             if from_round:
                 raise RoundError("invalid", "give either 'from_round' or 'plan_id', not both")
@@ -221,8 +225,13 @@ class Breakouts:
         if plan_round is not None:
             raise RoundError("invalid", "'plan_round' goes with 'plan_id'")
         if not from_round:
+            prepared = await self.rounds.prepared_round(session_id)
+            if prepared is not None:
+                return [list(g) for g in prepared.groups]
             raise RoundError(
-                "invalid", "the keep strategy needs 'from_round', or 'plan_id' and 'plan_round'"
+                "invalid",
+                "the keep strategy needs 'from_round', or 'plan_id' and 'plan_round', "
+                "or a prepared round (PUT /api/v1/sessions/{sid}/prepared-round)",
             )
         earlier = await self.rounds.get(from_round)
         if earlier is None or earlier.cohort_id != cohort_id:

@@ -209,6 +209,14 @@ def cohort_plans(cid: str) -> str:
     return f"{PREFIX}cohort:{cid}:plans"
 
 
+def cohort_plan_constraints(cid: str) -> str:
+    return f"{PREFIX}cohort:{cid}:plan_constraints"
+
+
+def session_prepared_round(sid: str) -> str:
+    return f"{PREFIX}session:{sid}:prepared_round"
+
+
 # -- refused credentials and lockouts (classroom.store.attempts) ----------------------------
 # A scope is "addr:{address}" or "account:{name}"; the address comes from
 # classroom.domain.throttle.client_key (IPv6 as a /64 network, so it may hold ':' and '/').

@@ -375,7 +375,9 @@ class RecordStore:
             for rid in await self._redis.lrange(keys.session_rounds(sid), 0, -1):
                 if await self._rewrite_json(keys.breakout_round(str(rid)), _drop_from_round, mid):
                     removed["rounds"] += 1
+            await self._rewrite_json(keys.session_prepared_round(sid), _drop_from_prepared, mid)
         removed["plans"] = await self._drop_from_plans(cid, mid)
+        await self._rewrite_json(keys.cohort_plan_constraints(cid), _drop_from_constraints, mid)
         pairs = [
             str(p)
             for p in await self._redis.hkeys(keys.cohort_pairs(cid))
@@ -470,6 +472,25 @@ def _drop_from_plan(data: dict[str, Any], mid: str) -> bool:
             r["groups"] = [[m for m in g if m != mid] for g in groups]
             found = True
     return found
+
+
+def _drop_from_prepared(data: dict[str, Any], mid: str) -> bool:
+    """Take ``mid`` out of a session's prepared groups; True if it was in one."""
+    groups = data.get("groups", [])
+    if not any(mid in g for g in groups):
+        return False
+    data["groups"] = [[m for m in g if m != mid] for g in groups]
+    return True
+
+
+def _drop_from_constraints(data: dict[str, Any], mid: str) -> bool:
+    """Take ``mid``'s pins and apart pairs out of a cohort's plan constraints."""
+    pins = [p for p in data.get("pins", []) if p.get("member_id") != mid]
+    apart = [p for p in data.get("apart", []) if mid not in p]
+    if len(pins) == len(data.get("pins", [])) and len(apart) == len(data.get("apart", [])):
+        return False
+    data["pins"], data["apart"] = pins, apart
+    return True
 
 
 def _chat_author(text: str) -> str:

@@ -12,6 +12,8 @@ session:{sid}:open_round               string  id of the session's open round (i
 rounds:open                            zset    open round ids scored by ends_at (timers)
 cohort:{cid}:pairs                     hash    "a|b" (sorted member ids) -> times in a group
 cohort:{cid}:plans                     hash    saved programme plan id -> the plan as JSON
+cohort:{cid}:plan_constraints          string  pins and apart pairs of the cohort's plans
+session:{sid}:prepared_round           string  the groups prepared for the session's `keep`
 =====================================  ======  ============================================
 
 Planning a round is published too when its participants must see it at once (a `choose`
@@ -30,7 +32,9 @@ from redis.exceptions import WatchError
 
 from classroom.domain import webhooks as hooks
 from classroom.domain.models import COHORT_PREFIX, SESSION_PREFIX, format_time, is_id
+from classroom.domain.plan_constraints import NONE, Constraints
 from classroom.domain.planner import PLAN_PREFIX, PairHistory, SavedPlan
+from classroom.domain.prepared_round import PreparedRound
 from classroom.domain.rounds import ROUND_PREFIX, Round, RoundError, closed, pairs_of
 from classroom.store import keys
 from classroom.store.webhooks import WebhookStore
@@ -197,3 +201,51 @@ class RoundStore:
             return None
         text = await self._redis.hget(keys.cohort_plans(cid), pid)
         return SavedPlan.from_json(json.loads(str(text))) if text else None
+
+    async def replace_plan(self, plan: SavedPlan) -> bool:
+        """Store an edited plan over the saved one of the same id; False (nothing written)
+        when there is no such plan (it was never saved, or an erasure raced it away)."""
+        key = keys.cohort_plans(plan.cohort_id)
+        text = json.dumps(plan.to_json(), separators=(",", ":"))
+        for _ in range(MAX_ATTEMPTS):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(key)
+                    if not await pipe.hexists(key, plan.id):
+                        return False
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.hset(key, plan.id, text)
+                    await pipe.execute()
+                    return True
+                except WatchError:
+                    continue
+        raise RoundError("conflict", "the plan is changing too fast; try again")
+
+    # --- plan constraints and prepared rounds ---------------------------------------------
+
+    async def constraints(self, cid: str) -> Constraints:
+        """The cohort's pins and apart pairs (none when never set)."""
+        if not is_id(cid, COHORT_PREFIX):
+            return NONE
+        text = await self._redis.get(keys.cohort_plan_constraints(cid))
+        return Constraints.from_json(json.loads(str(text))) if text else NONE
+
+    async def set_constraints(self, cid: str, c: Constraints) -> None:
+        await self._redis.set(
+            keys.cohort_plan_constraints(cid), json.dumps(c.to_json(), separators=(",", ":"))
+        )
+
+    async def prepared_round(self, sid: str) -> PreparedRound | None:
+        if not is_id(sid, SESSION_PREFIX):
+            return None
+        text = await self._redis.get(keys.session_prepared_round(sid))
+        return PreparedRound.from_json(json.loads(str(text))) if text else None
+
+    async def set_prepared_round(self, prepared: PreparedRound) -> None:
+        await self._redis.set(
+            keys.session_prepared_round(prepared.session_id),
+            json.dumps(prepared.to_json(), separators=(",", ":")),
+        )
+
+    async def clear_prepared_round(self, sid: str) -> bool:
+        return bool(await self._redis.delete(keys.session_prepared_round(sid)))

@@ -26,6 +26,8 @@ export function apiClient(token) {
     sessionParticipants: (sessionId) => getJson(`${session(sessionId)}/participants`),
     /** The session's breakout rounds, in creation order: {rounds: [...]}. */
     sessionRounds: (sessionId) => getJson(`${session(sessionId)}/rounds`),
+    /** The groups prepared for the session before it started (404 when none). */
+    preparedRound: (sessionId) => getJson(`${session(sessionId)}/prepared-round`),
     /** The cohort's saved programme plans: {plans: [...]}. */
     cohortPlans: (cohortId) => getJson(`${BASE}/cohorts/${encodeURIComponent(cohortId)}/plans`),
   };

@@ -39,6 +39,7 @@ export function setupBreakoutPanel(state, api, { cohortId, renderClock }) {
   const groups = setupGroupEditor(state, roster, { move, visit });
   const planner = setupPlanner(api, roster, {
     cohortId,
+    sessionId: () => state.sessionId,
     rounds: () => [...rounds.values()],
     showError,
     plan: (body) => {

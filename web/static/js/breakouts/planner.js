@@ -1,7 +1,9 @@
 // The facilitator's planning form: the strategy (mix, random, manual, keep, choose), groups by
 // size or by count, `keep` from an earlier round or from a saved programme plan, `choose` with
 // seats per group, the duration and the prompt; checked here, then sent as one `round_plan`
-// (docs/protocol.md). Markup: #breakout-plan-form in _breakouts.html.
+// (docs/protocol.md). `keep` also offers the groups prepared for the session beforehand
+// (the programme page, PUT /api/v1/sessions/{sid}/prepared-round): a keep with no other
+// source takes them. Markup: #breakout-plan-form in _breakouts.html.
 
 import { $ } from "../dom.js";
 import { t, tn } from "../i18n.js";
@@ -45,7 +47,7 @@ export function dealGroups(memberIds, { size, count }) {
  * `rounds()`: the session's rounds, in creation order; `showError(text)`: the panel's error
  * line; `plan(body)`: send a checked `round_plan` body.
  */
-export function setupPlanner(api, roster, { cohortId, rounds, showError, plan }) {
+export function setupPlanner(api, roster, { cohortId, sessionId = () => "", rounds, showError, plan }) {
   const el = {
     form: $("#breakout-plan-form"),
     heading: $("#breakout-plan-heading"),
@@ -75,6 +77,10 @@ export function setupPlanner(api, roster, { cohortId, rounds, showError, plan })
   let plans = [];
   /** What the plan selects show now (rebuilt only when it changes: an open select stays). */
   let plansSignature = "";
+  /** The session's prepared round (GET .../prepared-round), or null. */
+  let prepared = null;
+  /** The "earlier round" choice that means the prepared groups. */
+  const PREPARED = "prepared";
 
   /** The form's fields for the strategy chosen, and the choices the session offers now. */
   function render() {
@@ -99,11 +105,14 @@ export function setupPlanner(api, roster, { cohortId, rounds, showError, plan })
       .reverse();
     const selected = el.fromRound.value;
     el.fromRound.replaceChildren(
+      ...(prepared ? [new Option(t("breakouts.prepared", { groups: prepared.groups.length }), PREPARED)] : []),
       ...closed.map(({ r, n }) => new Option(t("breakouts.roundN", { n, groups: r.groups.length }), r.id)),
     );
-    if (selected && closed.some(({ r }) => r.id === selected)) el.fromRound.value = selected;
-    el.fromRound.disabled = closed.length === 0;
-    el.noEarlier.hidden = closed.length > 0;
+    if (selected && (closed.some(({ r }) => r.id === selected) || (prepared && selected === PREPARED))) {
+      el.fromRound.value = selected;
+    }
+    el.fromRound.disabled = closed.length === 0 && !prepared;
+    el.noEarlier.hidden = closed.length > 0 || Boolean(prepared);
     el.presentCount.textContent = tn("breakouts.presentCount", roster.presentParticipants().length);
   }
 
@@ -146,6 +155,14 @@ export function setupPlanner(api, roster, { cohortId, rounds, showError, plan })
     } catch (err) {
       console.warn("breakouts: could not read the saved programme plans", err);
     }
+    const sid = sessionId();
+    if (!sid) return;
+    try {
+      prepared = await api.preparedRound(sid);
+    } catch {
+      prepared = null; // none prepared (404)
+    }
+    render();
   }
 
   /** Say what is wrong and put the focus where it can be put right. */
@@ -174,6 +191,8 @@ export function setupPlanner(api, roster, { cohortId, rounds, showError, plan })
         body.plan_round = Number(el.planRound.value || 0);
       } else if (!el.fromRound.value) {
         return refuse(t("breakouts.noEarlierRound"), el.strategy);
+      } else if (el.fromRound.value === PREPARED) {
+        // No source named: the server takes the session's prepared round.
       } else {
         body.from_round = el.fromRound.value;
       }
