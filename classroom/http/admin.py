@@ -83,6 +83,7 @@ _NOTICES = {
     "memberAdded": "admin.member.added",
     "memberChanged": "admin.member.changed",
     "memberRemoved": "admin.member.removed",
+    "webhookDeleted": "admin.webhooks.deleted",
     "invited": "admin.invitations.sent",
 }
 

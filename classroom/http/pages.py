@@ -76,14 +76,17 @@ def error_page(
 async def index(request: web.Request) -> web.Response:
     """The front page: where a leader with a link, and an administrator, go from here."""
     t = Strings(pick_language(request))
-    brand = request.app[SETTINGS].brand
+    settings = request.app[SETTINGS]
+    links = [("/admin", t("index.admin"))]
+    if settings.oidc is not None:  # with sign-in, a leader finds their sessions without a link
+        links.insert(0, ("/auth/login?next=/me", t("index.signIn")))
     return error_page(
         request,
         200,
-        brand.name or t("app.name"),
-        t("index.body"),
+        settings.brand.name or t("app.name"),
+        t("index.bodySignIn") if settings.oidc is not None else t("index.body"),
         state="index",
-        links=[("/admin", t("index.admin"))],
+        links=links,
     )
 
 

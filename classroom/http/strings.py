@@ -182,7 +182,7 @@ EN: dict[str, str] = {
     "admin.webhooks.heading": "Webhooks",
     "admin.webhooks.intro": "Addresses that are sent a signed message when sessions start and "
     "end, people join and leave, rounds open and close, reports are ready and members are "
-    "erased. Register and delete them with the API (POST /api/v1/webhooks).",
+    "erased. Register them below or with the API (POST /api/v1/webhooks).",
     "admin.webhooks.url": "Address",
     "admin.webhooks.events": "Events",
     "admin.webhooks.created": "Registered",
@@ -192,6 +192,25 @@ EN: dict[str, str] = {
     "admin.webhooks.result.delivered": "delivered",
     "admin.webhooks.result.failed": "failed, tried again",
     "admin.webhooks.result.given_up": "given up",
+    "admin.webhooks.new": "Register a webhook",
+    "admin.webhooks.eventsHelp": "None ticked: every event.",
+    "admin.webhooks.description": "What it is for (optional)",
+    "admin.webhooks.register": "Register",
+    "admin.webhooks.createdNotice": "Registered: {url}. Events from now on are sent there.",
+    "admin.webhooks.secret": "Signing secret",
+    "admin.webhooks.secretOnce": "Copy it now into the receiver: it is shown only this once.",
+    "admin.webhooks.delete": "Delete",
+    "admin.webhooks.deleteConfirm": "Delete the webhook to {url}? Nothing more is sent there, "
+    "retries included.",
+    "admin.webhooks.deleted": "The webhook is deleted; nothing more is sent to it.",
+    "admin.webhooks.refused.invalid_url": "That is not an address a webhook can go to: it must "
+    "be a full https:// URL, without a user name, password or #fragment.",
+    "admin.webhooks.refused.https_required": "The address must start with https://.",
+    "admin.webhooks.refused.private_address": "The address is on a private, loopback or "
+    "link-local network; webhooks go to public addresses only.",
+    "admin.webhooks.refused.unresolvable": "That host name cannot be found.",
+    "admin.webhooks.refused.too_many": "There are {n} webhooks already, the most there may "
+    "be; delete one first.",
     "programme.link": "Plan the programme by hand",
     "programme.heading": "Programme: {name}",
     "programme.intro": "The groups of each round of a saved plan. Drag a person to another "
@@ -255,6 +274,9 @@ EN: dict[str, str] = {
     "index.body": "Have you been sent a link to a session? Open it from your e-mail or "
     "calendar: it takes you straight in.",
     "index.admin": "Administration",
+    "index.signIn": "Sign in",
+    "index.bodySignIn": "Sign in with your work account to see your sessions and join with "
+    "one click, or open the link you were sent by e-mail.",
     "join.mine": "My participation",
     "admin.session.linksMade": "Links ready for {n} people: copy them below, one by one or all at "
     "once.",
@@ -571,7 +593,7 @@ NB: dict[str, str] = {
     "admin.webhooks.heading": "Webhooks",
     "admin.webhooks.intro": "Adresser som får en signert melding når samlinger starter og "
     "slutter, folk kommer og går, runder åpnes og lukkes, rapporter er klare og deltakere "
-    "slettes. Registrer og slett dem med API-et (POST /api/v1/webhooks).",
+    "slettes. Registrer dem nedenfor eller med API-et (POST /api/v1/webhooks).",
     "admin.webhooks.url": "Adresse",
     "admin.webhooks.events": "Hendelser",
     "admin.webhooks.created": "Registrert",
@@ -581,6 +603,25 @@ NB: dict[str, str] = {
     "admin.webhooks.result.delivered": "levert",
     "admin.webhooks.result.failed": "feilet, prøves igjen",
     "admin.webhooks.result.given_up": "gitt opp",
+    "admin.webhooks.new": "Registrer en webhook",
+    "admin.webhooks.eventsHelp": "Ingen krysset av: alle hendelser.",
+    "admin.webhooks.description": "Hva den er til (valgfritt)",
+    "admin.webhooks.register": "Registrer",
+    "admin.webhooks.createdNotice": "Registrert: {url}. Hendelser fra nå av sendes dit.",
+    "admin.webhooks.secret": "Signeringsnøkkel",
+    "admin.webhooks.secretOnce": "Kopier den inn i mottakeren nå: den vises bare denne ene gangen.",
+    "admin.webhooks.delete": "Slett",
+    "admin.webhooks.deleteConfirm": "Slette webhooken til {url}? Ingenting mer sendes dit, "
+    "heller ikke nye forsøk.",
+    "admin.webhooks.deleted": "Webhooken er slettet; ingenting mer sendes til den.",
+    "admin.webhooks.refused.invalid_url": "Det er ikke en adresse en webhook kan gå til: den "
+    "må være en hel https://-adresse, uten brukernavn, passord eller #fragment.",
+    "admin.webhooks.refused.https_required": "Adressen må begynne med https://.",
+    "admin.webhooks.refused.private_address": "Adressen er på et privat, lokalt eller "
+    "link-local nett; webhooks går bare til offentlige adresser.",
+    "admin.webhooks.refused.unresolvable": "Det vertsnavnet finnes ikke.",
+    "admin.webhooks.refused.too_many": "Det finnes allerede {n} webhooks, så mange som det kan "
+    "være; slett én først.",
     "programme.link": "Planlegg programmet for hånd",
     "programme.heading": "Program: {name}",
     "programme.intro": "Gruppene i hver runde av en lagret plan. Dra en person til en annen "
@@ -647,6 +688,9 @@ NB: dict[str, str] = {
     "index.body": "Har du fått en lenke til en samling? Åpne den fra e-posten eller "
     "kalenderen din: den tar deg rett inn.",
     "index.admin": "Administrasjon",
+    "index.signIn": "Logg inn",
+    "index.bodySignIn": "Logg inn med jobbkontoen din for å se samlingene dine og bli med "
+    "med ett klikk, eller åpne lenken du fikk på e-post.",
     "join.mine": "Min deltakelse",
     "admin.session.linksMade": "Lenker klare for {n} personer: kopier dem nedenfor, én og én "
     "eller alle på en gang.",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from typing import Any
 
 from aiohttp import web
 
@@ -22,7 +23,7 @@ from classroom.domain.lifecycle import to_local
 from classroom.domain.models import DEFAULT_TIMEZONE, parse_time
 from classroom.http import admin, audit
 from classroom.http.api import read_json
-from classroom.http.auth import require
+from classroom.http.auth import AdminLogin, require
 from classroom.http.errors import ApiError
 from classroom.http.keys import SETTINGS, STORE
 from classroom.store.webhooks import LOG_LENGTH, MAX_ENDPOINTS, Endpoint
@@ -153,13 +154,19 @@ PAGE_ATTEMPTS = 5
 
 @routes.get("/admin/webhooks")
 async def admin_webhooks(request: web.Request) -> web.Response:
-    """The endpoints and their latest attempts (the admin login only: they are every
-    cohort's). Registering and deleting is the API's."""
+    """The endpoints and their latest attempts, a form to register one and a button to
+    delete each (the admin only: they are every cohort's)."""
     login, viewer = await admin.guard(request)
     if isinstance(viewer, web.Response):
         return viewer
     if not viewer.is_admin:
         return admin.message_page(request, login, 403, "admin.forbidden")
+    return await _admin_page(request, login)
+
+
+async def _admin_page(
+    request: web.Request, login: AdminLogin, *, status: int = 200, **extra: Any
+) -> web.Response:
     store = request.app[STORE].webhooks
     rows = []
     for endpoint in await store.endpoints():
@@ -176,4 +183,58 @@ async def admin_webhooks(request: web.Request) -> web.Response:
                 "attempts": attempts,
             }
         )
-    return admin.render(request, "admin/webhooks.html", login, {"rows": rows})
+    context = {"rows": rows, "events": rules.EVENTS, "form": {}, **extra}
+    return admin.render(request, "admin/webhooks.html", login, context, status=status)
+
+
+@routes.post("/admin/webhooks")
+async def admin_create_webhook(request: web.Request) -> web.Response:
+    """Register an endpoint from the admin page: the same checks as the API; the secret is
+    shown on the answering page, once."""
+    login, viewer, form = await admin.guarded_post(request)
+    if isinstance(viewer, web.Response):
+        return viewer
+    assert form is not None
+    if not viewer.is_admin:
+        return admin.message_page(request, login, 403, "admin.forbidden")
+    t = admin.strings_for(request, login)
+    url = str(form.get("url", "")).strip()
+    chosen = [str(e) for e in form.getall("events", []) if str(e) in rules.EVENTS]
+    events = tuple(chosen) or (rules.ALL,)
+    description = " ".join(str(form.get("description", "")).split())[:200]
+    try:
+        await check_url(request, url)
+        endpoint = await request.app[STORE].webhooks.create(url, events, description)
+    except ApiError as exc:
+        key = f"admin.webhooks.refused.{exc.code}"
+        error = t(key) if key in WEBHOOK_REFUSALS else t("admin.webhooks.refused.invalid_url")
+        return await _admin_page(request, login, status=400, error=error, form={"url": url})
+    except ValueError:
+        error = t("admin.webhooks.refused.too_many", n=MAX_ENDPOINTS)
+        return await _admin_page(request, login, status=409, error=error, form={"url": url})
+    await audit.record(
+        request, Action.webhook_create, f"{url} ({', '.join(events)})", endpoint_id=endpoint.id
+    )
+    return await _admin_page(request, login, status=201, created=endpoint.to_json(with_secret=True))
+
+
+@routes.post("/admin/webhooks/{wid}/delete")
+async def admin_delete_webhook(request: web.Request) -> web.Response:
+    login, viewer, _ = await admin.guarded_post(request)
+    if isinstance(viewer, web.Response):
+        return viewer
+    if not viewer.is_admin:
+        return admin.message_page(request, login, 403, "admin.forbidden")
+    endpoint = await request.app[STORE].webhooks.get(request.match_info["wid"])
+    if endpoint is None:
+        return admin.message_page(request, login, 404, "error.notFound")
+    await request.app[STORE].webhooks.delete(endpoint.id)
+    await audit.record(request, Action.webhook_delete, endpoint.url, endpoint_id=endpoint.id)
+    return admin.redirect(request, "/admin/webhooks?done=webhookDeleted")
+
+
+#: The refusals the admin page says in its own words (`admin.webhooks.refused.<code>`).
+WEBHOOK_REFUSALS = {
+    f"admin.webhooks.refused.{code}"
+    for code in ("invalid_url", "https_required", "private_address", "unresolvable")
+}

@@ -207,6 +207,10 @@ async def test_a_member_signs_in_sees_their_sessions_and_joins_with_one_click(ap
     cid, sid = await _cohort_with_session(app, "Ledere 2031", ["lea.leder@example.kommune.no"])
     await _cohort_with_session(app, "Someone else's", ["other@example.kommune.no"])
     async with app.browser() as http:
+        # With sign-in configured, the front page leads there first.
+        async with http.get(app.url + "/", headers={"Accept-Language": "nb"}) as front:
+            body = await front.text()
+        assert 'href="/auth/login?next=/me"' in body and "Logg inn" in body
         answer = await sign_in(app, http, "lea")
         assert answer.status == 303 and answer.headers["Location"] == "/me"
         async with http.get(app.url + "/me") as page:
