@@ -143,6 +143,18 @@ async def test_report_page_and_csv_after_a_session(server: ServerProcess, tmp_pa
             await pictures_shown(report, ["picture-colleagues"])
             assert await report.locator("#my-colleagues li").count() == 1
             await accessible(report, "the participant's own page")
+
+            # The same three pages in bokmål on a phone: readable, no page wider than it.
+            await report.set_viewport_size({"width": 390, "height": 844})
+            for url, where in (
+                (f"{server.base_url}/report/{token}", "the session report"),
+                (f"{server.base_url}/report/{token}/cohort", "the cohort report"),
+                (participant_url.replace("/join/", "/me/"), "the participant's own page"),
+            ):
+                await report.goto(url + "?lang=nb")
+                assert await report.evaluate("document.documentElement.lang") == "nb"
+                await accessible(report, f"{where} (bokmål, phone)")
+                assert await report.evaluate("document.documentElement.scrollWidth") <= 390
         except BaseException:
             saved = await screenshot_all(pages, "test_reports")
             print("screenshots:", *saved)
