@@ -37,11 +37,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from classroom.domain.models import format_time, is_id, new_id, utc_now
 from classroom.domain.webhooks import EVENT_ID_PREFIX, new_secret, wants
 from classroom.store import keys
+from classroom.store.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +225,10 @@ class WebhookStore:
                     STREAM_KEEP_MS,
                 ],
             )
+        except (RedisConnectionError, RedisTimeoutError, StoreUnavailable) as exc:
+            # Redis is down or restarting: its owner says so once; no traceback per event.
+            log.warning("webhook event %s not recorded: Redis unavailable (%s)", event, exc)
+            return None
         except Exception:
             log.warning("webhook event %s not recorded", event, exc_info=True)
             return None
