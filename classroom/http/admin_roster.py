@@ -5,6 +5,7 @@ page's language; every change is audited like the API's."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -60,9 +61,18 @@ async def _refused(
     return await admin.cohort_page(request, login, viewer, cid, status=400, member_errors=errors)
 
 
-@routes.post("/admin/cohorts/{cid}/members")
-async def admin_add_member(request: web.Request) -> web.Response:
-    cid = request.match_info["cid"]
+@dataclass(frozen=True, slots=True)
+class _Edit:
+    """A member form that passed the guard, the role and the field rules."""
+
+    login: AdminLogin
+    viewer: Viewer
+    t: Strings
+    values: dict[str, str]
+
+
+async def _edit(request: web.Request, cid: str) -> _Edit | web.Response:
+    """The checked form of an add or a change, or the page that says why not."""
     login, viewer, form = await guarded_post(request, cid)
     if isinstance(viewer, web.Response):
         return viewer
@@ -74,6 +84,16 @@ async def admin_add_member(request: web.Request) -> web.Response:
     errors = problems(t, values)
     if errors:
         return await _refused(request, login, viewer, cid, errors)
+    return _Edit(login, viewer, t, values)
+
+
+@routes.post("/admin/cohorts/{cid}/members")
+async def admin_add_member(request: web.Request) -> web.Response:
+    cid = request.match_info["cid"]
+    edit = await _edit(request, cid)
+    if isinstance(edit, web.Response):
+        return edit
+    values = edit.values
     try:
         member = await request.app[STORE].add_member(
             cid,
@@ -84,12 +104,11 @@ async def admin_add_member(request: web.Request) -> web.Response:
             role=Role(values["role"]),
         )
     except Conflict:
-        errors = [
-            f"{t('roster.field.email')}: {t('roster.row.email_taken', value=values['email'])}"
-        ]
-        return await _refused(request, login, viewer, cid, errors)
+        return await _refused(
+            request, edit.login, edit.viewer, cid, [_taken(edit.t, values["email"])]
+        )
     except NotFound:
-        return message_page(request, login, 404, "error.notFound")
+        return message_page(request, edit.login, 404, "error.notFound")
     await audit.record(
         request, AuditAction.member_create, f"role {member.role.value}", cohort_id=cid,
         member_id=member.id,
@@ -100,27 +119,18 @@ async def admin_add_member(request: web.Request) -> web.Response:
 @routes.post("/admin/cohorts/{cid}/members/{mid}")
 async def admin_change_member(request: web.Request) -> web.Response:
     cid, mid = request.match_info["cid"], request.match_info["mid"]
-    login, viewer, form = await guarded_post(request, cid)
-    if isinstance(viewer, web.Response):
-        return viewer
-    if not viewer.may(Permission.manage_roster, cid):
-        return message_page(request, login, 403, "admin.forbidden")
-    assert form is not None
-    t = strings_for(request, login)
-    values = member_form(form)
-    errors = problems(t, values)
-    if errors:
-        return await _refused(request, login, viewer, cid, errors)
-    changes: dict[str, Any] = {**values, "role": Role(values["role"])}
+    edit = await _edit(request, cid)
+    if isinstance(edit, web.Response):
+        return edit
+    changes: dict[str, Any] = {**edit.values, "role": Role(edit.values["role"])}
     try:
         await request.app[STORE].update_member(cid, mid, **changes)
     except Conflict:
-        errors = [
-            f"{t('roster.field.email')}: {t('roster.row.email_taken', value=values['email'])}"
-        ]
-        return await _refused(request, login, viewer, cid, errors)
+        return await _refused(
+            request, edit.login, edit.viewer, cid, [_taken(edit.t, edit.values["email"])]
+        )
     except NotFound:
-        return message_page(request, login, 404, "error.notFound")
+        return message_page(request, edit.login, 404, "error.notFound")
     await audit.record(
         request, AuditAction.member_update, ", ".join(FIELDS), cohort_id=cid, member_id=mid
     )
