@@ -3,9 +3,11 @@
 
 import { t } from "./i18n.js";
 
+// 1280x720: the top simulcast layer; the server forwards the quarter or half layer to small
+// tiles (media.js, CAMERA_LAYERS), so a large capture costs the thumbnails nothing.
 const VIDEO_CONSTRAINTS = {
-  width: { ideal: 640 },
-  height: { ideal: 360 },
+  width: { ideal: 1280 },
+  height: { ideal: 720 },
   frameRate: { ideal: 24, max: 30 },
 };
 const AUDIO_CONSTRAINTS = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };

@@ -17,8 +17,42 @@
 //                      (idle, reassigned, or the peer connection was replaced/closed)
 //   "connection-state" {state}  pc.connectionState
 //   "negotiation-error" {error}  an offer could not be answered
+//   "encodings"        {encodings}  the camera sender's encodings after they were (re)set:
+//                      [{rid, active, scaleResolutionDownBy, maxBitrate}] (one entry: no
+//                      simulcast)
+//
+// Simulcast: when the server's offer asks for the camera in layers (`a=simulcast:recv
+// q;h;f`), the browser's answer sends them and the camera sender has one encoding per rid,
+// low to high. `_configureCamera` gives each its scale and bitrate (CAMERA_LAYERS) and obeys
+// the server's `layers` message (`active` per rid): a layer nobody watches costs the
+// publisher no encoding and no upload. A browser that answers without simulcast has one
+// encoding, which is left as the browser set it.
 
 export const ICE_GATHERING_TIMEOUT_MS = 3_000;
+
+/**
+ * The camera's simulcast layers by rid (docs/protocol.md, `offer`): a quarter, half and full
+ * resolution of the capture (1280x720 gives 320x180 / 640x360 / 1280x720), with bitrates that
+ * keep a thumbnail cheap and the full layer sharp. Unknown rids are scaled by position.
+ */
+export const CAMERA_LAYERS = {
+  q: { scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  h: { scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  f: { scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+};
+export const CAMERA_MAX_FRAMERATE = 30;
+
+/** The parameters of encoding `index` of `count` (low to high) whose rid is `rid`. */
+export function layerParameters(rid, index, count) {
+  const known = CAMERA_LAYERS[rid];
+  if (known) return { ...known, maxFramerate: CAMERA_MAX_FRAMERATE };
+  const fromTop = count - 1 - index;
+  return {
+    scaleResolutionDownBy: 2 ** fromTop,
+    maxBitrate: Math.round(CAMERA_LAYERS.f.maxBitrate / 3 ** fromTop),
+    maxFramerate: CAMERA_MAX_FRAMERATE,
+  };
+}
 
 /** Resolve when ICE gathering is complete, or after `timeoutMs` with what there is. */
 export function waitForIceGathering(pc, timeoutMs = ICE_GATHERING_TIMEOUT_MS) {
@@ -56,7 +90,9 @@ export class MediaSession extends EventTarget {
     this.slots = {}; // mid -> {participant_id, kind} | null (from the last `tracks`)
     this.receivers = new Map(); // mid -> MediaStreamTrack (remote)
     this.attached = new Map(); // mid -> {participant_id, kind, track} as told to the UI
+    this.layers = {}; // rid -> active, from the server's last `layers` (absent: on)
     this._queue = Promise.resolve();
+    this._senderQueue = Promise.resolve(); // setParameters calls, one at a time
 
     this._listeners = [
       ["welcome", (e) => this._newPeerConnection(e.detail)],
@@ -65,6 +101,7 @@ export class MediaSession extends EventTarget {
       ["media_restart", (e) => this._newPeerConnection(e.detail)],
       ["offer", (e) => this._onOffer(e.detail)],
       ["tracks", (e) => this._onTracks(e.detail)],
+      ["layers", (e) => this._onLayers(e.detail)],
       [
         "state",
         (e) => {
@@ -96,6 +133,18 @@ export class MediaSession extends EventTarget {
         console.error(`media: replaceTrack(${kind}) failed`, err);
       }
     }
+  }
+
+  /** The camera sender's encodings now (for tests and debugging): [] before an offer. */
+  get cameraEncodings() {
+    const sender = this._publishSender("video");
+    if (!sender) return [];
+    return (sender.getParameters().encodings || []).map((e) => ({
+      rid: e.rid || null,
+      active: e.active !== false,
+      scaleResolutionDownBy: e.scaleResolutionDownBy ?? null,
+      maxBitrate: e.maxBitrate ?? null,
+    }));
   }
 
   /** Close the peer connection and detach everything. */
@@ -140,7 +189,9 @@ export class MediaSession extends EventTarget {
     this.publish = null;
     this.slots = {};
     this.receivers.clear();
+    this.layers = {}; // a new publication: every layer on until the server says otherwise
     this._queue = Promise.resolve();
+    this._senderQueue = Promise.resolve();
     this._reconcile(); // detaches everything
     if (old) {
       old.ontrack = null;
@@ -200,6 +251,8 @@ export class MediaSession extends EventTarget {
         tr.direction = "sendonly";
         const track = this.local[kind];
         if (tr.sender.track !== track) await tr.sender.replaceTrack(track);
+        // Before the answer: the layers then start with their own scale and bitrate.
+        if (kind === "video") await this._configureCamera(pc, gen);
       } else {
         if (tr.direction !== "recvonly" && tr.direction !== "inactive" && tr.direction !== "stopped") {
           tr.direction = "recvonly";
@@ -219,6 +272,42 @@ export class MediaSession extends EventTarget {
     if (!this.signaling.sendAnswer(pc.localDescription.sdp, msg.restart)) {
       console.warn("media: answer not sent, signalling is not connected");
     }
+  }
+
+  _onLayers(msg) {
+    this.layers = { ...this.layers, ...msg.video };
+    const pc = this.pc;
+    if (pc && this.publish) this._configureCamera(pc, this.generation);
+  }
+
+  /**
+   * Give the camera sender's simulcast encodings their scale, bitrate and frame rate, and
+   * `active` as the server's `layers` asks. Calls are chained: two setParameters in flight
+   * at once would fail (the second's transaction is stale). One encoding: nothing to do.
+   */
+  _configureCamera(pc, gen) {
+    const run = async () => {
+      if (this.pc !== pc || gen !== this.generation) return;
+      const sender = this._publishSender("video");
+      if (!sender) return;
+      const params = sender.getParameters();
+      const encodings = params.encodings || [];
+      if (encodings.length < 2) return;
+      encodings.forEach((e, i) => {
+        Object.assign(e, layerParameters(e.rid, i, encodings.length));
+        e.active = this.layers[e.rid] !== false;
+      });
+      try {
+        await sender.setParameters(params);
+      } catch (err) {
+        console.warn("media: could not set the camera's layers", err);
+        return;
+      }
+      if (this.pc !== pc) return;
+      this.dispatchEvent(new CustomEvent("encodings", { detail: { encodings: this.cameraEncodings } }));
+    };
+    this._senderQueue = this._senderQueue.then(run, run);
+    return this._senderQueue;
   }
 
   _onTracks(msg) {

@@ -28,7 +28,7 @@
 //                    in the room: chat, chat_history, hands, reaction, poll, screen_share,
 //                    spotlight, permissions, muted, camera_stopped, moderation;
 //                    media recovery: media_restart, media_failed; facilitators:
-//                    media_missing, media_missing_cleared, lobby
+//                    media_missing, media_missing_cleared, lobby; simulcast: layers
 //   "protocol-error" {reason, data} an incoming frame that does not fit the protocol
 
 export const PROTOCOL_VERSION = 1;
@@ -94,6 +94,10 @@ const STATUSES = new Set(["scheduled", "open", "live", "ended", "cancelled"]);
 const isObject = (x) => typeof x === "object" && x !== null && !Array.isArray(x);
 const isString = (x) => typeof x === "string";
 const isBool = (x) => typeof x === "boolean";
+/** A simulcast layer's rid (RFC 8851: alphanumerics, "-" and "_"; short). */
+const RID = /^[A-Za-z0-9_-]{1,16}$/;
+/** Largest width or height a `view` may report (docs/protocol.md, `view`). */
+export const VIEW_MAX_PX = 7680;
 
 function isParticipant(p) {
   return (
@@ -236,6 +240,8 @@ const VALIDATORS = {
   participant_updated: (m) => isParticipant(m.participant),
   participant_left: (m) => isString(m.participant_id),
   speaking: (m) => Array.isArray(m.participant_ids) && m.participant_ids.every(isString),
+  // Simulcast: which of this publisher's camera layers (by rid) someone needs now.
+  layers: (m) => isObject(m.video) && Object.entries(m.video).every(([rid, on]) => RID.test(rid) && isBool(on)),
   pong: (m) => typeof m.t === "number",
   error: (m) => isString(m.code),
   bye: (m) => isString(m.reason),
@@ -416,6 +422,15 @@ export class SignalingClient extends EventTarget {
     const body = { type: "answer", sdp };
     if (Number.isInteger(restart)) body.restart = restart;
     return this._send(body);
+  }
+
+  /**
+   * Tell the server at what size (device pixels) receive video slots are shown now:
+   * `slots` maps a mid to {width, height} or null (not shown). Only the slots in the map
+   * change (view.js sends what changed). Returns false when not joined.
+   */
+  sendView(slots) {
+    return this.joined && this._send({ type: "view", slots });
   }
 
   /**

@@ -24,6 +24,7 @@ import { SignalingClient } from "./protocol.js";
 import { MediaRecovery } from "./recovery.js";
 import { setupToolbar } from "./toolbar.js";
 import { createTile, hueOf, initials, layoutGrid, renderTile, VIDEO_SLOW_MS } from "./tiles.js";
+import { ViewReporter } from "./view.js";
 
 const rootEl = document.getElementById("app");
 const config = {
@@ -101,6 +102,7 @@ const app = {
   signaling: null,
   media: null,
   recovery: null,
+  view: null, // ViewReporter: tells the server how large each video is shown
   selfTile: null,
   local: {
     audio: null,
@@ -190,6 +192,15 @@ window.classroom = {
   },
   get media() {
     return app.media;
+  },
+  /** What `view` last told the server ({mid: {width, height} | null}) and how often. */
+  get view() {
+    const v = app.view;
+    return v ? { reported: { ...v.reported }, sent: v.sent } : null;
+  },
+  /** The camera's encodings ([{rid, active, scaleResolutionDownBy, maxBitrate}]). */
+  get encodings() {
+    return app.media ? app.media.cameraEncodings : [];
   },
   /** The in-place media recovery (recovery.js): {attempts, restarts, mediaWasUp}. */
   get recovery() {
@@ -992,6 +1003,7 @@ async function join() {
   app.signaling = signaling;
   app.media = media;
   app.recovery = recovery;
+  app.view = new ViewReporter(signaling, media);
 
   signaling.addEventListener("state", (e) => onConnectionState(e.detail));
   signaling.addEventListener("welcome", (e) => onWelcome(e.detail));
@@ -1074,9 +1086,12 @@ function endSession(reason) {
   const signaling = app.signaling;
   const media = app.media;
   const recovery = app.recovery;
+  const view = app.view;
   app.signaling = null;
   app.media = null;
   app.recovery = null;
+  app.view = null;
+  if (view) view.dispose();
   if (recovery) recovery.dispose();
   if (media) media.dispose();
   breakouts.detach();

@@ -1,0 +1,250 @@
+"""Three real Chromium in one session, publishing their cameras in simulcast layers: each
+subscriber gets the layer its tiles show (a thumbnail the small one, the spotlight the large
+one, switching when the facilitator moves the spotlight), the publisher pauses a layer
+nobody watches, and everyone hears the others.
+
+To spare the machine's two cores the cameras capture 640x360 (an init script narrows
+room.js's 1280x720 request; the fake camera then really captures 640x360), so the layers are
+160x90 / 320x180 / 640x360. Chromium sends only two layers for a 640x360 capture unless its
+resolution-based layer limit is off (`WebRTC-LegacySimulcastLayerLimit`), which is what a real
+720p camera gets anyway.
+
+The third leader's browser is made one that cannot simulcast: the simulcast lines are taken
+out of the offers it receives (as an older browser would not understand them), so it sends
+one stream; the others must still show its video.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Page
+
+from classroom.demo import run_demo
+from tests.e2e.browser import browsers
+from tests.e2e.test_live_classroom import screenshot_all
+from tests.support.server import ADMIN_TOKEN, ServerProcess
+
+pytestmark = pytest.mark.e2e
+
+SIMULCAST_ARGS = ["--force-fieldtrials=WebRTC-LegacySimulcastLayerLimit/Disabled/"]
+
+#: The cameras capture 640x360 whatever the page asks for.
+CAPTURE_640x360 = """
+(() => {
+  const md = navigator.mediaDevices;
+  if (!md) return;
+  const original = md.getUserMedia.bind(md);
+  md.getUserMedia = (c) => {
+    if (c && c.video) {
+      const v = typeof c.video === "object" ? c.video : {};
+      c = { ...c, video: { ...v, width: { ideal: 640 }, height: { ideal: 360 } } };
+    }
+    return original(c);
+  };
+})();
+"""
+
+#: A browser without simulcast: the offers it is given lose their rid/simulcast lines.
+NO_SIMULCAST = """
+(() => {
+  const original = RTCPeerConnection.prototype.setRemoteDescription;
+  RTCPeerConnection.prototype.setRemoteDescription = function (d) {
+    if (d && typeof d.sdp === "string") {
+      const lines = d.sdp.split("\\r\\n");
+      d = { type: d.type, sdp: lines.filter((l) => !/^a=(rid|simulcast):/.test(l)).join("\\r\\n") };
+    }
+    return original.call(this, d);
+  };
+})();
+"""
+
+#: Per receive slot (mid) what arrives, per camera layer (rid) what is sent.
+STATS_JS = """
+async () => {
+  const pc = window.classroom && window.classroom.pc;
+  if (!pc) return null;
+  const report = await pc.getStats();
+  const video = {}, audio = {}, out = {};
+  report.forEach((r) => {
+    if (r.type === 'inbound-rtp' && r.kind === 'video') {
+      video[r.mid] = {frames: r.framesDecoded || 0, height: r.frameHeight || 0};
+    } else if (r.type === 'inbound-rtp' && r.kind === 'audio') {
+      audio[r.mid] = {packets: r.packetsReceived || 0, energy: r.totalAudioEnergy || 0};
+    } else if (r.type === 'outbound-rtp' && r.kind === 'video' && r.rid) {
+      out[r.rid] = {packets: r.packetsSent || 0, height: r.frameHeight || 0};
+    }
+  });
+  return {video, audio, out, slots: window.classroom.slots,
+          view: window.classroom.view, encodings: window.classroom.encodings};
+}
+"""
+
+Stats = dict[str, Any]
+
+
+async def stats(page: Page) -> Stats:
+    result: Stats | None = await page.evaluate(STATS_JS)
+    assert result is not None, "the page has no peer connection"
+    return result
+
+
+async def until(page: Page, check: Callable[[Stats], bool], timeout: float, what: str) -> Stats:
+    """Poll the page's stats until `check` holds; fail with the last ones."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = await stats(page)
+        if check(last):
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}; last: {last}")
+        await asyncio.sleep(0.25)
+
+
+def video_mid(s: Stats, participant_id: str) -> str | None:
+    """The receive slot that carries this participant's camera now."""
+    for mid, slot in s["slots"].items():
+        if slot["participant_id"] == participant_id and slot["kind"] == "video":
+            return str(mid)
+    return None
+
+
+def shown_at(s: Stats, participant_id: str) -> int:
+    """The height this page last told the server it shows the participant's camera at."""
+    mid = video_mid(s, participant_id)
+    size = s["view"]["reported"].get(mid) if mid is not None and s["view"] else None
+    return int(size["height"]) if size else 0
+
+
+def receiving(s: Stats, participant_id: str) -> dict[str, int]:
+    mid = video_mid(s, participant_id)
+    return s["video"].get(mid, {"frames": 0, "height": 0}) if mid is not None else {}
+
+
+async def test_each_subscriber_gets_the_layer_its_tiles_show(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    demo = await run_demo(server.base_url, 2, ADMIN_TOKEN)
+    urls = [demo["facilitator_url"], *demo["participant_urls"]]
+    async with browsers(3, tmp_path, extra_args=SIMULCAST_ARGS) as opened:
+        pages = [page for _, page in opened]
+        fac, ola, ase = pages
+        try:
+            for context, _ in opened:
+                await context.add_init_script(CAPTURE_640x360)
+            await opened[2][0].add_init_script(NO_SIMULCAST)
+            for page, url in zip(pages, urls, strict=True):
+                await page.goto(url + "?autojoin=1")
+            for page in pages:
+                await page.wait_for_function(
+                    "document.body.dataset.state === 'in-room'", timeout=15000
+                )
+            ids = [await page.evaluate("window.classroom.participantId") for page in pages]
+            fac_id, ola_id, ase_id = ids
+
+            # Publishing: the two simulcast browsers send three layers, low to high.
+            for page in (fac, ola):
+                s = await until(
+                    page,
+                    lambda s: (
+                        [e["rid"] for e in s["encodings"]] == ["q", "h", "f"]
+                        and {r: o["height"] for r, o in s["out"].items()}
+                        == {"q": 90, "h": 180, "f": 360}
+                        and all(o["packets"] > 20 for o in s["out"].values())
+                    ),
+                    20,
+                    "three layers sent (160x90, 320x180, 640x360)",
+                )
+                assert [e["scaleResolutionDownBy"] for e in s["encodings"]] == [4, 2, 1]
+                assert [e["maxBitrate"] for e in s["encodings"]] == [150_000, 500_000, 1_500_000]
+            # The browser without simulcast sends one stream.
+            s = await stats(ase)
+            assert len(s["encodings"]) == 1 and s["out"] == {}, s
+
+            # Everyone hears the two others: three speakers, packets and energy growing.
+            heard: set[str] = set()
+            for page in pages:
+                first = await until(
+                    page,
+                    lambda s: sum(1 for a in s["audio"].values() if a["packets"] > 0) >= 2,
+                    20,
+                    "audio from the two others",
+                )
+                grown = await until(
+                    page,
+                    lambda s, first=first: (
+                        sum(
+                            1
+                            for mid, a in s["audio"].items()
+                            if mid in first["audio"]
+                            and first["audio"][mid]["packets"] > 0
+                            and a["packets"] > first["audio"][mid]["packets"] + 20
+                            and a["energy"] > first["audio"][mid]["energy"]
+                        )
+                        >= 2
+                    ),
+                    15,
+                    "audio packets and energy growing on two slots",
+                )
+                for mid, slot in grown["slots"].items():
+                    if slot["kind"] == "audio" and grown["audio"].get(mid, {}).get("packets"):
+                        heard.add(slot["participant_id"])
+            assert heard == set(ids), f"heard {heard}, expected all of {ids}"
+
+            # The leader without simulcast is seen by the others (one layer for everyone).
+            for page in (fac, ola):
+                await until(
+                    page,
+                    lambda s: (
+                        receiving(s, ase_id).get("frames", 0) > 10
+                        and receiving(s, ase_id).get("height") == 360
+                    ),
+                    20,
+                    "the single-stream camera decoding at 640x360",
+                )
+
+            # The facilitator spotlights Ola: on Åse's page Ola is on the stage (large) and
+            # the facilitator a thumbnail in the strip below it.
+            await fac.evaluate(f"window.classroom.signaling.spotlight({ola_id!r})")
+
+            def spotlit(big: str, small: str) -> Callable[[Stats], bool]:
+                def check(s: Stats) -> bool:
+                    return (
+                        shown_at(s, big) > 180
+                        and 0 < shown_at(s, small) <= 180
+                        and receiving(s, big).get("height") == 360
+                        and 0 < receiving(s, small).get("height", 0) <= 180
+                    )
+
+                return check
+
+            s = await until(ase, spotlit(ola_id, fac_id), 20, "Ola large and the facilitator small")
+            print("spotlight on Ola, Åse's view:", s["view"], s["video"])
+            # Nobody shows the facilitator large now: its full layer is paused at the source.
+            await until(
+                fac,
+                lambda s: [e["active"] for e in s["encodings"]] == [True, True, False],
+                10,
+                "the facilitator's full layer paused (`layers`)",
+            )
+
+            # The spotlight moves to the facilitator: the layers switch round.
+            await fac.evaluate(f"window.classroom.signaling.spotlight({fac_id!r})")
+            s = await until(ase, spotlit(fac_id, ola_id), 20, "the facilitator large, Ola small")
+            print("spotlight on the facilitator, Åse's view:", s["view"], s["video"])
+            await until(
+                fac,
+                lambda s: all(e["active"] for e in s["encodings"]),
+                10,
+                "the facilitator's full layer on again",
+            )
+        except BaseException:
+            saved = await screenshot_all(pages, "test_simulcast")
+            print("screenshots:", *saved)
+            print(server.log_text()[-4000:])
+            raise
