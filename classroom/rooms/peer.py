@@ -36,7 +36,13 @@ from classroom.rooms import aiortc_hooks
 from classroom.rooms.forwarding import AudioLevelSink, Publication, SendSlot
 from classroom.rooms.media_stats import PublisherStats, SubscriberReports
 from classroom.rooms.rtp import ExtensionLayout, OutboundStream
-from classroom.rooms.sdp import advertise_public_ip, enable_opus_fec
+from classroom.rooms.sdp import (
+    advertise_public_ip,
+    answered_simulcast,
+    enable_opus_fec,
+    offer_simulcast,
+    strip_simulcast,
+)
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +146,12 @@ class Peer:
         self.ever_connected = False
         self._receivers: dict[str, Any] = {}
         self._publisher_stats = PublisherStats()
+        #: The camera's receive transceiver (None for an observer): its m-section is
+        #: offered in simulcast layers.
+        self._camera: RTCRtpTransceiver | None = None
+        #: The camera layers the client's answer said it sends (`a=simulcast:send`, low to
+        #: high); empty: one stream.
+        self.simulcast_layers: list[str] = []
 
         @self.pc.on("connectionstatechange")
         def _on_state() -> None:
@@ -178,6 +190,7 @@ class Peer:
         return "dtls_timeout"
 
     def start(self) -> None:
+        aiortc_hooks.install_mid_routing()
         if self.publishes:
             for kind in PUBLISHED_KINDS:
                 media_kind = "audio" if kind == "audio" else "video"
@@ -202,6 +215,8 @@ class Peer:
                 )
                 self.publications[kind] = publication
                 self._receivers[kind] = receiver
+                if kind == "video":
+                    self._camera = transceiver
                 self._pending.append(("publish-" + kind, transceiver))
         # The whole pool now, in the first offer: it is never renegotiated afterwards.
         for kind, count in (("audio", self.pool.audio), ("video", self.pool.video)):
@@ -241,6 +256,8 @@ class Peer:
         offer = await self.pc.createOffer()
         await self.pc.setLocalDescription(offer)
         sdp = enable_opus_fec(self.pc.localDescription.sdp)
+        if self._camera is not None and self._camera.mid is not None:
+            sdp = offer_simulcast(sdp, self._camera.mid)
         if self._ice.public_ip:
             sdp = advertise_public_ip(sdp, self._ice.public_ip)
         for tag, transceiver in self._pending:
@@ -256,10 +273,17 @@ class Peer:
             raise NegotiationError("answer_timeout", "no answer to the offer in time") from exc
         finally:
             self._answer = None
+        rid_ids: dict[str, int] = {}
+        if self._camera is not None and self._camera.mid is not None:
+            layers, rid_ids = answered_simulcast(answer, self._camera.mid)
+            self.simulcast_layers = layers if rid_ids else []
+            answer = strip_simulcast(answer)
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
         except Exception as exc:
             raise NegotiationError("bad_sdp", f"the answer could not be applied: {exc}") from exc
+        if self._camera is not None:
+            aiortc_hooks.negotiate_rid_extensions(self._camera, rid_ids)
         for tag, transceiver in self._pending:
             if tag.startswith("slot-"):
                 self.slots.append(self._make_slot(tag.removeprefix("slot-"), transceiver))
