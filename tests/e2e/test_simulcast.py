@@ -71,7 +71,9 @@ async () => {
   if (!pc) return null;
   const report = await pc.getStats();
   const video = {}, audio = {}, out = {};
+  let bwe = null;
   report.forEach((r) => {
+    if (r.type === 'candidate-pair' && r.nominated) bwe = r.availableOutgoingBitrate ?? null;
     if (r.type === 'inbound-rtp' && r.kind === 'video') {
       video[r.mid] = {frames: r.framesDecoded || 0, height: r.frameHeight || 0};
     } else if (r.type === 'inbound-rtp' && r.kind === 'audio') {
@@ -80,7 +82,7 @@ async () => {
       out[r.rid] = {packets: r.packetsSent || 0, height: r.frameHeight || 0};
     }
   });
-  return {video, audio, out, slots: window.classroom.slots,
+  return {bwe, video, audio, out, slots: window.classroom.slots,
           view: window.classroom.view, encodings: window.classroom.encodings};
 }
 """
