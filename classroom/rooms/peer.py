@@ -40,7 +40,6 @@ from classroom.rooms.sdp import (
     advertise_public_ip,
     answered_simulcast,
     enable_opus_fec,
-    offer_camera_bitrates,
     offer_simulcast,
     strip_simulcast,
 )
@@ -259,7 +258,6 @@ class Peer:
         sdp = enable_opus_fec(self.pc.localDescription.sdp)
         if self._camera is not None and self._camera.mid is not None:
             sdp = offer_simulcast(sdp, self._camera.mid)
-            sdp = offer_camera_bitrates(sdp, self._camera.mid)
         if self._ice.public_ip:
             sdp = advertise_public_ip(sdp, self._ice.public_ip)
         for tag, transceiver in self._pending:
