@@ -14,6 +14,7 @@ directly, never through `getattr` with a default that would hide a rename.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import inspect
 import logging
@@ -50,6 +51,7 @@ from aiortc.rtp import (
     RtcpSrPacket,
     RtpPacket,
     pack_remb_fci,
+    unpack_remb_fci,
     unwrap_rtx,
 )
 
@@ -340,7 +342,8 @@ class SenderHook:
     aiortc's sender keeps answering with RTCP sender reports (from the counters we update)
     and computes RTT from receiver reports; NACKs and PLI/FIR come to the callbacks, and
     each receiver report about our stream to `on_receiver_report(fraction_lost,
-    cumulative packets_lost, jitter in RTP clock units, round-trip seconds or None)`.
+    cumulative packets_lost, jitter in RTP clock units, round-trip seconds or None)`, and
+    each REMB (bits per second the subscriber estimates it can receive) to `on_remb`.
     """
 
     __slots__ = ("_dtls", "_ice", "_packets", "_reported", "_send_rtp", "mid", "sender", "ssrc")
@@ -352,6 +355,7 @@ class SenderHook:
         on_nack: Callable[[list[int]], Awaitable[None]],
         on_keyframe_request: Callable[[], None],
         on_receiver_report: Callable[[int, int, int, float | None], None] | None = None,
+        on_remb: Callable[[int], None] | None = None,
     ) -> None:
         self.sender = sender
         self.mid = mid
@@ -368,6 +372,12 @@ class SenderHook:
                 return
             if isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
                 on_keyframe_request()
+                return
+            if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+                # REMB (the subscriber's receive estimate for all our streams to it).
+                if on_remb is not None:
+                    with contextlib.suppress(ValueError):
+                        on_remb(unpack_remb_fci(packet.fci)[0])
                 return
             if on_receiver_report is not None and isinstance(packet, RtcpRrPacket | RtcpSrPacket):
                 for report in packet.reports:

@@ -107,6 +107,8 @@ class Peer:
         pool: SlotPool | None = None,
         sending: dict[str, bool] | None = None,
         on_connected: Callable[[], None] | None = None,
+        on_layers_changed: Callable[[Publication], None] | None = None,
+        on_estimate: Callable[[float], None] | None = None,
     ) -> None:
         self.participant_id = participant_id
         self.publishes = publishes
@@ -120,6 +122,10 @@ class Peer:
         self._on_failed = on_failed
         self._on_audio_level = on_audio_level
         self._on_connected = on_connected
+        self._on_layers_changed = on_layers_changed
+        self._on_estimate = on_estimate
+        #: The subscriber's newest bandwidth estimate (REMB), bits per second.
+        self.estimate_bps: float | None = None
         servers = [
             RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
             for s in ice.servers
@@ -210,6 +216,7 @@ class Peer:
                     active=kind != "screen",
                     on=self._sending.get(kind, True),
                 )
+                publication.on_layers_changed = self._on_layers_changed
                 aiortc_hooks.tap_receiver(
                     receiver, publication.on_packet, metrics.NACK_REQUESTS.labels("out").inc
                 )
@@ -308,12 +315,20 @@ class Peer:
         def on_keyframe_request() -> None:
             holder[0].keyframe_requested()
 
+        def on_remb(bps: int) -> None:
+            # Every video slot hears the same REMB (it names all their SSRCs): one change.
+            if bps != self.estimate_bps:
+                self.estimate_bps = bps
+                if self._on_estimate is not None:
+                    self._on_estimate(float(bps))
+
         hook = aiortc_hooks.SenderHook(
             transceiver.sender,
             mid,
             on_nack,
             on_keyframe_request,
             SubscriberReports(kind, CLOCK_RATES[kind]),
+            on_remb if kind == "video" else None,
         )
         slot = SendSlot(kind, mid, stream, hook)
         slot.negotiated = True
