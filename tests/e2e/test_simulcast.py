@@ -99,13 +99,51 @@ async def stats(page: Page) -> Stats:
 async def until(page: Page, check: Callable[[Stats], bool], timeout: float, what: str) -> Stats:
     """Poll the page's stats until `check` holds; fail with the last ones."""
     deadline = time.monotonic() + timeout
+    started = time.monotonic()
     while True:
         last = await stats(page)
         if check(last):
+            print(f"{what}: {time.monotonic() - started:.1f} s")
             return last
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}; last: {last}")
         await asyncio.sleep(0.25)
+
+
+#: view.js's pure part, run in the page: sizes per slot from what is shown, and the diff sent.
+VIEW_RULES_JS = """
+async () => {
+  const { slotSizes, viewChanges } = await import('/static/js/view.js');
+  const a = {kind: 'video'}, b = {kind: 'video'};
+  const tracks = {'5': a, '6': b, '7': undefined};
+  const of = (mid) => tracks[mid];
+  const shown = [{track: a, width: 200, height: 112.4}, {track: a, width: 900, height: 506},
+                 {track: {}, width: 50, height: 50}];
+  return {
+    sizes: slotSizes(['5', '6', '7'], of, shown, false, 2),
+    hidden: slotSizes(['5', '6'], of, shown, true, 1),
+    huge: slotSizes(['5'], of, [{track: a, width: 9000, height: 5000}], false, 1),
+    changes: viewChanges({'5': {width: 1, height: 2}, '6': null, '8': null},
+                         {'5': {width: 1, height: 2}, '6': {width: 3, height: 4}, '7': null}),
+  };
+}
+"""
+
+
+async def until_still(page: Page, mids: list[str], still_for: float, timeout: float) -> Stats:
+    """Poll until the frames decoded on `mids` have not moved for `still_for` seconds."""
+    deadline = time.monotonic() + timeout
+    last = await stats(page)
+    since = time.monotonic()
+    while True:
+        await asyncio.sleep(0.25)
+        now = await stats(page)
+        if any(now["video"][m]["frames"] != last["video"][m]["frames"] for m in mids):
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= still_for:
+            return now
+        if time.monotonic() > deadline:
+            raise AssertionError(f"frames on {mids} still moving after {timeout} s: {now}")
 
 
 def video_mid(s: Stats, participant_id: str) -> str | None:
@@ -148,6 +186,15 @@ async def test_each_subscriber_gets_the_layer_its_tiles_show(
                 )
             ids = [await page.evaluate("window.classroom.participantId") for page in pages]
             fac_id, ola_id, ase_id = ids
+
+            # What view.js reports for what is on the page: the largest element showing a
+            # slot's track, in device pixels (clamped); a hidden page shows nothing; only
+            # changed entries are sent.
+            rules = await ase.evaluate(VIEW_RULES_JS)
+            assert rules["sizes"] == {"5": {"width": 1800, "height": 1012}, "6": None, "7": None}
+            assert rules["hidden"] == {"5": None, "6": None}
+            assert rules["huge"] == {"5": {"width": 7680, "height": 5000}}
+            assert rules["changes"] == {"6": {"width": 3, "height": 4}, "7": None}
 
             # Publishing: the two simulcast browsers send three layers, low to high.
             for page in (fac, ola):
@@ -225,7 +272,7 @@ async def test_each_subscriber_gets_the_layer_its_tiles_show(
 
                 return check
 
-            s = await until(ase, spotlit(ola_id, fac_id), 20, "Ola large and the facilitator small")
+            s = await until(ase, spotlit(ola_id, fac_id), 30, "Ola large and the facilitator small")
             print("spotlight on Ola, Åse's view:", s["view"], s["video"])
             # Nobody shows the facilitator large now: its full layer is paused at the source.
             await until(
@@ -237,13 +284,35 @@ async def test_each_subscriber_gets_the_layer_its_tiles_show(
 
             # The spotlight moves to the facilitator: the layers switch round.
             await fac.evaluate(f"window.classroom.signaling.spotlight({fac_id!r})")
-            s = await until(ase, spotlit(fac_id, ola_id), 20, "the facilitator large, Ola small")
+            s = await until(ase, spotlit(fac_id, ola_id), 30, "the facilitator large, Ola small")
             print("spotlight on the facilitator, Åse's view:", s["view"], s["video"])
             await until(
                 fac,
                 lambda s: all(e["active"] for e in s["encodings"]),
                 10,
                 "the facilitator's full layer on again",
+            )
+
+            # Åse's room is not shown (every video hidden): her slots are reported null and
+            # get no video; shown again, it flows again.
+            await ase.evaluate("document.getElementById('room').hidden = true")
+            hidden = await until(
+                ase,
+                lambda s: all(v is None for v in s["view"]["reported"].values()),
+                5,
+                "every slot reported as not shown",
+            )
+            mids = list(hidden["view"]["reported"])
+            paused = await until_still(ase, mids, 1.5, 10)
+            await ase.evaluate("document.getElementById('room').hidden = false")
+            await until(
+                ase,
+                lambda s, p=paused: all(
+                    s["video"][mid]["frames"] > p["video"][mid]["frames"] + 10
+                    for mid in p["view"]["reported"]
+                ),
+                15,
+                "frames again once the tiles are shown",
             )
         except BaseException:
             saved = await screenshot_all(pages, "test_simulcast")
