@@ -45,8 +45,9 @@ class Layer:
         self._window_start = now
         self._window_bytes = 0
 
-    def count(self, octets: int, now: float) -> None:
-        """One packet of `octets` payload bytes arrived."""
+    def count(self, octets: int, now: float) -> bool:
+        """One packet of `octets` payload bytes arrived; True when a bitrate window ended
+        (about once a second: the moment to look at the other layers too)."""
         self.last_packet_at = now
         self._window_bytes += octets
         elapsed = now - self._window_start
@@ -54,6 +55,8 @@ class Layer:
             self.bitrate = self._window_bytes * 8 / elapsed
             self._window_bytes = 0
             self._window_start = now
+            return True
+        return False
 
     @property
     def effective_height(self) -> int:

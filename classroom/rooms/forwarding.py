@@ -141,6 +141,7 @@ class SendSlot:
         self._set_layer(None)
         if self.source is not None:
             self.source.slots.remove(self)
+            self.source.demand_changed = True
             metrics.SUBSCRIPTIONS.labels(self.source.kind).dec()
         self.source = publication
         self.stream.rebase()
@@ -148,6 +149,7 @@ class SendSlot:
         self._waiting_since = None
         if publication is not None:
             publication.slots.append(self)
+            publication.demand_changed = True
             metrics.SUBSCRIPTIONS.labels(publication.kind).inc()
             if self.target is not None:
                 self.target = publication.default_layer()
@@ -164,6 +166,8 @@ class SendSlot:
             return
         self.target = rid
         source = self.source
+        if source is not None:
+            source.demand_changed = True
         if rid is None:
             # Hidden: nothing goes out, and a decoder needs a keyframe to show it again.
             self._set_layer(None)
@@ -368,6 +372,13 @@ class Publication:
         #: layer choice of the slots carrying this publication).
         self.on_layers_changed: Callable[[Publication], None] | None = None
         self._keyframe_rids: set[str | None] = set()
+        #: Which layers slots target changed since the room last told the publisher
+        #: (`layers`); and the layers the room has switched off at the publisher, which
+        #: stay choosable although they send nothing.
+        self.demand_changed = False
+        self.paused_rids: frozenset[str] = frozenset()
+        #: Layers that stopped by themselves (the browser's own adaptation): not chosen.
+        self._idle_rids: set[str] = set()
         self.packets = 0
         self._request_keyframe = request_keyframe
         self._on_audio_level = on_audio_level
@@ -433,9 +444,31 @@ class Publication:
         return sum(1 for slot in self.slots if slot.awaiting_keyframe)
 
     def layer_options(self) -> list[Layer]:
-        """Its video layers, low to high (the screen: only the highest)."""
-        layers = sorted(self.layers.values(), key=Layer.sort_key)
+        """Its video layers that can be forwarded, low to high (the screen: only the
+        highest): sending, or paused by us (`paused_rids`, switched on when chosen). A
+        layer the publisher stopped by itself (a browser short of bandwidth or CPU drops
+        its top layer) is left out until it sends again."""
+        layers = sorted(
+            (
+                layer
+                for rid, layer in self.layers.items()
+                if rid not in self._idle_rids or rid in self.paused_rids
+            ),
+            key=Layer.sort_key,
+        )
         return layers[-1:] if self.kind == "screen" else layers
+
+    def _check_idle_layers(self, now: float) -> bool:
+        """Note layers that stopped or started again by themselves; True if any did."""
+        idle = {
+            rid
+            for rid, layer in self.layers.items()
+            if now - layer.last_packet_at > PUBLISHER_IDLE_S
+        }
+        if idle == self._idle_rids:
+            return False
+        self._idle_rids = idle
+        return True
 
     def default_layer(self) -> str:
         """The layer a slot starts with before the layer choice has run: the highest up to
@@ -554,7 +587,9 @@ class Publication:
                 layer = self.layers[rid] = Layer(rid, packet.ssrc, now)
                 if self.on_layers_changed is not None:
                     self.on_layers_changed(self)
-            layer.count(payload_len, now)
+            if layer.count(payload_len, now) and self._check_idle_layers(now):
+                if self.on_layers_changed is not None:
+                    self.on_layers_changed(self)
             # In order, or late: a keyframe start up to MAX_LATE_PACKETS older than the
             # layer's newest packet arrived late (retransmitted after a loss, or reordered),
             # after packets that followed it, and no slot can start there. Further back is

@@ -521,6 +521,11 @@ class SessionMedia:
         # No await until the swap is complete: forwarding never sees half of it.
         participant.peer = peer
         participant.last_tracks = {}
+        # A new connection's encodings all start on; the held-back switch-off is moot.
+        participant.layers_sent = {}
+        if participant.layers_timer is not None:
+            participant.layers_timer.cancel()
+            participant.layers_timer = None
         peer.start()
         for kind, publication in old.publications.items():
             fresh = peer.publications.get(kind)
@@ -570,14 +575,17 @@ class SessionMedia:
         subscriber.estimate_used = subscriber.estimate_bps
         subscriber.estimate_used_at = time.monotonic()
         chosen = choose_layers(subscriber.view, options, subscriber.estimate_bps)
-        touched: dict[int, Publication] = {}
         for mid, rid in chosen.items():
-            slot = slots[mid]
-            slot.set_target(rid)
-            if slot.source is not None:
-                touched[id(slot.source)] = slot.source
-        for publication in touched.values():
-            self.update_layer_demand(publication)
+            slots[mid].set_target(rid)
+        self.update_layer_demands()
+
+    def update_layer_demands(self) -> None:
+        """`update_layer_demand` for every camera whose slots changed (re-pointed, another
+        target): a few checks per participant, so a whole room's rebalance stays cheap."""
+        for participant in tuple(self.participants.values()):
+            publication = participant.peer.publications.get("video")
+            if publication is not None and publication.demand_changed:
+                self.update_layer_demand(publication)
 
     def estimate_changed(self, subscriber: Participant, bps: float) -> None:
         """A REMB from the subscriber: the choice re-runs when it moved enough, at most
@@ -596,7 +604,8 @@ class SessionMedia:
         for participant in tuple(self.participants.values()):
             if any(slot.source is publication for slot in participant.peer.slots):
                 self.choose_layers(participant)
-        self.update_layer_demand(publication)
+        publication.demand_changed = True
+        self.update_layer_demands()
 
     def update_layer_demand(self, publication: Publication) -> None:
         """Send the publisher `layers` if what the session needs of its camera changed.
@@ -604,6 +613,7 @@ class SessionMedia:
         The lowest layer stays on whatever happens: it costs little, and a newcomer's
         first picture need not wait for an encoder to start. A layer needed is switched on
         at once; one no longer needed goes off LAYER_OFF_DELAY_S later, if still unneeded."""
+        publication.demand_changed = False
         publisher = self.participants.get(publication.participant_id)
         if publisher is None or publication.kind != "video":
             return
@@ -612,13 +622,13 @@ class SessionMedia:
         rids = publisher.peer.simulcast_layers
         if not rids:
             return
-        needed = {slot.target for slot in publication.slots if slot.target is not None}
-        wanted = {rid: rid in needed or rid == rids[0] for rid in rids}
+        wanted = self._wanted_layers(publication, rids)
         # Before the first `layers` the browser sends every layer it answered with.
         sent = publisher.layers_sent or dict.fromkeys(rids, True)
         now_state = {rid: wanted[rid] or sent.get(rid, True) for rid in rids}
-        if now_state != sent or not publisher.layers_sent:
-            publisher.layers_sent = now_state
+        publisher.layers_sent = now_state
+        if now_state != sent:
+            publication.paused_rids = frozenset(r for r, on in now_state.items() if not on)
             metrics.LAYERS_MESSAGES.inc()
             publisher.listener.layers_changed(dict(now_state))
         if now_state != wanted and publisher.layers_timer is None:
@@ -627,15 +637,26 @@ class SessionMedia:
                 LAYER_OFF_DELAY_S, self._layers_off, publisher, publication
             )
 
+    @staticmethod
+    def _wanted_layers(publication: Publication, rids: list[str]) -> dict[str, bool]:
+        """Which of the answered layers stay on: those a slot targets, the lowest, and any
+        that has not arrived yet (a browser starts its top layers seconds after the first,
+        as its bandwidth estimate ramps up; one switched off before it arrives would never
+        arrive, and so never become a choice)."""
+        needed = {slot.target for slot in publication.slots if slot.target is not None}
+        return {
+            rid: rid in needed or rid == rids[0] or rid not in publication.layers for rid in rids
+        }
+
     def _layers_off(self, publisher: Participant, publication: Publication) -> None:
         publisher.layers_timer = None
         if self.participants.get(publisher.id) is not publisher:
             return
         rids = publisher.peer.simulcast_layers
-        needed = {slot.target for slot in publication.slots if slot.target is not None}
-        wanted = {rid: rid in needed or rid == rids[0] for rid in rids}
+        wanted = self._wanted_layers(publication, rids)
         if wanted != (publisher.layers_sent or dict.fromkeys(rids, True)):
             publisher.layers_sent = wanted
+            publication.paused_rids = frozenset(r for r, on in wanted.items() if not on)
             metrics.LAYERS_MESSAGES.inc()
             publisher.listener.layers_changed(dict(wanted))
 
