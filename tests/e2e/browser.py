@@ -7,6 +7,7 @@ only, run inside the tests' loopback-only network namespace.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,6 +37,24 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
     "--autoplay-policy=no-user-gesture-required",
 ]
+
+#: The page's camera request narrowed to width x height (room.js asks for 1280x720, the top
+#: simulcast layer): a 720p capture and its three encodings cost every test browser CPU the
+#: machine does not have. The fake camera then really captures at that size.
+CAPTURE_JS = """
+(([width, height]) => {
+  const md = navigator.mediaDevices;
+  if (!md) return;
+  const original = md.getUserMedia.bind(md);
+  md.getUserMedia = (c) => {
+    if (c && c.video) {
+      const v = typeof c.video === "object" ? c.video : {};
+      c = { ...c, video: { ...v, width: { ideal: width }, height: { ideal: height } } };
+    }
+    return original(c);
+  };
+})(%s);
+"""
 
 #: Inbound RTP as the page's own peer connection reports it.
 INBOUND_STATS_JS = """
@@ -94,9 +113,11 @@ async def browsers(
     *,
     enforce_csp: bool = False,
     extra_args: list[str] | None = None,
+    capture: tuple[int, int] | None = (640, 360),
 ) -> AsyncIterator[list[tuple[BrowserContext, Page]]]:
     """`count` independent Chromium instances, each with a fresh user-data dir. When the
-    block ends without an exception, no page of theirs may have had a script error.
+    block ends without an exception, no page of theirs may have had a script error. Their
+    cameras capture at `capture` (None: what the page asks for; see CAPTURE_JS).
 
     Playwright's `wait_for_function` evaluates its predicate with `eval`, which the pages'
     Content-Security-Policy forbids, so the CSP is bypassed unless `enforce_csp` (one test
@@ -114,6 +135,8 @@ async def browsers(
                     viewport={"width": 1024, "height": 700},
                     bypass_csp=not enforce_csp,
                 )
+                if capture is not None:
+                    await context.add_init_script(CAPTURE_JS % json.dumps(list(capture)))
                 for existing in context.pages:
                     watch_scripts(existing, errors)
                 context.on("page", lambda new: watch_scripts(new, errors))

@@ -4,7 +4,7 @@
 import { t } from "./i18n.js";
 
 // 1280x720: the top simulcast layer; the server forwards the quarter or half layer to small
-// tiles (media.js, CAMERA_LAYERS), so a large capture costs the thumbnails nothing.
+// tiles (media.js, layerParameters), so a large capture costs the thumbnails nothing.
 const VIDEO_CONSTRAINTS = {
   width: { ideal: 1280 },
   height: { ideal: 720 },

@@ -23,7 +23,8 @@
 //
 // Simulcast: when the server's offer asks for the camera in layers (`a=simulcast:recv
 // q;h;f`), the browser's answer sends them and the camera sender has one encoding per rid,
-// low to high. `_configureCamera` gives each its scale and bitrate (CAMERA_LAYERS) and obeys
+// low to high. `_configureCamera` gives each its scale and bitrate (`layerParameters`: by
+// the layer's size, so again when another camera is used) and obeys
 // the server's `layers` message (`active` per rid): a layer nobody watches costs the
 // publisher no encoding and no upload. A browser that answers without simulcast has one
 // encoding, which is left as the browser set it.
@@ -32,24 +33,33 @@ export const ICE_GATHERING_TIMEOUT_MS = 3_000;
 
 /**
  * The camera's simulcast layers by rid (docs/protocol.md, `offer`): a quarter, half and full
- * resolution of the capture (1280x720 gives 320x180 / 640x360 / 1280x720), with bitrates that
- * keep a thumbnail cheap and the full layer sharp. Unknown rids are scaled by position.
+ * resolution of the capture (1280x720 gives 320x180 / 640x360 / 1280x720). Unknown rids are
+ * scaled by position.
  */
-export const CAMERA_LAYERS = {
-  q: { scaleResolutionDownBy: 4, maxBitrate: 150_000 },
-  h: { scaleResolutionDownBy: 2, maxBitrate: 500_000 },
-  f: { scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
-};
+export const CAMERA_SCALE = { q: 4, h: 2, f: 1 };
 export const CAMERA_MAX_FRAMERATE = 30;
+/** A 1280x720 layer's bitrate cap; smaller layers get less (`layerBitrate`). */
+export const FULL_HD_720_BITRATE = 1_500_000;
+const PIXELS_720 = 1280 * 720;
 
-/** The parameters of encoding `index` of `count` (low to high) whose rid is `rid`. */
-export function layerParameters(rid, index, count) {
-  const known = CAMERA_LAYERS[rid];
-  if (known) return { ...known, maxFramerate: CAMERA_MAX_FRAMERATE };
-  const fromTop = count - 1 - index;
+/**
+ * The bitrate cap of a layer of `pixels` per frame: 1.5 Mbit/s at 1280x720, ~500 kbit/s at
+ * 640x360, ~165 kbit/s at 320x180, ~55 kbit/s at 160x90 (pixels^0.8: a smaller picture needs
+ * a little more per pixel). By size, not by rid: a 640x360 camera's full layer is a 360p
+ * layer, and 1.5 Mbit/s for it would be bandwidth every subscriber's budget pays for nothing.
+ */
+export function layerBitrate(pixels) {
+  const bps = FULL_HD_720_BITRATE * (Math.max(1, pixels) / PIXELS_720) ** 0.8;
+  return Math.round(Math.min(2_500_000, Math.max(30_000, bps)) / 1000) * 1000;
+}
+
+/** The parameters of encoding `index` of `count` (low to high) whose rid is `rid`, for a
+ * capture of `width` x `height`. */
+export function layerParameters(rid, index, count, width = 1280, height = 720) {
+  const scale = CAMERA_SCALE[rid] || 2 ** (count - 1 - index);
   return {
-    scaleResolutionDownBy: 2 ** fromTop,
-    maxBitrate: Math.round(CAMERA_LAYERS.f.maxBitrate / 3 ** fromTop),
+    scaleResolutionDownBy: scale,
+    maxBitrate: layerBitrate((width / scale) * (height / scale)),
     maxFramerate: CAMERA_MAX_FRAMERATE,
   };
 }
@@ -132,6 +142,8 @@ export class MediaSession extends EventTarget {
       } catch (err) {
         console.error(`media: replaceTrack(${kind}) failed`, err);
       }
+      // Another camera may capture another size: its layers' bitrates follow.
+      if (kind === "video" && this.local.video) await this._configureCamera(this.pc, this.generation);
     }
   }
 
@@ -293,8 +305,11 @@ export class MediaSession extends EventTarget {
       const params = sender.getParameters();
       const encodings = params.encodings || [];
       if (encodings.length < 2) return;
+      const settings = sender.track && sender.track.getSettings ? sender.track.getSettings() : {};
+      const width = settings.width || 1280;
+      const height = settings.height || 720;
       encodings.forEach((e, i) => {
-        Object.assign(e, layerParameters(e.rid, i, encodings.length));
+        Object.assign(e, layerParameters(e.rid, i, encodings.length, width, height));
         e.active = this.layers[e.rid] !== false;
       });
       try {
