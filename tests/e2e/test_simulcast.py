@@ -299,6 +299,18 @@ async def test_each_subscriber_gets_the_layer_its_tiles_show(
                 15,
                 "frames again once the tiles are shown",
             )
+
+            # A fresh peer connection (media restart) starts from the server's default size:
+            # the page tells it the sizes again, and the layers follow the layout as before.
+            sent = (await stats(ase))["view"]["sent"]
+            assert await ase.evaluate("window.classroom.signaling.restartMedia('failed')")
+            s = await until(
+                ase,
+                lambda s: s["view"]["sent"] > sent and spotlit(fac_id, ola_id)(s),
+                30,
+                "the sizes sent again and the layers as before on the new connection",
+            )
+            print("after a media restart, Åse's view:", s["view"], s["video"])
         except BaseException:
             saved = await screenshot_all(pages, "test_simulcast")
             print("screenshots:", *saved)
