@@ -161,6 +161,36 @@ async def test_a_publisher_without_simulcast_reaches_everyone(server: ServerProc
             await wait_for(lambda log=log: log.last_size == (640, 360), 15, "the one stream")  # type: ignore[misc]
             await wait_for(lambda log=log: len(log.packets) > 50, 15, "packets flowing")  # type: ignore[misc]
         assert publisher.layers_messages == []
+
+        # `view` names only the caller's own receive video slots: a publishing mid, an
+        # audio slot or a mid it does not have is refused and changes nothing.
+        client = subscribers[0]
+        audio_mid = next(
+            str(t.mid)
+            for t in client.pc.getTransceivers()
+            if t.kind == "audio" and str(t.mid) in client.slots
+        )
+        sent_before = len(watches[0].slots[str(mids[0])].packets)
+        for bad in ("0", audio_mid, "999"):
+            await view(client, {bad: None, str(mids[0]): None})
+        await wait_for(
+            lambda: (
+                sum(
+                    1
+                    for m in client.messages
+                    if m["type"] == "error"
+                    and m["code"] == "bad_request"
+                    and m.get("ref") == "view"
+                )
+                == 3
+            ),
+            10,
+            "three bad_request errors",
+        )
+        log = watches[0].slots[str(mids[0])]
+        keyframes = len(log.keyframes)
+        await wait_for(lambda: len(log.keyframes) >= keyframes + 2, 15, "video still flowing")
+        assert len(log.packets) > sent_before
     finally:
         for client in clients:
             await client.close()
