@@ -108,6 +108,10 @@ async def test_each_subscriber_gets_the_layer_its_tile_shows(server: ServerProce
             10,
             "layers: h off, f on",
         )
+        # Once a keyframe period has gone by (the `view` was handled long before, and what
+        # was on its way has arrived), nothing more reaches the hidden tile.
+        keyframes = len(large_log.keyframes)
+        await wait_for(lambda: len(large_log.keyframes) > keyframes, 15, "a keyframe period")
         hidden_count = len(small_log.packets)
         keyframes = len(large_log.keyframes)
         await wait_for(lambda: len(large_log.keyframes) >= keyframes + 2, 15, "two more keyframes")
