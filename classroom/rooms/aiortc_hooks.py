@@ -222,6 +222,9 @@ def tap_receiver(
                 original_ssrc = binding.repaired(
                     packet.ssrc, packet.extensions.repaired_rtp_stream_id
                 )
+                if original_ssrc is not None:
+                    # As if the SDP had named it: its statistics are not a media stream's.
+                    rtx_ssrc[packet.ssrc] = original_ssrc
             apt = codec.parameters.get("apt")
             if original_ssrc is None or len(packet.payload) < 2 or apt not in codecs:
                 return

@@ -646,7 +646,11 @@ class Publication:
         for slot in tuple(slots):
             if slot.source is not self:
                 continue  # re-pointed while an earlier send of this packet awaited
-            if layer is not None and not slot.admit(rid, keyframe):
+            if (
+                layer is not None
+                and (rid != slot.layer or slot.target is None)
+                and not slot.admit(rid, keyframe)
+            ):
                 continue  # not this slot's layer (or its tile is not shown)
             dyn_id = slot.stream.ext.dynamic_id
             if dyn_id != cached_id:

@@ -108,6 +108,10 @@ async def test_each_subscriber_gets_the_layer_its_tile_shows(server: ServerProce
             10,
             "layers: h off, f on",
         )
+        # Once a keyframe period has gone by (the `view` was handled long before, and what
+        # was on its way has arrived), nothing more reaches the hidden tile.
+        keyframes = len(large_log.keyframes)
+        await wait_for(lambda: len(large_log.keyframes) > keyframes, 15, "a keyframe period")
         hidden_count = len(small_log.packets)
         keyframes = len(large_log.keyframes)
         await wait_for(lambda: len(large_log.keyframes) >= keyframes + 2, 15, "two more keyframes")
@@ -161,6 +165,36 @@ async def test_a_publisher_without_simulcast_reaches_everyone(server: ServerProc
             await wait_for(lambda log=log: log.last_size == (640, 360), 15, "the one stream")  # type: ignore[misc]
             await wait_for(lambda log=log: len(log.packets) > 50, 15, "packets flowing")  # type: ignore[misc]
         assert publisher.layers_messages == []
+
+        # `view` names only the caller's own receive video slots: a publishing mid, an
+        # audio slot or a mid it does not have is refused and changes nothing.
+        client = subscribers[0]
+        audio_mid = next(
+            str(t.mid)
+            for t in client.pc.getTransceivers()
+            if t.kind == "audio" and str(t.mid) in client.slots
+        )
+        sent_before = len(watches[0].slots[str(mids[0])].packets)
+        for bad in ("0", audio_mid, "999"):
+            await view(client, {bad: None, str(mids[0]): None})
+        await wait_for(
+            lambda: (
+                sum(
+                    1
+                    for m in client.messages
+                    if m["type"] == "error"
+                    and m["code"] == "bad_request"
+                    and m.get("ref") == "view"
+                )
+                == 3
+            ),
+            10,
+            "three bad_request errors",
+        )
+        log = watches[0].slots[str(mids[0])]
+        keyframes = len(log.keyframes)
+        await wait_for(lambda: len(log.keyframes) >= keyframes + 2, 15, "video still flowing")
+        assert len(log.packets) > sent_before
     finally:
         for client in clients:
             await client.close()
