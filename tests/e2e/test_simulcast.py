@@ -166,6 +166,14 @@ async def test_each_subscriber_gets_the_layer_its_tiles_show(
                 await page.wait_for_function(
                     "document.body.dataset.state === 'in-room'", timeout=15000
                 )
+            # Every `error` the server sends from here on is kept: none may come (a `view`
+            # the server refused would be one).
+            for page in pages:
+                await page.evaluate(
+                    "window.__errors = [];"
+                    "window.classroom.signaling.addEventListener('error',"
+                    " (e) => window.__errors.push(e.detail))"
+                )
             ids = [await page.evaluate("window.classroom.participantId") for page in pages]
             fac_id, ola_id, ase_id = ids
 
@@ -311,7 +319,15 @@ async def test_each_subscriber_gets_the_layer_its_tiles_show(
                 "the sizes sent again and the layers as before on the new connection",
             )
             print("after a media restart, Åse's view:", s["view"], s["video"])
+            for page in pages:
+                assert await page.evaluate("window.__errors") == []
         except BaseException:
+            for name, page in zip(("facilitator", "Ola", "Åse"), pages, strict=True):
+                try:
+                    last = await stats(page)
+                    print(name, {k: last[k] for k in ("bwe", "out", "encodings", "video")})
+                except Exception as exc:  # a page that broke cannot say more
+                    print(name, "no stats:", exc)
             saved = await screenshot_all(pages, "test_simulcast")
             print("screenshots:", *saved)
             print(server.log_text()[-4000:])
