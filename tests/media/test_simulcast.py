@@ -7,6 +7,7 @@ What a subscriber gets is read from the VP8 keyframe headers that reach it (unde
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 
 import pytest
@@ -138,6 +139,50 @@ async def test_each_subscriber_gets_the_layer_its_tile_shows(server: ServerProce
         assert metric_value(metrics, "classroom_layer_switches_total", {"direction": "up"}) >= 1
         assert metric_value(metrics, "classroom_media_codecs_created_total") == 0
     finally:
+        for client in clients:
+            await client.close()
+
+
+async def test_the_subscriber_bandwidth_estimate_caps_the_layer(server: ServerProcess) -> None:
+    """A large tile gets the full layer until the subscriber's REMB says it cannot carry
+    it; then it steps down (the clips here are ~36, ~150 and ~480 kbit/s: at 100 kbit/s,
+    to the quarter layer), and back up when the estimate recovers."""
+    demo = await run_demo(server.base_url, 2, ADMIN_TOKEN)
+    publisher = SimulcastPublisher(server.base_url, demo["facilitator_url"])
+    subscriber = PeerClient(server.base_url, demo["participant_urls"][0], audio=False, video=False)
+    clients: list[PeerClient] = [publisher, subscriber]
+    remb: list[int] = []
+    pacing: asyncio.Task[None] | None = None
+    try:
+        for client in clients:
+            await client.connect()
+        for client in clients:
+            await asyncio.wait_for(client.negotiated.wait(), 15)
+        watch = VideoWatch(subscriber)
+        pid = publisher.participant_id
+        await wait_for(lambda: video_mid(subscriber, pid) is not None, 15, "the camera's slot")
+        mid = str(video_mid(subscriber, pid))
+        log = watch.slots[mid]
+        await view(subscriber, {mid: LARGE})
+        await wait_for(lambda: log.last_size == LARGE, 15, "the full layer")
+
+        async def send_remb() -> None:
+            # A browser's receiver reports its estimate about twice a second.
+            while True:
+                if remb:
+                    await watch.send_remb(remb[-1])
+                await asyncio.sleep(0.25)
+
+        pacing = asyncio.get_running_loop().create_task(send_remb())
+        remb.append(100_000)
+        await wait_for(lambda: log.last_size == SMALL, 15, "the quarter layer at 100 kbit/s")
+        remb.append(20_000_000)
+        await wait_for(lambda: log.last_size == LARGE, 15, "the full layer again at 20 Mbit/s")
+    finally:
+        if pacing is not None:
+            pacing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pacing
         for client in clients:
             await client.close()
 

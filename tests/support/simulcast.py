@@ -38,7 +38,7 @@ from typing import Any
 
 import av
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
-from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+from aiortc.rtp import RTCP_PSFB_APP, HeaderExtensionsMap, RtcpPsfbPacket, RtpPacket, pack_remb_fci
 
 from classroom.rooms.aiortc_hooks import ParkedTrack
 from classroom.rooms.rtp import vp8_keyframe_size, vp8_keyframe_start
@@ -252,6 +252,8 @@ class SimulcastPublisher(PeerClient):
 
 @dataclass
 class SlotLog:
+    #: The SSRC the server sends this slot with (0 before the first packet).
+    ssrc: int = 0
     packets: list[tuple[int, int, int]] = field(default_factory=list)
     #: (index into `packets`, (width, height)) of every keyframe start.
     keyframes: list[tuple[int, tuple[int, int]]] = field(default_factory=list)
@@ -263,20 +265,24 @@ class SlotLog:
 
 class VideoWatch:
     """What a subscribing `PeerClient` receives on its video slots, undecoded (the
-    receivers' RTP handling is replaced: nothing is decoded, which keeps 720p cheap)."""
+    receivers' RTP handling is replaced: nothing is decoded, which keeps 720p cheap, and
+    no REMB is sent but the one `send_remb` sends)."""
 
     def __init__(self, client: PeerClient) -> None:
         self.slots: dict[str, SlotLog] = {}
+        self._receivers: list[Any] = []
         for transceiver in client.pc.getTransceivers():
             if transceiver.kind != "video" or transceiver.direction not in ("recvonly", "sendrecv"):
                 continue
             mid = str(transceiver.mid)
             log = self.slots.setdefault(mid, SlotLog())
             receiver: Any = transceiver.receiver
+            self._receivers.append(receiver)
 
             async def handle_rtp_packet(
                 packet: RtpPacket, arrival_time_ms: int, log: SlotLog = log
             ) -> None:
+                log.ssrc = packet.ssrc
                 log.packets.append((packet.sequence_number, packet.timestamp, packet.marker))
                 if vp8_keyframe_start(packet.payload):
                     size = vp8_keyframe_size(packet.payload)
@@ -284,6 +290,17 @@ class VideoWatch:
                         log.keyframes.append((len(log.packets) - 1, size))
 
             receiver._handle_rtp_packet = handle_rtp_packet
+
+    async def send_remb(self, bps: int) -> None:
+        """A REMB for every video slot that carries something, as a browser's receiver
+        sends its bandwidth estimate to the server."""
+        ssrcs = [log.ssrc for log in self.slots.values() if log.ssrc]
+        if not ssrcs or not self._receivers:
+            return
+        packet = RtcpPsfbPacket(
+            fmt=RTCP_PSFB_APP, ssrc=0x5EED, media_ssrc=0, fci=pack_remb_fci(bps, ssrcs)
+        )
+        await self._receivers[0]._send_rtcp(packet)
 
     def count(self, mid: str) -> int:
         return len(self.slots[mid].packets) if mid in self.slots else 0
