@@ -335,6 +335,15 @@ class Peer:
         holder.append(slot)
         return slot
 
+    def video_slot_mids(self) -> set[str]:
+        """The mids of the receive video slots, also those of an offer not answered yet:
+        a client may report its tiles (`view`) as soon as it has answered."""
+        mids = {slot.mid for slot in self.slots if slot.kind == "video"}
+        mids.update(
+            str(t.mid) for tag, t in self._pending if tag == "slot-video" and t.mid is not None
+        )
+        return mids
+
     def collect_stats(self) -> None:
         """Publisher-side RTCP statistics (loss, jitter) into metrics; every few seconds."""
         for kind, receiver in self._receivers.items():

@@ -554,7 +554,7 @@ class SessionMedia:
         participant = self.participants.get(participant_id)
         if participant is None:
             return set()
-        return {slot.mid for slot in participant.peer.slots if slot.kind == "video"}
+        return participant.peer.video_slot_mids()
 
     def choose_layers(self, subscriber: Participant) -> None:
         """Point each of the subscriber's video slots at the layer its tile needs

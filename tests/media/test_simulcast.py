@@ -243,3 +243,40 @@ async def test_a_publisher_without_simulcast_reaches_everyone(server: ServerProc
     finally:
         for client in clients:
             await client.close()
+
+
+async def test_view_is_taken_as_soon_as_the_offer_is_out(server: ServerProcess) -> None:
+    """A client may report its tiles right after answering, before the server has applied
+    the answer: the offer's video slots count as the caller's already."""
+    demo = await run_demo(server.base_url, 2, ADMIN_TOKEN)
+    client = PeerClient(
+        server.base_url, demo["participant_urls"][0], audio=False, video=False, answers=False
+    )
+    try:
+        await client.connect()
+        await wait_for(lambda: bool(client.offers()), 15, "the offer")
+        offer = client.offers()[-1]
+        publish = set(offer["publish"].values())
+        sections = offer["sdp"].split("\r\nm=")[1:]
+        video_mids = [
+            line.removeprefix("a=mid:")
+            for section in sections
+            if section.startswith("video")
+            for line in section.split("\r\n")
+            if line.startswith("a=mid:") and line.removeprefix("a=mid:") not in publish
+        ]
+        assert len(video_mids) >= 1
+        await view(client, {video_mids[0]: SMALL, video_mids[-1]: None})
+        await client.send({"v": 1, "type": "ping", "t": "after-view"})
+        await wait_for(
+            lambda: any(
+                m["type"] == "pong" and m.get("t") == "after-view" for m in client.messages
+            ),
+            10,
+            "the pong after the view",
+        )
+        assert not [m for m in client.messages if m["type"] == "error"], client.messages
+        await client.answer_held()
+        await asyncio.wait_for(client.negotiated.wait(), 15)
+    finally:
+        await client.close()
