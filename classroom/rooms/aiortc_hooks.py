@@ -421,6 +421,16 @@ class ReceiveFastPath:
     def hooked_sockets(self) -> int:
         return len(self._hooked)
 
+    @property
+    def waiting(self) -> bool:
+        """A handler started here is waiting on something (later packets queue behind it)."""
+        return self._task is not None
+
+    @property
+    def held_back(self) -> int:
+        """Packets queued here behind a waiting handler."""
+        return len(self._backlog) if self._backlog is not None else 0
+
     def take(self, data: bytes | str) -> bool:
         """Handle `data` here if it is an SRTP packet that can be (True: handled or
         dropped); False: leave it to aiortc's path."""
