@@ -105,3 +105,9 @@ async def test_hooks_apply_to_real_aiortc_objects() -> None:
                 assert hasattr(instances[cls], attr), f"{cls.__name__} instance has no {attr}"
     finally:
         await pc.close()
+
+
+def test_the_publisher_bitrate_cap_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="bitrate cap"):
+        aiortc_hooks.set_publisher_bitrate_cap(0)
+    aiortc_hooks.set_publisher_bitrate_cap(aiortc_hooks.DEFAULT_PUBLISHER_BITRATE)
