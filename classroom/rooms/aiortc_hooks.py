@@ -254,7 +254,8 @@ class PeriodicRemb:
     """REMB to a publisher once a second, at the configured cap, instead of an estimate.
 
     aiortc feeds every video packet to a remote bitrate estimator (inter-arrival filters,
-    overuse detection: ~49 µs a packet here) so that a decoder's sender adapts to the path.
+    overuse detection: a large share of its receive cost, docs/benchmarks.md) so that a
+    decoder's sender adapts to the path.
     A forwarding server has no use for the estimate: the subscribers' own REMBs say what
     each of them can take, and simulcast layers serve the slow ones. Like Janus, it tells
     the publisher the cap (a browser then sends what its own loss-based estimate allows, up
