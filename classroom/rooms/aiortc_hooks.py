@@ -368,15 +368,16 @@ class ReceiveFastPath:
     @classmethod
     def attach(cls, transport: RTCDtlsTransport) -> ReceiveFastPath:
         """The transport's fast path, made and hooked on its sockets on the first call."""
-        fast = _fast_paths.get(transport)
-        if fast is None:
-            fast = _fast_paths[transport] = cls(transport)
+        fast = _fast_paths.get(id(transport))
+        if fast is None or fast.transport is not transport:
+            fast = _fast_paths[id(transport)] = cls(transport)
         fast.hook_sockets()
         return fast
 
     @classmethod
     def of(cls, transport: RTCDtlsTransport) -> ReceiveFastPath | None:
-        return _fast_paths.get(transport)
+        fast = _fast_paths.get(id(transport))
+        return fast if fast is not None and fast.transport is transport else None
 
     def __init__(self, transport: RTCDtlsTransport) -> None:
         dtls: Any = transport
@@ -417,6 +418,11 @@ class ReceiveFastPath:
             p: Any = protocol
             p.datagram_received = datagram_received
             self._hooked.add(protocol)
+
+    @property
+    def transport(self) -> RTCDtlsTransport:
+        dtls: RTCDtlsTransport = self._dtls
+        return dtls
 
     @property
     def hooked_sockets(self) -> int:
@@ -524,10 +530,10 @@ class ReceiveFastPath:
                 await task
 
 
-#: Each DTLS transport's fast path, for as long as the transport lives.
-_fast_paths: weakref.WeakKeyDictionary[RTCDtlsTransport, ReceiveFastPath] = (
-    weakref.WeakKeyDictionary()
-)
+#: Each DTLS transport's fast path, by the transport's id. Weak values: the fast path lives
+#: as long as the hooks on the transport's sockets that hold it, i.e. as long as the
+#: transport (a weak-keyed map would leak both, since the fast path holds its transport).
+_fast_paths: weakref.WeakValueDictionary[int, ReceiveFastPath] = weakref.WeakValueDictionary()
 
 
 # --- send side ----------------------------------------------------------------------------

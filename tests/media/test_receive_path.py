@@ -9,8 +9,10 @@ namespace with only loopback (the README's test command does it).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import struct
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -71,50 +73,53 @@ class Link:
         self.hook.account(sent, sent * 300, 0, self.timestamp)
 
 
-@pytest.fixture
-async def link() -> AsyncIterator[Link]:
+async def open_link() -> Link:
     aiortc_hooks.enable_loopback_candidates()
     publisher = RTCPeerConnection()
     server = RTCPeerConnection()
     holder: list[Link] = []
+    pub_transceiver = publisher.addTransceiver(ParkedTrack("video"), direction="sendonly")
+    await publisher.setLocalDescription(await publisher.createOffer())
+    await server.setRemoteDescription(publisher.localDescription)
+    receiver = server.getTransceivers()[0].receiver
+
+    async def sink(packet: RtpPacket) -> None:
+        if holder[0].gate is not None:
+            await holder[0].gate(packet)
+        holder[0].received.append(packet)
+
+    aiortc_hooks.tap_receiver(receiver, sink)
+    await server.setLocalDescription(await server.createAnswer())
+    await publisher.setRemoteDescription(server.localDescription)
+
+    async def on_nack(lost: list[int]) -> None:
+        holder[0].nacks.append(lost)
+
+    def on_report(fraction: int, lost: int, jitter: int, rtt: float | None) -> None:
+        holder[0].reports.append((fraction, lost, jitter, rtt))
+
+    hook = SenderHook(
+        pub_transceiver.sender, str(pub_transceiver.mid), on_nack, lambda: None, on_report
+    )
+    payload_type = aiortc_hooks.negotiated_payload_type(pub_transceiver)
+    assert payload_type is not None
+    holder.append(Link(publisher, server, hook, receiver, payload_type, hook.ssrc))
+    await wait_for(
+        lambda: publisher.connectionState == server.connectionState == "connected",
+        CONNECT_TIMEOUT_S,
+        "both connections connected",
+    )
+    return holder[0]
+
+
+@pytest.fixture
+async def link() -> AsyncIterator[Link]:
+    opened = await open_link()
     try:
-        pub_transceiver = publisher.addTransceiver(ParkedTrack("video"), direction="sendonly")
-        await publisher.setLocalDescription(await publisher.createOffer())
-        await server.setRemoteDescription(publisher.localDescription)
-        receiver = server.getTransceivers()[0].receiver
-
-        async def sink(packet: RtpPacket) -> None:
-            if holder[0].gate is not None:
-                await holder[0].gate(packet)
-            holder[0].received.append(packet)
-
-        aiortc_hooks.tap_receiver(receiver, sink)
-        await server.setLocalDescription(await server.createAnswer())
-        await publisher.setRemoteDescription(server.localDescription)
-
-        async def on_nack(lost: list[int]) -> None:
-            holder[0].nacks.append(lost)
-
-        def on_report(fraction: int, lost: int, jitter: int, rtt: float | None) -> None:
-            holder[0].reports.append((fraction, lost, jitter, rtt))
-
-        hook = SenderHook(
-            pub_transceiver.sender, str(pub_transceiver.mid), on_nack, lambda: None, on_report
-        )
-        payload_type = aiortc_hooks.negotiated_payload_type(pub_transceiver)
-        assert payload_type is not None
-        holder.append(
-            Link(publisher, server, hook, receiver, payload_type, hook.ssrc),
-        )
-        await wait_for(
-            lambda: publisher.connectionState == server.connectionState == "connected",
-            CONNECT_TIMEOUT_S,
-            "both connections connected",
-        )
-        yield holder[0]
+        yield opened
     finally:
-        await publisher.close()
-        await server.close()
+        await opened.publisher.close()
+        await opened.server.close()
 
 
 async def first_packets(link: Link) -> None:
@@ -286,3 +291,18 @@ async def test_closing_while_a_handler_waits_ends_its_task(link: Link) -> None:
     fast = link.fast_path()
     await link.server.close()
     assert not fast.waiting
+
+
+async def test_a_closed_connections_fast_path_is_freed() -> None:
+    opened = await open_link()
+    await first_packets(opened)
+    fast = weakref.ref(opened.fast_path())
+    await opened.publisher.close()
+    await opened.server.close()
+    del opened
+
+    def freed() -> bool:
+        gc.collect()
+        return fast() is None
+
+    await wait_for(freed, 5, "the fast path and its transport to be collected")
