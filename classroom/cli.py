@@ -15,6 +15,7 @@ from classroom.config import (
     DEFAULT_END_GRACE_MIN,
     MAX_PARTICIPANTS_LIMIT,
     MEDIA_CONNECT_TIMEOUT_LIMITS,
+    PUBLISHER_MAX_KBPS_LIMITS,
     VIDEO_SLOTS_LIMIT,
     ConfigError,
     Settings,
@@ -166,6 +167,9 @@ def serve(args: argparse.Namespace) -> int:
             max_participants=int_env("CLASSROOM_MAX_PARTICIPANTS", 60, 2, MAX_PARTICIPANTS_LIMIT),
             video_slots=int_env("CLASSROOM_VIDEO_SLOTS", 16, 1, VIDEO_SLOTS_LIMIT),
             audio_slots=int_env("CLASSROOM_AUDIO_SLOTS", 3, 1, AUDIO_SLOTS_LIMIT),
+            publisher_max_kbps=int_env(
+                "CLASSROOM_PUBLISHER_MAX_KBPS", 4000, *PUBLISHER_MAX_KBPS_LIMITS
+            ),
             media_connect_timeout_s=int_env(
                 "CLASSROOM_MEDIA_CONNECT_TIMEOUT_S", 15, *MEDIA_CONNECT_TIMEOUT_LIMITS
             ),

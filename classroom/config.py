@@ -148,6 +148,9 @@ class Settings:
     #: (CLASSROOM_AUDIO_SLOTS). Created in its first offer, never renegotiated.
     video_slots: int = 16
     audio_slots: int = 3
+    #: The bitrate each publisher is told it may send (REMB, kbit/s,
+    #: CLASSROOM_PUBLISHER_MAX_KBPS): room for a browser's three simulcast layers.
+    publisher_max_kbps: int = 4000
     #: A participant whose media is not up this long after its join (or after it dropped)
     #: is flagged to the session's facilitators (CLASSROOM_MEDIA_CONNECT_TIMEOUT_S).
     media_connect_timeout_s: int = 15
@@ -387,6 +390,9 @@ def number_env(name: str, default: float) -> float:
 MAX_PARTICIPANTS_LIMIT = 500
 VIDEO_SLOTS_LIMIT = 49
 AUDIO_SLOTS_LIMIT = 8
+#: Bounds of CLASSROOM_PUBLISHER_MAX_KBPS: below, not even the smallest simulcast layer and
+#: audio fit; above, no camera or screen a browser sends comes near it.
+PUBLISHER_MAX_KBPS_LIMITS = (300, 50_000)
 #: Bounds of CLASSROOM_MEDIA_CONNECT_TIMEOUT_S: sooner than this, ICE on a slow network
 #: has not finished; later, a facilitator learns of it too late to help.
 MEDIA_CONNECT_TIMEOUT_LIMITS = (3, 300)

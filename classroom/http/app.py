@@ -100,6 +100,7 @@ def prepare_media_plane(settings: Settings) -> None:
         aiortc_hooks.enable_loopback_candidates()
     if settings.media_ports is not None:
         aiortc_hooks.restrict_host_ports(*settings.media_ports)
+    aiortc_hooks.set_publisher_bitrate_cap(settings.publisher_max_kbps * 1000)
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -14,14 +14,17 @@ directly, never through `getattr` with a default that would hide a rename.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import errno
+import functools
 import inspect
 import logging
 import random
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable
+import weakref
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
 from typing import Any
 
 import aioice.ice
@@ -29,6 +32,7 @@ import aioice.turn
 import aiortc
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
+import pylibsrtp
 from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aioice.ice import StunProtocol
 from aiortc import RTCIceTransport, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
@@ -70,7 +74,6 @@ INTERNAL_ATTRS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
             "_RTCRtpReceiver__codecs",
             "_RTCRtpReceiver__rtx_ssrc",
             "_RTCRtpReceiver__nack_generator",
-            "_RTCRtpReceiver__remote_bitrate_estimator",
             "_RTCRtpReceiver__rtcp_ssrc",
         ),
     ),
@@ -92,13 +95,19 @@ INTERNAL_ATTRS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
         (
             "_RTCDtlsTransport__tx_bytes",
             "_RTCDtlsTransport__tx_packets",
+            "_RTCDtlsTransport__rx_bytes",
+            "_RTCDtlsTransport__rx_packets",
             "_tx_srtp",
+            "_rx_srtp",
             "_state",
+            "_rtp_router",
             "_rtp_header_extensions_map",
         ),
     ),
     (RTCIceTransport, ("_connection",)),
-    (aioice.ice.Connection, ("_nominated", "_protocols")),
+    (aioice.ice.Connection, ("_nominated", "_protocols", "_queue")),
+    # The fast path asks whether aiortc's DTLS task is waiting on the connection's queue.
+    (asyncio.Queue, ("_getters",)),
 )
 #: Private methods called or replaced below, by the class that defines them.
 INTERNAL_METHODS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
@@ -174,9 +183,12 @@ def tap_receiver(
 ) -> None:
     """Replace the receiver's decode path by a tap that hands each RTP packet to `sink`.
 
-    Kept from aiortc's path: RTCP receiver-report statistics, RTX unwrapping, NACK
-    generation towards the publisher and REMB. Left out: depayloading, the jitter buffer and
-    the decoder, which is where aiortc spends its CPU.
+    Kept from aiortc's path: RTCP receiver-report statistics, RTX unwrapping and NACK
+    generation towards the publisher. Left out: depayloading, the jitter buffer and the
+    decoder, which is where aiortc spends its CPU, and its remote bitrate estimator: a
+    forwarding server does not estimate the publisher's uplink, it sends a REMB with its
+    configured cap once a second (`PeriodicRemb`). Once packets flow, they reach this
+    handler straight from the UDP socket (`ReceiveFastPath`).
 
     A simulcast camera sends up to three media SSRCs (and an RTX SSRC each) on this one
     receiver: each SSRC is bound to its layer on first sight (`RidBinding`), and the packet
@@ -192,23 +204,12 @@ def tap_receiver(
     nack_enabled = r._RTCRtpReceiver__nack_generator is not None
     nacks: dict[int, NackGenerator] = {}
     binding = RidBinding()
-    estimator = r._RTCRtpReceiver__remote_bitrate_estimator
+    # Video only, as aiortc: it gives an audio receiver neither NACKs nor REMB.
+    remb = PeriodicRemb(receiver) if nack_enabled else None
 
     async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
-        if estimator is not None and packet.extensions.abs_send_time is not None:
-            remb = estimator.add(
-                abs_send_time=packet.extensions.abs_send_time,
-                arrival_time_ms=arrival_time_ms,
-                payload_size=len(packet.payload) + packet.padding_size,
-                ssrc=packet.ssrc,
-            )
-            rtcp_ssrc = r._RTCRtpReceiver__rtcp_ssrc
-            if remb is not None and rtcp_ssrc is not None:
-                await receiver._send_rtcp(
-                    RtcpPsfbPacket(
-                        fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb)
-                    )
-                )
+        if remb is not None and remb.due():
+            await remb.send()
         codec = codecs.get(packet.payload_type)
         if codec is None:
             return
@@ -249,6 +250,7 @@ def tap_receiver(
             log.exception("dropping a packet the media plane could not handle")
 
     r._handle_rtp_packet = handle_rtp_packet
+    attach_fast_path_on_first_packet(receiver)
 
 
 def negotiate_rid_extensions(transceiver: RTCRtpTransceiver, ids: dict[str, int]) -> None:
@@ -312,6 +314,313 @@ def receiver_stats(receiver: RTCRtpReceiver) -> list[tuple[int, int, int]]:
     streams: dict[int, StreamStatistics] = r._RTCRtpReceiver__remote_streams
     rtx: dict[int, int] = r._RTCRtpReceiver__rtx_ssrc
     return [(ssrc, s.packets_lost, s.jitter) for ssrc, s in streams.items() if ssrc not in rtx]
+
+
+# --- receive fast path ---------------------------------------------------------------------
+
+#: The bitrate a publisher is told it may send on one peer connection (REMB, bit/s): the
+#: configured cap (CLASSROOM_PUBLISHER_MAX_KBPS, `set_publisher_bitrate_cap`). A browser
+#: sums its simulcast layers (~0.15 + 0.5 + 1.5 Mbit/s) and a shared screen under it.
+DEFAULT_PUBLISHER_BITRATE = 4_000_000
+REMB_INTERVAL_S = 1.0
+#: Seconds between the NTP epoch (1900) and the Unix epoch: aiortc's arrival times are NTP ms.
+NTP_UNIX_OFFSET_S = 2_208_988_800
+
+_publisher_bitrate = DEFAULT_PUBLISHER_BITRATE
+
+
+def set_publisher_bitrate_cap(bits_per_second: int) -> None:
+    """The REMB every publisher gets from now on (a process-wide setting, like the ports)."""
+    global _publisher_bitrate
+    if bits_per_second <= 0:
+        raise ValueError(f"bad publisher bitrate cap {bits_per_second}")
+    _publisher_bitrate = bits_per_second
+
+
+class PeriodicRemb:
+    """REMB to a publisher once a second, at the configured cap, instead of an estimate.
+
+    aiortc feeds every video packet to a remote bitrate estimator (inter-arrival filters,
+    overuse detection: a large share of its receive cost, docs/benchmarks.md) so that a
+    decoder's sender adapts to the path.
+    A forwarding server has no use for the estimate: the subscribers' own REMBs say what
+    each of them can take, and simulcast layers serve the slow ones. Like Janus, it tells
+    the publisher the cap (a browser then sends what its own loss-based estimate allows, up
+    to the cap), so per packet this costs one clock read.
+    """
+
+    __slots__ = ("_next", "_receiver")
+
+    def __init__(self, receiver: RTCRtpReceiver) -> None:
+        self._receiver = receiver
+        self._next = 0.0
+
+    def due(self) -> bool:
+        return time.monotonic() >= self._next
+
+    async def send(self) -> None:
+        r: Any = self._receiver
+        rtcp_ssrc = r._RTCRtpReceiver__rtcp_ssrc
+        rtx: dict[int, int] = r._RTCRtpReceiver__rtx_ssrc
+        streams: dict[int, StreamStatistics] = r._RTCRtpReceiver__remote_streams
+        media = [ssrc for ssrc in streams if ssrc not in rtx]
+        if rtcp_ssrc is None or not media:
+            return
+        self._next = time.monotonic() + REMB_INTERVAL_S
+        fci = pack_remb_fci(_publisher_bitrate, media)
+        await self._receiver._send_rtcp(
+            RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=fci)
+        )
+
+
+def attach_fast_path_on_first_packet(receiver: RTCRtpReceiver) -> None:
+    """Give the receiver's DTLS transport a `ReceiveFastPath` when its first packet arrives.
+
+    Not earlier: when the receiver is tapped (before negotiation) its transport is not yet
+    final (aiortc moves bundled media onto the first m-section's transport) and has no
+    sockets. The first packets come through aiortc's own path, then the fast path takes over.
+    """
+    r: Any = receiver
+    handler = r._handle_rtp_packet
+
+    async def first_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        r._handle_rtp_packet = handler
+        ReceiveFastPath.attach(receiver.transport)
+        await handler(packet, arrival_time_ms)
+
+    functools.update_wrapper(first_packet, handler)
+    r._handle_rtp_packet = first_packet
+
+
+class _Resume:
+    """Awaitable that finishes a coroutine which `ReceiveFastPath` started synchronously and
+    which then waited on something: it hands the future the coroutine yielded to the task
+    that awaits this, and goes on from there, as `await` itself would have."""
+
+    __slots__ = ("_coro", "_yielded")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], yielded: Any) -> None:
+        self._coro = coro
+        self._yielded = yielded
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro, value = self._coro, self._yielded
+        while True:
+            try:
+                sent = yield value
+            except BaseException as exc:  # thrown in by the awaiting task: passed on
+                try:
+                    value = coro.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    value = coro.send(sent)
+                except StopIteration:
+                    return
+
+
+class ReceiveFastPath:
+    """SRTP packets from the UDP socket to the receiver's handler in one synchronous call.
+
+    aiortc's path for every inbound packet: aioice tries to parse it as STUN, puts it on the
+    connection's queue, the DTLS transport's task wakes up (an event-loop round trip), and
+    it passes through five coroutines (`_recv_next` → ... → `_handle_rtp_packet`) before it
+    reaches our tap. Here `StunProtocol.datagram_received` of each of the connection's
+    sockets is wrapped: an SRTP (not SRTCP) datagram on a connected transport is unprotected,
+    parsed and routed by aiortc's own router, and its receiver's handler is run to its end
+    right there (it normally never waits: sends are `sendto` underneath). Everything else,
+    STUN, DTLS and RTCP, takes aiortc's path unchanged.
+
+    Order is kept: a packet takes the fast path only when aiortc's DTLS task is idle,
+    waiting for the next datagram with nothing queued (otherwise it is queued behind the
+    others); and if a handler does wait, later packets queue up here and the same task
+    handles them in order once it is done. Like aiortc, a packet that fails SRTP
+    authentication, does not parse or has no receiver is dropped.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_backlog",
+        "_dtls",
+        "_ext_map",
+        "_hooked",
+        "_ice",
+        "_queue",
+        "_router",
+        "_task",
+        "packets",
+    )
+
+    @classmethod
+    def attach(cls, transport: RTCDtlsTransport) -> ReceiveFastPath:
+        """The transport's fast path, made and hooked on its sockets on the first call."""
+        fast = _fast_paths.get(id(transport))
+        if fast is None or fast.transport is not transport:
+            fast = _fast_paths[id(transport)] = cls(transport)
+        fast.hook_sockets()
+        return fast
+
+    @classmethod
+    def of(cls, transport: RTCDtlsTransport) -> ReceiveFastPath | None:
+        fast = _fast_paths.get(id(transport))
+        return fast if fast is not None and fast.transport is transport else None
+
+    def __init__(self, transport: RTCDtlsTransport) -> None:
+        dtls: Any = transport
+        self._dtls = dtls
+        self._router = dtls._rtp_router
+        self._ext_map = dtls._rtp_header_extensions_map
+        self._ice: Any = transport.transport._connection
+        self._queue: Any = self._ice._queue
+        self._hooked: weakref.WeakSet[StunProtocol] = weakref.WeakSet()
+        self._backlog: collections.deque[bytes] | None = None
+        self._task: asyncio.Task[None] | None = None
+        #: SRTP packets this path took (handled or dropped), for tests and benches.
+        self.packets = 0
+        original_stop = transport.stop
+
+        async def stop() -> None:
+            await self.close()
+            await original_stop()
+
+        dtls.stop = stop
+
+    def hook_sockets(self) -> None:
+        """Wrap `datagram_received` of the connection's plain UDP sockets (a TURN relay's
+        data arrives another way and keeps aiortc's path)."""
+        for protocol in self._ice._protocols:
+            if type(protocol) is not StunProtocol or protocol in self._hooked:
+                continue
+            original = protocol.datagram_received
+
+            def datagram_received(
+                data: bytes | str,
+                addr: tuple[Any, ...],
+                original: Callable[[bytes | str, tuple[Any, ...]], None] = original,
+            ) -> None:
+                if not self.take(data):
+                    original(data, addr)
+
+            p: Any = protocol
+            p.datagram_received = datagram_received
+            self._hooked.add(protocol)
+
+    @property
+    def transport(self) -> RTCDtlsTransport:
+        dtls: RTCDtlsTransport = self._dtls
+        return dtls
+
+    @property
+    def hooked_sockets(self) -> int:
+        return len(self._hooked)
+
+    @property
+    def waiting(self) -> bool:
+        """A handler started here is waiting on something (later packets queue behind it)."""
+        return self._task is not None
+
+    @property
+    def held_back(self) -> int:
+        """Packets queued here behind a waiting handler."""
+        return len(self._backlog) if self._backlog is not None else 0
+
+    def take(self, data: bytes | str) -> bool:
+        """Handle `data` here if it is an SRTP packet that can be (True: handled or
+        dropped); False: leave it to aiortc's path."""
+        # RFC 7983: 128..191 is RTP/RTCP; RTCP's packet types are 192..208 (aiortc's is_rtcp).
+        if (
+            len(data) < 12
+            or not isinstance(data, bytes)
+            or not 127 < data[0] < 192
+            or 191 < data[1] < 209
+        ):
+            return False
+        if self._backlog is not None:
+            # A handler is waiting: the packets behind it wait too, in order.
+            self._backlog.append(data)
+            return True
+        dtls = self._dtls
+        if dtls._state is not DtlsState.CONNECTED or dtls._rx_srtp is None:
+            return False
+        queue = self._queue
+        if not queue.empty() or not queue._getters:
+            # aiortc's task has packets queued or is busy with one: this one goes after.
+            return False
+        self.packets += 1
+        coro = self._coroutine(data)
+        if coro is None:
+            return True
+        try:
+            yielded = coro.send(None)
+        except StopIteration:
+            return True
+        except Exception:
+            log.exception("dropping a packet the receive path could not handle")
+            return True
+        self._backlog = collections.deque()
+        self._task = asyncio.get_running_loop().create_task(self._finish(coro, yielded))
+        return True
+
+    def _coroutine(self, data: bytes) -> Coroutine[Any, Any, None] | None:
+        """aiortc's `_recv_next` and `_handle_rtp_data` for one SRTP packet, up to the
+        receiver's handler coroutine (None: dropped)."""
+        dtls = self._dtls
+        dtls._RTCDtlsTransport__rx_bytes += len(data)
+        dtls._RTCDtlsTransport__rx_packets += 1
+        try:
+            plain = dtls._rx_srtp.unprotect(data)
+        except pylibsrtp.Error as exc:
+            log.debug("dropping an SRTP packet that does not unprotect: %s", exc)
+            return None
+        try:
+            packet = RtpPacket.parse(plain, self._ext_map)
+        except ValueError as exc:
+            log.debug("dropping an RTP packet that does not parse: %s", exc)
+            return None
+        receiver = self._router.route_rtp(packet)
+        if receiver is None:
+            return None
+        arrival_time_ms = int((time.time() + NTP_UNIX_OFFSET_S) * 1000)
+        handler: Coroutine[Any, Any, None] = receiver._handle_rtp_packet(packet, arrival_time_ms)
+        return handler
+
+    async def _finish(self, coro: Coroutine[Any, Any, None], yielded: Any) -> None:
+        """Finish the handler that waited, then the packets that came in meanwhile."""
+        try:
+            try:
+                await _Resume(coro, yielded)
+            except Exception:
+                log.exception("dropping a packet the receive path could not handle")
+            while self._backlog:
+                data = self._backlog.popleft()
+                self.packets += 1
+                if self._dtls._state is not DtlsState.CONNECTED:
+                    break
+                handler = self._coroutine(data)
+                if handler is None:
+                    continue
+                try:
+                    await handler
+                except Exception:
+                    log.exception("dropping a packet the receive path could not handle")
+        finally:
+            self._backlog = None
+            self._task = None
+
+    async def close(self) -> None:
+        """Cancel and await the task finishing a waiting handler, if there is one."""
+        task = self._task
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+#: Each DTLS transport's fast path, by the transport's id. Weak values: the fast path lives
+#: as long as the hooks on the transport's sockets that hold it, i.e. as long as the
+#: transport (a weak-keyed map would leak both, since the fast path holds its transport).
+_fast_paths: weakref.WeakValueDictionary[int, ReceiveFastPath] = weakref.WeakValueDictionary()
 
 
 # --- send side ----------------------------------------------------------------------------

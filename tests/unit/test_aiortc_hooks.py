@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 import inspect
 from typing import Any
 
@@ -96,6 +97,7 @@ async def test_hooks_apply_to_real_aiortc_objects() -> None:
             aiortc.RTCDtlsTransport: dtls,
             aiortc.RTCIceTransport: ice,
             aioice.ice.Connection: ice._connection,
+            asyncio.Queue: ice._connection._queue,
         }
         for cls, attrs in aiortc_hooks.INTERNAL_ATTRS:
             assert isinstance(instances[cls], cls)
@@ -103,3 +105,9 @@ async def test_hooks_apply_to_real_aiortc_objects() -> None:
                 assert hasattr(instances[cls], attr), f"{cls.__name__} instance has no {attr}"
     finally:
         await pc.close()
+
+
+def test_the_publisher_bitrate_cap_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="bitrate cap"):
+        aiortc_hooks.set_publisher_bitrate_cap(0)
+    aiortc_hooks.set_publisher_bitrate_cap(aiortc_hooks.DEFAULT_PUBLISHER_BITRATE)

@@ -73,3 +73,13 @@ def test_bad_webhook_settings_stop_the_server_at_start(
     monkeypatch.setenv("CLASSROOM_ADMIN_TOKEN", "t")
     assert main(["serve", "--data-dir", str(tmp_path), "--port", "1"]) == 2
     assert name in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("raw", ["299", "50001", "fast"])
+def test_a_bad_publisher_bitrate_cap_stops_the_server_at_start(
+    raw: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CLASSROOM_PUBLISHER_MAX_KBPS", raw)
+    monkeypatch.setenv("CLASSROOM_ADMIN_TOKEN", "t")
+    assert main(["serve", "--data-dir", str(tmp_path), "--port", "1"]) == 2
+    assert "CLASSROOM_PUBLISHER_MAX_KBPS" in capsys.readouterr().err

@@ -1,0 +1,308 @@
+"""The receive fast path between two real aiortc peers on loopback, in this process.
+
+A publisher connection sends RTP packets we build ourselves (through the same `SenderHook`
+the server sends with) to a connection whose receiver is tapped as the server taps it; both
+are real aiortc/aioice stacks with real DTLS-SRTP over UDP on 127.0.0.1. Run inside a network
+namespace with only loopback (the README's test command does it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import struct
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import pytest
+from aiortc import RTCPeerConnection, RTCRtpReceiver
+from aiortc.rtp import RtpPacket
+
+from classroom.rooms import aiortc_hooks
+from classroom.rooms.aiortc_hooks import ParkedTrack, ReceiveFastPath, SenderHook
+from tests.support.wait import wait_for, wait_until
+
+pytestmark = pytest.mark.media
+
+CONNECT_TIMEOUT_S = 15.0
+RTCP_TIMEOUT_S = 10.0
+
+
+@dataclass
+class Link:
+    """A publisher's connection, sending our packets, and a tapped receiving connection."""
+
+    publisher: RTCPeerConnection
+    server: RTCPeerConnection
+    hook: SenderHook
+    receiver: RTCRtpReceiver
+    payload_type: int
+    ssrc: int
+    received: list[RtpPacket] = field(default_factory=list)
+    nacks: list[list[int]] = field(default_factory=list)
+    reports: list[tuple[int, int, int, float | None]] = field(default_factory=list)
+    #: Set per test: awaited by the tap before it records a packet (None: record at once).
+    gate: Callable[[RtpPacket], Awaitable[None]] | None = None
+    seq: int = 1000
+    timestamp: int = 90_000
+
+    def fast_path(self) -> ReceiveFastPath:
+        fast = ReceiveFastPath.of(self.receiver.transport)
+        assert fast is not None, "the fast path was never attached"
+        return fast
+
+    def packet(self, seq: int | None = None, marker: bool = False, size: int = 300) -> RtpPacket:
+        if seq is None:
+            seq = self.seq
+        self.seq = seq + 1
+        self.timestamp += 3000
+        return RtpPacket(
+            payload_type=self.payload_type,
+            marker=int(marker),
+            sequence_number=seq & 0xFFFF,
+            timestamp=self.timestamp,
+            ssrc=self.ssrc,
+            payload=bytes((seq + i) & 0xFF for i in range(size)),
+        )
+
+    async def send(self, packet: RtpPacket) -> None:
+        await self.hook.send(packet.serialize())
+        sent = self.seq - 1000
+        self.hook.account(sent, sent * 300, 0, self.timestamp)
+
+
+async def open_link() -> Link:
+    aiortc_hooks.enable_loopback_candidates()
+    publisher = RTCPeerConnection()
+    server = RTCPeerConnection()
+    holder: list[Link] = []
+    pub_transceiver = publisher.addTransceiver(ParkedTrack("video"), direction="sendonly")
+    await publisher.setLocalDescription(await publisher.createOffer())
+    await server.setRemoteDescription(publisher.localDescription)
+    receiver = server.getTransceivers()[0].receiver
+
+    async def sink(packet: RtpPacket) -> None:
+        if holder[0].gate is not None:
+            await holder[0].gate(packet)
+        holder[0].received.append(packet)
+
+    aiortc_hooks.tap_receiver(receiver, sink)
+    await server.setLocalDescription(await server.createAnswer())
+    await publisher.setRemoteDescription(server.localDescription)
+
+    async def on_nack(lost: list[int]) -> None:
+        holder[0].nacks.append(lost)
+
+    def on_report(fraction: int, lost: int, jitter: int, rtt: float | None) -> None:
+        holder[0].reports.append((fraction, lost, jitter, rtt))
+
+    hook = SenderHook(
+        pub_transceiver.sender, str(pub_transceiver.mid), on_nack, lambda: None, on_report
+    )
+    payload_type = aiortc_hooks.negotiated_payload_type(pub_transceiver)
+    assert payload_type is not None
+    holder.append(Link(publisher, server, hook, receiver, payload_type, hook.ssrc))
+    await wait_for(
+        lambda: publisher.connectionState == server.connectionState == "connected",
+        CONNECT_TIMEOUT_S,
+        "both connections connected",
+    )
+    return holder[0]
+
+
+@pytest.fixture
+async def link() -> AsyncIterator[Link]:
+    opened = await open_link()
+    try:
+        yield opened
+    finally:
+        await opened.publisher.close()
+        await opened.server.close()
+
+
+async def first_packets(link: Link) -> None:
+    """Send until one packet has come through aiortc's own path and the fast path is on."""
+    for _ in range(3):
+        await link.send(link.packet())
+    await wait_for(lambda: len(link.received) == 3, 5, "the first three packets")
+    assert ReceiveFastPath.of(link.receiver.transport) is not None
+
+
+async def test_the_fast_path_delivers_the_publishers_packets_unchanged_and_in_order(
+    link: Link,
+) -> None:
+    await first_packets(link)
+    before = link.fast_path().packets
+    sent = [link.packet(marker=i % 5 == 4, size=200 + i) for i in range(40)]
+    for packet in sent:
+        await link.send(packet)
+    await wait_for(lambda: len(link.received) == 43, 5, "all 40 packets")
+    got = link.received[3:]
+    fields = ("payload_type", "marker", "sequence_number", "timestamp", "ssrc", "payload")
+    assert [[getattr(p, f) for f in fields] for p in got] == [
+        [getattr(p, f) for f in fields] for p in sent
+    ]
+    # They came the fast way, not through aiortc's queue and DTLS task.
+    assert link.fast_path().packets - before == 40
+    assert link.fast_path().hooked_sockets >= 1
+
+
+async def test_a_lost_packet_is_still_nacked_to_the_publisher(link: Link) -> None:
+    await first_packets(link)
+    await link.send(link.packet())
+    lost = link.seq
+    link.seq += 1  # never sent
+    await link.send(link.packet())
+    await wait_for(lambda: any(lost in n for n in link.nacks), 5, f"a NACK for {lost}")
+    assert link.nacks[-1] == [lost]
+
+
+async def test_receiver_reports_and_remb_reach_an_aiortc_publisher(
+    link: Link, caplog: pytest.LogCaptureFixture
+) -> None:
+    # aiortc's sender logs the REMBs it takes (only when debug logging was on at its start:
+    # this test turns it on for a second publisher connection of its own).
+    caplog.set_level(logging.DEBUG, logger="aiortc.rtcrtpsender")
+    aiortc_hooks.set_publisher_bitrate_cap(2_400_000)
+    try:
+        publisher = RTCPeerConnection()
+        server = RTCPeerConnection()
+        try:
+            transceiver = publisher.addTransceiver(ParkedTrack("video"), direction="sendonly")
+            await publisher.setLocalDescription(await publisher.createOffer())
+            await server.setRemoteDescription(publisher.localDescription)
+            received: list[RtpPacket] = []
+
+            async def sink(packet: RtpPacket) -> None:
+                received.append(packet)
+
+            aiortc_hooks.tap_receiver(server.getTransceivers()[0].receiver, sink)
+            await server.setLocalDescription(await server.createAnswer())
+            await publisher.setRemoteDescription(server.localDescription)
+            reports: list[tuple[int, int, int, float | None]] = []
+
+            async def on_nack(lost: list[int]) -> None:
+                return None
+
+            def on_report(fraction: int, lost: int, jitter: int, rtt: float | None) -> None:
+                reports.append((fraction, lost, jitter, rtt))
+
+            hook = SenderHook(transceiver.sender, "0", on_nack, lambda: None, on_report)
+            payload_type = aiortc_hooks.negotiated_payload_type(transceiver)
+            assert payload_type is not None
+            await wait_for(
+                lambda: server.connectionState == "connected", CONNECT_TIMEOUT_S, "connected"
+            )
+            seq = 0
+
+            async def send_some() -> bool:
+                nonlocal seq
+                for _ in range(5):
+                    seq += 1
+                    packet = RtpPacket(payload_type, 0, seq, seq * 3000, hook.ssrc, b"x" * 100)
+                    await hook.send(packet.serialize())
+                hook.account(seq, seq * 100, 0, seq * 3000)
+                return any(r[3] is not None for r in reports) and remb_seen()
+
+            def remb_seen() -> bool:
+                return any(
+                    "receiver estimated maximum bitrate 2400000 bps" in r.getMessage()
+                    for r in caplog.records
+                )
+
+            await wait_until(send_some, RTCP_TIMEOUT_S, "a receiver report with RTT and a REMB")
+            # The RTT needs the publisher's sender reports (RTCP, aiortc's path) to have
+            # reached the receiver, and its receiver reports to have come back.
+            stats = await transceiver.sender.getStats()
+            remote = [s for s in stats.values() if s.type == "remote-inbound-rtp"]
+            assert remote and remote[0].packetsLost == 0
+            assert received and ReceiveFastPath.of(server.getTransceivers()[0].receiver.transport)
+        finally:
+            await publisher.close()
+            await server.close()
+    finally:
+        aiortc_hooks.set_publisher_bitrate_cap(aiortc_hooks.DEFAULT_PUBLISHER_BITRATE)
+
+
+async def test_what_the_fast_path_cannot_take_falls_back_or_is_dropped(link: Link) -> None:
+    await first_packets(link)
+    fast = link.fast_path()
+    # RTCP (a receiver report header): not for the fast path, aiortc's path takes it.
+    rtcp = struct.pack("!BBHI", 0x80, 201, 1, 1234)
+    assert not fast.take(rtcp)
+    # STUN and DTLS likewise.
+    assert not fast.take(b"\x00\x01\x00\x00" + b"\x21\x12\xa4\x42" + b"\x00" * 12)
+    assert not fast.take(b"\x16\xfe\xfd" + b"\x00" * 30)
+    # An SRTP packet whose authentication tag does not match: dropped, nothing delivered.
+    forged = link.packet().serialize() + b"\x00" * 10
+    before = len(link.received)
+    assert fast.take(forged)
+    # An unknown SSRC with a payload type no receiver has: aiortc's router drops it too.
+    stranger = RtpPacket(77, 0, 1, 1, 0x0BADCAFE, b"y" * 50)
+    await link.hook.send(stranger.serialize())
+    # The stream goes on: the next real packets arrive, and only they.
+    for _ in range(3):
+        await link.send(link.packet())
+    await wait_for(lambda: len(link.received) == before + 3, 5, "the next packets")
+    assert {p.ssrc for p in link.received} == {link.ssrc}
+    assert {p.payload_type for p in link.received} == {link.payload_type}
+
+
+async def test_a_handler_that_waits_keeps_the_packets_behind_it_in_order(link: Link) -> None:
+    await first_packets(link)
+    release = asyncio.Event()
+    held = link.seq
+
+    async def gate(packet: RtpPacket) -> None:
+        if packet.sequence_number == held:
+            await release.wait()
+
+    link.gate = gate
+    sent = [link.packet() for _ in range(10)]
+    for packet in sent:
+        await link.send(packet)
+    # Nothing overtakes the held packet while its handler waits.
+    await wait_for(lambda: link.fast_path().held_back == 9, 5, "packets behind the held one")
+    assert link.fast_path().waiting
+    assert len(link.received) == 3
+    release.set()
+    await wait_for(lambda: len(link.received) == 13, 5, "all ten packets")
+    assert not link.fast_path().waiting
+    assert [p.sequence_number for p in link.received[3:]] == [p.sequence_number for p in sent]
+    # And the fast path is back to synchronous delivery afterwards.
+    link.gate = None
+    await link.send(link.packet())
+    await wait_for(lambda: len(link.received) == 14, 5, "one more packet")
+
+
+async def test_closing_while_a_handler_waits_ends_its_task(link: Link) -> None:
+    await first_packets(link)
+    blocked = asyncio.Event()
+
+    async def gate(packet: RtpPacket) -> None:
+        blocked.set()
+        await asyncio.Event().wait()
+
+    link.gate = gate
+    await link.send(link.packet())
+    await asyncio.wait_for(blocked.wait(), 5)
+    fast = link.fast_path()
+    await link.server.close()
+    assert not fast.waiting
+
+
+async def test_a_closed_connections_fast_path_is_freed() -> None:
+    opened = await open_link()
+    await first_packets(opened)
+    fast = weakref.ref(opened.fast_path())
+    await opened.publisher.close()
+    await opened.server.close()
+    del opened
+
+    def freed() -> bool:
+        gc.collect()
+        return fast() is None
+
+    await wait_for(freed, 5, "the fast path and its transport to be collected")
