@@ -15,10 +15,13 @@ API (the media tests and `bench/plenary.py` use it):
   a `PeerClient`: `connect()`, `welcomed`/`negotiated` events, `leave()`/`close()`.
 - `publisher.layers_messages`: every `layers` message's `video` map, in order;
   `publisher.active`: which layers it sends now (it obeys `layers`, as a browser's
-  `setParameters` does); `publisher.sent`: packets sent per RID.
+  `setParameters` does); `publisher.sent`: packets sent per RID;
+  `publisher.keyframe_requests_by_rid`: PLIs received per RID. `simulcast=False` answers
+  without simulcast and sends one stream (the `h` layer's clip).
 - `VideoWatch(client)`: on a subscribing `PeerClient` (after `negotiated`), what arrives on
-  each receive video slot, without decoding it: per mid, (sequence number, timestamp,
-  marker) of every packet and the VP8 size of every keyframe.
+  each receive video slot, without decoding it: per mid (`watch.slots[mid]`), the sending
+  SSRC, (sequence number, timestamp, marker) of every packet and the VP8 size of every
+  keyframe (`last_size`); `await watch.send_remb(bps)` sends the server a REMB for them.
 
 Keyframes come every `gop` frames, and a keyframe request (PLI) for a layer's SSRC restarts
 that layer's clip at its first frame, a keyframe, on the next frame tick, as a browser's
