@@ -51,7 +51,8 @@ def continuous(packets: list[tuple[int, int, int]], fps: int) -> str | None:
 async def test_each_subscriber_gets_the_layer_its_tile_shows(server: ServerProcess) -> None:
     demo = await run_demo(server.base_url, 4, ADMIN_TOKEN)
     urls = [demo["facilitator_url"], *demo["participant_urls"][:3]]
-    publisher = SimulcastPublisher(server.base_url, urls[0], tone=True)
+    # Keyframes every 2 s by themselves: a switch is quicker only when the server asks.
+    publisher = SimulcastPublisher(server.base_url, urls[0], tone=True, gop=30, clip_frames=60)
     small = PeerClient(server.base_url, urls[1], audio=False, video=False)
     large = PeerClient(server.base_url, urls[2], audio=False, video=False)
     clients: list[PeerClient] = [publisher, small, large]
@@ -96,8 +97,11 @@ async def test_each_subscriber_gets_the_layer_its_tile_shows(server: ServerProce
         # A new `view` switches at a keyframe of the new layer; the subscriber sees one
         # continuous stream.
         switch_at = len(small_log.packets)
+        f_requests = publisher.keyframe_requests_by_rid["f"]
         await view(small, {small_mid: LARGE})
         await wait_for(lambda: small_log.last_size == LARGE, 15, "the switch to 1280x720")
+        # The server asked for the keyframe on the f layer's own SSRC.
+        assert publisher.keyframe_requests_by_rid["f"] > f_requests
         around = small_log.packets[max(0, switch_at - 30) :]
         assert continuous(around, publisher.fps) is None, continuous(around, publisher.fps)
 

@@ -15,13 +15,17 @@ API (the media tests and `bench/plenary.py` use it):
   a `PeerClient`: `connect()`, `welcomed`/`negotiated` events, `leave()`/`close()`.
 - `publisher.layers_messages`: every `layers` message's `video` map, in order;
   `publisher.active`: which layers it sends now (it obeys `layers`, as a browser's
-  `setParameters` does); `publisher.sent`: packets sent per RID.
+  `setParameters` does); `publisher.sent`: packets sent per RID;
+  `publisher.keyframe_requests_by_rid`: PLIs received per RID. `simulcast=False` answers
+  without simulcast and sends one stream (the `h` layer's clip).
 - `VideoWatch(client)`: on a subscribing `PeerClient` (after `negotiated`), what arrives on
-  each receive video slot, without decoding it: per mid, (sequence number, timestamp,
-  marker) of every packet and the VP8 size of every keyframe.
+  each receive video slot, without decoding it: per mid (`watch.slots[mid]`), the sending
+  SSRC, (sequence number, timestamp, marker) of every packet and the VP8 size of every
+  keyframe (`last_size`); `await watch.send_remb(bps)` sends the server a REMB for them.
 
-Keyframes come every `gop` frames (the clip loops on one); requests (PLI) are not answered,
-so a switch waits at most `gop / fps` seconds.
+Keyframes come every `gop` frames, and a keyframe request (PLI) for a layer's SSRC restarts
+that layer's clip at its first frame, a keyframe, on the next frame tick, as a browser's
+encoder answers (`publisher.keyframe_requests` counts them per RID).
 """
 
 from __future__ import annotations
@@ -38,7 +42,15 @@ from typing import Any
 
 import av
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
-from aiortc.rtp import RTCP_PSFB_APP, HeaderExtensionsMap, RtcpPsfbPacket, RtpPacket, pack_remb_fci
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_PLI,
+    HeaderExtensionsMap,
+    RtcpPacket,
+    RtcpPsfbPacket,
+    RtpPacket,
+    pack_remb_fci,
+)
 
 from classroom.rooms.aiortc_hooks import ParkedTrack
 from classroom.rooms.rtp import vp8_keyframe_size, vp8_keyframe_start
@@ -124,6 +136,8 @@ class _LayerState:
     seq: int = field(default_factory=lambda: random.getrandbits(16))
     index: int = 0
     sent: int = 0
+    restart: bool = False
+    requests: int = 0
 
 
 @dataclass
@@ -159,6 +173,10 @@ class SimulcastPublisher(PeerClient):
     @property
     def sent(self) -> dict[str, int]:
         return {s.spec.rid: s.sent for s in self._layer_states}
+
+    @property
+    def keyframe_requests_by_rid(self) -> dict[str, int]:
+        return {s.spec.rid: s.requests for s in self._layer_states}
 
     def edit_answer(self, sdp: str, offer: dict[str, Any]) -> str:
         mid = offer.get("publish", {}).get("video")
@@ -213,6 +231,22 @@ class SimulcastPublisher(PeerClient):
 
         transport.on("statechange", on_state)
         on_state()
+        # Keyframe requests for the layers' SSRCs (aiortc routes RTCP only to its own
+        # senders: these are seen before it routes).
+        by_ssrc = {state.ssrc: state for state in self._layer_states}
+        handle_rtcp_data = transport._handle_rtcp_data
+
+        async def handle_rtcp(data: bytes) -> None:
+            with contextlib.suppress(ValueError):
+                for packet in RtcpPacket.parse(data):
+                    if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_PLI:
+                        layer = by_ssrc.get(packet.media_ssrc)
+                        if layer is not None:
+                            layer.requests += 1
+                            layer.restart = True
+            await handle_rtcp_data(data)
+
+        transport._handle_rtcp_data = handle_rtcp
         await connected.wait()
         step = 90000 // self.fps
         timestamp = random.getrandbits(32)
@@ -222,6 +256,9 @@ class SimulcastPublisher(PeerClient):
             for state in self._layer_states:
                 if not self.active[state.spec.rid]:
                     continue
+                if state.restart:
+                    state.restart = False
+                    state.index = 0
                 frame = state.frames[state.index]
                 state.index = (state.index + 1) % len(state.frames)
                 payloads = packetize(frame)
