@@ -62,3 +62,29 @@ def choose_layers(
 
 def _area(tile: tuple[int, int] | None) -> int:
     return tile[0] * tile[1] if tile else 0
+
+
+#: A subscriber's estimate below this share of what it is being sent now is congestion.
+CONGESTED_SHARE = 0.8
+#: After congestion the estimate caps the choice for this long; then the choice is free
+#: again, and a link that still cannot carry it shows as congestion once more.
+CONGESTION_HOLD_S = 10.0
+
+
+def usable_budget(
+    estimate_bps: float | None, forwarded_bps: float, now: float, congested_until: float
+) -> tuple[float | None, float]:
+    """The budget `choose_layers` gets, and until when the subscriber counts as congested.
+
+    A receiver's REMB follows what it receives: a browser estimates only ~1.05-1.5 times
+    its current rate while nothing probes above it. Used as a hard cap it would never let a
+    tile that stepped down climb back, however large the tile is shown. So the estimate caps
+    the choice only on evidence: when it falls below what the subscriber is sent now (its
+    link is full), and for CONGESTION_HOLD_S after that; otherwise the tiles decide."""
+    if estimate_bps is None:
+        return None, congested_until
+    if forwarded_bps > 0 and estimate_bps < CONGESTED_SHARE * forwarded_bps:
+        return estimate_bps, now + CONGESTION_HOLD_S
+    if now < congested_until:
+        return estimate_bps, congested_until
+    return None, congested_until

@@ -22,7 +22,7 @@ from classroom.domain.models import MAIN_ROOM as MAIN_ROOM
 from classroom.domain.models import Role
 from classroom.observability import metrics
 from classroom.rooms.forwarding import Publication
-from classroom.rooms.layer_choice import LayerOption, choose_layers
+from classroom.rooms.layer_choice import LayerOption, choose_layers, usable_budget
 from classroom.rooms.peer import IceSettings, Peer, SlotPool
 from classroom.rooms.talk import HOLD_S, TalkMeter, Voice, pick_speakers
 
@@ -127,6 +127,8 @@ class Participant:
     estimate_bps: float | None = None
     estimate_used: float | None = None
     estimate_used_at: float = float("-inf")
+    #: Until when the estimate caps the layer choice (`layer_choice.usable_budget`).
+    congested_until: float = float("-inf")
     #: The `layers` last sent to this publisher, and the timer of a switch-off held back.
     layers_sent: dict[str, bool] = field(default_factory=dict)
     layers_timer: asyncio.TimerHandle | None = None
@@ -572,9 +574,19 @@ class SessionMedia:
             ] or [LayerOption(source.default_layer(), 0, 0.0)]
         if not options:
             return
+        now = time.monotonic()
         subscriber.estimate_used = subscriber.estimate_bps
-        subscriber.estimate_used_at = time.monotonic()
-        chosen = choose_layers(subscriber.view, options, subscriber.estimate_bps)
+        subscriber.estimate_used_at = now
+        forwarded = sum(
+            option.bitrate
+            for mid, slot in slots.items()
+            for option in options[mid]
+            if option.rid == slot.layer
+        )
+        budget, subscriber.congested_until = usable_budget(
+            subscriber.estimate_bps, forwarded, now, subscriber.congested_until
+        )
+        chosen = choose_layers(subscriber.view, options, budget)
         for mid, rid in chosen.items():
             slots[mid].set_target(rid)
         self.update_layer_demands()
@@ -589,13 +601,15 @@ class SessionMedia:
 
     def estimate_changed(self, subscriber: Participant, bps: float) -> None:
         """A REMB from the subscriber: the choice re-runs when it moved enough, at most
-        once per LAYER_ESTIMATE_INTERVAL_S."""
+        once per LAYER_ESTIMATE_INTERVAL_S, and once a congestion hold is over (the tiles
+        may climb again)."""
         subscriber.estimate_bps = bps
         used = subscriber.estimate_used
         now = time.monotonic()
         if now - subscriber.estimate_used_at < LAYER_ESTIMATE_INTERVAL_S:
             return
-        if used is not None and abs(bps - used) <= LAYER_ESTIMATE_CHANGE * used:
+        hold_over = subscriber.estimate_used_at < subscriber.congested_until <= now
+        if not hold_over and used is not None and abs(bps - used) <= LAYER_ESTIMATE_CHANGE * used:
             return
         self.choose_layers(subscriber)
 

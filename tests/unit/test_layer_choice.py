@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from classroom.rooms.layer_choice import LayerOption, choose_layers
+from classroom.rooms.layer_choice import (
+    CONGESTION_HOLD_S,
+    LayerOption,
+    choose_layers,
+    usable_budget,
+)
 from classroom.rooms.rtp import vp8_keyframe_size, vp8_keyframe_start
 
 LAYERS = [
@@ -79,3 +84,26 @@ def test_vp8_keyframe_size_of_anything_else_is_none() -> None:
     assert vp8_keyframe_size(interframe) is None
     assert vp8_keyframe_size(b"\x10\x10\x02\x00\x9d\x01") is None
     assert vp8_keyframe_size(b"") is None
+
+
+def test_an_estimate_that_only_follows_what_is_received_does_not_cap_the_choice() -> None:
+    # A browser's REMB runs just above what it receives (here h, 500 kbit/s): a tile shown
+    # large must still climb to f, which is more than the estimate.
+    budget, until = usable_budget(600_000, 500_000, now=100.0, congested_until=float("-inf"))
+    assert budget is None and until == float("-inf")
+    assert choose_layers({"1": (1280, 720)}, {"1": LAYERS}, budget) == {"1": "f"}
+
+
+def test_an_estimate_below_what_is_sent_caps_the_choice_for_the_hold() -> None:
+    budget, until = usable_budget(100_000, 1_500_000, now=100.0, congested_until=float("-inf"))
+    assert budget == 100_000 and until == 100.0 + CONGESTION_HOLD_S
+    assert choose_layers({"1": (1280, 720)}, {"1": LAYERS}, budget) == {"1": "q"}
+    # Within the hold the estimate still caps (a bigger one lets the tile up at once) ...
+    assert usable_budget(400_000, 150_000, now=105.0, congested_until=until) == (400_000, until)
+    assert usable_budget(20_000_000, 150_000, 105.0, until)[0] == 20_000_000
+    # ... and after it the tiles decide again.
+    assert usable_budget(400_000, 150_000, now=111.0, congested_until=until) == (None, until)
+
+
+def test_no_estimate_no_cap() -> None:
+    assert usable_budget(None, 1_000_000, 1.0, 5.0) == (None, 5.0)
