@@ -687,10 +687,10 @@ class SenderHook:
                 return
             if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
                 # REMB (the subscriber's receive estimate for all our streams to it).
+                # aiortc's own handling (a log line, an encoder we never create) follows.
                 if on_remb is not None:
                     with contextlib.suppress(ValueError):
                         on_remb(unpack_remb_fci(packet.fci)[0])
-                return
             if on_receiver_report is not None and isinstance(packet, RtcpRrPacket | RtcpSrPacket):
                 for report in packet.reports:
                     if report.ssrc == self.ssrc:
