@@ -136,16 +136,19 @@ def run_budget_s(n: int, seconds: float) -> float:
     return 90 + seconds + n * (support.FIRST_VIDEO_TIMEOUT_S + 5)
 
 
-def start_publisher(server: str, base_url: str, join_url: str, clip_path: Path) -> Publisher:
-    args = ["--publisher-child", "--server", server, "--base-url", base_url]
+def start_publisher(
+    server: str, base_url: str, join_url: str, clip_path: Path, audio: str
+) -> Publisher:
+    args = ["--publisher-child", "--server", server, "--base-url", base_url, "--audio", audio]
     return Publisher(
         Path(__file__).resolve(), [*args, "--join-url", join_url, "--clip", str(clip_path)]
     )
 
 
 async def run_once(
-    target: Target, n: int, repeat: int, clip_path: Path, seconds: float, role: str
+    target: Target, n: int, repeat: int, clip_path: Path, args: argparse.Namespace
 ) -> RunResult:
+    seconds, role = args.seconds, args.role
     result = RunResult(target.name, n, repeat, load_before=os.getloadavg())
     data_dir = Path(tempfile.mkdtemp(prefix="bench-anchors-"))
     ours: ServerProcess | None = None
@@ -159,7 +162,7 @@ async def run_once(
                 janus = JanusServer(data_dir, JANUS_IP, free_port())
                 await janus.wait_ready()
                 pid = janus.pid
-                publisher = start_publisher(JANUS, janus.base_url, "", clip_path)
+                publisher = start_publisher(JANUS, janus.base_url, "", clip_path, args.audio)
                 urls = [janus.base_url] * n
 
                 def new_subscriber(url: str) -> support.Subscriber[Any]:
@@ -169,7 +172,9 @@ async def run_once(
                 ours = await start_server(data_dir, ice_loopback=False, env=env, cwd=target.root)
                 pid = ours.pid
                 publisher_url, urls = await support.create_session(ours.base_url, n, role)
-                publisher = start_publisher(OURS, ours.base_url, publisher_url, clip_path)
+                publisher = start_publisher(
+                    OURS, ours.base_url, publisher_url, clip_path, args.audio
+                )
                 base_url = ours.base_url
 
                 def new_subscriber(url: str) -> support.Subscriber[Any]:
@@ -465,7 +470,7 @@ async def bench(args: argparse.Namespace) -> int:
                 # servers in a rotating order, so that none always runs right after another
                 shift = (repeat + n) % len(targets)
                 for target in targets[shift:] + targets[:shift]:
-                    result = await run_once(target, n, repeat, clip_path, args.seconds, args.role)
+                    result = await run_once(target, n, repeat, clip_path, args)
                     results.append(result)
                     _print_run(result)
     finally:
@@ -523,7 +528,7 @@ async def publisher_child(args: argparse.Namespace) -> int:
         client = JanusClient(args.base_url)
     else:
         client = PeerClient(args.base_url, args.join_url, audio=True, video=True)
-    return await support.publisher_main(client, Path(args.clip))
+    return await support.publisher_main(client, Path(args.clip), args.audio == "tone")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -539,6 +544,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=("participant", "observer"),
         default="participant",
         help="roster role of our server's subscribers (observers get no publications)",
+    )
+    p.add_argument(
+        "--audio",
+        choices=("tone", "replay"),
+        default="tone",
+        help="the publisher's audio: a tone aiortc encodes, with its RFC 6464 level (ours "
+        "forwards audio only by level), or the replayed Opus of bench/forwarding.py (no "
+        "level: ours forwards no audio, Janus all)",
     )
     p.add_argument("--publisher-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--server", choices=(OURS, JANUS), help=argparse.SUPPRESS)

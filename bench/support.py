@@ -42,6 +42,7 @@ from aiortc.stats import RTCOutboundRtpStreamStats
 
 from classroom.demo import run_demo
 from classroom.rooms.aiortc_hooks import tap_receiver
+from tests.support.peer_client import ToneAudioTrack
 from tests.support.server import ADMIN_TOKEN, ServerProcess
 
 REPO = Path(__file__).resolve().parent.parent
@@ -622,10 +623,14 @@ async def _packets_sent(pc: RTCPeerConnection) -> int:
     return total
 
 
-async def publisher_main(client: MediaClient, clip_path: Path) -> int:
+async def publisher_main(client: MediaClient, clip_path: Path, tone_audio: bool = False) -> int:
     """A publisher child process: publish the clip through `client`, print `ready` once
     connected, answer each `count` line on stdin with `count <RTP packets sent>`, run until
-    stdin closes (or SIGTERM), then print `stats {...}`."""
+    stdin closes (or SIGTERM), then print `stats {...}`.
+
+    `tone_audio`: a continuous tone that aiortc encodes, with its RFC 6464 level, instead of
+    the replayed Opus (no level: our server forwards only audio loud by its level, so
+    replayed audio reaches no subscriber)."""
     install_keyframe_hook()
     clip: Clip = pickle.loads(clip_path.read_bytes())
     stop = asyncio.Event()
@@ -658,7 +663,7 @@ async def publisher_main(client: MediaClient, clip_path: Path) -> int:
 
     threading.Thread(target=watch_stdin, daemon=True).start()
     video = ReplayTrack.video(clip.video, FPS)
-    audio = ReplayTrack.audio(clip.audio)
+    audio = ToneAudioTrack() if tone_audio else ReplayTrack.audio(clip.audio)
     client.local_video, client.local_audio = video, audio
     try:
         await client.connect()
@@ -677,7 +682,7 @@ async def publisher_main(client: MediaClient, clip_path: Path) -> int:
         await asyncio.gather(*counts, return_exceptions=True)
         stats = {
             "video_frames": video.sent,
-            "audio_packets": audio.sent,
+            "audio_packets": audio.sent if isinstance(audio, ReplayTrack) else -1,
             "keyframe_requests": len(video.keyframe_requests),
             "late_frames": video.late,
         }
