@@ -17,7 +17,8 @@ the publisher (a child process replaying the pre-encoded 640x480 VP8 ~30 fps + O
 bench/forwarding.py), N receive-only aiortc subscribers joined one after the other (their
 receivers tapped: they count RTP packets, they do not decode), then a window of `--seconds`
 over which it measures the server process's CPU (psutil; Janus is one process), the RTP
-packets the publisher sent (in) and the subscribers received (out), and per subscriber
+packets the publisher sent (in, its senders' stats), the server sent (out: ours from
+/metrics, Janus from its admin API) and the subscribers received, and per subscriber
 join → first video and video frames per second.
 
 Per N and server it prints CPU, packets in/out per second, µs per forwarded packet all in
@@ -106,9 +107,11 @@ class RunResult:
     repeat: int
     window_s: float = 0.0
     cpu_pct: float = 0.0
-    in_pps: float = 0.0
+    in_pps: float = 0.0  # RTP packets the publisher sent (its senders' stats)
+    #: RTP packets the server sent: ours classroom_rtp_packets_total{direction="out"},
+    #: Janus the out packets of its admin API's handle_info
     out_pps: float = 0.0
-    server_out_pps: float | None = None  # ours: classroom_rtp_packets_total{direction="out"}
+    received_pps: float = 0.0  # RTP packets the subscribers received
     us_per_out_packet: float | None = None
     us_per_in_packet: float | None = None
     fps_median: float | None = None
@@ -159,7 +162,7 @@ async def run_once(
         async with asyncio.timeout(run_budget_s(n, seconds)):
             new_subscriber: Callable[[str], support.Subscriber[Any]]
             if target.janus:
-                janus = JanusServer(data_dir, JANUS_IP, free_port())
+                janus = JanusServer(data_dir, JANUS_IP, free_port(), free_port())
                 await janus.wait_ready()
                 pid = janus.pid
                 publisher = start_publisher(JANUS, janus.base_url, "", clip_path, args.audio)
@@ -194,6 +197,7 @@ async def run_once(
 
             proc = psutil.Process(pid)
             m0 = await asyncio.wait_for(ours.metrics(), 10) if ours is not None else ""
+            j0 = await janus.rtp_packets() if janus is not None else (0, 0)
             in0 = await publisher.packets_sent()
             before = [(s.tally.video_frames, s.packets) for s in subscribers]
             sys0, cpu0, t0 = psutil.cpu_times(), support.cpu_seconds(proc), time.monotonic()
@@ -202,6 +206,7 @@ async def run_once(
             after = [(s.tally.video_frames, s.packets) for s in subscribers]
             in1 = await publisher.packets_sent()
             m1 = await asyncio.wait_for(ours.metrics(), 10) if ours is not None else ""
+            j1 = await janus.rtp_packets() if janus is not None else (0, 0)
 
             window = t1 - t0
             cpu = cpu1 - cpu0
@@ -210,19 +215,23 @@ async def run_once(
             ncpu = psutil.cpu_count() or 1
             busy = support.busy_seconds(sys1) - support.busy_seconds(sys0)
             result.machine_busy_pct = 100 * busy / (window * ncpu)
-            out = sum(a[1] - b[1] for a, b in zip(after, before, strict=True))
+            received = sum(a[1] - b[1] for a, b in zip(after, before, strict=True))
             result.in_pps = (in1 - in0) / window
-            result.out_pps = out / window
-            if out > 0:
-                result.us_per_out_packet = 1e6 * cpu / out
-            if in1 > in0:
-                result.us_per_in_packet = 1e6 * cpu / (in1 - in0)
+            result.received_pps = received / window
             if ours is not None:
                 label = {"direction": "out"}
                 sent = metric_value(m1, "classroom_rtp_packets_total", label) - metric_value(
                     m0, "classroom_rtp_packets_total", label
                 )
-                result.server_out_pps = sent / window
+            else:
+                sent = j1[1] - j0[1]
+            # per packet the server sent: what its CPU paid for, whether or not a starved
+            # client managed to read it
+            result.out_pps = sent / window
+            if sent > 0:
+                result.us_per_out_packet = 1e6 * cpu / sent
+            if in1 > in0:
+                result.us_per_in_packet = 1e6 * cpu / (in1 - in0)
             fps = [(a[0] - b[0]) / window for a, b in zip(after, before, strict=True)]
             if fps:
                 result.fps_median = statistics.median(fps)
@@ -307,6 +316,7 @@ def rows_of(results: list[RunResult], servers: list[str]) -> list[dict[str, Any]
                     cpu_pct=median_of([r.cpu_pct for r in runs]),
                     in_pps=median_of([r.in_pps for r in runs]),
                     out_pps=median_of([r.out_pps for r in runs]),
+                    received_pps=median_of([r.received_pps for r in runs]),
                     us_per_out_packet=median_of([r.us_per_out_packet for r in runs]),
                     marginal_us=median_of([s.get(n) for s in slopes]),
                     us_per_in_packet=median_of([r.us_per_in_packet for r in runs])
@@ -376,6 +386,7 @@ COLUMNS: list[support.Column] = [
     ("cpu_pct", "CPU %", "{:.1f}"),
     ("in_pps", "in pkt/s", "{:.0f}"),
     ("out_pps", "out pkt/s", "{:.0f}"),
+    ("received_pps", "received pkt/s", "{:.0f}"),
     ("us_per_out_packet", "µs/out pkt all in", "{:.0f}"),
     ("marginal_us", "µs/out pkt marginal", "{:.0f}"),
     ("us_per_in_packet", "µs/in pkt (N=0)", "{:.0f}"),
@@ -427,10 +438,9 @@ def _print_run(r: RunResult) -> None:
         print(f"{head}: FAILED {r.error}", flush=True)
         return
     us = support.cell(r.us_per_out_packet, "{:.0f}")
-    server_out = support.cell(r.server_out_pps, "{:.0f}")
     print(
         f"{head}: CPU {r.cpu_pct:5.1f}% in {r.in_pps:4.0f} out {r.out_pps:5.0f} pkt/s "
-        f"(server says {server_out}) {us} µs/out pkt, "
+        f"(received {r.received_pps:5.0f}) {us} µs/out pkt, "
         f"join {support.cell(r.join_median_s, '{:.2f}')} s, "
         f"fps {support.cell(r.fps_median, '{:.1f}')}, video {r.subscribers_with_video}/"
         f"{r.subscribers}, closed {r.closed_clients}, machine {r.machine_busy_pct:.0f}%",

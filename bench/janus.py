@@ -40,9 +40,12 @@ def janus_binary() -> str:
     return path
 
 
-def _config(folder: Path, ice_address: str, http_port: int) -> Path:
-    """janus.jcfg and the two configurations it loads (HTTP transport, VideoRoom with one
-    room) in `folder`; only the VideoRoom plugin and the HTTP transport are loaded."""
+def _config(
+    folder: Path, ice_address: str, http_port: int, admin_port: int, admin_secret: str
+) -> Path:
+    """janus.jcfg and the two configurations it loads (HTTP transport with its admin API,
+    VideoRoom with one room) in `folder`; only the VideoRoom plugin and the HTTP transport
+    are loaded."""
     plugins = sorted(
         p.name
         for p in (PLUGINS_DIR / "plugins").glob("libjanus_*.so")
@@ -61,7 +64,7 @@ def _config(folder: Path, ice_address: str, http_port: int) -> Path:
     events_folder = "{PLUGINS_DIR / "events"}"
     loggers_folder = "{PLUGINS_DIR / "loggers"}"
     debug_level = 3
-    admin_secret = "{secrets.token_hex(8)}"
+    admin_secret = "{admin_secret}"
     session_timeout = 120
 }}
 certificates: {{
@@ -96,7 +99,11 @@ events: {{
     https = false
 }}
 admin: {{
-    admin_http = false
+    admin_http = true
+    admin_base_path = "/admin"
+    admin_ip = "127.0.0.1"
+    admin_port = {admin_port}
+    admin_https = false
 }}
 """
     )
@@ -121,11 +128,13 @@ room-{ROOM}: {{
 class JanusServer:
     """One Janus process for one run (its configuration in `folder`)."""
 
-    def __init__(self, folder: Path, ice_address: str, http_port: int) -> None:
+    def __init__(self, folder: Path, ice_address: str, http_port: int, admin_port: int) -> None:
         self.folder = folder
         self.base_url = f"http://127.0.0.1:{http_port}/janus"
+        self.admin_url = f"http://127.0.0.1:{admin_port}/admin"
+        self._admin_secret = secrets.token_hex(8)
         self.log_path = folder / "janus.log"
-        config = _config(folder, ice_address, http_port)
+        config = _config(folder, ice_address, http_port, admin_port, self._admin_secret)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [janus_binary(), "-C", str(config), "-F", str(folder), "-o"],
@@ -154,6 +163,34 @@ class JanusServer:
                         raise RuntimeError(f"janus has no VideoRoom plugin: {self.log()}")
                 await asyncio.sleep(0.1)
         raise TimeoutError(f"janus did not answer within {START_TIMEOUT_S:.0f} s: {self.log()}")
+
+    async def rtp_packets(self) -> tuple[int, int]:
+        """RTP packets (in, out) over all handles so far, from the admin API's handle_info
+        (each media's stats): what Janus itself received and sent, whatever the clients
+        managed to read."""
+        received = sent = 0
+        async with aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+        ) as http:
+
+            async def admin(path: str, body: dict[str, Any]) -> dict[str, Any]:
+                body = {**body, "transaction": "bench", "admin_secret": self._admin_secret}
+                async with http.post(self.admin_url + path, json=body) as r:
+                    reply: dict[str, Any] = await r.json(content_type=None)
+                if reply.get("janus") != "success":
+                    raise RuntimeError(f"janus admin {body['janus']}: {reply}")
+                return reply
+
+            for session in (await admin("", {"janus": "list_sessions"}))["sessions"]:
+                handles = (await admin(f"/{session}", {"janus": "list_handles"}))["handles"]
+                for handle in handles:
+                    info = await admin(f"/{session}/{handle}", {"janus": "handle_info"})
+                    media = info.get("info", {}).get("webrtc", {}).get("media", {})
+                    for one in media.values():
+                        stats = one.get("stats", {})
+                        received += int(stats.get("in", {}).get("packets", 0))
+                        sent += int(stats.get("out", {}).get("packets", 0))
+        return received, sent
 
     def log(self) -> str:
         with contextlib.suppress(OSError):
