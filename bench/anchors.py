@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import os
 import pickle
 import shutil
@@ -240,6 +241,7 @@ async def run_once(
             result.closed_clients = sum(1 for s in subscribers if s.client.closed.is_set())
             if result.join_s:
                 result.join_median_s = statistics.median(result.join_s)
+            result.error = invalid(result)
     except Exception as exc:
         result.error = support.run_error(exc, f"run budget {run_budget_s(n, seconds):.0f} s", ours)
         if janus is not None:
@@ -258,6 +260,20 @@ async def run_once(
 
 
 # --- figures ---------------------------------------------------------------------------------
+
+#: The publisher's packets per second: ~105 video + 50 audio. A window with much less means
+#: its connection failed, and the run measured an idle server.
+MIN_IN_PPS = 100.0
+
+
+def invalid(r: RunResult) -> str | None:
+    """Why a finished run does not measure forwarding to N subscribers (None: it does).
+    Such runs count as failed: their figures stay in --json, out of the tables."""
+    if r.in_pps < MIN_IN_PPS:
+        return f"the publisher sent {r.in_pps:.0f} RTP packets/s in the window (connection lost)"
+    if r.subscribers_with_video < r.subscribers:
+        return f"only {r.subscribers_with_video} of {r.subscribers} subscribers got video"
+    return None
 
 
 def fit_slope(points: list[tuple[float, float]]) -> float | None:
@@ -486,15 +502,42 @@ async def bench(args: argparse.Namespace) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     load_end = os.getloadavg()
-    servers = [t.name for t in targets]
+    report(results, [t.name for t in targets], plan, args, (load_start, load_end), took(started))
+    support.write_results(
+        args,
+        info,
+        rows_of(results, [t.name for t in targets]),
+        results,
+        ratios={s: ratios(results, s, JANUS) for s in (t.name for t in targets) if s != JANUS},
+        load_average={"start": load_start, "end": load_end},
+    )
+    return 1 if any(r.error for r in results) else 0
+
+
+def took(started: float) -> float:
+    return time.monotonic() - started
+
+
+Load = tuple[float, float, float]
+
+
+def report(
+    results: list[RunResult],
+    servers: list[str],
+    plan: list[int],
+    args: argparse.Namespace,
+    load: tuple[Load, Load],
+    seconds_taken: float,
+) -> None:
+    """The tables (medians per server and N, ratios ours/Janus) and the summary."""
+    load_start, load_end = load
     rows = rows_of(results, servers)
     all_ratios = {s: ratios(results, s, JANUS) for s in servers if s != JANUS}
-    took = time.monotonic() - started
     print(
         f"\nmedians over {args.repeats} repeat(s), {args.seconds:g} s windows, subscribers "
-        f"as {args.role}s; bench took {took:.0f} s; load average {load_start[0]:.2f} at the "
-        f"start, {load_end[0]:.2f} / {load_end[1]:.2f} / {load_end[2]:.2f} (1/5/15 min) "
-        "at the end\n"
+        f"as {args.role}s, audio {args.audio}; bench took {seconds_taken:.0f} s; load average "
+        f"{load_start[0]:.2f} / {load_start[1]:.2f} / {load_start[2]:.2f} (1/5/15 min) at the "
+        f"start, {load_end[0]:.2f} / {load_end[1]:.2f} / {load_end[2]:.2f} at the end\n"
     )
     print(markdown_table(rows))
     print("\nratios ours / Janus per forwarded packet, median (min–max) over the repeats:\n")
@@ -510,25 +553,37 @@ async def bench(args: argparse.Namespace) -> int:
         )
     for server in servers:
         top = next(
-            (row for row in rows if row["server"] == server and row["subscribers"] == max(plan)), {}
+            (row for row in rows if row["server"] == server and row["subscribers"] == max(plan)),
+            {},
         )
         print(
             f"  {server}: join→1st video p50 at N={max(plan)} "
             f"{support.cell(top.get('join_median_s'), '{:.2f}')} s, "
             f"fps {support.cell(top.get('fps_median'), '{:.1f}')}"
         )
-    failed = sum(1 for r in results if r.error)
-    if failed:
-        print(f"  {failed} run(s) FAILED (see above)")
-    support.write_results(
-        args,
-        info,
-        rows,
-        results,
-        ratios=all_ratios,
-        load_average={"start": load_start, "end": load_end},
-    )
-    return 1 if failed else 0
+    for run in results:
+        if run.error:
+            first = run.error.splitlines()[0]
+            print(f"  FAILED: {run.server} N={run.subscribers} #{run.repeat}: {first}")
+
+
+def report_json(path: Path) -> int:
+    """--from-json: the tables and the summary again from a run's raw figures (runs are
+    checked again, so that an older file gets today's validity rules)."""
+    data = json.loads(path.read_text())
+    results = []
+    for raw in data["runs"]:
+        raw["load_before"] = tuple(raw["load_before"])
+        run = RunResult(**raw)
+        run.error = run.error or invalid(run)
+        results.append(run)
+    args = argparse.Namespace(**data["args"])
+    servers = list(dict.fromkeys(r.server for r in results))
+    plan = sorted({r.subscribers for r in results})
+    load = data.get("load_average", {})
+    zero = (0.0, 0.0, 0.0)
+    report(results, servers, plan, args, (load.get("start", zero), load.get("end", zero)), 0)
+    return 0
 
 
 async def publisher_child(args: argparse.Namespace) -> int:
@@ -548,6 +603,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--compare", help="also run the server of this checkout (PYTHONPATH=DIR)")
     p.add_argument("--json", help="write all runs, the medians and the ratios here")
+    p.add_argument("--from-json", help="print the tables again from a --json file; run nothing")
     p.add_argument("--only", help="run one server only (ours, janus, the --compare tree's name)")
     p.add_argument(
         "--role",
@@ -575,6 +631,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.publisher_child:
         return asyncio.run(publisher_child(args))
+    if args.from_json:
+        return report_json(Path(args.from_json))
     janus_binary()  # fails loudly, with the install command, before anything starts
     if args.repeats < 1:
         sys.exit("--repeats must be at least 1")
