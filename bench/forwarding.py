@@ -32,23 +32,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import fractions
 import json
-import math
-import os
 import pickle
-import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,285 +49,48 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import aiohttp  # noqa: E402
-import av  # noqa: E402
 import psutil  # noqa: E402
-from aiortc.mediastreams import MediaStreamTrack  # noqa: E402
-from aiortc.rtp import RtpPacket  # noqa: E402
 
 from bench import support  # noqa: E402
-from bench.support import AUDIO_FRAME, busy_seconds, cpu_seconds, median_of  # noqa: E402
-from classroom.demo import run_demo  # noqa: E402
-from classroom.rooms.aiortc_hooks import enable_loopback_candidates, tap_receiver  # noqa: E402
+from bench.support import (  # noqa: E402
+    FPS,
+    HEIGHT,
+    WIDTH,
+    Publisher,
+    busy_seconds,
+    cpu_seconds,
+    create_session,
+    encode_clip,
+    median_of,
+)
+from classroom.rooms.aiortc_hooks import enable_loopback_candidates  # noqa: E402
 from tests.support.peer_client import PeerClient  # noqa: E402
-from tests.support.server import ADMIN_TOKEN, ServerProcess, metric_value, start_server  # noqa: E402
-
-WIDTH, HEIGHT, FPS = 640, 480, 30
-VIDEO_BITRATE = 1_000_000
-AUDIO_BITRATE = 32_000
-CLIP_SECONDS = 10
-
-PUBLISHER_READY_S = 30.0
-FIRST_VIDEO_TIMEOUT_S = 20.0
-PUBLISHER_MAX_LIFETIME_S = 900.0
+from tests.support.server import ServerProcess, metric_value, start_server  # noqa: E402
 
 
-# --- the publisher's media: pre-encoded once, replayed in a loop ---------------------------
-
-
-@dataclass
-class Clip:
-    """Encoded VP8 frames (the first one a keyframe) and Opus packets, in playout order."""
-
-    video: list[bytes]
-    audio: list[bytes]
-
-    @property
-    def video_kbps(self) -> float:
-        return sum(map(len, self.video)) * 8 / (len(self.video) / FPS) / 1000
-
-    @property
-    def keyframe_bytes(self) -> int:
-        return len(self.video[0])
-
-
-def _camera_scene(count: int) -> Iterator[bytes]:
-    """A webcam-like scene: a static textured background and a moving noisy 'person'."""
-    rnd = random.Random(7)
-    background = bytes(
-        ((x * 200) // WIDTH + (y * 97) // HEIGHT + rnd.getrandbits(5)) & 0xFF
-        for y in range(HEIGHT)
-        for x in range(WIDTH)
-    )
-    box = 200
-
-    def path(i: int) -> tuple[int, int]:
-        return int((WIDTH - box) / 2 + 150 * math.sin(i / 20)), 140 + int(20 * math.sin(i / 7))
-
-    texture = bytes((b & 0x1F) | 0x60 for b in range(256))
-    return support.moving_block(background, WIDTH, box, count, path, rnd, texture)
-
-
-def encode_clip() -> Clip:
-    """Encode CLIP_SECONDS of 640x480 VP8 at 30 fps (~1 Mbit/s) and of Opus, with libvpx/libopus.
-
-    The encoder runs one second before the clip starts, so that its rate control has settled
-    and the clip's first frame is a keyframe of steady-state size (forced there).
-    """
-    warmup = FPS
-    video = support.encode_vp8(
-        _camera_scene(warmup + CLIP_SECONDS * FPS),
-        WIDTH,
-        HEIGHT,
-        FPS,
-        VIDEO_BITRATE,
-        warmup,
-        {
-            "minrate": str(VIDEO_BITRATE),
-            "maxrate": str(VIDEO_BITRATE),
-            "max-intra-rate": "900",
-        },
-    )
-
-    opus = av.CodecContext.create("libopus", "w")
-    opus.sample_rate, opus.layout, opus.format = 48000, "mono", "s16"
-    opus.bit_rate = AUDIO_BITRATE
-    opus.time_base = fractions.Fraction(1, 48000)
-    audio: list[bytes] = []
-    for k in range(CLIP_SECONDS * 50):
-        # speech-like: 2 s of a gliding tone, then 1 s of silence
-        amp = 8000 if (k // 50) % 3 != 2 else 0
-        freq = 180 + (k % 50) * 4
-        samples = [
-            int(amp * math.sin(2 * math.pi * freq * (k * AUDIO_FRAME + i) / 48000))
-            for i in range(AUDIO_FRAME)
-        ]
-        frame = av.AudioFrame(format="s16", layout="mono", samples=AUDIO_FRAME)
-        frame.planes[0].update(b"".join(s.to_bytes(2, "little", signed=True) for s in samples))
-        frame.sample_rate = 48000
-        frame.pts = k * AUDIO_FRAME
-        frame.time_base = fractions.Fraction(1, 48000)
-        audio += [bytes(p) for p in opus.encode(frame)]
-    return Clip(video, audio)
-
-
-async def publisher_main(base_url: str, join_url: str, clip_path: Path) -> int:
-    """The publisher child process: join, print `ready` once connected, run until told."""
-    enable_loopback_candidates()
-    support.install_keyframe_hook()
-    clip: Clip = pickle.loads(clip_path.read_bytes())
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-
-    def watch_stdin() -> None:  # the parent closes our stdin (or dies): stop
-        with contextlib.suppress(OSError):
-            while os.read(0, 4096):  # raw fd: no buffered-reader lock held at exit
-                pass
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(stop.set)
-
-    threading.Thread(target=watch_stdin, daemon=True).start()
-    client = PeerClient(base_url, join_url, audio=True, video=True)
-    video = support.ReplayTrack.video(clip.video, FPS)
-    audio = support.ReplayTrack.audio(clip.audio)
-    client.local_video, client.local_audio = video, audio
-    try:
-        await client.connect()
-        deadline = time.monotonic() + PUBLISHER_READY_S
-        while client.pc.connectionState != "connected" or video.sent == 0:
-            if time.monotonic() > deadline or client.closed.is_set():
-                print("failed: publisher not connected", flush=True)
-                return 1
-            await asyncio.sleep(0.05)
-        print("ready", flush=True)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), PUBLISHER_MAX_LIFETIME_S)
-    finally:
-        stats = {
-            "video_frames": video.sent,
-            "audio_packets": audio.sent,
-            "keyframe_requests": len(video.keyframe_requests),
-            "late_frames": video.late,
-        }
-        await support.close_quietly(client)
-        print("stats " + json.dumps(stats), flush=True)
-    return 0
-
-
-class Publisher:
-    """The publisher child process, seen from the bench."""
-
-    def __init__(self, base_url: str, join_url: str, clip_path: Path) -> None:
-        args = [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--publisher-child",
-            "--base-url",
-            base_url,
-            "--join-url",
-            join_url,
-            "--clip",
-            str(clip_path),
-        ]
-        self.process = subprocess.Popen(
-            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=REPO, text=True
-        )
-        self.stats: dict[str, int] = {}
-        self._proc = psutil.Process(self.process.pid)
-
-    async def wait_ready(self) -> None:
-        assert self.process.stdout is not None
-        stdout = self.process.stdout
-        line = await asyncio.wait_for(asyncio.to_thread(stdout.readline), PUBLISHER_READY_S + 5)
-        if line.strip() != "ready":
-            raise RuntimeError(f"publisher did not start: {line.strip() or 'no output'}")
-
-    def cpu_seconds(self) -> float:
-        return cpu_seconds(self._proc)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(Exception):
-                assert self.process.stdin is not None
-                self.process.stdin.close()
-            try:
-                self.process.wait(support.CLOSE_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stdout is not None:
-            for line in self.process.stdout.read().splitlines():
-                if line.startswith("stats "):
-                    self.stats = json.loads(line.removeprefix("stats "))
-            self.process.stdout.close()
-
-
-# --- subscribers: aiortc peers that count packets instead of decoding ----------------------
-
-
-@dataclass
-class Tally:
-    """What one subscriber received (monotonic times)."""
-
-    video_packets: int = 0
-    video_frames: int = 0
-    last_marker_seq: int | None = None  # of the last frame counted
-    first_video_at: float | None = None
-    audio_packets: int = 0
-    first_audio_at: float | None = None
-    connected_at: float | None = None
-
-
-class Subscriber:
-    """A participant that publishes nothing; its receivers are tapped, nothing is decoded."""
+class Subscriber(support.Subscriber[PeerClient]):
+    """A receive-only participant of our server (WebSocket signalling)."""
 
     def __init__(self, base_url: str, join_url: str) -> None:
-        self.client = PeerClient(base_url, join_url, audio=False, video=False)
-        self.tally = Tally()
-        self.connect_started = 0.0
-        self.first_video = asyncio.Event()
-        pc = self.client.pc
-
-        @pc.on("track")
-        def on_track(track: MediaStreamTrack) -> None:
-            transceiver = next((t for t in pc.getTransceivers() if t.receiver.track is track), None)
-            if transceiver is not None:
-                sink = self._on_video if track.kind == "video" else self._on_audio
-                tap_receiver(transceiver.receiver, sink)
-
-        @pc.on("connectionstatechange")
-        def on_state() -> None:
-            if pc.connectionState == "connected" and self.tally.connected_at is None:
-                self.tally.connected_at = time.monotonic()
-
-    async def _on_video(self, packet: RtpPacket) -> None:
-        tally = self.tally
-        tally.video_packets += 1
-        if tally.first_video_at is None:
-            tally.first_video_at = time.monotonic()
-            self.first_video.set()
-        if packet.marker:
-            last = tally.last_marker_seq
-            # one frame per marker, retransmissions of an old marker packet not counted twice
-            if last is None or 0 < ((packet.sequence_number - last) & 0xFFFF) < 0x8000:
-                tally.last_marker_seq = packet.sequence_number
-                tally.video_frames += 1
-
-    async def _on_audio(self, packet: RtpPacket) -> None:
-        self.tally.audio_packets += 1
-        if self.tally.first_audio_at is None:
-            self.tally.first_audio_at = time.monotonic()
-
-    def phases(self) -> dict[str, float | None]:
-        """Seconds from WebSocket connect to ICE+DTLS connected, first audio, first video."""
-        t = self.tally
-
-        def since(at: float | None) -> float | None:
-            return None if at is None else at - self.connect_started
-
-        return {
-            "connected": since(t.connected_at),
-            "first_audio": since(t.first_audio_at),
-            "first_video": since(t.first_video_at),
-        }
-
-    async def join(self) -> float | None:
-        """Connect; seconds from WebSocket connect to the first video packet (None: none came)."""
-        self.connect_started = time.monotonic()
-        await asyncio.wait_for(self.client.connect(), 10)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.first_video.wait(), FIRST_VIDEO_TIMEOUT_S)
-        if self.tally.first_video_at is None:
-            return None
-        return self.tally.first_video_at - self.connect_started
+        super().__init__(PeerClient(base_url, join_url, audio=False, video=False))
 
     def offers(self) -> int:
         return sum(1 for m in self.client.messages if m.get("type") == "offer")
 
-    async def close(self) -> None:
-        await support.close_quietly(self.client)
+
+async def publisher_main(base_url: str, join_url: str, clip_path: Path) -> int:
+    """The publisher child process (support.publisher_main with our server's client)."""
+    enable_loopback_candidates()
+    client = PeerClient(base_url, join_url, audio=True, video=True)
+    return await support.publisher_main(client, clip_path)
+
+
+def start_publisher(base_url: str, join_url: str, clip_path: Path) -> Publisher:
+    args = ["--publisher-child", "--base-url", base_url, "--join-url", join_url]
+    return Publisher(Path(__file__).resolve(), [*args, "--clip", str(clip_path)])
+
+
+FIRST_VIDEO_TIMEOUT_S = support.FIRST_VIDEO_TIMEOUT_S
 
 
 # --- one run -------------------------------------------------------------------------------
@@ -373,47 +128,6 @@ class RunResult:
     error: str | None = None
 
 
-async def create_session(base_url: str, subscribers: int, role: str) -> tuple[str, list[str]]:
-    """(publisher link, subscriber links). Participants come from `classroom demo`."""
-    if role == "participant":
-        links = await run_demo(base_url, participants=subscribers, admin_token=ADMIN_TOKEN)
-        return links["facilitator_url"], list(links["participant_urls"])
-    # observers: the same through the API, with roster role "observer"
-    api = base_url + "/api/v1"
-    async with aiohttp.ClientSession(
-        headers=support.AUTH, raise_for_status=True, timeout=support.HTTP_TIMEOUT
-    ) as http:
-        async with http.post(f"{api}/cohorts", json={"name": "bench"}) as r:
-            cohort = (await r.json())["id"]
-        people = [("Publisher", "facilitator")] + [
-            (f"Obs {i}", "observer") for i in range(subscribers)
-        ]
-        for i, (name, member_role) in enumerate(people):
-            body = {
-                "name": name,
-                "email": f"b{i}@bench.example",
-                "department": "Bench",
-                "location": "Lab",
-                "role": member_role,
-                "consent": True,
-            }
-            async with http.post(f"{api}/cohorts/{cohort}/members", json=body):
-                pass
-        now = time.time()
-        body = {
-            "cohort_id": cohort,
-            "title": "bench",
-            "starts_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
-            "ends_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 7200)),
-        }
-        async with http.post(f"{api}/sessions", json=body) as r:
-            session = (await r.json())["id"]
-        async with http.post(f"{api}/sessions/{session}/links", json={}) as r:
-            links = (await r.json())["links"]
-    publisher = next(link["url"] for link in links if link["role"] == "facilitator")
-    return publisher, [link["url"] for link in links if link["role"] == "observer"]
-
-
 def run_budget_s(n: int, seconds: float) -> float:
     """Upper bound on one run before cleanup: server start, joins, settling, the window."""
     return 90 + seconds + n * (FIRST_VIDEO_TIMEOUT_S + 5)
@@ -443,7 +157,7 @@ async def run_once(
             ):
                 server = await start_server(data_dir)
             publisher_url, subscriber_urls = await create_session(server.base_url, n, role)
-            publisher = Publisher(server.base_url, publisher_url, clip_path)
+            publisher = start_publisher(server.base_url, publisher_url, clip_path)
             await publisher.wait_ready()
             for url in subscriber_urls:
                 subscriber = Subscriber(server.base_url, url)

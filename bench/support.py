@@ -1,4 +1,5 @@
-"""What both benchmarks (bench/forwarding.py, bench/breakouts.py) use: replayed media,
+"""What the benchmarks (bench/forwarding.py, bench/anchors.py, bench/breakouts.py) use:
+replayed media, the forwarding benches' publisher process and packet-counting subscribers,
 waiting for negotiation to settle, a sitecustomize for the server process, CPU and busy
 time, medians, Prometheus histograms, markdown tables, the run's machine, the
 loopback-only check, and the driver's plumbing (interleaved repeats, SIGTERM, --json).
@@ -17,24 +18,31 @@ import fractions
 import json
 import math
 import os
+import pickle
 import random
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import aiohttp
+import aioice.ice
 import av
 import psutil
-from aiortc import RTCRtpSender
+from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtp import RtpPacket
+from aiortc.stats import RTCOutboundRtpStreamStats
 
-from tests.support.peer_client import PeerClient
+from classroom.demo import run_demo
+from classroom.rooms.aiortc_hooks import tap_receiver
+from tests.support.peer_client import ToneAudioTrack
 from tests.support.server import ADMIN_TOKEN, ServerProcess
 
 REPO = Path(__file__).resolve().parent.parent
@@ -216,7 +224,7 @@ def install_keyframe_hook() -> None:
 # --- peers ---------------------------------------------------------------------------------
 
 
-async def close_quietly(client: PeerClient) -> None:
+async def close_quietly(client: MediaClient) -> None:
     """Close a peer at the end of a run, whatever state it is in (at most CLOSE_TIMEOUT_S)."""
     with contextlib.suppress(Exception):
         await asyncio.wait_for(client.close(), CLOSE_TIMEOUT_S)
@@ -480,3 +488,387 @@ def bucket_delta_max(before: str, after: str, name: str) -> float | None:
         if b1[le] - b0.get(le, 0.0) >= total:
             return math.inf if le == "+Inf" else float(le)
     return None
+
+
+# --- the forwarding benches' publisher and subscribers (bench/forwarding.py, anchors.py) ---
+#
+# One publisher (a child process replaying a pre-encoded 640x480 VP8 ~30 fps + Opus stream)
+# and N receive-only aiortc subscribers that count RTP packets instead of decoding. They
+# talk to a server through a `MediaClient`: `tests.support.peer_client.PeerClient` for ours,
+# `bench.janus.JanusClient` for Janus's VideoRoom.
+
+WIDTH, HEIGHT, FPS = 640, 480, 30
+VIDEO_BITRATE = 1_000_000
+AUDIO_BITRATE = 32_000
+CLIP_SECONDS = 10
+
+PUBLISHER_READY_S = 30.0
+FIRST_VIDEO_TIMEOUT_S = 20.0
+PUBLISHER_MAX_LIFETIME_S = 900.0
+
+
+class MediaClient(Protocol):
+    """A peer connection with its signalling to one server: what the publisher and the
+    subscribers need of a client, whichever server it talks to."""
+
+    pc: RTCPeerConnection
+    closed: asyncio.Event
+    local_audio: MediaStreamTrack | None
+    local_video: MediaStreamTrack | None
+
+    async def connect(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+ClientT = TypeVar("ClientT", bound=MediaClient)
+
+
+@dataclasses.dataclass
+class Clip:
+    """Encoded VP8 frames (the first one a keyframe) and Opus packets, in playout order."""
+
+    video: list[bytes]
+    audio: list[bytes]
+
+    @property
+    def video_kbps(self) -> float:
+        return sum(map(len, self.video)) * 8 / (len(self.video) / FPS) / 1000
+
+    @property
+    def keyframe_bytes(self) -> int:
+        return len(self.video[0])
+
+
+def _camera_scene(count: int) -> Iterator[bytes]:
+    """A webcam-like scene: a static textured background and a moving noisy 'person'."""
+    rnd = random.Random(7)
+    background = bytes(
+        ((x * 200) // WIDTH + (y * 97) // HEIGHT + rnd.getrandbits(5)) & 0xFF
+        for y in range(HEIGHT)
+        for x in range(WIDTH)
+    )
+    box = 200
+
+    def path(i: int) -> tuple[int, int]:
+        return int((WIDTH - box) / 2 + 150 * math.sin(i / 20)), 140 + int(20 * math.sin(i / 7))
+
+    texture = bytes((b & 0x1F) | 0x60 for b in range(256))
+    return moving_block(background, WIDTH, box, count, path, rnd, texture)
+
+
+def encode_clip() -> Clip:
+    """Encode CLIP_SECONDS of 640x480 VP8 at 30 fps (~1 Mbit/s) and of Opus, with libvpx/libopus.
+
+    The encoder runs one second before the clip starts, so that its rate control has settled
+    and the clip's first frame is a keyframe of steady-state size (forced there).
+    """
+    warmup = FPS
+    video = encode_vp8(
+        _camera_scene(warmup + CLIP_SECONDS * FPS),
+        WIDTH,
+        HEIGHT,
+        FPS,
+        VIDEO_BITRATE,
+        warmup,
+        {
+            "minrate": str(VIDEO_BITRATE),
+            "maxrate": str(VIDEO_BITRATE),
+            "max-intra-rate": "900",
+        },
+    )
+
+    opus = av.CodecContext.create("libopus", "w")
+    opus.sample_rate, opus.layout, opus.format = 48000, "mono", "s16"
+    opus.bit_rate = AUDIO_BITRATE
+    opus.time_base = fractions.Fraction(1, 48000)
+    audio: list[bytes] = []
+    for k in range(CLIP_SECONDS * 50):
+        # speech-like: 2 s of a gliding tone, then 1 s of silence
+        amp = 8000 if (k // 50) % 3 != 2 else 0
+        freq = 180 + (k % 50) * 4
+        samples = [
+            int(amp * math.sin(2 * math.pi * freq * (k * AUDIO_FRAME + i) / 48000))
+            for i in range(AUDIO_FRAME)
+        ]
+        frame = av.AudioFrame(format="s16", layout="mono", samples=AUDIO_FRAME)
+        frame.planes[0].update(b"".join(s.to_bytes(2, "little", signed=True) for s in samples))
+        frame.sample_rate = 48000
+        frame.pts = k * AUDIO_FRAME
+        frame.time_base = fractions.Fraction(1, 48000)
+        audio += [bytes(p) for p in opus.encode(frame)]
+    return Clip(video, audio)
+
+
+def force_host_address(address: str) -> None:
+    """Make `address` this process's only ICE host candidate (aioice offers every
+    interface's address). Janus's ICE refuses loopback, so its bench runs its clients on a
+    veth address inside its own namespace; aioice's `get_host_addresses` is public."""
+
+    def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        return [address] if use_ipv4 else []
+
+    aioice.ice.get_host_addresses = get_host_addresses
+
+
+async def _packets_sent(pc: RTCPeerConnection) -> int:
+    """RTP packets this peer's senders sent so far (their outbound-rtp stats)."""
+    total = 0
+    for sender in pc.getSenders():
+        if sender.track is None:
+            continue
+        for stats in (await sender.getStats()).values():
+            if isinstance(stats, RTCOutboundRtpStreamStats):
+                total += stats.packetsSent
+    return total
+
+
+async def publisher_main(client: MediaClient, clip_path: Path, tone_audio: bool = False) -> int:
+    """A publisher child process: publish the clip through `client`, print `ready` once
+    connected, answer each `count` line on stdin with `count <RTP packets sent>`, run until
+    stdin closes (or SIGTERM), then print `stats {...}`.
+
+    `tone_audio`: a continuous tone that aiortc encodes, with its RFC 6464 level, instead of
+    the replayed Opus (no level: our server forwards only audio loud by its level, so
+    replayed audio reaches no subscriber)."""
+    install_keyframe_hook()
+    clip: Clip = pickle.loads(clip_path.read_bytes())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+
+    async def report_count() -> None:
+        print(f"count {await _packets_sent(client.pc)}", flush=True)
+
+    counts: set[asyncio.Task[None]] = set()
+
+    def count_soon() -> None:
+        task = loop.create_task(report_count())
+        counts.add(task)
+        task.add_done_callback(counts.discard)
+
+    def watch_stdin() -> None:  # the parent closes our stdin (or dies): stop
+        with contextlib.suppress(OSError):
+            pending = b""
+            while chunk := os.read(0, 4096):  # raw fd: no buffered-reader lock held at exit
+                pending += chunk
+                while b"\n" in pending:
+                    line, pending = pending.split(b"\n", 1)
+                    if line.strip() == b"count":
+                        with contextlib.suppress(RuntimeError):
+                            loop.call_soon_threadsafe(count_soon)
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(stop.set)
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    video = ReplayTrack.video(clip.video, FPS)
+    audio = ToneAudioTrack() if tone_audio else ReplayTrack.audio(clip.audio)
+    client.local_video, client.local_audio = video, audio
+    try:
+        await client.connect()
+        deadline = time.monotonic() + PUBLISHER_READY_S
+        while client.pc.connectionState != "connected" or video.sent == 0:
+            if time.monotonic() > deadline or client.closed.is_set():
+                print("failed: publisher not connected", flush=True)
+                return 1
+            await asyncio.sleep(0.05)
+        print("ready", flush=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), PUBLISHER_MAX_LIFETIME_S)
+    finally:
+        for task in list(counts):
+            task.cancel()
+        await asyncio.gather(*counts, return_exceptions=True)
+        stats = {
+            "video_frames": video.sent,
+            "audio_packets": audio.sent if isinstance(audio, ReplayTrack) else -1,
+            "keyframe_requests": len(video.keyframe_requests),
+            "late_frames": video.late,
+        }
+        await close_quietly(client)
+        print("stats " + json.dumps(stats), flush=True)
+    return 0
+
+
+class Publisher:
+    """The publisher child process (`script` run with `args`, which calls publisher_main),
+    seen from the bench."""
+
+    def __init__(self, script: Path, args: list[str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(script), *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=REPO,
+            text=True,
+        )
+        self.stats: dict[str, int] = {}
+        self._proc = psutil.Process(self.process.pid)
+
+    async def _line(self, timeout: float) -> str:
+        assert self.process.stdout is not None
+        stdout = self.process.stdout
+        return (await asyncio.wait_for(asyncio.to_thread(stdout.readline), timeout)).strip()
+
+    async def wait_ready(self) -> None:
+        line = await self._line(PUBLISHER_READY_S + 5)
+        if line != "ready":
+            raise RuntimeError(f"publisher did not start: {line or 'no output'}")
+
+    async def packets_sent(self) -> int:
+        """RTP packets (audio + video) the publisher has sent so far."""
+        assert self.process.stdin is not None
+        self.process.stdin.write("count\n")
+        self.process.stdin.flush()
+        line = await self._line(10)
+        if not line.startswith("count "):
+            raise RuntimeError(f"publisher did not count: {line or 'no output'}")
+        return int(line.removeprefix("count "))
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self._proc)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(Exception):
+                assert self.process.stdin is not None
+                self.process.stdin.close()
+            try:
+                self.process.wait(CLOSE_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout is not None:
+            for line in self.process.stdout.read().splitlines():
+                if line.startswith("stats "):
+                    self.stats = json.loads(line.removeprefix("stats "))
+            self.process.stdout.close()
+
+
+@dataclasses.dataclass
+class Tally:
+    """What one subscriber received (monotonic times)."""
+
+    video_packets: int = 0
+    video_frames: int = 0
+    last_marker_seq: int | None = None  # of the last frame counted
+    first_video_at: float | None = None
+    audio_packets: int = 0
+    first_audio_at: float | None = None
+    connected_at: float | None = None
+
+
+class Subscriber(Generic[ClientT]):
+    """A participant that publishes nothing; its receivers are tapped, nothing is decoded."""
+
+    def __init__(self, client: ClientT) -> None:
+        self.client = client
+        self.tally = Tally()
+        self.connect_started = 0.0
+        self.first_video = asyncio.Event()
+        pc = self.client.pc
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            transceiver = next((t for t in pc.getTransceivers() if t.receiver.track is track), None)
+            if transceiver is not None:
+                sink = self._on_video if track.kind == "video" else self._on_audio
+                tap_receiver(transceiver.receiver, sink)
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            if pc.connectionState == "connected" and self.tally.connected_at is None:
+                self.tally.connected_at = time.monotonic()
+
+    async def _on_video(self, packet: RtpPacket) -> None:
+        tally = self.tally
+        tally.video_packets += 1
+        if tally.first_video_at is None:
+            tally.first_video_at = time.monotonic()
+            self.first_video.set()
+        if packet.marker:
+            last = tally.last_marker_seq
+            # one frame per marker, retransmissions of an old marker packet not counted twice
+            if last is None or 0 < ((packet.sequence_number - last) & 0xFFFF) < 0x8000:
+                tally.last_marker_seq = packet.sequence_number
+                tally.video_frames += 1
+
+    async def _on_audio(self, packet: RtpPacket) -> None:
+        self.tally.audio_packets += 1
+        if self.tally.first_audio_at is None:
+            self.tally.first_audio_at = time.monotonic()
+
+    @property
+    def packets(self) -> int:
+        """RTP packets (audio + video) received so far."""
+        return self.tally.audio_packets + self.tally.video_packets
+
+    def phases(self) -> dict[str, float | None]:
+        """Seconds from the client's first request to ICE+DTLS connected, first audio, first
+        video."""
+        t = self.tally
+
+        def since(at: float | None) -> float | None:
+            return None if at is None else at - self.connect_started
+
+        return {
+            "connected": since(t.connected_at),
+            "first_audio": since(t.first_audio_at),
+            "first_video": since(t.first_video_at),
+        }
+
+    async def join(self) -> float | None:
+        """Connect; seconds from the client's first request (WebSocket connect, or Janus's
+        session create) to the first video packet (None: none came)."""
+        self.connect_started = time.monotonic()
+        await asyncio.wait_for(self.client.connect(), 10)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.first_video.wait(), FIRST_VIDEO_TIMEOUT_S)
+        if self.tally.first_video_at is None:
+            return None
+        return self.tally.first_video_at - self.connect_started
+
+    async def close(self) -> None:
+        await close_quietly(self.client)
+
+
+async def create_session(base_url: str, subscribers: int, role: str) -> tuple[str, list[str]]:
+    """(publisher link, subscriber links) on our server. Participants come from
+    `classroom demo`; observers (roster role observer) are made through the API."""
+    if role == "participant":
+        links = await run_demo(base_url, participants=subscribers, admin_token=ADMIN_TOKEN)
+        return links["facilitator_url"], list(links["participant_urls"])
+    api = base_url + "/api/v1"
+    async with aiohttp.ClientSession(
+        headers=AUTH, raise_for_status=True, timeout=HTTP_TIMEOUT
+    ) as http:
+        async with http.post(f"{api}/cohorts", json={"name": "bench"}) as r:
+            cohort = (await r.json())["id"]
+        people = [("Publisher", "facilitator")] + [
+            (f"Obs {i}", "observer") for i in range(subscribers)
+        ]
+        for i, (name, member_role) in enumerate(people):
+            body = {
+                "name": name,
+                "email": f"b{i}@bench.example",
+                "department": "Bench",
+                "location": "Lab",
+                "role": member_role,
+                "consent": True,
+            }
+            async with http.post(f"{api}/cohorts/{cohort}/members", json=body):
+                pass
+        now = time.time()
+        body = {
+            "cohort_id": cohort,
+            "title": "bench",
+            "starts_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+            "ends_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 7200)),
+        }
+        async with http.post(f"{api}/sessions", json=body) as r:
+            session = (await r.json())["id"]
+        async with http.post(f"{api}/sessions/{session}/links", json={}) as r:
+            links = (await r.json())["links"]
+    publisher = next(link["url"] for link in links if link["role"] == "facilitator")
+    return publisher, [link["url"] for link in links if link["role"] == "observer"]
