@@ -12,14 +12,15 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiortc.rtp import RtpPacket
 
 from classroom.observability import metrics
+from classroom.rooms import fanout
+from classroom.rooms.fanout import RtpStream
 from classroom.rooms.resend import History, Resend
 from classroom.rooms.rtp import (
-    OutboundStream,
     abs_send_time_element,
     audio_level_element,
     vp8_keyframe_start,
@@ -55,6 +56,8 @@ URGENT_KEYFRAME_INTERVAL_S = 0.1
 _SAMPLE_MASK = 63
 
 AudioLevelSink = Callable[[str, bool, int], None]
+#: `NativeStream.resend` verdicts (3, "the socket took nothing", counts as answered).
+_NATIVE_RESEND = (Resend.SEND, Resend.TOO_SOON, Resend.GONE)
 
 
 class PacketOutput(Protocol):
@@ -70,6 +73,10 @@ class PacketOutput(Protocol):
         self, packets: int, octets: int, ntp_timestamp: int, rtp_timestamp: int
     ) -> None: ...
 
+    def native_transport(self) -> Any: ...
+
+    def count_from(self, counters: Callable[[], tuple[int, int, int, int]]) -> None: ...
+
 
 class SendSlot:
     """One outbound stream to one subscriber.
@@ -82,14 +89,15 @@ class SendSlot:
     __slots__ = (
         "_await_keyframe",
         "_history",
+        "_native",
+        "_octets",
         "_on_first_packet",
         "_output",
+        "_packets",
         "_waiting_since",
         "kind",
         "mid",
         "negotiated",
-        "octets",
-        "packets",
         "source",
         "stream",
     )
@@ -98,7 +106,7 @@ class SendSlot:
         self,
         kind: str,
         mid: str,
-        stream: OutboundStream,
+        stream: RtpStream,
         output: PacketOutput,
     ) -> None:
         self.kind = kind
@@ -108,14 +116,31 @@ class SendSlot:
         self.source: Publication | None = None
         #: The subscriber has applied an answer that contains this slot.
         self.negotiated = False
-        self.packets = 0
-        self.octets = 0
+        self._packets = 0
+        self._octets = 0
+        #: The stream is kept in C (`fanout.NativeStream`): it counts what is sent (either
+        #: way), and its packets go out with `fanout.send_all` while the subscriber's
+        #: selected pair is a plain UDP socket.
+        self._native: Any = stream if fanout.is_native(stream) else None
+        if self._native is not None:
+            native: Any = self._native
+            output.count_from(
+                lambda: (native.packets, native.octets, native.last_ntp, native.last_timestamp)
+            )
         self._await_keyframe = kind == "video"
         #: Since when the slot waits for a keyframe with a subscriber to send it to (None:
         #: not waiting, or the subscriber is not connected, which no keyframe can help).
         self._waiting_since: float | None = None
         self._history = History() if kind == "video" else None
         self._on_first_packet: Callable[[], None] | None = None
+
+    @property
+    def packets(self) -> int:
+        return int(self._native.packets) if self._native is not None else self._packets
+
+    @property
+    def octets(self) -> int:
+        return int(self._native.octets) if self._native is not None else self._octets
 
     def on_first_packet(self, callback: Callable[[], None] | None) -> None:
         self._on_first_packet = callback
@@ -156,12 +181,50 @@ class SendSlot:
     ) -> bytes | None:
         """Rewrite and send one packet (`seq`: its sequence number with the publication's
         dropped silence taken out); returns it when it must go out the slow (awaited) way."""
+        if not self.takes(keyframe):
+            return None
+        return self.forward_taken(packet, seq, ext_dynamic, now, ntp)
+
+    def takes(self, keyframe: bool) -> bool:
+        """Whether the slot forwards this packet (a video slot waits for a keyframe)."""
         if self._await_keyframe:
             if not keyframe:
                 # The publication keeps asking for one while this slot waits.
-                return None
+                return False
             self._await_keyframe = False
             metrics.KEYFRAMES_FORWARDED.inc()
+        return True
+
+    def native_stream(self) -> Any:
+        """The slot's C stream, pointed at its subscriber's native transport, when this
+        packet can go out with `fanout.send_all`; None for the Python way (no native
+        stream, or a relayed pair). Raises ConnectionError when not connected."""
+        native = self._native
+        if native is None:
+            return None
+        transport = self._output.native_transport()
+        if transport is None:
+            return None
+        if native.transport is not transport:
+            native.transport = transport
+        return native
+
+    def native_failed(self) -> None:
+        """The native send found the socket unusable (closed under us)."""
+        self._lost_connection()
+
+    def native_sent(self) -> None:
+        """After a native send: what `_sent` does beyond counting (the C stream counts)."""
+        if self._waiting_since is not None and not self._await_keyframe:
+            self._served()
+        if self._on_first_packet is not None:
+            callback, self._on_first_packet = self._on_first_packet, None
+            callback()
+
+    def forward_taken(
+        self, packet: RtpPacket, seq: int, ext_dynamic: bytes, now: float, ntp: int
+    ) -> bytes | None:
+        """`forward` for a packet the slot takes (`takes`), the Python way."""
         seq, data = self.stream.build(
             seq,
             packet.timestamp,
@@ -209,9 +272,12 @@ class SendSlot:
         self._waiting_since = None
 
     def _sent(self, payload_len: int, ntp: int) -> None:
-        self.packets += 1
-        self.octets += payload_len
-        self._output.account(self.packets, self.octets, ntp, self.stream.last_timestamp)
+        if self._native is not None:
+            self._native.count(payload_len, ntp, time.monotonic())
+        else:
+            self._packets += 1
+            self._octets += payload_len
+            self._output.account(self._packets, self._octets, ntp, self.stream.last_timestamp)
         if self._waiting_since is not None and not self._await_keyframe:
             self._served()
         if self._on_first_packet is not None:
@@ -233,6 +299,13 @@ class SendSlot:
         if history is None:
             return
         now = time.monotonic()
+        native = self._native
+        if native is not None and native.transport is not None:
+            # Sent natively: the C stream kept the protected packets and sends them again.
+            for seq in lost:
+                verdict = _NATIVE_RESEND[min(native.resend(seq, now), 2)]
+                metrics.NACKS.labels(verdict.value).inc()
+            return
         for seq in lost:
             verdict, data = history.resend(seq, now)
             metrics.NACKS.labels(verdict.value).inc()
@@ -463,9 +536,22 @@ class Publication:
         cached_id = -1
         ext_dynamic = b""
         sent = 0
+        batch: list[Any] = []
+        batch_slots: list[SendSlot] = []
         for slot in tuple(slots):
             if slot.source is not self:
                 continue  # re-pointed while an earlier send of this packet awaited
+            if not slot.takes(keyframe):
+                continue
+            try:
+                native = slot.native_stream()
+            except ConnectionError:
+                slot.native_failed()
+                continue
+            if native is not None:
+                batch.append(native)
+                batch_slots.append(slot)
+                continue
             dyn_id = slot.stream.ext.dynamic_id
             if dyn_id != cached_id:
                 cached_id = dyn_id
@@ -478,7 +564,7 @@ class Publication:
                     ext_dynamic = abs_send_time_element(dyn_id, ntp)
             before = slot.packets
             try:
-                pending = slot.forward(packet, seq, keyframe, ext_dynamic, now, ntp)
+                pending = slot.forward_taken(packet, seq, ext_dynamic, now, ntp)
                 if pending is not None:
                     await slot.send_later(pending, payload_len, ntp)
             except Exception:
@@ -489,6 +575,29 @@ class Publication:
                 continue
             if slot.packets != before:
                 sent += 1
+        if batch:
+            voice, lvl = level or (False, 127)
+            failed = fanout.send_all(
+                batch,
+                packet.payload,
+                seq,
+                packet.timestamp,
+                packet.marker,
+                voice,
+                lvl,
+                ntp,
+                now,
+            )
+            if failed:
+                for i in failed:
+                    batch_slots[i].native_failed()
+                sent -= len(failed)
+            sent += len(batch)
+            for i, slot in enumerate(batch_slots):
+                if failed and i in failed:
+                    continue
+                if slot._waiting_since is not None or slot._on_first_packet is not None:
+                    slot.native_sent()
         if sent:
             self._out_packets_metric.inc(sent)
             self._out_bytes_metric.inc(payload_len * sent)

@@ -32,10 +32,10 @@ from aiortc import (
 from aiortc.sdp import SessionDescription
 
 from classroom.observability import metrics
-from classroom.rooms import aiortc_hooks
+from classroom.rooms import aiortc_hooks, fanout
 from classroom.rooms.forwarding import AudioLevelSink, Publication, SendSlot
 from classroom.rooms.media_stats import PublisherStats, SubscriberReports
-from classroom.rooms.rtp import ExtensionLayout, OutboundStream
+from classroom.rooms.rtp import ExtensionLayout
 from classroom.rooms.sdp import advertise_public_ip, enable_opus_fec
 
 log = logging.getLogger(__name__)
@@ -273,7 +273,7 @@ class Peer:
         if payload_type is None:
             raise NegotiationError("bad_sdp", f"no codec negotiated for {kind} slot {mid}")
         ssrc = aiortc_hooks.sender_ssrc(transceiver.sender)
-        stream = OutboundStream(ssrc, payload_type, CLOCK_RATES[kind], ext)
+        stream = fanout.make_stream(ssrc, payload_type, CLOCK_RATES[kind], ext)
         holder: list[SendSlot] = []
         nacks_in = metrics.NACK_REQUESTS.labels("in")
 
