@@ -168,6 +168,11 @@ KEYFRAME_REQUESTS = Counter(
     "PLI/FIR received from subscribers and keyframe requests sent to publishers",
     ["direction"],
 )
+FANOUT_PACKETS = Counter(
+    "classroom_fanout_packets",
+    "RTP packets sent to subscribers, by send path: native (the C fan-out) or python",
+    ["path"],
+)
 KEYFRAMES_FORWARDED = Counter("classroom_keyframes_forwarded", "Keyframes forwarded to subscribers")
 KEYFRAME_RETRIES = Counter(
     "classroom_keyframe_retries",
@@ -307,6 +312,8 @@ def _initialise_label_sets() -> None:
         PARTICIPANTS.labels(role)
     for codec_type in ("decoder", "encoder"):
         CODECS_CREATED.labels(codec_type)
+    for path in ("native", "python"):
+        FANOUT_PACKETS.labels(path)
     for direction in DIRECTIONS:
         KEYFRAME_REQUESTS.labels(direction)
         NACK_REQUESTS.labels(direction)

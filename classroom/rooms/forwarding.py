@@ -58,6 +58,8 @@ _SAMPLE_MASK = 63
 AudioLevelSink = Callable[[str, bool, int], None]
 #: `NativeStream.resend` verdicts (3, "the socket took nothing", counts as answered).
 _NATIVE_RESEND = (Resend.SEND, Resend.TOO_SOON, Resend.GONE)
+_NATIVE_PACKETS = metrics.FANOUT_PACKETS.labels("native")
+_PYTHON_PACKETS = metrics.FANOUT_PACKETS.labels("python")
 
 
 class PacketOutput(Protocol):
@@ -575,6 +577,7 @@ class Publication:
                 continue
             if slot.packets != before:
                 sent += 1
+        natively = 0
         if batch:
             voice, lvl = level or (False, 127)
             failed = fanout.send_all(
@@ -588,16 +591,20 @@ class Publication:
                 ntp,
                 now,
             )
+            natively = len(batch)
             if failed:
                 for i in failed:
                     batch_slots[i].native_failed()
-                sent -= len(failed)
-            sent += len(batch)
+                natively -= len(failed)
+            _NATIVE_PACKETS.inc(natively)
             for i, slot in enumerate(batch_slots):
                 if failed and i in failed:
                     continue
                 if slot._waiting_since is not None or slot._on_first_packet is not None:
                     slot.native_sent()
+        if sent:
+            _PYTHON_PACKETS.inc(sent)
+        sent += natively
         if sent:
             self._out_packets_metric.inc(sent)
             self._out_bytes_metric.inc(payload_len * sent)
