@@ -148,6 +148,19 @@ async def test_four_participants_see_and_hear_each_other(
         other = "python" if fanout == "native" else "native"
         assert used > 100
         assert metric_value(metrics, "classroom_fanout_packets_total", {"path": other}) == 0
+        # Sender reports carry the slots' counters (read from the C stream when native):
+        # subscribers echo them, and the round trip is measured from the echo.
+        deadline = time.monotonic() + 10
+        while True:
+            metrics = await server.metrics()
+            rtts = [
+                metric_value(metrics, "classroom_rtt_seconds_count", {"kind": kind})
+                for kind in ("audio", "video")
+            ]
+            if all(rtts) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)  # polling the server's metrics, with a deadline
+        assert all(rtts), f"no round trip measured from sender reports ({rtts})"
     finally:
         for client in clients:
             await client.close()
