@@ -368,6 +368,10 @@ class RunResult:
     publications: int = 0
     subscriptions: int = 0
     publisher: dict[str, int] = field(default_factory=dict)
+    #: Which server ran: "server" (this checkout as configured), "native" / "python" (this
+    #: checkout with CLASSROOM_FANOUT so), or "anchor" (the `--compare` checkout).
+    variant: str = "server"
+    load_avg: tuple[float, float, float] = (0.0, 0.0, 0.0)
     profile: dict[str, Any] | None = None
     probe: dict[str, Any] | None = None
     error: str | None = None
@@ -414,6 +418,33 @@ async def create_session(base_url: str, subscribers: int, role: str) -> tuple[st
     return publisher, [link["url"] for link in links if link["role"] == "observer"]
 
 
+@dataclass(frozen=True)
+class Variant:
+    """One server to measure: this checkout (with CLASSROOM_FANOUT=`fanout` if given) or,
+    with `root`, another checkout run through PYTHONPATH (`--compare`)."""
+
+    name: str
+    fanout: str | None = None
+    root: Path | None = None
+
+    def env(self) -> dict[str, str] | None:
+        env: dict[str, str] = {}
+        if self.fanout:
+            env["CLASSROOM_FANOUT"] = self.fanout
+        if self.root:
+            env["PYTHONPATH"] = str(self.root)
+        return env or None
+
+
+def variants_of(args: argparse.Namespace) -> list[Variant]:
+    found = [Variant(f, fanout=f) for f in args.fanouts.split(",") if f.strip()] or [
+        Variant("server")
+    ]
+    if args.compare:
+        found.append(Variant("anchor", root=Path(args.compare).resolve()))
+    return found
+
+
 def run_budget_s(n: int, seconds: float) -> float:
     """Upper bound on one run before cleanup: server start, joins, settling, the window."""
     return 90 + seconds + n * (FIRST_VIDEO_TIMEOUT_S + 5)
@@ -428,8 +459,12 @@ async def run_once(
     profile: Path | None = None,
     native: bool = False,
     probe: bool = False,
+    variant: Variant | None = None,
 ) -> RunResult:
-    result = RunResult(subscribers=n, repeat=repeat, role=role)
+    variant = variant or Variant("server")
+    result = RunResult(
+        subscribers=n, repeat=repeat, role=role, variant=variant.name, load_avg=os.getloadavg()
+    )
     data_dir = Path(tempfile.mkdtemp(prefix="bench-forwarding-"))
     server: ServerProcess | None = None
     publisher: Publisher | None = None
@@ -441,7 +476,7 @@ async def run_once(
             with support.server_sitecustomize(
                 probe_dir, PROBE_SOURCE, "CLASSROOM_BENCH_PROBE", probe_file
             ):
-                server = await start_server(data_dir)
+                server = await start_server(data_dir, env=variant.env(), cwd=variant.root)
             publisher_url, subscriber_urls = await create_session(server.base_url, n, role)
             publisher = Publisher(server.base_url, publisher_url, clip_path)
             await publisher.wait_ready()
@@ -611,6 +646,10 @@ def install(path):
             time.sleep(0.05)
         fw = sys.modules["classroom.rooms.forwarding"]
         wrap(fw.Publication, "on_packet", "forward", True)
+        native = getattr(fw, "fanout", None)
+        if native is not None and hasattr(native, "send_all"):
+            # the C fan-out: rewrite + protect + sendto of one packet for all its slots
+            wrap(native, "send_all", "native_send_all", False)
         while True:
             time.sleep(0.5)
             data = {"overhead_s": overhead, "stats": stats, "t": time.monotonic(),
@@ -722,6 +761,11 @@ _SEND_LAYERS = (
 )  # fmt: skip
 COMPONENTS: list[tuple[str, tuple[str, ...]]] = [
     ("SRTP protect (libsrtp via pylibsrtp/cffi)", ("pylibsrtp/",)),
+    ("native fan-out (C: rewrite, protect, sendto)", ("send_all (", "fanout.py")),
+    (
+        "native per-slot checks (native_stream, native_transport)",
+        ("SendSlot.native_stream (", "SenderHook.native_transport (", "SendSlot.takes ("),
+    ),
     ("sendto syscall (kernel UDP, loopback delivery)", ("_SelectorDatagramTransport.sendto (",)),
     ("send-path coroutine layers (hook, DTLS, ICE, aioice)", _SEND_LAYERS),
     ("header build (OutboundStream.build)", ("OutboundStream.build (",)),
@@ -810,6 +854,32 @@ def _short(frame: str) -> str:
 
 
 def aggregate(results: list[RunResult]) -> list[dict[str, Any]]:
+    """Medians over repeats, per variant and N, with the variant's baseline (N=0) subtracted
+    for marginal figures."""
+    rows: list[dict[str, Any]] = []
+    for variant in dict.fromkeys(r.variant for r in results):
+        for row in aggregate_one([r for r in results if r.variant == variant]):
+            rows.append({"variant": variant, **row})
+    return rows
+
+
+def ratios(rows: list[dict[str, Any]], anchor: str = "anchor") -> list[dict[str, Any]]:
+    """Per variant and N: µs per sent packet (marginal and all in) over the anchor's."""
+    base = {r["subscribers"]: r for r in rows if r["variant"] == anchor}
+    out = []
+    for row in rows:
+        ref = base.get(row["subscribers"])
+        if row["variant"] == anchor or ref is None or not row["subscribers"]:
+            continue
+        entry: dict[str, Any] = {"variant": row["variant"], "subscribers": row["subscribers"]}
+        for key in ("marginal_us_per_out_packet", "us_per_out_packet"):
+            mine, theirs = row.get(key), ref.get(key)
+            entry[key] = mine / theirs if mine and theirs else None
+        out.append(entry)
+    return out
+
+
+def aggregate_one(results: list[RunResult]) -> list[dict[str, Any]]:
     """Medians over repeats, per N, with the baseline (N=0) subtracted for marginal figures."""
     ok = [r for r in results if r.error is None]
     baseline = median_of([r.server_cpu_pct for r in ok if r.subscribers == 0]) or 0.0
@@ -854,12 +924,14 @@ def aggregate(results: list[RunResult]) -> list[dict[str, Any]]:
             bench_cpu_pct=median_of([r.bench_cpu_pct for r in runs]),
             publisher_cpu_pct=median_of([r.publisher_cpu_pct for r in runs]),
             server_rss_mb=median_of([r.server_rss_mb for r in runs]),
+            load_avg_1m=median_of([r.load_avg[0] for r in runs]),
         )
         rows.append(row)
     return rows
 
 
 COLUMNS: list[support.Column] = [
+    ("variant", "server", "{}"),
     ("subscribers", "N", "{}"),
     ("server_cpu_pct", "server CPU %", "{:.1f}"),
     ("marginal_cpu_pct", "minus N=0 %", "{:.1f}"),
@@ -874,15 +946,23 @@ COLUMNS: list[support.Column] = [
     ("join_median_s", "join→1st video s", "{:.2f}"),
     ("server_join_median_s", "server join p50 s", "{:.2f}"),
     ("machine_busy_pct", "machine busy %", "{:.0f}"),
+    ("load_avg_1m", "load 1m", "{:.1f}"),
+]
+RATIO_COLUMNS: list[support.Column] = [
+    ("variant", "server", "{}"),
+    ("subscribers", "N", "{}"),
+    ("marginal_us_per_out_packet", "µs/out pkt marginal ÷ anchor", "{:.2f}"),
+    ("us_per_out_packet", "µs/out pkt all in ÷ anchor", "{:.2f}"),
 ]
 
 
-def markdown_table(rows: list[dict[str, Any]]) -> str:
-    lines = support.markdown_header([title for _, title, _ in COLUMNS])
+def markdown_table(rows: list[dict[str, Any]], columns: list[support.Column] | None = None) -> str:
+    columns = columns or COLUMNS
+    lines = support.markdown_header([title for _, title, _ in columns])
     for row in rows:
-        cells = support.cells(row, COLUMNS)
+        cells = support.cells(row, columns)
         if row.get("failed"):
-            cells[0] += f" ({row['failed']} failed)"
+            cells[1] += f" ({row['failed']} failed)"
         lines.append(support.markdown_row(cells))
     return "\n".join(lines)
 
@@ -890,6 +970,9 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 async def bench(args: argparse.Namespace) -> int:
     counts = [int(x) for x in args.subscribers.split(",") if x.strip()]
     plan = sorted({0, *counts})
+    variants = variants_of(args)
+    #: Every (variant, N) once per repeat, interleaved.
+    cases = [(v, n) for n in plan for v in variants]
     info = support.machine_info()
     print(f"machine: {info}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="bench-clip-"))
@@ -908,8 +991,10 @@ async def bench(args: argparse.Namespace) -> int:
         )
         results = await support.interleaved(
             args.repeats,
-            plan,
-            lambda n, repeat: run_once(n, repeat, clip_path, args.seconds, args.role),
+            list(range(len(cases))),
+            lambda i, repeat: run_once(
+                cases[i][1], repeat, clip_path, args.seconds, args.role, variant=cases[i][0]
+            ),
             _print_run,
         )
         profile = None
@@ -925,6 +1010,7 @@ async def bench(args: argparse.Namespace) -> int:
                 args.role,
                 Path(args.profile),
                 args.profile_native,
+                variant=variants[0],
             )
             _print_run(result)
             extra_runs.append(result)
@@ -934,7 +1020,9 @@ async def bench(args: argparse.Namespace) -> int:
         if args.probe:
             n = max(plan)
             print(f"probing the server's CPU per part at N={n} ...", flush=True)
-            result = await run_once(n, -1, clip_path, args.profile_seconds, args.role, probe=True)
+            result = await run_once(
+                n, -1, clip_path, args.profile_seconds, args.role, probe=True, variant=variants[0]
+            )
             _print_run(result)
             extra_runs.append(result)
             probe = result.probe
@@ -947,6 +1035,10 @@ async def bench(args: argparse.Namespace) -> int:
         f"subscribers as {args.role}s (bench took {time.monotonic() - started:.0f} s):\n"
     )
     print(markdown_table(rows), flush=True)
+    ratio_rows = ratios(rows)
+    if ratio_rows:
+        print("\nper sent packet, over the anchor (`--compare`) in the same run:\n")
+        print(markdown_table(ratio_rows, RATIO_COLUMNS), flush=True)
     support.write_results(
         args,
         info,
@@ -954,6 +1046,7 @@ async def bench(args: argparse.Namespace) -> int:
         results,
         profile=profile,
         probe=probe,
+        ratios=ratio_rows,
         profile_and_probe_runs=[asdict(r) for r in extra_runs],
     )
     return 1 if any(r.error for r in results) else 0
@@ -961,13 +1054,13 @@ async def bench(args: argparse.Namespace) -> int:
 
 def _print_run(r: RunResult) -> None:
     if r.error:
-        print(f"N={r.subscribers:2d} repeat {r.repeat}: FAILED {r.error}", flush=True)
+        print(f"{r.variant} N={r.subscribers:2d} repeat {r.repeat}: FAILED {r.error}", flush=True)
         return
     fps = f"{r.fps_median:.1f}" if r.fps_median is not None else "–"
     us = f"{r.us_per_out_packet:.0f}" if r.us_per_out_packet else "–"
     join = f"{r.join_median_s:.2f}" if r.join_median_s is not None else "–"
     print(
-        f"N={r.subscribers:2d} repeat {r.repeat}: server {r.server_cpu_pct:5.1f}% "
+        f"{r.variant} N={r.subscribers:2d} repeat {r.repeat}: server {r.server_cpu_pct:5.1f}% "
         f"out {r.out_pps:6.0f} pkt/s {us} µs/pkt fps {fps} join {join} s "
         f"video {r.subscribers_with_video}/{r.subscribers} machine {r.machine_busy_pct:.0f}% "
         f"bench {r.bench_cpu_pct:.0f}% publisher {r.publisher_cpu_pct:.0f}% "
@@ -1001,6 +1094,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "server (sendto, SRTP, forward, RTCP) at the largest N",
     )
     p.add_argument("--profile-native", action="store_true", help="py-spy --native")
+    p.add_argument(
+        "--fanouts",
+        default="",
+        help="comma-separated CLASSROOM_FANOUT values to run this checkout with "
+        "(native,python); the first one is profiled/probed. Default: as configured",
+    )
+    p.add_argument(
+        "--compare",
+        help="another checkout (e.g. /work/anchor-main) whose server runs too, interleaved, "
+        "through PYTHONPATH; ratios per sent packet against it are printed",
+    )
     p.add_argument("--publisher-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--base-url", help=argparse.SUPPRESS)
     p.add_argument("--join-url", help=argparse.SUPPRESS)
