@@ -763,8 +763,8 @@ COMPONENTS: list[tuple[str, tuple[str, ...]]] = [
     ("SRTP protect (libsrtp via pylibsrtp/cffi)", ("pylibsrtp/",)),
     ("native fan-out (C: rewrite, protect, sendto)", ("send_all (", "fanout.py")),
     (
-        "native per-slot checks (native_stream, native_transport)",
-        ("SendSlot.native_stream (", "SenderHook.native_transport (", "SendSlot.takes ("),
+        "native per-slot checks (native_transport, takes)",
+        ("SenderHook.native_transport (", "SendSlot.takes ("),
     ),
     ("sendto syscall (kernel UDP, loopback delivery)", ("_SelectorDatagramTransport.sendto (",)),
     ("send-path coroutine layers (hook, DTLS, ICE, aioice)", _SEND_LAYERS),

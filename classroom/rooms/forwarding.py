@@ -197,20 +197,6 @@ class SendSlot:
             metrics.KEYFRAMES_FORWARDED.inc()
         return True
 
-    def native_stream(self) -> Any:
-        """The slot's C stream, pointed at its subscriber's native transport, when this
-        packet can go out with `fanout.send_all`; None for the Python way (no native
-        stream, or a relayed pair). Raises ConnectionError when not connected."""
-        native = self._native
-        if native is None:
-            return None
-        transport = self._output.native_transport()
-        if transport is None:
-            return None
-        if native.transport is not transport:
-            native.transport = transport
-        return native
-
     def native_failed(self) -> None:
         """The native send found the socket unusable (closed under us)."""
         self._lost_connection()
@@ -540,20 +526,31 @@ class Publication:
         sent = 0
         batch: list[Any] = []
         batch_slots: list[SendSlot] = []
+        after: list[int] = []  # slots in the batch with more to do once sent (native_sent)
         for slot in tuple(slots):
             if slot.source is not self:
                 continue  # re-pointed while an earlier send of this packet awaited
-            if not slot.takes(keyframe):
+            if slot._await_keyframe and not slot.takes(keyframe):
                 continue
-            try:
-                native = slot.native_stream()
-            except ConnectionError:
-                slot.native_failed()
-                continue
-            if native is not None:
-                batch.append(native)
-                batch_slots.append(slot)
-                continue
+            if slot._native is not None:
+                # Native while the subscriber's pair is plain UDP (inline: this loop runs per
+                # slot per packet); a relayed pair goes the Python way below.
+                try:
+                    transport = slot._output.native_transport()
+                except ConnectionError:
+                    slot.native_failed()
+                    continue
+                native = slot._native
+                if transport is not None:
+                    if native.transport is not transport:
+                        native.transport = transport
+                    batch.append(native)
+                    if slot._waiting_since is not None or slot._on_first_packet is not None:
+                        after.append(len(batch_slots))
+                    batch_slots.append(slot)
+                    continue
+                if native.transport is not None:
+                    native.transport = None  # relayed now: NACKs go the Python way
             dyn_id = slot.stream.ext.dynamic_id
             if dyn_id != cached_id:
                 cached_id = dyn_id
@@ -597,11 +594,9 @@ class Publication:
                     batch_slots[i].native_failed()
                 natively -= len(failed)
             _NATIVE_PACKETS.inc(natively)
-            for i, slot in enumerate(batch_slots):
-                if failed and i in failed:
-                    continue
-                if slot._waiting_since is not None or slot._on_first_packet is not None:
-                    slot.native_sent()
+            for i in after:
+                if not failed or i not in failed:
+                    batch_slots[i].native_sent()
         if sent:
             _PYTHON_PACKETS.inc(sent)
         sent += natively
