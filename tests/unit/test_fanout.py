@@ -13,9 +13,20 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from aiortc import RTCPeerConnection
+from aiortc.rtp import RtpPacket
 from pylibsrtp import Policy, Session
 
 from classroom.rooms import fanout
+from classroom.rooms.aiortc_hooks import (
+    ParkedTrack,
+    SenderHook,
+    enable_loopback_candidates,
+    negotiated_extension_ids,
+    negotiated_payload_type,
+    srtp_keying,
+    tap_receiver,
+)
 from classroom.rooms.rtp import (
     URI_ABS_SEND_TIME,
     URI_AUDIO_LEVEL,
@@ -25,6 +36,7 @@ from classroom.rooms.rtp import (
     abs_send_time_element,
     audio_level_element,
 )
+from tests.support.wait import wait_for
 
 KEY = bytes(range(30))  # AES128_CM_SHA1_80: 16-byte key + 14-byte salt
 PROFILE = Policy.SRTP_PROFILE_AES128_CM_SHA1_80
@@ -216,3 +228,63 @@ def test_configure_picks_and_refuses() -> None:
             fanout.configure("fast")
     finally:
         fanout.mode = before
+
+
+async def test_native_packets_reach_a_real_aiortc_peer_under_aiortcs_own_key() -> None:
+    """Two real aiortc peers on loopback: the hook finds the subscriber's plain UDP pair,
+    keys the native context exactly as aiortc keyed its own session, and the subscriber's
+    aiortc decrypts and routes what `send_all` sent."""
+    enable_loopback_candidates()
+    server, client = RTCPeerConnection(), RTCPeerConnection()
+    seen: list[RtpPacket] = []
+
+    async def sink(packet: RtpPacket) -> None:
+        seen.append(packet)
+
+    async def on_nack(lost: list[int]) -> None:
+        return None
+
+    try:
+        slot = server.addTransceiver(ParkedTrack("video"), direction="sendonly")
+        await server.setLocalDescription(await server.createOffer())
+        await client.setRemoteDescription(server.localDescription)
+        await client.setLocalDescription(await client.createAnswer())
+        await server.setRemoteDescription(client.localDescription)
+        tap_receiver(client.getTransceivers()[0].receiver, sink)
+        await wait_for(
+            lambda: server.connectionState == client.connectionState == "connected",
+            10,
+            "the two peers to connect",
+        )
+        hook = SenderHook(slot.sender, str(slot.mid), on_nack, lambda: None)
+        transport = hook.native_transport()
+        assert transport is not None
+        assert hook.native_transport() is transport  # one context, found again per packet
+
+        profile, key = srtp_keying(slot.sender.transport)
+        policy = Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile)
+        plain = RtpPacket(payload_type=96, sequence_number=7, timestamp=9, ssrc=4242)
+        plain.payload = b"\x10probe"
+        data = plain.serialize()
+        assert Session(policy).protect(data) == slot.sender.transport._tx_srtp.protect(data)
+
+        ext = ExtensionLayout("video", negotiated_extension_ids(slot), str(slot.mid))
+        payload_type = negotiated_payload_type(slot)
+        assert payload_type is not None
+        stream = fanout.NativeStream(hook.ssrc, payload_type, 90000, ext)
+        stream.transport = transport  # type: ignore[attr-defined]
+        payloads = [b"\x10" + os.urandom(50 + i) for i in range(5)]
+        for i, payload in enumerate(payloads):
+            failed = fanout.send_all([stream], payload, 100 + i, 3000 * i, 1, False, 0, NTP, 1.0)
+            assert failed is None
+        await wait_for(lambda: len(seen) >= 5, 5, "the subscriber to receive 5 packets")
+        assert [p.payload for p in seen] == payloads
+        assert {p.ssrc for p in seen} == {hook.ssrc}
+        assert transport.packets == 5  # type: ignore[attr-defined]
+        # Closed: the closed socket is never written to; the slot hears ConnectionError.
+        await server.close()
+        with pytest.raises(ConnectionError):
+            hook.native_transport()
+    finally:
+        await server.close()
+        await client.close()
