@@ -432,7 +432,10 @@ class Variant:
         if self.fanout:
             env["CLASSROOM_FANOUT"] = self.fanout
         if self.root:
-            env["PYTHONPATH"] = str(self.root)
+            # Before whatever is there already (a probe's sitecustomize folder).
+            env["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [str(self.root), os.environ.get("PYTHONPATH")])
+            )
         return env or None
 
 
@@ -1017,16 +1020,19 @@ async def bench(args: argparse.Namespace) -> int:
             profile = result.profile
             print(json.dumps(profile, indent=2, ensure_ascii=False), flush=True)
         probe = None
+        probes: dict[str, Any] = {}
         if args.probe:
             n = max(plan)
-            print(f"probing the server's CPU per part at N={n} ...", flush=True)
-            result = await run_once(
-                n, -1, clip_path, args.profile_seconds, args.role, probe=True, variant=variants[0]
-            )
-            _print_run(result)
-            extra_runs.append(result)
-            probe = result.probe
-            print(json.dumps(probe, indent=2, ensure_ascii=False), flush=True)
+            for variant in variants:
+                print(f"probing {variant.name}'s CPU per part at N={n} ...", flush=True)
+                result = await run_once(
+                    n, -1, clip_path, args.profile_seconds, args.role, probe=True, variant=variant
+                )
+                _print_run(result)
+                extra_runs.append(result)
+                probes[variant.name] = result.probe
+                print(json.dumps(result.probe, indent=2, ensure_ascii=False), flush=True)
+            probe = probes[variants[0].name]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     rows = aggregate(results)
@@ -1046,6 +1052,7 @@ async def bench(args: argparse.Namespace) -> int:
         results,
         profile=profile,
         probe=probe,
+        probes=probes,
         ratios=ratio_rows,
         profile_and_probe_runs=[asdict(r) for r in extra_runs],
     )

@@ -114,11 +114,12 @@ static PyObject *Transport_retarget(Transport *self, PyObject *args) {
 }
 
 /* Protect `*len` bytes of `buf` (room for the trailer) and send; 0 sent, 1 dropped
- * (the socket's buffer is full), -1 the socket is unusable. */
+ * (the socket's buffer is full), 2 not protected (nothing to keep), -1 the socket is
+ * unusable. */
 static int protect_send(Transport *t, uint8_t *buf, int *len) {
     if (srtp_protect(t->session, buf, len) != srtp_err_status_ok) {
         t->errors++;
-        return 1;
+        return 2;
     }
     if (t->fd < 0) return -1;
     ssize_t n = sendto(t->fd, buf, (size_t)*len, 0, (struct sockaddr *)&t->addr, t->addrlen);
@@ -527,7 +528,7 @@ static PyObject *fanout_send(PyObject *module, PyObject *args) {
         /* A dropped packet was protected (the SRTP index advanced): it is kept, so a NACK
          * can bring it, and counted as sent, as a packet lost on the way would be. */
         if (r > 0) s->dropped++;
-        keep(s, out_seq, buf, n);
+        if (r < 2) keep(s, out_seq, buf, n);
         s->packets++;
         s->octets += (unsigned long long)payload.len;
         s->last_ntp = ntp;
