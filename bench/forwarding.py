@@ -645,7 +645,8 @@ def install(path):
     wrap(rs.RTCRtpSender, "_send_rtcp", "rtcp_sr_out", True)
 
     def later():
-        while "classroom.rooms.forwarding" not in sys.modules:
+        # in sys.modules before its body has run: wait for the class too
+        while not hasattr(sys.modules.get("classroom.rooms.forwarding"), "Publication"):
             time.sleep(0.05)
         fw = sys.modules["classroom.rooms.forwarding"]
         wrap(fw.Publication, "on_packet", "forward", True)
@@ -696,7 +697,7 @@ def probe_summary(before: dict[str, Any], after: dict[str, Any], out_pps: float)
             "cpu_us_per_call": round(1e6 * cpu / calls, 2),
             "pct_of_server_cpu": round(100 * cpu / server_cpu_s, 1) if server_cpu_s else None,
         }
-        if name == "forward" and out_pps:
+        if name in ("forward", "native_send_all") and out_pps:
             parts[name]["cpu_us_per_out_packet"] = round(1e6 * cpu / window / out_pps, 2)
     return {
         "window_s": round(window, 2),
