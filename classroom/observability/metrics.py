@@ -173,6 +173,10 @@ FANOUT_PACKETS = Counter(
     "RTP packets sent to subscribers, by send path: native (the C fan-out) or python",
     ["path"],
 )
+FANOUT_DROPPED = Counter(
+    "classroom_fanout_dropped",
+    "RTP packets the native fan-out dropped because a subscriber's socket buffer was full",
+)
 KEYFRAMES_FORWARDED = Counter("classroom_keyframes_forwarded", "Keyframes forwarded to subscribers")
 KEYFRAME_RETRIES = Counter(
     "classroom_keyframe_retries",

@@ -141,6 +141,12 @@ class SendSlot:
         return int(self._native.packets) if self._native is not None else self._packets
 
     @property
+    def dropped(self) -> int:
+        """Packets the native fan-out protected but could not hand to the socket (its
+        buffer was full): lost on the way, as far as the subscriber can tell."""
+        return int(self._native.dropped) if self._native is not None else 0
+
+    @property
     def octets(self) -> int:
         return int(self._native.octets) if self._native is not None else self._octets
 

@@ -140,6 +140,8 @@ class Peer:
         self.ever_connected = False
         self._receivers: dict[str, Any] = {}
         self._publisher_stats = PublisherStats()
+        #: Packets the native fan-out dropped on this peer's full socket, as last counted.
+        self._fanout_dropped = 0
 
         @self.pc.on("connectionstatechange")
         def _on_state() -> None:
@@ -301,6 +303,10 @@ class Peer:
         for kind, receiver in self._receivers.items():
             streams = aiortc_hooks.receiver_stats(receiver)
             self._publisher_stats.poll(kind, CLOCK_RATES[kind], streams)
+        dropped = sum(slot.dropped for slot in self.slots)
+        if dropped > self._fanout_dropped:
+            metrics.FANOUT_DROPPED.inc(dropped - self._fanout_dropped)
+        self._fanout_dropped = dropped
 
     def accept_answer(self, sdp: str) -> None:
         """Hand the client's answer to the negotiation task, after checking it fits."""

@@ -148,6 +148,7 @@ async def test_four_participants_see_and_hear_each_other(
         other = "python" if fanout == "native" else "native"
         assert used > 100
         assert metric_value(metrics, "classroom_fanout_packets_total", {"path": other}) == 0
+        assert "classroom_fanout_dropped_total" in metrics
         # Sender reports carry the slots' counters (read from the C stream when native):
         # subscribers echo them, and the round trip is measured from the echo.
         deadline = time.monotonic() + 10

@@ -10,7 +10,10 @@ from __future__ import annotations
 import os
 import random
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from aiortc import RTCPeerConnection
@@ -288,3 +291,44 @@ async def test_native_packets_reach_a_real_aiortc_peer_under_aiortcs_own_key() -
     finally:
         await server.close()
         await client.close()
+
+
+#: Run in a network namespace of its own whose loopback is throttled (tbf, 8 kbit/s): the
+#: queued packets fill the sender's small socket buffer, and sendto says EAGAIN.
+FULL_SOCKET_SCRIPT = """
+import socket
+from classroom.rooms import fanout
+from classroom.rooms.rtp import ExtensionLayout
+rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+rx.bind(("127.0.0.1", 0))
+tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+tx.bind(("127.0.0.1", 0))
+tx.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+tx.setblocking(False)
+s = fanout.NativeStream(1, 96, 90000, ExtensionLayout("video", {}, "1"))
+s.transport = fanout.make_transport(1, bytes(30), tx.fileno(), *rx.getsockname())
+for i in range(200):
+    assert fanout.send_all([s], b"\\x10" + bytes(1000), i, i, 0, False, 0, 0, 1.0) is None
+print(s.packets, s.dropped, s.transport.dropped, s.resend(s.last_sequence, 5.0))
+"""
+
+
+def test_a_full_socket_drops_and_counts_without_raising() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    command = (
+        "ip link set lo up && tc qdisc add dev lo root tbf rate 8kbit burst 1600 limit 100000"
+        f' && exec {sys.executable} -c "$0"'
+    )
+    done = subprocess.run(
+        ["unshare", "-n", "sh", "-c", command, FULL_SOCKET_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    packets, dropped, transport_dropped, resend = map(int, done.stdout.split())
+    assert packets == 200  # counted as sent: lost on the way, as far as RTCP can tell
+    assert 100 < dropped == transport_dropped < 200
+    assert resend in (0, 3)  # a dropped packet is kept: a NACK can still bring it
