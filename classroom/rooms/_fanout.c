@@ -316,21 +316,26 @@ static PyObject *Stream_build(Stream *self, PyObject *args) {
     double now;
     if (!PyArg_ParseTuple(args, "iIpy*y*d", &seq, &timestamp, &marker, &payload, &dyn, &now))
         return NULL;
-    if (dyn.len > 4 || payload.len > MAX_PACKET) {
+    if (dyn.len > 4) {
         PyBuffer_Release(&payload);
         PyBuffer_Release(&dyn);
-        PyErr_SetString(PyExc_ValueError, "packet too large");
+        PyErr_SetString(PyExc_ValueError, "the per-packet element is at most 4 bytes");
         return NULL;
     }
-    uint8_t buf[BUF_SIZE];
+    /* Any payload size: the Python way also carries what send() does not take. */
+    uint8_t header[12 + MAX_PREFIX + 4 + 3];
     uint16_t out_seq;
-    int n = write_header(self, buf, (uint16_t)seq, timestamp, marker, dyn.buf, (int)dyn.len, now,
-                         &out_seq);
-    memcpy(buf + n, payload.buf, (size_t)payload.len);
-    n += (int)payload.len;
+    int n = write_header(self, header, (uint16_t)seq, timestamp, marker, dyn.buf, (int)dyn.len,
+                         now, &out_seq);
+    PyObject *data = PyBytes_FromStringAndSize(NULL, n + payload.len);
+    if (data != NULL) {
+        memcpy(PyBytes_AS_STRING(data), header, (size_t)n);
+        memcpy(PyBytes_AS_STRING(data) + n, payload.buf, (size_t)payload.len);
+    }
     PyBuffer_Release(&payload);
     PyBuffer_Release(&dyn);
-    return Py_BuildValue("(iy#)", (int)out_seq, (const char *)buf, (Py_ssize_t)n);
+    if (data == NULL) return NULL;
+    return Py_BuildValue("(iN)", (int)out_seq, data);
 }
 
 static PyObject *Stream_rebase(Stream *self, PyObject *Py_UNUSED(ignored)) {

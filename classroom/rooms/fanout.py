@@ -25,6 +25,8 @@ from classroom.rooms.rtp import ExtensionLayout, OutboundStream
 log = logging.getLogger(__name__)
 
 CHOICES = ("auto", "native", "python")
+#: Largest RTP payload the C fan-out takes (its stack buffer); larger ones go the Python way.
+MAX_PAYLOAD = 1500
 
 
 class RtpStream(Protocol):

@@ -56,8 +56,9 @@ URGENT_KEYFRAME_INTERVAL_S = 0.1
 _SAMPLE_MASK = 63
 
 AudioLevelSink = Callable[[str, bool, int], None]
-#: `NativeStream.resend` verdicts (3, "the socket took nothing", counts as answered).
-_NATIVE_RESEND = (Resend.SEND, Resend.TOO_SOON, Resend.GONE)
+#: `NativeStream.resend` verdicts by its result (3, "the socket took nothing": answered,
+#: and lost on the way like any packet).
+_NATIVE_RESEND = (Resend.SEND, Resend.TOO_SOON, Resend.GONE, Resend.SEND)
 _NATIVE_PACKETS = metrics.FANOUT_PACKETS.labels("native")
 _PYTHON_PACKETS = metrics.FANOUT_PACKETS.labels("python")
 
@@ -297,7 +298,7 @@ class SendSlot:
         if native is not None and native.transport is not None:
             # Sent natively: the C stream kept the protected packets and sends them again.
             for seq in lost:
-                verdict = _NATIVE_RESEND[min(native.resend(seq, now), 2)]
+                verdict = _NATIVE_RESEND[native.resend(seq, now)]
                 metrics.NACKS.labels(verdict.value).inc()
             return
         for seq in lost:
@@ -538,7 +539,7 @@ class Publication:
                 continue  # re-pointed while an earlier send of this packet awaited
             if slot._await_keyframe and not slot.takes(keyframe):
                 continue
-            if slot._native is not None:
+            if slot._native is not None and payload_len <= fanout.MAX_PAYLOAD:
                 # Native while the subscriber's pair is plain UDP (inline: this loop runs per
                 # slot per packet); a relayed pair goes the Python way below.
                 try:
@@ -583,17 +584,23 @@ class Publication:
         natively = 0
         if batch:
             voice, lvl = level or (False, 127)
-            failed = fanout.send_all(
-                batch,
-                packet.payload,
-                seq,
-                packet.timestamp,
-                packet.marker,
-                voice,
-                lvl,
-                ntp,
-                now,
-            )
+            try:
+                failed = fanout.send_all(
+                    batch,
+                    packet.payload,
+                    seq,
+                    packet.timestamp,
+                    packet.marker,
+                    voice,
+                    lvl,
+                    ntp,
+                    now,
+                )
+            except Exception:
+                # As for one slot below: nothing may end aiortc's receive loop. The slots
+                # start again at a keyframe.
+                log.exception("the native fan-out failed for %d slots", len(batch))
+                failed = list(range(len(batch)))
             natively = len(batch)
             if failed:
                 for i in failed:

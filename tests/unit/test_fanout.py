@@ -30,6 +30,7 @@ from classroom.rooms.aiortc_hooks import (
     srtp_keying,
     tap_receiver,
 )
+from classroom.rooms.forwarding import Publication, SendSlot
 from classroom.rooms.rtp import (
     URI_ABS_SEND_TIME,
     URI_AUDIO_LEVEL,
@@ -332,3 +333,71 @@ def test_a_full_socket_drops_and_counts_without_raising() -> None:
     assert packets == 200  # counted as sent: lost on the way, as far as RTCP can tell
     assert 100 < dropped == transport_dropped < 200
     assert resend in (0, 3)  # a dropped packet is kept: a NACK can still bring it
+
+
+class UdpOutput:
+    """A slot's output on a real UDP socket, as SenderHook sends (no aiortc peer): Python
+    path with pylibsrtp, native path with a transport keyed the same."""
+
+    def __init__(self, sock: socket.socket, remote: tuple[str, int]) -> None:
+        self.sock, self.remote = sock, remote
+        self.srtp = session(Policy.SSRC_ANY_OUTBOUND)
+        self.transport = fanout.make_transport(PROFILE, KEY, sock.fileno(), *remote)
+        self.python_sent = 0
+
+    async def send(self, data: bytes) -> None:
+        self.send_now(data)
+
+    def send_now(self, data: bytes) -> bool:
+        self.sock.sendto(self.srtp.protect(data), self.remote)
+        self.python_sent += 1
+        return True
+
+    def closed(self) -> bool:
+        return False
+
+    def account(self, packets: int, octets: int, ntp_timestamp: int, rtp_timestamp: int) -> None:
+        return None
+
+    def native_transport(self) -> object:
+        if self.sock.fileno() < 0:
+            raise ConnectionError("socket closed")
+        return self.transport
+
+    def count_from(self, counters: object) -> None:
+        self.counters = counters
+
+
+async def test_on_packet_sends_natively_and_survives_an_oversized_payload(
+    sender: socket.socket, receiver: socket.socket
+) -> None:
+    async def request_keyframe(ssrc: int) -> None:
+        return None
+
+    publication = Publication("p", "video", request_keyframe)
+    output = UdpOutput(sender, receiver.getsockname())
+    stream = fanout.NativeStream(0x77, 96, 90000, ExtensionLayout("video", IDS, "3"))
+    slot = SendSlot("video", "3", stream, output)
+    firsts: list[bool] = []
+    slot.on_first_packet(lambda: firsts.append(True))
+    slot.attach(publication)
+    inbound = session(Policy.SSRC_ANY_INBOUND)
+    try:
+        for i, payload in enumerate((b"\x10\x00key", b"\x10\x01" + bytes(1400))):
+            packet = RtpPacket(payload_type=96, sequence_number=10 + i, timestamp=90 * i, ssrc=5)
+            packet.payload = payload
+            await publication.on_packet(packet)
+            assert inbound.unprotect(receiver.recv(4096)).endswith(payload)
+        assert firsts == [True]  # the first native packet ran the slot's callback
+        assert slot.packets == 2
+        assert output.python_sent == 0
+        assert output.transport.packets == 2  # type: ignore[attr-defined]
+        # Larger than any SRTP library here takes: not sent, and nothing raised (the
+        # publisher's receive loop must go on), on either path.
+        packet = RtpPacket(payload_type=96, sequence_number=12, timestamp=180, ssrc=5)
+        packet.payload = b"\x10\x01" + bytes(1600)
+        await publication.on_packet(packet)
+        assert slot.packets == 2
+    finally:
+        slot.close()
+        await publication.close()
