@@ -387,7 +387,11 @@ async def test_on_packet_sends_natively_and_survives_an_oversized_payload(
             packet = RtpPacket(payload_type=96, sequence_number=10 + i, timestamp=90 * i, ssrc=5)
             packet.payload = payload
             await publication.on_packet(packet)
-            assert inbound.unprotect(receiver.recv(4096)).endswith(payload)
+            last = receiver.recv(4096)
+            assert inbound.unprotect(last).endswith(payload)
+        # A NACK is answered by SendSlot.retransmit from the C stream: the same bytes.
+        await slot.retransmit([(last[2] << 8) | last[3]])
+        assert receiver.recv(4096) == last
         assert firsts == [True]  # the first native packet ran the slot's callback
         assert slot.packets == 2
         assert output.python_sent == 0
