@@ -123,9 +123,43 @@ class RunResult:
     publications: int = 0
     subscriptions: int = 0
     publisher: dict[str, int] = field(default_factory=dict)
+    #: Which server ran: "server" (this checkout as configured), "native" / "python" (this
+    #: checkout with CLASSROOM_FANOUT so), or "anchor" (the `--compare` checkout).
+    variant: str = "server"
+    load_avg: tuple[float, float, float] = (0.0, 0.0, 0.0)
     profile: dict[str, Any] | None = None
     probe: dict[str, Any] | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One server to measure: this checkout (with CLASSROOM_FANOUT=`fanout` if given) or,
+    with `root`, another checkout run through PYTHONPATH (`--compare`)."""
+
+    name: str
+    fanout: str | None = None
+    root: Path | None = None
+
+    def env(self) -> dict[str, str] | None:
+        env: dict[str, str] = {}
+        if self.fanout:
+            env["CLASSROOM_FANOUT"] = self.fanout
+        if self.root:
+            # Before whatever is there already (a probe's sitecustomize folder).
+            env["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [str(self.root), os.environ.get("PYTHONPATH")])
+            )
+        return env or None
+
+
+def variants_of(args: argparse.Namespace) -> list[Variant]:
+    found = [Variant(f, fanout=f) for f in args.fanouts.split(",") if f.strip()] or [
+        Variant("server")
+    ]
+    if args.compare:
+        found.append(Variant("anchor", root=Path(args.compare).resolve()))
+    return found
 
 
 def run_budget_s(n: int, seconds: float) -> float:
@@ -142,8 +176,12 @@ async def run_once(
     profile: Path | None = None,
     native: bool = False,
     probe: bool = False,
+    variant: Variant | None = None,
 ) -> RunResult:
-    result = RunResult(subscribers=n, repeat=repeat, role=role)
+    variant = variant or Variant("server")
+    result = RunResult(
+        subscribers=n, repeat=repeat, role=role, variant=variant.name, load_avg=os.getloadavg()
+    )
     data_dir = Path(tempfile.mkdtemp(prefix="bench-forwarding-"))
     server: ServerProcess | None = None
     publisher: Publisher | None = None
@@ -155,7 +193,7 @@ async def run_once(
             with support.server_sitecustomize(
                 probe_dir, PROBE_SOURCE, "CLASSROOM_BENCH_PROBE", probe_file
             ):
-                server = await start_server(data_dir)
+                server = await start_server(data_dir, env=variant.env(), cwd=variant.root)
             publisher_url, subscriber_urls = await create_session(server.base_url, n, role)
             publisher = start_publisher(server.base_url, publisher_url, clip_path)
             await publisher.wait_ready()
@@ -321,10 +359,15 @@ def install(path):
     wrap(rs.RTCRtpSender, "_send_rtcp", "rtcp_sr_out", True)
 
     def later():
-        while "classroom.rooms.forwarding" not in sys.modules:
+        # in sys.modules before its body has run: wait for the class too
+        while not hasattr(sys.modules.get("classroom.rooms.forwarding"), "Publication"):
             time.sleep(0.05)
         fw = sys.modules["classroom.rooms.forwarding"]
         wrap(fw.Publication, "on_packet", "forward", True)
+        native = getattr(fw, "fanout", None)
+        if native is not None and hasattr(native, "send_all"):
+            # the C fan-out: rewrite + protect + sendto of one packet for all its slots
+            wrap(native, "send_all", "native_send_all", False)
         while True:
             time.sleep(0.5)
             data = {"overhead_s": overhead, "stats": stats, "t": time.monotonic(),
@@ -368,7 +411,7 @@ def probe_summary(before: dict[str, Any], after: dict[str, Any], out_pps: float)
             "cpu_us_per_call": round(1e6 * cpu / calls, 2),
             "pct_of_server_cpu": round(100 * cpu / server_cpu_s, 1) if server_cpu_s else None,
         }
-        if name == "forward" and out_pps:
+        if name in ("forward", "native_send_all") and out_pps:
             parts[name]["cpu_us_per_out_packet"] = round(1e6 * cpu / window / out_pps, 2)
     return {
         "window_s": round(window, 2),
@@ -436,6 +479,11 @@ _SEND_LAYERS = (
 )  # fmt: skip
 COMPONENTS: list[tuple[str, tuple[str, ...]]] = [
     ("SRTP protect (libsrtp via pylibsrtp/cffi)", ("pylibsrtp/",)),
+    ("native fan-out (C: rewrite, protect, sendto)", ("send_all (", "fanout.py")),
+    (
+        "native per-slot checks (native_transport, takes)",
+        ("SenderHook.native_transport (", "SendSlot.takes ("),
+    ),
     ("sendto syscall (kernel UDP, loopback delivery)", ("_SelectorDatagramTransport.sendto (",)),
     ("send-path coroutine layers (hook, DTLS, ICE, aioice)", _SEND_LAYERS),
     ("header build (OutboundStream.build)", ("OutboundStream.build (",)),
@@ -524,6 +572,32 @@ def _short(frame: str) -> str:
 
 
 def aggregate(results: list[RunResult]) -> list[dict[str, Any]]:
+    """Medians over repeats, per variant and N, with the variant's baseline (N=0) subtracted
+    for marginal figures."""
+    rows: list[dict[str, Any]] = []
+    for variant in dict.fromkeys(r.variant for r in results):
+        for row in aggregate_one([r for r in results if r.variant == variant]):
+            rows.append({"variant": variant, **row})
+    return rows
+
+
+def ratios(rows: list[dict[str, Any]], anchor: str = "anchor") -> list[dict[str, Any]]:
+    """Per variant and N: µs per sent packet (marginal and all in) over the anchor's."""
+    base = {r["subscribers"]: r for r in rows if r["variant"] == anchor}
+    out = []
+    for row in rows:
+        ref = base.get(row["subscribers"])
+        if row["variant"] == anchor or ref is None or not row["subscribers"]:
+            continue
+        entry: dict[str, Any] = {"variant": row["variant"], "subscribers": row["subscribers"]}
+        for key in ("marginal_us_per_out_packet", "us_per_out_packet"):
+            mine, theirs = row.get(key), ref.get(key)
+            entry[key] = mine / theirs if mine and theirs else None
+        out.append(entry)
+    return out
+
+
+def aggregate_one(results: list[RunResult]) -> list[dict[str, Any]]:
     """Medians over repeats, per N, with the baseline (N=0) subtracted for marginal figures."""
     ok = [r for r in results if r.error is None]
     baseline = median_of([r.server_cpu_pct for r in ok if r.subscribers == 0]) or 0.0
@@ -568,12 +642,14 @@ def aggregate(results: list[RunResult]) -> list[dict[str, Any]]:
             bench_cpu_pct=median_of([r.bench_cpu_pct for r in runs]),
             publisher_cpu_pct=median_of([r.publisher_cpu_pct for r in runs]),
             server_rss_mb=median_of([r.server_rss_mb for r in runs]),
+            load_avg_1m=median_of([r.load_avg[0] for r in runs]),
         )
         rows.append(row)
     return rows
 
 
 COLUMNS: list[support.Column] = [
+    ("variant", "server", "{}"),
     ("subscribers", "N", "{}"),
     ("server_cpu_pct", "server CPU %", "{:.1f}"),
     ("marginal_cpu_pct", "minus N=0 %", "{:.1f}"),
@@ -588,15 +664,23 @@ COLUMNS: list[support.Column] = [
     ("join_median_s", "join→1st video s", "{:.2f}"),
     ("server_join_median_s", "server join p50 s", "{:.2f}"),
     ("machine_busy_pct", "machine busy %", "{:.0f}"),
+    ("load_avg_1m", "load 1m", "{:.1f}"),
+]
+RATIO_COLUMNS: list[support.Column] = [
+    ("variant", "server", "{}"),
+    ("subscribers", "N", "{}"),
+    ("marginal_us_per_out_packet", "µs/out pkt marginal ÷ anchor", "{:.2f}"),
+    ("us_per_out_packet", "µs/out pkt all in ÷ anchor", "{:.2f}"),
 ]
 
 
-def markdown_table(rows: list[dict[str, Any]]) -> str:
-    lines = support.markdown_header([title for _, title, _ in COLUMNS])
+def markdown_table(rows: list[dict[str, Any]], columns: list[support.Column] | None = None) -> str:
+    columns = columns or COLUMNS
+    lines = support.markdown_header([title for _, title, _ in columns])
     for row in rows:
-        cells = support.cells(row, COLUMNS)
+        cells = support.cells(row, columns)
         if row.get("failed"):
-            cells[0] += f" ({row['failed']} failed)"
+            cells[1] += f" ({row['failed']} failed)"
         lines.append(support.markdown_row(cells))
     return "\n".join(lines)
 
@@ -604,6 +688,9 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 async def bench(args: argparse.Namespace) -> int:
     counts = [int(x) for x in args.subscribers.split(",") if x.strip()]
     plan = sorted({0, *counts})
+    variants = variants_of(args)
+    #: Every (variant, N) once per repeat, interleaved.
+    cases = [(v, n) for n in plan for v in variants]
     info = support.machine_info()
     print(f"machine: {info}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="bench-clip-"))
@@ -622,8 +709,10 @@ async def bench(args: argparse.Namespace) -> int:
         )
         results = await support.interleaved(
             args.repeats,
-            plan,
-            lambda n, repeat: run_once(n, repeat, clip_path, args.seconds, args.role),
+            list(range(len(cases))),
+            lambda i, repeat: run_once(
+                cases[i][1], repeat, clip_path, args.seconds, args.role, variant=cases[i][0]
+            ),
             _print_run,
         )
         profile = None
@@ -639,20 +728,26 @@ async def bench(args: argparse.Namespace) -> int:
                 args.role,
                 Path(args.profile),
                 args.profile_native,
+                variant=variants[0],
             )
             _print_run(result)
             extra_runs.append(result)
             profile = result.profile
             print(json.dumps(profile, indent=2, ensure_ascii=False), flush=True)
         probe = None
+        probes: dict[str, Any] = {}
         if args.probe:
             n = max(plan)
-            print(f"probing the server's CPU per part at N={n} ...", flush=True)
-            result = await run_once(n, -1, clip_path, args.profile_seconds, args.role, probe=True)
-            _print_run(result)
-            extra_runs.append(result)
-            probe = result.probe
-            print(json.dumps(probe, indent=2, ensure_ascii=False), flush=True)
+            for variant in variants:
+                print(f"probing {variant.name}'s CPU per part at N={n} ...", flush=True)
+                result = await run_once(
+                    n, -1, clip_path, args.profile_seconds, args.role, probe=True, variant=variant
+                )
+                _print_run(result)
+                extra_runs.append(result)
+                probes[variant.name] = result.probe
+                print(json.dumps(result.probe, indent=2, ensure_ascii=False), flush=True)
+            probe = probes[variants[0].name]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     rows = aggregate(results)
@@ -661,6 +756,10 @@ async def bench(args: argparse.Namespace) -> int:
         f"subscribers as {args.role}s (bench took {time.monotonic() - started:.0f} s):\n"
     )
     print(markdown_table(rows), flush=True)
+    ratio_rows = ratios(rows)
+    if ratio_rows:
+        print("\nper sent packet, over the anchor (`--compare`) in the same run:\n")
+        print(markdown_table(ratio_rows, RATIO_COLUMNS), flush=True)
     support.write_results(
         args,
         info,
@@ -668,6 +767,8 @@ async def bench(args: argparse.Namespace) -> int:
         results,
         profile=profile,
         probe=probe,
+        probes=probes,
+        ratios=ratio_rows,
         profile_and_probe_runs=[asdict(r) for r in extra_runs],
     )
     return 1 if any(r.error for r in results) else 0
@@ -675,13 +776,13 @@ async def bench(args: argparse.Namespace) -> int:
 
 def _print_run(r: RunResult) -> None:
     if r.error:
-        print(f"N={r.subscribers:2d} repeat {r.repeat}: FAILED {r.error}", flush=True)
+        print(f"{r.variant} N={r.subscribers:2d} repeat {r.repeat}: FAILED {r.error}", flush=True)
         return
     fps = f"{r.fps_median:.1f}" if r.fps_median is not None else "–"
     us = f"{r.us_per_out_packet:.0f}" if r.us_per_out_packet else "–"
     join = f"{r.join_median_s:.2f}" if r.join_median_s is not None else "–"
     print(
-        f"N={r.subscribers:2d} repeat {r.repeat}: server {r.server_cpu_pct:5.1f}% "
+        f"{r.variant} N={r.subscribers:2d} repeat {r.repeat}: server {r.server_cpu_pct:5.1f}% "
         f"out {r.out_pps:6.0f} pkt/s {us} µs/pkt fps {fps} join {join} s "
         f"video {r.subscribers_with_video}/{r.subscribers} machine {r.machine_busy_pct:.0f}% "
         f"bench {r.bench_cpu_pct:.0f}% publisher {r.publisher_cpu_pct:.0f}% "
@@ -715,6 +816,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "server (sendto, SRTP, forward, RTCP) at the largest N",
     )
     p.add_argument("--profile-native", action="store_true", help="py-spy --native")
+    p.add_argument(
+        "--fanouts",
+        default="",
+        help="comma-separated CLASSROOM_FANOUT values to run this checkout with "
+        "(native,python); the first one is profiled/probed. Default: as configured",
+    )
+    p.add_argument(
+        "--compare",
+        help="another checkout (e.g. /work/anchor-main) whose server runs too, interleaved, "
+        "through PYTHONPATH; ratios per sent packet against it are printed",
+    )
     p.add_argument("--publisher-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--base-url", help=argparse.SUPPRESS)
     p.add_argument("--join-url", help=argparse.SUPPRESS)

@@ -63,7 +63,7 @@ from classroom.http.throttle import throttle_ctx, throttle_middleware
 from classroom.http.webhook_delivery import webhooks_ctx
 from classroom.observability import logs, metrics
 from classroom.reports.service import Reports, ReportSettings
-from classroom.rooms import aiortc_hooks
+from classroom.rooms import aiortc_hooks, fanout
 from classroom.rooms.peer import IceSettings
 from classroom.rooms.registry import RoomRegistry
 from classroom.rooms.room import MediaLimits
@@ -96,6 +96,8 @@ def prepare_media_plane(settings: Settings) -> None:
     if problems:
         raise RuntimeError("aiortc internals changed: " + "; ".join(problems))
     aiortc_hooks.install_codec_guard(lambda kind, mime: metrics.CODECS_CREATED.labels(kind).inc())
+    # CLASSROOM_FANOUT=auto|native|python; native without the C extension stops the start.
+    log.info("send fan-out: %s (CLASSROOM_FANOUT)", fanout.configure())
     if settings.ice_loopback:
         aiortc_hooks.enable_loopback_candidates()
     if settings.media_ports is not None:

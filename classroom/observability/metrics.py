@@ -174,6 +174,15 @@ KEYFRAME_REQUESTS = Counter(
     "PLI/FIR received from subscribers and keyframe requests sent to publishers",
     ["direction"],
 )
+FANOUT_PACKETS = Counter(
+    "classroom_fanout_packets",
+    "RTP packets sent to subscribers, by send path: native (the C fan-out) or python",
+    ["path"],
+)
+FANOUT_DROPPED = Counter(
+    "classroom_fanout_dropped",
+    "RTP packets the native fan-out dropped because a subscriber's socket buffer was full",
+)
 KEYFRAMES_FORWARDED = Counter("classroom_keyframes_forwarded", "Keyframes forwarded to subscribers")
 KEYFRAME_RETRIES = Counter(
     "classroom_keyframe_retries",
@@ -330,6 +339,8 @@ def _initialise_label_sets() -> None:
         PARTICIPANTS.labels(role)
     for codec_type in ("decoder", "encoder"):
         CODECS_CREATED.labels(codec_type)
+    for path in ("native", "python"):
+        FANOUT_PACKETS.labels(path)
     for direction in DIRECTIONS:
         KEYFRAME_REQUESTS.labels(direction)
         NACK_REQUESTS.labels(direction)

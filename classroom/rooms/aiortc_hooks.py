@@ -30,6 +30,7 @@ from typing import Any
 import aioice.ice
 import aioice.turn
 import aiortc
+import aiortc.rtcdtlstransport
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 import pylibsrtp
@@ -52,6 +53,7 @@ from aiortc.rtp import (
     RtcpPsfbPacket,
     RtcpRrPacket,
     RtcpRtpfbPacket,
+    RtcpSenderInfo,
     RtcpSrPacket,
     RtpPacket,
     pack_remb_fci,
@@ -60,6 +62,7 @@ from aiortc.rtp import (
 )
 
 from classroom.rooms.rid_binding import RidBinding
+from classroom.rooms import fanout
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +105,8 @@ INTERNAL_ATTRS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
             "_state",
             "_rtp_router",
             "_rtp_header_extensions_map",
+            "_ssl",
+            "_role",
         ),
     ),
     (RTCIceTransport, ("_connection",)),
@@ -658,7 +663,19 @@ class SenderHook:
     each REMB (bits per second the subscriber estimates it can receive) to `on_remb`.
     """
 
-    __slots__ = ("_dtls", "_ice", "_packets", "_reported", "_send_rtp", "mid", "sender", "ssrc")
+    __slots__ = (
+        "_counters",
+        "_dtls",
+        "_ice",
+        "_packets",
+        "_reported",
+        "_route",
+        "_route_pair",
+        "_send_rtp",
+        "mid",
+        "sender",
+        "ssrc",
+    )
 
     def __init__(
         self,
@@ -712,9 +729,14 @@ class SenderHook:
         # that sent packets since the last one (and the BYE when the sender stops).
         self._packets = 0
         self._reported = 0
+        self._counters: Callable[[], tuple[int, int, int, int]] | None = None
+        self._route: Any = None
+        self._route_pair: Any = None
         original_send_rtcp = sender._send_rtcp
 
         async def send_rtcp(packets: list[Any]) -> None:
+            if self._counters is not None:
+                self._report_from_counters(packets)
             if self._packets == self._reported and not any(
                 isinstance(p, RtcpByePacket) for p in packets
             ):
@@ -754,6 +776,72 @@ class SenderHook:
         dtls._RTCDtlsTransport__tx_packets += 1
         return True
 
+    def native_transport(self) -> Any:
+        """The subscriber's native SRTP context and UDP route (`fanout.make_transport`) when
+        its selected ICE pair is a plain UDP socket; None otherwise (a TURN relay: use
+        `send_now`/`send`). Raises ConnectionError when not connected, as `send_now` does.
+
+        One context per DTLS transport, shared by the peer's slots, keyed again from the
+        handshake (RFC 5764 exporter, as aiortc keys its own session). aiortc's session
+        keeps RTCP (its own SRTCP index); RTP of native slots goes only through this one,
+        so libsrtp's rollover counter sees every packet of their SSRCs. A new selected pair
+        re-points it; a closed socket is never written to (checked here, per packet)."""
+        dtls = self._dtls
+        if dtls._state is not DtlsState.CONNECTED:
+            raise ConnectionError("not connected")
+        pair = self._ice._nominated.get(1)
+        if pair is None:
+            raise ConnectionError("no nominated ICE pair")
+        if pair is self._route_pair:
+            if pair.protocol.transport.is_closing():
+                raise ConnectionError("socket closed")
+            return self._route
+        protocol = pair.protocol
+        if type(protocol) is not StunProtocol:
+            self._route_pair, self._route = pair, None
+            return None
+        transport = protocol.transport
+        if transport.is_closing():
+            raise ConnectionError("socket closed")
+        fd = transport.get_extra_info("socket").fileno()
+        host, port = pair.remote_addr[0], pair.remote_addr[1]
+        shared = _native_routes.get(dtls)
+        if shared is None:
+            profile, key = srtp_keying(dtls)
+            shared = [pair, fanout.make_transport(profile, key, fd, host, port)]
+            _native_routes[dtls] = shared
+        elif shared[0] is not pair:
+            shared[1].retarget(fd, host, port)
+            shared[0] = pair
+        self._route_pair, self._route = pair, shared[1]
+        return shared[1]
+
+    def count_from(self, counters: Callable[[], tuple[int, int, int, int]]) -> None:
+        """Read (packets, octets, NTP time, RTP timestamp) of the newest packet from
+        `counters` when aiortc sends a sender report, instead of `account` per packet."""
+        self._counters = counters
+
+    def _report_from_counters(self, packets: list[Any]) -> None:
+        assert self._counters is not None
+        count, octets, ntp, rtp_ts = self._counters()
+        self._packets = count
+        s: Any = self.sender
+        s._RTCRtpSender__packet_count = count
+        s._RTCRtpSender__octet_count = octets
+        s._RTCRtpSender__ntp_timestamp = ntp
+        s._RTCRtpSender__rtp_timestamp = rtp_ts
+        for packet in packets:
+            if isinstance(packet, RtcpSrPacket) and packet.ssrc == self.ssrc:
+                # aiortc built this report from the counters as they were; the round trip
+                # (LSR) is computed from the NTP time the report carries.
+                packet.sender_info = RtcpSenderInfo(
+                    ntp_timestamp=ntp,
+                    rtp_timestamp=rtp_ts,
+                    packet_count=count & 0xFFFFFFFF,
+                    octet_count=octets & 0xFFFFFFFF,
+                )
+                s._RTCRtpSender__lsr = (ntp >> 16) & 0xFFFFFFFF
+
     def closed(self) -> bool:
         """The subscriber's DTLS transport has closed or failed: nothing sent arrives."""
         return self._dtls._state in (DtlsState.CLOSED, DtlsState.FAILED)
@@ -766,6 +854,28 @@ class SenderHook:
         s._RTCRtpSender__octet_count = octets
         s._RTCRtpSender__ntp_timestamp = ntp_timestamp
         s._RTCRtpSender__rtp_timestamp = rtp_timestamp
+
+
+#: DTLS transport → [selected pair, native transport], shared by the slots of one peer.
+_native_routes: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
+
+
+def srtp_keying(dtls: RTCDtlsTransport) -> tuple[int, bytes]:
+    """(libsrtp profile, master key + salt) of what we send on a connected DTLS transport:
+    the RFC 5764 exporter again, exactly as aiortc's `_setup_srtp` keys its own session."""
+    d: Any = dtls
+    ssl = d._ssl
+    selected = ssl.get_selected_srtp_profile()
+    for profile in aiortc.rtcdtlstransport.SRTP_PROFILES:
+        if profile.openssl_profile == selected:
+            break
+    else:
+        raise ConnectionError("no SRTP profile negotiated")
+    view = ssl.export_keying_material(
+        b"EXTRACTOR-dtls_srtp", 2 * (profile.key_length + profile.salt_length)
+    )
+    key: bytes = profile.get_key_and_salt(view, 1 if d._role == "server" else 0)
+    return int(profile.libsrtp_profile), key
 
 
 def sender_ssrc(sender: RTCRtpSender) -> int:

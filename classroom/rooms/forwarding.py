@@ -12,15 +12,16 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiortc.rtp import RtpPacket
 
 from classroom.observability import metrics
 from classroom.rooms.camera_layers import Layer
+from classroom.rooms import fanout
+from classroom.rooms.fanout import RtpStream
 from classroom.rooms.resend import History, Resend
 from classroom.rooms.rtp import (
-    OutboundStream,
     abs_send_time_element,
     audio_level_element,
     vp8_keyframe_size,
@@ -57,6 +58,11 @@ URGENT_KEYFRAME_INTERVAL_S = 0.1
 _SAMPLE_MASK = 63
 
 AudioLevelSink = Callable[[str, bool, int], None]
+#: `NativeStream.resend` verdicts by its result (3, "the socket took nothing": answered,
+#: and lost on the way like any packet).
+_NATIVE_RESEND = (Resend.SEND, Resend.TOO_SOON, Resend.GONE, Resend.SEND)
+_NATIVE_PACKETS = metrics.FANOUT_PACKETS.labels("native")
+_PYTHON_PACKETS = metrics.FANOUT_PACKETS.labels("python")
 
 
 class PacketOutput(Protocol):
@@ -72,6 +78,10 @@ class PacketOutput(Protocol):
         self, packets: int, octets: int, ntp_timestamp: int, rtp_timestamp: int
     ) -> None: ...
 
+    def native_transport(self) -> Any: ...
+
+    def count_from(self, counters: Callable[[], tuple[int, int, int, int]]) -> None: ...
+
 
 class SendSlot:
     """One outbound stream to one subscriber.
@@ -84,15 +94,16 @@ class SendSlot:
     __slots__ = (
         "_await_keyframe",
         "_history",
+        "_native",
+        "_octets",
         "_on_first_packet",
         "_output",
+        "_packets",
         "_waiting_since",
         "kind",
         "layer",
         "mid",
         "negotiated",
-        "octets",
-        "packets",
         "source",
         "stream",
         "target",
@@ -102,7 +113,7 @@ class SendSlot:
         self,
         kind: str,
         mid: str,
-        stream: OutboundStream,
+        stream: RtpStream,
         output: PacketOutput,
     ) -> None:
         self.kind = kind
@@ -112,8 +123,17 @@ class SendSlot:
         self.source: Publication | None = None
         #: The subscriber has applied an answer that contains this slot.
         self.negotiated = False
-        self.packets = 0
-        self.octets = 0
+        self._packets = 0
+        self._octets = 0
+        #: The stream is kept in C (`fanout.NativeStream`): it counts what is sent (either
+        #: way), and its packets go out with `fanout.send_all` while the subscriber's
+        #: selected pair is a plain UDP socket.
+        self._native: Any = stream if fanout.is_native(stream) else None
+        if self._native is not None:
+            native: Any = self._native
+            output.count_from(
+                lambda: (native.packets, native.octets, native.last_ntp, native.last_timestamp)
+            )
         self._await_keyframe = kind == "video"
         #: Since when the slot waits for a keyframe with a subscriber to send it to (None:
         #: not waiting, or the subscriber is not connected, which no keyframe can help).
@@ -125,6 +145,20 @@ class SendSlot:
         #: switch waits for a keyframe of the target layer (`admit`).
         self.target: str | None = ""
         self.layer: str | None = None
+
+    @property
+    def packets(self) -> int:
+        return int(self._native.packets) if self._native is not None else self._packets
+
+    @property
+    def dropped(self) -> int:
+        """Packets the native fan-out protected but could not hand to the socket (its
+        buffer was full): lost on the way, as far as the subscriber can tell."""
+        return int(self._native.dropped) if self._native is not None else 0
+
+    @property
+    def octets(self) -> int:
+        return int(self._native.octets) if self._native is not None else self._octets
 
     def on_first_packet(self, callback: Callable[[], None] | None) -> None:
         self._on_first_packet = callback
@@ -228,12 +262,36 @@ class SendSlot:
     ) -> bytes | None:
         """Rewrite and send one packet (`seq`: its sequence number with the publication's
         dropped silence taken out); returns it when it must go out the slow (awaited) way."""
+        if not self.takes(keyframe):
+            return None
+        return self.forward_taken(packet, seq, ext_dynamic, now, ntp)
+
+    def takes(self, keyframe: bool) -> bool:
+        """Whether the slot forwards this packet (a video slot waits for a keyframe)."""
         if self._await_keyframe:
             if not keyframe:
                 # The publication keeps asking for one while this slot waits.
-                return None
+                return False
             self._await_keyframe = False
             metrics.KEYFRAMES_FORWARDED.inc()
+        return True
+
+    def native_failed(self) -> None:
+        """The native send found the socket unusable (closed under us)."""
+        self._lost_connection()
+
+    def native_sent(self) -> None:
+        """After a native send: what `_sent` does beyond counting (the C stream counts)."""
+        if self._waiting_since is not None and not self._await_keyframe:
+            self._served()
+        if self._on_first_packet is not None:
+            callback, self._on_first_packet = self._on_first_packet, None
+            callback()
+
+    def forward_taken(
+        self, packet: RtpPacket, seq: int, ext_dynamic: bytes, now: float, ntp: int
+    ) -> bytes | None:
+        """`forward` for a packet the slot takes (`takes`), the Python way."""
         seq, data = self.stream.build(
             seq,
             packet.timestamp,
@@ -282,9 +340,12 @@ class SendSlot:
         self._set_layer(None)
 
     def _sent(self, payload_len: int, ntp: int) -> None:
-        self.packets += 1
-        self.octets += payload_len
-        self._output.account(self.packets, self.octets, ntp, self.stream.last_timestamp)
+        if self._native is not None:
+            self._native.count(payload_len, ntp, time.monotonic())
+        else:
+            self._packets += 1
+            self._octets += payload_len
+            self._output.account(self._packets, self._octets, ntp, self.stream.last_timestamp)
         if self._waiting_since is not None and not self._await_keyframe:
             self._served()
         if self._on_first_packet is not None:
@@ -306,6 +367,13 @@ class SendSlot:
         if history is None:
             return
         now = time.monotonic()
+        native = self._native
+        if native is not None and native.transport is not None:
+            # Sent natively: the C stream kept the protected packets and sends them again.
+            for seq in lost:
+                verdict = _NATIVE_RESEND[native.resend(seq, now)]
+                metrics.NACKS.labels(verdict.value).inc()
+            return
         for seq in lost:
             verdict, data = history.resend(seq, now)
             metrics.NACKS.labels(verdict.value).inc()
@@ -643,6 +711,9 @@ class Publication:
         cached_id = -1
         ext_dynamic = b""
         sent = 0
+        batch: list[Any] = []
+        batch_slots: list[SendSlot] = []
+        after: list[int] = []  # slots in the batch with more to do once sent (native_sent)
         for slot in tuple(slots):
             if slot.source is not self:
                 continue  # re-pointed while an earlier send of this packet awaited
@@ -652,6 +723,27 @@ class Publication:
                 and not slot.admit(rid, keyframe)
             ):
                 continue  # not this slot's layer (or its tile is not shown)
+            if slot._await_keyframe and not slot.takes(keyframe):
+                continue
+            if slot._native is not None and payload_len <= fanout.MAX_PAYLOAD:
+                # Native while the subscriber's pair is plain UDP (inline: this loop runs per
+                # slot per packet); a relayed pair goes the Python way below.
+                try:
+                    transport = slot._output.native_transport()
+                except ConnectionError:
+                    slot.native_failed()
+                    continue
+                native = slot._native
+                if transport is not None:
+                    if native.transport is not transport:
+                        native.transport = transport
+                    batch.append(native)
+                    if slot._waiting_since is not None or slot._on_first_packet is not None:
+                        after.append(len(batch_slots))
+                    batch_slots.append(slot)
+                    continue
+                if native.transport is not None:
+                    native.transport = None  # relayed now: NACKs go the Python way
             dyn_id = slot.stream.ext.dynamic_id
             if dyn_id != cached_id:
                 cached_id = dyn_id
@@ -664,7 +756,7 @@ class Publication:
                     ext_dynamic = abs_send_time_element(dyn_id, ntp)
             before = slot.packets
             try:
-                pending = slot.forward(packet, seq, keyframe, ext_dynamic, now, ntp)
+                pending = slot.forward_taken(packet, seq, ext_dynamic, now, ntp)
                 if pending is not None:
                     await slot.send_later(pending, payload_len, ntp)
             except Exception:
@@ -675,6 +767,38 @@ class Publication:
                 continue
             if slot.packets != before:
                 sent += 1
+        natively = 0
+        if batch:
+            voice, lvl = level or (False, 127)
+            try:
+                failed = fanout.send_all(
+                    batch,
+                    packet.payload,
+                    seq,
+                    packet.timestamp,
+                    packet.marker,
+                    voice,
+                    lvl,
+                    ntp,
+                    now,
+                )
+            except Exception:
+                # As for one slot below: nothing may end aiortc's receive loop. The slots
+                # start again at a keyframe.
+                log.exception("the native fan-out failed for %d slots", len(batch))
+                failed = list(range(len(batch)))
+            natively = len(batch)
+            if failed:
+                for i in failed:
+                    batch_slots[i].native_failed()
+                natively -= len(failed)
+            _NATIVE_PACKETS.inc(natively)
+            for i in after:
+                if not failed or i not in failed:
+                    batch_slots[i].native_sent()
+        if sent:
+            _PYTHON_PACKETS.inc(sent)
+        sent += natively
         if sent:
             self._out_packets_metric.inc(sent)
             self._out_bytes_metric.inc(payload_len * sent)

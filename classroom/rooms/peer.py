@@ -32,10 +32,10 @@ from aiortc import (
 from aiortc.sdp import SessionDescription
 
 from classroom.observability import metrics
-from classroom.rooms import aiortc_hooks
+from classroom.rooms import aiortc_hooks, fanout
 from classroom.rooms.forwarding import AudioLevelSink, Publication, SendSlot
 from classroom.rooms.media_stats import PublisherStats, SubscriberReports
-from classroom.rooms.rtp import ExtensionLayout, OutboundStream
+from classroom.rooms.rtp import ExtensionLayout
 from classroom.rooms.sdp import (
     advertise_public_ip,
     answered_simulcast,
@@ -158,6 +158,8 @@ class Peer:
         #: The camera layers the client's answer said it sends (`a=simulcast:send`, low to
         #: high); empty: one stream.
         self.simulcast_layers: list[str] = []
+        #: Packets the native fan-out dropped on this peer's full socket, as last counted.
+        self._fanout_dropped = 0
 
         @self.pc.on("connectionstatechange")
         def _on_state() -> None:
@@ -304,7 +306,7 @@ class Peer:
         if payload_type is None:
             raise NegotiationError("bad_sdp", f"no codec negotiated for {kind} slot {mid}")
         ssrc = aiortc_hooks.sender_ssrc(transceiver.sender)
-        stream = OutboundStream(ssrc, payload_type, CLOCK_RATES[kind], ext)
+        stream = fanout.make_stream(ssrc, payload_type, CLOCK_RATES[kind], ext)
         holder: list[SendSlot] = []
         nacks_in = metrics.NACK_REQUESTS.labels("in")
 
@@ -349,6 +351,10 @@ class Peer:
         for kind, receiver in self._receivers.items():
             streams = aiortc_hooks.receiver_stats(receiver)
             self._publisher_stats.poll(kind, CLOCK_RATES[kind], streams)
+        dropped = sum(slot.dropped for slot in self.slots)
+        if dropped > self._fanout_dropped:
+            metrics.FANOUT_DROPPED.inc(dropped - self._fanout_dropped)
+        self._fanout_dropped = dropped
 
     def accept_answer(self, sdp: str) -> None:
         """Hand the client's answer to the negotiation task, after checking it fits."""

@@ -90,7 +90,7 @@ class ExtensionLayout:
     transceiver) and either the audio level or a fresh abs-send-time (for REMB).
     """
 
-    __slots__ = ("dynamic_id", "prefix", "suffix")
+    __slots__ = ("dynamic_id", "dynamic_size", "prefix", "suffix")
 
     def __init__(self, kind: str, ids: dict[str, int], mid: str) -> None:
         # One-byte header elements (RFC 8285) have ids 1..14; anything else a peer put in its
@@ -110,6 +110,8 @@ class ExtensionLayout:
         elif kind == "video" and ids.get(URI_ABS_SEND_TIME):
             dynamic = 4
             self.dynamic_id = ids[URI_ABS_SEND_TIME]
+        #: bytes of the per-packet element (2: audio level, 4: abs-send-time, 0: none).
+        self.dynamic_size = dynamic
         total = len(elements) + dynamic
         padding = (-total) % 4
         words = (total + padding) // 4
@@ -166,6 +168,10 @@ class OutboundStream:
     @property
     def last_timestamp(self) -> int:
         return self._last_ts
+
+    @property
+    def last_sequence(self) -> int:
+        return self._last_seq
 
     def build(
         self, seq: int, timestamp: int, marker: int, payload: bytes, ext_dynamic: bytes, now: float

@@ -7,15 +7,40 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from classroom.demo import run_demo
 from tests.support.peer_client import PeerClient, RemoteCounts
-from tests.support.server import ADMIN_TOKEN, ServerProcess, metric_value
+from tests.support.server import ADMIN_TOKEN, ServerProcess, metric_value, start_server
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.media
+
+
+@pytest.fixture(params=["native", "python"])
+def fanout(request: pytest.FixtureRequest) -> str:
+    """Each send fan-out (CLASSROOM_FANOUT): the C one and the pure-Python fallback carry
+    the same tests."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def server(tmp_path: Path, fanout: str) -> AsyncIterator[ServerProcess]:
+    """The server of tests/conftest.py, with the send fan-out `fanout`."""
+    process = await start_server(tmp_path / "server", env={"CLASSROOM_FANOUT": fanout})
+    try:
+        await wait_for(
+            lambda: f"send fan-out: {fanout}" in process.log_text(),
+            10,
+            f"the server to log that it uses the {fanout} fan-out",
+        )
+        yield process
+    finally:
+        code = process.stop()
+        assert code == 0, f"server exited with {code}:\n{process.log_text()[-4000:]}"
 
 
 async def join_all(server: ServerProcess, urls: list[str]) -> list[PeerClient]:
@@ -35,7 +60,9 @@ def receives_from(client: PeerClient, others: list[PeerClient], frames: int = 3)
     return True
 
 
-async def test_four_participants_see_and_hear_each_other(server: ServerProcess) -> None:
+async def test_four_participants_see_and_hear_each_other(
+    server: ServerProcess, fanout: str
+) -> None:
     demo = await run_demo(server.base_url, 4, ADMIN_TOKEN)
     urls = [demo["facilitator_url"], *demo["participant_urls"][:3]]
     clients = await join_all(server, urls)
@@ -116,6 +143,25 @@ async def test_four_participants_see_and_hear_each_other(server: ServerProcess) 
         )
         assert metric_value(metrics, "classroom_participants", {"role": "participant"}) == 3
         assert metric_value(metrics, "classroom_participants", {"role": "facilitator"}) == 1
+        # Every packet went the way the server was started with (loopback UDP, no relay).
+        used = metric_value(metrics, "classroom_fanout_packets_total", {"path": fanout})
+        other = "python" if fanout == "native" else "native"
+        assert used > 100
+        assert metric_value(metrics, "classroom_fanout_packets_total", {"path": other}) == 0
+        assert "classroom_fanout_dropped_total" in metrics
+        # Sender reports carry the slots' counters (read from the C stream when native):
+        # subscribers echo them, and the round trip is measured from the echo.
+        deadline = time.monotonic() + 10
+        while True:
+            metrics = await server.metrics()
+            rtts = [
+                metric_value(metrics, "classroom_rtt_seconds_count", {"kind": kind})
+                for kind in ("audio", "video")
+            ]
+            if all(rtts) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)  # polling the server's metrics, with a deadline
+        assert all(rtts), f"no round trip measured from sender reports ({rtts})"
     finally:
         for client in clients:
             await client.close()
