@@ -61,8 +61,8 @@ from aiortc.rtp import (
     unwrap_rtx,
 )
 
-from classroom.rooms.rid_binding import RidBinding
 from classroom.rooms import fanout
+from classroom.rooms.rid_binding import RidBinding
 
 log = logging.getLogger(__name__)
 

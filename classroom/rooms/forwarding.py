@@ -17,8 +17,8 @@ from typing import Any, Protocol
 from aiortc.rtp import RtpPacket
 
 from classroom.observability import metrics
-from classroom.rooms.camera_layers import Layer
 from classroom.rooms import fanout
+from classroom.rooms.camera_layers import Layer
 from classroom.rooms.fanout import RtpStream
 from classroom.rooms.resend import History, Resend
 from classroom.rooms.rtp import (
