@@ -69,6 +69,8 @@ LAYER_SWITCH_DIRECTIONS = ("up", "down")
 FORWARDED_LAYER_LABELS = ("q", "h", "f", "one", "screen", "audio")
 #: Where a credential was tried (classroom.domain.throttle.Kind; a test keeps them equal).
 AUTH_KINDS = ("admin_login", "api_token", "facilitator", "join", "websocket", "report", "me")
+#: How forwarded packets were built and sent (classroom.rooms.fanout).
+FANOUT_PATHS = ("native", "python")
 #: Every label name a classroom_ family may carry, with its allowed values.
 LABEL_VALUES: dict[str, frozenset[str]] = {
     "kind": frozenset(KINDS) | frozenset(AUTH_KINDS),
@@ -76,6 +78,7 @@ LABEL_VALUES: dict[str, frozenset[str]] = {
     "role": frozenset(ROLES),
     "direction": frozenset(DIRECTIONS) | frozenset(LAYER_SWITCH_DIRECTIONS),
     "layer": frozenset(FORWARDED_LAYER_LABELS),
+    "path": frozenset(FANOUT_PATHS),
     "reason": frozenset(LEAVE_REASONS) | frozenset(MEDIA_MISSING_REASONS) | frozenset(MOVE_REASONS),
     "where": frozenset(PLACEMENT_WHERE),
     "type": SIGNALING_TYPES | {"decoder", "encoder"},
@@ -339,7 +342,7 @@ def _initialise_label_sets() -> None:
         PARTICIPANTS.labels(role)
     for codec_type in ("decoder", "encoder"):
         CODECS_CREATED.labels(codec_type)
-    for path in ("native", "python"):
+    for path in FANOUT_PATHS:
         FANOUT_PACKETS.labels(path)
     for direction in DIRECTIONS:
         KEYFRAME_REQUESTS.labels(direction)
