@@ -123,6 +123,29 @@ def encode_vp8(
     return packets[warmup:]
 
 
+def encode_opus_clip(seconds: int = 10, bitrate: int = 32000) -> list[bytes]:
+    """`seconds` of Opus packets (AUDIO_FRAME each, mono 48 kHz, libopus) of a gliding tone:
+    a voice's packet sizes; what level it claims is up to the replaying track."""
+    opus = av.CodecContext.create("libopus", "w")
+    opus.sample_rate, opus.layout, opus.format = 48000, "mono", "s16"
+    opus.bit_rate = bitrate
+    opus.time_base = fractions.Fraction(1, 48000)
+    packets: list[bytes] = []
+    for k in range(seconds * 50):
+        freq = 180 + (k % 50) * 4
+        samples = (
+            int(8000 * math.sin(2 * math.pi * freq * (k * AUDIO_FRAME + i) / 48000))
+            for i in range(AUDIO_FRAME)
+        )
+        frame = av.AudioFrame(format="s16", layout="mono", samples=AUDIO_FRAME)
+        frame.planes[0].update(b"".join(s.to_bytes(2, "little", signed=True) for s in samples))
+        frame.sample_rate = 48000
+        frame.pts = k * AUDIO_FRAME
+        frame.time_base = fractions.Fraction(1, 48000)
+        packets += [bytes(p) for p in opus.encode(frame)]
+    return packets
+
+
 class ReplayTrack(MediaStreamTrack):
     """Hands aiortc's sender encoded packets (it packetizes them, it does not encode), in a
     loop, paced in real time.
@@ -211,6 +234,24 @@ def install_keyframe_hook() -> None:
             track.request_keyframe()
 
     RTCRtpSender._send_keyframe = send_keyframe  # type: ignore[method-assign]
+
+
+def install_audio_level_hook() -> None:
+    """In the process whose peers publish: pre-encoded audio carries an RFC 6464 level.
+
+    aiortc computes a level only for audio it encodes itself; for replayed packets it sends
+    none. A track with a `level_dbov()` method (-dBov, 0 loudest .. -127) gets that level on
+    every packet of the frame it hands out (aiortc's `RTCRtpSender._next_encoded_frame`)."""
+    original = RTCRtpSender._next_encoded_frame
+
+    async def next_encoded_frame(self: RTCRtpSender, codec: Any) -> Any:
+        frame = await original(self, codec)
+        level = getattr(self.track, "level_dbov", None)
+        if frame is not None and level is not None:
+            frame.audio_level = level()
+        return frame
+
+    RTCRtpSender._next_encoded_frame = next_encoded_frame  # type: ignore[method-assign]
 
 
 # --- peers ---------------------------------------------------------------------------------
@@ -478,5 +519,21 @@ def bucket_delta_max(before: str, after: str, name: str) -> float | None:
     # cumulative buckets: the first bound below which every new observation falls
     for le in sorted(b1, key=lambda le: math.inf if le == "+Inf" else float(le)):
         if b1[le] - b0.get(le, 0.0) >= total:
+            return math.inf if le == "+Inf" else float(le)
+    return None
+
+
+def bucket_delta_quantile(before: str, after: str, name: str, q: float) -> float | None:
+    """Upper bound of the histogram bucket holding the `q` quantile of the observations made
+    in between (a conservative p99: the true value is at most this)."""
+    b0, b1 = (
+        dict(histogram_buckets(before, name)),
+        dict(histogram_buckets(after, name)),
+    )
+    total = b1.get("+Inf", 0.0) - b0.get("+Inf", 0.0)
+    if total <= 0:
+        return None
+    for le in sorted(b1, key=lambda le: math.inf if le == "+Inf" else float(le)):
+        if b1[le] - b0.get(le, 0.0) >= q * total:
             return math.inf if le == "+Inf" else float(le)
     return None
