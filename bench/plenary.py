@@ -43,6 +43,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import pickle
 import shutil
@@ -97,7 +98,9 @@ class ClientProcess:
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
     @classmethod
-    async def start(cls, base_url: str, clip_path: Path, args: argparse.Namespace) -> ClientProcess:
+    async def start(
+        cls, base_url: str, clip_path: Path, args: argparse.Namespace, stderr: Path | None
+    ) -> ClientProcess:
         flags = ["--fps", str(args.fps), "--speakers", str(args.speakers)]
         flags += ["--view"] * args.view + ["--remb"] * args.client_remb
         proc = await asyncio.create_subprocess_exec(
@@ -110,6 +113,7 @@ class ClientProcess:
             stdout=asyncio.subprocess.PIPE,
             cwd=REPO,
             limit=2**24,
+            stderr=None if stderr is None else stderr.open("w"),
         )
         return cls(proc)
 
@@ -168,6 +172,7 @@ class Snapshot:
     server_cpu_s: float
     metrics: str
     machine: Any
+    udp_drops: dict[str, int]  # "server", "clients" (all client processes and this one)
 
 
 async def snapshot(
@@ -177,6 +182,9 @@ async def snapshot(
     peers = {f"p{k}.{i}": p for k, r in enumerate(reports) for i, p in r["peers"].items()}
     if late is not None:
         peers["late"] = late.report()
+    pids = {"server": server.pid, "bench": os.getpid()}
+    pids |= {f"client{k}": c.proc.pid for k, c in enumerate(clients)}
+    drops = support.udp_drops(pids)
     return Snapshot(
         t=time.monotonic(),
         reports=reports,
@@ -184,6 +192,10 @@ async def snapshot(
         server_cpu_s=cpu_seconds(psutil.Process(server.pid)),
         metrics=await asyncio.wait_for(server.metrics(), REPORT_TIMEOUT_S),
         machine=psutil.cpu_times(),
+        udp_drops={
+            "server": drops.pop("server"),
+            "clients": sum(drops.values()),
+        },
     )
 
 
@@ -195,6 +207,8 @@ class LateJoin:
     others_offers: int = 0  # offers the others got because of this join
     first_p50_s: float | None = None  # per shown source: join -> its first keyframe packet
     everyone_s: float | None = None  # join -> the last shown source's first keyframe packet
+    #: not everyone's video within LATE_TIMEOUT_S: what did arrive (source, packets, frames)
+    missing: str | None = None
 
 
 @dataclass
@@ -211,6 +225,8 @@ class RunResult:
     server_cpu_pct: float | None = None
     server_rss_mb: float | None = None
     packets_out_per_s: float | None = None
+    packets_in_per_s: float | None = None
+    published_fps_min: float | None = None  # frames the slowest publisher's track handed out
     us_per_packet: float | None = None
     down_mbps_median: float | None = None
     down_mbps_max: float | None = None
@@ -218,11 +234,23 @@ class RunResult:
     tiles: int = 0
     tile_fps_min: float | None = None
     tile_fps_median: float | None = None
+    #: per source: the lowest fps any subscriber got of it (tells one slow publisher from a
+    #: slow subscriber)
+    source_fps_min: dict[str, float] = field(default_factory=dict)
     hold_lag_p99_s: float | None = None
     dropped: int = 0
     keyframe_requests: int = 0
     view_errors: int = 0
     client_cpu_pct: list[float] = field(default_factory=list)  # per client process, hold
+    #: datagrams the kernel dropped during the hold, receive buffer full: the server's
+    #: sockets (a loop that was not run in time), the clients'
+    server_udp_drops: int | None = None
+    client_udp_drops: int | None = None
+    client_lag_max_s: list[float] = field(default_factory=list)  # per client process, hold
+    joins_client_lag_max_s: list[float] = field(default_factory=list)
+    #: `--trace-joins`: per join, [seconds to its answer, server lag bucket max so far,
+    #: each client process's lag max since the previous snapshot]
+    join_trace: list[Any] = field(default_factory=list)
     bench_cpu_pct: float | None = None  # this process (the late joiner), hold
     machine_busy_pct: float | None = None  # over the hold
     load_avg: float | None = None
@@ -269,6 +297,11 @@ async def wait_quiet(
     return s
 
 
+def client_lag(a: Snapshot, b: Snapshot) -> list[float]:
+    """Each client process's worst event-loop lag between two snapshots (s)."""
+    return [round(r1["lag_max_s"], 3) for r1 in b.reports]
+
+
 def hold_figures(result: RunResult, a: Snapshot, b: Snapshot, server: ServerProcess) -> None:
     """The hold's figures, from the snapshots at its start and end."""
     dt = b.t - a.t
@@ -280,6 +313,15 @@ def hold_figures(result: RunResult, a: Snapshot, b: Snapshot, server: ServerProc
     out -= metric_value(a.metrics, "classroom_rtp_packets_total", {"direction": "out"})
     result.packets_out_per_s = out / dt
     result.us_per_packet = 1e6 * server_cpu / out if out else None
+    into = metric_value(b.metrics, "classroom_rtp_packets_total", {"direction": "in"})
+    into -= metric_value(a.metrics, "classroom_rtp_packets_total", {"direction": "in"})
+    result.packets_in_per_s = into / dt
+    published = [
+        (p1["frames_sent"] - a.peers[key]["frames_sent"]) / dt
+        for key, p1 in b.peers.items()
+        if key in a.peers
+    ]
+    result.published_fps_min = min(published, default=None)
     result.hold_lag_p99_s = support.bucket_delta_quantile(a.metrics, b.metrics, LAG, 0.99)
     downs, audio, fps = [], [], []
     for key, p1 in b.peers.items():
@@ -294,7 +336,10 @@ def hold_figures(result: RunResult, a: Snapshot, b: Snapshot, server: ServerProc
             if kind == "audio":
                 audio_packets += packets - before[2]
             elif kind == "video" and source is not None and before[0] == source:
-                fps.append((frames - before[4]) / dt)
+                rate = (frames - before[4]) / dt
+                fps.append(rate)
+                low = result.source_fps_min.get(source, rate)
+                result.source_fps_min[source] = round(min(low, rate), 1)
         downs.append(8 * down / dt / 1e6)
         audio.append(audio_packets / dt)
     result.down_mbps_median = statistics.median(downs) if downs else None
@@ -303,6 +348,9 @@ def hold_figures(result: RunResult, a: Snapshot, b: Snapshot, server: ServerProc
     result.tiles = len(fps)
     result.tile_fps_min = min(fps, default=None)
     result.tile_fps_median = statistics.median(fps) if fps else None
+    result.client_lag_max_s = client_lag(a, b)
+    result.server_udp_drops = b.udp_drops["server"] - a.udp_drops["server"]
+    result.client_udp_drops = b.udp_drops["clients"] - a.udp_drops["clients"]
     result.client_cpu_pct = [
         round(100 * (r1["cpu_s"] - r0["cpu_s"]) / dt, 1)
         for r0, r1 in zip(a.reports, b.reports, strict=True)
@@ -332,18 +380,37 @@ async def run_once(
             demo = await run_demo(server.base_url, participants=n, admin_token=ADMIN_TOKEN)
             urls = demo["participant_urls"]
             procs = max(1, min(args.client_procs, n - 1))
+            if args.keep_logs:
+                Path(args.keep_logs).mkdir(parents=True, exist_ok=True)
             clients = list(
                 await asyncio.gather(
-                    *(ClientProcess.start(server.base_url, clip_path, args) for _ in range(procs))
+                    *(
+                        ClientProcess.start(
+                            server.base_url,
+                            clip_path,
+                            args,
+                            Path(args.keep_logs) / f"{tree}-{n}-{repeat}-client{k}.log"
+                            if args.keep_logs
+                            else None,
+                        )
+                        for k in range(procs)
+                    )
                 )
             )
             s0 = await snapshot(clients, None, server)
             started = time.monotonic()
             for i in range(n - 1):
                 turn = i if i < args.speakers else None
+                t_join = time.monotonic()
                 event = await clients[i % procs].join(i, urls[i], turn)
                 if not event["ok"]:
                     raise RuntimeError(f"participant {i + 1} did not join: {event['error']}")
+                if args.trace_joins:
+                    s = await snapshot(clients, None, server)
+                    lag = support.bucket_delta_max(s0.metrics, s.metrics, LAG)
+                    result.join_trace.append(
+                        [round(time.monotonic() - t_join, 2), lag, client_lag(s0, s)]
+                    )
             want = shown(n - 1)
             s1 = await poll(
                 clients,
@@ -360,6 +427,7 @@ async def run_once(
                 s0.metrics, s1.metrics, LAG, 0.99
             )
             result.joins_lag_max_s = support.bucket_delta_max(s0.metrics, s1.metrics, LAG)
+            result.joins_client_lag_max_s = client_lag(s0, s1)
 
             everyone = {p["id"] for p in s1.peers.values()}
             want = shown(n)
@@ -372,19 +440,22 @@ async def run_once(
                 t0 = time.monotonic()
                 await late.connect()
                 deadline = t0 + LATE_TIMEOUT_S
-                while len(late.arrivals.keys() & everyone) < want:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"late joiner {k + 1} to see {want} videos")
+                while time.monotonic() < deadline:
+                    if len(late.arrivals.keys() & everyone) >= want:
+                        break
                     await asyncio.sleep(0.005)
                 firsts = sorted(at - t0 for pid, at in late.arrivals.items() if pid in everyone)
                 after = await wait_quiet(clients, late, server)
-                result.late.append(
-                    LateJoin(
-                        others_offers=offers(after, "late") - offers(before),
-                        first_p50_s=statistics.median(firsts[:want]),
-                        everyone_s=firsts[want - 1],
-                    )
-                )
+                join = LateJoin(others_offers=offers(after, "late") - offers(before))
+                if firsts:
+                    join.first_p50_s = statistics.median(firsts[:want])
+                if len(firsts) >= want:
+                    join.everyone_s = firsts[want - 1]
+                else:
+                    # Counted as a miss (the p95 is then "over LATE_TIMEOUT_S"); the run goes
+                    # on, so that the table still shows the hold at this size.
+                    join.missing = f"saw {len(firsts)} of {want}: {late.video_tiles()}"
+                result.late.append(join)
                 if k == args.late_joins - 1:
                     break  # the last one stays for the hold
                 await late.leave()
@@ -416,6 +487,10 @@ async def run_once(
         result.error = support.run_error(exc, f"run budget {budget:.0f} s", server)
     finally:
         result.load_avg = os.getloadavg()[0]
+        if args.keep_logs and server is not None:
+            logs = Path(args.keep_logs)
+            logs.mkdir(parents=True, exist_ok=True)
+            (logs / f"{tree}-{n}-{repeat}.log").write_text(server.log_text())
         if late is not None:
             await late.close()
         await asyncio.gather(*(c.stop() for c in clients))
@@ -449,7 +524,9 @@ def aggregate(results: list[RunResult]) -> list[dict[str, Any]]:
             if not runs:
                 rows.append({"tree": tree, "n": n, "runs": f"0/{failed}"})
                 continue
-            everyone = [j.everyone_s for r in runs for j in r.late if j.everyone_s is not None]
+            everyone = [
+                math.inf if j.everyone_s is None else j.everyone_s for r in runs for j in r.late
+            ]
             rows.append(
                 {
                     "tree": tree,
@@ -525,12 +602,14 @@ def table(rows: list[dict[str, Any]]) -> str:
 def run_line(r: RunResult) -> str:
     if r.error:
         return f"{r.tree} n={r.n} r={r.repeat}: {r.error}"
-    late = ", ".join(f"{j.everyone_s:.2f}" for j in r.late if j.everyone_s is not None)
+    late = ", ".join("miss" if j.everyone_s is None else f"{j.everyone_s:.2f}" for j in r.late)
     return (
         f"{r.tree} n={r.n} r={r.repeat}: late {late} s; server {r.server_cpu_pct:.0f} %, "
-        f"{r.packets_out_per_s:.0f} pkt/s; fps min {r.tile_fps_min} over {r.tiles} tiles; "
-        f"dropped {r.dropped}; clients {r.client_cpu_pct} %; busy {r.machine_busy_pct:.0f} %, "
-        f"load {r.load_avg:.1f}"
+        f"{r.packets_out_per_s:.0f} pkt/s out, {r.packets_in_per_s:.0f} in; "
+        f"publisher fps min {r.published_fps_min}; fps min {r.tile_fps_min} over {r.tiles} "
+        f"tiles; udp drops server {r.server_udp_drops} clients {r.client_udp_drops}; "
+        f"dropped {r.dropped}; clients {r.client_cpu_pct} %, lag {r.client_lag_max_s} s; "
+        f"busy {r.machine_busy_pct:.0f} %, load {r.load_avg:.1f}"
     )
 
 
@@ -572,6 +651,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--compare", help="another checkout whose server runs alongside")
     parser.add_argument("--json", help="write every run here")
+    parser.add_argument("--trace-joins", action="store_true", help="a snapshot per join")
+    parser.add_argument("--keep-logs", help="write each server's log into this folder")
     return parser.parse_args(argv)
 
 

@@ -46,6 +46,7 @@ from aiortc.mediastreams import MediaStreamTrack  # noqa: E402
 from aiortc.rtp import RtpPacket  # noqa: E402
 
 from bench import support  # noqa: E402
+from bench.breakouts import LagMonitor  # noqa: E402
 from classroom.rooms.aiortc_hooks import enable_loopback_candidates, tap_receiver  # noqa: E402
 from classroom.rooms.rtp import vp8_keyframe_start  # noqa: E402
 from tests.support.peer_client import PeerClient  # noqa: E402
@@ -197,6 +198,9 @@ class Member:
 
         return on_packet
 
+    def video_tiles(self) -> list[tuple[str | None, int, int]]:
+        return [(t.source, t.packets, t.frames) for t in self.tiles.values() if t.kind == "video"]
+
     def begin(self) -> None:
         self.arrivals = {}
 
@@ -213,6 +217,8 @@ class Member:
             "seen": sorted(self.arrivals),
             "others": len(self.client.others),
             "offers": self.offers,
+            "frames_sent": self.video.sent,
+            "frames_late": self.video.late,
             "dropped": self.dropped(),
             "view_errors": self.view_errors,
             "tiles": {
@@ -255,6 +261,8 @@ async def client_main(args: argparse.Namespace) -> int:
     members: dict[int, Member] = {}
     joins: set[asyncio.Task[None]] = set()
     me = psutil.Process()
+    lag = LagMonitor()
+    lag.start()
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -278,12 +286,14 @@ async def client_main(args: argparse.Namespace) -> int:
                 task.add_done_callback(joins.discard)
             elif command["cmd"] == "report":
                 t = me.cpu_times()
+                lag_max, lag.max_lag = lag.max_lag, 0.0
                 emit(
                     {
                         "ev": "report",
                         "seq": command["seq"],
                         "t": time.monotonic(),
                         "cpu_s": t.user + t.system,
+                        "lag_max_s": lag_max,
                         "peers": {str(i): m.report() for i, m in members.items()},
                     }
                 )
@@ -294,6 +304,7 @@ async def client_main(args: argparse.Namespace) -> int:
             task.cancel()
         await asyncio.gather(*joins, return_exceptions=True)
         await asyncio.gather(*(m.close() for m in members.values()))
+        await lag.stop()
     emit({"ev": "stopped"})
     return 0
 
