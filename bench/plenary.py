@@ -73,6 +73,7 @@ from tests.support.server import ADMIN_TOKEN, ServerProcess, metric_value, start
 SHOWN = 16
 JOIN_TIMEOUT_S = 30.0
 LATE_TIMEOUT_S = 20.0
+FILL_TIMEOUT_S = 30.0  # + 1 s per participant
 REPORT_TIMEOUT_S = 20.0
 LAG = "classroom_event_loop_lag_seconds"
 CLIENTS = Path(__file__).resolve().parent / "plenary_clients.py"
@@ -218,6 +219,7 @@ class RunResult:
     repeat: int
     offers_per_join: float | None = None  # offers to those already in, per join, while filling
     fill_s: float | None = None  # first join until everyone sees everyone
+    fill_missing: int = 0  # participants that did not see everyone within the fill timeout
     joins_lag_p99_s: float | None = None
     joins_lag_max_s: float | None = None
     late: list[LateJoin] = field(default_factory=list)
@@ -268,15 +270,19 @@ async def poll(
     done: Any,
     timeout: float,
     what: str,
-) -> Snapshot:
-    """Snapshots every half second until `done(snapshot)` (TimeoutError after `timeout`)."""
+    fail: bool = True,
+) -> bool:
+    """Snapshots every half second until `done(snapshot)`; after `timeout`, TimeoutError
+    (or False when not `fail`)."""
     deadline = time.monotonic() + timeout
     while True:
         s = await snapshot(clients, late, server)
         if done(s):
-            return s
+            return True
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout:.0f} s")
+            if fail:
+                raise TimeoutError(f"{what}: not within {timeout:.0f} s")
+            return False
         await asyncio.sleep(0.5)
 
 
@@ -372,7 +378,7 @@ async def run_once(
     clients: list[ClientProcess] = []
     late: Member | None = None
     me = psutil.Process()
-    budget = 90 + 4 * n + args.late_joins * (LATE_TIMEOUT_S + 15) + args.hold
+    budget = 90 + FILL_TIMEOUT_S + 3 * n + args.late_joins * (LATE_TIMEOUT_S + 15) + args.hold
     try:
         async with asyncio.timeout(budget):
             env = {"PYTHONPATH": str(root)} if root != REPO else {}
@@ -412,15 +418,21 @@ async def run_once(
                         [round(time.monotonic() - t_join, 2), lag, client_lag(s0, s)]
                     )
             want = shown(n - 1)
-            s1 = await poll(
+            filled = await poll(
                 clients,
                 None,
                 server,
                 lambda s: all(len(p["seen"]) >= want for p in s.peers.values()),
-                60 + 3 * n,
+                FILL_TIMEOUT_S + n,
                 "everyone to see the room's videos",
+                fail=False,
             )
-            result.fill_s = time.monotonic() - started
+            if filled:
+                result.fill_s = time.monotonic() - started
+            else:
+                # Measured on: the late joins and the hold show what this size does.
+                peers = (await snapshot(clients, None, server)).peers.values()
+                result.fill_missing = sum(len(p["seen"]) < want for p in peers)
             s1 = await wait_quiet(clients, None, server)
             result.offers_per_join = (offers(s1) - (n - 1)) / max(1, n - 2)
             result.joins_lag_p99_s = support.bucket_delta_quantile(
@@ -468,6 +480,7 @@ async def run_once(
                     lambda s: all(p["others"] <= n - 2 for p in s.peers.values()),
                     15,
                     "the late joiner's leave",
+                    fail=False,
                 )
 
             a = await snapshot(clients, late, server)
@@ -559,6 +572,8 @@ def aggregate(results: list[RunResult]) -> list[dict[str, Any]]:
                     ),
                     "machine_busy_pct": _median([r.machine_busy_pct for r in runs]),
                     "load_avg": _median([r.load_avg for r in runs]),
+                    "server_udp_drops": _median([r.server_udp_drops for r in runs]),
+                    "client_udp_drops": _median([r.client_udp_drops for r in runs]),
                     "client_cpu_max_pct": _median([max(r.client_cpu_pct, default=0) for r in runs]),
                     "client_cpu_sum_pct": _median(
                         [sum(r.client_cpu_pct) + (r.bench_cpu_pct or 0) for r in runs]
@@ -588,6 +603,8 @@ COLUMNS: list[support.Column] = [
     ("hold_lag_p99_s", "lag p99 hold s", "{:g}"),
     ("machine_busy_pct", "busy %", "{:.0f}"),
     ("load_avg", "load", "{:.1f}"),
+    ("server_udp_drops", "srv UDP drops", "{:.0f}"),
+    ("client_udp_drops", "client UDP drops", "{:.0f}"),
     ("client_cpu_max_pct", "client proc max %", "{:.0f}"),
     ("client_cpu_sum_pct", "clients sum %", "{:.0f}"),
 ]
@@ -651,14 +668,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--compare", help="another checkout whose server runs alongside")
     parser.add_argument("--json", help="write every run here")
+    parser.add_argument("--table", help="print the table of an earlier --json file and exit")
     parser.add_argument("--trace-joins", action="store_true", help="a snapshot per join")
     parser.add_argument("--keep-logs", help="write each server's log into this folder")
     return parser.parse_args(argv)
 
 
+def table_of(path: str) -> str:
+    """The table of the runs an earlier `--json` wrote."""
+    fields = set(RunResult.__dataclass_fields__)
+    runs = []
+    for raw in json.loads(Path(path).read_text())["runs"]:
+        late = [LateJoin(**j) for j in raw.pop("late")]
+        runs.append(RunResult(**{k: v for k, v in raw.items() if k in fields}, late=late))
+    return table(aggregate(runs))
+
+
 def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.table:
+        print(table_of(args.table))
+        return 0
     support.check_network_namespace("bench/plenary.py")
-    return support.run_bench(bench(parse_args(argv)))
+    return support.run_bench(bench(args))
 
 
 if __name__ == "__main__":
