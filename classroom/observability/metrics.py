@@ -60,8 +60,13 @@ SIGNALING_TYPES = frozenset(
     | {"chat", "hand", "reaction", "poll_create", "poll_answer", "poll_close", "screen_share"}
     | {"mute", "unlock_mic", "stop_camera", "remove_participant", "spotlight", "lower_hands"}
     | {"allow_screen_share", "media_restart"}
+    | {"view"}
 )
 SIGNALING_RESULTS = ("ok", "error")
+#: Simulcast layer switches (to a larger or a smaller layer), and what a video slot carries
+#: (classroom.rooms.forwarding): a camera layer, a camera without simulcast, a screen.
+LAYER_SWITCH_DIRECTIONS = ("up", "down")
+FORWARDED_LAYER_LABELS = ("q", "h", "f", "one", "screen", "audio")
 #: Where a credential was tried (classroom.domain.throttle.Kind; a test keeps them equal).
 AUTH_KINDS = ("admin_login", "api_token", "facilitator", "join", "websocket", "report", "me")
 #: Every label name a classroom_ family may carry, with its allowed values.
@@ -69,7 +74,8 @@ LABEL_VALUES: dict[str, frozenset[str]] = {
     "kind": frozenset(KINDS) | frozenset(AUTH_KINDS),
     "room_kind": frozenset(ROOM_KINDS),
     "role": frozenset(ROLES),
-    "direction": frozenset(DIRECTIONS),
+    "direction": frozenset(DIRECTIONS) | frozenset(LAYER_SWITCH_DIRECTIONS),
+    "layer": frozenset(FORWARDED_LAYER_LABELS),
     "reason": frozenset(LEAVE_REASONS) | frozenset(MEDIA_MISSING_REASONS) | frozenset(MOVE_REASONS),
     "where": frozenset(PLACEMENT_WHERE),
     "type": SIGNALING_TYPES | {"decoder", "encoder"},
@@ -289,6 +295,23 @@ def join_result(code: str) -> str:
     return _JOIN_RESULT_OF_CODE.get(code, "error")
 
 
+LAYER_SWITCHES = Counter(
+    "classroom_layer_switches",
+    "Video slots that switched to another simulcast layer of their source (at its keyframe)",
+    ["direction"],
+)
+FORWARDED_LAYERS = Gauge(
+    "classroom_forwarded_layers",
+    "Video slots forwarding now, by what they carry: a camera layer (q, h, f), a camera "
+    "without simulcast (one) or a screen",
+    ["layer"],
+)
+LAYERS_MESSAGES = Counter(
+    "classroom_layers_messages",
+    "`layers` messages sent to publishers (which camera layers someone needs)",
+)
+
+
 def _initialise_label_sets() -> None:
     """Export every fixed label combination from the start, so that rates and "stays at
     zero" checks work before the first event."""
@@ -320,6 +343,10 @@ def _initialise_label_sets() -> None:
         JOINS_WITHOUT_MEDIA.labels(reason)
     for result in MEDIA_RESTART_RESULTS:
         MEDIA_RESTARTS.labels(result)
+    for switch in LAYER_SWITCH_DIRECTIONS:
+        LAYER_SWITCHES.labels(switch)
+    for layer in FORWARDED_LAYER_LABELS:
+        FORWARDED_LAYERS.labels(layer)
     for message_type in SIGNALING_TYPES:
         for result in SIGNALING_RESULTS:
             SIGNALING_MESSAGES.labels(message_type, result)

@@ -14,6 +14,7 @@ directly, never through `getattr` with a default that would hide a rename.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import inspect
 import logging
@@ -34,9 +35,10 @@ from aiortc import RTCIceTransport, RTCRtpReceiver, RTCRtpSender, RTCRtpTranscei
 from aiortc.codecs import is_rtx
 from aiortc.exceptions import InvalidStateError
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
 from aiortc.rtcdtlstransport import State as DtlsState
-from aiortc.rtcrtpreceiver import StreamStatistics
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RTCP_PSFB_FIR,
@@ -49,8 +51,11 @@ from aiortc.rtp import (
     RtcpSrPacket,
     RtpPacket,
     pack_remb_fci,
+    unpack_remb_fci,
     unwrap_rtx,
 )
+
+from classroom.rooms.rid_binding import RidBinding
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +89,13 @@ INTERNAL_ATTRS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
     (RTCRtpTransceiver, ("_codecs", "_headerExtensions")),
     (
         RTCDtlsTransport,
-        ("_RTCDtlsTransport__tx_bytes", "_RTCDtlsTransport__tx_packets", "_tx_srtp", "_state"),
+        (
+            "_RTCDtlsTransport__tx_bytes",
+            "_RTCDtlsTransport__tx_packets",
+            "_tx_srtp",
+            "_state",
+            "_rtp_header_extensions_map",
+        ),
     ),
     (RTCIceTransport, ("_connection",)),
     (aioice.ice.Connection, ("_nominated", "_protocols")),
@@ -98,6 +109,10 @@ INTERNAL_METHODS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
     (RTCRtpSender, ("_handle_rtcp_packet", "_send_rtcp")),
     (RTCDtlsTransport, ("_send_rtp",)),
 )
+
+#: The tables of aiortc's (internal, but not private-named) `RtpRouter` that
+#: `install_mid_routing` reads.
+ROUTER_TABLES = ("ssrc_table", "mid_table", "payload_type_table")
 
 RtpSink = Callable[[RtpPacket], Awaitable[None]]
 
@@ -129,6 +144,12 @@ def check_internals() -> list[str]:
         problems.append("aioice Connection.get_component_candidates changed its parameters")
     elif "create_datagram_endpoint" not in gather.__code__.co_names:
         problems.append("aioice Connection.get_component_candidates no longer binds host sockets")
+    # install_mid_routing wraps the router's method and reads its (public) tables.
+    if not callable(getattr(RtpRouter, "route_rtp", None)):
+        problems.append("aiortc RtpRouter.route_rtp is gone")
+    for table in ROUTER_TABLES:
+        if table not in RtpRouter.__init__.__code__.co_names:
+            problems.append(f"aiortc RtpRouter.__init__ no longer sets {table}")
     if "_RTCPeerConnection__connect" not in vars(aiortc.RTCPeerConnection):
         problems.append("aiortc RTCPeerConnection.__connect is gone (quiet_close_during_connect)")
     for cls, methods in INTERNAL_METHODS:
@@ -156,12 +177,21 @@ def tap_receiver(
     Kept from aiortc's path: RTCP receiver-report statistics, RTX unwrapping, NACK
     generation towards the publisher and REMB. Left out: depayloading, the jitter buffer and
     the decoder, which is where aiortc spends its CPU.
+
+    A simulcast camera sends up to three media SSRCs (and an RTX SSRC each) on this one
+    receiver: each SSRC is bound to its layer on first sight (`RidBinding`), and the packet
+    reaches `sink` with `packet.extensions.rtp_stream_id` set to its layer (also once the
+    publisher stops sending the extension; None without simulcast). Statistics and NACKs
+    are per SSRC: aiortc's one `NackGenerator` would see three interleaved sequence spaces
+    as constant loss.
     """
     r: Any = receiver
     streams: dict[int, StreamStatistics] = r._RTCRtpReceiver__remote_streams
     codecs: dict[int, Any] = r._RTCRtpReceiver__codecs
     rtx_ssrc: dict[int, int] = r._RTCRtpReceiver__rtx_ssrc
-    nack = r._RTCRtpReceiver__nack_generator
+    nack_enabled = r._RTCRtpReceiver__nack_generator is not None
+    nacks: dict[int, NackGenerator] = {}
+    binding = RidBinding()
     estimator = r._RTCRtpReceiver__remote_bitrate_estimator
 
     async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
@@ -188,14 +218,29 @@ def tap_receiver(
         stats.add(packet)
         if is_rtx(codec):
             original_ssrc = rtx_ssrc.get(packet.ssrc)
+            if original_ssrc is None:
+                original_ssrc = binding.repaired(
+                    packet.ssrc, packet.extensions.repaired_rtp_stream_id
+                )
+                if original_ssrc is not None:
+                    # As if the SDP had named it: its statistics are not a media stream's.
+                    rtx_ssrc[packet.ssrc] = original_ssrc
             apt = codec.parameters.get("apt")
             if original_ssrc is None or len(packet.payload) < 2 or apt not in codecs:
                 return
             packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
-        if nack is not None and nack.add(packet):
-            if on_nack_sent is not None:
-                on_nack_sent()
-            await receiver._send_rtcp_nack(packet.ssrc, sorted(nack.missing))
+            rid = binding.rid_of(original_ssrc)
+        else:
+            rid = binding.media(packet.ssrc, packet.extensions.rtp_stream_id)
+        packet.extensions.rtp_stream_id = rid or None
+        if nack_enabled:
+            nack = nacks.get(packet.ssrc)
+            if nack is None:
+                nack = nacks[packet.ssrc] = NackGenerator()
+            if nack.add(packet):
+                if on_nack_sent is not None:
+                    on_nack_sent()
+                await receiver._send_rtcp_nack(packet.ssrc, sorted(nack.missing))
         try:
             await sink(packet)
         except Exception:
@@ -204,6 +249,55 @@ def tap_receiver(
             log.exception("dropping a packet the media plane could not handle")
 
     r._handle_rtp_packet = handle_rtp_packet
+
+
+def negotiate_rid_extensions(transceiver: RTCRtpTransceiver, ids: dict[str, int]) -> None:
+    """Receive the RID header extensions (`ids`: URI → id, as the answer accepted them) on
+    this transceiver, which aiortc neither offers nor keeps from an answer.
+
+    Called after each `setRemoteDescription` of an answer: aiortc recomputes the
+    transceiver's extensions from its own list there. The shared transport's parser learns
+    the ids at once, so `packet.extensions.rtp_stream_id` is filled from the first packet.
+    """
+    if not ids:
+        return
+    wanted = [RTCRtpHeaderExtensionParameters(id=i, uri=uri) for uri, i in ids.items()]
+    kept = [ext for ext in transceiver._headerExtensions if ext.uri not in ids]
+    transceiver._headerExtensions = kept + wanted
+    dtls: Any = transceiver.receiver.transport
+    dtls._rtp_header_extensions_map.configure(RTCRtpParameters(headerExtensions=wanted))
+
+
+_mid_routing_installed = False
+
+
+def install_mid_routing() -> None:
+    """Route a packet of an SSRC the SDP never named by its MID header extension.
+
+    aiortc routes by SSRC, and an unknown SSRC only when exactly one receiver takes its
+    payload type; a simulcast camera's layers are named by no `a=ssrc` line, and the screen
+    receiver takes the same VP8 and RTX payload types, so aiortc would drop them all. The
+    SSRC is bound to the receiver of its MID on first sight (RFC 8843 section 9.2)."""
+    global _mid_routing_installed
+    if _mid_routing_installed:
+        return
+    original = RtpRouter.route_rtp
+
+    def route_rtp(router: RtpRouter, packet: RtpPacket) -> Any:
+        ssrc = packet.ssrc
+        if ssrc not in router.ssrc_table:
+            mid = packet.extensions.mid
+            receiver = router.mid_table.get(mid) if mid is not None else None
+            if receiver is not None and receiver in router.payload_type_table.get(
+                packet.payload_type, ()
+            ):
+                router.ssrc_table[ssrc] = receiver
+                return receiver
+        return original(router, packet)
+
+    router_class: Any = RtpRouter
+    router_class.route_rtp = route_rtp
+    _mid_routing_installed = True
 
 
 async def request_keyframe(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
@@ -251,7 +345,8 @@ class SenderHook:
     aiortc's sender keeps answering with RTCP sender reports (from the counters we update)
     and computes RTT from receiver reports; NACKs and PLI/FIR come to the callbacks, and
     each receiver report about our stream to `on_receiver_report(fraction_lost,
-    cumulative packets_lost, jitter in RTP clock units, round-trip seconds or None)`.
+    cumulative packets_lost, jitter in RTP clock units, round-trip seconds or None)`, and
+    each REMB (bits per second the subscriber estimates it can receive) to `on_remb`.
     """
 
     __slots__ = ("_dtls", "_ice", "_packets", "_reported", "_send_rtp", "mid", "sender", "ssrc")
@@ -263,6 +358,7 @@ class SenderHook:
         on_nack: Callable[[list[int]], Awaitable[None]],
         on_keyframe_request: Callable[[], None],
         on_receiver_report: Callable[[int, int, int, float | None], None] | None = None,
+        on_remb: Callable[[int], None] | None = None,
     ) -> None:
         self.sender = sender
         self.mid = mid
@@ -279,6 +375,12 @@ class SenderHook:
                 return
             if isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
                 on_keyframe_request()
+                return
+            if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+                # REMB (the subscriber's receive estimate for all our streams to it).
+                if on_remb is not None:
+                    with contextlib.suppress(ValueError):
+                        on_remb(unpack_remb_fci(packet.fci)[0])
                 return
             if on_receiver_report is not None and isinstance(packet, RtcpRrPacket | RtcpSrPacket):
                 for report in packet.reports:

@@ -17,11 +17,13 @@ from typing import Protocol
 from aiortc.rtp import RtpPacket
 
 from classroom.observability import metrics
+from classroom.rooms.camera_layers import Layer
 from classroom.rooms.resend import History, Resend
 from classroom.rooms.rtp import (
     OutboundStream,
     abs_send_time_element,
     audio_level_element,
+    vp8_keyframe_size,
     vp8_keyframe_start,
 )
 
@@ -86,12 +88,14 @@ class SendSlot:
         "_output",
         "_waiting_since",
         "kind",
+        "layer",
         "mid",
         "negotiated",
         "octets",
         "packets",
         "source",
         "stream",
+        "target",
     )
 
     def __init__(
@@ -116,6 +120,11 @@ class SendSlot:
         self._waiting_since: float | None = None
         self._history = History() if kind == "video" else None
         self._on_first_packet: Callable[[], None] | None = None
+        #: The source's layer (RID; "" for one stream) this slot should carry, None while
+        #: its tile is not shown; and the layer it carries now (None: nothing yet). A
+        #: switch waits for a keyframe of the target layer (`admit`).
+        self.target: str | None = ""
+        self.layer: str | None = None
 
     def on_first_packet(self, callback: Callable[[], None] | None) -> None:
         self._on_first_packet = callback
@@ -129,8 +138,10 @@ class SendSlot:
         """Carry `publication` from its next keyframe on (or nothing)."""
         if publication is self.source:
             return
+        self._set_layer(None)
         if self.source is not None:
             self.source.slots.remove(self)
+            self.source.demand_changed = True
             metrics.SUBSCRIPTIONS.labels(self.source.kind).dec()
         self.source = publication
         self.stream.rebase()
@@ -138,12 +149,73 @@ class SendSlot:
         self._waiting_since = None
         if publication is not None:
             publication.slots.append(self)
+            publication.demand_changed = True
             metrics.SUBSCRIPTIONS.labels(publication.kind).inc()
+            if self.target is not None:
+                self.target = publication.default_layer()
             # A subscriber whose transport has closed gets nothing: no keyframe is asked
             # for on its behalf (it is about to leave, or has failed).
-            if self._await_keyframe and not self._output.closed():
+            if self._await_keyframe and self.target is not None and not self._output.closed():
                 self._waiting_since = time.monotonic()
-                publication.want_keyframe()
+                publication.want_keyframe(rid=self.target)
+
+    def set_target(self, rid: str | None) -> None:
+        """Carry layer `rid` of the source from its next keyframe on (None: no video until
+        a layer is set again). Until that keyframe the slot keeps its current layer."""
+        if rid == self.target:
+            return
+        self.target = rid
+        source = self.source
+        if source is not None:
+            source.demand_changed = True
+        if rid is None:
+            # Hidden: nothing goes out, and a decoder needs a keyframe to show it again.
+            self._set_layer(None)
+            self._await_keyframe = self.kind == "video"
+            self._waiting_since = None
+            return
+        if source is None or self._output.closed():
+            return
+        if self.layer is None and self._waiting_since is None:
+            self._waiting_since = time.monotonic()
+        if rid != self.layer:
+            source.want_keyframe(rid=rid)
+
+    def admit(self, rid: str, keyframe: bool) -> bool:
+        """Whether a video packet of layer `rid` goes to this slot: the decision before the
+        send (`forward`). The current layer's packets go until a keyframe of the target
+        layer arrives; from that keyframe on only the target's, with the outbound sequence
+        numbers and timestamps following on (`OutboundStream.rebase`)."""
+        target = self.target
+        if rid == self.layer:
+            return target is not None
+        if rid != target or not keyframe:
+            return False
+        if self.layer is not None:
+            metrics.LAYER_SWITCHES.labels(
+                "up" if _rank(self.source, rid) > _rank(self.source, self.layer) else "down"
+            ).inc()
+        self._set_layer(rid)
+        self.stream.rebase()
+        return True
+
+    def keyframe_layer(self) -> str | None:
+        """The layer this slot waits for a keyframe of (to start, or to switch to)."""
+        target = self.target
+        if target is None:
+            return None
+        if self.awaiting_keyframe or (self.layer is not None and target != self.layer):
+            return target
+        return None
+
+    def _set_layer(self, rid: str | None) -> None:
+        if rid == self.layer:
+            return
+        if self.layer is not None:
+            metrics.FORWARDED_LAYERS.labels(_layer_label(self.source, self.layer)).dec()
+        self.layer = rid
+        if rid is not None:
+            metrics.FORWARDED_LAYERS.labels(_layer_label(self.source, rid)).inc()
 
     def forward(
         self,
@@ -191,10 +263,10 @@ class SendSlot:
 
     def connected(self) -> None:
         """The subscriber's transport is up: a slot still waiting for a keyframe asks now."""
-        if self._await_keyframe and self.source is not None:
+        if self._await_keyframe and self.source is not None and self.target is not None:
             if self._waiting_since is None:
                 self._waiting_since = time.monotonic()
-            self.source.want_keyframe(urgent=True)
+            self.source.want_keyframe(urgent=True, rid=self.target)
 
     def transport_closed(self) -> None:
         """The subscriber's transport closed (or failed): the slot no longer waits for a
@@ -207,6 +279,7 @@ class SendSlot:
         # (`connected`); until then the slot does not count as waiting.
         self._await_keyframe = self.kind != "audio"
         self._waiting_since = None
+        self._set_layer(None)
 
     def _sent(self, payload_len: int, ntp: int) -> None:
         self.packets += 1
@@ -244,11 +317,26 @@ class SendSlot:
 
     def keyframe_requested(self) -> None:
         metrics.KEYFRAME_REQUESTS.labels("in").inc()
-        if self.source is not None:
-            self.source.want_keyframe()
+        if self.source is not None and self.target is not None:
+            self.source.want_keyframe(rid=self.layer if self.layer is not None else self.target)
 
     def close(self) -> None:
         self.attach(None)
+
+
+def _rank(source: Publication | None, rid: str) -> tuple[int, int]:
+    layer = source.layers.get(rid) if source is not None else None
+    return layer.sort_key() if layer is not None else (0, 0)
+
+
+def _layer_label(source: Publication | None, rid: str) -> str:
+    """The forwarded-layer metric's label: screen, one (a camera without simulcast) or the
+    camera layer's RID."""
+    if source is None or source.kind == "audio":
+        return "audio"
+    if source.kind == "screen":
+        return "screen"
+    return rid or "one"
 
 
 class Publication:
@@ -278,6 +366,19 @@ class Publication:
         self.on = on
         self.slots: list[SendSlot] = []
         self.media_ssrc: int | None = None
+        #: Video layers by RID ("" for one stream), as the packets showed them.
+        self.layers: dict[str, Layer] = {}
+        #: Called when a layer appears or its resolution changes (the room re-runs the
+        #: layer choice of the slots carrying this publication).
+        self.on_layers_changed: Callable[[Publication], None] | None = None
+        self._keyframe_rids: set[str | None] = set()
+        #: Which layers slots target changed since the room last told the publisher
+        #: (`layers`); and the layers the room has switched off at the publisher, which
+        #: stay choosable although they send nothing.
+        self.demand_changed = False
+        self.paused_rids: frozenset[str] = frozenset()
+        #: Layers that stopped by themselves (the browser's own adaptation): not chosen.
+        self._idle_rids: set[str] = set()
         self.packets = 0
         self._request_keyframe = request_keyframe
         self._on_audio_level = on_audio_level
@@ -289,10 +390,6 @@ class Publication:
         self._silence_dropped = 0
         self._keyframe_wake = asyncio.Event()
         self._keyframe_task: asyncio.Task[None] | None = None
-        #: Newest sequence number received (video; -1 before the first): a keyframe start
-        #: up to MAX_LATE_PACKETS older than it arrived late (retransmitted after a loss, or
-        #: reordered), after packets that followed it, and no slot can start there.
-        self._newest_seq = -1
         self._last_packet_at = float("-inf")
         #: When the publisher (re)started sending after being idle.
         self.sending_since = 0.0
@@ -346,12 +443,50 @@ class Publication:
     def slots_awaiting_keyframe(self) -> int:
         return sum(1 for slot in self.slots if slot.awaiting_keyframe)
 
-    def want_keyframe(self, urgent: bool = False) -> None:
+    def layer_options(self) -> list[Layer]:
+        """Its video layers that can be forwarded, low to high (the screen: only the
+        highest): sending, or paused by us (`paused_rids`, switched on when chosen). A
+        layer the publisher stopped by itself (a browser short of bandwidth or CPU drops
+        its top layer) is left out until it sends again."""
+        layers = sorted(
+            (
+                layer
+                for rid, layer in self.layers.items()
+                if rid not in self._idle_rids or rid in self.paused_rids
+            ),
+            key=Layer.sort_key,
+        )
+        return layers[-1:] if self.kind == "screen" else layers
+
+    def _check_idle_layers(self, now: float) -> bool:
+        """Note layers that stopped or started again by themselves; True if any did."""
+        idle = {
+            rid
+            for rid, layer in self.layers.items()
+            if now - layer.last_packet_at > PUBLISHER_IDLE_S
+        }
+        if idle == self._idle_rids:
+            return False
+        self._idle_rids = idle
+        return True
+
+    def default_layer(self) -> str:
+        """The layer a slot starts with before the layer choice has run: the highest up to
+        360 lines, for a tile of the default size ("" before any layer is known)."""
+        layers = self.layer_options()
+        if not layers:
+            return ""
+        fitting = [layer for layer in layers if layer.effective_height >= 360]
+        return (fitting[0] if fitting else layers[-1]).rid
+
+    def want_keyframe(self, urgent: bool = False, rid: str | None = None) -> None:
         """Ask the publisher for a keyframe soon: at most once per interval, or sooner when
-        `urgent` (a subscriber just connected and has nothing to show)."""
+        `urgent` (a subscriber just connected and has nothing to show). `rid`: of that
+        layer only (None: of every layer a slot waits on, or the newest stream)."""
         if self.media_kind != "video" or self._closed:
             return
         self._keyframe_wanted = True
+        self._keyframe_rids.add(rid)
         if urgent:
             self._keyframe_urgent = True
             self._keyframe_wake.set()
@@ -370,17 +505,25 @@ class Publication:
         unanswered = 0  # requests sent since the last keyframe
         while not self._closed:
             now = time.monotonic()
-            ssrc = self.media_ssrc
+            ssrcs = self._keyframe_ssrcs(now)
             if (
-                ssrc is None
+                not ssrcs
                 or not self.sending(now)
-                or not (self._keyframe_wanted or self.slots_awaiting_keyframe())
+                or (
+                    not (self._keyframe_wanted or self.slots_awaiting_keyframe())
+                    and not any(slot.keyframe_layer() is not None for slot in self.slots)
+                )
             ):
                 self._keyframe_wanted = self._keyframe_urgent = False
+                self._keyframe_rids.clear()
                 return
             # The long interval only holds while a request is outstanding (no keyframe since
             # it): a slot that arrives just after a keyframe went by need not wait it out.
-            outstanding = self._last_keyframe_request > self._last_keyframe_at
+            last_keyframe = min(
+                (layer.last_keyframe_at for layer in self.layers.values() if layer.ssrc in ssrcs),
+                default=self._last_keyframe_at,
+            )
+            outstanding = self._last_keyframe_request > last_keyframe
             if not outstanding:
                 unanswered = 0
             if self._keyframe_urgent or not outstanding:
@@ -396,21 +539,37 @@ class Publication:
                     await asyncio.wait_for(self._keyframe_wake.wait(), wait)
                 continue
             self._keyframe_wanted = self._keyframe_urgent = False
+            self._keyframe_rids.clear()
             self._last_keyframe_request = now
             unanswered += 1
-            metrics.KEYFRAME_REQUESTS.labels("out").inc()
-            if outstanding:
-                metrics.KEYFRAME_RETRIES.inc()
-            try:
-                await self._request_keyframe(ssrc)
-            except ConnectionError:
-                return
+            for ssrc in ssrcs:
+                metrics.KEYFRAME_REQUESTS.labels("out").inc()
+                if outstanding:
+                    metrics.KEYFRAME_RETRIES.inc()
+                try:
+                    await self._request_keyframe(ssrc)
+                except ConnectionError:
+                    return
+
+    def _keyframe_ssrcs(self, now: float) -> set[int]:
+        """The SSRCs to ask for a keyframe: of each layer asked for (`want_keyframe`) or
+        that a slot waits on and that is sending; the newest stream for a request of no
+        particular (or no known) layer."""
+        rids = set(self._keyframe_rids)
+        rids.update(slot.keyframe_layer() for slot in self.slots)
+        rids.discard(None)
+        ssrcs: set[int] = set()
+        for rid in rids:
+            layer = self.layers.get(rid) if rid is not None else None
+            if layer is not None and now - layer.last_packet_at <= PUBLISHER_IDLE_S:
+                ssrcs.add(layer.ssrc)
+        if not ssrcs and self.media_ssrc is not None:
+            ssrcs.add(self.media_ssrc)
+        return ssrcs
 
     async def on_packet(self, packet: RtpPacket) -> None:
         """The tap on this publication's receiver: runs once per inbound packet."""
-        if packet.ssrc != self.media_ssrc:
-            self.media_ssrc = packet.ssrc
-            self._newest_seq = -1
+        self.media_ssrc = packet.ssrc
         self.packets += 1
         payload_len = len(packet.payload)
         self._packets_metric.inc()
@@ -419,13 +578,27 @@ class Publication:
         now = time.monotonic()
         fresh = False
         resumed = False
+        rid = ""
+        layer: Layer | None = None
         if kind != "audio":
-            # In order, or late (see `_newest_seq`); further back is a restarted sequence.
+            rid = packet.extensions.rtp_stream_id or ""
+            layer = self.layers.get(rid)
+            if layer is None or layer.ssrc != packet.ssrc:
+                layer = self.layers[rid] = Layer(rid, packet.ssrc, now)
+                if self.on_layers_changed is not None:
+                    self.on_layers_changed(self)
+            if layer.count(payload_len, now) and self._check_idle_layers(now):
+                if self.on_layers_changed is not None:
+                    self.on_layers_changed(self)
+            # In order, or late: a keyframe start up to MAX_LATE_PACKETS older than the
+            # layer's newest packet arrived late (retransmitted after a loss, or reordered),
+            # after packets that followed it, and no slot can start there. Further back is
+            # a restarted sequence.
             seq16 = packet.sequence_number
-            newest = self._newest_seq
+            newest = layer.newest_seq
             fresh = newest < 0 or ((newest - seq16) & 0xFFFF) > MAX_LATE_PACKETS
             if fresh:
-                self._newest_seq = seq16
+                layer.newest_seq = seq16
             resumed = now - self._last_packet_at > PUBLISHER_IDLE_S
             if resumed:
                 self.sending_since = now
@@ -451,10 +624,17 @@ class Publication:
         # NTP time (RFC 3550 64-bit fixed point) from the wall clock, without a datetime.
         ntp = int((time.time() + _NTP_EPOCH_OFFSET) * 4294967296.0)
         keyframe = fresh and vp8_keyframe_start(packet.payload)
-        if keyframe:
+        if keyframe and layer is not None:
             # Every slot waiting for a keyframe takes this one: no further request needed.
             self._last_keyframe_at = now
-            self._keyframe_wanted = False
+            layer.last_keyframe_at = now
+            if len(self.layers) == 1:
+                self._keyframe_wanted = False
+            size = vp8_keyframe_size(packet.payload)
+            if size is not None and size != (layer.width, layer.height):
+                layer.width, layer.height = size
+                if self.on_layers_changed is not None:
+                    self.on_layers_changed(self)
         elif resumed and self.slots_awaiting_keyframe():
             # Slots waited on a publisher that sent nothing: ask now it sends again.
             self.want_keyframe()
@@ -466,6 +646,12 @@ class Publication:
         for slot in tuple(slots):
             if slot.source is not self:
                 continue  # re-pointed while an earlier send of this packet awaited
+            if (
+                layer is not None
+                and (rid != slot.layer or slot.target is None)
+                and not slot.admit(rid, keyframe)
+            ):
+                continue  # not this slot's layer (or its tile is not shown)
             dyn_id = slot.stream.ext.dynamic_id
             if dyn_id != cached_id:
                 cached_id = dyn_id

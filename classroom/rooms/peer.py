@@ -36,7 +36,13 @@ from classroom.rooms import aiortc_hooks
 from classroom.rooms.forwarding import AudioLevelSink, Publication, SendSlot
 from classroom.rooms.media_stats import PublisherStats, SubscriberReports
 from classroom.rooms.rtp import ExtensionLayout, OutboundStream
-from classroom.rooms.sdp import advertise_public_ip, enable_opus_fec
+from classroom.rooms.sdp import (
+    advertise_public_ip,
+    answered_simulcast,
+    enable_opus_fec,
+    offer_simulcast,
+    strip_simulcast,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +107,8 @@ class Peer:
         pool: SlotPool | None = None,
         sending: dict[str, bool] | None = None,
         on_connected: Callable[[], None] | None = None,
+        on_layers_changed: Callable[[Publication], None] | None = None,
+        on_estimate: Callable[[float], None] | None = None,
     ) -> None:
         self.participant_id = participant_id
         self.publishes = publishes
@@ -114,6 +122,10 @@ class Peer:
         self._on_failed = on_failed
         self._on_audio_level = on_audio_level
         self._on_connected = on_connected
+        self._on_layers_changed = on_layers_changed
+        self._on_estimate = on_estimate
+        #: The subscriber's newest bandwidth estimate (REMB), bits per second.
+        self.estimate_bps: float | None = None
         servers = [
             RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
             for s in ice.servers
@@ -140,6 +152,12 @@ class Peer:
         self.ever_connected = False
         self._receivers: dict[str, Any] = {}
         self._publisher_stats = PublisherStats()
+        #: The camera's receive transceiver (None for an observer): its m-section is
+        #: offered in simulcast layers.
+        self._camera: RTCRtpTransceiver | None = None
+        #: The camera layers the client's answer said it sends (`a=simulcast:send`, low to
+        #: high); empty: one stream.
+        self.simulcast_layers: list[str] = []
 
         @self.pc.on("connectionstatechange")
         def _on_state() -> None:
@@ -178,6 +196,7 @@ class Peer:
         return "dtls_timeout"
 
     def start(self) -> None:
+        aiortc_hooks.install_mid_routing()
         if self.publishes:
             for kind in PUBLISHED_KINDS:
                 media_kind = "audio" if kind == "audio" else "video"
@@ -197,11 +216,14 @@ class Peer:
                     active=kind != "screen",
                     on=self._sending.get(kind, True),
                 )
+                publication.on_layers_changed = self._on_layers_changed
                 aiortc_hooks.tap_receiver(
                     receiver, publication.on_packet, metrics.NACK_REQUESTS.labels("out").inc
                 )
                 self.publications[kind] = publication
                 self._receivers[kind] = receiver
+                if kind == "video":
+                    self._camera = transceiver
                 self._pending.append(("publish-" + kind, transceiver))
         # The whole pool now, in the first offer: it is never renegotiated afterwards.
         for kind, count in (("audio", self.pool.audio), ("video", self.pool.video)):
@@ -241,6 +263,8 @@ class Peer:
         offer = await self.pc.createOffer()
         await self.pc.setLocalDescription(offer)
         sdp = enable_opus_fec(self.pc.localDescription.sdp)
+        if self._camera is not None and self._camera.mid is not None:
+            sdp = offer_simulcast(sdp, self._camera.mid)
         if self._ice.public_ip:
             sdp = advertise_public_ip(sdp, self._ice.public_ip)
         for tag, transceiver in self._pending:
@@ -256,10 +280,17 @@ class Peer:
             raise NegotiationError("answer_timeout", "no answer to the offer in time") from exc
         finally:
             self._answer = None
+        rid_ids: dict[str, int] = {}
+        if self._camera is not None and self._camera.mid is not None:
+            layers, rid_ids = answered_simulcast(answer, self._camera.mid)
+            self.simulcast_layers = layers if rid_ids else []
+            answer = strip_simulcast(answer)
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
         except Exception as exc:
             raise NegotiationError("bad_sdp", f"the answer could not be applied: {exc}") from exc
+        if self._camera is not None:
+            aiortc_hooks.negotiate_rid_extensions(self._camera, rid_ids)
         for tag, transceiver in self._pending:
             if tag.startswith("slot-"):
                 self.slots.append(self._make_slot(tag.removeprefix("slot-"), transceiver))
@@ -284,17 +315,34 @@ class Peer:
         def on_keyframe_request() -> None:
             holder[0].keyframe_requested()
 
+        def on_remb(bps: int) -> None:
+            # Every video slot hears the same REMB (it names all their SSRCs): one change.
+            if bps != self.estimate_bps:
+                self.estimate_bps = bps
+                if self._on_estimate is not None:
+                    self._on_estimate(float(bps))
+
         hook = aiortc_hooks.SenderHook(
             transceiver.sender,
             mid,
             on_nack,
             on_keyframe_request,
             SubscriberReports(kind, CLOCK_RATES[kind]),
+            on_remb if kind == "video" else None,
         )
         slot = SendSlot(kind, mid, stream, hook)
         slot.negotiated = True
         holder.append(slot)
         return slot
+
+    def video_slot_mids(self) -> set[str]:
+        """The mids of the receive video slots, also those of an offer not answered yet:
+        a client may report its tiles (`view`) as soon as it has answered."""
+        mids = {slot.mid for slot in self.slots if slot.kind == "video"}
+        mids.update(
+            str(t.mid) for tag, t in self._pending if tag == "slot-video" and t.mid is not None
+        )
+        return mids
 
     def collect_stats(self) -> None:
         """Publisher-side RTCP statistics (loss, jitter) into metrics; every few seconds."""

@@ -22,6 +22,7 @@ from classroom.domain.models import MAIN_ROOM as MAIN_ROOM
 from classroom.domain.models import Role
 from classroom.observability import metrics
 from classroom.rooms.forwarding import Publication
+from classroom.rooms.layer_choice import LayerOption, choose_layers
 from classroom.rooms.peer import IceSettings, Peer, SlotPool
 from classroom.rooms.talk import HOLD_S, TalkMeter, Voice, pick_speakers
 
@@ -37,6 +38,13 @@ MAX_VIDEO_SOURCES = 16
 MAX_AUDIO_SOURCES = 3
 #: People in one session on a node (CLASSROOM_MAX_PARTICIPANTS).
 MAX_PARTICIPANTS = 60
+#: A camera layer nobody needs any more is switched off at the publisher this much later
+#: (`layers`): a choice that flaps back within it does not restart the encoder.
+LAYER_OFF_DELAY_S = 1.0
+#: The layer choice re-runs on a new bandwidth estimate at most this often, and only when
+#: the estimate moved by more than LAYER_ESTIMATE_CHANGE.
+LAYER_ESTIMATE_INTERVAL_S = 1.0
+LAYER_ESTIMATE_CHANGE = 0.1
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,9 @@ class ParticipantListener(Protocol):
     def peer_failed(self, code: str) -> None: ...
     def peer_connected(self) -> None: ...
     def first_media_forwarded(self) -> None: ...
+    def layers_changed(self, video: dict[str, bool]) -> None:
+        """Which of the participant's camera layers someone needs now (`layers`)."""
+        ...
 
 
 @dataclass
@@ -109,6 +120,16 @@ class Participant:
     last_tracks: dict[str, tuple[str, str] | None] = field(default_factory=dict)
     #: Talk time and speaking turns, fed from the audio levels on the packet path.
     talk: TalkMeter = field(default_factory=TalkMeter)
+    #: The size (device pixels) at which the client shows each video slot, by mid (`view`;
+    #: None: not shown); a slot not in it counts as shown at the default size.
+    view: dict[str, tuple[int, int] | None] = field(default_factory=dict)
+    #: The subscriber's bandwidth estimate (its REMB), bits per second.
+    estimate_bps: float | None = None
+    estimate_used: float | None = None
+    estimate_used_at: float = float("-inf")
+    #: The `layers` last sent to this publisher, and the timer of a switch-off held back.
+    layers_sent: dict[str, bool] = field(default_factory=dict)
+    layers_timer: asyncio.TimerHandle | None = None
 
     @property
     def id(self) -> str:
@@ -321,6 +342,7 @@ class Room:
         if tracks != subscriber.last_tracks:
             subscriber.last_tracks = tracks
             subscriber.listener.tracks_changed(tracks)
+        self.session.choose_layers(subscriber)
 
     async def _watch_speakers(self) -> None:
         while True:
@@ -452,6 +474,14 @@ class SessionMedia:
         async def send_offer(sdp: str, publish: dict[str, str]) -> None:
             await listener.send_offer(sdp, publish, restart)
 
+        def on_layers_changed(publication: Publication) -> None:
+            if current() is not None:
+                self.layers_appeared(publication)
+
+        def on_estimate(bps: float) -> None:
+            if (participant := current()) is not None:
+                self.estimate_changed(participant, bps)
+
         peer = Peer(
             info.participant_id,
             publishes=info.publishes,
@@ -463,6 +493,8 @@ class SessionMedia:
             pool=self.limits.pool(),
             sending={"audio": info.audio, "video": info.video},
             on_connected=on_connected,
+            on_layers_changed=on_layers_changed,
+            on_estimate=on_estimate,
         )
         peer.restart = restart
         peer_ref.append(peer)
@@ -489,6 +521,11 @@ class SessionMedia:
         # No await until the swap is complete: forwarding never sees half of it.
         participant.peer = peer
         participant.last_tracks = {}
+        # A new connection's encodings all start on; the held-back switch-off is moot.
+        participant.layers_sent = {}
+        if participant.layers_timer is not None:
+            participant.layers_timer.cancel()
+            participant.layers_timer = None
         peer.start()
         for kind, publication in old.publications.items():
             fresh = peer.publications.get(kind)
@@ -503,10 +540,133 @@ class SessionMedia:
         await old.close()
         return True
 
+    def set_view(self, participant_id: str, view: dict[str, tuple[int, int] | None]) -> None:
+        """The client's `view` (already checked against its slots): sizes replace the
+        reported ones, slots not named keep theirs."""
+        participant = self.participants.get(participant_id)
+        if participant is None:
+            return
+        participant.view.update(view)
+        self.choose_layers(participant)
+
+    def video_slot_mids(self, participant_id: str) -> set[str]:
+        """The mids of the participant's receive video slots (what `view` may name)."""
+        participant = self.participants.get(participant_id)
+        if participant is None:
+            return set()
+        return participant.peer.video_slot_mids()
+
+    def choose_layers(self, subscriber: Participant) -> None:
+        """Point each of the subscriber's video slots at the layer its tile needs
+        (`layer_choice`), then tell the publishers concerned which layers are needed."""
+        options: dict[str, list[LayerOption]] = {}
+        slots = {}
+        for slot in subscriber.peer.slots:
+            source = slot.source
+            if slot.kind != "video" or source is None:
+                continue
+            slots[slot.mid] = slot
+            layers = source.layer_options()
+            options[slot.mid] = [
+                LayerOption(layer.rid, layer.effective_height, layer.bitrate) for layer in layers
+            ] or [LayerOption(source.default_layer(), 0, 0.0)]
+        if not options:
+            return
+        subscriber.estimate_used = subscriber.estimate_bps
+        subscriber.estimate_used_at = time.monotonic()
+        chosen = choose_layers(subscriber.view, options, subscriber.estimate_bps)
+        for mid, rid in chosen.items():
+            slots[mid].set_target(rid)
+        self.update_layer_demands()
+
+    def update_layer_demands(self) -> None:
+        """`update_layer_demand` for every camera whose slots changed (re-pointed, another
+        target): a few checks per participant, so a whole room's rebalance stays cheap."""
+        for participant in tuple(self.participants.values()):
+            publication = participant.peer.publications.get("video")
+            if publication is not None and publication.demand_changed:
+                self.update_layer_demand(publication)
+
+    def estimate_changed(self, subscriber: Participant, bps: float) -> None:
+        """A REMB from the subscriber: the choice re-runs when it moved enough, at most
+        once per LAYER_ESTIMATE_INTERVAL_S."""
+        subscriber.estimate_bps = bps
+        used = subscriber.estimate_used
+        now = time.monotonic()
+        if now - subscriber.estimate_used_at < LAYER_ESTIMATE_INTERVAL_S:
+            return
+        if used is not None and abs(bps - used) <= LAYER_ESTIMATE_CHANGE * used:
+            return
+        self.choose_layers(subscriber)
+
+    def layers_appeared(self, publication: Publication) -> None:
+        """A layer of `publication` appeared or changed size: its subscribers choose again."""
+        for participant in tuple(self.participants.values()):
+            if any(slot.source is publication for slot in participant.peer.slots):
+                self.choose_layers(participant)
+        publication.demand_changed = True
+        self.update_layer_demands()
+
+    def update_layer_demand(self, publication: Publication) -> None:
+        """Send the publisher `layers` if what the session needs of its camera changed.
+
+        The lowest layer stays on whatever happens: it costs little, and a newcomer's
+        first picture need not wait for an encoder to start. A layer needed is switched on
+        at once; one no longer needed goes off LAYER_OFF_DELAY_S later, if still unneeded."""
+        publication.demand_changed = False
+        publisher = self.participants.get(publication.participant_id)
+        if publisher is None or publication.kind != "video":
+            return
+        if publisher.peer.publications.get("video") is not publication:
+            return
+        rids = publisher.peer.simulcast_layers
+        if not rids:
+            return
+        wanted = self._wanted_layers(publication, rids)
+        # Before the first `layers` the browser sends every layer it answered with.
+        sent = publisher.layers_sent or dict.fromkeys(rids, True)
+        now_state = {rid: wanted[rid] or sent.get(rid, True) for rid in rids}
+        publisher.layers_sent = now_state
+        if now_state != sent:
+            publication.paused_rids = frozenset(r for r, on in now_state.items() if not on)
+            metrics.LAYERS_MESSAGES.inc()
+            publisher.listener.layers_changed(dict(now_state))
+        if now_state != wanted and publisher.layers_timer is None:
+            loop = asyncio.get_running_loop()
+            publisher.layers_timer = loop.call_later(
+                LAYER_OFF_DELAY_S, self._layers_off, publisher, publication
+            )
+
+    @staticmethod
+    def _wanted_layers(publication: Publication, rids: list[str]) -> dict[str, bool]:
+        """Which of the answered layers stay on: those a slot targets, the lowest, and any
+        that has not arrived yet (a browser starts its top layers seconds after the first,
+        as its bandwidth estimate ramps up; one switched off before it arrives would never
+        arrive, and so never become a choice)."""
+        needed = {slot.target for slot in publication.slots if slot.target is not None}
+        return {
+            rid: rid in needed or rid == rids[0] or rid not in publication.layers for rid in rids
+        }
+
+    def _layers_off(self, publisher: Participant, publication: Publication) -> None:
+        publisher.layers_timer = None
+        if self.participants.get(publisher.id) is not publisher:
+            return
+        rids = publisher.peer.simulcast_layers
+        wanted = self._wanted_layers(publication, rids)
+        if wanted != (publisher.layers_sent or dict.fromkeys(rids, True)):
+            publisher.layers_sent = wanted
+            publication.paused_rids = frozenset(r for r, on in wanted.items() if not on)
+            metrics.LAYERS_MESSAGES.inc()
+            publisher.listener.layers_changed(dict(wanted))
+
     async def leave(self, participant_id: str, reason: str) -> None:
         participant = self.participants.pop(participant_id, None)
         if participant is None:
             return
+        if participant.layers_timer is not None:
+            participant.layers_timer.cancel()
+            participant.layers_timer = None
         metrics.PARTICIPANTS.labels(participant.info.role.value).dec()
         metrics.LEAVES.labels(reason).inc()
         participant.room.remove(participant, reason)

@@ -52,6 +52,37 @@ def vp8_keyframe_start(payload: bytes) -> bool:
     return not payload[i] & 0x01
 
 
+def vp8_keyframe_size(payload: bytes) -> tuple[int, int] | None:
+    """(width, height) from the VP8 key frame header at the start of a keyframe's first
+    packet (RFC 6386 section 9.1: 3-byte frame tag, start code 9d 01 2a, then 14-bit width
+    and height, little-endian, with 2 bits of scaling each); None if it is not there.
+
+    This is how the server learns each simulcast layer's resolution without decoding."""
+    n = len(payload)
+    if n < 1:
+        return None
+    first = payload[0]
+    i = 1
+    if first & 0x80:
+        if n < 2:
+            return None
+        ext = payload[1]
+        i = 2
+        if ext & 0x80:
+            if n <= i:
+                return None
+            i += 2 if payload[i] & 0x80 else 1
+        if ext & 0x40:
+            i += 1
+        if ext & 0x30:
+            i += 1
+    if n < i + 10 or payload[i] & 0x01 or payload[i + 3 : i + 6] != b"\x9d\x01\x2a":
+        return None
+    width = int.from_bytes(payload[i + 6 : i + 8], "little") & 0x3FFF
+    height = int.from_bytes(payload[i + 8 : i + 10], "little") & 0x3FFF
+    return width, height
+
+
 class ExtensionLayout:
     """The one-byte RTP header extension block (RFC 8285) of one outbound stream.
 

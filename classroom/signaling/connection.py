@@ -408,6 +408,9 @@ class Connection:
         self._presence_tasks.add(task)
         task.add_done_callback(self._presence_tasks.discard)
 
+    def layers_changed(self, video: dict[str, bool]) -> None:
+        self.send("layers", video=video)
+
     def first_media_forwarded(self) -> None:
         if not self._first_media_seen:
             self._first_media_seen = True

@@ -23,7 +23,7 @@ if set(HANDLERS) != set(SCHEMAS):  # pragma: no cover - a protocol change half m
 
 #: Messages about the connection itself, which every role may send: everything else is
 #: checked against the roster's role as it is when the message arrives.
-UNGATED = frozenset({"join", "answer", "media_state", "media_restart", "ping", "leave"})
+UNGATED = frozenset({"join", "answer", "media_state", "media_restart", "ping", "leave", "view"})
 
 
 async def dispatch(cmd: Command) -> None:

@@ -70,6 +70,33 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         {"audio": {"type": "boolean"}, "video": {"type": "boolean"}}, ("audio", "video")
     ),
     "ping": _schema({"t": {"type": ["number", "string"]}}),
+    # The size (device pixels) at which the client shows each receive video slot, by mid;
+    # null (or a zero side) for not shown. Which mids are the caller's is checked by the
+    # handler (classroom.signaling.session_commands).
+    "view": _schema(
+        {
+            "slots": {
+                "type": "object",
+                "maxProperties": 64,
+                "propertyNames": {"pattern": "^[0-9]{1,4}$"},
+                "additionalProperties": {
+                    "anyOf": [
+                        {"type": "null"},
+                        {
+                            "type": "object",
+                            "properties": {
+                                "width": {"type": "integer", "minimum": 0, "maximum": 7680},
+                                "height": {"type": "integer", "minimum": 0, "maximum": 7680},
+                            },
+                            "required": ["width", "height"],
+                            "additionalProperties": False,
+                        },
+                    ]
+                },
+            }
+        },
+        ("slots",),
+    ),
     # The client's peer connection failed (or stayed disconnected) while this socket works:
     # a fresh one, in place (docs/protocol.md, "Media recovery").
     "media_restart": _schema({"cause": {"enum": ["failed", "disconnected", "server"]}}),

@@ -50,6 +50,30 @@ async def _media_state(cmd: Command) -> None:
         s.recorder.media_changed(participant.id, video)
 
 
+async def _view(cmd: Command) -> None:
+    """The sizes at which the client shows its video slots: the server forwards each the
+    layer that fills it, and none to a slot not shown (docs/protocol.md, `view`)."""
+    participant = cmd.caller.participant
+    if participant is None:
+        raise ProtocolError("invalid_state", "not in a room: there are no video slots", "view")
+    slots: dict[str, dict[str, int] | None] = cmd.message["slots"]
+    mine = participant.room.session.video_slot_mids(participant.id)
+    foreign = sorted(set(slots) - mine, key=int)
+    if foreign:
+        raise ProtocolError(
+            "bad_request",
+            f"no receive video slot with mid {', '.join(foreign[:5])} on your connection",
+            "view",
+        )
+    view: dict[str, tuple[int, int] | None] = {}
+    for mid, size in slots.items():
+        if size is None or size["width"] == 0 or size["height"] == 0:
+            view[mid] = None
+        else:
+            view[mid] = (size["width"], size["height"])
+    participant.room.session.set_view(participant.id, view)
+
+
 async def _media_restart(cmd: Command) -> None:
     """Restore the caller's media in place: a fresh peer connection on this socket."""
     caller = cmd.caller
@@ -129,6 +153,7 @@ HANDLERS: dict[str, Handler] = {
     "answer": _answer,
     "media_state": _media_state,
     "media_restart": _media_restart,
+    "view": _view,
     "ping": _ping,
     "leave": _leave,
     "start_session": _start_session,

@@ -284,11 +284,16 @@ class PeerClient:
                 transceiver.sender.replaceTrack(self.local_video)
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
-        answer_message = {"v": 1, "type": "answer", "sdp": self.pc.localDescription.sdp}
+        sdp = self.edit_answer(self.pc.localDescription.sdp, message)
+        answer_message = {"v": 1, "type": "answer", "sdp": sdp}
         if "restart" in message:
             answer_message["restart"] = message["restart"]
         await self.send(answer_message)
         self.negotiated.set()
+
+    def edit_answer(self, sdp: str, offer: dict[str, Any]) -> str:
+        """The answer SDP as sent to the server (a subclass adds what aiortc cannot say)."""
+        return sdp
 
     async def answer_held(self) -> None:
         """Answer the offer held back (`answers` False), and the ones after it."""

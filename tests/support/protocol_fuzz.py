@@ -137,6 +137,7 @@ def _anchored(pattern: str) -> str:
 _HANDLED = {
     "type", "const", "enum", "anyOf", "properties", "required", "additionalProperties",
     "minLength", "maxLength", "pattern", "minimum", "maximum", "items", "minItems", "maxItems",
+    "maxProperties", "propertyNames",
 }  # fmt: skip
 
 
@@ -181,6 +182,16 @@ def conforms(value: Any, schema: Mapping[str, Any]) -> bool:
         if schema.get("additionalProperties") is False and set(value) - set(properties):
             return False
         if not all(conforms(v, properties[k]) for k, v in value.items() if k in properties):
+            return False
+        if "maxProperties" in schema and len(value) > schema["maxProperties"]:
+            return False
+        names = schema.get("propertyNames")
+        if names is not None and not all(conforms(k, names) for k in value):
+            return False
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, Mapping) and not all(
+            conforms(v, extra) for k, v in value.items() if k not in properties
+        ):
             return False
     return True
 
@@ -413,6 +424,17 @@ def valid_value(name: str, schema: Mapping[str, Any], pools: Pools) -> st.Search
         some = st.lists(items, min_size=low, max_size=max(low, min(high, 6)))
         full = st.builds(lambda item, n: [item] * n, items, st.sampled_from([low, high]))
         return st.one_of(some, some, full)
+    if kind == "object" and "properties" in schema:
+        fixed = {
+            key: valid_value(key, sub, pools)
+            for key, sub in schema["properties"].items()
+            if key in schema.get("required", ())
+        }
+        return st.fixed_dictionaries(fixed)
+    if kind == "object" and "propertyNames" in schema:  # a map (`view`'s slots by mid)
+        keys = st.from_regex(_anchored(schema["propertyNames"]["pattern"]), fullmatch=True)
+        values = valid_value(name, schema["additionalProperties"], pools)
+        return st.dictionaries(keys, values, max_size=min(4, schema.get("maxProperties", 4)))
     raise NotImplementedError(f"the fuzz strategies do not know the schema {dict(schema)}")
 
 
