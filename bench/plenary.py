@@ -104,6 +104,7 @@ class ClientProcess:
     ) -> ClientProcess:
         flags = ["--fps", str(args.fps), "--speakers", str(args.speakers)]
         flags += ["--view"] * args.view + ["--remb"] * args.client_remb
+        flags += ["--simulcast"] * args.simulcast
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             str(CLIENTS),
@@ -325,7 +326,7 @@ def hold_figures(result: RunResult, a: Snapshot, b: Snapshot, server: ServerProc
     published = [
         (p1["frames_sent"] - a.peers[key]["frames_sent"]) / dt
         for key, p1 in b.peers.items()
-        if key in a.peers
+        if key in a.peers and p1["frames_sent"] is not None
     ]
     result.published_fps_min = min(published, default=None)
     result.hold_lag_p99_s = support.bucket_delta_quantile(a.metrics, b.metrics, LAG, 0.99)
@@ -446,7 +447,7 @@ async def run_once(
             for k in range(args.late_joins):
                 late = Member(
                     server.base_url, urls[n - 1], clip, args.fps, None, args.speakers,
-                    args.view, args.client_remb,
+                    args.view, args.client_remb, args.simulcast,
                 )  # fmt: skip
                 before = await snapshot(clients, None, server)
                 t0 = time.monotonic()
@@ -665,6 +666,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--view", action="store_true", help="send a 16-tile 320x180 `view`")
     parser.add_argument(
         "--client-remb", action="store_true", help="clients run aiortc's REMB estimator"
+    )
+    parser.add_argument(
+        "--simulcast",
+        action="store_true",
+        help="publish three VP8 layers (tests/support/simulcast.py) instead of one",
     )
     parser.add_argument("--compare", help="another checkout whose server runs alongside")
     parser.add_argument("--json", help="write every run here")

@@ -50,6 +50,7 @@ from bench.breakouts import LagMonitor  # noqa: E402
 from classroom.rooms.aiortc_hooks import enable_loopback_candidates, tap_receiver  # noqa: E402
 from classroom.rooms.rtp import vp8_keyframe_start  # noqa: E402
 from tests.support.peer_client import PeerClient  # noqa: E402
+from tests.support.simulcast import SimulcastPublisher  # noqa: E402
 
 CONNECT_TIMEOUT_S = 20.0
 #: Seconds each speaker talks before the next one's turn.
@@ -109,11 +110,20 @@ class Member:
         speakers: int,
         view: bool,
         remb: bool,
+        simulcast: bool = False,
     ) -> None:
-        self.client = PeerClient(base_url, join_url, audio=True, video=True)
-        self.video = support.ReplayTrack.video(clip.video, fps, random_phase=True)
+        self.video: support.ReplayTrack | None = None
+        if simulcast:
+            # Three pre-encoded layers (320x180, 640x360, 1280x720) with the RID extensions,
+            # a keyframe every second; it obeys `layers`.
+            self.client: PeerClient = SimulcastPublisher(
+                base_url, join_url, audio=True, video=True, fps=fps, gop=fps
+            )
+        else:
+            self.client = PeerClient(base_url, join_url, audio=True, video=True)
+            self.video = support.ReplayTrack.video(clip.video, fps, random_phase=True)
+            self.client.local_video = self.video
         self.audio = SpeakerAudio(clip.audio, turn, speakers)
-        self.client.local_video = self.video
         self.client.local_audio = self.audio
         self.view = view
         self.remb = remb
@@ -217,8 +227,10 @@ class Member:
             "seen": sorted(self.arrivals),
             "others": len(self.client.others),
             "offers": self.offers,
-            "frames_sent": self.video.sent,
-            "frames_late": self.video.late,
+            "frames_sent": None if self.video is None else self.video.sent,
+            "layers_sent": (
+                self.client.sent if isinstance(self.client, SimulcastPublisher) else None
+            ),
             "dropped": self.dropped(),
             "view_errors": self.view_errors,
             "tiles": {
@@ -268,7 +280,17 @@ async def client_main(args: argparse.Namespace) -> int:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
 
     async def join(idx: int, url: str, turn: int | None) -> None:
-        member = Member(args.base, url, clip, args.fps, turn, args.speakers, args.view, args.remb)
+        member = Member(
+            args.base,
+            url,
+            clip,
+            args.fps,
+            turn,
+            args.speakers,
+            args.view,
+            args.remb,
+            args.simulcast,
+        )
         members[idx] = member
         try:
             await member.connect()
@@ -317,6 +339,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--speakers", type=int, default=3)
     parser.add_argument("--view", action="store_true")
     parser.add_argument("--remb", action="store_true")
+    parser.add_argument("--simulcast", action="store_true")
     return parser.parse_args(argv)
 
 
