@@ -100,11 +100,16 @@ class ClientProcess:
 
     @classmethod
     async def start(
-        cls, base_url: str, clip_path: Path, args: argparse.Namespace, stderr: Path | None
+        cls,
+        base_url: str,
+        clip_path: Path,
+        args: argparse.Namespace,
+        stderr: Path | None,
+        camera: str,
     ) -> ClientProcess:
         flags = ["--fps", str(args.fps), "--speakers", str(args.speakers)]
         flags += ["--view"] * args.view + ["--remb"] * args.client_remb
-        flags += ["--simulcast"] * args.simulcast
+        flags += {"simulcast": ["--simulcast"], "single": ["--single-layer"]}.get(camera, [])
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             str(CLIENTS),
@@ -257,7 +262,18 @@ class RunResult:
     bench_cpu_pct: float | None = None  # this process (the late joiner), hold
     machine_busy_pct: float | None = None  # over the hold
     load_avg: float | None = None
+    camera: str = "replay"
     error: str | None = None
+
+
+def camera_of(root: Path, args: argparse.Namespace) -> str:
+    """What the participants publish for the tree at `root`: the 160x120 clip (`replay`);
+    with `--simulcast`, three layers if that tree's server offers simulcast (it has
+    classroom/rooms/camera_layers.py), else the 640x360 layer alone (`single`), as a browser
+    sends when the offer asks for no layers."""
+    if not args.simulcast:
+        return "replay"
+    return "simulcast" if (root / "classroom" / "rooms" / "camera_layers.py").exists() else "single"
 
 
 def offers(s: Snapshot, exclude: str | None = None) -> int:
@@ -387,6 +403,8 @@ async def run_once(
             demo = await run_demo(server.base_url, participants=n, admin_token=ADMIN_TOKEN)
             urls = demo["participant_urls"]
             procs = max(1, min(args.client_procs, n - 1))
+            camera = camera_of(root, args)
+            result.camera = camera
             if args.keep_logs:
                 Path(args.keep_logs).mkdir(parents=True, exist_ok=True)
             clients = list(
@@ -399,6 +417,7 @@ async def run_once(
                             Path(args.keep_logs) / f"{tree}-{n}-{repeat}-client{k}.log"
                             if args.keep_logs
                             else None,
+                            camera,
                         )
                         for k in range(procs)
                     )
@@ -447,7 +466,7 @@ async def run_once(
             for k in range(args.late_joins):
                 late = Member(
                     server.base_url, urls[n - 1], clip, args.fps, None, args.speakers,
-                    args.view, args.client_remb, args.simulcast,
+                    args.view, args.client_remb, camera == "simulcast", camera == "single",
                 )  # fmt: skip
                 before = await snapshot(clients, None, server)
                 t0 = time.monotonic()
@@ -546,6 +565,7 @@ def aggregate(results: list[RunResult]) -> list[dict[str, Any]]:
                     "tree": tree,
                     "n": n,
                     "runs": f"{len(runs)}/{failed}" if failed else str(len(runs)),
+                    "camera": runs[0].camera,
                     "server_cpu_pct": _median([r.server_cpu_pct for r in runs]),
                     "server_rss_mb": _median([r.server_rss_mb for r in runs]),
                     "packets_out_per_s": _median([r.packets_out_per_s for r in runs]),
@@ -588,6 +608,7 @@ COLUMNS: list[support.Column] = [
     ("tree", "tree", "{}"),
     ("n", "N", "{}"),
     ("runs", "runs", "{}"),
+    ("camera", "camera", "{}"),
     ("server_cpu_pct", "srv CPU %", "{:.0f}"),
     ("server_rss_mb", "RSS MB", "{:.0f}"),
     ("packets_out_per_s", "pkt out/s", "{:.0f}"),
@@ -622,7 +643,8 @@ def run_line(r: RunResult) -> str:
         return f"{r.tree} n={r.n} r={r.repeat}: {r.error}"
     late = ", ".join("miss" if j.everyone_s is None else f"{j.everyone_s:.2f}" for j in r.late)
     return (
-        f"{r.tree} n={r.n} r={r.repeat}: late {late} s; server {r.server_cpu_pct:.0f} %, "
+        f"{r.tree} ({r.camera}) n={r.n} r={r.repeat}: late {late} s; "
+        f"server {r.server_cpu_pct:.0f} %, "
         f"{r.packets_out_per_s:.0f} pkt/s out, {r.packets_in_per_s:.0f} in; "
         f"publisher fps min {r.published_fps_min}; fps min {r.tile_fps_min} over {r.tiles} "
         f"tiles; udp drops server {r.server_udp_drops} clients {r.client_udp_drops}; "

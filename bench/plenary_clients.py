@@ -111,13 +111,15 @@ class Member:
         view: bool,
         remb: bool,
         simulcast: bool = False,
+        single_layer: bool = False,
     ) -> None:
         self.video: support.ReplayTrack | None = None
-        if simulcast:
+        if simulcast or single_layer:
             # Three pre-encoded layers (320x180, 640x360, 1280x720) with the RID extensions,
-            # a keyframe every second; it obeys `layers`.
+            # a keyframe every second, obeying `layers`; or, for a server that offers no
+            # simulcast, the 640x360 one alone, as a browser then sends.
             self.client: PeerClient = SimulcastPublisher(
-                base_url, join_url, audio=True, video=True, fps=fps, gop=fps
+                base_url, join_url, audio=True, video=True, fps=fps, gop=fps, simulcast=simulcast
             )
         else:
             self.client = PeerClient(base_url, join_url, audio=True, video=True)
@@ -290,6 +292,7 @@ async def client_main(args: argparse.Namespace) -> int:
             args.view,
             args.remb,
             args.simulcast,
+            args.single_layer,
         )
         members[idx] = member
         try:
@@ -340,6 +343,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--view", action="store_true")
     parser.add_argument("--remb", action="store_true")
     parser.add_argument("--simulcast", action="store_true")
+    parser.add_argument("--single-layer", action="store_true")
     return parser.parse_args(argv)
 
 
