@@ -73,6 +73,7 @@ from tests.support.server import ADMIN_TOKEN, ServerProcess, metric_value, start
 SHOWN = 16
 JOIN_TIMEOUT_S = 30.0
 LATE_TIMEOUT_S = 20.0
+READY_TIMEOUT_S = 120.0  # a client process loading, and encoding simulcast layers
 FILL_TIMEOUT_S = 30.0  # + 1 s per participant
 REPORT_TIMEOUT_S = 20.0
 LAG = "classroom_event_loop_lag_seconds"
@@ -95,6 +96,7 @@ class ClientProcess:
         self.joined: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.reports: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.stopped = asyncio.Event()
+        self.ready = asyncio.Event()
         self._seq = 0
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
@@ -122,7 +124,9 @@ class ClientProcess:
             limit=2**24,
             stderr=None if stderr is None else stderr.open("w"),
         )
-        return cls(proc)
+        client = cls(proc)
+        await asyncio.wait_for(client.ready.wait(), READY_TIMEOUT_S)
+        return client
 
     async def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -135,6 +139,8 @@ class ClientProcess:
                     future = self.reports.pop(event["seq"], None)
                     if future is not None and not future.done():
                         future.set_result(event)
+                elif event.get("ev") == "ready":
+                    self.ready.set()
                 elif event.get("ev") == "stopped":
                     self.stopped.set()
         self.stopped.set()
@@ -395,7 +401,8 @@ async def run_once(
     clients: list[ClientProcess] = []
     late: Member | None = None
     me = psutil.Process()
-    budget = 90 + FILL_TIMEOUT_S + 3 * n + args.late_joins * (LATE_TIMEOUT_S + 15) + args.hold
+    budget = 90 + READY_TIMEOUT_S + FILL_TIMEOUT_S + 3 * n
+    budget += args.late_joins * (LATE_TIMEOUT_S + 15) + args.hold
     try:
         async with asyncio.timeout(budget):
             env = {"PYTHONPATH": str(root)} if root != REPO else {}

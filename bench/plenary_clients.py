@@ -5,6 +5,7 @@ that no single Python event loop carries the whole room's receive load (and so t
 table can tell whether the clients or the server ran out of CPU). A client process reads
 one JSON command per line on stdin and writes one JSON event per line on stdout:
 
+- once ready (a simulcast camera's layers encoded), `{"ev": "ready"}`;
 - `{"cmd": "join", "idx": i, "url": ..., "turn": k | null}` joins one participant (speaker
   number `k`, or silent) and answers `{"ev": "joined", "idx": i, "id": ..., "ok": true}` once
   it has answered its first offer (or `"ok": false, "error": ...`);
@@ -50,7 +51,11 @@ from bench.breakouts import LagMonitor  # noqa: E402
 from classroom.rooms.aiortc_hooks import enable_loopback_candidates, tap_receiver  # noqa: E402
 from classroom.rooms.rtp import vp8_keyframe_start  # noqa: E402
 from tests.support.peer_client import PeerClient  # noqa: E402
-from tests.support.simulcast import SimulcastPublisher  # noqa: E402
+from tests.support.simulcast import (  # noqa: E402
+    DEFAULT_LAYERS,
+    SimulcastPublisher,
+    encode_layer,
+)
 
 CONNECT_TIMEOUT_S = 20.0
 #: Seconds each speaker talks before the next one's turn.
@@ -59,6 +64,8 @@ LOUD_DBOV = -20  # a voice (RFC 6464: -dBov; the server forwards what is louder 
 SILENT_DBOV = -127
 #: The thumbnail grid of the issue: what a subscriber reports for every video slot (`view`).
 TILE_WIDTH, TILE_HEIGHT = 320, 180
+#: SimulcastPublisher's default clip length (frames), for encoding its layers ahead.
+CLIP_FRAMES = 30
 
 
 @dataclass
@@ -137,6 +144,8 @@ class Member:
         self.view_errors = 0
         self.views_sent = 0
         self.closing = False
+        if isinstance(self.client, SimulcastPublisher):
+            assert self.client.clip_frames == CLIP_FRAMES
         self._view_task: asyncio.Task[None] | None = None
         original = self.client._handle
 
@@ -272,6 +281,12 @@ async def client_main(args: argparse.Namespace) -> int:
     support.install_keyframe_hook()
     support.install_audio_level_hook()
     clip: Clip = pickle.loads(Path(args.clip).read_bytes())
+    if args.simulcast or args.single_layer:
+        # The layers' clips are encoded once per process (cached), in the event loop: before
+        # any participant joins, so that no join's ICE or DTLS waits for libvpx.
+        for spec in DEFAULT_LAYERS:
+            encode_layer(spec.width, spec.height, args.fps, CLIP_FRAMES, args.fps, spec.bitrate)
+    emit({"ev": "ready"})
     members: dict[int, Member] = {}
     joins: set[asyncio.Task[None]] = set()
     me = psutil.Process()
