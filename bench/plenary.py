@@ -3,7 +3,7 @@
 Run it inside a network namespace that has only loopback (see docs/benchmarks.md):
 
     unshare -n sh -c 'ip link set lo up && exec .venv/bin/python \\
-        bench/plenary.py --sizes 12,24,40 --compare /work/anchor-main --json out.json'
+        bench/plenary.py --sizes 12,24 --simulcast --view --compare /work/anchor-main'
 
 For every size N, repeat and tree (this checkout, and with `--compare DIR` another checkout
 of classroom whose server runs from DIR through PYTHONPATH and cwd), interleaved so that
@@ -13,7 +13,9 @@ clients always come from this checkout) and joins N-1 participants, spread round
 over them, one after the other (each once it has answered its first offer). Everyone
 publishes camera video (a pre-encoded VP8 clip, 160x120 at `--fps`, replayed as encoded
 packets; a PLI restarts it at its keyframe) and pre-encoded Opus with RFC 6464 levels:
-`--speakers` of them loud in turns of a few seconds, the rest silent. With `--view` each
+`--speakers` of them loud in turns of a few seconds, the rest silent. With `--simulcast`
+the camera is three pre-encoded layers (tests/support/simulcast.py; for a tree whose server
+offers no simulcast, its 640x360 layer alone, as a browser sends). With `--view` each
 subscriber reports a 16-tile grid of 320x180 thumbnails (the `view` message; a server that
 does not know it answers an error, counted, and the run goes on). Receivers are tapped and
 never decode.
@@ -685,7 +687,7 @@ async def bench(args: argparse.Namespace) -> int:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="12,24,40")
+    parser.add_argument("--sizes", default="12,24")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--late-joins", type=int, default=3)
     parser.add_argument("--hold", type=float, default=20.0, help="seconds held at N")
