@@ -234,6 +234,10 @@ class RunResult:
     offers_per_join: float | None = None  # offers to those already in, per join, while filling
     fill_s: float | None = None  # first join until everyone sees everyone
     fill_missing: int = 0  # participants that did not see everyone within the fill timeout
+    #: from the first join until negotiation is quiet: the server's CPU (% of one core) and
+    #: the machine's busy share (a room that collapses later shows its cost here)
+    fill_server_cpu_pct: float | None = None
+    fill_busy_pct: float | None = None
     joins_lag_p99_s: float | None = None
     joins_lag_max_s: float | None = None
     late: list[LateJoin] = field(default_factory=list)
@@ -469,6 +473,12 @@ async def run_once(
             )
             result.joins_lag_max_s = support.bucket_delta_max(s0.metrics, s1.metrics, LAG)
             result.joins_client_lag_max_s = client_lag(s0, s1)
+            result.fill_server_cpu_pct = 100 * (s1.server_cpu_s - s0.server_cpu_s) / (s1.t - s0.t)
+            result.fill_busy_pct = (
+                100
+                * (busy_seconds(s1.machine) - busy_seconds(s0.machine))
+                / ((s1.t - s0.t) * (psutil.cpu_count() or 1))
+            )
 
             everyone = {p["id"] for p in s1.peers.values()}
             want = shown(n)
@@ -576,6 +586,7 @@ def aggregate(results: list[RunResult]) -> list[dict[str, Any]]:
                     "runs": f"{len(runs)}/{failed}" if failed else str(len(runs)),
                     "camera": runs[0].camera,
                     "server_cpu_pct": _median([r.server_cpu_pct for r in runs]),
+                    "fill_server_cpu_pct": _median([r.fill_server_cpu_pct for r in runs]),
                     "server_rss_mb": _median([r.server_rss_mb for r in runs]),
                     "packets_out_per_s": _median([r.packets_out_per_s for r in runs]),
                     "us_per_packet": _median([r.us_per_packet for r in runs]),
@@ -619,6 +630,7 @@ COLUMNS: list[support.Column] = [
     ("runs", "runs", "{}"),
     ("camera", "camera", "{}"),
     ("server_cpu_pct", "srv CPU %", "{:.0f}"),
+    ("fill_server_cpu_pct", "srv CPU % fill", "{:.0f}"),
     ("server_rss_mb", "RSS MB", "{:.0f}"),
     ("packets_out_per_s", "pkt out/s", "{:.0f}"),
     ("us_per_packet", "µs/pkt", "{:.0f}"),
