@@ -187,7 +187,8 @@ class Snapshot:
     server_cpu_s: float
     metrics: str
     machine: Any
-    udp_drops: dict[str, int]  # "server", "clients" (all client processes and this one)
+    #: "server", "clients" (all client processes and this one) -> socket inode -> drops
+    udp_drops: dict[str, dict[str, int]]
 
 
 async def snapshot(
@@ -209,7 +210,7 @@ async def snapshot(
         machine=psutil.cpu_times(),
         udp_drops={
             "server": drops.pop("server"),
-            "clients": sum(drops.values()),
+            "clients": {inode: n for counts in drops.values() for inode, n in counts.items()},
         },
     )
 
@@ -384,8 +385,12 @@ def hold_figures(result: RunResult, a: Snapshot, b: Snapshot, server: ServerProc
     result.tile_fps_min = min(fps, default=None)
     result.tile_fps_median = statistics.median(fps) if fps else None
     result.client_lag_max_s = client_lag(a, b)
-    result.server_udp_drops = b.udp_drops["server"] - a.udp_drops["server"]
-    result.client_udp_drops = b.udp_drops["clients"] - a.udp_drops["clients"]
+    result.server_udp_drops = support.udp_drops_between(
+        a.udp_drops["server"], b.udp_drops["server"]
+    )
+    result.client_udp_drops = support.udp_drops_between(
+        a.udp_drops["clients"], b.udp_drops["clients"]
+    )
     result.client_cpu_pct = [
         round(100 * (r1["cpu_s"] - r0["cpu_s"]) / dt, 1)
         for r0, r1 in zip(a.reports, b.reports, strict=True)

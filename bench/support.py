@@ -350,28 +350,36 @@ def median_of(values: list[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
-def udp_drops(pids: dict[str, int]) -> dict[str, int]:
+def udp_drops(pids: dict[str, int]) -> dict[str, dict[str, int]]:
     """Datagrams the kernel dropped so far because a socket's receive buffer was full, per
-    process (`pids`: name -> pid), from /proc/net/udp's per-socket `drops` (this network
-    namespace's sockets) and each process's socket inodes: a process that is not scheduled
-    in time loses packets here, whatever its own CPU figure says."""
+    process (`pids`: name -> pid) and socket inode, from /proc/net/udp's per-socket `drops`
+    (this network namespace's sockets) and each process's socket inodes: a process that is
+    not scheduled in time loses packets here, whatever its own CPU figure says. Compare two
+    readings per inode (`udp_drops_between`): a socket closed in between takes its count
+    with it."""
     by_inode: dict[str, int] = {}
     for table in ("/proc/net/udp", "/proc/net/udp6"):
         with contextlib.suppress(OSError):
             for line in Path(table).read_text().splitlines()[1:]:
                 fields = line.split()
                 by_inode[fields[9]] = int(fields[-1])
-    drops: dict[str, int] = {}
+    drops: dict[str, dict[str, int]] = {}
     for name, pid in pids.items():
-        total = 0
+        mine = drops[name] = {}
         with contextlib.suppress(OSError):
             for fd in os.listdir(f"/proc/{pid}/fd"):
                 with contextlib.suppress(OSError):
                     link = os.readlink(f"/proc/{pid}/fd/{fd}")
-                    if link.startswith("socket:["):
-                        total += by_inode.get(link[8:-1], 0)
-        drops[name] = total
+                    inode = link[8:-1]
+                    if link.startswith("socket:[") and inode in by_inode:
+                        mine[inode] = by_inode[inode]
     return drops
+
+
+def udp_drops_between(before: dict[str, int], after: dict[str, int]) -> int:
+    """Drops between two readings of one process's sockets (inode -> count); sockets opened
+    in between count from zero."""
+    return sum(count - before.get(inode, 0) for inode, count in after.items())
 
 
 def histogram_buckets(text: str, name: str) -> list[tuple[str, float]]:
