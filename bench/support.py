@@ -131,6 +131,29 @@ def encode_vp8(
     return packets[warmup:]
 
 
+def encode_opus_clip(seconds: int = 10, bitrate: int = 32000) -> list[bytes]:
+    """`seconds` of Opus packets (AUDIO_FRAME each, mono 48 kHz, libopus) of a gliding tone:
+    a voice's packet sizes; what level it claims is up to the replaying track."""
+    opus = av.CodecContext.create("libopus", "w")
+    opus.sample_rate, opus.layout, opus.format = 48000, "mono", "s16"
+    opus.bit_rate = bitrate
+    opus.time_base = fractions.Fraction(1, 48000)
+    packets: list[bytes] = []
+    for k in range(seconds * 50):
+        freq = 180 + (k % 50) * 4
+        samples = (
+            int(8000 * math.sin(2 * math.pi * freq * (k * AUDIO_FRAME + i) / 48000))
+            for i in range(AUDIO_FRAME)
+        )
+        frame = av.AudioFrame(format="s16", layout="mono", samples=AUDIO_FRAME)
+        frame.planes[0].update(b"".join(s.to_bytes(2, "little", signed=True) for s in samples))
+        frame.sample_rate = 48000
+        frame.pts = k * AUDIO_FRAME
+        frame.time_base = fractions.Fraction(1, 48000)
+        packets += [bytes(p) for p in opus.encode(frame)]
+    return packets
+
+
 class ReplayTrack(MediaStreamTrack):
     """Hands aiortc's sender encoded packets (it packetizes them, it does not encode), in a
     loop, paced in real time.
@@ -219,6 +242,24 @@ def install_keyframe_hook() -> None:
             track.request_keyframe()
 
     RTCRtpSender._send_keyframe = send_keyframe  # type: ignore[method-assign]
+
+
+def install_audio_level_hook() -> None:
+    """In the process whose peers publish: pre-encoded audio carries an RFC 6464 level.
+
+    aiortc computes a level only for audio it encodes itself; for replayed packets it sends
+    none. A track with a `level_dbov()` method (-dBov, 0 loudest .. -127) gets that level on
+    every packet of the frame it hands out (aiortc's `RTCRtpSender._next_encoded_frame`)."""
+    original = RTCRtpSender._next_encoded_frame
+
+    async def next_encoded_frame(self: RTCRtpSender, codec: Any) -> Any:
+        frame = await original(self, codec)
+        level = getattr(self.track, "level_dbov", None)
+        if frame is not None and level is not None:
+            frame.audio_level = level()
+        return frame
+
+    RTCRtpSender._next_encoded_frame = next_encoded_frame  # type: ignore[method-assign]
 
 
 # --- peers ---------------------------------------------------------------------------------
@@ -315,6 +356,38 @@ def busy_seconds(times: Any) -> float:
 def median_of(values: list[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return statistics.median(present) if present else None
+
+
+def udp_drops(pids: dict[str, int]) -> dict[str, dict[str, int]]:
+    """Datagrams the kernel dropped so far because a socket's receive buffer was full, per
+    process (`pids`: name -> pid) and socket inode, from /proc/net/udp's per-socket `drops`
+    (this network namespace's sockets) and each process's socket inodes: a process that is
+    not scheduled in time loses packets here, whatever its own CPU figure says. Compare two
+    readings per inode (`udp_drops_between`): a socket closed in between takes its count
+    with it."""
+    by_inode: dict[str, int] = {}
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                by_inode[fields[9]] = int(fields[-1])
+    drops: dict[str, dict[str, int]] = {}
+    for name, pid in pids.items():
+        mine = drops[name] = {}
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    inode = link[8:-1]
+                    if link.startswith("socket:[") and inode in by_inode:
+                        mine[inode] = by_inode[inode]
+    return drops
+
+
+def udp_drops_between(before: dict[str, int], after: dict[str, int]) -> int:
+    """Drops between two readings of one process's sockets (inode -> count); sockets opened
+    in between count from zero."""
+    return sum(count - before.get(inode, 0) for inode, count in after.items())
 
 
 def histogram_buckets(text: str, name: str) -> list[tuple[str, float]]:
@@ -872,3 +945,17 @@ async def create_session(base_url: str, subscribers: int, role: str) -> tuple[st
             links = (await r.json())["links"]
     publisher = next(link["url"] for link in links if link["role"] == "facilitator")
     return publisher, [link["url"] for link in links if link["role"] == "observer"]
+def bucket_delta_quantile(before: str, after: str, name: str, q: float) -> float | None:
+    """Upper bound of the histogram bucket holding the `q` quantile of the observations made
+    in between (a conservative p99: the true value is at most this)."""
+    b0, b1 = (
+        dict(histogram_buckets(before, name)),
+        dict(histogram_buckets(after, name)),
+    )
+    total = b1.get("+Inf", 0.0) - b0.get("+Inf", 0.0)
+    if total <= 0:
+        return None
+    for le in sorted(b1, key=lambda le: math.inf if le == "+Inf" else float(le)):
+        if b1[le] - b0.get(le, 0.0) >= q * total:
+            return math.inf if le == "+Inf" else float(le)
+    return None
