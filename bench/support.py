@@ -945,6 +945,8 @@ async def create_session(base_url: str, subscribers: int, role: str) -> tuple[st
             links = (await r.json())["links"]
     publisher = next(link["url"] for link in links if link["role"] == "facilitator")
     return publisher, [link["url"] for link in links if link["role"] == "observer"]
+
+
 def bucket_delta_quantile(before: str, after: str, name: str, q: float) -> float | None:
     """Upper bound of the histogram bucket holding the `q` quantile of the observations made
     in between (a conservative p99: the true value is at most this)."""
