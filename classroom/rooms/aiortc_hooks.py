@@ -14,6 +14,7 @@ directly, never through `getattr` with a default that would hide a rename.
 from __future__ import annotations
 
 import asyncio
+import asyncio.selector_events
 import collections
 import contextlib
 import errno
@@ -69,6 +70,17 @@ log = logging.getLogger(__name__)
 PINNED_AIORTC = "1.16.0"
 
 #: Private attributes read or written below, by the class whose ``__init__`` sets them.
+#: Private classes of other modules the hooks use, by the module that defines them: asyncio's
+#: datagram transport, whose read `drain_datagram_sockets` replaces.
+INTERNAL_MODULE_NAMES: tuple[tuple[Any, str], ...] = (
+    (asyncio.selector_events, "_SelectorTransport"),
+    (asyncio.selector_events, "_SelectorDatagramTransport"),
+)
+_SELECTOR_TRANSPORT: type[Any] = vars(asyncio.selector_events)["_SelectorTransport"]
+_SELECTOR_DATAGRAM_TRANSPORT: type[Any] = vars(asyncio.selector_events)[
+    "_SelectorDatagramTransport"
+]
+
 INTERNAL_ATTRS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
     (
         RTCRtpReceiver,
@@ -113,6 +125,7 @@ INTERNAL_ATTRS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
     (aioice.ice.Connection, ("_nominated", "_protocols", "_queue")),
     # The fast path asks whether aiortc's DTLS task is waiting on the connection's queue.
     (asyncio.Queue, ("_getters",)),
+    (_SELECTOR_TRANSPORT, ("_sock", "_conn_lost")),
 )
 #: Private methods called or replaced below, by the class that defines them.
 INTERNAL_METHODS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
@@ -122,6 +135,8 @@ INTERNAL_METHODS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
     ),
     (RTCRtpSender, ("_handle_rtcp_packet", "_send_rtcp")),
     (RTCDtlsTransport, ("_send_rtp",)),
+    (_SELECTOR_TRANSPORT, ("_fatal_error",)),
+    (_SELECTOR_DATAGRAM_TRANSPORT, ("_read_ready",)),
 )
 
 #: The tables of aiortc's (internal, but not private-named) `RtpRouter` that
@@ -164,6 +179,9 @@ def check_internals() -> list[str]:
     for table in ROUTER_TABLES:
         if table not in RtpRouter.__init__.__code__.co_names:
             problems.append(f"aiortc RtpRouter.__init__ no longer sets {table}")
+    for module, name in INTERNAL_MODULE_NAMES:
+        if not isinstance(vars(module).get(name), type):
+            problems.append(f"{module.__name__}.{name} is gone")
     if "_RTCPeerConnection__connect" not in vars(aiortc.RTCPeerConnection):
         problems.append("aiortc RTCPeerConnection.__connect is gone (quiet_close_during_connect)")
     for cls, methods in INTERNAL_METHODS:
@@ -1012,6 +1030,53 @@ async def _bind_in_range(connection: aioice.ice.Connection, address: str) -> Stu
         f"no free UDP port on {address} in the media port range {low}-{high} "
         f"(all {count} in use): widen --media-ports / CLASSROOM_MEDIA_PORTS",
     )
+
+
+#: Datagrams one socket hands over per wake-up of the event loop (`drain_datagram_sockets`).
+DATAGRAMS_PER_WAKE = 64
+
+_drain_installed = False
+
+
+def drain_datagram_sockets() -> None:
+    """Read up to DATAGRAMS_PER_WAKE datagrams each time a UDP socket is ready, not one.
+
+    asyncio's datagram transport reads a single datagram per readiness event, so a socket
+    that receives faster than the loop goes round builds a backlog, and everything behind it
+    waits one loop iteration per datagram ahead: a participant's ICE consent answer behind
+    a hundred media packets arrives seconds late. aioice gives each consent check 0.5 s and
+    closes the connection after six misses in a row, so in a busy plenary connections
+    dropped together some 30 s after the joins, and the sockets overflowed. Draining keeps
+    the order of each socket's datagrams and does the same work with fewer wake-ups (one
+    `select` per batch instead of per packet). Affects every datagram transport of the
+    process, which here are the media sockets. Call before any is created.
+    """
+    global _drain_installed
+    if _drain_installed:
+        return
+    transport_class: Any = _SELECTOR_DATAGRAM_TRANSPORT
+
+    def _read_ready(transport: Any) -> None:
+        protocol = transport.get_protocol()
+        for _ in range(DATAGRAMS_PER_WAKE):
+            if transport._conn_lost:
+                return
+            try:
+                data, addr = transport._sock.recvfrom(transport.max_size)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                protocol.error_received(exc)
+                return
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                transport._fatal_error(exc, "Fatal read error on datagram transport")
+                return
+            protocol.datagram_received(data, addr)
+
+    transport_class._read_ready = _read_ready
+    _drain_installed = True
 
 
 _codec_guard_installed = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import inspect
+import socket
 from typing import Any
 
 import aioice.ice
@@ -99,10 +100,19 @@ async def test_hooks_apply_to_real_aiortc_objects() -> None:
             aioice.ice.Connection: ice._connection,
             asyncio.Queue: ice._connection._queue,
         }
-        for cls, attrs in aiortc_hooks.INTERNAL_ATTRS:
-            assert isinstance(instances[cls], cls)
-            for attr in attrs:
-                assert hasattr(instances[cls], attr), f"{cls.__name__} instance has no {attr}"
+        udp, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+            asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+        )
+        try:
+            for base in type(udp).__mro__:
+                if base.__module__ == "asyncio.selector_events":
+                    instances[base] = udp
+            for cls, attrs in aiortc_hooks.INTERNAL_ATTRS:
+                assert isinstance(instances[cls], cls)
+                for attr in attrs:
+                    assert hasattr(instances[cls], attr), f"{cls.__name__} instance has no {attr}"
+        finally:
+            udp.close()
     finally:
         await pc.close()
 
@@ -111,3 +121,34 @@ def test_the_publisher_bitrate_cap_must_be_positive() -> None:
     with pytest.raises(ValueError, match="bitrate cap"):
         aiortc_hooks.set_publisher_bitrate_cap(0)
     aiortc_hooks.set_publisher_bitrate_cap(aiortc_hooks.DEFAULT_PUBLISHER_BITRATE)
+
+
+async def test_a_ready_socket_hands_over_its_queued_datagrams_in_one_wake() -> None:
+    """A consent answer queued behind media packets must not wait one loop turn per packet
+    ahead of it (the plenary's connections dropped that way)."""
+    aiortc_hooks.drain_datagram_sockets()
+    loop = asyncio.get_running_loop()
+    batches: list[int] = []
+    all_in = asyncio.Event()
+
+    class Counting(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            if not batches or batches[-1] < 0:
+                batches.append(0)
+                # Runs once the loop goes on to other callbacks: the wake is over.
+                loop.call_soon(lambda: batches.append(-1))
+            batches[-1] += 1
+            if sum(b for b in batches if b > 0) == 50:
+                all_in.set()
+
+    transport, _ = await loop.create_datagram_endpoint(Counting, local_addr=("127.0.0.1", 0))
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        address = transport.get_extra_info("sockname")
+        for i in range(50):
+            sender.sendto(i.to_bytes(2, "big"), address)
+        await asyncio.wait_for(all_in.wait(), 5)
+        assert [b for b in batches if b > 0] == [50]
+    finally:
+        sender.close()
+        transport.close()
