@@ -768,6 +768,16 @@ class SenderHook:
         """Protect and send one serialized RTP packet; raises ConnectionError when closed."""
         await self._send_rtp(data)
 
+    def _selected_pair(self) -> Any:
+        """The ICE pair media goes out on; ConnectionError while DTLS is not connected or
+        no pair is nominated (yet/any more)."""
+        if self._dtls._state is not DtlsState.CONNECTED:
+            raise ConnectionError("not connected")
+        pair = self._ice._nominated.get(1)
+        if pair is None:
+            raise ConnectionError("no nominated ICE pair")
+        return pair
+
     def send_now(self, data: bytes) -> bool:
         """Protect and send without awaiting, when the selected ICE pair is a plain UDP socket.
 
@@ -777,11 +787,7 @@ class SenderHook:
         whose protocol wraps the data); ConnectionError means not connected (yet/any more).
         """
         dtls = self._dtls
-        if dtls._state is not DtlsState.CONNECTED:
-            raise ConnectionError("not connected")
-        pair = self._ice._nominated.get(1)
-        if pair is None:
-            raise ConnectionError("no nominated ICE pair")
+        pair = self._selected_pair()
         protocol = pair.protocol
         if type(protocol) is not StunProtocol:
             return False
@@ -805,11 +811,7 @@ class SenderHook:
         so libsrtp's rollover counter sees every packet of their SSRCs. A new selected pair
         re-points it; a closed socket is never written to (checked here, per packet)."""
         dtls = self._dtls
-        if dtls._state is not DtlsState.CONNECTED:
-            raise ConnectionError("not connected")
-        pair = self._ice._nominated.get(1)
-        if pair is None:
-            raise ConnectionError("no nominated ICE pair")
+        pair = self._selected_pair()
         if pair is self._route_pair:
             if pair.protocol.transport.is_closing():
                 raise ConnectionError("socket closed")
