@@ -131,18 +131,20 @@ def encode_vp8(
     return packets[warmup:]
 
 
-def encode_opus_clip(seconds: int = 10, bitrate: int = 32000) -> list[bytes]:
+def encode_opus_clip(seconds: int = 10, bitrate: int = 32000, pauses: bool = False) -> list[bytes]:
     """`seconds` of Opus packets (AUDIO_FRAME each, mono 48 kHz, libopus) of a gliding tone:
-    a voice's packet sizes; what level it claims is up to the replaying track."""
+    a voice's packet sizes; what level it claims is up to the replaying track. With
+    `pauses`, speech-like: 2 s of the tone, then 1 s of silence."""
     opus = av.CodecContext.create("libopus", "w")
     opus.sample_rate, opus.layout, opus.format = 48000, "mono", "s16"
     opus.bit_rate = bitrate
     opus.time_base = fractions.Fraction(1, 48000)
     packets: list[bytes] = []
     for k in range(seconds * 50):
+        amp = 0 if pauses and (k // 50) % 3 == 2 else 8000
         freq = 180 + (k % 50) * 4
         samples = (
-            int(8000 * math.sin(2 * math.pi * freq * (k * AUDIO_FRAME + i) / 48000))
+            int(amp * math.sin(2 * math.pi * freq * (k * AUDIO_FRAME + i) / 48000))
             for i in range(AUDIO_FRAME)
         )
         frame = av.AudioFrame(format="s16", layout="mono", samples=AUDIO_FRAME)
@@ -651,25 +653,7 @@ def encode_clip() -> Clip:
         },
     )
 
-    opus = av.CodecContext.create("libopus", "w")
-    opus.sample_rate, opus.layout, opus.format = 48000, "mono", "s16"
-    opus.bit_rate = AUDIO_BITRATE
-    opus.time_base = fractions.Fraction(1, 48000)
-    audio: list[bytes] = []
-    for k in range(CLIP_SECONDS * 50):
-        # speech-like: 2 s of a gliding tone, then 1 s of silence
-        amp = 8000 if (k // 50) % 3 != 2 else 0
-        freq = 180 + (k % 50) * 4
-        samples = [
-            int(amp * math.sin(2 * math.pi * freq * (k * AUDIO_FRAME + i) / 48000))
-            for i in range(AUDIO_FRAME)
-        ]
-        frame = av.AudioFrame(format="s16", layout="mono", samples=AUDIO_FRAME)
-        frame.planes[0].update(b"".join(s.to_bytes(2, "little", signed=True) for s in samples))
-        frame.sample_rate = 48000
-        frame.pts = k * AUDIO_FRAME
-        frame.time_base = fractions.Fraction(1, 48000)
-        audio += [bytes(p) for p in opus.encode(frame)]
+    audio = encode_opus_clip(CLIP_SECONDS, AUDIO_BITRATE, pauses=True)
     return Clip(video, audio)
 
 
