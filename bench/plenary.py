@@ -681,6 +681,7 @@ def run_line(r: RunResult) -> str:
 
 async def bench(args: argparse.Namespace) -> int:
     enable_loopback_candidates()
+    support.browser_like_peers()
     support.install_keyframe_hook()
     support.install_audio_level_hook()
     clip = Clip(encode_clip(args.fps), support.encode_opus_clip())

@@ -306,3 +306,44 @@ async def test_a_closed_connections_fast_path_is_freed() -> None:
         return fast() is None
 
     await wait_for(freed, 5, "the fast path and its transport to be collected")
+
+
+async def test_a_backlog_on_aiortcs_path_lets_the_loop_go_round(link: Link) -> None:
+    """A publisher connection's queued datagrams are handled DATAGRAMS_PER_TURN at a time,
+    with the loop going round in between (timers, sockets, consent answers), not all at once:
+    the plenary's 1-2.5 s stalls at N = 24 were one task forwarding a backlog."""
+    aiortc_hooks.share_the_loop()
+    await first_packets(link)
+    dtls = link.hook.sender.transport
+    queue = link.fast_path()._queue
+    backlog = 200
+    # The publisher's real SRTP packets, queued where aioice puts what the socket brought.
+    for _ in range(backlog):
+        queue.put_nowait((dtls._tx_srtp.protect(link.packet().serialize()), 1))
+    turns = 0
+    stop = False
+
+    def turn() -> None:
+        nonlocal turns
+        turns += 1
+        if not stop:
+            asyncio.get_running_loop().call_soon(turn)
+
+    seen_at: list[int] = []
+    arrived = len(link.received)
+
+    async def gate(packet: RtpPacket) -> None:
+        seen_at.append(turns)
+
+    link.gate = gate
+    asyncio.get_running_loop().call_soon(turn)
+    try:
+        await wait_for(lambda: len(link.received) == arrived + backlog, 10, "the backlog")
+    finally:
+        stop = True
+    # The loop went round at least once per DATAGRAMS_PER_TURN packets of the backlog.
+    went_round = len(set(seen_at))
+    assert went_round >= backlog // aiortc_hooks.DATAGRAMS_PER_TURN - 1, went_round
+    assert [p.sequence_number for p in link.received[arrived:]] == sorted(
+        p.sequence_number for p in link.received[arrived:]
+    )
