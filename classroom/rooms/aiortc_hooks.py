@@ -462,11 +462,16 @@ class ReceiveFastPath:
     right there (it normally never waits: sends are `sendto` underneath). Everything else,
     STUN, DTLS and RTCP, takes aiortc's path unchanged.
 
-    Order is kept: a packet takes the fast path only when aiortc's DTLS task is idle,
-    waiting for the next datagram with nothing queued (otherwise it is queued behind the
-    others); and if a handler does wait, later packets queue up here and the same task
-    handles them in order once it is done. Like aiortc, a packet that fails SRTP
-    authentication, does not parse or has no receiver is dropped.
+    Order is kept: the fast path takes over once aiortc's DTLS task is idle, waiting for
+    the next datagram with nothing queued (until then packets are queued behind the
+    others), and from then on it takes every SRTP packet, whatever aiortc's task is doing:
+    none is queued there any more, so none can be overtaken. (It used to hand a packet back
+    whenever aiortc's task was busy, with an RTCP packet, say; in a plenary, where every
+    connection also carries its subscriber's RTCP, that was nearly always, and 45 % of the
+    server's time went to aiortc's path at N = 24 against 1 % to this one.) If a handler
+    does wait, later packets queue up here and the same task handles them in order once it
+    is done. Like aiortc, a packet that fails SRTP authentication, does not parse or has no
+    receiver is dropped.
     """
 
     __slots__ = (
@@ -479,6 +484,7 @@ class ReceiveFastPath:
         "_queue",
         "_router",
         "_task",
+        "owns_srtp",
         "packets",
     )
 
@@ -508,6 +514,8 @@ class ReceiveFastPath:
         self._task: asyncio.Task[None] | None = None
         #: SRTP packets this path took (handled or dropped), for tests and benches.
         self.packets = 0
+        #: Every SRTP packet comes here now (none is left in aiortc's queue to overtake).
+        self.owns_srtp = False
         original_stop = transport.stop
 
         async def stop() -> None:
@@ -573,10 +581,12 @@ class ReceiveFastPath:
         dtls = self._dtls
         if dtls._state is not DtlsState.CONNECTED or dtls._rx_srtp is None:
             return False
-        queue = self._queue
-        if not queue.empty() or not queue._getters:
-            # aiortc's task has packets queued or is busy with one: this one goes after.
-            return False
+        if not self.owns_srtp:
+            queue = self._queue
+            if not queue.empty() or not queue._getters:
+                # aiortc's task has packets queued or is busy with one: this one goes after.
+                return False
+            self.owns_srtp = True
         self.packets += 1
         coro = self._coroutine(data)
         if coro is None:

@@ -347,3 +347,28 @@ async def test_a_backlog_on_aiortcs_path_lets_the_loop_go_round(link: Link) -> N
     assert [p.sequence_number for p in link.received[arrived:]] == sorted(
         p.sequence_number for p in link.received[arrived:]
     )
+
+
+async def test_once_it_has_taken_over_the_fast_path_keeps_every_packet(link: Link) -> None:
+    """aiortc's task busy (datagrams queued for it: RTCP, DTLS) no longer sends the
+    publisher's packets back to aiortc's path: none of them is queued there to overtake."""
+    aiortc_hooks.share_the_loop()  # as the server runs: aiortc's task yields to the loop
+    await first_packets(link)
+    await link.send(link.packet())
+    await wait_for(lambda: len(link.received) == 4, 5, "a packet on the fast path")
+    fast = link.fast_path()
+    assert fast.owns_srtp
+    # RTCP packets for aiortc's task (receiver reports that no sender here is named in),
+    # enough to keep it busy over several loop turns.
+    queue = fast._queue
+    dtls = link.hook.sender.transport
+    report = struct.pack("!BBHI", 0x80, 201, 1, 1234)
+    taken_before = fast.packets
+    for _ in range(100):
+        queue.put_nowait((dtls._tx_srtp.protect_rtcp(report), 1))
+    sent = [link.packet() for _ in range(5)]
+    for packet in sent:
+        await link.send(packet)
+    await wait_for(lambda: len(link.received) == 9, 5, "five more packets")
+    assert fast.packets - taken_before == 5
+    assert [p.sequence_number for p in link.received[4:]] == [p.sequence_number for p in sent]
