@@ -199,6 +199,13 @@ class Peer:
 
     def start(self) -> None:
         aiortc_hooks.install_mid_routing()
+        with aiortc_hooks.receivers_without_estimator():
+            self._add_transceivers()
+        self._renegotiate.set()
+        self._task = asyncio.get_running_loop().create_task(self._negotiate_loop())
+
+    def _add_transceivers(self) -> None:
+        """The publications' receive transceivers and the whole slot pool, for the first offer."""
         if self.publishes:
             for kind in PUBLISHED_KINDS:
                 media_kind = "audio" if kind == "audio" else "video"
@@ -234,8 +241,6 @@ class Peer:
                 transceiver = self.pc.addTransceiver(track, direction="sendonly")
                 prefer_forwardable_codecs(transceiver)
                 self._pending.append(("slot-" + kind, transceiver))
-        self._renegotiate.set()
-        self._task = asyncio.get_running_loop().create_task(self._negotiate_loop())
 
     async def _negotiate_loop(self) -> None:
         try:
