@@ -268,6 +268,10 @@ class Peer:
         if not self._pending and self.pc.signalingState == "stable" and self.pc.remoteDescription:
             return
         offer = await self.pc.createOffer()
+        # createOffer and setLocalDescription each build or parse the SDP of the whole pool
+        # (22 m-sections) without awaiting anything: a turn of the loop between them halves
+        # the longest step a join costs everyone else.
+        await asyncio.sleep(0)
         await self.pc.setLocalDescription(offer)
         sdp = enable_opus_fec(self.pc.localDescription.sdp)
         if self._camera is not None and self._camera.mid is not None:
