@@ -143,6 +143,44 @@ async def test_receivers_made_in_the_block_have_no_bitrate_estimator() -> None:
         await pc.close()
 
 
+async def test_the_dtls_task_gives_the_loop_a_turn_every_few_queued_datagrams() -> None:
+    """20 datagrams queued at once are taken in order, but not all in one loop step: other
+    callbacks (a join, a consent check) run between every 8."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    aiortc_hooks.yield_between_queued_datagrams(queue, every=8)
+    aiortc_hooks.yield_between_queued_datagrams(queue, every=8)  # a second call: no-op
+    turns = 0
+    done = False
+
+    def tick() -> None:
+        nonlocal turns
+        turns += 1
+        if not done:
+            loop.call_soon(tick)
+
+    for i in range(20):
+        queue.put_nowait(i)
+    taken: list[tuple[int, int]] = []
+
+    async def dtls_task() -> None:
+        for _ in range(20):
+            taken.append((await queue.get(), turns))
+
+    loop.call_soon(tick)
+    await asyncio.wait_for(dtls_task(), 5)
+    done = True
+    assert [item for item, _ in taken] == list(range(20))
+    steps = sorted({turn for _, turn in taken})
+    assert len(steps) == 3, taken  # 8 + 8 + 4
+    # With nothing queued, a get waits as before and the next item comes at once.
+    waiter = loop.create_task(queue.get())
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    queue.put_nowait(99)
+    assert await asyncio.wait_for(waiter, 5) == 99
+
+
 def test_the_publisher_bitrate_cap_must_be_positive() -> None:
     with pytest.raises(ValueError, match="bitrate cap"):
         aiortc_hooks.set_publisher_bitrate_cap(0)
