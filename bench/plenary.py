@@ -232,6 +232,9 @@ class LateJoin:
     everyone_s: float | None = None  # join -> the last shown source's first keyframe packet
     #: not everyone's video within LATE_TIMEOUT_S: what did arrive (source, packets, frames)
     missing: str | None = None
+    #: seconds from `join` to each phase: welcome, offer, answered, tracks, connected,
+    #: first_keyframe, last_keyframe (`Member.phases`)
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -516,7 +519,9 @@ async def run_once(
                     await asyncio.sleep(0.005)
                 firsts = sorted(at - t0 for pid, at in late.arrivals.items() if pid in everyone)
                 after = await wait_quiet(clients, late, server)
-                join = LateJoin(others_offers=offers(after, "late") - offers(before))
+                join = LateJoin(
+                    others_offers=offers(after, "late") - offers(before), phases=late.phases(t0)
+                )
                 if firsts:
                     join.first_p50_s = statistics.median(firsts[:want])
                 if len(firsts) >= want:

@@ -144,6 +144,10 @@ class Member:
         self.view_errors = 0
         self.views_sent = 0
         self.closing = False
+        #: Phases of the join (monotonic): `join` sent, `welcome`, the first offer, the
+        #: answer sent, the first `tracks` that maps a video slot, DTLS connected; for the
+        #: late joiner's breakdown (`phases`).
+        self.marks: dict[str, float] = {}
         if isinstance(self.client, SimulcastPublisher):
             assert self.client.clip_frames == CLIP_FRAMES
         self._view_task: asyncio.Task[None] | None = None
@@ -151,8 +155,12 @@ class Member:
 
         async def handle(message: dict[str, Any]) -> None:
             kind = message.get("type")
+            if kind in ("welcome", "offer"):
+                self.marks.setdefault(kind, time.monotonic())
             if kind == "tracks":
                 self._on_tracks(message["slots"])
+                if any(s and s["kind"] == "video" for s in message["slots"].values()):
+                    self.marks.setdefault("tracks", time.monotonic())
             elif kind == "offer":
                 self.offers += 1
             elif kind == "error" and message.get("ref") == "view":
@@ -163,6 +171,11 @@ class Member:
 
         self.client._handle = handle  # type: ignore[method-assign]
         pc = self.client.pc
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            if pc.connectionState == "connected":
+                self.marks.setdefault("connected", time.monotonic())
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
@@ -251,9 +264,21 @@ class Member:
         }
 
     async def connect(self) -> None:
+        self.marks["join"] = time.monotonic()
         await asyncio.wait_for(self.client.connect(), CONNECT_TIMEOUT_S)
         await asyncio.wait_for(self.client.welcomed.wait(), CONNECT_TIMEOUT_S)
         await asyncio.wait_for(self.client.negotiated.wait(), CONNECT_TIMEOUT_S)
+        self.marks.setdefault("answered", time.monotonic())
+
+    def phases(self, since: float) -> dict[str, float]:
+        """Seconds from `since` to each phase of the join that happened (`marks`), and to
+        the first and the last source's first keyframe packet."""
+        out = {name: round(at - since, 3) for name, at in self.marks.items()}
+        firsts = sorted(self.arrivals.values())
+        if firsts:
+            out["first_keyframe"] = round(firsts[0] - since, 3)
+            out["last_keyframe"] = round(firsts[-1] - since, 3)
+        return out
 
     async def leave(self) -> None:
         self.closing = True

@@ -6,6 +6,7 @@ alone tells an operator that something blocks, never what."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 import threading
@@ -109,3 +110,18 @@ async def watch_event_loop_lag(
     finally:
         if watchdog is not None:
             await asyncio.to_thread(watchdog.stop)
+
+
+def freeze_startup_heap() -> int:
+    """Move everything alive once the node has started (modules, classes, functions: about
+    100,000 objects) out of the collector's reach; returns how many.
+
+    A full pass of the cyclic collector walks every tracked object and stops the loop while
+    it does: 40-95 ms on a busy 2-core machine with a room of 12, at whatever moment a
+    join's allocations trigger it, so every join risked a stall of that size however little
+    the join itself cost. None of what exists at start-up ever becomes garbage; frozen, it
+    is no longer walked, and the passes cost what the rooms hold. `classroom serve` only:
+    a process that starts apps repeatedly (tests) would keep whatever each left behind."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()

@@ -198,14 +198,46 @@ def check_internals() -> list[str]:
     for module, name in (
         (aiortc.rtcrtpreceiver, "get_decoder"),
         (aiortc.rtcrtpsender, "get_encoder"),
+        (aiortc.rtcrtpreceiver, ESTIMATOR_NAME),
         (aioice.ice, "get_host_addresses"),
     ):
         if not callable(getattr(module, name, None)):
             problems.append(f"{module.__name__}.{name} is gone")
+    if ESTIMATOR_NAME not in RTCRtpReceiver.__init__.__code__.co_names:
+        problems.append(f"aiortc RTCRtpReceiver.__init__ no longer makes a {ESTIMATOR_NAME}")
     return problems
 
 
 # --- receive side -------------------------------------------------------------------------
+
+#: The receive-side bandwidth estimator aiortc's `RTCRtpReceiver.__init__` makes for every
+#: video receiver (`receivers_without_estimator`).
+ESTIMATOR_NAME = "RemoteBitrateEstimator"
+
+
+def _no_estimator() -> None:
+    return None
+
+
+@contextlib.contextmanager
+def receivers_without_estimator() -> Generator[None, None, None]:
+    """Within the block, aiortc makes its video receivers without a remote bitrate estimator.
+
+    Its estimator keeps a 1000-bucket rate window: 1001 Python objects per receiver, made
+    when the transceiver is. A server peer has 18 video receivers (16 slots that never
+    receive, a camera and a screen whose packets `tap_receiver` takes before aiortc's
+    estimator would see them), so each join made ~18,000 objects that were never used: tens
+    of milliseconds of the join's loop step, and a heap that grew by them with every join,
+    so that the collector's full passes (which walk it all) stalled the loop for longer and
+    longer as the room filled. aiortc skips the estimator when it is None (as it is for
+    audio). Synchronous: nothing else runs while the name is replaced."""
+    module: Any = aiortc.rtcrtpreceiver
+    original = getattr(module, ESTIMATOR_NAME)
+    setattr(module, ESTIMATOR_NAME, _no_estimator)
+    try:
+        yield
+    finally:
+        setattr(module, ESTIMATOR_NAME, original)
 
 
 def tap_receiver(

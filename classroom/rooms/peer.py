@@ -199,6 +199,13 @@ class Peer:
 
     def start(self) -> None:
         aiortc_hooks.install_mid_routing()
+        with aiortc_hooks.receivers_without_estimator():
+            self._add_transceivers()
+        self._renegotiate.set()
+        self._task = asyncio.get_running_loop().create_task(self._negotiate_loop())
+
+    def _add_transceivers(self) -> None:
+        """The publications' receive transceivers and the whole slot pool, for the first offer."""
         if self.publishes:
             for kind in PUBLISHED_KINDS:
                 media_kind = "audio" if kind == "audio" else "video"
@@ -234,8 +241,6 @@ class Peer:
                 transceiver = self.pc.addTransceiver(track, direction="sendonly")
                 prefer_forwardable_codecs(transceiver)
                 self._pending.append(("slot-" + kind, transceiver))
-        self._renegotiate.set()
-        self._task = asyncio.get_running_loop().create_task(self._negotiate_loop())
 
     async def _negotiate_loop(self) -> None:
         try:
@@ -263,6 +268,10 @@ class Peer:
         if not self._pending and self.pc.signalingState == "stable" and self.pc.remoteDescription:
             return
         offer = await self.pc.createOffer()
+        # createOffer and setLocalDescription each build or parse the SDP of the whole pool
+        # (22 m-sections) without awaiting anything: a turn of the loop between them halves
+        # the longest step a join costs everyone else.
+        await asyncio.sleep(0)
         await self.pc.setLocalDescription(offer)
         sdp = enable_opus_fec(self.pc.localDescription.sdp)
         if self._camera is not None and self._camera.mid is not None:

@@ -117,6 +117,32 @@ async def test_hooks_apply_to_real_aiortc_objects() -> None:
         await pc.close()
 
 
+async def test_receivers_made_in_the_block_have_no_bitrate_estimator() -> None:
+    """A server peer's 18 video receivers would each make aiortc's estimator (1001 objects,
+    never used: `tap_receiver` takes the packets first); outside the block aiortc's own
+    behaviour is back."""
+    estimator = "_RTCRtpReceiver__remote_bitrate_estimator"
+    pc = aiortc.RTCPeerConnection()
+    try:
+        with aiortc_hooks.receivers_without_estimator():
+            camera = pc.addTransceiver("video", direction="recvonly")
+            slot = pc.addTransceiver(aiortc_hooks.ParkedTrack("video"), direction="sendonly")
+        after = pc.addTransceiver("video", direction="recvonly")
+        assert getattr(camera.receiver, estimator) is None
+        assert getattr(slot.receiver, estimator) is None
+        assert getattr(after.receiver, estimator) is not None
+        # The tap still works on a receiver without one.
+        seen: list[object] = []
+
+        async def sink(packet: object) -> None:
+            seen.append(packet)
+
+        aiortc_hooks.tap_receiver(camera.receiver, sink)
+        assert camera.receiver._handle_rtp_packet.__name__ == "handle_rtp_packet"
+    finally:
+        await pc.close()
+
+
 def test_the_publisher_bitrate_cap_must_be_positive() -> None:
     with pytest.raises(ValueError, match="bitrate cap"):
         aiortc_hooks.set_publisher_bitrate_cap(0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import io
 import json
 import logging
@@ -14,7 +15,7 @@ import pytest
 from prometheus_client import REGISTRY, Metric
 
 from classroom.observability import logs, metrics
-from classroom.observability.loop import watch_event_loop_lag
+from classroom.observability.loop import freeze_startup_heap, watch_event_loop_lag
 from classroom.rooms.media_stats import PublisherStats, SubscriberReports
 from classroom.signaling.messages import SCHEMAS
 from tests.support.wait import wait_for
@@ -195,3 +196,17 @@ def test_human_log_lines_by_default_and_configurable_level(captured: io.StringIO
     assert "join" not in text  # INFO events are below WARNING
     assert "WARNING classroom.test: careful" in text
     assert not text.lstrip().startswith("{")
+
+
+def test_what_is_alive_at_start_up_is_left_out_of_the_collectors_passes() -> None:
+    """A full collection walks only what the generations hold; frozen objects are not there."""
+    alive = ["kept since start-up"]
+    try:
+        frozen = freeze_startup_heap()
+        assert frozen == gc.get_freeze_count() > 0
+        assert not any(o is alive for o in gc.get_objects())
+        made_later = ["made after the freeze"]
+        assert any(o is made_later for o in gc.get_objects())
+    finally:
+        gc.unfreeze()
+    assert any(o is alive for o in gc.get_objects())
