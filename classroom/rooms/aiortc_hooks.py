@@ -51,6 +51,7 @@ from aiortc.rtp import (
     RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
     RtcpByePacket,
+    RtcpPacket,
     RtcpPsfbPacket,
     RtcpRrPacket,
     RtcpRtpfbPacket,
@@ -131,7 +132,13 @@ INTERNAL_ATTRS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
 INTERNAL_METHODS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
     (
         RTCRtpReceiver,
-        ("_handle_rtp_packet", "_send_rtcp", "_send_rtcp_nack", "_send_rtcp_pli"),
+        (
+            "_handle_rtp_packet",
+            "_handle_rtcp_packet",
+            "_send_rtcp",
+            "_send_rtcp_nack",
+            "_send_rtcp_pli",
+        ),
     ),
     (RTCRtpSender, ("_handle_rtcp_packet", "_send_rtcp")),
     (RTCDtlsTransport, ("_send_rtp",)),
@@ -173,9 +180,11 @@ def check_internals() -> list[str]:
         problems.append("aioice Connection.get_component_candidates changed its parameters")
     elif "create_datagram_endpoint" not in gather.__code__.co_names:
         problems.append("aioice Connection.get_component_candidates no longer binds host sockets")
-    # install_mid_routing wraps the router's method and reads its (public) tables.
-    if not callable(getattr(RtpRouter, "route_rtp", None)):
-        problems.append("aiortc RtpRouter.route_rtp is gone")
+    # install_mid_routing wraps the router's method and reads its (public) tables; the
+    # receive fast path routes RTCP with it as aiortc does.
+    for method in ("route_rtp", "route_rtcp"):
+        if not callable(getattr(RtpRouter, method, None)):
+            problems.append(f"aiortc RtpRouter.{method} is gone")
     for table in ROUTER_TABLES:
         if table not in RtpRouter.__init__.__code__.co_names:
             problems.append(f"aiortc RtpRouter.__init__ no longer sets {table}")
@@ -450,10 +459,12 @@ class ReceiveFastPath:
     connection's queue, the DTLS transport's task wakes up (an event-loop round trip), and
     it passes through five coroutines (`_recv_next` → ... → `_handle_rtp_packet`) before it
     reaches our tap. Here `StunProtocol.datagram_received` of each of the connection's
-    sockets is wrapped: an SRTP (not SRTCP) datagram on a connected transport is unprotected,
-    parsed and routed by aiortc's own router, and its receiver's handler is run to its end
-    right there (it normally never waits: sends are `sendto` underneath). Everything else,
-    STUN, DTLS and RTCP, takes aiortc's path unchanged.
+    sockets is wrapped: an SRTP datagram on a connected transport is unprotected, parsed and
+    routed by aiortc's own router, and its receiver's handler is run to its end right there
+    (it normally never waits: sends are `sendto` underneath). SRTCP likewise (`take_rtcp`):
+    on a subscriber's transport nearly all inbound datagrams are its RTCP feedback, which
+    cost about as much per packet on aiortc's path as an inbound RTP packet. STUN and DTLS
+    take aiortc's path unchanged.
 
     Order is kept: a packet takes the fast path only when aiortc's DTLS task is idle,
     waiting for the next datagram with nothing queued (otherwise it is queued behind the
@@ -473,6 +484,7 @@ class ReceiveFastPath:
         "_router",
         "_task",
         "packets",
+        "rtcp_packets",
     )
 
     @classmethod
@@ -499,8 +511,9 @@ class ReceiveFastPath:
         self._hooked: weakref.WeakSet[StunProtocol] = weakref.WeakSet()
         self._backlog: collections.deque[bytes] | None = None
         self._task: asyncio.Task[None] | None = None
-        #: SRTP packets this path took (handled or dropped), for tests and benches.
+        #: SRTP and SRTCP packets this path took (handled or dropped), for tests and benches.
         self.packets = 0
+        self.rtcp_packets = 0
         original_stop = transport.stop
 
         async def stop() -> None:
@@ -549,16 +562,13 @@ class ReceiveFastPath:
         return len(self._backlog) if self._backlog is not None else 0
 
     def take(self, data: bytes | str) -> bool:
-        """Handle `data` here if it is an SRTP packet that can be (True: handled or
-        dropped); False: leave it to aiortc's path."""
+        """Handle `data` here if it is an SRTP or SRTCP packet that can be (True: handled
+        or dropped); False: leave it to aiortc's path."""
         # RFC 7983: 128..191 is RTP/RTCP; RTCP's packet types are 192..208 (aiortc's is_rtcp).
-        if (
-            len(data) < 12
-            or not isinstance(data, bytes)
-            or not 127 < data[0] < 192
-            or 191 < data[1] < 209
-        ):
+        if len(data) < 12 or not isinstance(data, bytes) or not 127 < data[0] < 192:
             return False
+        if 191 < data[1] < 209:
+            return self.take_rtcp(data)
         if self._backlog is not None:
             # A handler is waiting: the packets behind it wait too, in order.
             self._backlog.append(data)
@@ -571,7 +581,30 @@ class ReceiveFastPath:
             # aiortc's task has packets queued or is busy with one: this one goes after.
             return False
         self.packets += 1
-        coro = self._coroutine(data)
+        return self._run(self._coroutine(data))
+
+    def take_rtcp(self, data: bytes) -> bool:
+        """`take` for an SRTCP datagram: the subscribers' receiver reports, REMBs, NACKs
+        and PLIs (and a publisher's sender reports), under the same conditions as SRTP.
+
+        aiortc would queue it, wake its DTLS task, unprotect and parse it, and await each
+        recipient's `_handle_rtcp_packet` (`_handle_rtcp_data`); here the same happens in
+        one call: the same recipients by aiortc's router, the same handlers, in order."""
+        if self._backlog is not None:
+            self._backlog.append(data)
+            return True
+        dtls = self._dtls
+        if dtls._state is not DtlsState.CONNECTED or dtls._rx_srtp is None:
+            return False
+        queue = self._queue
+        if not queue.empty() or not queue._getters:
+            return False
+        self.rtcp_packets += 1
+        return self._run(self._rtcp_coroutine(data))
+
+    def _run(self, coro: Coroutine[Any, Any, None] | None) -> bool:
+        """Run a packet's handlers to their end, or, if they wait, finish them in a task
+        that also takes the packets arriving meanwhile (True: the packet is taken)."""
         if coro is None:
             return True
         try:
@@ -608,6 +641,40 @@ class ReceiveFastPath:
         handler: Coroutine[Any, Any, None] = receiver._handle_rtp_packet(packet, arrival_time_ms)
         return handler
 
+    def _rtcp_coroutine(self, data: bytes) -> Coroutine[Any, Any, None] | None:
+        """aiortc's `_recv_next` and `_handle_rtcp_data` for one SRTCP packet, up to the
+        coroutine that runs its recipients' handlers (None: dropped, or nobody's)."""
+        dtls = self._dtls
+        dtls._RTCDtlsTransport__rx_bytes += len(data)
+        dtls._RTCDtlsTransport__rx_packets += 1
+        try:
+            plain = dtls._rx_srtp.unprotect_rtcp(data)
+        except pylibsrtp.Error as exc:
+            log.debug("dropping an SRTCP packet that does not unprotect: %s", exc)
+            return None
+        try:
+            packets = RtcpPacket.parse(plain)
+        except ValueError as exc:
+            log.debug("dropping an RTCP packet that does not parse: %s", exc)
+            return None
+        if not packets:
+            return None
+        return self._handle_rtcp(packets)
+
+    async def _handle_rtcp(self, packets: list[Any]) -> None:
+        """Each packet to each recipient aiortc's router names, as `_handle_rtcp_data`."""
+        router = self._router
+        for packet in packets:
+            for recipient in router.route_rtcp(packet):
+                await recipient._handle_rtcp_packet(packet)
+
+    def _backlog_coroutine(self, data: bytes) -> Coroutine[Any, Any, None] | None:
+        if 191 < data[1] < 209:
+            self.rtcp_packets += 1
+            return self._rtcp_coroutine(data)
+        self.packets += 1
+        return self._coroutine(data)
+
     async def _finish(self, coro: Coroutine[Any, Any, None], yielded: Any) -> None:
         """Finish the handler that waited, then the packets that came in meanwhile."""
         try:
@@ -617,10 +684,9 @@ class ReceiveFastPath:
                 log.exception("dropping a packet the receive path could not handle")
             while self._backlog:
                 data = self._backlog.popleft()
-                self.packets += 1
                 if self._dtls._state is not DtlsState.CONNECTED:
                     break
-                handler = self._coroutine(data)
+                handler = self._backlog_coroutine(data)
                 if handler is None:
                     continue
                 try:
@@ -740,7 +806,13 @@ class SenderHook:
                         )
             await original(packet)
 
-        s._handle_rtcp_packet = handle_rtcp_packet
+        async def first_rtcp_packet(packet: Any) -> None:
+            # A subscriber sends us nothing but RTCP: its transport gets the fast path here.
+            s._handle_rtcp_packet = handle_rtcp_packet
+            ReceiveFastPath.attach(sender.transport)
+            await handle_rtcp_packet(packet)
+
+        s._handle_rtcp_packet = first_rtcp_packet
 
         # aiortc sends a sender report every second from every sender, carrying media or
         # not; a session of 16 has hundreds of idle slots. Reports go out only for slots
