@@ -364,14 +364,16 @@ def install(path):
     kinds = {}
     parse = rtp.RtcpPacket.parse
 
-    def counted_parse(data):
-        packets = parse(data)
-        for p in packets:
-            key = type(p).__name__ + (f" fmt {p.fmt}" if hasattr(p, "fmt") else "")
-            kinds[key] = kinds.get(key, 0) + 1
-        return packets
+    def counting(parse):
+        def counted_parse(data):
+            packets = parse(data)
+            for p in packets:
+                key = type(p).__name__ + (f" fmt {p.fmt}" if hasattr(p, "fmt") else "")
+                kinds[key] = kinds.get(key, 0) + 1
+            return packets
+        return counted_parse
 
-    rtp.RtcpPacket.parse = counted_parse
+    rtp.RtcpPacket.parse = counting(parse)
 
     def later():
         # in sys.modules before its body has run: wait for the class too
@@ -385,18 +387,17 @@ def install(path):
         if hasattr(fast, "take_rtcp"):
             # SRTCP off aiortc's path: unprotect, parse, handlers, in one call
             wrap(fast, "take_rtcp", "rtcp_in_fast", False)
-        rtcp_kinds = getattr(fast, "rtcp_kinds", None)
+        rtcp = sys.modules.get("classroom.rooms.rtcp")
+        if rtcp is not None and hasattr(rtcp, "parse_rtcp"):
+            rtcp.parse_rtcp = counting(rtcp.parse_rtcp)
         native = getattr(fw, "fanout", None)
         if native is not None and hasattr(native, "send_all"):
             # the C fan-out: rewrite + protect + sendto of one packet for all its slots
             wrap(native, "send_all", "native_send_all", False)
         while True:
             time.sleep(0.5)
-            seen = dict(kinds)
-            for key, count in (rtcp_kinds or {}).items():
-                seen[key] = seen.get(key, 0) + count
             data = {"overhead_s": overhead, "stats": stats, "t": time.monotonic(),
-                    "process_cpu_s": time.process_time(), "rtcp_kinds": seen}
+                    "process_cpu_s": time.process_time(), "rtcp_kinds": dict(kinds)}
             tmp = path + ".tmp"
             with open(tmp, "w") as f:
                 json.dump(data, f)

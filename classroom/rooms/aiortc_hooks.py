@@ -51,7 +51,6 @@ from aiortc.rtp import (
     RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
     RtcpByePacket,
-    RtcpPacket,
     RtcpPsfbPacket,
     RtcpRrPacket,
     RtcpRtpfbPacket,
@@ -63,7 +62,7 @@ from aiortc.rtp import (
     unwrap_rtx,
 )
 
-from classroom.rooms import fanout
+from classroom.rooms import fanout, rtcp
 from classroom.rooms.rid_binding import RidBinding
 
 log = logging.getLogger(__name__)
@@ -147,8 +146,8 @@ INTERNAL_METHODS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
 )
 
 #: The tables of aiortc's (internal, but not private-named) `RtpRouter` that
-#: `install_mid_routing` reads.
-ROUTER_TABLES = ("ssrc_table", "mid_table", "payload_type_table")
+#: `install_mid_routing` and the fast path's RTCP routing (`rtcp_recipients`) read.
+ROUTER_TABLES = ("ssrc_table", "mid_table", "payload_type_table", "senders")
 
 RtpSink = Callable[[RtpPacket], Awaitable[None]]
 
@@ -483,6 +482,7 @@ class ReceiveFastPath:
         "_queue",
         "_router",
         "_task",
+        "declined",
         "packets",
         "rtcp_packets",
     )
@@ -514,6 +514,8 @@ class ReceiveFastPath:
         #: SRTP and SRTCP packets this path took (handled or dropped), for tests and benches.
         self.packets = 0
         self.rtcp_packets = 0
+        #: Packets left to aiortc's path because its DTLS task was busy or had a queue.
+        self.declined = 0
         original_stop = transport.stop
 
         async def stop() -> None:
@@ -579,6 +581,7 @@ class ReceiveFastPath:
         queue = self._queue
         if not queue.empty() or not queue._getters:
             # aiortc's task has packets queued or is busy with one: this one goes after.
+            self.declined += 1
             return False
         self.packets += 1
         return self._run(self._coroutine(data))
@@ -598,6 +601,7 @@ class ReceiveFastPath:
             return False
         queue = self._queue
         if not queue.empty() or not queue._getters:
+            self.declined += 1
             return False
         self.rtcp_packets += 1
         return self._run(self._rtcp_coroutine(data))
@@ -653,7 +657,7 @@ class ReceiveFastPath:
             log.debug("dropping an SRTCP packet that does not unprotect: %s", exc)
             return None
         try:
-            packets = RtcpPacket.parse(plain)
+            packets = rtcp.parse_rtcp(plain)
         except ValueError as exc:
             log.debug("dropping an RTCP packet that does not parse: %s", exc)
             return None
@@ -662,11 +666,12 @@ class ReceiveFastPath:
         return self._handle_rtcp(packets)
 
     async def _handle_rtcp(self, packets: list[Any]) -> None:
-        """Each packet to each recipient aiortc's router names, as `_handle_rtcp_data`."""
+        """Each packet to its recipients, in the compound's order, as `_handle_rtcp_data`
+        does (`rtcp_recipients`)."""
         router = self._router
         for packet in packets:
-            for recipient in router.route_rtcp(packet):
-                await recipient._handle_rtcp_packet(packet)
+            for recipient, part in rtcp_recipients(router, packet):
+                await recipient._handle_rtcp_packet(part)
 
     def _backlog_coroutine(self, data: bytes) -> Coroutine[Any, Any, None] | None:
         if 191 < data[1] < 209:
@@ -704,6 +709,66 @@ class ReceiveFastPath:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def rtcp_recipients(router: RtpRouter, packet: Any) -> list[tuple[Any, Any]]:
+    """(recipient, packet for it) for each receiver and sender aiortc's router would hand
+    `packet` to (`RtpRouter.route_rtcp`); tests/unit/test_rtcp.py checks them against it.
+
+    Routed here from the router's tables: `route_rtcp` builds a set per packet and unpacks
+    a REMB's SSRCs once more for it. And each sender gets a report with only its own report
+    blocks: aiortc hands the whole report to every sender named in it and each looks
+    through all blocks for its own, so that a browser's report on 30 of our streams cost
+    30 × 30 block checks (a sender reads only its own blocks, the reporter's SSRC and, for
+    a sender report's receiver, the sender info, which each part keeps)."""
+    kind = type(packet)
+    if kind is RtcpRrPacket or kind is RtcpSrPacket:
+        found: list[tuple[Any, Any]] = []
+        if kind is RtcpSrPacket:
+            receiver = router.ssrc_table.get(packet.ssrc)
+            if receiver is not None:
+                found.append((receiver, packet))
+        reports = packet.reports
+        if len(reports) == 1:
+            sender = router.senders.get(reports[0].ssrc)
+            if sender is not None:
+                found.append((sender, packet))
+            return found
+        for sender, own in _blocks_by_sender(router.senders, reports).items():
+            if len(own) == len(reports):
+                found.append((sender, packet))
+            elif kind is RtcpRrPacket:
+                found.append((sender, RtcpRrPacket(packet.ssrc, own)))
+            else:
+                found.append((sender, RtcpSrPacket(packet.ssrc, packet.sender_info, own)))
+        return found
+    if kind is RtcpPsfbPacket or kind is RtcpRtpfbPacket:
+        sender = router.senders.get(packet.media_ssrc)
+        if kind is RtcpPsfbPacket and packet.fmt == RTCP_PSFB_APP:
+            named = [sender]
+            with contextlib.suppress(ValueError):
+                named += [router.senders.get(ssrc) for ssrc in unpack_remb_fci(packet.fci)[1]]
+            return [(r, packet) for r in dict.fromkeys(named) if r is not None]
+        return [(sender, packet)] if sender is not None else []
+    if kind is RtcpByePacket:
+        receivers = dict.fromkeys(router.ssrc_table.get(source) for source in packet.sources)
+        return [(r, packet) for r in receivers if r is not None]
+    # SDES (and anything else): aiortc routes it to nobody.
+    return []
+
+
+def _blocks_by_sender(senders: dict[int, Any], reports: list[Any]) -> dict[Any, list[Any]]:
+    """The report blocks of a receiver or sender report by the sender they are about."""
+    found: dict[Any, list[Any]] = {}
+    for report in reports:
+        sender = senders.get(report.ssrc)
+        if sender is not None:
+            own = found.get(sender)
+            if own is None:
+                found[sender] = [report]
+            else:
+                own.append(report)
+    return found
 
 
 #: Each DTLS transport's fast path, by the transport's id. Weak values: the fast path lives
@@ -787,11 +852,14 @@ class SenderHook:
                 on_keyframe_request()
                 return
             if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
-                # REMB (the subscriber's receive estimate for all our streams to it).
-                # aiortc's own handling (a log line, an encoder we never create) follows.
+                # REMB (the subscriber's receive estimate for all our streams to it). Not
+                # passed on: aiortc's sender would only log it and set the bitrate of an
+                # encoder we never create.
                 if on_remb is not None:
-                    with contextlib.suppress(ValueError):
-                        on_remb(unpack_remb_fci(packet.fci)[0])
+                    bitrate = remb_bitrate(packet.fci)
+                    if bitrate is not None:
+                        on_remb(bitrate)
+                return
             if on_receiver_report is not None and isinstance(packet, RtcpRrPacket | RtcpSrPacket):
                 for report in packet.reports:
                     if report.ssrc == self.ssrc:
@@ -946,6 +1014,25 @@ class SenderHook:
         s._RTCRtpSender__octet_count = octets
         s._RTCRtpSender__ntp_timestamp = ntp_timestamp
         s._RTCRtpSender__rtp_timestamp = rtp_timestamp
+
+
+#: The last REMB FCI read and its bitrate: a REMB names all of a subscriber's video streams
+#: from us, and the same packet reaches each of their senders in turn.
+_last_remb: tuple[bytes, int | None] = (b"", None)
+
+
+def remb_bitrate(fci: bytes) -> int | None:
+    """The bitrate (bit/s) of a REMB's FCI; None if it is not a valid REMB."""
+    global _last_remb
+    last, bitrate = _last_remb
+    if fci is last:
+        return bitrate
+    try:
+        bitrate = unpack_remb_fci(fci)[0]
+    except ValueError:
+        bitrate = None
+    _last_remb = (fci, bitrate)
+    return bitrate
 
 
 #: DTLS transport → [selected pair, native transport], shared by the slots of one peer.
