@@ -483,6 +483,7 @@ class ReceiveFastPath:
         "_router",
         "_task",
         "declined",
+        "declined_rtcp",
         "packets",
         "rtcp_packets",
     )
@@ -514,8 +515,10 @@ class ReceiveFastPath:
         #: SRTP and SRTCP packets this path took (handled or dropped), for tests and benches.
         self.packets = 0
         self.rtcp_packets = 0
-        #: Packets left to aiortc's path because its DTLS task was busy or had a queue.
+        #: SRTP and SRTCP packets left to aiortc's path because its DTLS task was busy or
+        #: had packets queued.
         self.declined = 0
+        self.declined_rtcp = 0
         original_stop = transport.stop
 
         async def stop() -> None:
@@ -601,7 +604,7 @@ class ReceiveFastPath:
             return False
         queue = self._queue
         if not queue.empty() or not queue._getters:
-            self.declined += 1
+            self.declined_rtcp += 1
             return False
         self.rtcp_packets += 1
         return self._run(self._rtcp_coroutine(data))
