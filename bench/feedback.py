@@ -197,6 +197,7 @@ async def _server(rate: int, seconds: float, kinds: list[str]) -> dict[str, Any]
         busy_cpu, busy_sys, packets, busy_s = await window(rate)
         idle_cpu, _, _, idle_s = await window(0)
         ours.send({"op": "stop"})
+        fast = aiortc_hooks.ReceiveFastPath.of(transceiver.sender.transport)
         per_packet = (busy_cpu - idle_cpu * busy_s / idle_s) / packets if packets else None
         return {
             "packets": packets,
@@ -206,6 +207,8 @@ async def _server(rate: int, seconds: float, kinds: list[str]) -> dict[str, Any]
             "idle_cpu_pct": 100 * idle_cpu / idle_s,
             "us_per_packet": 1e6 * per_packet if per_packet is not None else None,
             "all_in_us_per_packet": 1e6 * busy_cpu / packets if packets else None,
+            # SRTCP packets the receive fast path took (None: aiortc's path only).
+            "fast_path_rtcp": getattr(fast, "rtcp_packets", None),
         }
     finally:
         await pc.close()
