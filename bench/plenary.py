@@ -36,7 +36,12 @@ then the room of N is held for `--hold` seconds, and measured over the hold:
   the bucket holding the 99th percentile) during the joins and during the hold;
 - the machine's busy % and load average, and each client process's CPU (% of one core):
   a client process near 100 % or a machine near 100 % busy means the clients, not the
-  server, set the limit.
+  server, set the limit; and each CPU's busy %.
+
+`--pin` puts the server (with its Valkey) on CPU 0 and this process with every client
+process on CPU 1, so that the two sides cannot take each other's CPU: a server below 100 %
+of its CPU with its loop on time, beside a CPU 1 at 100 %, is a room the server carries and
+the clients cannot.
 """
 
 from __future__ import annotations
@@ -187,6 +192,7 @@ class Snapshot:
     server_cpu_s: float
     metrics: str
     machine: Any
+    per_cpu: list[Any]
     #: "server", "clients" (all client processes and this one) -> socket inode -> drops
     udp_drops: dict[str, dict[str, int]]
 
@@ -208,6 +214,7 @@ async def snapshot(
         server_cpu_s=cpu_seconds(psutil.Process(server.pid)),
         metrics=await asyncio.wait_for(server.metrics(), REPORT_TIMEOUT_S),
         machine=psutil.cpu_times(),
+        per_cpu=psutil.cpu_times(percpu=True),
         udp_drops={
             "server": drops.pop("server"),
             "clients": {inode: n for counts in drops.values() for inode, n in counts.items()},
@@ -274,6 +281,7 @@ class RunResult:
     join_trace: list[Any] = field(default_factory=list)
     bench_cpu_pct: float | None = None  # this process (the late joiner), hold
     machine_busy_pct: float | None = None  # over the hold
+    cpu_busy_pct: list[float] = field(default_factory=list)  # each CPU's, over the hold
     load_avg: float | None = None
     camera: str = "replay"
     error: str | None = None
@@ -399,6 +407,10 @@ def hold_figures(result: RunResult, a: Snapshot, b: Snapshot, server: ServerProc
     result.machine_busy_pct = (
         100 * (busy_seconds(b.machine) - busy_seconds(a.machine)) / (dt * ncpu)
     )
+    result.cpu_busy_pct = [
+        round(100 * (busy_seconds(t1) - busy_seconds(t0)) / dt)
+        for t0, t1 in zip(a.per_cpu, b.per_cpu, strict=True)
+    ]
 
 
 async def run_once(
@@ -418,6 +430,8 @@ async def run_once(
         async with asyncio.timeout(budget):
             env = {"PYTHONPATH": str(root)} if root != REPO else {}
             server = await start_server(data_dir, env=env, cwd=root)
+            if args.pin:
+                pin_tree(server.pid, SERVER_CPU)
             demo = await run_demo(server.base_url, participants=n, admin_token=ADMIN_TOKEN)
             urls = demo["participant_urls"]
             procs = max(1, min(args.client_procs, n - 1))
@@ -617,6 +631,7 @@ def aggregate(results: list[RunResult]) -> list[dict[str, Any]]:
                         default=None,
                     ),
                     "machine_busy_pct": _median([r.machine_busy_pct for r in runs]),
+                    "cpu_busy": " / ".join(str(c) for c in runs[0].cpu_busy_pct) or None,
                     "load_avg": _median([r.load_avg for r in runs]),
                     "server_udp_drops": _median([r.server_udp_drops for r in runs]),
                     "client_udp_drops": _median([r.client_udp_drops for r in runs]),
@@ -650,6 +665,7 @@ COLUMNS: list[support.Column] = [
     ("joins_lag_p99_s", "lag p99 joins s", "{:g}"),
     ("hold_lag_p99_s", "lag p99 hold s", "{:g}"),
     ("machine_busy_pct", "busy %", "{:.0f}"),
+    ("cpu_busy", "CPU 0 / 1 busy %", "{}"),
     ("load_avg", "load", "{:.1f}"),
     ("server_udp_drops", "srv UDP drops", "{:.0f}"),
     ("client_udp_drops", "client UDP drops", "{:.0f}"),
@@ -675,12 +691,33 @@ def run_line(r: RunResult) -> str:
         f"publisher fps min {r.published_fps_min}; fps min {r.tile_fps_min} over {r.tiles} "
         f"tiles; udp drops server {r.server_udp_drops} clients {r.client_udp_drops}; "
         f"dropped {r.dropped}; clients {r.client_cpu_pct} %, lag {r.client_lag_max_s} s; "
-        f"busy {r.machine_busy_pct:.0f} %, load {r.load_avg:.1f}"
+        f"busy {r.machine_busy_pct:.0f} % (per CPU {r.cpu_busy_pct}), load {r.load_avg:.1f}"
     )
 
 
+#: With `--pin`: the server (and its Valkey) on this CPU, the bench and its clients on the other.
+SERVER_CPU = 0
+CLIENTS_CPU = 1
+
+
+def pin_tree(pid: int, cpu: int) -> None:
+    """Every thread of process `pid` and of its children onto `cpu` (threads and processes
+    made later inherit it from whoever makes them)."""
+    process = psutil.Process(pid)
+    for each in [process, *process.children(recursive=True)]:
+        for thread in each.threads():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.sched_setaffinity(thread.id, {cpu})
+
+
 async def bench(args: argparse.Namespace) -> int:
+    if args.pin:
+        if len(os.sched_getaffinity(0)) < 2:
+            raise SystemExit("--pin needs two CPUs")
+        # Before any client process is started: they inherit it.
+        pin_tree(os.getpid(), CLIENTS_CPU)
     enable_loopback_candidates()
+    support.browser_like_peers()
     support.install_keyframe_hook()
     support.install_audio_level_hook()
     clip = Clip(encode_clip(args.fps), support.encode_opus_clip())
@@ -725,6 +762,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--table", help="print the table of an earlier --json file and exit")
     parser.add_argument("--trace-joins", action="store_true", help="a snapshot per join")
     parser.add_argument("--keep-logs", help="write each server's log into this folder")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help=f"server on CPU {SERVER_CPU}, bench and clients on CPU {CLIENTS_CPU}: "
+        "shows which side runs out",
+    )
     return parser.parse_args(argv)
 
 

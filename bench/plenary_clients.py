@@ -278,6 +278,7 @@ def emit(event: dict[str, Any]) -> None:
 
 async def client_main(args: argparse.Namespace) -> int:
     enable_loopback_candidates()
+    support.browser_like_peers()
     support.install_keyframe_hook()
     support.install_audio_level_hook()
     clip: Clip = pickle.loads(Path(args.clip).read_bytes())

@@ -41,6 +41,7 @@ from aiortc.rtp import RtpPacket
 from aiortc.stats import RTCOutboundRtpStreamStats
 
 from classroom.demo import run_demo
+from classroom.rooms import aiortc_hooks
 from classroom.rooms.aiortc_hooks import tap_receiver
 from tests.support.peer_client import ToneAudioTrack
 from tests.support.server import ADMIN_TOKEN, ServerProcess
@@ -655,6 +656,18 @@ def encode_clip() -> Clip:
 
     audio = encode_opus_clip(CLIP_SECONDS, AUDIO_BITRATE, pauses=True)
     return Clip(video, audio)
+
+
+def browser_like_peers() -> None:
+    """Make this process's aiortc peers keep ICE consent and read their sockets as a browser
+    does. The bench's peers stand in for Chromium, whose consent checks are retransmitted and
+    expire after 30 s without an answer, and whose network thread reads every datagram as
+    it comes; aiortc's stock peers give each check one try of 0.5 s, and in a crowded client
+    process a check answered late closed the connection. The server runs the same hooks
+    (`classroom.http.app.prepare_media_plane`)."""
+    aiortc_hooks.drain_datagram_sockets()
+    aiortc_hooks.share_the_loop()
+    aiortc_hooks.install_consent_freshness()
 
 
 def force_host_address(address: str) -> None:

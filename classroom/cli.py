@@ -173,6 +173,7 @@ def serve(args: argparse.Namespace) -> int:
             media_connect_timeout_s=int_env(
                 "CLASSROOM_MEDIA_CONNECT_TIMEOUT_S", 15, *MEDIA_CONNECT_TIMEOUT_LIMITS
             ),
+            stall_log_s=number_env("CLASSROOM_STALL_LOG_S", 0.5),
             valkey_restart_min_s=number_env("CLASSROOM_VALKEY_RESTART_MIN_S", 0.5),
             valkey_restart_max_s=number_env("CLASSROOM_VALKEY_RESTART_MAX_S", 30.0),
             brand=brand,

@@ -154,6 +154,9 @@ class Settings:
     #: A participant whose media is not up this long after its join (or after it dropped)
     #: is flagged to the session's facilitators (CLASSROOM_MEDIA_CONNECT_TIMEOUT_S).
     media_connect_timeout_s: int = 15
+    #: An event-loop stall this long is logged with where the loop was
+    #: (CLASSROOM_STALL_LOG_S, seconds; 0: off).
+    stall_log_s: float = 0.5
     log_level: str = "INFO"
     log_json: bool = False
     node_id: str = ""

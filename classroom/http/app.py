@@ -97,6 +97,10 @@ def prepare_media_plane(settings: Settings) -> None:
         raise RuntimeError("aiortc internals changed: " + "; ".join(problems))
     # Before the first media socket: each socket's datagrams are read in batches.
     aiortc_hooks.drain_datagram_sockets()
+    aiortc_hooks.share_the_loop()
+    aiortc_hooks.install_consent_freshness(
+        on_miss=metrics.ICE_CONSENT_MISSES.inc, on_expired=metrics.ICE_CONSENT_EXPIRED.inc
+    )
     aiortc_hooks.install_codec_guard(lambda kind, mime: metrics.CODECS_CREATED.labels(kind).inc())
     # CLASSROOM_FANOUT=auto|native|python; native without the C extension stops the start.
     log.info("send fan-out: %s (CLASSROOM_FANOUT)", fanout.configure())

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from classroom.http.background import running
-from classroom.http.keys import ROOMS, STORE, SUPERVISOR
+from classroom.http.keys import ROOMS, SETTINGS, STORE, SUPERVISOR
 from classroom.observability import metrics
 from classroom.observability.loop import watch_event_loop_lag
 from classroom.tasks import every
@@ -54,7 +54,7 @@ async def operations_ctx(app: web.Application) -> AsyncIterator[None]:
         was_up = up
 
     async with running(
-        watch_event_loop_lag(),
+        watch_event_loop_lag(stall_log_s=app[SETTINGS].stall_log_s),
         every(MEDIA_STATS_INTERVAL_S, media_stats, "media_stats"),
         every(REDIS_PROBE_INTERVAL_S, redis_probe, "redis_probe"),
     ):

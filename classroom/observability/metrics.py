@@ -204,6 +204,14 @@ MEDIA_PORTS_EXHAUSTED = Counter(
     "classroom_media_ports_exhausted",
     "Peers that got no host candidate: every UDP port of the media port range was in use",
 )
+ICE_CONSENT_MISSES = Counter(
+    "classroom_ice_consent_misses",
+    "ICE consent checks to peers that got no answer, retransmissions included",
+)
+ICE_CONSENT_EXPIRED = Counter(
+    "classroom_ice_consent_expired",
+    "Peer connections closed because no consent check was answered for 30 s",
+)
 JOINS = Counter("classroom_joins", "Join attempts by result", ["result"])
 JOINS_WITHOUT_MEDIA = Counter(
     "classroom_joins_without_media",

@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable
 from typing import Any
 
 import aioice.ice
+import aioice.stun
 import aioice.turn
 import aiortc
 import aiortc.rtcdtlstransport
@@ -122,7 +123,7 @@ INTERNAL_ATTRS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
         ),
     ),
     (RTCIceTransport, ("_connection",)),
-    (aioice.ice.Connection, ("_nominated", "_protocols", "_queue")),
+    (aioice.ice.Connection, ("_nominated", "_protocols", "_queue", "_query_consent_task")),
     # The fast path asks whether aiortc's DTLS task is waiting on the connection's queue.
     (asyncio.Queue, ("_getters",)),
     (_SELECTOR_TRANSPORT, ("_sock", "_conn_lost")),
@@ -140,7 +141,7 @@ INTERNAL_METHODS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
         ),
     ),
     (RTCRtpSender, ("_handle_rtcp_packet", "_send_rtcp")),
-    (RTCDtlsTransport, ("_send_rtp",)),
+    (RTCDtlsTransport, ("_send_rtp", "_recv_next")),
     (_SELECTOR_TRANSPORT, ("_fatal_error",)),
     (_SELECTOR_DATAGRAM_TRANSPORT, ("_read_ready",)),
 )
@@ -190,6 +191,12 @@ def check_internals() -> list[str]:
     for module, name in INTERNAL_MODULE_NAMES:
         if not isinstance(vars(module).get(name), type):
             problems.append(f"{module.__name__}.{name} is gone")
+    # install_consent_freshness replaces this (public) method and calls these.
+    for method in ("query_consent", "build_request", "close"):
+        if not callable(getattr(aioice.ice.Connection, method, None)):
+            problems.append(f"aioice Connection.{method} is gone")
+    if "retransmissions" not in inspect.signature(StunProtocol.request).parameters:
+        problems.append("aioice StunProtocol.request no longer takes retransmissions")
     if "_RTCPeerConnection__connect" not in vars(aiortc.RTCPeerConnection):
         problems.append("aiortc RTCPeerConnection.__connect is gone (quiet_close_during_connect)")
     for cls, methods in INTERNAL_METHODS:
@@ -465,11 +472,16 @@ class ReceiveFastPath:
     cost about as much per packet on aiortc's path as an inbound RTP packet. STUN and DTLS
     take aiortc's path unchanged.
 
-    Order is kept: a packet takes the fast path only when aiortc's DTLS task is idle,
-    waiting for the next datagram with nothing queued (otherwise it is queued behind the
-    others); and if a handler does wait, later packets queue up here and the same task
-    handles them in order once it is done. Like aiortc, a packet that fails SRTP
-    authentication, does not parse or has no receiver is dropped.
+    Order is kept: the fast path takes over once aiortc's DTLS task is idle, waiting for
+    the next datagram with nothing queued (until then packets are queued behind the
+    others), and from then on it takes every SRTP and SRTCP packet, whatever aiortc's task
+    is doing: none is queued there any more, so none can be overtaken. (It used to hand a
+    packet back whenever aiortc's task was busy, with an RTCP packet, say; in a plenary,
+    where every connection also carries its subscriber's RTCP, that was nearly always, and
+    45 % of the server's time went to aiortc's path at N = 24 against 1 % to this one.) If
+    a handler does wait, later packets queue up here and the same task handles them in
+    order once it is done. Like aiortc, a packet that fails SRTP authentication, does not
+    parse or has no receiver is dropped.
     """
 
     __slots__ = (
@@ -484,6 +496,7 @@ class ReceiveFastPath:
         "_task",
         "declined",
         "declined_rtcp",
+        "owns_srtp",
         "packets",
         "rtcp_packets",
     )
@@ -516,9 +529,12 @@ class ReceiveFastPath:
         self.packets = 0
         self.rtcp_packets = 0
         #: SRTP and SRTCP packets left to aiortc's path because its DTLS task was busy or
-        #: had packets queued.
+        #: had packets queued (before the fast path took over).
         self.declined = 0
         self.declined_rtcp = 0
+        #: Every SRTP and SRTCP packet comes here now (none is left in aiortc's queue to
+        #: overtake).
+        self.owns_srtp = False
         original_stop = transport.stop
 
         async def stop() -> None:
@@ -581,11 +597,12 @@ class ReceiveFastPath:
         dtls = self._dtls
         if dtls._state is not DtlsState.CONNECTED or dtls._rx_srtp is None:
             return False
-        queue = self._queue
-        if not queue.empty() or not queue._getters:
-            # aiortc's task has packets queued or is busy with one: this one goes after.
-            self.declined += 1
-            return False
+        if not self.owns_srtp:
+            if not self._aiortc_idle():
+                # aiortc's task has packets queued or is busy with one: this one goes after.
+                self.declined += 1
+                return False
+            self.owns_srtp = True
         self.packets += 1
         return self._run(self._coroutine(data))
 
@@ -595,19 +612,29 @@ class ReceiveFastPath:
 
         aiortc would queue it, wake its DTLS task, unprotect and parse it, and await each
         recipient's `_handle_rtcp_packet` (`_handle_rtcp_data`); here the same happens in
-        one call: the same recipients by aiortc's router, the same handlers, in order."""
+        one call: the same recipients by aiortc's router, the same handlers, in order. The
+        fast path takes over at the first SRTP or SRTCP packet that finds aiortc's task idle,
+        and from then on takes both: a feedback packet could otherwise wait in aiortc's queue
+        while the SRTP behind it went by (and a subscriber's RTCP kept aiortc's task busy
+        often enough for that to matter, see above)."""
         if self._backlog is not None:
             self._backlog.append(data)
             return True
         dtls = self._dtls
         if dtls._state is not DtlsState.CONNECTED or dtls._rx_srtp is None:
             return False
-        queue = self._queue
-        if not queue.empty() or not queue._getters:
-            self.declined_rtcp += 1
-            return False
+        if not self.owns_srtp:
+            if not self._aiortc_idle():
+                self.declined_rtcp += 1
+                return False
+            self.owns_srtp = True
         self.rtcp_packets += 1
         return self._run(self._rtcp_coroutine(data))
+
+    def _aiortc_idle(self) -> bool:
+        """aiortc's DTLS task waits for the next datagram, with nothing queued for it."""
+        queue = self._queue
+        return bool(queue.empty() and queue._getters)
 
     def _run(self, coro: Coroutine[Any, Any, None] | None) -> bool:
         """Run a packet's handlers to their end, or, if they wait, finish them in a task
@@ -690,7 +717,12 @@ class ReceiveFastPath:
                 await _Resume(coro, yielded)
             except Exception:
                 log.exception("dropping a packet the receive path could not handle")
+            handled = 0
             while self._backlog:
+                handled += 1
+                if handled % DATAGRAMS_PER_TURN == 0:
+                    # As aiortc's own receive task does (share_the_loop): the loop goes round.
+                    await asyncio.sleep(0)
                 data = self._backlog.popleft()
                 if self._dtls._state is not DtlsState.CONNECTED:
                     break
@@ -1241,6 +1273,113 @@ def drain_datagram_sockets() -> None:
 
     transport_class._read_ready = _read_ready
     _drain_installed = True
+
+
+#: RFC 7675 consent freshness as browsers keep it: a check every 5 s (±20 %), each retransmitted
+#: (STUN's 0.5 s RTO, doubling: sent at 0, 0.5 and 1.5 s, given up at 3.5 s), and consent
+#: lost only when no check has been answered for 30 s.
+CONSENT_INTERVAL_S = 5.0
+CONSENT_RETRANSMISSIONS = 2
+CONSENT_EXPIRY_S = 30.0
+
+_consent_installed = False
+#: Who hears of missed checks and expired consent: the last `install_consent_freshness` call's.
+_consent_callbacks: tuple[Callable[[], None], Callable[[], None]] = (lambda: None, lambda: None)
+
+
+def install_consent_freshness(
+    on_miss: Callable[[], None] = lambda: None,
+    on_expired: Callable[[], None] = lambda: None,
+) -> None:
+    """Replace aioice's consent checks with ones that survive a slow moment.
+
+    aioice sends each check once, gives it 0.5 s, and closes the connection after six
+    misses in a row. The answer to a peer's check is sent from our event loop, so one stall
+    of the loop longer than 0.5 s (a join's negotiation in a big room, a garbage collection)
+    made every check in flight miss at once; in plenaries of 24 or more the bench's peers
+    closed their connections together ~30 s after the joins. Here each check is
+    retransmitted, and consent expires only after CONSENT_EXPIRY_S without an answer, as
+    RFC 7675 puts it and as browsers do. `on_miss` is called for each check that got no
+    answer at all, `on_expired` when a connection is closed for it (the last call's
+    callbacks are used). Call before connections are made; processes that run peers
+    against this server (benches, tests) call it too, for their peers stand in for browsers.
+    """
+    global _consent_installed, _consent_callbacks
+    _consent_callbacks = (on_miss, on_expired)
+    if _consent_installed:
+        return
+
+    async def query_consent(connection: Any) -> None:
+        assert connection.remote_password is not None
+        loop = asyncio.get_running_loop()
+        answered_at = loop.time()
+        while True:
+            await asyncio.sleep(CONSENT_INTERVAL_S * (0.8 + 0.4 * random.random()))
+            for pair in list(connection._nominated.values()):
+                request = connection.build_request(pair, nominate=False)
+                try:
+                    await pair.protocol.request(
+                        request,
+                        pair.remote_addr,
+                        integrity_key=connection.remote_password.encode("utf8"),
+                        retransmissions=CONSENT_RETRANSMISSIONS,
+                    )
+                except aioice.stun.TransactionError:
+                    _consent_callbacks[0]()
+                else:
+                    answered_at = loop.time()
+            if loop.time() - answered_at >= CONSENT_EXPIRY_S:
+                log.warning(
+                    "ICE consent expired: no answer to consent checks for %.0f s; closing",
+                    loop.time() - answered_at,
+                )
+                _consent_callbacks[1]()
+                # close() cancels and awaits this task unless it is cleared first.
+                connection._query_consent_task = None
+                await connection.close()
+                return
+
+    connection_class: Any = aioice.ice.Connection
+    connection_class.query_consent = query_consent
+    _consent_installed = True
+
+
+#: Datagrams aiortc's receive tasks handle, all transports together, before one of them lets
+#: the loop go round (timers, sockets, signalling).
+DATAGRAMS_PER_TURN = 16
+
+_turns_installed = False
+_datagrams_this_turn = 0
+
+
+def share_the_loop() -> None:
+    """Make aiortc's receive tasks give the loop a turn every DATAGRAMS_PER_TURN datagrams.
+
+    Each DTLS transport's task awaits `_recv_next()` in a loop, and a queue that has
+    datagrams in it hands them over without suspending: once a publisher's connection had a
+    backlog (the fast path declines while one is queued), its task forwarded all of it in
+    one go, hundreds of packets to every subscriber, and the loop stood still for 1-2.5 s
+    at N = 24 (the stall watchdog's stacks: `_recv_next` → `fanout.send_all`). Nothing
+    else ran meanwhile: not the timers, not the sockets' reads, not the answers to peers'
+    ICE consent checks, which then missed. A `sleep(0)` every 16 datagrams (~1-3 ms of
+    work) costs well under a microsecond per datagram and keeps each task's order.
+    """
+    global _turns_installed
+    if _turns_installed:
+        return
+    transport_class: Any = RTCDtlsTransport
+    original = transport_class._recv_next
+
+    async def _recv_next(transport: RTCDtlsTransport) -> None:
+        global _datagrams_this_turn
+        _datagrams_this_turn += 1
+        if _datagrams_this_turn >= DATAGRAMS_PER_TURN:
+            _datagrams_this_turn = 0
+            await asyncio.sleep(0)
+        await original(transport)
+
+    transport_class._recv_next = _recv_next
+    _turns_installed = True
 
 
 _codec_guard_installed = False

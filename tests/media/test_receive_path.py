@@ -463,3 +463,69 @@ async def test_rtcp_takes_aiortcs_path_while_its_dtls_task_is_busy(link: Link) -
         return fast.rtcp_packets > 0 and fast.packets > 0
 
     await wait_until(fast_again, RTCP_TIMEOUT_S, "packets and reports on the fast path again")
+
+
+async def test_a_backlog_on_aiortcs_path_lets_the_loop_go_round(link: Link) -> None:
+    """A publisher connection's queued datagrams are handled DATAGRAMS_PER_TURN at a time,
+    with the loop going round in between (timers, sockets, consent answers), not all at once:
+    the plenary's 1-2.5 s stalls at N = 24 were one task forwarding a backlog."""
+    aiortc_hooks.share_the_loop()
+    await first_packets(link)
+    dtls = link.hook.sender.transport
+    queue = link.fast_path()._queue
+    backlog = 200
+    # The publisher's real SRTP packets, queued where aioice puts what the socket brought.
+    for _ in range(backlog):
+        queue.put_nowait((dtls._tx_srtp.protect(link.packet().serialize()), 1))
+    turns = 0
+    stop = False
+
+    def turn() -> None:
+        nonlocal turns
+        turns += 1
+        if not stop:
+            asyncio.get_running_loop().call_soon(turn)
+
+    seen_at: list[int] = []
+    arrived = len(link.received)
+
+    async def gate(packet: RtpPacket) -> None:
+        seen_at.append(turns)
+
+    link.gate = gate
+    asyncio.get_running_loop().call_soon(turn)
+    try:
+        await wait_for(lambda: len(link.received) == arrived + backlog, 10, "the backlog")
+    finally:
+        stop = True
+    # The loop went round at least once per DATAGRAMS_PER_TURN packets of the backlog.
+    went_round = len(set(seen_at))
+    assert went_round >= backlog // aiortc_hooks.DATAGRAMS_PER_TURN - 1, went_round
+    assert [p.sequence_number for p in link.received[arrived:]] == sorted(
+        p.sequence_number for p in link.received[arrived:]
+    )
+
+
+async def test_once_it_has_taken_over_the_fast_path_keeps_every_packet(link: Link) -> None:
+    """aiortc's task busy (datagrams queued for it: RTCP, DTLS) no longer sends the
+    publisher's packets back to aiortc's path: none of them is queued there to overtake."""
+    aiortc_hooks.share_the_loop()  # as the server runs: aiortc's task yields to the loop
+    await first_packets(link)
+    await link.send(link.packet())
+    await wait_for(lambda: len(link.received) == 4, 5, "a packet on the fast path")
+    fast = link.fast_path()
+    assert fast.owns_srtp
+    # RTCP packets for aiortc's task (receiver reports that no sender here is named in),
+    # enough to keep it busy over several loop turns.
+    queue = fast._queue
+    dtls = link.hook.sender.transport
+    report = struct.pack("!BBHI", 0x80, 201, 1, 1234)
+    taken_before = fast.packets
+    for _ in range(100):
+        queue.put_nowait((dtls._tx_srtp.protect_rtcp(report), 1))
+    sent = [link.packet() for _ in range(5)]
+    for packet in sent:
+        await link.send(packet)
+    await wait_for(lambda: len(link.received) == 9, 5, "five more packets")
+    assert fast.packets - taken_before == 5
+    assert [p.sequence_number for p in link.received[4:]] == [p.sequence_number for p in sent]

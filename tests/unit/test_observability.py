@@ -17,6 +17,7 @@ from classroom.observability import logs, metrics
 from classroom.observability.loop import watch_event_loop_lag
 from classroom.rooms.media_stats import PublisherStats, SubscriberReports
 from classroom.signaling.messages import SCHEMAS
+from tests.support.wait import wait_for
 
 #: Label values a family may carry: the fixed sets, and any protocol message type.
 ALLOWED = {**metrics.LABEL_VALUES, "type": metrics.LABEL_VALUES["type"] | set(SCHEMAS)}
@@ -116,6 +117,45 @@ async def test_event_loop_lag_is_observed() -> None:
         "classroom_event_loop_lag_seconds_bucket", {"le": "0.1"}
     )
     assert slow - before_slow == 1
+
+
+def a_long_synchronous_step() -> None:
+    time.sleep(0.6)  # the stall the watchdog must place
+
+
+async def test_a_stall_is_logged_with_where_the_loop_was(caplog: pytest.LogCaptureFixture) -> None:
+    task = asyncio.get_running_loop().create_task(watch_event_loop_lag(0.02, stall_log_s=0.2))
+    await asyncio.sleep(0.05)
+    with caplog.at_level(logging.WARNING, logger="classroom.observability.loop"):
+        a_long_synchronous_step()
+        # The watchdog reports once the loop beats again.
+        await wait_for(lambda: "event loop stalled" in caplog.text, 5, "the stall's log line")
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    stalls = [r for r in caplog.records if "event loop stalled" in r.getMessage()]
+    assert len(stalls) == 1, caplog.text
+    message = stalls[0].getMessage()
+    assert "a_long_synchronous_step" in message
+    seconds = float(message.split("stalled ")[1].split(" s")[0])
+    assert 0.3 <= seconds <= 0.7, message
+
+
+async def test_no_stall_no_log_and_zero_turns_the_watchdog_off(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    for threshold, block in ((0.5, 0.1), (0.0, 0.6)):
+        task = asyncio.get_running_loop().create_task(
+            watch_event_loop_lag(0.02, stall_log_s=threshold)
+        )
+        await asyncio.sleep(0.05)
+        with caplog.at_level(logging.WARNING, logger="classroom.observability.loop"):
+            time.sleep(block)
+            await asyncio.sleep(0.3)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert "event loop stalled" not in caplog.text
 
 
 @pytest.fixture
