@@ -359,12 +359,37 @@ def install(path):
     wrap(dt.RTCDtlsTransport, "_handle_rtcp_data", "rtcp_in", True)
     wrap(rs.RTCRtpSender, "_send_rtcp", "rtcp_sr_out", True)
 
+    # which RTCP packets arrive (aiortc's parser; the fast path counts its own)
+    import aiortc.rtp as rtp
+    kinds = {}
+    parse = rtp.RtcpPacket.parse
+
+    def counting(parse):
+        def counted_parse(data):
+            packets = parse(data)
+            for p in packets:
+                key = type(p).__name__ + (f" fmt {p.fmt}" if hasattr(p, "fmt") else "")
+                kinds[key] = kinds.get(key, 0) + 1
+            return packets
+        return counted_parse
+
+    rtp.RtcpPacket.parse = counting(parse)
+
     def later():
         # in sys.modules before its body has run: wait for the class too
         while not hasattr(sys.modules.get("classroom.rooms.forwarding"), "Publication"):
             time.sleep(0.05)
         fw = sys.modules["classroom.rooms.forwarding"]
         wrap(fw.Publication, "on_packet", "forward", True)
+        while not hasattr(sys.modules.get("classroom.rooms.aiortc_hooks"), "ReceiveFastPath"):
+            time.sleep(0.05)
+        fast = sys.modules["classroom.rooms.aiortc_hooks"].ReceiveFastPath
+        if hasattr(fast, "take_rtcp"):
+            # SRTCP off aiortc's path: unprotect, parse, handlers, in one call
+            wrap(fast, "take_rtcp", "rtcp_in_fast", False)
+        rtcp = sys.modules.get("classroom.rooms.rtcp")
+        if rtcp is not None and hasattr(rtcp, "parse_rtcp"):
+            rtcp.parse_rtcp = counting(rtcp.parse_rtcp)
         native = getattr(fw, "fanout", None)
         if native is not None and hasattr(native, "send_all"):
             # the C fan-out: rewrite + protect + sendto of one packet for all its slots
@@ -372,7 +397,7 @@ def install(path):
         while True:
             time.sleep(0.5)
             data = {"overhead_s": overhead, "stats": stats, "t": time.monotonic(),
-                    "process_cpu_s": time.process_time()}
+                    "process_cpu_s": time.process_time(), "rtcp_kinds": dict(kinds)}
             tmp = path + ".tmp"
             with open(tmp, "w") as f:
                 json.dump(data, f)
@@ -414,8 +439,15 @@ def probe_summary(before: dict[str, Any], after: dict[str, Any], out_pps: float)
         }
         if name in ("forward", "native_send_all") and out_pps:
             parts[name]["cpu_us_per_out_packet"] = round(1e6 * cpu / window / out_pps, 2)
+    kinds0, kinds1 = before.get("rtcp_kinds") or {}, after.get("rtcp_kinds") or {}
+    rtcp_kinds = {
+        key: round((count - kinds0.get(key, 0)) / window, 1)
+        for key, count in sorted(kinds1.items())
+        if count > kinds0.get(key, 0)
+    }
     return {
         "window_s": round(window, 2),
+        "rtcp_packets_per_s_by_kind": rtcp_kinds,
         "server_cpu_pct": round(100 * server_cpu_s / window, 1),
         "probe_overhead_us_per_wrapped_call": round(1e6 * overhead, 2),
         "parts": parts,

@@ -63,7 +63,7 @@ from aiortc.rtp import (
     unwrap_rtx,
 )
 
-from classroom.rooms import fanout
+from classroom.rooms import fanout, rtcp
 from classroom.rooms.rid_binding import RidBinding
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,13 @@ INTERNAL_ATTRS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
 INTERNAL_METHODS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
     (
         RTCRtpReceiver,
-        ("_handle_rtp_packet", "_send_rtcp", "_send_rtcp_nack", "_send_rtcp_pli"),
+        (
+            "_handle_rtp_packet",
+            "_handle_rtcp_packet",
+            "_send_rtcp",
+            "_send_rtcp_nack",
+            "_send_rtcp_pli",
+        ),
     ),
     (RTCRtpSender, ("_handle_rtcp_packet", "_send_rtcp")),
     (RTCDtlsTransport, ("_send_rtp", "_recv_next")),
@@ -141,8 +147,8 @@ INTERNAL_METHODS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
 )
 
 #: The tables of aiortc's (internal, but not private-named) `RtpRouter` that
-#: `install_mid_routing` reads.
-ROUTER_TABLES = ("ssrc_table", "mid_table", "payload_type_table")
+#: `install_mid_routing` and the fast path's RTCP routing (`rtcp_recipients`) read.
+ROUTER_TABLES = ("ssrc_table", "mid_table", "payload_type_table", "senders")
 
 RtpSink = Callable[[RtpPacket], Awaitable[None]]
 
@@ -174,9 +180,11 @@ def check_internals() -> list[str]:
         problems.append("aioice Connection.get_component_candidates changed its parameters")
     elif "create_datagram_endpoint" not in gather.__code__.co_names:
         problems.append("aioice Connection.get_component_candidates no longer binds host sockets")
-    # install_mid_routing wraps the router's method and reads its (public) tables.
-    if not callable(getattr(RtpRouter, "route_rtp", None)):
-        problems.append("aiortc RtpRouter.route_rtp is gone")
+    # install_mid_routing wraps the router's method and reads its (public) tables; the
+    # receive fast path routes RTCP with it as aiortc does.
+    for method in ("route_rtp", "route_rtcp"):
+        if not callable(getattr(RtpRouter, method, None)):
+            problems.append(f"aiortc RtpRouter.{method} is gone")
     for table in ROUTER_TABLES:
         if table not in RtpRouter.__init__.__code__.co_names:
             problems.append(f"aiortc RtpRouter.__init__ no longer sets {table}")
@@ -489,21 +497,23 @@ class ReceiveFastPath:
     connection's queue, the DTLS transport's task wakes up (an event-loop round trip), and
     it passes through five coroutines (`_recv_next` → ... → `_handle_rtp_packet`) before it
     reaches our tap. Here `StunProtocol.datagram_received` of each of the connection's
-    sockets is wrapped: an SRTP (not SRTCP) datagram on a connected transport is unprotected,
-    parsed and routed by aiortc's own router, and its receiver's handler is run to its end
-    right there (it normally never waits: sends are `sendto` underneath). Everything else,
-    STUN, DTLS and RTCP, takes aiortc's path unchanged.
+    sockets is wrapped: an SRTP datagram on a connected transport is unprotected, parsed and
+    routed by aiortc's own router, and its receiver's handler is run to its end right there
+    (it normally never waits: sends are `sendto` underneath). SRTCP likewise (`take_rtcp`):
+    on a subscriber's transport nearly all inbound datagrams are its RTCP feedback, which
+    cost about as much per packet on aiortc's path as an inbound RTP packet. STUN and DTLS
+    take aiortc's path unchanged.
 
     Order is kept: the fast path takes over once aiortc's DTLS task is idle, waiting for
     the next datagram with nothing queued (until then packets are queued behind the
-    others), and from then on it takes every SRTP packet, whatever aiortc's task is doing:
-    none is queued there any more, so none can be overtaken. (It used to hand a packet back
-    whenever aiortc's task was busy, with an RTCP packet, say; in a plenary, where every
-    connection also carries its subscriber's RTCP, that was nearly always, and 45 % of the
-    server's time went to aiortc's path at N = 24 against 1 % to this one.) If a handler
-    does wait, later packets queue up here and the same task handles them in order once it
-    is done. Like aiortc, a packet that fails SRTP authentication, does not parse or has no
-    receiver is dropped.
+    others), and from then on it takes every SRTP and SRTCP packet, whatever aiortc's task
+    is doing: none is queued there any more, so none can be overtaken. (It used to hand a
+    packet back whenever aiortc's task was busy, with an RTCP packet, say; in a plenary,
+    where every connection also carries its subscriber's RTCP, that was nearly always, and
+    45 % of the server's time went to aiortc's path at N = 24 against 1 % to this one.) If
+    a handler does wait, later packets queue up here and the same task handles them in
+    order once it is done. Like aiortc, a packet that fails SRTP authentication, does not
+    parse or has no receiver is dropped.
     """
 
     __slots__ = (
@@ -516,8 +526,11 @@ class ReceiveFastPath:
         "_queue",
         "_router",
         "_task",
+        "declined",
+        "declined_rtcp",
         "owns_srtp",
         "packets",
+        "rtcp_packets",
     )
 
     @classmethod
@@ -544,9 +557,15 @@ class ReceiveFastPath:
         self._hooked: weakref.WeakSet[StunProtocol] = weakref.WeakSet()
         self._backlog: collections.deque[bytes] | None = None
         self._task: asyncio.Task[None] | None = None
-        #: SRTP packets this path took (handled or dropped), for tests and benches.
+        #: SRTP and SRTCP packets this path took (handled or dropped), for tests and benches.
         self.packets = 0
-        #: Every SRTP packet comes here now (none is left in aiortc's queue to overtake).
+        self.rtcp_packets = 0
+        #: SRTP and SRTCP packets left to aiortc's path because its DTLS task was busy or
+        #: had packets queued (before the fast path took over).
+        self.declined = 0
+        self.declined_rtcp = 0
+        #: Every SRTP and SRTCP packet comes here now (none is left in aiortc's queue to
+        #: overtake).
         self.owns_srtp = False
         original_stop = transport.stop
 
@@ -596,16 +615,13 @@ class ReceiveFastPath:
         return len(self._backlog) if self._backlog is not None else 0
 
     def take(self, data: bytes | str) -> bool:
-        """Handle `data` here if it is an SRTP packet that can be (True: handled or
-        dropped); False: leave it to aiortc's path."""
+        """Handle `data` here if it is an SRTP or SRTCP packet that can be (True: handled
+        or dropped); False: leave it to aiortc's path."""
         # RFC 7983: 128..191 is RTP/RTCP; RTCP's packet types are 192..208 (aiortc's is_rtcp).
-        if (
-            len(data) < 12
-            or not isinstance(data, bytes)
-            or not 127 < data[0] < 192
-            or 191 < data[1] < 209
-        ):
+        if len(data) < 12 or not isinstance(data, bytes) or not 127 < data[0] < 192:
             return False
+        if 191 < data[1] < 209:
+            return self.take_rtcp(data)
         if self._backlog is not None:
             # A handler is waiting: the packets behind it wait too, in order.
             self._backlog.append(data)
@@ -614,13 +630,47 @@ class ReceiveFastPath:
         if dtls._state is not DtlsState.CONNECTED or dtls._rx_srtp is None:
             return False
         if not self.owns_srtp:
-            queue = self._queue
-            if not queue.empty() or not queue._getters:
+            if not self._aiortc_idle():
                 # aiortc's task has packets queued or is busy with one: this one goes after.
+                self.declined += 1
                 return False
             self.owns_srtp = True
         self.packets += 1
-        coro = self._coroutine(data)
+        return self._run(self._coroutine(data))
+
+    def take_rtcp(self, data: bytes) -> bool:
+        """`take` for an SRTCP datagram: the subscribers' receiver reports, REMBs, NACKs
+        and PLIs (and a publisher's sender reports), under the same conditions as SRTP.
+
+        aiortc would queue it, wake its DTLS task, unprotect and parse it, and await each
+        recipient's `_handle_rtcp_packet` (`_handle_rtcp_data`); here the same happens in
+        one call: the same recipients by aiortc's router, the same handlers, in order. The
+        fast path takes over at the first SRTP or SRTCP packet that finds aiortc's task idle,
+        and from then on takes both: a feedback packet could otherwise wait in aiortc's queue
+        while the SRTP behind it went by (and a subscriber's RTCP kept aiortc's task busy
+        often enough for that to matter, see above)."""
+        if self._backlog is not None:
+            self._backlog.append(data)
+            return True
+        dtls = self._dtls
+        if dtls._state is not DtlsState.CONNECTED or dtls._rx_srtp is None:
+            return False
+        if not self.owns_srtp:
+            if not self._aiortc_idle():
+                self.declined_rtcp += 1
+                return False
+            self.owns_srtp = True
+        self.rtcp_packets += 1
+        return self._run(self._rtcp_coroutine(data))
+
+    def _aiortc_idle(self) -> bool:
+        """aiortc's DTLS task waits for the next datagram, with nothing queued for it."""
+        queue = self._queue
+        return bool(queue.empty() and queue._getters)
+
+    def _run(self, coro: Coroutine[Any, Any, None] | None) -> bool:
+        """Run a packet's handlers to their end, or, if they wait, finish them in a task
+        that also takes the packets arriving meanwhile (True: the packet is taken)."""
         if coro is None:
             return True
         try:
@@ -657,6 +707,41 @@ class ReceiveFastPath:
         handler: Coroutine[Any, Any, None] = receiver._handle_rtp_packet(packet, arrival_time_ms)
         return handler
 
+    def _rtcp_coroutine(self, data: bytes) -> Coroutine[Any, Any, None] | None:
+        """aiortc's `_recv_next` and `_handle_rtcp_data` for one SRTCP packet, up to the
+        coroutine that runs its recipients' handlers (None: dropped, or nobody's)."""
+        dtls = self._dtls
+        dtls._RTCDtlsTransport__rx_bytes += len(data)
+        dtls._RTCDtlsTransport__rx_packets += 1
+        try:
+            plain = dtls._rx_srtp.unprotect_rtcp(data)
+        except pylibsrtp.Error as exc:
+            log.debug("dropping an SRTCP packet that does not unprotect: %s", exc)
+            return None
+        try:
+            packets = rtcp.parse_rtcp(plain)
+        except ValueError as exc:
+            log.debug("dropping an RTCP packet that does not parse: %s", exc)
+            return None
+        if not packets:
+            return None
+        return self._handle_rtcp(packets)
+
+    async def _handle_rtcp(self, packets: list[Any]) -> None:
+        """Each packet to its recipients, in the compound's order, as `_handle_rtcp_data`
+        does (`rtcp_recipients`)."""
+        router = self._router
+        for packet in packets:
+            for recipient, part in rtcp_recipients(router, packet):
+                await recipient._handle_rtcp_packet(part)
+
+    def _backlog_coroutine(self, data: bytes) -> Coroutine[Any, Any, None] | None:
+        if 191 < data[1] < 209:
+            self.rtcp_packets += 1
+            return self._rtcp_coroutine(data)
+        self.packets += 1
+        return self._coroutine(data)
+
     async def _finish(self, coro: Coroutine[Any, Any, None], yielded: Any) -> None:
         """Finish the handler that waited, then the packets that came in meanwhile."""
         try:
@@ -671,10 +756,9 @@ class ReceiveFastPath:
                     # As aiortc's own receive task does (share_the_loop): the loop goes round.
                     await asyncio.sleep(0)
                 data = self._backlog.popleft()
-                self.packets += 1
                 if self._dtls._state is not DtlsState.CONNECTED:
                     break
-                handler = self._coroutine(data)
+                handler = self._backlog_coroutine(data)
                 if handler is None:
                     continue
                 try:
@@ -692,6 +776,66 @@ class ReceiveFastPath:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def rtcp_recipients(router: RtpRouter, packet: Any) -> list[tuple[Any, Any]]:
+    """(recipient, packet for it) for each receiver and sender aiortc's router would hand
+    `packet` to (`RtpRouter.route_rtcp`); tests/unit/test_rtcp.py checks them against it.
+
+    Routed here from the router's tables: `route_rtcp` builds a set per packet and unpacks
+    a REMB's SSRCs once more for it. And each sender gets a report with only its own report
+    blocks: aiortc hands the whole report to every sender named in it and each looks
+    through all blocks for its own, so that a browser's report on 30 of our streams cost
+    30 × 30 block checks (a sender reads only its own blocks, the reporter's SSRC and, for
+    a sender report's receiver, the sender info, which each part keeps)."""
+    kind = type(packet)
+    if kind is RtcpRrPacket or kind is RtcpSrPacket:
+        found: list[tuple[Any, Any]] = []
+        if kind is RtcpSrPacket:
+            receiver = router.ssrc_table.get(packet.ssrc)
+            if receiver is not None:
+                found.append((receiver, packet))
+        reports = packet.reports
+        if len(reports) == 1:
+            sender = router.senders.get(reports[0].ssrc)
+            if sender is not None:
+                found.append((sender, packet))
+            return found
+        for sender, own in _blocks_by_sender(router.senders, reports).items():
+            if len(own) == len(reports):
+                found.append((sender, packet))
+            elif kind is RtcpRrPacket:
+                found.append((sender, RtcpRrPacket(packet.ssrc, own)))
+            else:
+                found.append((sender, RtcpSrPacket(packet.ssrc, packet.sender_info, own)))
+        return found
+    if kind is RtcpPsfbPacket or kind is RtcpRtpfbPacket:
+        sender = router.senders.get(packet.media_ssrc)
+        if kind is RtcpPsfbPacket and packet.fmt == RTCP_PSFB_APP:
+            named = [sender]
+            with contextlib.suppress(ValueError):
+                named += [router.senders.get(ssrc) for ssrc in unpack_remb_fci(packet.fci)[1]]
+            return [(r, packet) for r in dict.fromkeys(named) if r is not None]
+        return [(sender, packet)] if sender is not None else []
+    if kind is RtcpByePacket:
+        receivers = dict.fromkeys(router.ssrc_table.get(source) for source in packet.sources)
+        return [(r, packet) for r in receivers if r is not None]
+    # SDES (and anything else): aiortc routes it to nobody.
+    return []
+
+
+def _blocks_by_sender(senders: dict[int, Any], reports: list[Any]) -> dict[Any, list[Any]]:
+    """The report blocks of a receiver or sender report by the sender they are about."""
+    found: dict[Any, list[Any]] = {}
+    for report in reports:
+        sender = senders.get(report.ssrc)
+        if sender is not None:
+            own = found.get(sender)
+            if own is None:
+                found[sender] = [report]
+            else:
+                own.append(report)
+    return found
 
 
 #: Each DTLS transport's fast path, by the transport's id. Weak values: the fast path lives
@@ -775,11 +919,14 @@ class SenderHook:
                 on_keyframe_request()
                 return
             if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
-                # REMB (the subscriber's receive estimate for all our streams to it).
-                # aiortc's own handling (a log line, an encoder we never create) follows.
+                # REMB (the subscriber's receive estimate for all our streams to it). Not
+                # passed on: aiortc's sender would only log it and set the bitrate of an
+                # encoder we never create.
                 if on_remb is not None:
-                    with contextlib.suppress(ValueError):
-                        on_remb(unpack_remb_fci(packet.fci)[0])
+                    bitrate = remb_bitrate(packet.fci)
+                    if bitrate is not None:
+                        on_remb(bitrate)
+                return
             if on_receiver_report is not None and isinstance(packet, RtcpRrPacket | RtcpSrPacket):
                 for report in packet.reports:
                     if report.ssrc == self.ssrc:
@@ -794,7 +941,13 @@ class SenderHook:
                         )
             await original(packet)
 
-        s._handle_rtcp_packet = handle_rtcp_packet
+        async def first_rtcp_packet(packet: Any) -> None:
+            # A subscriber sends us nothing but RTCP: its transport gets the fast path here.
+            s._handle_rtcp_packet = handle_rtcp_packet
+            ReceiveFastPath.attach(sender.transport)
+            await handle_rtcp_packet(packet)
+
+        s._handle_rtcp_packet = first_rtcp_packet
 
         # aiortc sends a sender report every second from every sender, carrying media or
         # not; a session of 16 has hundreds of idle slots. Reports go out only for slots
@@ -928,6 +1081,25 @@ class SenderHook:
         s._RTCRtpSender__octet_count = octets
         s._RTCRtpSender__ntp_timestamp = ntp_timestamp
         s._RTCRtpSender__rtp_timestamp = rtp_timestamp
+
+
+#: The last REMB FCI read and its bitrate: a REMB names all of a subscriber's video streams
+#: from us, and the same packet reaches each of their senders in turn.
+_last_remb: tuple[bytes, int | None] = (b"", None)
+
+
+def remb_bitrate(fci: bytes) -> int | None:
+    """The bitrate (bit/s) of a REMB's FCI; None if it is not a valid REMB."""
+    global _last_remb
+    last, bitrate = _last_remb
+    if fci is last:
+        return bitrate
+    try:
+        bitrate = unpack_remb_fci(fci)[0]
+    except ValueError:
+        bitrate = None
+    _last_remb = (fci, bitrate)
+    return bitrate
 
 
 #: DTLS transport → [selected pair, native transport], shared by the slots of one peer.

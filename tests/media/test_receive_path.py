@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 import struct
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -43,6 +42,10 @@ class Link:
     received: list[RtpPacket] = field(default_factory=list)
     nacks: list[list[int]] = field(default_factory=list)
     reports: list[tuple[int, int, int, float | None]] = field(default_factory=list)
+    keyframe_requests: int = 0
+    rembs: list[int] = field(default_factory=list)
+    #: Set per test: what the publisher does with a NACK beyond recording it.
+    on_nack: Callable[[list[int]], Awaitable[None]] | None = None
     #: Set per test: awaited by the tap before it records a packet (None: record at once).
     gate: Callable[[RtpPacket], Awaitable[None]] | None = None
     seq: int = 1000
@@ -52,6 +55,11 @@ class Link:
         fast = ReceiveFastPath.of(self.receiver.transport)
         assert fast is not None, "the fast path was never attached"
         return fast
+
+    def feedback_path(self) -> ReceiveFastPath | None:
+        """The publisher's fast path, which takes the receiving side's RTCP feedback (as the
+        server's takes a subscriber's); attached at the first RTCP packet."""
+        return ReceiveFastPath.of(self.hook.sender.transport)
 
     def packet(self, seq: int | None = None, marker: bool = False, size: int = 300) -> RtpPacket:
         if seq is None:
@@ -94,12 +102,25 @@ async def open_link() -> Link:
 
     async def on_nack(lost: list[int]) -> None:
         holder[0].nacks.append(lost)
+        if holder[0].on_nack is not None:
+            await holder[0].on_nack(lost)
 
     def on_report(fraction: int, lost: int, jitter: int, rtt: float | None) -> None:
         holder[0].reports.append((fraction, lost, jitter, rtt))
 
+    def on_keyframe_request() -> None:
+        holder[0].keyframe_requests += 1
+
+    def on_remb(bps: int) -> None:
+        holder[0].rembs.append(bps)
+
     hook = SenderHook(
-        pub_transceiver.sender, str(pub_transceiver.mid), on_nack, lambda: None, on_report
+        pub_transceiver.sender,
+        str(pub_transceiver.mid),
+        on_nack,
+        on_keyframe_request,
+        on_report,
+        on_remb,
     )
     payload_type = aiortc_hooks.negotiated_payload_type(pub_transceiver)
     assert payload_type is not None
@@ -159,12 +180,7 @@ async def test_a_lost_packet_is_still_nacked_to_the_publisher(link: Link) -> Non
     assert link.nacks[-1] == [lost]
 
 
-async def test_receiver_reports_and_remb_reach_an_aiortc_publisher(
-    link: Link, caplog: pytest.LogCaptureFixture
-) -> None:
-    # aiortc's sender logs the REMBs it takes (only when debug logging was on at its start:
-    # this test turns it on for a second publisher connection of its own).
-    caplog.set_level(logging.DEBUG, logger="aiortc.rtcrtpsender")
+async def test_receiver_reports_and_remb_reach_an_aiortc_publisher(link: Link) -> None:
     aiortc_hooks.set_publisher_bitrate_cap(2_400_000)
     try:
         publisher = RTCPeerConnection()
@@ -182,6 +198,7 @@ async def test_receiver_reports_and_remb_reach_an_aiortc_publisher(
             await server.setLocalDescription(await server.createAnswer())
             await publisher.setRemoteDescription(server.localDescription)
             reports: list[tuple[int, int, int, float | None]] = []
+            rembs: list[int] = []
 
             async def on_nack(lost: list[int]) -> None:
                 return None
@@ -189,7 +206,9 @@ async def test_receiver_reports_and_remb_reach_an_aiortc_publisher(
             def on_report(fraction: int, lost: int, jitter: int, rtt: float | None) -> None:
                 reports.append((fraction, lost, jitter, rtt))
 
-            hook = SenderHook(transceiver.sender, "0", on_nack, lambda: None, on_report)
+            hook = SenderHook(
+                transceiver.sender, "0", on_nack, lambda: None, on_report, rembs.append
+            )
             payload_type = aiortc_hooks.negotiated_payload_type(transceiver)
             assert payload_type is not None
             await wait_for(
@@ -204,13 +223,7 @@ async def test_receiver_reports_and_remb_reach_an_aiortc_publisher(
                     packet = RtpPacket(payload_type, 0, seq, seq * 3000, hook.ssrc, b"x" * 100)
                     await hook.send(packet.serialize())
                 hook.account(seq, seq * 100, 0, seq * 3000)
-                return any(r[3] is not None for r in reports) and remb_seen()
-
-            def remb_seen() -> bool:
-                return any(
-                    "receiver estimated maximum bitrate 2400000 bps" in r.getMessage()
-                    for r in caplog.records
-                )
+                return any(r[3] is not None for r in reports) and 2_400_000 in rembs
 
             await wait_until(send_some, RTCP_TIMEOUT_S, "a receiver report with RTT and a REMB")
             # The RTT needs the publisher's sender reports (RTCP, aiortc's path) to have
@@ -306,6 +319,150 @@ async def test_a_closed_connections_fast_path_is_freed() -> None:
         return fast() is None
 
     await wait_for(freed, 5, "the fast path and its transport to be collected")
+
+
+# --- RTCP feedback on the fast path (`ReceiveFastPath.take_rtcp`) -------------------------
+
+
+async def feedback_on_the_fast_path(link: Link) -> ReceiveFastPath:
+    """Send until the receiving side's first RTCP (its REMB, at once, then its receiver
+    reports) has reached the publisher and given its transport the fast path."""
+
+    async def attached() -> bool:
+        await link.send(link.packet())
+        return link.feedback_path() is not None
+
+    await first_packets(link)
+    await wait_until(attached, RTCP_TIMEOUT_S, "the publisher's fast path")
+    fast = link.feedback_path()
+    assert fast is not None
+    return fast
+
+
+async def test_a_subscribers_nack_comes_the_fast_way_and_gets_its_retransmission(
+    link: Link,
+) -> None:
+    fast = await feedback_on_the_fast_path(link)
+    kept: dict[int, RtpPacket] = {}
+
+    async def retransmit(lost: list[int]) -> None:
+        for seq in lost:
+            if seq in kept:
+                await link.send(kept[seq])
+
+    link.on_nack = retransmit
+    taken = fast.rtcp_packets
+    await link.send(link.packet())
+    lost = link.packet()  # kept, not sent: lost on the way
+    kept[lost.sequence_number] = lost
+    await link.send(link.packet())
+    await wait_for(
+        lambda: any(p.sequence_number == lost.sequence_number for p in link.received),
+        RTCP_TIMEOUT_S,
+        "the retransmission of the lost packet",
+    )
+    assert [lost.sequence_number] in link.nacks
+    assert fast.rtcp_packets > taken
+    assert fast.declined == 0
+
+
+async def test_a_subscribers_pli_reaches_the_publisher_as_a_keyframe_request(
+    link: Link,
+) -> None:
+    fast = await feedback_on_the_fast_path(link)
+    taken = fast.rtcp_packets
+    assert link.keyframe_requests == 0
+    await aiortc_hooks.request_keyframe(link.receiver, link.ssrc)
+    await wait_for(lambda: link.keyframe_requests == 1, RTCP_TIMEOUT_S, "the keyframe request")
+    assert fast.rtcp_packets > taken
+    assert fast.declined == 0
+
+
+async def test_a_subscribers_remb_and_receiver_reports_come_the_fast_way(link: Link) -> None:
+    aiortc_hooks.set_publisher_bitrate_cap(1_200_000)
+    try:
+        fast = await feedback_on_the_fast_path(link)
+        taken = fast.rtcp_packets
+        link.rembs.clear()
+        link.reports.clear()
+
+        async def fed_back() -> bool:
+            await link.send(link.packet())
+            return 1_200_000 in link.rembs and len(link.reports) >= 2
+
+        await wait_until(fed_back, RTCP_TIMEOUT_S, "a REMB at the cap and two receiver reports")
+    finally:
+        aiortc_hooks.set_publisher_bitrate_cap(aiortc_hooks.DEFAULT_PUBLISHER_BITRATE)
+    assert fast.rtcp_packets - taken >= 3
+    assert fast.declined == 0
+    assert all(lost == 0 for _, lost, _, _ in link.reports)
+    # aiortc's sender still keeps what the reports say, for getStats.
+    stats = await link.hook.sender.getStats()
+    remote = [s for s in stats.values() if s.type == "remote-inbound-rtp"]
+    assert remote and remote[0].packetsLost == 0 and remote[0].ssrc is not None
+
+
+async def test_a_publishers_sender_report_reaches_its_receiver_the_fast_way(link: Link) -> None:
+    await first_packets(link)
+    fast = link.fast_path()
+
+    async def reported() -> bool:
+        await link.send(link.packet())
+        stats = await link.receiver.getStats()
+        return any(s.type == "remote-outbound-rtp" for s in stats.values())
+
+    await wait_until(reported, RTCP_TIMEOUT_S, "the publisher's sender report in the stats")
+    assert fast.rtcp_packets >= 1
+
+
+async def test_rtcp_takes_aiortcs_path_while_its_dtls_task_is_busy(link: Link) -> None:
+    # The first packet goes through aiortc's own path (it attaches the fast path) and its
+    # handler waits: aiortc's DTLS task is busy, so what arrives meanwhile, the publisher's
+    # sender report included, is left to aiortc's queue, and handled there in order.
+    release = asyncio.Event()
+    first = link.seq
+
+    async def gate(packet: RtpPacket) -> None:
+        if packet.sequence_number == first:
+            await release.wait()
+
+    link.gate = gate
+    await link.send(link.packet())
+    await wait_for(
+        lambda: ReceiveFastPath.of(link.receiver.transport) is not None, 5, "the fast path"
+    )
+    fast = link.fast_path()
+
+    async def declined_a_report() -> bool:
+        await link.send(link.packet())  # the publisher reports only while it sends
+        return fast.declined_rtcp >= 1
+
+    # Polled often: released right after a report, the next one is >= 0.5 s away.
+    await wait_until(declined_a_report, RTCP_TIMEOUT_S, "a report left to aiortc", poll=0.005)
+    assert fast.rtcp_packets == 0 and fast.packets == 0
+    assert fast.declined >= 1
+    assert link.received == []
+    release.set()
+    taken: list[int] = []
+
+    async def reported() -> bool:
+        taken.append(fast.rtcp_packets)
+        stats = await link.receiver.getStats()
+        return any(s.type == "remote-outbound-rtp" for s in stats.values())
+
+    await wait_until(reported, 5, "the sender report, through aiortc's path", poll=0.005)
+    assert taken[-1] == 0
+    sent = link.seq - first
+    await wait_for(lambda: len(link.received) == sent, 5, "every packet")
+    assert [p.sequence_number for p in link.received] == list(range(first, first + sent))
+    # And the fast path takes over again once aiortc's task is idle.
+    link.gate = None
+
+    async def fast_again() -> bool:
+        await link.send(link.packet())
+        return fast.rtcp_packets > 0 and fast.packets > 0
+
+    await wait_until(fast_again, RTCP_TIMEOUT_S, "packets and reports on the fast path again")
 
 
 async def test_a_backlog_on_aiortcs_path_lets_the_loop_go_round(link: Link) -> None:
