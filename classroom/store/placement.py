@@ -37,6 +37,10 @@ from classroom.store import keys
 LEASE_MS = 15_000
 #: A node whose process used this share of its core over the last tick takes no new session.
 BUSY_CPU = 0.85
+#: Between nodes with as many participants and sessions, CPU decides only when it differs by
+#: this much: an idle node's share over one tick is noise (a start-up, a few API calls), and
+#: a session sent elsewhere costs its leaders a redirect.
+CPU_MARGIN = 0.25
 
 # KEYS[1]: the session's owner key. ARGV: candidate node id, lease ms, and the prefix and
 # suffix of a node's announcement key. The current owner stays while its announcement
@@ -144,17 +148,20 @@ class NodeInfo:
 
 def least_loaded(nodes: Sequence[NodeInfo], prefer: str) -> NodeInfo | None:
     """The node a new session goes to: alive (listed), not draining, not full, not busy if
-    any is not, with the fewest participants, then the fewest sessions, then the least CPU;
-    `prefer` (the asking node) on a tie, so that a lone node and a quiet cluster keep
-    sessions where they are asked for."""
+    any is not, with the fewest participants, then the fewest sessions; among those, the
+    asking node (`prefer`) unless another uses CPU_MARGIN less of its core, so that a lone
+    node and a quiet cluster keep sessions where they are asked for."""
     open_nodes = [n for n in nodes if not n.draining and not n.full]
     if not open_nodes:
         return None
     open_nodes = [n for n in open_nodes if not n.busy] or open_nodes
-    return min(
-        open_nodes,
-        key=lambda n: (n.participants, n.sessions, round(n.cpu, 1), n.node_id != prefer),
-    )
+    fewest = min((n.participants, n.sessions) for n in open_nodes)
+    tied = [n for n in open_nodes if (n.participants, n.sessions) == fewest]
+    quietest = min(tied, key=lambda n: (n.cpu, n.node_id))
+    asking = next((n for n in tied if n.node_id == prefer), None)
+    if asking is not None and asking.cpu < quietest.cpu + CPU_MARGIN:
+        return asking
+    return quietest
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,14 @@ def test_the_least_loaded_open_node_gets_the_session() -> None:
     busy = info("b", participants=0, cpu=0.95)
     assert least_loaded([a, busy], "b") == a
     assert least_loaded([busy], "b") == busy
+    # Among nodes as loaded, CPU decides only by a clear margin: an idle node's share over
+    # one tick is noise, and a session sent elsewhere costs its leaders a redirect.
+    idle, calls = info("a", cpu=0.02), info("b", cpu=0.2)
+    assert least_loaded([idle, calls], "b") == calls
+    working = info("b", cpu=0.5)
+    assert least_loaded([idle, working], "b") == idle
+    assert least_loaded([idle, working, info("c", cpu=0.3)], "b") == idle
+    assert least_loaded([info("c", cpu=0.2), idle, info("d", cpu=0.02)], "x") == idle
 
 
 async def test_claims_renewals_hand_overs_and_takeovers(store: Store) -> None:
