@@ -131,8 +131,11 @@ class Peer:
             for s in ice.servers
         ]
         # One transport for everything: slots added later must ride the same ICE/DTLS.
+        # The list even when empty: given None, aiortc asks a public STUN server on every
+        # join, and gathering waits up to 5 s for one that does not answer (a firewalled
+        # node), before the newcomer's offer can go out.
         self.pc = RTCPeerConnection(
-            RTCConfiguration(iceServers=servers or None, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+            RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         )
         self.publications: dict[str, Publication] = {}
         self.publish_mids: dict[str, str] = {}
