@@ -29,6 +29,24 @@ def cancel_requested() -> bool:
     return task is not None and task.cancelling() > 0
 
 
+async def finish(job: Awaitable[None]) -> None:
+    """Run ``job`` to its end even if the caller is cancelled meanwhile, then pass the
+    cancellation on. For the tidying up after a connection (its leave, its room's state):
+    aiohttp cancels a handler whose socket closed, and a leave cut short at its first
+    await leaves a ghost in the room."""
+    task = asyncio.ensure_future(job)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        task.result()  # the job's own failure first
+        raise asyncio.CancelledError
+    task.result()
+
+
 async def every(
     interval_s: float,
     job: Callable[[], Awaitable[object]],

@@ -31,6 +31,7 @@ from classroom.signaling.services import Services
 from classroom.signaling.transport import Transport
 from classroom.store.errors import StoreUnavailable
 from classroom.store.repository import LinkRecord
+from classroom.tasks import finish
 
 log = logging.getLogger(__name__)
 
@@ -155,21 +156,27 @@ class Connection:
             if await self._await_join():
                 await self._read_loop()
         finally:
-            self._cancel_restart_wait()
-            self._watch.stop()
-            # No presence write may land after `leave` has cleared the entry.
-            for task in list(self._presence_tasks):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await finish(self._close_down())
+
+    async def _close_down(self) -> None:
+        self._cancel_restart_wait()
+        self._watch.stop()
+        # No presence write may land after `leave` has cleared the entry.
+        for task in list(self._presence_tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        try:
             await self._admission.leave(self, self._leave_reason)
-            self._ended = True
-            self._services.directory.discard(self)
-            await self._transport.stop_writer()
-            if self._end_task is not None and self._end_task is not asyncio.current_task():
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await self._end_task
-            await self._transport.close_socket()
+        except Exception:  # the store went away meanwhile: the socket still closes
+            log.warning("could not finish the leave of %s", self.key, exc_info=True)
+        self._ended = True
+        self._services.directory.discard(self)
+        await self._transport.stop_writer()
+        if self._end_task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._end_task
+        await self._transport.close_socket()
 
     async def _await_join(self) -> bool:
         try:

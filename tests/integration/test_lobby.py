@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +16,7 @@ import aiohttp
 import pytest
 
 from classroom.http.keys import ROOMS, STORE
+from classroom.rooms import aiortc_hooks
 from classroom.store import keys
 from tests.integration.api import AUTH, api
 from tests.integration.conftest import Client
@@ -190,6 +193,30 @@ async def test_ending_says_bye_to_everyone_and_refuses_joins(client: Client) -> 
     assert 'data-state="ended"' in text and "has ended" in text
     present = await api(client, "GET", f"/sessions/{s['id']}/participants")
     assert present["participants"] == []
+
+
+async def test_an_offer_waits_for_no_ice_server(client: Client) -> None:
+    """With no ICE servers configured the server gathers only its own addresses: none of
+    aiortc's default public STUN server, whose name lookup runs on the loop's default
+    executor and whose gathering waits up to 5 s for an answer. Here that executor is
+    taken until the offer has come, so any lookup would hold the offer back."""
+    aiortc_hooks.enable_loopback_candidates()  # a host address to gather from (as in serve)
+    s = await make_session(client, timedelta(minutes=-1))
+    loop = asyncio.get_running_loop()
+    release = threading.Event()
+    executor = ThreadPoolExecutor(max_workers=1)
+    loop.set_default_executor(executor)
+    busy = loop.run_in_executor(None, release.wait, 30)
+    try:
+        started = time.monotonic()
+        leader, _ = await connect(client, s["tokens"]["participant"], "welcome")
+        offer = await receive(leader, "offer", timeout=4.0)
+        assert "a=candidate" in offer["sdp"] and "typ srflx" not in offer["sdp"]
+        assert time.monotonic() - started < 4.0
+        await leader.close()
+    finally:
+        release.set()
+        await busy
 
 
 async def test_cancelling_ends_the_wait(client: Client) -> None:

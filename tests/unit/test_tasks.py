@@ -17,7 +17,7 @@ from classroom.http.app import _say_goodbye
 from classroom.http.keys import DIRECTORY
 from classroom.signaling.directory import Directory
 from classroom.signaling.lifecycle import SessionHub
-from classroom.tasks import every, together
+from classroom.tasks import every, finish, together
 
 SID = "s_000000000001"
 START = datetime(2027, 1, 12, 8, 0, tzinfo=UTC)
@@ -160,6 +160,42 @@ async def test_running_never_waits_for_ever_on_a_task_that_ignores_its_cancel(
     assert "ignored its cancellation" in caplog.text
     release.set()  # let the stubborn one end, so the loop closes cleanly
     await asyncio.sleep(0)
+
+
+async def test_finish_runs_the_job_through_cancels_and_then_passes_them_on() -> None:
+    inside, release = asyncio.Event(), asyncio.Event()
+    steps: list[str] = []
+
+    async def tidy_up() -> None:
+        steps.append("started")
+        inside.set()
+        await release.wait()
+        steps.append("finished")
+
+    caller = asyncio.get_running_loop().create_task(finish(tidy_up()))
+    await asyncio.wait_for(inside.wait(), 2)
+    for _ in range(2):  # the socket closed, then the server shuts down
+        caller.cancel()
+        await asyncio.sleep(0)
+    assert not caller.done() and steps == ["started"]
+    release.set()
+    done, _ = await asyncio.wait({caller}, timeout=2)
+    assert done == {caller} and caller.cancelled()
+    assert steps == ["started", "finished"]
+
+
+async def test_finish_raises_what_the_job_raised() -> None:
+    async def broken() -> None:
+        await asyncio.sleep(0)
+        raise LookupError("gone")
+
+    with pytest.raises(LookupError, match="gone"):
+        await finish(broken())
+    caller = asyncio.get_running_loop().create_task(finish(broken()))
+    await asyncio.sleep(0)
+    caller.cancel()
+    with pytest.raises(LookupError, match="gone"):  # the failure outranks the cancel
+        await caller
 
 
 async def test_a_session_change_reaches_every_connection_at_once() -> None:
