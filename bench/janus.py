@@ -219,7 +219,9 @@ class JanusClient:
     def __init__(self, base_url: str, feed: int | None = None) -> None:
         self.base_url = base_url
         self.feed = feed
-        self.pc = RTCPeerConnection(RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+        self.pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        )
         self.closed = asyncio.Event()
         self.local_audio: MediaStreamTrack | None = None
         self.local_video: MediaStreamTrack | None = None

@@ -192,7 +192,9 @@ class Conn:
         self._pings = 0
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
-        self.pc = RTCPeerConnection(RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+        self.pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        )
 
     @property
     def open(self) -> bool:
@@ -288,7 +290,7 @@ class Conn:
                 self._restart = restart
                 await self.pc.close()
                 self.pc = RTCPeerConnection(
-                    RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+                    RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
                 )
             await self.pc.setRemoteDescription(
                 RTCSessionDescription(sdp=offer["sdp"], type="offer")

@@ -179,7 +179,9 @@ class PeerClient:
             self.local_video = PatternVideoTrack()
 
     def _new_pc(self) -> RTCPeerConnection:
-        pc = RTCPeerConnection(RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+        pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        )
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
