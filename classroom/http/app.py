@@ -98,6 +98,7 @@ def prepare_media_plane(settings: Settings) -> None:
     # Before the first media socket: each socket's datagrams are read in batches.
     aiortc_hooks.drain_datagram_sockets()
     aiortc_hooks.share_the_loop()
+    aiortc_hooks.batch_sender_reports()
     aiortc_hooks.install_consent_freshness(
         on_miss=metrics.ICE_CONSENT_MISSES.inc, on_expired=metrics.ICE_CONSENT_EXPIRED.inc
     )

@@ -55,7 +55,9 @@ from aiortc.rtp import (
     RtcpPsfbPacket,
     RtcpRrPacket,
     RtcpRtpfbPacket,
+    RtcpSdesPacket,
     RtcpSenderInfo,
+    RtcpSourceInfo,
     RtcpSrPacket,
     RtpPacket,
     pack_remb_fci,
@@ -103,6 +105,9 @@ INTERNAL_ATTRS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
             "_RTCRtpSender__rtp_timestamp",
             "_RTCRtpSender__lsr",
             "_RTCRtpSender__lsr_time",
+            "_RTCRtpSender__cname",
+            "_RTCRtpSender__rtcp_started",
+            "_RTCRtpSender__rtcp_exited",
         ),
     ),
     (RTCRtpTransceiver, ("_codecs", "_headerExtensions")),
@@ -140,7 +145,7 @@ INTERNAL_METHODS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
             "_send_rtcp_pli",
         ),
     ),
-    (RTCRtpSender, ("_handle_rtcp_packet", "_send_rtcp")),
+    (RTCRtpSender, ("_handle_rtcp_packet", "_send_rtcp", "_run_rtcp")),
     (RTCDtlsTransport, ("_send_rtp", "_recv_next")),
     (_SELECTOR_TRANSPORT, ("_fatal_error",)),
     (_SELECTOR_DATAGRAM_TRANSPORT, ("_read_ready",)),
@@ -872,11 +877,12 @@ class ParkedTrack(MediaStreamTrack):
 class SenderHook:
     """Our packets out through an aiortc sender, and its subscriber's RTCP feedback back to us.
 
-    aiortc's sender keeps answering with RTCP sender reports (from the counters we update)
-    and computes RTT from receiver reports; NACKs and PLI/FIR come to the callbacks, and
-    each receiver report about our stream to `on_receiver_report(fraction_lost,
-    cumulative packets_lost, jitter in RTP clock units, round-trip seconds or None)`, and
-    each REMB (bits per second the subscriber estimates it can receive) to `on_remb`.
+    Its sender reports go out with the transport's others (`SenderReports`, from the
+    counters we update), and aiortc's sender computes RTT from receiver reports; NACKs
+    and PLI/FIR come to the callbacks, and each receiver report about our stream to
+    `on_receiver_report(fraction_lost, cumulative packets_lost, jitter in RTP clock units,
+    round-trip seconds or None)`, and each REMB (bits per second the subscriber estimates
+    it can receive) to `on_remb`.
     """
 
     __slots__ = (
@@ -949,27 +955,14 @@ class SenderHook:
 
         s._handle_rtcp_packet = first_rtcp_packet
 
-        # aiortc sends a sender report every second from every sender, carrying media or
-        # not; a session of 16 has hundreds of idle slots. Reports go out only for slots
-        # that sent packets since the last one (and the BYE when the sender stops).
+        # Sender reports go out for slots that sent packets since the last one
+        # (`SenderReports`, which asks `fresh`); aiortc's sender sends its BYE itself.
         self._packets = 0
         self._reported = 0
         self._counters: Callable[[], tuple[int, int, int, int]] | None = None
         self._route: Any = None
         self._route_pair: Any = None
-        original_send_rtcp = sender._send_rtcp
-
-        async def send_rtcp(packets: list[Any]) -> None:
-            if self._counters is not None:
-                self._report_from_counters(packets)
-            if self._packets == self._reported and not any(
-                isinstance(p, RtcpByePacket) for p in packets
-            ):
-                return
-            self._reported = self._packets
-            await original_send_rtcp(packets)
-
-        s._send_rtcp = send_rtcp
+        _sender_hooks[sender] = self
 
     async def send(self, data: bytes) -> None:
         """Protect and send one serialized RTP packet; raises ConnectionError when closed."""
@@ -1048,26 +1041,21 @@ class SenderHook:
         `counters` when aiortc sends a sender report, instead of `account` per packet."""
         self._counters = counters
 
-    def _report_from_counters(self, packets: list[Any]) -> None:
-        assert self._counters is not None
-        count, octets, ntp, rtp_ts = self._counters()
-        self._packets = count
-        s: Any = self.sender
-        s._RTCRtpSender__packet_count = count
-        s._RTCRtpSender__octet_count = octets
-        s._RTCRtpSender__ntp_timestamp = ntp
-        s._RTCRtpSender__rtp_timestamp = rtp_ts
-        for packet in packets:
-            if isinstance(packet, RtcpSrPacket) and packet.ssrc == self.ssrc:
-                # aiortc built this report from the counters as they were; the round trip
-                # (LSR) is computed from the NTP time the report carries.
-                packet.sender_info = RtcpSenderInfo(
-                    ntp_timestamp=ntp,
-                    rtp_timestamp=rtp_ts,
-                    packet_count=count & 0xFFFFFFFF,
-                    octet_count=octets & 0xFFFFFFFF,
-                )
-                s._RTCRtpSender__lsr = (ntp >> 16) & 0xFFFFFFFF
+    def fresh(self) -> bool:
+        """The slot sent packets since the last sender report: the sender's counters (read
+        from the C stream when it counts) are brought up to date for the next one."""
+        if self._counters is not None:
+            count, octets, ntp, rtp_ts = self._counters()
+            self._packets = count
+            s: Any = self.sender
+            s._RTCRtpSender__packet_count = count
+            s._RTCRtpSender__octet_count = octets
+            s._RTCRtpSender__ntp_timestamp = ntp
+            s._RTCRtpSender__rtp_timestamp = rtp_ts
+        if self._packets == self._reported:
+            return False
+        self._reported = self._packets
+        return True
 
     def closed(self) -> bool:
         """The subscriber's DTLS transport has closed or failed: nothing sent arrives."""
@@ -1081,6 +1069,178 @@ class SenderHook:
         s._RTCRtpSender__octet_count = octets
         s._RTCRtpSender__ntp_timestamp = ntp_timestamp
         s._RTCRtpSender__rtp_timestamp = rtp_timestamp
+
+
+#: Each sender's hook, for the sender reports (`SenderReports.send`).
+_sender_hooks: weakref.WeakKeyDictionary[RTCRtpSender, SenderHook] = weakref.WeakKeyDictionary()
+
+#: Mean time between one transport's sender reports; each wait is drawn from half to one
+#: and a half times it, as aiortc (and RFC 3550, section 6.3.1) varies its interval.
+SENDER_REPORT_INTERVAL_S = 1.0
+#: Sender reports (with their SDES chunks, ~60 bytes each) in one SRTCP packet: ~1 kB.
+SENDER_REPORTS_PER_PACKET = 16
+
+
+class SenderReports:
+    """One DTLS transport's RTCP sender reports, for all its senders at once.
+
+    aiortc runs a task per sender that wakes every 0.5-1.5 s to send one sender report and
+    SDES, whatever the sender sent. The server has a pool of slots per subscriber (16 video
+    and 3 audio by default), so 16 subscribers meant ~300 tasks waking each second, each
+    building and protecting a report, and the event loop's timer heap grew with them: at
+    N = 16 a quarter of the server's busy time went to reports, most of them for idle
+    slots. Here each transport has one task: each round, one compound packet with the
+    report and CNAME of every sender that sent packets since the last round (RFC 8108
+    lets the streams of one endpoint share a compound packet), one SRTCP protect and one
+    `sendto`. A sender that sent nothing has nothing to report (RFC 3550 6.4: an SR is for
+    active senders). The task lives while the transport has a started sender.
+    """
+
+    __slots__ = ("__weakref__", "_dtls", "_senders", "_task", "rounds")
+
+    @classmethod
+    def of(cls, transport: RTCDtlsTransport) -> SenderReports:
+        reports = _sender_reports.get(id(transport))
+        if reports is None or reports.transport is not transport:
+            reports = _sender_reports[id(transport)] = cls(transport)
+        return reports
+
+    def __init__(self, transport: RTCDtlsTransport) -> None:
+        self._dtls = transport
+        #: Each sender, with its packet count at its last report (for a sender without a
+        #: hook, whose counters aiortc keeps).
+        self._senders: dict[RTCRtpSender, int] = {}
+        self._task: asyncio.Task[None] | None = None
+        #: Rounds that sent a packet, for tests and benches.
+        self.rounds = 0
+
+    @property
+    def transport(self) -> RTCDtlsTransport:
+        return self._dtls
+
+    @property
+    def running(self) -> bool:
+        """The task is on: the transport has a started sender."""
+        return self._task is not None
+
+    def add(self, sender: RTCRtpSender) -> None:
+        self._senders[sender] = 0
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def remove(self, sender: RTCRtpSender) -> None:
+        """Forget `sender`; with the last one gone, the task is cancelled and awaited."""
+        self._senders.pop(sender, None)
+        task = self._task
+        if not self._senders and task is not None:
+            self._task = None
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(SENDER_REPORT_INTERVAL_S * (0.5 + random.random()))
+            try:
+                await self.send()
+            except Exception:
+                log.exception("sender reports failed this round")
+
+    def payloads(self) -> list[bytes]:
+        """This round's compound RTCP packets (unprotected): the reports of the senders
+        that sent since the last round, with their CNAMEs."""
+        payloads: list[bytes] = []
+        reports: list[bytes] = []
+        chunks: list[RtcpSourceInfo] = []
+        now = time.time()
+        for sender, last in self._senders.items():
+            s: Any = sender
+            hook = _sender_hooks.get(sender)
+            if hook is not None:
+                if not hook.fresh():
+                    continue
+            else:
+                count = s._RTCRtpSender__packet_count
+                if count == last:
+                    continue
+                self._senders[sender] = count
+            ntp = s._RTCRtpSender__ntp_timestamp
+            reports.append(
+                bytes(
+                    RtcpSrPacket(
+                        ssrc=sender._ssrc,
+                        sender_info=RtcpSenderInfo(
+                            ntp_timestamp=ntp,
+                            rtp_timestamp=s._RTCRtpSender__rtp_timestamp,
+                            packet_count=s._RTCRtpSender__packet_count & 0xFFFFFFFF,
+                            octet_count=s._RTCRtpSender__octet_count & 0xFFFFFFFF,
+                        ),
+                    )
+                )
+            )
+            # The subscriber echoes these in its receiver reports: the round trip (as
+            # aiortc's own loop sets them).
+            s._RTCRtpSender__lsr = (ntp >> 16) & 0xFFFFFFFF
+            s._RTCRtpSender__lsr_time = now
+            cname = s._RTCRtpSender__cname
+            if cname is not None:
+                chunks.append(RtcpSourceInfo(ssrc=sender._ssrc, items=[(1, cname.encode())]))
+            if len(reports) == SENDER_REPORTS_PER_PACKET:
+                payloads.append(b"".join(reports) + _sdes(chunks))
+                reports, chunks = [], []
+        if reports:
+            payloads.append(b"".join(reports) + _sdes(chunks))
+        return payloads
+
+    async def send(self) -> None:
+        """Send this round's reports (nothing if no sender sent since the last round)."""
+        payloads = self.payloads()
+        for payload in payloads:
+            try:
+                await self._dtls._send_rtp(payload)
+            except ConnectionError:
+                return
+        if payloads:
+            self.rounds += 1
+
+
+def _sdes(chunks: list[RtcpSourceInfo]) -> bytes:
+    return bytes(RtcpSdesPacket(chunks=chunks)) if chunks else b""
+
+
+#: Each DTLS transport's sender reports, by the transport's id (weak values: the senders'
+#: RTCP coroutines hold them).
+_sender_reports: weakref.WeakValueDictionary[int, SenderReports] = weakref.WeakValueDictionary()
+
+_reports_installed = False
+
+
+def batch_sender_reports() -> None:
+    """Replace each sender's RTCP task with a place in its transport's `SenderReports`.
+
+    The coroutine keeps aiortc's contract with `RTCRtpSender.stop`: it sets the started event
+    at once, and on cancel it sends the BYE and sets the exited event.
+    """
+    global _reports_installed
+    if _reports_installed:
+        return
+    sender_class: Any = RTCRtpSender
+
+    async def _run_rtcp(sender: RTCRtpSender) -> None:
+        s: Any = sender
+        s._RTCRtpSender__rtcp_started.set()
+        reports = SenderReports.of(sender.transport)
+        reports.add(sender)
+        try:
+            await asyncio.get_running_loop().create_future()
+        except asyncio.CancelledError:
+            pass
+        await reports.remove(sender)
+        await sender._send_rtcp([RtcpByePacket(sources=[sender._ssrc])])
+        s._RTCRtpSender__rtcp_exited.set()
+
+    sender_class._run_rtcp = _run_rtcp
+    _reports_installed = True
 
 
 #: The last REMB FCI read and its bitrate: a REMB names all of a subscriber's video streams
