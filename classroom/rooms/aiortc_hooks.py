@@ -886,6 +886,7 @@ class SenderHook:
     """
 
     __slots__ = (
+        "__weakref__",
         "_counters",
         "_dtls",
         "_ice",
@@ -962,7 +963,7 @@ class SenderHook:
         self._counters: Callable[[], tuple[int, int, int, int]] | None = None
         self._route: Any = None
         self._route_pair: Any = None
-        _sender_hooks[sender] = self
+        _sender_hooks[id(sender)] = self
 
     async def send(self, data: bytes) -> None:
         """Protect and send one serialized RTP packet; raises ConnectionError when closed."""
@@ -1071,8 +1072,10 @@ class SenderHook:
         s._RTCRtpSender__rtp_timestamp = rtp_timestamp
 
 
-#: Each sender's hook, for the sender reports (`SenderReports.send`).
-_sender_hooks: weakref.WeakKeyDictionary[RTCRtpSender, SenderHook] = weakref.WeakKeyDictionary()
+#: Each sender's hook, by the sender's id, for the sender reports (`SenderReports.payloads`).
+#: Weak values: the entry lives as long as the hook, which holds its sender (a weak-keyed
+#: map would keep both forever, its value holding its key).
+_sender_hooks: weakref.WeakValueDictionary[int, SenderHook] = weakref.WeakValueDictionary()
 
 #: Mean time between one transport's sender reports; each wait is drawn from half to one
 #: and a half times it, as aiortc (and RFC 3550, section 6.3.1) varies its interval.
@@ -1155,8 +1158,8 @@ class SenderReports:
         now = time.time()
         for sender, last in self._senders.items():
             s: Any = sender
-            hook = _sender_hooks.get(sender)
-            if hook is not None:
+            hook = _sender_hooks.get(id(sender))
+            if hook is not None and hook.sender is sender:
                 if not hook.fresh():
                     continue
             else:

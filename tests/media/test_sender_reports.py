@@ -6,6 +6,8 @@ subscriber that answers and reports back, as aiortc's receivers do.
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -152,3 +154,19 @@ async def test_the_task_ends_with_the_last_sender(slots: Slots) -> None:
     assert reports.running, "one sender left: the task goes on"
     await slots.hooks[2].sender.stop()
     assert not reports.running
+
+
+async def test_a_closed_connections_hooks_and_senders_are_freed() -> None:
+    """The hooks' registry holds neither hook nor sender: both go with their connection."""
+    pc = RTCPeerConnection()
+    transceiver = pc.addTransceiver(ParkedTrack("video"), direction="sendonly")
+
+    async def on_nack(lost: list[int]) -> None:
+        return None
+
+    hook = SenderHook(transceiver.sender, "0", on_nack, lambda: None)
+    refs = [weakref.ref(hook), weakref.ref(transceiver.sender)]
+    await pc.close()
+    del pc, transceiver, hook
+    gc.collect()
+    assert [ref() for ref in refs] == [None, None]
