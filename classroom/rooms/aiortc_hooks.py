@@ -890,8 +890,6 @@ class SenderHook:
         "_counters",
         "_dtls",
         "_ice",
-        "_packets",
-        "_reported",
         "_route",
         "_route_pair",
         "_send_rtp",
@@ -956,10 +954,8 @@ class SenderHook:
 
         s._handle_rtcp_packet = first_rtcp_packet
 
-        # Sender reports go out for slots that sent packets since the last one
-        # (`SenderReports`, which asks `fresh`); aiortc's sender sends its BYE itself.
-        self._packets = 0
-        self._reported = 0
+        # Sender reports go out with the transport's others (`SenderReports`, which calls
+        # `update_counters` first); aiortc's sender sends its BYE itself.
         self._counters: Callable[[], tuple[int, int, int, int]] | None = None
         self._route: Any = None
         self._route_pair: Any = None
@@ -1039,24 +1035,15 @@ class SenderHook:
 
     def count_from(self, counters: Callable[[], tuple[int, int, int, int]]) -> None:
         """Read (packets, octets, NTP time, RTP timestamp) of the newest packet from
-        `counters` when aiortc sends a sender report, instead of `account` per packet."""
+        `counters` when the transport's sender reports go out, instead of `account` per
+        packet."""
         self._counters = counters
 
-    def fresh(self) -> bool:
-        """The slot sent packets since the last sender report: the sender's counters (read
-        from the C stream when it counts) are brought up to date for the next one."""
+    def update_counters(self) -> None:
+        """Bring the sender's counters up to date from the C stream, when it counts, for
+        the next sender report."""
         if self._counters is not None:
-            count, octets, ntp, rtp_ts = self._counters()
-            self._packets = count
-            s: Any = self.sender
-            s._RTCRtpSender__packet_count = count
-            s._RTCRtpSender__octet_count = octets
-            s._RTCRtpSender__ntp_timestamp = ntp
-            s._RTCRtpSender__rtp_timestamp = rtp_ts
-        if self._packets == self._reported:
-            return False
-        self._reported = self._packets
-        return True
+            self.account(*self._counters())
 
     def closed(self) -> bool:
         """The subscriber's DTLS transport has closed or failed: nothing sent arrives."""
@@ -1064,7 +1051,6 @@ class SenderHook:
 
     def account(self, packets: int, octets: int, ntp_timestamp: int, rtp_timestamp: int) -> None:
         """Feed the counters aiortc puts in its RTCP sender reports (A/V sync, RTT)."""
-        self._packets = packets
         s: Any = self.sender
         s._RTCRtpSender__packet_count = packets
         s._RTCRtpSender__octet_count = octets
@@ -1110,8 +1096,7 @@ class SenderReports:
 
     def __init__(self, transport: RTCDtlsTransport) -> None:
         self._dtls = transport
-        #: Each sender, with its packet count at its last report (for a sender without a
-        #: hook, whose counters aiortc keeps).
+        #: Each sender, with its packet count at its last report.
         self._senders: dict[RTCRtpSender, int] = {}
         self._task: asyncio.Task[None] | None = None
         #: Rounds that sent a packet, for tests and benches.
@@ -1160,13 +1145,11 @@ class SenderReports:
             s: Any = sender
             hook = _sender_hooks.get(id(sender))
             if hook is not None and hook.sender is sender:
-                if not hook.fresh():
-                    continue
-            else:
-                count = s._RTCRtpSender__packet_count
-                if count == last:
-                    continue
-                self._senders[sender] = count
+                hook.update_counters()
+            count = s._RTCRtpSender__packet_count
+            if count == last:
+                continue
+            self._senders[sender] = count
             ntp = s._RTCRtpSender__ntp_timestamp
             reports.append(
                 bytes(
@@ -1175,7 +1158,7 @@ class SenderReports:
                         sender_info=RtcpSenderInfo(
                             ntp_timestamp=ntp,
                             rtp_timestamp=s._RTCRtpSender__rtp_timestamp,
-                            packet_count=s._RTCRtpSender__packet_count & 0xFFFFFFFF,
+                            packet_count=count & 0xFFFFFFFF,
                             octet_count=s._RTCRtpSender__octet_count & 0xFFFFFFFF,
                         ),
                     )
