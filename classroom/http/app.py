@@ -99,6 +99,7 @@ def prepare_media_plane(settings: Settings) -> None:
     aiortc_hooks.drain_datagram_sockets()
     aiortc_hooks.share_the_loop()
     aiortc_hooks.batch_sender_reports()
+    aiortc_hooks.watch_routes()
     aiortc_hooks.install_consent_freshness(
         on_miss=metrics.ICE_CONSENT_MISSES.inc, on_expired=metrics.ICE_CONSENT_EXPIRED.inc
     )

@@ -146,7 +146,7 @@ INTERNAL_METHODS: tuple[tuple[type[Any], tuple[str, ...]], ...] = (
         ),
     ),
     (RTCRtpSender, ("_handle_rtcp_packet", "_send_rtcp", "_run_rtcp")),
-    (RTCDtlsTransport, ("_send_rtp", "_recv_next")),
+    (RTCDtlsTransport, ("_send_rtp", "_recv_next", "_set_state")),
     (_SELECTOR_TRANSPORT, ("_fatal_error",)),
     (_SELECTOR_DATAGRAM_TRANSPORT, ("_read_ready",)),
 )
@@ -164,7 +164,8 @@ def check_internals() -> list[str]:
     if aiortc.__version__ != PINNED_AIORTC:
         problems.append(f"aiortc {aiortc.__version__} installed, hooks written for {PINNED_AIORTC}")
     for cls, attrs in INTERNAL_ATTRS:
-        names = set(cls.__init__.__code__.co_names)
+        # The library's own __init__, not a wrapper of ours (`watch_routes`).
+        names = set(inspect.unwrap(cls.__init__).__code__.co_names)
         for attr in attrs:
             if attr not in names:
                 problems.append(f"{cls.__name__}.__init__ no longer sets {attr}")
@@ -1250,6 +1251,86 @@ def remb_bitrate(fci: bytes) -> int | None:
 
 #: DTLS transport → [selected pair, native transport], shared by the slots of one peer.
 _native_routes: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
+
+
+class WatchedPairs(dict[int, Any]):
+    """An ICE connection's nominated pairs (`Connection._nominated`): any change bumps
+    `fanout.route_epoch`, since the native route of its peer's slots follows the pair.
+    (aioice sets, reads and clears it; `|=` is not used.)"""
+
+    def __setitem__(self, key: int, value: Any) -> None:
+        super().__setitem__(key, value)
+        fanout.routes_changed()
+
+    def __delitem__(self, key: int) -> None:
+        super().__delitem__(key)
+        fanout.routes_changed()
+
+    def clear(self) -> None:
+        super().clear()
+        fanout.routes_changed()
+
+    def pop(self, *args: Any) -> Any:
+        fanout.routes_changed()
+        return super().pop(*args)
+
+    def popitem(self) -> tuple[int, Any]:
+        fanout.routes_changed()
+        return super().popitem()
+
+    def setdefault(self, key: int, default: Any = None) -> Any:
+        fanout.routes_changed()
+        return super().setdefault(key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        fanout.routes_changed()
+
+
+_routes_watched = False
+
+
+def watch_routes() -> None:
+    """Bump `fanout.route_epoch` whenever what `SenderHook.native_transport` checks may
+    have changed: a DTLS transport's state (connected, closed, failed), an ICE connection's
+    nominated pair, a media socket lost. The publications' steady batches send without
+    those per-slot checks while the epoch holds (`forwarding.Publication.on_packet`).
+
+    A socket's descriptor is closed only after its protocol's `connection_lost` (asyncio's
+    `_call_connection_lost`), so a batch made before is dropped before its descriptor can
+    be reused. Call before any connection is made (its pairs are watched from its start).
+    """
+    global _routes_watched
+    if _routes_watched:
+        return
+    dtls_class: Any = RTCDtlsTransport
+    set_state = dtls_class._set_state
+
+    @functools.wraps(set_state)
+    def _set_state(transport: RTCDtlsTransport, state: DtlsState) -> None:
+        set_state(transport, state)
+        fanout.routes_changed()
+
+    dtls_class._set_state = _set_state
+    protocol_class: Any = StunProtocol
+    connection_lost = protocol_class.connection_lost
+
+    @functools.wraps(connection_lost)
+    def _connection_lost(protocol: StunProtocol, exc: Exception | None) -> None:
+        fanout.routes_changed()
+        connection_lost(protocol, exc)
+
+    protocol_class.connection_lost = _connection_lost
+    connection_class: Any = aioice.ice.Connection
+    init = connection_class.__init__
+
+    @functools.wraps(init)
+    def __init__(connection: Any, *args: Any, **kwargs: Any) -> None:
+        init(connection, *args, **kwargs)
+        connection._nominated = WatchedPairs(connection._nominated)
+
+    connection_class.__init__ = __init__
+    _routes_watched = True
 
 
 def srtp_keying(dtls: RTCDtlsTransport) -> tuple[int, bytes]:

@@ -63,6 +63,20 @@ _native: ModuleType | None = _load()
 mode = "native" if _native is not None else "python"
 
 
+#: Bumped whenever a subscriber's route may have changed: a DTLS transport changed state,
+#: an ICE connection's nominated pair changed, a media socket closed (the hooks in
+#: `aiortc_hooks.watch_routes` call `routes_changed`). A publication's steady batches
+#: (`forwarding.Publication`) skip the per-slot route checks, so they hold only for the
+#: epoch they were made in: a change anywhere sends every publication's next packet
+#: through the full per-slot loop, which checks each slot's route again.
+route_epoch = 0
+
+
+def routes_changed() -> None:
+    global route_epoch
+    route_epoch += 1
+
+
 def native_available() -> bool:
     return _native is not None
 

@@ -162,6 +162,13 @@ class SendSlot:
 
     def on_first_packet(self, callback: Callable[[], None] | None) -> None:
         self._on_first_packet = callback
+        self._changed()
+
+    def _changed(self) -> None:
+        """Something the per-slot loop of `Publication.on_packet` reads changed: its
+        steady batches no longer hold."""
+        if self.source is not None:
+            self.source.forget_batches()
 
     @property
     def awaiting_keyframe(self) -> bool:
@@ -176,6 +183,7 @@ class SendSlot:
         if self.source is not None:
             self.source.slots.remove(self)
             self.source.demand_changed = True
+            self.source.forget_batches()
             metrics.SUBSCRIPTIONS.labels(self.source.kind).dec()
         self.source = publication
         self.stream.rebase()
@@ -184,6 +192,7 @@ class SendSlot:
         if publication is not None:
             publication.slots.append(self)
             publication.demand_changed = True
+            publication.forget_batches()
             metrics.SUBSCRIPTIONS.labels(publication.kind).inc()
             if self.target is not None:
                 self.target = publication.default_layer()
@@ -202,6 +211,7 @@ class SendSlot:
         source = self.source
         if source is not None:
             source.demand_changed = True
+            source.forget_batches()
         if rid is None:
             # Hidden: nothing goes out, and a decoder needs a keyframe to show it again.
             self._set_layer(None)
@@ -245,6 +255,7 @@ class SendSlot:
     def _set_layer(self, rid: str | None) -> None:
         if rid == self.layer:
             return
+        self._changed()
         if self.layer is not None:
             metrics.FORWARDED_LAYERS.labels(_layer_label(self.source, self.layer)).dec()
         self.layer = rid
@@ -273,6 +284,7 @@ class SendSlot:
                 # The publication keeps asking for one while this slot waits.
                 return False
             self._await_keyframe = False
+            self._changed()
             metrics.KEYFRAMES_FORWARDED.inc()
         return True
 
@@ -321,6 +333,7 @@ class SendSlot:
 
     def connected(self) -> None:
         """The subscriber's transport is up: a slot still waiting for a keyframe asks now."""
+        self._changed()
         if self._await_keyframe and self.source is not None and self.target is not None:
             if self._waiting_since is None:
                 self._waiting_since = time.monotonic()
@@ -338,6 +351,7 @@ class SendSlot:
         self._await_keyframe = self.kind != "audio"
         self._waiting_since = None
         self._set_layer(None)
+        self._changed()
 
     def _sent(self, payload_len: int, ntp: int) -> None:
         if self._native is not None:
@@ -466,8 +480,25 @@ class Publication:
         self._out_packets_metric = metrics.RTP_PACKETS.labels(kind, "out")
         self._out_bytes_metric = metrics.RTP_BYTES.labels(kind, "out")
         self._closed = False
+        #: By layer (RID, "" for audio and one stream): (`fanout.route_epoch`, the native
+        #: streams, their slots) that the last full per-slot loop sent a non-keyframe
+        #: packet of that layer to, all natively and with nothing left to do after the
+        #: send. The next such packet goes straight to them (`on_packet`) while no slot
+        #: changed (`forget_batches`) and no route did (the epoch).
+        self._steady: dict[str, tuple[int, list[Any], list[SendSlot]]] = {}
+        self._slot_changes = 0
         if self.offered:
             metrics.PUBLICATIONS.labels(kind).inc()
+
+    def forget_batches(self) -> None:
+        """A slot of this publication changed what the per-slot loop decides for it."""
+        self._steady.clear()
+        self._slot_changes += 1
+
+    @property
+    def steady_batches(self) -> int:
+        """Layers whose next non-keyframe packet skips the per-slot loop (for tests)."""
+        return len(self._steady)
 
     @property
     def offered(self) -> bool:
@@ -711,10 +742,23 @@ class Publication:
         cached_id = -1
         ext_dynamic = b""
         sent = 0
-        batch: list[Any] = []
-        batch_slots: list[SendSlot] = []
+        batch: list[Any]
+        batch_slots: list[SendSlot]
         after: list[int] = []  # slots in the batch with more to do once sent (native_sent)
-        for slot in tuple(slots):
+        steady = (
+            self._steady.get(rid) if not keyframe and payload_len <= fanout.MAX_PAYLOAD else None
+        )
+        if steady is not None and steady[0] == fanout.route_epoch:
+            # Nothing changed since the last packet of this layer: the same streams, and
+            # none of the per-slot checks below (a fifth of the cost per sent packet).
+            _, batch, batch_slots = steady
+            loop: tuple[SendSlot, ...] = ()
+        else:
+            batch, batch_slots = [], []
+            loop = tuple(slots)
+        epoch, changes = fanout.route_epoch, self._slot_changes
+        python_path = False
+        for slot in loop:
             if slot.source is not self:
                 continue  # re-pointed while an earlier send of this packet awaited
             if (
@@ -744,6 +788,7 @@ class Publication:
                     continue
                 if native.transport is not None:
                     native.transport = None  # relayed now: NACKs go the Python way
+            python_path = True
             dyn_id = slot.stream.ext.dynamic_id
             if dyn_id != cached_id:
                 cached_id = dyn_id
@@ -767,6 +812,16 @@ class Publication:
                 continue
             if slot.packets != before:
                 sent += 1
+        if (
+            loop
+            and not keyframe
+            and not python_path
+            and not after
+            and payload_len <= fanout.MAX_PAYLOAD
+            and changes == self._slot_changes
+            and epoch == fanout.route_epoch
+        ):
+            self._steady[rid] = (epoch, batch, batch_slots)
         natively = 0
         if batch:
             voice, lvl = level or (False, 127)

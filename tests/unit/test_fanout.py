@@ -24,11 +24,13 @@ from classroom.rooms import fanout
 from classroom.rooms.aiortc_hooks import (
     ParkedTrack,
     SenderHook,
+    WatchedPairs,
     enable_loopback_candidates,
     negotiated_extension_ids,
     negotiated_payload_type,
     srtp_keying,
     tap_receiver,
+    watch_routes,
 )
 from classroom.rooms.forwarding import Publication, SendSlot
 from classroom.rooms.rtp import (
@@ -239,6 +241,8 @@ async def test_native_packets_reach_a_real_aiortc_peer_under_aiortcs_own_key() -
     keys the native context exactly as aiortc keyed its own session, and the subscriber's
     aiortc decrypts and routes what `send_all` sent."""
     enable_loopback_candidates()
+    watch_routes()  # before the connections: their nominated pairs are watched from the start
+    epoch = fanout.route_epoch
     server, client = RTCPeerConnection(), RTCPeerConnection()
     seen: list[RtpPacket] = []
 
@@ -260,6 +264,10 @@ async def test_native_packets_reach_a_real_aiortc_peer_under_aiortcs_own_key() -
             10,
             "the two peers to connect",
         )
+        # Connecting moved DTLS through its states and nominated a pair: both bump the epoch.
+        connected_epoch = fanout.route_epoch
+        assert connected_epoch > epoch
+        assert isinstance(slot.sender.transport.transport._connection._nominated, WatchedPairs)
         hook = SenderHook(slot.sender, str(slot.mid), on_nack, lambda: None)
         transport = hook.native_transport()
         assert transport is not None
@@ -285,8 +293,11 @@ async def test_native_packets_reach_a_real_aiortc_peer_under_aiortcs_own_key() -
         assert [p.payload for p in seen] == payloads
         assert {p.ssrc for p in seen} == {hook.ssrc}
         assert transport.packets == 5  # type: ignore[attr-defined]
-        # Closed: the closed socket is never written to; the slot hears ConnectionError.
+        assert fanout.route_epoch == connected_epoch  # sending changes no route
+        # Closed: the closed socket is never written to; the slot hears ConnectionError,
+        # and every publication's steady batch is dropped (the epoch moved on).
         await server.close()
+        assert fanout.route_epoch > connected_epoch
         with pytest.raises(ConnectionError):
             hook.native_transport()
     finally:
@@ -405,3 +416,108 @@ async def test_on_packet_sends_natively_and_survives_an_oversized_payload(
     finally:
         slot.close()
         await publication.close()
+
+
+def delta(seq: int) -> RtpPacket:
+    packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=90 * seq, ssrc=5)
+    packet.payload = b"\x10\x01d%05d" % seq  # VP8 descriptor, S bit; P bit: not a keyframe
+    return packet
+
+
+def keyframe(seq: int) -> RtpPacket:
+    packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=90 * seq, ssrc=5)
+    packet.payload = b"\x10\x00k%05d" % seq
+    return packet
+
+
+def received(sock: socket.socket) -> list[bytes]:
+    """The tags (`delta`, `keyframe`) of everything queued on `sock` now."""
+    inbound = session(Policy.SSRC_ANY_INBOUND)
+    out = []
+    sock.setblocking(False)
+    try:
+        while True:
+            out.append(inbound.unprotect(sock.recv(4096))[-6:])
+    except BlockingIOError:
+        return out
+    finally:
+        sock.setblocking(True)
+
+
+def udp_pair() -> tuple[socket.socket, socket.socket]:
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx.bind(("127.0.0.1", 0))
+    tx.setblocking(False)
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    return tx, rx
+
+
+async def test_a_steady_batch_follows_every_change_of_its_slots_and_routes() -> None:
+    """Non-keyframe packets skip the per-slot loop once nothing changes; what a slot or a
+    route changes is seen at the very next packet, not some packets later."""
+
+    async def request_keyframe(ssrc: int) -> None:
+        return None
+
+    publication = Publication("p", "video", request_keyframe)
+    sockets = [udp_pair() for _ in range(3)]
+    outputs = [UdpOutput(tx, rx.getsockname()) for tx, rx in sockets]
+    slots = [
+        SendSlot(
+            "video",
+            str(i),
+            fanout.NativeStream(0x70 + i, 96, 90000, ExtensionLayout("video", IDS, str(i))),
+            output,
+        )
+        for i, output in enumerate(outputs)
+    ]
+    a, b, c = slots
+    (_, rx_a), (_, rx_b), (tx_c, rx_c) = sockets
+    try:
+        a.attach(publication)
+        b.attach(publication)
+        await publication.on_packet(keyframe(1))
+        assert publication.steady_batches == 0  # a keyframe admits slots: never kept
+        await publication.on_packet(delta(2))
+        assert publication.steady_batches == 1
+        await publication.on_packet(delta(3))
+        assert received(rx_a) == received(rx_b) == [b"k00001", b"d00002", b"d00003"]
+        # Hidden: the very next packet does not reach it (the batch was dropped).
+        b.set_target(None)
+        assert publication.steady_batches == 0
+        await publication.on_packet(delta(4))
+        assert received(rx_a) == [b"d00004"] and received(rx_b) == []
+        # A new slot starts at the next keyframe, then stays in the rebuilt batch.
+        c.attach(publication)
+        await publication.on_packet(delta(5))
+        assert received(rx_c) == []
+        await publication.on_packet(keyframe(6))
+        await publication.on_packet(delta(7))
+        await publication.on_packet(delta(8))
+        assert publication.steady_batches == 1
+        assert received(rx_c) == [b"k00006", b"d00007", b"d00008"]
+        assert received(rx_a)[-1] == b"d00008" and received(rx_b) == []
+        # A route change (the hooks bump the epoch): the next packet asks every slot's
+        # output again, and goes out on the route it gives now.
+        moved = fanout.make_transport(PROFILE, KEY, tx_c.fileno(), *rx_b.getsockname())
+        outputs[2].transport = moved
+        await publication.on_packet(delta(9))
+        assert received(rx_c) == [b"d00009"]  # the batch still holds: no route changed
+        fanout.routes_changed()
+        await publication.on_packet(delta(10))
+        assert received(rx_c) == [] and received(rx_b) == [b"d00010"]
+        assert moved.packets == 1  # type: ignore[attr-defined]
+        assert received(rx_a) == [b"d00009", b"d00010"]
+        assert publication.steady_batches == 1
+        # Detached: gone from the next packet on.
+        a.attach(None)
+        await publication.on_packet(delta(11))
+        assert received(rx_a) == [] and received(rx_b) == [b"d00011"]
+    finally:
+        for slot in slots:
+            slot.close()
+        await publication.close()
+        for tx, rx in sockets:
+            tx.close()
+            rx.close()
