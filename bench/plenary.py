@@ -69,7 +69,7 @@ if str(REPO) not in sys.path:
 import psutil  # noqa: E402
 
 from bench import support  # noqa: E402
-from bench.breakouts import encode_clip  # noqa: E402
+from bench.breakouts import LagMonitor, encode_clip  # noqa: E402
 from bench.plenary_clients import Clip, Member  # noqa: E402
 from bench.support import busy_seconds, cpu_seconds  # noqa: E402
 from classroom.demo import run_demo  # noqa: E402
@@ -235,6 +235,17 @@ class LateJoin:
     #: seconds from `join` to each phase: welcome, offer, answered, tracks, connected,
     #: first_keyframe, last_keyframe (`Member.phases`)
     phases: dict[str, float] = field(default_factory=dict)
+    #: Where the wait for keyframes went, over the join (until negotiation was quiet): the
+    #: server's slots waiting for their keyframe to go out (`classroom_keyframe_wait_seconds`,
+    #: bucket upper bounds), the publishers from a keyframe request's arrival to the
+    #: keyframe they send (their frame clock and their loop's lag), and this process's
+    #: (the late joiner's) event-loop lag.
+    server_wait_p95_s: float | None = None
+    server_wait_max_s: float | None = None
+    answers: int = 0
+    answer_p95_s: float | None = None
+    answer_max_s: float | None = None
+    bench_lag_max_s: float | None = None
 
 
 @dataclass
@@ -344,6 +355,32 @@ async def wait_quiet(
     return s
 
 
+KEYFRAME_WAIT = "classroom_keyframe_wait_seconds"
+
+
+def keyframe_waits(
+    join: LateJoin, before: Snapshot, after: Snapshot, t0: float, lag: float
+) -> None:
+    """The late join's keyframe wait, split: the server's slots, the publishers' answers to
+    the requests that arrived after the join began, this process's loop."""
+    join.server_wait_p95_s = support.bucket_delta_quantile(
+        before.metrics, after.metrics, KEYFRAME_WAIT, 0.95
+    )
+    join.server_wait_max_s = support.bucket_delta_max(before.metrics, after.metrics, KEYFRAME_WAIT)
+    answers = sorted(
+        delay
+        for key, peer in after.peers.items()
+        if key != "late"
+        for at, delay in peer.get("keyframe_answers", [])
+        if at - delay >= t0
+    )
+    join.answers = len(answers)
+    if answers:
+        join.answer_p95_s = round(_q(answers, 0.95) or 0.0, 3)
+        join.answer_max_s = round(answers[-1], 3)
+    join.bench_lag_max_s = round(lag, 3)
+
+
 def client_lag(a: Snapshot, b: Snapshot) -> list[float]:
     """Each client process's worst event-loop lag between two snapshots (s)."""
     return [round(r1["lag_max_s"], 3) for r1 in b.reports]
@@ -427,12 +464,14 @@ async def run_once(
     clients: list[ClientProcess] = []
     late: Member | None = None
     me = psutil.Process()
+    own_lag = LagMonitor()
     budget = 90 + READY_TIMEOUT_S + FILL_TIMEOUT_S + 3 * n
     budget += args.late_joins * (LATE_TIMEOUT_S + 15) + args.hold
     try:
         async with asyncio.timeout(budget):
             env = {"PYTHONPATH": str(root)} if root != REPO else {}
             server = await start_server(data_dir, env=env, cwd=root)
+            own_lag.start()
             if args.pin:
                 pin_tree(server.pid, SERVER_CPU)
             demo = await run_demo(server.base_url, participants=n, admin_token=ADMIN_TOKEN)
@@ -510,6 +549,7 @@ async def run_once(
                     args.view, args.client_remb, camera == "simulcast", camera == "single",
                 )  # fmt: skip
                 before = await snapshot(clients, None, server)
+                own_lag.reset()
                 t0 = time.monotonic()
                 await late.connect()
                 deadline = t0 + LATE_TIMEOUT_S
@@ -522,6 +562,7 @@ async def run_once(
                 join = LateJoin(
                     others_offers=offers(after, "late") - offers(before), phases=late.phases(t0)
                 )
+                keyframe_waits(join, before, after, t0, own_lag.reset())
                 if firsts:
                     join.first_p50_s = statistics.median(firsts[:want])
                 if len(firsts) >= want:
@@ -562,6 +603,7 @@ async def run_once(
     except Exception as exc:
         result.error = support.run_error(exc, f"run budget {budget:.0f} s", server)
     finally:
+        await own_lag.stop()
         result.load_avg = os.getloadavg()[0]
         if args.keep_logs and server is not None:
             logs = Path(args.keep_logs)
@@ -621,6 +663,10 @@ def aggregate(results: list[RunResult]) -> list[dict[str, Any]]:
                     "tile_fps_median": _median([r.tile_fps_median for r in runs]),
                     "everyone_p50_s": _q(everyone, 0.5),
                     "everyone_p95_s": _q(everyone, 0.95),
+                    "late_server_wait_p95_s": _median(
+                        [j.server_wait_p95_s for r in runs for j in r.late]
+                    ),
+                    "late_answer_p95_s": _median([j.answer_p95_s for r in runs for j in r.late]),
                     "dropped": sum(r.dropped for r in runs),
                     "keyframe_requests": _median([r.keyframe_requests for r in runs]),
                     "offers_per_join": _median(
@@ -664,6 +710,8 @@ COLUMNS: list[support.Column] = [
     ("tile_fps_median", "fps med", "{:.1f}"),
     ("everyone_p50_s", "late p50 s", "{:.2f}"),
     ("everyone_p95_s", "late p95 s", "{:.2f}"),
+    ("late_server_wait_p95_s", "late: srv keyframe wait p95 ≤ s", "{:g}"),
+    ("late_answer_p95_s", "late: publishers' PLI→keyframe p95 s", "{:.2f}"),
     ("dropped", "dropped", "{}"),
     ("keyframe_requests", "PLIs", "{:.0f}"),
     ("offers_per_join", "offers/join", "{:g}"),
@@ -688,7 +736,14 @@ def table(rows: list[dict[str, Any]]) -> str:
 def run_line(r: RunResult) -> str:
     if r.error:
         return f"{r.tree} n={r.n} r={r.repeat}: {r.error}"
-    late = ", ".join("miss" if j.everyone_s is None else f"{j.everyone_s:.2f}" for j in r.late)
+    late = ", ".join(
+        ("miss" if j.everyone_s is None else f"{j.everyone_s:.2f}")
+        + f" (connected {j.phases.get('connected')}, first {j.phases.get('first_keyframe')}, "
+        f"server wait p95 ≤{j.server_wait_p95_s} max ≤{j.server_wait_max_s}, "
+        f"{j.answers} publisher answers p95 {j.answer_p95_s} max {j.answer_max_s}, "
+        f"own lag {j.bench_lag_max_s})"
+        for j in r.late
+    )
     return (
         f"{r.tree} ({r.camera}) n={r.n} r={r.repeat}: late {late} s; "
         f"server {r.server_cpu_pct:.0f} %, "

@@ -256,6 +256,11 @@ class Member:
                 self.client.sent if isinstance(self.client, SimulcastPublisher) else None
             ),
             "dropped": self.dropped(),
+            "keyframe_answers": (
+                list(self.client.keyframe_answers)
+                if isinstance(self.client, SimulcastPublisher)
+                else []
+            ),
             "view_errors": self.view_errors,
             "tiles": {
                 mid: [t.source, t.kind, t.packets, t.bytes, t.frames]

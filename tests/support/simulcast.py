@@ -31,6 +31,7 @@ encoder answers (`publisher.keyframe_requests` counts them per RID).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import fractions
 import functools
@@ -138,6 +139,8 @@ class _LayerState:
     sent: int = 0
     restart: bool = False
     requests: int = 0
+    #: When the first keyframe request not yet answered arrived (None: none waiting).
+    requested_at: float | None = None
 
 
 @dataclass
@@ -151,6 +154,12 @@ class SimulcastPublisher(PeerClient):
     #: Whether the answer says simulcast (False: one stream, the `h` layer's clip).
     simulcast: bool = True
     layers_messages: list[dict[str, bool]] = field(default_factory=list)
+    #: (when, seconds): the last keyframes sent in answer to a request, and how long after
+    #: the request's arrival (the publisher's part of a subscriber's wait; its frame clock
+    #: and its event loop's lag).
+    keyframe_answers: collections.deque[tuple[float, float]] = field(
+        default_factory=lambda: collections.deque(maxlen=256)
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -244,6 +253,8 @@ class SimulcastPublisher(PeerClient):
                         if layer is not None:
                             layer.requests += 1
                             layer.restart = True
+                            if layer.requested_at is None:
+                                layer.requested_at = time.monotonic()
             await handle_rtcp_data(data)
 
         transport._handle_rtcp_data = handle_rtcp
@@ -259,6 +270,10 @@ class SimulcastPublisher(PeerClient):
                 if state.restart:
                     state.restart = False
                     state.index = 0
+                    if state.requested_at is not None:
+                        now = time.monotonic()
+                        self.keyframe_answers.append((now, now - state.requested_at))
+                        state.requested_at = None
                 frame = state.frames[state.index]
                 state.index = (state.index + 1) % len(state.frames)
                 payloads = packetize(frame)

@@ -8,9 +8,10 @@ import json
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 from bench import support
-from bench.plenary import LateJoin, RunResult, table_of
+from bench.plenary import LateJoin, RunResult, Snapshot, keyframe_waits, table_of
 
 LAG = "classroom_event_loop_lag_seconds"
 
@@ -66,3 +67,25 @@ def test_the_table_of_a_json_file_counts_a_missed_late_join_in_the_p95(tmp_path:
     assert "29.5" in cells
     assert "0.60" in cells  # the p50 of 0.4, 0.6 and a miss
     assert "inf" in cells  # the p95: the miss
+
+
+def test_a_late_joins_keyframe_wait_is_split_between_server_and_publishers() -> None:
+    wait = "classroom_keyframe_wait_seconds"
+
+    def snap(counts: dict[str, float], peers: dict[str, Any]) -> Snapshot:
+        metrics = "\n".join(f'{wait}_bucket{{le="{le}"}} {n}' for le, n in counts.items())
+        return Snapshot(0.0, [], peers, 0.0, metrics, None, [], {})
+
+    before = snap({"0.1": 5, "0.5": 5, "1": 5, "+Inf": 5}, {})
+    # 20 slots waited: 18 under 0.1 s, 2 under 1 s. The publishers answered three requests
+    # since the join began at t = 100 (one from before it does not count).
+    answers = {"p0.0": {"keyframe_answers": [[99.5, 0.2], [100.2, 0.05], [100.9, 0.4]]}}
+    answers["p0.1"] = {"keyframe_answers": [[100.4, 0.3]]}
+    answers["late"] = {"keyframe_answers": [[100.5, 0.1]]}  # the late joiner's own: not counted
+    after = snap({"0.1": 23, "0.5": 23, "1": 25, "+Inf": 25}, answers)
+    join = LateJoin()
+    keyframe_waits(join, before, after, 100.0, 0.0123)
+    assert join.server_wait_p95_s == 1.0 and join.server_wait_max_s == 1.0
+    assert join.answers == 3
+    assert join.answer_max_s == 0.4 and join.answer_p95_s == 0.4
+    assert join.bench_lag_max_s == 0.012
