@@ -11,8 +11,10 @@ import contextlib
 import itertools
 
 import pytest
+from aiortc.rtp import RtpPacket
 
 from classroom.demo import run_demo
+from classroom.rooms.aiortc_hooks import ReceiveFastPath, tap_receiver
 from tests.support.peer_client import PeerClient
 from tests.support.server import ADMIN_TOKEN, ServerProcess, metric_value
 from tests.support.simulcast import SimulcastPublisher, VideoWatch
@@ -284,3 +286,50 @@ async def test_view_is_taken_as_soon_as_the_offer_is_out(server: ServerProcess) 
         await asyncio.wait_for(client.negotiated.wait(), 15)
     finally:
         await client.close()
+
+
+async def test_a_publisher_whose_receivers_are_tapped_answers_keyframe_requests(
+    server: ServerProcess,
+) -> None:
+    """As in bench/plenary.py: a participant publishing simulcast that also receives through
+    `tap_receiver`, whose receive fast path then takes every RTCP packet of its transport,
+    still restarts a layer at its keyframe when the server asks (for a newcomer's slot), long
+    before its own next keyframe (every 10 s here)."""
+    demo = await run_demo(server.base_url, 3, ADMIN_TOKEN)
+    urls = [demo["facilitator_url"], *demo["participant_urls"][:2]]
+    slow = SimulcastPublisher(server.base_url, urls[0], tone=True, gop=150, clip_frames=150)
+    other = SimulcastPublisher(server.base_url, urls[1], tone=True)
+    clients: list[PeerClient] = [slow, other]
+    received: list[int] = []
+    try:
+        for client in clients:
+            await client.connect()
+        for client in clients:
+            await asyncio.wait_for(client.negotiated.wait(), 15)
+
+        async def sink(packet: RtpPacket) -> None:
+            received.append(packet.ssrc)
+
+        for transceiver in slow.pc.getTransceivers():
+            if transceiver.direction == "recvonly":
+                tap_receiver(transceiver.receiver, sink)
+        await wait_for(lambda: len(received) > 30, 15, "the other publisher's packets")
+        requests = sum(slow.keyframe_requests_by_rid.values())
+        answered = len(slow.keyframe_answers)
+        newcomer = PeerClient(server.base_url, urls[2], audio=False, video=False)
+        clients.append(newcomer)
+        await newcomer.connect()
+        await asyncio.wait_for(newcomer.negotiated.wait(), 15)
+        watch = VideoWatch(newcomer)
+        pid = slow.participant_id
+        await wait_for(lambda: video_mid(newcomer, pid) is not None, 15, "the newcomer's slot")
+        log = watch.slots[str(video_mid(newcomer, pid))]
+        await wait_for(lambda: log.keyframes, 5, "the slow publisher's keyframe")
+        fast = ReceiveFastPath.of(slow.pc.getTransceivers()[0].receiver.transport)
+        assert fast is not None and fast.rtcp_packets > 0  # its RTCP takes the fast path
+        assert sum(slow.keyframe_requests_by_rid.values()) > requests
+        assert len(slow.keyframe_answers) > answered
+        assert all(delay < 1.0 for _, delay in list(slow.keyframe_answers)[answered:])
+    finally:
+        for client in clients:
+            await client.close()

@@ -47,7 +47,6 @@ from aiortc.rtp import (
     RTCP_PSFB_APP,
     RTCP_PSFB_PLI,
     HeaderExtensionsMap,
-    RtcpPacket,
     RtcpPsfbPacket,
     RtpPacket,
     pack_remb_fci,
@@ -141,6 +140,22 @@ class _LayerState:
     requests: int = 0
     #: When the first keyframe request not yet answered arrived (None: none waiting).
     requested_at: float | None = None
+
+
+class _LayerFeedback:
+    """What the RTCP router hands a layer's feedback to, as it would to an aiortc sender: a
+    PLI restarts the layer's clip at its keyframe on the next frame tick."""
+
+    def __init__(self, state: _LayerState) -> None:
+        self._state = state
+
+    async def _handle_rtcp_packet(self, packet: Any) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_PLI:
+            state = self._state
+            state.requests += 1
+            state.restart = True
+            if state.requested_at is None:
+                state.requested_at = time.monotonic()
 
 
 @dataclass
@@ -240,24 +255,12 @@ class SimulcastPublisher(PeerClient):
 
         transport.on("statechange", on_state)
         on_state()
-        # Keyframe requests for the layers' SSRCs (aiortc routes RTCP only to its own
-        # senders: these are seen before it routes).
-        by_ssrc = {state.ssrc: state for state in self._layer_states}
-        handle_rtcp_data = transport._handle_rtcp_data
-
-        async def handle_rtcp(data: bytes) -> None:
-            with contextlib.suppress(ValueError):
-                for packet in RtcpPacket.parse(data):
-                    if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_PLI:
-                        layer = by_ssrc.get(packet.media_ssrc)
-                        if layer is not None:
-                            layer.requests += 1
-                            layer.restart = True
-                            if layer.requested_at is None:
-                                layer.requested_at = time.monotonic()
-            await handle_rtcp_data(data)
-
-        transport._handle_rtcp_data = handle_rtcp
+        # Keyframe requests for the layers' SSRCs reach a feedback recipient of each in the
+        # transport's router, which both of aiortc's RTCP paths consult (its own and the
+        # classroom receive fast path that a tapped receiver of this peer switches on).
+        router: Any = transport._rtp_router
+        for state in self._layer_states:
+            router.senders[state.ssrc] = _LayerFeedback(state)
         await connected.wait()
         step = 90000 // self.fps
         timestamp = random.getrandbits(32)
