@@ -296,6 +296,10 @@ class RunResult:
     bench_cpu_pct: float | None = None  # this process (the late joiner), hold
     machine_busy_pct: float | None = None  # over the hold
     cpu_busy_pct: list[float] = field(default_factory=list)  # each CPU's, over the hold
+    #: each CPU's time taken by the hypervisor (steal), over the joins and over the hold: a
+    #: loop stalled inside a system call or a C call was not running at all
+    fill_steal_pct: list[float] = field(default_factory=list)
+    hold_steal_pct: list[float] = field(default_factory=list)
     load_avg: float | None = None
     camera: str = "replay"
     error: str | None = None
@@ -451,6 +455,15 @@ def hold_figures(result: RunResult, a: Snapshot, b: Snapshot, server: ServerProc
         round(100 * (busy_seconds(t1) - busy_seconds(t0)) / dt)
         for t0, t1 in zip(a.per_cpu, b.per_cpu, strict=True)
     ]
+    result.hold_steal_pct = steal_pct(a, b)
+
+
+def steal_pct(a: Snapshot, b: Snapshot) -> list[float]:
+    """Each CPU's share of time the hypervisor ran something else between two snapshots."""
+    return [
+        round(100 * (t1.steal - t0.steal) / (b.t - a.t), 1)
+        for t0, t1 in zip(a.per_cpu, b.per_cpu, strict=True)
+    ]
 
 
 async def run_once(
@@ -534,6 +547,7 @@ async def run_once(
             )
             result.joins_lag_max_s = support.bucket_delta_max(s0.metrics, s1.metrics, LAG)
             result.joins_client_lag_max_s = client_lag(s0, s1)
+            result.fill_steal_pct = steal_pct(s0, s1)
             result.fill_server_cpu_pct = 100 * (s1.server_cpu_s - s0.server_cpu_s) / (s1.t - s0.t)
             result.fill_busy_pct = (
                 100
@@ -751,7 +765,8 @@ def run_line(r: RunResult) -> str:
         f"publisher fps min {r.published_fps_min}; fps min {r.tile_fps_min} over {r.tiles} "
         f"tiles; udp drops server {r.server_udp_drops} clients {r.client_udp_drops}; "
         f"dropped {r.dropped}; clients {r.client_cpu_pct} %, lag {r.client_lag_max_s} s; "
-        f"busy {r.machine_busy_pct:.0f} % (per CPU {r.cpu_busy_pct}), load {r.load_avg:.1f}"
+        f"busy {r.machine_busy_pct:.0f} % (per CPU {r.cpu_busy_pct}), load {r.load_avg:.1f}; "
+        f"steal % per CPU joins {r.fill_steal_pct} hold {r.hold_steal_pct}"
     )
 
 
