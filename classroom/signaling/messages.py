@@ -6,6 +6,7 @@ fit produces a `ProtocolError` and changes nothing.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from classroom.domain import inputs, round_plan
@@ -38,6 +39,10 @@ class ProtocolError(Exception):
 
 
 _ID = round_plan.ID
+#: A `view` names at most this many slots, each side at most this many pixels (8K).
+VIEW_SLOTS_MAX = 64
+VIEW_SIDE_MAX = 7680
+_VIEW_SIDE = {"type": "integer", "minimum": 0, "maximum": VIEW_SIDE_MAX}
 
 
 def _schema(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -77,17 +82,14 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         {
             "slots": {
                 "type": "object",
-                "maxProperties": 64,
+                "maxProperties": VIEW_SLOTS_MAX,
                 "propertyNames": {"pattern": "^[0-9]{1,4}$"},
                 "additionalProperties": {
                     "anyOf": [
                         {"type": "null"},
                         {
                             "type": "object",
-                            "properties": {
-                                "width": {"type": "integer", "minimum": 0, "maximum": 7680},
-                                "height": {"type": "integer", "minimum": 0, "maximum": 7680},
-                            },
+                            "properties": {"width": _VIEW_SIDE, "height": _VIEW_SIDE},
                             "required": ["width", "height"],
                             "additionalProperties": False,
                         },
@@ -185,6 +187,38 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 
 _VALIDATORS = {name: inputs.validator(schema) for name, schema in SCHEMAS.items()}
 
+_VIEW_MID = re.compile(r"[0-9]{1,4}")
+
+
+def _view_fits(message: dict[str, Any]) -> bool:
+    """True only for a `view` that its schema accepts, checked in plain Python: jsonschema
+    takes ~1.4 ms for a 16-tile view, and in a plenary every participant sends one whenever
+    the room changes (40 at once after each join, held in one turn of the event loop).
+    False sends the message to the validator, which decides and words the error."""
+    slots = message.get("slots")
+    if type(slots) is not dict or len(slots) > VIEW_SLOTS_MAX or len(message) != 3:
+        return False
+    version = message.get("v")
+    if type(version) is not int or version != VERSION:  # `true` == 1 in Python, not in JSON
+        return False
+    for mid, size in slots.items():
+        if _VIEW_MID.fullmatch(mid) is None:
+            return False
+        if size is None:
+            continue
+        if type(size) is not dict or len(size) != 2:
+            return False
+        width, height = size.get("width"), size.get("height")
+        if type(width) is not int or type(height) is not int:
+            return False
+        if not (0 <= width <= VIEW_SIDE_MAX and 0 <= height <= VIEW_SIDE_MAX):
+            return False
+    return True
+
+
+#: Messages checked in plain Python first (only what their schema accepts passes).
+_QUICK_CHECKS = {"view": _view_fits}
+
 
 def parse(raw: str) -> dict[str, Any]:
     """Decode and validate one client message."""
@@ -204,6 +238,9 @@ def parse(raw: str) -> dict[str, Any]:
     validator = _VALIDATORS.get(kind)
     if validator is None:
         raise ProtocolError("unknown_type", f"unknown message type {kind[:40]!r}", ref=None)
+    quick = _QUICK_CHECKS.get(kind)
+    if quick is not None and quick(message):
+        return message
     error = next(iter(validator.iter_errors(message)), None)
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "message"
