@@ -45,6 +45,10 @@ LAYER_OFF_DELAY_S = 1.0
 #: the estimate moved by more than LAYER_ESTIMATE_CHANGE.
 LAYER_ESTIMATE_INTERVAL_S = 1.0
 LAYER_ESTIMATE_CHANGE = 0.1
+#: Layer changes of cameras within this long are taken together: a camera's layers appear,
+#: and then show their sizes, within a few packets of each other, and each change re-runs
+#: the layer choice of every subscriber of the camera (in a plenary of 40, ~40 choices).
+LAYER_CHANGES_GATHER_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -415,6 +419,10 @@ class SessionMedia:
         self.rooms: dict[str, Room] = {MAIN_ROOM: self.main}
         #: Rooms waiting to be re-pointed at the end of a change (`deferring_rebalance`).
         self._deferred: set[Room] | None = None
+        #: Cameras whose layers changed since the subscribers last chose (`layers_appeared`),
+        #: and the timer that makes them choose.
+        self._layers_changed: set[Publication] = set()
+        self._layers_timer: asyncio.TimerHandle | None = None
 
     def __len__(self) -> int:
         return len(self.participants)
@@ -558,9 +566,10 @@ class SessionMedia:
             return set()
         return participant.peer.video_slot_mids()
 
-    def choose_layers(self, subscriber: Participant) -> None:
+    def choose_layers(self, subscriber: Participant, update_demands: bool = True) -> None:
         """Point each of the subscriber's video slots at the layer its tile needs
-        (`layer_choice`), then tell the publishers concerned which layers are needed."""
+        (`layer_choice`), then (`update_demands`) tell the publishers concerned which
+        layers are needed."""
         options: dict[str, list[LayerOption]] = {}
         slots = {}
         for slot in subscriber.peer.slots:
@@ -589,7 +598,8 @@ class SessionMedia:
         chosen = choose_layers(subscriber.view, options, budget)
         for mid, rid in chosen.items():
             slots[mid].set_target(rid)
-        self.update_layer_demands()
+        if update_demands:
+            self.update_layer_demands()
 
     def update_layer_demands(self) -> None:
         """`update_layer_demand` for every camera whose slots changed (re-pointed, another
@@ -614,11 +624,23 @@ class SessionMedia:
         self.choose_layers(subscriber)
 
     def layers_appeared(self, publication: Publication) -> None:
-        """A layer of `publication` appeared or changed size: its subscribers choose again."""
+        """A layer of `publication` appeared or changed size: its subscribers choose again,
+        together with those of the other cameras that changed meanwhile, once
+        LAYER_CHANGES_GATHER_S is over (each subscriber once, and the publishers told once)."""
+        self._layers_changed.add(publication)
+        if self._layers_timer is None:
+            self._layers_timer = asyncio.get_running_loop().call_later(
+                LAYER_CHANGES_GATHER_S, self._choose_for_changed_layers
+            )
+
+    def _choose_for_changed_layers(self) -> None:
+        self._layers_timer = None
+        changed, self._layers_changed = self._layers_changed, set()
         for participant in tuple(self.participants.values()):
-            if any(slot.source is publication for slot in participant.peer.slots):
-                self.choose_layers(participant)
-        publication.demand_changed = True
+            if any(slot.source in changed for slot in participant.peer.slots):
+                self.choose_layers(participant, update_demands=False)
+        for publication in changed:
+            publication.demand_changed = True
         self.update_layer_demands()
 
     def update_layer_demand(self, publication: Publication) -> None:
@@ -800,6 +822,10 @@ class SessionMedia:
             await room.close()
 
     async def close(self, reason: str) -> None:
+        if self._layers_timer is not None:
+            self._layers_timer.cancel()
+            self._layers_timer = None
+        self._layers_changed.clear()
         for participant_id in list(self.participants):
             await self.leave(participant_id, reason)
         for room in list(self.rooms.values()):
