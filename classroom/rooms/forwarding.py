@@ -750,7 +750,8 @@ class Publication:
         )
         if steady is not None and steady[0] == fanout.route_epoch:
             # Nothing changed since the last packet of this layer: the same streams, and
-            # none of the per-slot checks below (a fifth of the cost per sent packet).
+            # none of the per-slot checks below (~2.7 µs of Python per sent packet hot,
+            # bench/fanout.py: a quarter of what the process spends on it).
             _, batch, batch_slots = steady
             loop: tuple[SendSlot, ...] = ()
         else:
