@@ -1308,8 +1308,9 @@ def watch_routes() -> None:
 
     @functools.wraps(set_state)
     def _set_state(transport: RTCDtlsTransport, state: DtlsState) -> None:
-        set_state(transport, state)
+        # Before: the state-change handlers may already forward (through full loops).
         fanout.routes_changed()
+        set_state(transport, state)
 
     dtls_class._set_state = _set_state
     protocol_class: Any = StunProtocol
