@@ -818,7 +818,6 @@ class Publication:
             and not keyframe
             and not python_path
             and not after
-            and payload_len <= fanout.MAX_PAYLOAD
             and changes == self._slot_changes
             and epoch == fanout.route_epoch
         ):
