@@ -1,15 +1,17 @@
-"""The C part of classroom: the send fan-out (classroom/rooms/_fanout.c), linked against
-Debian's libsrtp2 (libsrtp2-dev). Everything else is in pyproject.toml."""
+"""The C part of classroom: the send fan-out (classroom/rooms/_fanout.c) and the receive
+path's unprotect and parse (classroom/rooms/_receive.c), linked against Debian's libsrtp2
+(libsrtp2-dev). Everything else is in pyproject.toml."""
 
 from setuptools import Extension, setup
 
 setup(
     ext_modules=[
         Extension(
-            "classroom.rooms._fanout",
-            sources=["classroom/rooms/_fanout.c"],
+            f"classroom.rooms.{name}",
+            sources=[f"classroom/rooms/{name}.c"],
             libraries=["srtp2"],
             extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers", "-Wno-unused-parameter"],
         )
+        for name in ("_fanout", "_receive")
     ]
 )

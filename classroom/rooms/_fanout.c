@@ -570,8 +570,12 @@ static struct PyModuleDef fanout_module = {
 };
 
 PyMODINIT_FUNC PyInit__fanout(void) {
-    if (srtp_init() != srtp_err_status_ok) {
-        PyErr_SetString(PyExc_ImportError, "srtp_init failed");
+    /* The other extension (_receive) shares this process's libsrtp: whichever loads second
+     * finds it initialised, and srtp_init() says so as bad_param (its debug module is
+     * registered already). */
+    srtp_err_status_t init = srtp_init();
+    if (init != srtp_err_status_ok && init != srtp_err_status_bad_param) {
+        PyErr_Format(PyExc_ImportError, "srtp_init failed (%d)", (int)init);
         return NULL;
     }
     if (PyType_Ready(&TransportType) < 0 || PyType_Ready(&StreamType) < 0) return NULL;

@@ -17,6 +17,7 @@ import asyncio
 import asyncio.selector_events
 import collections
 import contextlib
+import dataclasses
 import errno
 import functools
 import inspect
@@ -51,6 +52,8 @@ from aiortc.rtp import (
     RTCP_PSFB_FIR,
     RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
+    HeaderExtensions,
+    HeaderExtensionsMap,
     RtcpByePacket,
     RtcpPsfbPacket,
     RtcpRrPacket,
@@ -65,7 +68,7 @@ from aiortc.rtp import (
     unwrap_rtx,
 )
 
-from classroom.rooms import fanout, rtcp
+from classroom.rooms import fanout, inbound, rtcp
 from classroom.rooms.rid_binding import RidBinding
 
 log = logging.getLogger(__name__)
@@ -219,7 +222,41 @@ def check_internals() -> list[str]:
             problems.append(f"{module.__name__}.{name} is gone")
     if ESTIMATOR_NAME not in RTCRtpReceiver.__init__.__code__.co_names:
         problems.append(f"aiortc RTCRtpReceiver.__init__ no longer makes a {ESTIMATOR_NAME}")
+    # The native receive path builds these two itself, attribute by attribute
+    # (classroom/rooms/_receive.c), and reads the map's negotiated ids.
+    if list(vars(RtpPacket())) != PACKET_ATTRS:
+        problems.append(f"aiortc RtpPacket's attributes are no longer {PACKET_ATTRS}")
+    if [f.name for f in dataclasses.fields(HeaderExtensions)] != EXTENSION_FIELDS:
+        problems.append(f"aiortc HeaderExtensions' fields are no longer {EXTENSION_FIELDS}")
+    if not isinstance(vars(HeaderExtensionsMap()).get(EXTENSION_IDS), HeaderExtensions):
+        problems.append(f"aiortc HeaderExtensionsMap no longer keeps its ids in {EXTENSION_IDS}")
     return problems
+
+
+#: What `_receive.c` sets on the `RtpPacket` and `HeaderExtensions` it builds, in order.
+PACKET_ATTRS = [
+    "version",
+    "marker",
+    "payload_type",
+    "sequence_number",
+    "timestamp",
+    "ssrc",
+    "csrc",
+    "extensions",
+    "payload",
+    "padding_size",
+]
+EXTENSION_FIELDS = [
+    "abs_send_time",
+    "audio_level",
+    "mid",
+    "repaired_rtp_stream_id",
+    "rtp_stream_id",
+    "transmission_offset",
+    "transport_sequence_number",
+]
+#: Where `HeaderExtensionsMap` keeps the negotiated ids (a `HeaderExtensions` of ints).
+EXTENSION_IDS = "_HeaderExtensionsMap__ids"
 
 
 # --- receive side -------------------------------------------------------------------------
@@ -529,6 +566,8 @@ class ReceiveFastPath:
         "_ext_map",
         "_hooked",
         "_ice",
+        "_ids",
+        "_inbound",
         "_queue",
         "_router",
         "_task",
@@ -558,6 +597,10 @@ class ReceiveFastPath:
         self._dtls = dtls
         self._router = dtls._rtp_router
         self._ext_map = dtls._rtp_header_extensions_map
+        # The negotiated extension ids, updated in place as negotiations go on.
+        self._ids: HeaderExtensions = getattr(self._ext_map, EXTENSION_IDS)
+        #: The native inbound SRTP session, from the takeover on (None: aiortc's, in Python).
+        self._inbound: inbound.InboundSession | None = None
         self._ice: Any = transport.transport._connection
         self._queue: Any = self._ice._queue
         self._hooked: weakref.WeakSet[StunProtocol] = weakref.WeakSet()
@@ -616,6 +659,11 @@ class ReceiveFastPath:
         return self._task is not None
 
     @property
+    def native(self) -> bool:
+        """Its packets are unprotected and parsed in C (`inbound`), since the takeover."""
+        return self._inbound is not None
+
+    @property
     def held_back(self) -> int:
         """Packets queued here behind a waiting handler."""
         return len(self._backlog) if self._backlog is not None else 0
@@ -640,7 +688,7 @@ class ReceiveFastPath:
                 # aiortc's task has packets queued or is busy with one: this one goes after.
                 self.declined += 1
                 return False
-            self.owns_srtp = True
+            self._take_over()
         self.packets += 1
         return self._run(self._coroutine(data))
 
@@ -665,9 +713,17 @@ class ReceiveFastPath:
             if not self._aiortc_idle():
                 self.declined_rtcp += 1
                 return False
-            self.owns_srtp = True
+            self._take_over()
         self.rtcp_packets += 1
         return self._run(self._rtcp_coroutine(data))
+
+    def _take_over(self) -> None:
+        """From now on every SRTP and SRTCP packet of the hooked sockets comes here; with
+        the native receive path, unprotected by a native session that aiortc's own path on
+        this transport (a relayed packet) uses too."""
+        self.owns_srtp = True
+        if inbound.native():
+            self._inbound = native_inbound(self._dtls)
 
     def _aiortc_idle(self) -> bool:
         """aiortc's DTLS task waits for the next datagram, with nothing queued for it."""
@@ -696,16 +752,27 @@ class ReceiveFastPath:
         dtls = self._dtls
         dtls._RTCDtlsTransport__rx_bytes += len(data)
         dtls._RTCDtlsTransport__rx_packets += 1
-        try:
-            plain = dtls._rx_srtp.unprotect(data)
-        except pylibsrtp.Error as exc:
-            log.debug("dropping an SRTP packet that does not unprotect: %s", exc)
-            return None
-        try:
-            packet = RtpPacket.parse(plain, self._ext_map)
-        except ValueError as exc:
-            log.debug("dropping an RTP packet that does not parse: %s", exc)
-            return None
+        session = self._inbound
+        if session is not None:
+            try:
+                packet = session.rtp(data, self._ids)
+            except inbound.Error as exc:
+                log.debug("dropping an SRTP packet that does not unprotect: %s", exc)
+                return None
+            except ValueError as exc:
+                log.debug("dropping an RTP packet that does not parse: %s", exc)
+                return None
+        else:
+            try:
+                plain = dtls._rx_srtp.unprotect(data)
+            except pylibsrtp.Error as exc:
+                log.debug("dropping an SRTP packet that does not unprotect: %s", exc)
+                return None
+            try:
+                packet = RtpPacket.parse(plain, self._ext_map)
+            except ValueError as exc:
+                log.debug("dropping an RTP packet that does not parse: %s", exc)
+                return None
         receiver = self._router.route_rtp(packet)
         if receiver is None:
             return None
@@ -719,9 +786,10 @@ class ReceiveFastPath:
         dtls = self._dtls
         dtls._RTCDtlsTransport__rx_bytes += len(data)
         dtls._RTCDtlsTransport__rx_packets += 1
+        session = self._inbound
         try:
-            plain = dtls._rx_srtp.unprotect_rtcp(data)
-        except pylibsrtp.Error as exc:
+            plain = dtls._rx_srtp.unprotect_rtcp(data) if session is None else session.rtcp(data)
+        except (pylibsrtp.Error, inbound.Error) as exc:
             log.debug("dropping an SRTCP packet that does not unprotect: %s", exc)
             return None
         try:
@@ -1334,9 +1402,10 @@ def watch_routes() -> None:
     _routes_watched = True
 
 
-def srtp_keying(dtls: RTCDtlsTransport) -> tuple[int, bytes]:
-    """(libsrtp profile, master key + salt) of what we send on a connected DTLS transport:
-    the RFC 5764 exporter again, exactly as aiortc's `_setup_srtp` keys its own session."""
+def srtp_keying(dtls: RTCDtlsTransport, receiving: bool = False) -> tuple[int, bytes]:
+    """(libsrtp profile, master key + salt) of what we send on a connected DTLS transport
+    (`receiving`: of what we receive): the RFC 5764 exporter again, exactly as aiortc's
+    `_setup_srtp` keys its own sessions."""
     d: Any = dtls
     ssl = d._ssl
     selected = ssl.get_selected_srtp_profile()
@@ -1348,8 +1417,48 @@ def srtp_keying(dtls: RTCDtlsTransport) -> tuple[int, bytes]:
     view = ssl.export_keying_material(
         b"EXTRACTOR-dtls_srtp", 2 * (profile.key_length + profile.salt_length)
     )
-    key: bytes = profile.get_key_and_salt(view, 1 if d._role == "server" else 0)
+    ours = 1 if d._role == "server" else 0
+    key: bytes = profile.get_key_and_salt(view, 1 - ours if receiving else ours)
     return int(profile.libsrtp_profile), key
+
+
+class NativeRxSrtp:
+    """aiortc's inbound SRTP session of a transport (`_rx_srtp`, a pylibsrtp `Session`)
+    served by the native one of the receive fast path, so that aiortc's own path on the
+    transport (a packet from a TURN relay, which the fast path does not see) and the fast
+    path share one replay window and rollover counter."""
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: inbound.InboundSession) -> None:
+        self.session = session
+
+    def unprotect(self, data: bytes) -> bytes:
+        try:
+            return self.session.unprotect(data)
+        except inbound.Error as exc:
+            raise pylibsrtp.Error(str(exc)) from exc
+
+    def unprotect_rtcp(self, data: bytes) -> bytes:
+        try:
+            return self.session.rtcp(data)
+        except inbound.Error as exc:
+            raise pylibsrtp.Error(str(exc)) from exc
+
+
+def native_inbound(dtls: RTCDtlsTransport) -> inbound.InboundSession:
+    """The connected transport's native inbound session, made (and put in the place of
+    aiortc's) on the first call. A fresh session accepts a stream wherever it is, as
+    aiortc's own did at its first packet: packets aiortc's session took before are not
+    seen again, and the rollover counter is still 0 so early in a stream."""
+    d: Any = dtls
+    current = d._rx_srtp
+    if isinstance(current, NativeRxSrtp):
+        return current.session
+    profile, key = srtp_keying(dtls, receiving=True)
+    session = inbound.make_session(profile, key)
+    d._rx_srtp = NativeRxSrtp(session)
+    return session
 
 
 def sender_ssrc(sender: RTCRtpSender) -> int:

@@ -7,7 +7,8 @@ GIL released; the pure-Python one is the path through `OutboundStream.build` and
 SRTP session. Both build byte-for-byte the same RTP packets (the tests decrypt and compare).
 
 `CLASSROOM_FANOUT` picks: `auto` (native when the extension is importable), `native` (a
-missing extension is an error at startup) or `python`. A subscriber whose selected ICE pair
+missing extension is an error at startup) or `python`; the receive path's native unprotect
+and parse (`inbound`) follow the same switch. A subscriber whose selected ICE pair
 is not a plain UDP socket (a TURN relay) is always served the Python way.
 """
 
@@ -90,6 +91,13 @@ def configure(choice: str | None = None) -> str:
     if choice == "native" and _native is None:
         raise NativeUnavailable(
             "CLASSROOM_FANOUT=native but classroom.rooms._fanout is not built "
+            "(pip install -e . with libsrtp2-dev installed)"
+        )
+    from classroom.rooms import inbound  # it follows this switch
+
+    if choice == "native" and not inbound.available():
+        raise NativeUnavailable(
+            "CLASSROOM_FANOUT=native but classroom.rooms._receive is not built "
             "(pip install -e . with libsrtp2-dev installed)"
         )
     mode = "native" if choice != "python" and _native is not None else "python"

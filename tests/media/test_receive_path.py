@@ -19,7 +19,7 @@ import pytest
 from aiortc import RTCPeerConnection, RTCRtpReceiver
 from aiortc.rtp import RtpPacket
 
-from classroom.rooms import aiortc_hooks
+from classroom.rooms import aiortc_hooks, fanout
 from classroom.rooms.aiortc_hooks import ParkedTrack, ReceiveFastPath, SenderHook
 from tests.support.wait import wait_for, wait_until
 
@@ -133,14 +133,19 @@ async def open_link() -> Link:
     return holder[0]
 
 
-@pytest.fixture
-async def link() -> AsyncIterator[Link]:
+@pytest.fixture(params=["native", "python"])
+async def link(request: pytest.FixtureRequest) -> AsyncIterator[Link]:
+    """Every test twice: with the native unprotect and parse (`inbound`, the C extension)
+    and with aiortc's own (pylibsrtp, `RtpPacket.parse`), the pure-Python fallback."""
+    before = fanout.mode
+    fanout.configure(request.param)
     opened = await open_link()
     try:
         yield opened
     finally:
         await opened.publisher.close()
         await opened.server.close()
+        fanout.mode = before
 
 
 async def first_packets(link: Link) -> None:
@@ -168,6 +173,11 @@ async def test_the_fast_path_delivers_the_publishers_packets_unchanged_and_in_or
     # They came the fast way, not through aiortc's queue and DTLS task.
     assert link.fast_path().packets - before == 40
     assert link.fast_path().hooked_sockets >= 1
+    # ... unprotected and parsed the way the switch says.
+    assert link.fast_path().native == fanout.native()
+    assert isinstance(link.receiver.transport._rx_srtp, aiortc_hooks.NativeRxSrtp) == (
+        fanout.native()
+    )
 
 
 async def test_a_lost_packet_is_still_nacked_to_the_publisher(link: Link) -> None:
