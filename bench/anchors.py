@@ -24,7 +24,10 @@ join → first video and video frames per second.
 Per N and server it prints CPU, packets in/out per second, µs per forwarded packet all in
 (CPU / packets out) and marginal (slope of CPU against packets out from the previous N,
 per repeat), receive cost per inbound packet (N = 0: CPU / packets in) and join → first
-video p50; then the ratios ours/Janus with their spread over the repeats.
+video p50; then the ratios ours/Janus with their spread over the repeats. The N = 0 run
+first measures the server for `--seconds` with nobody connected (idle CPU) and also gives
+the receive cost net of it ((CPU − idle CPU) / packets in): the plain N = 0 figure is
+mostly what it costs a server to be up at all at ~157 packets/s.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ JANUS_IP = "10.77.0.1"  # veth0: Janus's ICE
 #: 10.77.0.2, libnice never answered their connectivity checks (measured here).
 CLIENT_IP = JANUS_IP
 PEER_IP = "10.77.0.2"  # veth1 (our server gathers on both veth addresses)
+IDLE_SETTLE_S = 3.0  # from a fresh server's start to its idle window
 SETTLE_S = 1.0  # after the joins (and, for ours, quiet negotiation): a keyframe, RTCP rounds
 JANUS = "janus"
 OURS = "ours"
@@ -115,6 +119,10 @@ class RunResult:
     received_pps: float = 0.0  # RTP packets the subscribers received
     us_per_out_packet: float | None = None
     us_per_in_packet: float | None = None
+    #: N = 0 only: the server's CPU % with nobody connected (before the publisher starts),
+    #: and the receive cost per inbound packet net of it
+    idle_cpu_pct: float | None = None
+    us_per_in_packet_net: float | None = None
     fps_median: float | None = None
     fps_min: float | None = None
     join_s: list[float] = field(default_factory=list)
@@ -138,6 +146,17 @@ class Target:
 
 def run_budget_s(n: int, seconds: float) -> float:
     return 90 + seconds + n * (support.FIRST_VIDEO_TIMEOUT_S + 5)
+
+
+async def idle_cpu_pct(pid: int, seconds: float) -> float:
+    """The server's CPU % over `seconds` with nobody connected, once it has settled: what it
+    costs to be up (timers, threads, Redis), which the N = 0 run's figure includes."""
+    await asyncio.sleep(IDLE_SETTLE_S)
+    proc = psutil.Process(pid)
+    cpu0, t0 = support.cpu_seconds(proc), time.monotonic()
+    await asyncio.sleep(seconds)
+    cpu1, t1 = support.cpu_seconds(proc), time.monotonic()
+    return 100 * (cpu1 - cpu0) / (t1 - t0)
 
 
 def start_publisher(
@@ -166,8 +185,10 @@ async def run_once(
                 janus = JanusServer(data_dir, JANUS_IP, free_port(), free_port())
                 await janus.wait_ready()
                 pid = janus.pid
-                publisher = start_publisher(JANUS, janus.base_url, "", clip_path, args.audio)
                 urls = [janus.base_url] * n
+                if n == 0:
+                    result.idle_cpu_pct = await idle_cpu_pct(janus.pid, seconds)
+                publisher = start_publisher(JANUS, janus.base_url, "", clip_path, args.audio)
 
                 def new_subscriber(url: str) -> support.Subscriber[Any]:
                     return support.Subscriber(JanusClient(url, feed=PUBLISHER_ID))
@@ -176,6 +197,8 @@ async def run_once(
                 ours = await start_server(data_dir, ice_loopback=False, env=env, cwd=target.root)
                 pid = ours.pid
                 publisher_url, urls = await support.create_session(ours.base_url, n, role)
+                if n == 0:
+                    result.idle_cpu_pct = await idle_cpu_pct(pid, seconds)
                 publisher = start_publisher(
                     OURS, ours.base_url, publisher_url, clip_path, args.audio
                 )
@@ -233,6 +256,9 @@ async def run_once(
                 result.us_per_out_packet = 1e6 * cpu / sent
             if in1 > in0:
                 result.us_per_in_packet = 1e6 * cpu / (in1 - in0)
+                if result.idle_cpu_pct is not None:
+                    net = cpu - result.idle_cpu_pct * window / 100
+                    result.us_per_in_packet_net = 1e6 * net / (in1 - in0)
             fps = [(a[0] - b[0]) / window for a, b in zip(after, before, strict=True)]
             if fps:
                 result.fps_median = statistics.median(fps)
@@ -343,6 +369,10 @@ def rows_of(results: list[RunResult], servers: list[str]) -> list[dict[str, Any]
                     us_per_in_packet=median_of([r.us_per_in_packet for r in runs])
                     if n == 0
                     else None,
+                    idle_cpu_pct=median_of([r.idle_cpu_pct for r in runs]) if n == 0 else None,
+                    us_per_in_packet_net=median_of([r.us_per_in_packet_net for r in runs])
+                    if n == 0
+                    else None,
                     join_median_s=median_of([r.join_median_s for r in runs]),
                     fps_median=median_of([r.fps_median for r in runs]),
                     fps_min=min((r.fps_min for r in runs if r.fps_min is not None), default=None),
@@ -390,6 +420,17 @@ def ratios(results: list[RunResult], server: str, anchor: str) -> dict[str, Any]
         return ratio(a.us_per_in_packet if a else None, b.us_per_in_packet if b else None)
 
     out["receive"] = spread(collect(receive))
+
+    def receive_net(k: int) -> float | None:
+        a, b = mine[k].get(0), theirs[k].get(0)
+        return ratio(a.us_per_in_packet_net if a else None, b.us_per_in_packet_net if b else None)
+
+    def idle(k: int) -> float | None:
+        a, b = mine[k].get(0), theirs[k].get(0)
+        return ratio(a.idle_cpu_pct if a else None, b.idle_cpu_pct if b else None)
+
+    out["receive_net"] = spread(collect(receive_net))
+    out["idle"] = spread(collect(idle))
     sizes = sorted({r.subscribers for r in results if r.subscribers})
     for n in sizes:
 
@@ -423,6 +464,8 @@ COLUMNS: list[support.Column] = [
     ("us_per_out_packet", "µs/out pkt all in", "{:.0f}"),
     ("marginal_us", "µs/out pkt marginal", "{:.0f}"),
     ("us_per_in_packet", "µs/in pkt (N=0)", "{:.0f}"),
+    ("idle_cpu_pct", "idle CPU % (N=0)", "{:.2f}"),
+    ("us_per_in_packet_net", "µs/in pkt net of idle (N=0)", "{:.0f}"),
     ("join_median_s", "join→1st video p50 s", "{:.2f}"),
     ("fps_median", "fps median", "{:.1f}"),
     ("fps_min", "fps min", "{:.1f}"),
@@ -455,6 +498,7 @@ def _spread_text(s: dict[str, float] | None) -> str:
 
 def ratio_table(all_ratios: dict[str, dict[str, Any]], sizes: list[int]) -> str:
     titles = ["ours / Janus", "marginal (fit over N)", "marginal (fit over N > 0)", "receive (N=0)"]
+    titles += ["receive net of idle (N=0)", "idle CPU"]
     titles += [f"all in N={n}" for n in sizes] + [f"marginal to N={n}" for n in sizes]
     lines = support.markdown_header(titles)
     for server, r in all_ratios.items():
@@ -463,6 +507,8 @@ def ratio_table(all_ratios: dict[str, dict[str, Any]], sizes: list[int]) -> str:
             _spread_text(r["marginal"]),
             _spread_text(r["marginal_subscribed"]),
             _spread_text(r["receive"]),
+            _spread_text(r.get("receive_net")),
+            _spread_text(r.get("idle")),
         ]
         texts += [_spread_text(r[f"all_in_{n}"]) for n in sizes]
         texts += [_spread_text(r[f"marginal_{n}"]) for n in sizes]
