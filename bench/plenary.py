@@ -41,7 +41,10 @@ then the room of N is held for `--hold` seconds, and measured over the hold:
 `--pin` puts the server (with its Valkey) on CPU 0 and this process with every client
 process on CPU 1, so that the two sides cannot take each other's CPU: a server below 100 %
 of its CPU with its loop on time, beside a CPU 1 at 100 %, is a room the server carries and
-the clients cannot.
+the clients cannot. `--clients-nice 10` runs the client processes at a lower priority than
+this one: on a saturated CPU 1 the late joiner otherwise waits its turn behind N − 1 other
+clients, and its join measures that queue rather than the server (a real late joiner has
+a computer of its own).
 """
 
 from __future__ import annotations
@@ -119,6 +122,7 @@ class ClientProcess:
         flags = ["--fps", str(args.fps), "--speakers", str(args.speakers)]
         flags += ["--view"] * args.view + ["--remb"] * args.client_remb
         flags += {"simulcast": ["--simulcast"], "single": ["--single-layer"]}.get(camera, [])
+        nice = args.clients_nice
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             str(CLIENTS),
@@ -130,6 +134,8 @@ class ClientProcess:
             cwd=REPO,
             limit=2**24,
             stderr=None if stderr is None else stderr.open("w"),
+            # Before exec, so that every thread the client starts inherits it.
+            preexec_fn=(lambda: os.nice(nice)) if nice else None,
         )
         client = cls(proc)
         await asyncio.wait_for(client.ready.wait(), READY_TIMEOUT_S)
@@ -837,6 +843,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--table", help="print the table of an earlier --json file and exit")
     parser.add_argument("--trace-joins", action="store_true", help="a snapshot per join")
     parser.add_argument("--keep-logs", help="write each server's log into this folder")
+    parser.add_argument(
+        "--clients-nice",
+        type=int,
+        default=0,
+        help="run the client processes at this nice value: the late joiner (in this "
+        "process) gets CPU when it needs it, as a leader's own computer would",
+    )
     parser.add_argument(
         "--pin",
         action="store_true",

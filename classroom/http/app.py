@@ -63,7 +63,7 @@ from classroom.http.throttle import throttle_ctx, throttle_middleware
 from classroom.http.webhook_delivery import webhooks_ctx
 from classroom.observability import logs, metrics
 from classroom.reports.service import Reports, ReportSettings
-from classroom.rooms import aiortc_hooks, fanout
+from classroom.rooms import aiortc_hooks, fanout, inbound
 from classroom.rooms.peer import IceSettings
 from classroom.rooms.registry import RoomRegistry
 from classroom.rooms.room import MediaLimits
@@ -104,8 +104,12 @@ def prepare_media_plane(settings: Settings) -> None:
         on_miss=metrics.ICE_CONSENT_MISSES.inc, on_expired=metrics.ICE_CONSENT_EXPIRED.inc
     )
     aiortc_hooks.install_codec_guard(lambda kind, mime: metrics.CODECS_CREATED.labels(kind).inc())
-    # CLASSROOM_FANOUT=auto|native|python; native without the C extension stops the start.
-    log.info("send fan-out: %s (CLASSROOM_FANOUT)", fanout.configure())
+    # CLASSROOM_FANOUT=auto|native|python; native without the C extensions stops the start.
+    log.info(
+        "send fan-out: %s, receive path: %s (CLASSROOM_FANOUT)",
+        fanout.configure(),
+        "native" if inbound.native() else "python",
+    )
     if settings.ice_loopback:
         aiortc_hooks.enable_loopback_candidates()
     if settings.media_ports is not None:

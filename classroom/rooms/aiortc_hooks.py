@@ -319,6 +319,8 @@ def tap_receiver(
     binding = RidBinding()
     # Video only, as aiortc: it gives an audio receiver neither NACKs nor REMB.
     remb = PeriodicRemb(receiver) if nack_enabled else None
+    # is_rtx of each payload type's codec (it lower-cases the codec's name every time).
+    rtx_of: dict[int, tuple[Any, bool]] = {}
 
     async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
         if remb is not None and remb.due():
@@ -330,7 +332,10 @@ def tap_receiver(
         if stats is None:
             stats = streams[packet.ssrc] = StreamStatistics(codec.clockRate)
         stats.add(packet)
-        if is_rtx(codec):
+        known = rtx_of.get(packet.payload_type)
+        if known is None or known[0] is not codec:
+            known = rtx_of[packet.payload_type] = (codec, is_rtx(codec))
+        if known[1]:
             original_ssrc = rtx_ssrc.get(packet.ssrc)
             if original_ssrc is None:
                 original_ssrc = binding.repaired(
@@ -723,7 +728,11 @@ class ReceiveFastPath:
         this transport (a relayed packet) uses too."""
         self.owns_srtp = True
         if inbound.native():
-            self._inbound = native_inbound(self._dtls)
+            try:
+                self._inbound = native_inbound(self._dtls)
+            except Exception:
+                # aiortc's own session keeps serving this transport (in Python).
+                log.exception("no native inbound SRTP session for a transport")
 
     def _aiortc_idle(self) -> bool:
         """aiortc's DTLS task waits for the next datagram, with nothing queued for it."""

@@ -61,8 +61,8 @@ AudioLevelSink = Callable[[str, bool, int], None]
 #: `NativeStream.resend` verdicts by its result (3, "the socket took nothing": answered,
 #: and lost on the way like any packet).
 _NATIVE_RESEND = (Resend.SEND, Resend.TOO_SOON, Resend.GONE, Resend.SEND)
-_NATIVE_PACKETS = metrics.FANOUT_PACKETS.labels("native")
-_PYTHON_PACKETS = metrics.FANOUT_PACKETS.labels("python")
+_NATIVE_PACKETS = metrics.FANOUT["native"]
+_PYTHON_PACKETS = metrics.FANOUT["python"]
 
 
 class PacketOutput(Protocol):
@@ -475,10 +475,8 @@ class Publication:
         self._last_packet_at = float("-inf")
         #: When the publisher (re)started sending after being idle.
         self.sending_since = 0.0
-        self._packets_metric = metrics.RTP_PACKETS.labels(kind, "in")
-        self._bytes_metric = metrics.RTP_BYTES.labels(kind, "in")
-        self._out_packets_metric = metrics.RTP_PACKETS.labels(kind, "out")
-        self._out_bytes_metric = metrics.RTP_BYTES.labels(kind, "out")
+        self._in_tally = metrics.RTP[kind, "in"]
+        self._out_tally = metrics.RTP[kind, "out"]
         self._closed = False
         #: By layer (RID, "" for audio and one stream): (`fanout.route_epoch`, the native
         #: streams, their slots) that the last full per-slot loop sent a non-keyframe
@@ -671,8 +669,9 @@ class Publication:
         self.media_ssrc = packet.ssrc
         self.packets += 1
         payload_len = len(packet.payload)
-        self._packets_metric.inc()
-        self._bytes_metric.inc(payload_len)
+        tally = self._in_tally
+        tally.packets += 1
+        tally.octets += payload_len
         kind = self.kind
         now = time.monotonic()
         fresh = False
@@ -847,16 +846,17 @@ class Publication:
                 for i in failed:
                     batch_slots[i].native_failed()
                 natively -= len(failed)
-            _NATIVE_PACKETS.inc(natively)
+            _NATIVE_PACKETS.packets += natively
             for i in after:
                 if not failed or i not in failed:
                     batch_slots[i].native_sent()
         if sent:
-            _PYTHON_PACKETS.inc(sent)
+            _PYTHON_PACKETS.packets += sent
         sent += natively
         if sent:
-            self._out_packets_metric.inc(sent)
-            self._out_bytes_metric.inc(payload_len * sent)
+            tally = self._out_tally
+            tally.packets += sent
+            tally.octets += payload_len * sent
         if sampled:
             metrics.FORWARD_SECONDS.observe(time.perf_counter() - started)
 

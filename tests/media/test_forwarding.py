@@ -22,8 +22,8 @@ pytestmark = pytest.mark.media
 
 @pytest.fixture(params=["native", "python"])
 def fanout(request: pytest.FixtureRequest) -> str:
-    """Each send fan-out (CLASSROOM_FANOUT): the C one and the pure-Python fallback carry
-    the same tests."""
+    """Each send fan-out and receive path (CLASSROOM_FANOUT): the C ones and the pure-Python
+    fallback carry the same tests."""
     return str(request.param)
 
 
@@ -33,7 +33,7 @@ async def server(tmp_path: Path, fanout: str) -> AsyncIterator[ServerProcess]:
     process = await start_server(tmp_path / "server", env={"CLASSROOM_FANOUT": fanout})
     try:
         await wait_for(
-            lambda: f"send fan-out: {fanout}" in process.log_text(),
+            lambda: f"send fan-out: {fanout}, receive path: {fanout}" in process.log_text(),
             10,
             f"the server to log that it uses the {fanout} fan-out",
         )

@@ -539,3 +539,26 @@ async def test_once_it_has_taken_over_the_fast_path_keeps_every_packet(link: Lin
     await wait_for(lambda: len(link.received) == 9, 5, "five more packets")
     assert fast.packets - taken_before == 5
     assert [p.sequence_number for p in link.received[4:]] == [p.sequence_number for p in sent]
+
+
+async def test_after_the_takeover_aiortcs_path_shares_the_fast_paths_session(link: Link) -> None:
+    """A packet that reaches aiortc's own path once the fast path has taken over (as a TURN
+    relay's data does) is unprotected by the same session: delivered once, and its replay
+    refused, whichever way the replay comes."""
+    aiortc_hooks.share_the_loop()
+    await first_packets(link)
+    fast = link.fast_path()
+    assert fast.owns_srtp
+    relayed = link.packet()
+    protected = link.hook.sender.transport._tx_srtp.protect(relayed.serialize())
+    fast._queue.put_nowait((protected, 1))  # into aiortc's path, as from a relay
+    await wait_for(lambda: len(link.received) == 4, 5, "the packet through aiortc's path")
+    fast._queue.put_nowait((protected, 1))  # the same again: a replay
+    assert fast.take(protected)  # ... and once more the fast way: dropped too
+    later = link.packet()
+    await link.send(later)
+    await wait_for(lambda: len(link.received) == 5, 5, "the next packet")
+    assert [p.sequence_number for p in link.received[3:]] == [
+        relayed.sequence_number,
+        later.sequence_number,
+    ]
