@@ -373,7 +373,7 @@ async def test_a_subscribers_nack_comes_the_fast_way_and_gets_its_retransmission
     )
     assert [lost.sequence_number] in link.nacks
     assert fast.rtcp_packets > taken
-    assert fast.declined == 0
+    assert fast.owns_srtp  # nothing goes to aiortc's path since the takeover
 
 
 async def test_a_subscribers_pli_reaches_the_publisher_as_a_keyframe_request(
@@ -385,7 +385,7 @@ async def test_a_subscribers_pli_reaches_the_publisher_as_a_keyframe_request(
     await aiortc_hooks.request_keyframe(link.receiver, link.ssrc)
     await wait_for(lambda: link.keyframe_requests == 1, RTCP_TIMEOUT_S, "the keyframe request")
     assert fast.rtcp_packets > taken
-    assert fast.declined == 0
+    assert fast.owns_srtp  # nothing goes to aiortc's path since the takeover
 
 
 async def test_a_subscribers_remb_and_receiver_reports_come_the_fast_way(link: Link) -> None:
@@ -404,7 +404,7 @@ async def test_a_subscribers_remb_and_receiver_reports_come_the_fast_way(link: L
     finally:
         aiortc_hooks.set_publisher_bitrate_cap(aiortc_hooks.DEFAULT_PUBLISHER_BITRATE)
     assert fast.rtcp_packets - taken >= 3
-    assert fast.declined == 0
+    assert fast.owns_srtp  # nothing goes to aiortc's path since the takeover
     assert all(lost == 0 for _, lost, _, _ in link.reports)
     # aiortc's sender still keeps what the reports say, for getStats.
     stats = await link.hook.sender.getStats()
@@ -425,10 +425,12 @@ async def test_a_publishers_sender_report_reaches_its_receiver_the_fast_way(link
     assert fast.rtcp_packets >= 1
 
 
-async def test_rtcp_takes_aiortcs_path_while_its_dtls_task_is_busy(link: Link) -> None:
+async def test_while_aiortcs_task_is_busy_packets_are_held_then_taken_in_order(
+    link: Link,
+) -> None:
     # The first packet goes through aiortc's own path (it attaches the fast path) and its
     # handler waits: aiortc's DTLS task is busy, so what arrives meanwhile, the publisher's
-    # sender report included, is left to aiortc's queue, and handled there in order.
+    # sender report included, is held by the fast path, not queued for aiortc's task.
     release = asyncio.Event()
     first = link.seq
 
@@ -443,36 +445,57 @@ async def test_rtcp_takes_aiortcs_path_while_its_dtls_task_is_busy(link: Link) -
     )
     fast = link.fast_path()
 
-    async def declined_a_report() -> bool:
+    async def held_a_report() -> bool:
         await link.send(link.packet())  # the publisher reports only while it sends
-        return fast.declined_rtcp >= 1
+        return fast.held_rtcp >= 1
 
-    # Polled often: released right after a report, the next one is >= 0.5 s away.
-    await wait_until(declined_a_report, RTCP_TIMEOUT_S, "a report left to aiortc", poll=0.005)
-    assert fast.rtcp_packets == 0 and fast.packets == 0
-    assert fast.declined >= 1
+    await wait_until(held_a_report, RTCP_TIMEOUT_S, "a report held back")
+    assert fast.rtcp_packets == 0 and fast.packets == 0 and not fast.owns_srtp
+    assert fast.held >= 1
     assert link.received == []
+    assert fast._queue.empty()  # nothing of theirs was queued for aiortc's task
     release.set()
-    taken: list[int] = []
-
-    async def reported() -> bool:
-        taken.append(fast.rtcp_packets)
-        stats = await link.receiver.getStats()
-        return any(s.type == "remote-outbound-rtp" for s in stats.values())
-
-    await wait_until(reported, 5, "the sender report, through aiortc's path", poll=0.005)
-    assert taken[-1] == 0
+    # aiortc's task finishes the first packet and waits: the fast path takes over and
+    # handles what it held, in order, then everything after.
     sent = link.seq - first
     await wait_for(lambda: len(link.received) == sent, 5, "every packet")
     assert [p.sequence_number for p in link.received] == list(range(first, first + sent))
-    # And the fast path takes over again once aiortc's task is idle.
+    assert fast.owns_srtp
+    assert fast.packets == sent - 1  # all but the first came the fast way
+    assert fast.rtcp_packets >= fast.held_rtcp >= 1
     link.gate = None
 
-    async def fast_again() -> bool:
-        await link.send(link.packet())
-        return fast.rtcp_packets > 0 and fast.packets > 0
+    async def reported() -> bool:
+        stats = await link.receiver.getStats()
+        return any(s.type == "remote-outbound-rtp" for s in stats.values())
 
-    await wait_until(fast_again, RTCP_TIMEOUT_S, "packets and reports on the fast path again")
+    await wait_until(reported, 5, "the held sender report, in the receiver's stats")
+
+
+async def test_a_fast_path_that_cannot_take_over_holds_a_bounded_number(link: Link) -> None:
+    """aiortc's task busy for good: at most MAX_HELD packets wait (the rest are dropped, as
+    a full socket buffer would drop them), and closing the transport lets them go."""
+    release = asyncio.Event()
+    first = link.seq
+
+    async def gate(packet: RtpPacket) -> None:
+        if packet.sequence_number == first:
+            await release.wait()
+
+    link.gate = gate
+    await link.send(link.packet())
+    await wait_for(
+        lambda: ReceiveFastPath.of(link.receiver.transport) is not None, 5, "the fast path"
+    )
+    fast = link.fast_path()
+    protect = link.hook.sender.transport._tx_srtp.protect
+    for _ in range(aiortc_hooks.MAX_HELD + 50):
+        assert fast.take(protect(link.packet().serialize()))
+    assert fast.held == aiortc_hooks.MAX_HELD + 50
+    assert len(fast._held or ()) == aiortc_hooks.MAX_HELD
+    await fast.close()
+    assert fast._held is None and fast._takeover_check is None
+    release.set()
 
 
 async def test_a_backlog_on_aiortcs_path_lets_the_loop_go_round(link: Link) -> None:
