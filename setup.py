@@ -9,6 +9,7 @@ setup(
         Extension(
             f"classroom.rooms.{name}",
             sources=[f"classroom/rooms/{name}.c"],
+            depends=["classroom/rooms/_srtp_session.h"],
             libraries=["srtp2"],
             extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers", "-Wno-unused-parameter"],
         )

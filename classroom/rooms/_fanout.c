@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 #include <srtp2/srtp.h>
 
+#include "_srtp_session.h"
+
 #define HISTORY 128
 #define RESEND_GAP_S 0.1
 #define MAX_RESENDS 2
@@ -65,38 +67,9 @@ static int Transport_init(Transport *self, PyObject *args, PyObject *kwds) {
     const char *host;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "iy*isi", kw, &profile, &key, &fd, &host, &port))
         return -1;
-    srtp_policy_t policy;
-    memset(&policy, 0, sizeof(policy));
-    if (srtp_crypto_policy_set_from_profile_for_rtp(&policy.rtp, (srtp_profile_t)profile) ||
-        srtp_crypto_policy_set_from_profile_for_rtcp(&policy.rtcp, (srtp_profile_t)profile)) {
-        PyBuffer_Release(&key);
-        PyErr_Format(PyExc_ValueError, "unsupported SRTP profile %d", profile);
-        return -1;
-    }
-    int needed = policy.rtp.cipher_key_len;
-    if (key.len != needed) {
-        PyBuffer_Release(&key);
-        PyErr_Format(PyExc_ValueError, "SRTP key+salt must be %d bytes", needed);
-        return -1;
-    }
-    unsigned char keybuf[64];
-    memcpy(keybuf, key.buf, (size_t)key.len);
+    int made = srtp_session_make(&self->session, profile, &key, 0);
     PyBuffer_Release(&key);
-    policy.ssrc.type = ssrc_any_outbound;
-    policy.key = keybuf;
-    policy.window_size = 1024;
-    policy.allow_repeat_tx = 1;
-    if (self->session != NULL) {
-        srtp_dealloc(self->session);
-        self->session = NULL;
-    }
-    srtp_err_status_t err = srtp_create(&self->session, &policy);
-    memset(keybuf, 0, sizeof(keybuf));
-    if (err) {
-        self->session = NULL;
-        PyErr_Format(PyExc_RuntimeError, "srtp_create failed (%d)", (int)err);
-        return -1;
-    }
+    if (made < 0) return -1;
     return set_addr(self, fd, host, port);
 }
 
@@ -570,14 +543,7 @@ static struct PyModuleDef fanout_module = {
 };
 
 PyMODINIT_FUNC PyInit__fanout(void) {
-    /* The other extension (_receive) shares this process's libsrtp: whichever loads second
-     * finds it initialised, and srtp_init() says so as bad_param (its debug module is
-     * registered already). */
-    srtp_err_status_t init = srtp_init();
-    if (init != srtp_err_status_ok && init != srtp_err_status_bad_param) {
-        PyErr_Format(PyExc_ImportError, "srtp_init failed (%d)", (int)init);
-        return NULL;
-    }
+    if (srtp_start() < 0) return NULL;
     if (PyType_Ready(&TransportType) < 0 || PyType_Ready(&StreamType) < 0) return NULL;
     PyObject *m = PyModule_Create(&fanout_module);
     if (m == NULL) return NULL;

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <srtp2/srtp.h>
 
+#include "_srtp_session.h"
+
 #define MAX_DATAGRAM 2048
 
 static PyObject *packet_class;     /* aiortc.rtp.RtpPacket */
@@ -270,37 +272,9 @@ static int Inbound_init(Inbound *self, PyObject *args, PyObject *kwds) {
     int profile;
     Py_buffer key;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "iy*", kw, &profile, &key)) return -1;
-    srtp_policy_t policy;
-    memset(&policy, 0, sizeof(policy));
-    if (srtp_crypto_policy_set_from_profile_for_rtp(&policy.rtp, (srtp_profile_t)profile) ||
-        srtp_crypto_policy_set_from_profile_for_rtcp(&policy.rtcp, (srtp_profile_t)profile)) {
-        PyBuffer_Release(&key);
-        PyErr_Format(PyExc_ValueError, "unsupported SRTP profile %d", profile);
-        return -1;
-    }
-    if (key.len != policy.rtp.cipher_key_len) {
-        PyBuffer_Release(&key);
-        PyErr_Format(PyExc_ValueError, "SRTP key+salt must be %d bytes", policy.rtp.cipher_key_len);
-        return -1;
-    }
-    unsigned char keybuf[64];
-    memcpy(keybuf, key.buf, (size_t)key.len);
+    int made = srtp_session_make(&self->session, profile, &key, 1);
     PyBuffer_Release(&key);
-    policy.ssrc.type = ssrc_any_inbound;
-    policy.key = keybuf;
-    policy.window_size = 1024;
-    if (self->session != NULL) {
-        srtp_dealloc(self->session);
-        self->session = NULL;
-    }
-    srtp_err_status_t err = srtp_create(&self->session, &policy);
-    memset(keybuf, 0, sizeof(keybuf));
-    if (err) {
-        self->session = NULL;
-        PyErr_Format(PyExc_RuntimeError, "srtp_create failed (%d)", (int)err);
-        return -1;
-    }
-    return 0;
+    return made;
 }
 
 static void Inbound_dealloc(Inbound *self) {
@@ -434,14 +408,7 @@ static struct PyModuleDef receive_module = {
     if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL
 
 PyMODINIT_FUNC PyInit__receive(void) {
-    /* The other extension (_fanout) shares this process's libsrtp: whichever loads second
-     * finds it initialised, and srtp_init() says so as bad_param (its debug module is
-     * registered already). */
-    srtp_err_status_t init = srtp_init();
-    if (init != srtp_err_status_ok && init != srtp_err_status_bad_param) {
-        PyErr_Format(PyExc_ImportError, "srtp_init failed (%d)", (int)init);
-        return NULL;
-    }
+    if (srtp_start() < 0) return NULL;
     INTERN(s_version, "version");
     INTERN(s_marker, "marker");
     INTERN(s_payload_type, "payload_type");

@@ -425,12 +425,10 @@ async def test_a_publishers_sender_report_reaches_its_receiver_the_fast_way(link
     assert fast.rtcp_packets >= 1
 
 
-async def test_while_aiortcs_task_is_busy_packets_are_held_then_taken_in_order(
-    link: Link,
-) -> None:
-    # The first packet goes through aiortc's own path (it attaches the fast path) and its
-    # handler waits: aiortc's DTLS task is busy, so what arrives meanwhile, the publisher's
-    # sender report included, is held by the fast path, not queued for aiortc's task.
+async def busy_aiortc_task(link: Link) -> tuple[asyncio.Event, int, ReceiveFastPath]:
+    """Send a first packet, which goes through aiortc's own path (it attaches the fast path),
+    and keep its handler waiting until the returned event is set: aiortc's DTLS task stays
+    busy. Also returns the packet's sequence number and the fast path."""
     release = asyncio.Event()
     first = link.seq
 
@@ -443,7 +441,16 @@ async def test_while_aiortcs_task_is_busy_packets_are_held_then_taken_in_order(
     await wait_for(
         lambda: ReceiveFastPath.of(link.receiver.transport) is not None, 5, "the fast path"
     )
-    fast = link.fast_path()
+    return release, first, link.fast_path()
+
+
+async def test_while_aiortcs_task_is_busy_packets_are_held_then_taken_in_order(
+    link: Link,
+) -> None:
+    # The first packet goes through aiortc's own path (it attaches the fast path) and its
+    # handler waits: aiortc's DTLS task is busy, so what arrives meanwhile, the publisher's
+    # sender report included, is held by the fast path, not queued for aiortc's task.
+    release, first, fast = await busy_aiortc_task(link)
 
     async def held_a_report() -> bool:
         await link.send(link.packet())  # the publisher reports only while it sends
@@ -475,19 +482,7 @@ async def test_while_aiortcs_task_is_busy_packets_are_held_then_taken_in_order(
 async def test_a_fast_path_that_cannot_take_over_holds_a_bounded_number(link: Link) -> None:
     """aiortc's task busy for good: at most MAX_HELD packets wait (the rest are dropped, as
     a full socket buffer would drop them), and closing the transport lets them go."""
-    release = asyncio.Event()
-    first = link.seq
-
-    async def gate(packet: RtpPacket) -> None:
-        if packet.sequence_number == first:
-            await release.wait()
-
-    link.gate = gate
-    await link.send(link.packet())
-    await wait_for(
-        lambda: ReceiveFastPath.of(link.receiver.transport) is not None, 5, "the fast path"
-    )
-    fast = link.fast_path()
+    release, _, fast = await busy_aiortc_task(link)
     protect = link.hook.sender.transport._tx_srtp.protect
     for _ in range(aiortc_hooks.MAX_HELD + 50):
         assert fast.take(protect(link.packet().serialize()))
