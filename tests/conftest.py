@@ -11,6 +11,26 @@ import pytest
 from classroom.store.embedded import EmbeddedValkey
 from classroom.store.repository import Store, connect_store
 from tests.support.server import ServerProcess, start_server
+from tests.support.stuck import StuckWatch
+
+#: The longest test takes ~90 s; one at this is stuck (tests/support/stuck.py).
+STUCK_DUMP_AFTER_S = 300.0
+STUCK_GIVE_UP_AFTER_S = 600.0
+_stuck = pytest.StashKey[StuckWatch]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_stuck] = StuckWatch(STUCK_DUMP_AFTER_S, STUCK_GIVE_UP_AFTER_S)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> object:
+    watch = item.config.stash[_stuck]
+    watch.start(item.nodeid)
+    try:
+        return (yield)
+    finally:
+        watch.stop()
 
 
 @pytest.fixture(scope="session")
