@@ -44,6 +44,37 @@ RECORD_JS = """() => {
 }"""
 
 
+#: recovery.js's rules, run in the page on stand-ins for the signalling client and the media
+#: session: a peer connection that fails while the socket reconnects (the old join's, whose
+#: failure can arrive after the new socket has sent its join) must not tear the new socket
+#: down; once welcomed, a failure before media was ever up makes the socket reconnect.
+RECOVERY_RULES_JS = """
+async () => {
+  const { MediaRecovery } = await import('/static/js/recovery.js');
+  const calls = [];
+  const signaling = Object.assign(new EventTarget(), {
+    connected: false,
+    reconnect: (reason) => calls.push(`reconnect ${reason}`),
+    restartMedia: () => { calls.push('restart'); return true; },
+    mediaTrouble: () => {},
+  });
+  const media = new EventTarget();
+  const recovery = new MediaRecovery(signaling, media, {graceMs: 0, timeoutMs: 60000});
+  const pc = (state) =>
+    media.dispatchEvent(new CustomEvent('connection-state', {detail: {state}}));
+  pc('disconnected');
+  pc('failed');
+  await new Promise((done) => setTimeout(done, 50));  // past the (zero) grace
+  const whileReconnecting = [...calls];
+  signaling.connected = true;
+  signaling.dispatchEvent(new CustomEvent('welcome', {detail: {}}));
+  pc('failed');
+  recovery.dispose();
+  return {whileReconnecting, welcomed: calls.slice(whileReconnecting.length)};
+}
+"""
+
+
 def browser_video(client: PeerClient, participant_id: str) -> int:
     counts = client.remote.get(participant_id)
     return counts.video_frames if counts is not None else 0
@@ -152,6 +183,8 @@ async def test_a_network_change_recovers_media_in_place(
                 - datetime.fromisoformat(row["first_join"])
             ).total_seconds()
             assert math.isclose(row["seconds_present"], span, abs_tol=1.5), row
+            rules = await page.evaluate(RECOVERY_RULES_JS)
+            assert rules == {"whileReconnecting": [], "welcomed": ["reconnect media_failed"]}
         except BaseException:
             saved = await screenshot_all([page], "test_media_recovery")
             print("screenshots:", *saved)

@@ -8,7 +8,8 @@
 //
 // Only media that was up on this socket is restored in place: media that never connected
 // since the `welcome` (UDP blocked from the start) goes straight to the reconnect, whose
-// back-off ends in the "media blocked" page. No DOM.
+// back-off ends in the "media blocked" page. While the socket itself is reconnecting, the
+// peer connection's troubles are left to the socket's reconnect. No DOM.
 //
 // Events (CustomEvent, payload in `event.detail`):
 //   "restoring" {attempt, cause}  a `media_restart` was sent (cause: failed, disconnected,
@@ -63,6 +64,10 @@ export class MediaRecovery extends EventTarget {
   }
 
   _onState(state) {
+    // With the socket down, the peer connection is the old join's: the server dropped it
+    // with the socket, and the next `welcome` brings a new one. Its failing now says
+    // nothing about the media of the join under way, which it must not tear down.
+    if (state !== "connected" && !this.signaling.connected) return;
     if (state === "connected") {
       this._clearTimers();
       const attempts = this.attempts;
