@@ -27,8 +27,10 @@ from tests.support.wait import wait_for, wait_until
 
 pytestmark = pytest.mark.media
 
-#: CLASSROOM_MEDIA_CONNECT_TIMEOUT_S of these servers (the smallest allowed).
-TIMEOUT_S = 3
+#: CLASSROOM_MEDIA_CONNECT_TIMEOUT_S of these servers: twice the smallest allowed, as the
+#: others' media must connect within it even on a loaded CI machine (at 3 s a facilitator's
+#: own media was once flagged too).
+TIMEOUT_S = 6
 
 
 @pytest.fixture
@@ -305,9 +307,10 @@ async def test_a_participant_without_media_is_flagged_to_the_facilitator(
         await wait_for(
             lambda: bool(of_type(facilitator, "media_missing_cleared")), 15, "the flag cleared"
         )
-        cleared = of_type(facilitator, "media_missing_cleared")[0]
-        assert cleared["participant_id"] == silent.participant_id
-        assert cleared["reason"] == "connected"
+        cleared = of_type(facilitator, "media_missing_cleared")
+        assert [(m["participant_id"], m["reason"]) for m in cleared] == [
+            (silent.participant_id, "connected")
+        ]
         assert len(of_type(facilitator, "media_missing")) == 1
         assert await metric(server, "classroom_media_missing") == 0
         assert await metric(server, "classroom_joins_without_media_total") == 1
