@@ -9,6 +9,7 @@ import secrets
 import sys
 from pathlib import Path
 
+from classroom import event_loop
 from classroom.config import (
     AUDIO_SLOTS_LIMIT,
     AUTH_MAX_FAILURES_LIMIT,
@@ -188,6 +189,7 @@ def serve(args: argparse.Namespace) -> int:
             reminders_s=reminders_from_env(os.environ.get("CLASSROOM_REMINDERS")),
             mail_retry_s=number_env("CLASSROOM_MAIL_RETRY_S", 30.0) or 30.0,
         )
+        loop_choice = event_loop.parse_choice(env("CLASSROOM_EVENT_LOOP"))
         prepare_media_plane(settings)
     except (ConfigError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -213,8 +215,10 @@ def serve(args: argparse.Namespace) -> int:
             flush=True,
         )
 
+    log.info("event loop: %s (CLASSROOM_EVENT_LOOP)", loop_choice)
     web.run_app(
         app,
+        loop=event_loop.new_event_loop(loop_choice),
         host=args.host,
         port=args.port,
         print=banner,

@@ -20,22 +20,29 @@ from tests.support.wait import wait_for
 pytestmark = pytest.mark.media
 
 
-@pytest.fixture(params=["native", "python"])
+#: Each media plane carries the same tests: the C send fan-out and receive path on uvloop,
+#: and the pure-Python fallbacks on asyncio's own loop (CLASSROOM_FANOUT, CLASSROOM_EVENT_LOOP).
+EVENT_LOOPS = {"native": "uvloop", "python": "asyncio"}
+
+
+@pytest.fixture(params=list(EVENT_LOOPS))
 def fanout(request: pytest.FixtureRequest) -> str:
-    """Each send fan-out and receive path (CLASSROOM_FANOUT): the C ones and the pure-Python
-    fallback carry the same tests."""
     return str(request.param)
 
 
 @pytest.fixture
 async def server(tmp_path: Path, fanout: str) -> AsyncIterator[ServerProcess]:
-    """The server of tests/conftest.py, with the send fan-out `fanout`."""
-    process = await start_server(tmp_path / "server", env={"CLASSROOM_FANOUT": fanout})
+    """The server of tests/conftest.py, with the send fan-out `fanout` and its event loop."""
+    loop = EVENT_LOOPS[fanout]
+    process = await start_server(
+        tmp_path / "server", env={"CLASSROOM_FANOUT": fanout, "CLASSROOM_EVENT_LOOP": loop}
+    )
     try:
         await wait_for(
-            lambda: f"send fan-out: {fanout}, receive path: {fanout}" in process.log_text(),
+            lambda: f"send fan-out: {fanout}, receive path: {fanout}" in process.log_text()
+            and f"event loop: {loop} (CLASSROOM_EVENT_LOOP)" in process.log_text(),
             10,
-            f"the server to log that it uses the {fanout} fan-out",
+            f"the server to log that it uses the {fanout} fan-out on {loop}",
         )
         yield process
     finally:
