@@ -5,8 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 log = logging.getLogger(__name__)
+
+#: How long a cancelled task has to stop before it is asked again (and, after the last
+#: try, named in the log and left behind rather than holding the shutdown for ever).
+STOP_WAIT_S = 5.0
+STOP_TRIES = 3
 
 
 async def together(jobs: Iterable[Awaitable[object]], what: str) -> None:
@@ -45,6 +51,35 @@ async def finish(job: Awaitable[None]) -> None:
         task.result()  # the job's own failure first
         raise asyncio.CancelledError
     task.result()
+
+
+async def stop(tasks: Iterable[asyncio.Task[Any]]) -> list[BaseException]:
+    """Cancel the tasks and wait until they have ended, but never for ever.
+
+    A library can swallow a cancellation (redis-py, on a race with its own timeouts;
+    Python 3.11's `wait_for` when what it waits for ends at that moment), and the task then
+    runs on: it is cancelled again, STOP_TRIES times STOP_WAIT_S, then named in the log and
+    left behind, so that one stuck loop cannot keep a node (or a test) from stopping.
+    Returns what the tasks that ended raised other than their cancellation."""
+    tasks = list(tasks)
+    pending = {t for t in tasks if not t.done()}
+    for attempt in range(STOP_TRIES):
+        if not pending:
+            break
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=STOP_WAIT_S)
+        if pending:
+            log.warning(
+                "%d task(s) did not stop when cancelled (try %d)", len(pending), attempt + 1
+            )
+    for task in pending:
+        log.error("task %r ignored its cancellation; leaving it behind", task)
+    return [
+        exc
+        for task in tasks
+        if task.done() and not task.cancelled() and (exc := task.exception()) is not None
+    ]
 
 
 async def every(

@@ -38,6 +38,7 @@ from classroom.domain import webhooks as rules
 from classroom.http.keys import NODE_ID, SETTINGS, STORE
 from classroom.store.errors import StoreUnavailable
 from classroom.store.webhooks import Endpoint, EndpointGone, RetryState, StreamEvent, WebhookStore
+from classroom.tasks import cancel_requested, stop
 
 log = logging.getLogger(__name__)
 
@@ -123,18 +124,19 @@ class WebhookWorker:
                 try:
                     await self.tick()
                 except StoreUnavailable as exc:
+                    if cancel_requested():  # the cancel came back as redis-py's own error
+                        raise asyncio.CancelledError from exc
                     log.debug("webhooks: store unavailable (%s)", exc)
-                except Exception:
+                except Exception as exc:
+                    if cancel_requested():
+                        raise asyncio.CancelledError from exc
                     log.exception("webhooks: tick failed")
                 await asyncio.sleep(TICK_S)
         finally:
             tasks = list(self._tasks.items())
             self._tasks.clear()
-            for _, task in tasks:
-                task.cancel()
-            for wid, task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await stop(task for _, task in tasks)
+            for wid, _ in tasks:
                 with contextlib.suppress(Exception):
                     await self.store.release(wid, self.node_id)
             await self.close()
@@ -164,9 +166,7 @@ class WebhookWorker:
         task = self._tasks.pop(wid)
         if task.done() and not task.cancelled() and task.exception() is not None:
             log.error("webhooks: endpoint %s stopped", wid, exc_info=task.exception())
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        await stop([task])
 
     async def _work(self, wid: str) -> None:
         try:
@@ -177,7 +177,9 @@ class WebhookWorker:
                 try:
                     if not await self._step(wid):
                         await asyncio.sleep(POLL_S)
-                except StoreUnavailable:
+                except StoreUnavailable as exc:
+                    if cancel_requested():
+                        raise asyncio.CancelledError from exc
                     await asyncio.sleep(1.0)
         except EndpointGone:
             return
@@ -280,6 +282,5 @@ async def webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for failure in await stop([task]):
+            log.error("webhooks: the worker failed", exc_info=failure)

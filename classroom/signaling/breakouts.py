@@ -39,6 +39,7 @@ from classroom.signaling.directory import Client, Directory
 from classroom.store.errors import StoreUnavailable
 from classroom.store.repository import Store
 from classroom.store.rounds import RoundStore
+from classroom.tasks import cancel_requested
 
 log = logging.getLogger(__name__)
 
@@ -492,9 +493,13 @@ class Breakouts:
             await asyncio.sleep(interval_s)
             try:
                 await self.tick()
-            except StoreUnavailable:
-                pass  # the store is restarting (its supervisor says so): the next tick tries
-            except Exception:
+            except StoreUnavailable as exc:
+                if cancel_requested():  # the cancel came back as redis-py's own error
+                    raise asyncio.CancelledError from exc
+                # the store is restarting (its supervisor says so): the next tick tries
+            except Exception as exc:
+                if cancel_requested():
+                    raise asyncio.CancelledError from exc
                 log.exception("breakout timer failed")
 
     async def tick(self) -> None:

@@ -42,7 +42,7 @@ from classroom.rooms.room import Participant
 from classroom.signaling.directory import Directory
 from classroom.store.errors import StoreUnavailable
 from classroom.store.records import RecordStore
-from classroom.tasks import every
+from classroom.tasks import cancel_requested, every, stop
 
 log = logging.getLogger(__name__)
 
@@ -248,11 +248,8 @@ class Recorder:
             await asyncio.wait_for(self.flush(), CLOSE_TIMEOUT_S)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.drained(), CLOSE_TIMEOUT_S)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for failure in await stop(self._tasks):
+            log.error("records: a background task failed", exc_info=failure)
         left = len(self._queue) + (self._writing is not None)
         if left:
             log.warning("%d attendance record(s) could not be written", left)
@@ -280,6 +277,8 @@ class Recorder:
                 else:
                     await self._records.flush(item)
             except StoreUnavailable as exc:
+                if cancel_requested():  # the cancel came back as redis-py's own error
+                    raise asyncio.CancelledError from exc
                 self._failed(exc)
                 await asyncio.sleep(RETRY_S)
                 continue

@@ -24,6 +24,7 @@ from classroom.config import Settings
 from classroom.http.app import create_app
 from classroom.http.keys import HUB, STORE
 from classroom.http.webhook_delivery import DeliverySettings, WebhookWorker
+from classroom.store.errors import StoreUnavailable
 from classroom.store.repository import Store
 from classroom.store.webhooks import STREAM, StreamEvent
 from tests.integration.conftest import ADMIN, Client
@@ -606,3 +607,32 @@ async def test_a_slow_receiver_times_out(client: Client) -> None:
         await runner.cleanup()
     assert record["result"] == "failed" and "0.5 s" in record["error"]
     assert 400 <= record["duration_ms"] < 5000
+
+
+# -- stopping ----------------------------------------------------------------------------------
+
+
+async def test_the_worker_stops_when_redis_py_turns_its_cancel_into_an_error(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancel that lands on one of redis-py's timeouts comes back as its own error: the
+    worker's loop must stop all the same, or a node's shutdown waits on it for ever (CI
+    hung in an app's cleanup)."""
+    worker = WebhookWorker(store.webhooks, "n_stop", DeliverySettings())
+    inside = asyncio.Event()
+
+    async def tick() -> None:
+        if inside.is_set():
+            return  # (only the first tick hangs)
+        inside.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            raise StoreUnavailable("Timeout reading from 127.0.0.1") from None
+
+    monkeypatch.setattr(worker, "tick", tick)
+    task = asyncio.create_task(worker.run())
+    await asyncio.wait_for(inside.wait(), 5)
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=2)  # tasks.stop would wait 5 s before a retry
+    assert done == {task} and task.cancelled()

@@ -39,8 +39,10 @@ async def server(tmp_path: Path, fanout: str) -> AsyncIterator[ServerProcess]:
     )
     try:
         await wait_for(
-            lambda: f"send fan-out: {fanout}, receive path: {fanout}" in process.log_text()
-            and f"event loop: {loop} (CLASSROOM_EVENT_LOOP)" in process.log_text(),
+            lambda: (
+                f"send fan-out: {fanout}, receive path: {fanout}" in process.log_text()
+                and f"event loop: {loop} (CLASSROOM_EVENT_LOOP)" in process.log_text()
+            ),
             10,
             f"the server to log that it uses the {fanout} fan-out on {loop}",
         )

@@ -235,3 +235,34 @@ async def test_a_lost_connection_ends_soon_after_the_client_was_last_heard() -> 
     leaves = {e.connection: e.at for _, e in records.events if e.kind == "leave"}
     assert leaves[p.id] == heard + 10.0
     assert leaves[q.id] == clock.now
+
+
+async def test_close_stops_a_write_whose_cancel_came_back_as_a_store_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """redis-py can answer a cancel that lands on its timeout with its own error: the write
+    must not take that for Redis being down and retry for ever, or close never returns."""
+    monkeypatch.setattr(recorder_module, "CLOSE_TIMEOUT_S", 0.05)
+    records, clock = FakeRecords(), Clock()
+    inside = asyncio.Event()
+
+    async def append(sid: str, event: AttendanceEvent) -> str:
+        if inside.is_set():
+            return event.kind  # (only the first write hangs: a retry would succeed)
+        inside.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            raise StoreUnavailable("Timeout reading from 127.0.0.1") from None
+        return event.kind
+
+    monkeypatch.setattr(records, "append", append)
+    rec = recorder(records, clock)
+    rec.start()
+    rec.admitted("s_000000000001", participant())  # type: ignore[arg-type]
+    await asyncio.wait_for(inside.wait(), 2)
+    closing = asyncio.get_running_loop().create_task(rec.close())
+    # (Not wait_for: a close that swallows cancels would hold that for ever, and the test.)
+    done, _ = await asyncio.wait({closing}, timeout=1)  # tasks.stop waits 5 s to retry
+    assert done == {closing}
+    assert all(task.done() for task in rec._tasks)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aiohttp import web
 
+from classroom import tasks
 from classroom.domain.models import Session, SessionStatus
 from classroom.http import background
 from classroom.http.app import _say_goodbye
@@ -137,7 +138,7 @@ async def test_every_stops_when_the_job_turns_its_cancel_into_another_error() ->
 async def test_running_never_waits_for_ever_on_a_task_that_ignores_its_cancel(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(background, "STOP_WAIT_S", 0.05)
+    monkeypatch.setattr(tasks, "STOP_WAIT_S", 0.05)
     stubborn_started, polite_stopped = asyncio.Event(), asyncio.Event()
     release = asyncio.Event()
 
@@ -215,3 +216,29 @@ async def test_shutdown_says_goodbye_to_every_connection_at_once() -> None:
     app[DIRECTORY] = directory(conns)
     await asyncio.wait_for(_say_goodbye(app), 2)
     assert all(c.done for c in conns)
+
+
+async def test_stop_returns_what_the_tasks_raised_and_leaves_a_stubborn_one_behind(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tasks, "STOP_WAIT_S", 0.05)
+    release = asyncio.Event()
+
+    async def broken() -> None:
+        raise LookupError("gone")
+
+    async def stubborn() -> None:
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await release.wait()
+
+    loop = asyncio.get_running_loop()
+    failing, stuck = loop.create_task(broken()), loop.create_task(stubborn())
+    await asyncio.sleep(0)
+    with caplog.at_level(logging.WARNING):
+        failures = await tasks.stop([failing, stuck])
+    assert [str(f) for f in failures] == ["gone"]
+    assert not stuck.done() and "ignored its cancellation" in caplog.text
+    assert caplog.text.count("did not stop when cancelled") == tasks.STOP_TRIES
+    release.set()
+    await asyncio.wait_for(stuck, 1)
