@@ -22,12 +22,13 @@ HOOKS = PACKAGE / "rooms" / "aiortc_hooks.py"
 #: layer → classroom layers it may import. A layer is a subpackage or a module of the
 #: package itself; observability and tasks.py are leaves every layer but the pure domain may
 #: use; config.py (settings from the environment) imports only the domain's defaults and
-#: is read only at the edge; the package's __init__ holds only __version__, so importing it is no
-#: dependency.
+#: is read only at the edge, as is event_loop.py (which loop a node runs on); the package's
+#: __init__ holds only __version__, so importing it is no dependency.
 ALLOWED: dict[str, set[str]] = {
     "domain": {"domain"},
     "tasks": set(),
     "config": {"domain"},
+    "event_loop": {"config", "domain"},
     "__init__": set(),
     "observability": {"observability", "tasks"},
     "store": {"store", "domain", "observability", "tasks"},
@@ -42,7 +43,13 @@ ALLOWED["http"] = {"http", "config", *ALLOWED["signaling"], *ALLOWED["reports"]}
 ENTRY_POINTS = ("cli", "cluster", "demo", "__main__")
 ALLOWED.update({name: {*ALLOWED, *ENTRY_POINTS} for name in ENTRY_POINTS})
 #: third-party packages only one layer may import.
-EXCLUSIVE = {"redis": "store", "aiortc": "rooms", "aioice": "rooms", "av": "rooms"}
+EXCLUSIVE = {
+    "redis": "store",
+    "aiortc": "rooms",
+    "aioice": "rooms",
+    "av": "rooms",
+    "uvloop": "event_loop",
+}
 #: Packages whose private attributes only HOOKS may touch.
 AIORTC_PACKAGES = ("aiortc", "aioice")
 
