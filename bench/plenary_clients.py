@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import pickle
 import sys
 import time
@@ -49,7 +48,6 @@ from aiortc.rtp import RtpPacket  # noqa: E402
 
 from bench import support  # noqa: E402
 from bench.breakouts import LagMonitor  # noqa: E402
-from classroom import event_loop  # noqa: E402
 from classroom.rooms.aiortc_hooks import enable_loopback_candidates, tap_receiver  # noqa: E402
 from classroom.rooms.rtp import vp8_keyframe_start  # noqa: E402
 from tests.support.peer_client import PeerClient  # noqa: E402
@@ -396,7 +394,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    # The clients run on the loop the server runs on (CLASSROOM_EVENT_LOOP, uvloop if installed).
-    choice = event_loop.parse_choice(os.environ.get("CLASSROOM_EVENT_LOOP"))
-    with asyncio.Runner(loop_factory=lambda: event_loop.new_event_loop(choice)) as runner:
-        sys.exit(runner.run(client_main(parse_args())))
+    # On asyncio's own loop whatever the server runs on: on uvloop these clients (aiortc's
+    # Python send path, saturating their core) kept fewer tiles at their rate (docs/benchmarks.md).
+    sys.exit(asyncio.run(client_main(parse_args())))
