@@ -105,10 +105,16 @@ def prepare_media_plane(settings: Settings) -> None:
     )
     aiortc_hooks.install_codec_guard(lambda kind, mime: metrics.CODECS_CREATED.labels(kind).inc())
     # CLASSROOM_FANOUT=auto|native|python; native without the C extensions stops the start.
+    mode = fanout.configure()
+    libsrtp = "pylibsrtp's"
+    if mode == "native":
+        built = (fanout.native_module(), inbound.native_module())
+        libsrtp = aiortc_hooks.use_pylibsrtp(m for m in built if m is not None)
     log.info(
-        "send fan-out: %s, receive path: %s (CLASSROOM_FANOUT)",
-        fanout.configure(),
+        "send fan-out: %s, receive path: %s, libsrtp: %s (CLASSROOM_FANOUT)",
+        mode,
         "native" if inbound.native() else "python",
+        libsrtp,
     )
     if settings.ice_loopback:
         aiortc_hooks.enable_loopback_candidates()

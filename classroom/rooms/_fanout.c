@@ -30,6 +30,7 @@
 typedef struct {
     PyObject_HEAD
     srtp_t session;
+    const srtp_api_t *api; /* the libsrtp `session` was made with */
     int fd;
     struct sockaddr_storage addr;
     socklen_t addrlen;
@@ -67,14 +68,14 @@ static int Transport_init(Transport *self, PyObject *args, PyObject *kwds) {
     const char *host;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "iy*isi", kw, &profile, &key, &fd, &host, &port))
         return -1;
-    int made = srtp_session_make(&self->session, profile, &key, 0);
+    int made = srtp_session_make(&self->api, &self->session, profile, &key, 0);
     PyBuffer_Release(&key);
     if (made < 0) return -1;
     return set_addr(self, fd, host, port);
 }
 
 static void Transport_dealloc(Transport *self) {
-    if (self->session != NULL) srtp_dealloc(self->session);
+    if (self->session != NULL) self->api->dealloc(self->session);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -90,7 +91,7 @@ static PyObject *Transport_retarget(Transport *self, PyObject *args) {
  * (the socket's buffer is full), 2 not protected (nothing to keep), -1 the socket is
  * unusable. */
 static int protect_send(Transport *t, uint8_t *buf, int *len) {
-    if (srtp_protect(t->session, buf, len) != srtp_err_status_ok) {
+    if (t->api->protect(t->session, buf, len) != srtp_err_status_ok) {
         t->errors++;
         return 2;
     }
@@ -534,6 +535,7 @@ static PyObject *fanout_send(PyObject *module, PyObject *args) {
 
 static PyMethodDef module_methods[] = {
     {"send", fanout_send, METH_VARARGS, "rewrite, protect and send one packet on many streams"},
+    SRTP_LIBRARY_METHODS,
     {NULL},
 };
 

@@ -264,6 +264,7 @@ fail_ext:
 typedef struct {
     PyObject_HEAD
     srtp_t session;
+    const srtp_api_t *api; /* the libsrtp `session` was made with */
     unsigned long long packets, rtcp_packets, rejected;
 } Inbound;
 
@@ -272,13 +273,13 @@ static int Inbound_init(Inbound *self, PyObject *args, PyObject *kwds) {
     int profile;
     Py_buffer key;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "iy*", kw, &profile, &key)) return -1;
-    int made = srtp_session_make(&self->session, profile, &key, 1);
+    int made = srtp_session_make(&self->api, &self->session, profile, &key, 1);
     PyBuffer_Release(&key);
     return made;
 }
 
 static void Inbound_dealloc(Inbound *self) {
-    if (self->session != NULL) srtp_dealloc(self->session);
+    if (self->session != NULL) self->api->dealloc(self->session);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -295,8 +296,8 @@ static int unprotect(Inbound *self, Py_buffer *data, uint8_t *buf, int rtcp) {
     }
     memcpy(buf, data->buf, (size_t)data->len);
     int len = (int)data->len;
-    srtp_err_status_t err = rtcp ? srtp_unprotect_rtcp(self->session, buf, &len)
-                                 : srtp_unprotect(self->session, buf, &len);
+    srtp_err_status_t err = rtcp ? self->api->unprotect_rtcp(self->session, buf, &len)
+                                 : self->api->unprotect(self->session, buf, &len);
     if (err != srtp_err_status_ok) {
         self->rejected++;
         PyErr_Format(Error, "srtp_unprotect%s failed (%d)", rtcp ? "_rtcp" : "", (int)err);
@@ -396,6 +397,7 @@ static PyMethodDef module_methods[] = {
     {"parse", receive_parse, METH_VARARGS, "parse(plain, ids) -> RtpPacket, as RtpPacket.parse"},
     {"configure", receive_configure, METH_VARARGS,
      "configure(RtpPacket, HeaderExtensions): the classes the parse builds"},
+    SRTP_LIBRARY_METHODS,
     {NULL},
 };
 

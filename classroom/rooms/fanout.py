@@ -82,6 +82,11 @@ def native_available() -> bool:
     return _native is not None
 
 
+def native_module() -> ModuleType | None:
+    """The C extension, if built (its libsrtp is chosen by `aiortc_hooks.use_pylibsrtp`)."""
+    return _native
+
+
 def configure(choice: str | None = None) -> str:
     """Pick the implementation (`choice`, else CLASSROOM_FANOUT, else auto); returns it."""
     global mode

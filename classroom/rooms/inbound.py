@@ -62,6 +62,11 @@ def available() -> bool:
     return _native is not None
 
 
+def native_module() -> ModuleType | None:
+    """The C extension, if built (its libsrtp is chosen by `aiortc_hooks.use_pylibsrtp`)."""
+    return _native
+
+
 def native() -> bool:
     """Inbound packets are unprotected and parsed in C (the fan-out's switch says native)."""
     return _native is not None and fanout.native()

@@ -42,7 +42,11 @@ from classroom.rooms.rtp import (
     abs_send_time_element,
     audio_level_element,
 )
+from tests.support.libsrtp import libsrtp  # noqa: F401 (a fixture)
 from tests.support.wait import wait_for
+
+#: Every test once per libsrtp the extensions can use.
+pytestmark = pytest.mark.usefixtures("libsrtp")
 
 KEY = bytes(range(30))  # AES128_CM_SHA1_80: 16-byte key + 14-byte salt
 PROFILE = Policy.SRTP_PROFILE_AES128_CM_SHA1_80

@@ -16,6 +16,10 @@ from hypothesis import strategies as st
 from pylibsrtp import Policy, Session
 
 from classroom.rooms import aiortc_hooks, inbound
+from tests.support.libsrtp import libsrtp  # noqa: F401 (a fixture)
+
+#: Every test once per libsrtp the extensions can use.
+pytestmark = pytest.mark.usefixtures("libsrtp")
 
 URIS = [
     "urn:ietf:params:rtp-hdrext:sdes:mid",
