@@ -38,6 +38,18 @@ static srtp_api_t srtp_linked = {
 static srtp_api_t srtp_handed;
 static const srtp_api_t *srtp_api = &srtp_linked;
 
+/* `api`'s srtp_init(). Whoever comes second (the other extension, or pylibsrtp for its own
+ * copy) finds libsrtp initialised, and srtp_init() says so as bad_param (its debug module
+ * is registered already): that is not an error. 0, or -1 with `exc` set. */
+static int srtp_started(const srtp_api_t *api, PyObject *exc) {
+    srtp_err_status_t init = api->init();
+    if (init != srtp_err_status_ok && init != srtp_err_status_bad_param) {
+        PyErr_Format(exc, "srtp_init of the %s libsrtp failed (%d)", api->name, (int)init);
+        return -1;
+    }
+    return 0;
+}
+
 /* use_libsrtp(addresses | None): the sessions made from now on use the libsrtp whose
  * functions are at these addresses (init, create, dealloc, protect, unprotect,
  * unprotect_rtcp, the two policy setters), initialised already; None: the linked one. */
@@ -61,11 +73,7 @@ static PyObject *srtp_use_libsrtp(PyObject *module, PyObject *arg) {
         }
     }
     srtp_api_t api = {"handed", f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]};
-    srtp_err_status_t init = api.init();
-    if (init != srtp_err_status_ok && init != srtp_err_status_bad_param) {
-        PyErr_Format(PyExc_RuntimeError, "that libsrtp's srtp_init failed (%d)", (int)init);
-        return NULL;
-    }
+    if (srtp_started(&api, PyExc_RuntimeError) < 0) return NULL;
     srtp_handed = api;
     srtp_api = &srtp_handed;
     Py_RETURN_NONE;
@@ -101,19 +109,11 @@ static PyObject *srtp_policy_layout(PyObject *module, PyObject *unused) {
         {"policy_layout", srtp_policy_layout, METH_NOARGS,                                  \
          "policy_layout() -> the srtp_policy_t layout these extensions were built with"}
 
-/* srtp_init() for a module's init. Whichever extension loads second finds libsrtp
- * initialised, and srtp_init() says so as bad_param (its debug module is registered
- * already): that is not an error. 0, or -1 with ImportError set. */
-static int srtp_start(void) {
-    srtp_err_status_t init = srtp_init();
-    if (init != srtp_err_status_ok && init != srtp_err_status_bad_param) {
-        PyErr_Format(PyExc_ImportError, "srtp_init failed (%d)", (int)init);
-        return -1;
-    }
-    return 0;
-}
+/* srtp_start() for a module's init: the linked libsrtp's srtp_init(). */
+static int srtp_start(void) { return srtp_started(&srtp_linked, PyExc_ImportError); }
 
-/* Replace `*session` (made with `*made_by`) by a new one for `profile` keyed with `key` (master key + salt):
+/* Replace `*session` (made with `*made_by`) by a new one for `profile` keyed with `key`
+ * (master key + salt):
  * inbound (any SSRC we receive) or outbound (any SSRC we send, resends allowed, as a NACK
  * answer sends a packet again). 0, or -1 with ValueError (profile, key length) or
  * RuntimeError set and `*session` NULL; `*made_by` is the table the session was made with. */
