@@ -55,6 +55,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import psutil  # noqa: E402
+from aiortc.codecs import vpx  # noqa: E402
 
 from bench import support  # noqa: E402
 from bench.forwarding import Subscriber as OurSubscriber  # noqa: E402
@@ -72,6 +73,9 @@ IDLE_SETTLE_S = 3.0  # from a fresh server's start to its idle window
 SETTLE_S = 1.0  # after the joins (and, for ours, quiet negotiation): a keyframe, RTCP rounds
 JANUS = "janus"
 OURS = "ours"
+#: aiortc's largest VP8 RTP packet: the publisher's packetization in every run but the
+#: extra N = 0 runs of `--receive-packets`
+DEFAULT_PACKET_MAX: int = vpx.PACKET_MAX
 
 
 # --- the namespace's veth pair ---------------------------------------------------------------
@@ -132,7 +136,15 @@ class RunResult:
     machine_busy_pct: float = 0.0
     load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
     publisher: dict[str, int] = field(default_factory=dict)
+    #: the publisher's largest VP8 packet (aiortc's PACKET_MAX): below the default, an extra
+    #: N = 0 run of `--receive-packets` at a higher inbound packet rate
+    packet_max: int = 0
     error: str | None = None
+
+    @property
+    def receive_only(self) -> bool:
+        """An extra N = 0 run at another packetization (out of the per-N tables)."""
+        return self.packet_max not in (0, DEFAULT_PACKET_MAX)
 
 
 @dataclass
@@ -160,19 +172,26 @@ async def idle_cpu_pct(pid: int, seconds: float) -> float:
 
 
 def start_publisher(
-    server: str, base_url: str, join_url: str, clip_path: Path, audio: str
+    server: str, base_url: str, join_url: str, clip_path: Path, audio: str, packet_max: int
 ) -> Publisher:
     args = ["--publisher-child", "--server", server, "--base-url", base_url, "--audio", audio]
+    args += ["--packet-max", str(packet_max)]
     return Publisher(
         Path(__file__).resolve(), [*args, "--join-url", join_url, "--clip", str(clip_path)]
     )
 
 
 async def run_once(
-    target: Target, n: int, repeat: int, clip_path: Path, args: argparse.Namespace
+    target: Target,
+    n: int,
+    repeat: int,
+    clip_path: Path,
+    args: argparse.Namespace,
+    packet_max: int = 0,
 ) -> RunResult:
     seconds, role = args.seconds, args.role
-    result = RunResult(target.name, n, repeat, load_before=os.getloadavg())
+    packet_max = packet_max or DEFAULT_PACKET_MAX
+    result = RunResult(target.name, n, repeat, load_before=os.getloadavg(), packet_max=packet_max)
     data_dir = Path(tempfile.mkdtemp(prefix="bench-anchors-"))
     ours: ServerProcess | None = None
     janus: JanusServer | None = None
@@ -188,7 +207,9 @@ async def run_once(
                 urls = [janus.base_url] * n
                 if n == 0:
                     result.idle_cpu_pct = await idle_cpu_pct(janus.pid, seconds)
-                publisher = start_publisher(JANUS, janus.base_url, "", clip_path, args.audio)
+                publisher = start_publisher(
+                    JANUS, janus.base_url, "", clip_path, args.audio, packet_max
+                )
 
                 def new_subscriber(url: str) -> support.Subscriber[Any]:
                     return support.Subscriber(JanusClient(url, feed=PUBLISHER_ID))
@@ -200,7 +221,7 @@ async def run_once(
                 if n == 0:
                     result.idle_cpu_pct = await idle_cpu_pct(pid, seconds)
                 publisher = start_publisher(
-                    OURS, ours.base_url, publisher_url, clip_path, args.audio
+                    OURS, ours.base_url, publisher_url, clip_path, args.audio, packet_max
                 )
                 base_url = ours.base_url
 
@@ -313,12 +334,30 @@ def fit_slope(points: list[tuple[float, float]]) -> float | None:
 
 
 def by_repeat(results: list[RunResult], server: str) -> dict[int, dict[int, RunResult]]:
-    """{repeat: {N: run}} of one server's successful runs."""
+    """{repeat: {N: run}} of one server's successful runs (at the default packetization)."""
     table: dict[int, dict[int, RunResult]] = {}
     for r in results:
-        if r.server == server and r.error is None:
+        if r.server == server and r.error is None and not r.receive_only:
             table.setdefault(r.repeat, {})[r.subscribers] = r
     return table
+
+
+def receive_marginals(results: list[RunResult], server: str) -> dict[int, float]:
+    """{repeat: µs of CPU per extra inbound packet}: the slope of CPU against packets in over
+    the N = 0 runs of one repeat at each packetization (`--receive-packets`). What receiving
+    one more packet costs, as the marginal per forwarded packet is for sending; the fixed
+    cost of having a publisher connected (its RTCP, ICE consent, REMB and statistics timers)
+    stays in the intercept, where the per-packet figures of the N = 0 run carry it."""
+    points: dict[int, list[tuple[float, float]]] = {}
+    for r in results:
+        if r.server == server and r.error is None and r.subscribers == 0:
+            points.setdefault(r.repeat, []).append((r.in_pps, r.cpu_pct))
+    slopes = {}
+    for repeat, pts in points.items():
+        slope = fit_slope(pts)
+        if slope is not None:
+            slopes[repeat] = 1e4 * slope
+    return slopes
 
 
 def marginals(runs: dict[int, RunResult]) -> dict[int, float]:
@@ -431,6 +470,12 @@ def ratios(results: list[RunResult], server: str, anchor: str) -> dict[str, Any]
 
     out["receive_net"] = spread(collect(receive_net))
     out["idle"] = spread(collect(idle))
+    mine_rx, theirs_rx = receive_marginals(results, server), receive_marginals(results, anchor)
+    out["receive_marginal"] = spread(collect(lambda k: ratio(mine_rx.get(k), theirs_rx.get(k))))
+    out["receive_marginal_us"] = {
+        server: spread(collect(mine_rx.get)),
+        anchor: spread(collect(theirs_rx.get)),
+    }
     sizes = sorted({r.subscribers for r in results if r.subscribers})
     for n in sizes:
 
@@ -498,7 +543,7 @@ def _spread_text(s: dict[str, float] | None) -> str:
 
 def ratio_table(all_ratios: dict[str, dict[str, Any]], sizes: list[int]) -> str:
     titles = ["ours / Janus", "marginal (fit over N)", "marginal (fit over N > 0)", "receive (N=0)"]
-    titles += ["receive net of idle (N=0)", "idle CPU"]
+    titles += ["receive net of idle (N=0)", "receive marginal (fit over pkt/s in)", "idle CPU"]
     titles += [f"all in N={n}" for n in sizes] + [f"marginal to N={n}" for n in sizes]
     lines = support.markdown_header(titles)
     for server, r in all_ratios.items():
@@ -508,6 +553,7 @@ def ratio_table(all_ratios: dict[str, dict[str, Any]], sizes: list[int]) -> str:
             _spread_text(r["marginal_subscribed"]),
             _spread_text(r["receive"]),
             _spread_text(r.get("receive_net")),
+            _spread_text(r.get("receive_marginal")),
             _spread_text(r.get("idle")),
         ]
         texts += [_spread_text(r[f"all_in_{n}"]) for n in sizes]
@@ -518,6 +564,10 @@ def ratio_table(all_ratios: dict[str, dict[str, Any]], sizes: list[int]) -> str:
 
 def _print_run(r: RunResult) -> None:
     head = f"[{r.server} N={r.subscribers} #{r.repeat}] load {r.load_before[0]:.1f}"
+    if r.receive_only:
+        head = (
+            f"[{r.server} N=0 packets ≤ {r.packet_max} B #{r.repeat}] load {r.load_before[0]:.1f}"
+        )
     if r.error:
         print(f"{head}: FAILED {r.error}", flush=True)
         return
@@ -535,6 +585,7 @@ def _print_run(r: RunResult) -> None:
 async def bench(args: argparse.Namespace) -> int:
     counts = [int(x) for x in args.subscribers.split(",") if x.strip()]
     plan = sorted({0, *counts})
+    receive_packets = parse_packet_sizes(args.receive_packets)
     targets = [Target(OURS), Target(JANUS, janus=True)]
     if args.compare:
         root = Path(args.compare).resolve()
@@ -567,6 +618,12 @@ async def bench(args: argparse.Namespace) -> int:
                     result = await run_once(target, n, repeat, clip_path, args)
                     results.append(result)
                     _print_run(result)
+            for i, packet_max in enumerate(receive_packets):
+                shift = (repeat + i + 1) % len(targets)
+                for target in targets[shift:] + targets[:shift]:
+                    result = await run_once(target, 0, repeat, clip_path, args, packet_max)
+                    results.append(result)
+                    _print_run(result)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     load_end = os.getloadavg()
@@ -580,6 +637,59 @@ async def bench(args: argparse.Namespace) -> int:
         load_average={"start": load_start, "end": load_end},
     )
     return 1 if any(r.error for r in results) else 0
+
+
+def parse_packet_sizes(text: str) -> list[int]:
+    """`--receive-packets`: VP8 packet sizes below the default, each one more N = 0 run."""
+    sizes = []
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        try:
+            size = int(item)
+        except ValueError:
+            sys.exit(f"--receive-packets: {item!r} is not a number of bytes")
+        if not 100 <= size < DEFAULT_PACKET_MAX:
+            sys.exit(f"--receive-packets: {size} is not between 100 and {DEFAULT_PACKET_MAX - 1}")
+        sizes.append(size)
+    return sorted(set(sizes), reverse=True)
+
+
+def receive_rows(results: list[RunResult], servers: list[str]) -> str:
+    """The N = 0 runs per packetization: what the receive marginal is fitted over."""
+    lines = support.markdown_header(
+        ["server", "VP8 packets ≤ B", "runs", "CPU %", "in pkt/s", "µs/in pkt"]
+    )
+    for server in servers:
+        sizes = sorted(
+            {r.packet_max for r in results if r.server == server and r.subscribers == 0},
+            reverse=True,
+        )
+        for size in sizes:
+            runs = [
+                r
+                for r in results
+                if r.server == server
+                and r.subscribers == 0
+                and r.packet_max == size
+                and r.error is None
+            ]
+            cpu = median_of([r.cpu_pct for r in runs])
+            pps = median_of([r.in_pps for r in runs])
+            us = median_of([r.us_per_in_packet for r in runs])
+            lines.append(
+                support.markdown_row(
+                    [
+                        server,
+                        str(size),
+                        str(len(runs)),
+                        support.cell(cpu, "{:.2f}"),
+                        support.cell(pps, "{:.0f}"),
+                        support.cell(us, "{:.0f}"),
+                    ]
+                )
+            )
+    return "\n".join(lines)
 
 
 def took(started: float) -> float:
@@ -608,6 +718,9 @@ def report(
         f"start, {load_end[0]:.2f} / {load_end[1]:.2f} / {load_end[2]:.2f} at the end\n"
     )
     print(markdown_table(rows))
+    if any(r.receive_only for r in results):
+        print("\nthe N = 0 runs by the publisher's packetization (receive marginal):\n")
+        print(receive_rows(results, servers))
     print("\nratios ours / Janus per forwarded packet, median (min–max) over the repeats:\n")
     print(ratio_table(all_ratios, [n for n in plan if n]))
     print("\nsummary:")
@@ -622,6 +735,13 @@ def report(
             f"all in at N={max(plan)} {_spread_text(r.get(f'all_in_{max(plan)}'))}; "
             f"receive {_spread_text(r['receive'])}"
         )
+        rx = r["receive_marginal_us"]
+        if rx[server] is not None:
+            print(
+                f"  {server}: receive marginal {_spread_text(rx[server])} µs/in pkt vs Janus "
+                f"{_spread_text(rx[JANUS])} µs/in pkt -> ratio "
+                f"{_spread_text(r['receive_marginal'])}"
+            )
     for server in servers:
         top = next(
             (row for row in rows if row["server"] == server and row["subscribers"] == max(plan)),
@@ -659,6 +779,7 @@ def report_json(path: Path) -> int:
 
 async def publisher_child(args: argparse.Namespace) -> int:
     support.force_host_address(CLIENT_IP)
+    vpx.PACKET_MAX = args.packet_max  # read by aiortc's VP8 packetizer at each frame
     client: MediaClient
     if args.server == JANUS:
         client = JanusClient(args.base_url)
@@ -690,7 +811,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "forwards audio only by level), or the replayed Opus of bench/forwarding.py (no "
         "level: ours forwards no audio, Janus all)",
     )
+    p.add_argument(
+        "--receive-packets",
+        default="",
+        help="comma-separated VP8 packet sizes in bytes below aiortc's "
+        f"{DEFAULT_PACKET_MAX} (e.g. 600,300): one more N = 0 run each, the same clip in "
+        "more packets per second, for the receive marginal (CPU against packets in)",
+    )
     p.add_argument("--publisher-child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--packet-max", type=int, default=DEFAULT_PACKET_MAX, help=argparse.SUPPRESS)
     p.add_argument("--server", choices=(OURS, JANUS), help=argparse.SUPPRESS)
     p.add_argument("--base-url", help=argparse.SUPPRESS)
     p.add_argument("--join-url", help=argparse.SUPPRESS)
