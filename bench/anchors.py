@@ -390,7 +390,11 @@ def rows_of(results: list[RunResult], servers: list[str]) -> list[dict[str, Any]
         slopes = [marginals(runs) for runs in table.values()]
         for n in sorted({r.subscribers for r in results}):
             runs = [t[n] for t in table.values() if n in t]
-            failed = sum(1 for r in results if r.server == server and r.subscribers == n)
+            failed = sum(
+                1
+                for r in results
+                if r.server == server and r.subscribers == n and not r.receive_only
+            )
             row: dict[str, Any] = {
                 "server": server,
                 "subscribers": n,

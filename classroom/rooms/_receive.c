@@ -9,7 +9,8 @@
  * unprotects and parses in one call and builds aiortc's own `RtpPacket` (its class and its
  * `HeaderExtensions` are handed over by `configure()`, from rooms/aiortc_hooks.py, which
  * also checks their attributes), so everything downstream sees what aiortc would have
- * made. `parse()` is the parse alone; the tests compare it with aiortc's on every shape
+ * made. The per-SSRC receive bookkeeping (`Statistics`, `Nacks`) is in _receive_stats.h.
+ * `parse()` is the parse alone; the tests compare it with aiortc's on every shape
  * of packet, and the pure-Python path (pylibsrtp and `RtpPacket.parse`) stays the fallback.
  */
 #define PY_SSIZE_T_CLEAN
@@ -30,6 +31,8 @@ static PyObject *s_version, *s_marker, *s_payload_type, *s_sequence_number, *s_t
     *s_ssrc, *s_csrc, *s_extensions, *s_payload, *s_padding_size;
 static PyObject *s_abs_send_time, *s_audio_level, *s_mid, *s_repaired_rtp_stream_id,
     *s_rtp_stream_id, *s_transmission_offset, *s_transport_sequence_number;
+
+#include "_receive_stats.h"
 
 /* The extension ids a transport negotiated, in the order aiortc tests them. */
 enum { X_MID, X_RRID, X_RID, X_ABS, X_TOFFSET, X_LEVEL, X_TSN, X_COUNT };
@@ -428,12 +431,19 @@ PyMODINIT_FUNC PyInit__receive(void) {
     INTERN(s_rtp_stream_id, "rtp_stream_id");
     INTERN(s_transmission_offset, "transmission_offset");
     INTERN(s_transport_sequence_number, "transport_sequence_number");
-    if ((empty_args = PyTuple_New(0)) == NULL || PyType_Ready(&InboundType) < 0) return NULL;
+    if ((empty_args = PyTuple_New(0)) == NULL || PyType_Ready(&InboundType) < 0 ||
+        PyType_Ready(&StatisticsType) < 0 || PyType_Ready(&NacksType) < 0)
+        return NULL;
     PyObject *m = PyModule_Create(&receive_module);
     if (m == NULL) return NULL;
     Error = PyErr_NewException("classroom.rooms._receive.Error", NULL, NULL);
     Py_INCREF(&InboundType);
+    Py_INCREF(&StatisticsType);
+    Py_INCREF(&NacksType);
     if (Error == NULL || PyModule_AddObject(m, "Inbound", (PyObject *)&InboundType) < 0 ||
+        PyModule_AddObject(m, "Statistics", (PyObject *)&StatisticsType) < 0 ||
+        PyModule_AddObject(m, "Nacks", (PyObject *)&NacksType) < 0 ||
+        PyModule_AddIntConstant(m, "RTP_HISTORY_SIZE", RTP_HISTORY_SIZE) < 0 ||
         PyModule_AddObject(m, "Error", Py_NewRef(Error)) < 0 ||
         PyModule_AddIntConstant(m, "MAX_DATAGRAM", MAX_DATAGRAM) < 0) {
         Py_DECREF(m);

@@ -47,7 +47,6 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
-from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RTCP_PSFB_FIR,
@@ -365,14 +364,15 @@ def tap_receiver(
     reaches `sink` with `packet.extensions.rtp_stream_id` set to its layer (also once the
     publisher stops sending the extension; None without simulcast). Statistics and NACKs
     are per SSRC: aiortc's one `NackGenerator` would see three interleaved sequence spaces
-    as constant loss.
+    as constant loss. On the native path both are C objects (`inbound.new_statistics`,
+    `inbound.new_nacks`) that aiortc's receiver reports read as they read its own.
     """
     r: Any = receiver
-    streams: dict[int, StreamStatistics] = r._RTCRtpReceiver__remote_streams
+    streams: dict[int, inbound.ReceiveStatistics] = r._RTCRtpReceiver__remote_streams
     codecs: dict[int, Any] = r._RTCRtpReceiver__codecs
     rtx_ssrc: dict[int, int] = r._RTCRtpReceiver__rtx_ssrc
     nack_enabled = r._RTCRtpReceiver__nack_generator is not None
-    nacks: dict[int, NackGenerator] = {}
+    nacks: dict[int, inbound.Nacks] = {}
     binding = RidBinding()
     # Video only, as aiortc: it gives an audio receiver neither NACKs nor REMB.
     remb = PeriodicRemb(receiver) if nack_enabled else None
@@ -387,7 +387,7 @@ def tap_receiver(
             return
         stats = streams.get(packet.ssrc)
         if stats is None:
-            stats = streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+            stats = streams[packet.ssrc] = inbound.new_statistics(codec.clockRate)
         stats.add(packet)
         known = rtx_of.get(packet.payload_type)
         if known is None or known[0] is not codec:
@@ -412,7 +412,7 @@ def tap_receiver(
         if nack_enabled:
             nack = nacks.get(packet.ssrc)
             if nack is None:
-                nack = nacks[packet.ssrc] = NackGenerator()
+                nack = nacks[packet.ssrc] = inbound.new_nacks()
             if nack.add(packet):
                 if on_nack_sent is not None:
                     on_nack_sent()
@@ -486,7 +486,7 @@ def receiver_stats(receiver: RTCRtpReceiver) -> list[tuple[int, int, int]]:
     """(ssrc, cumulative packets lost, jitter in RTP clock units) per received media stream,
     as the receiver puts them in its RTCP receiver reports; RTX streams are left out."""
     r: Any = receiver
-    streams: dict[int, StreamStatistics] = r._RTCRtpReceiver__remote_streams
+    streams: dict[int, inbound.ReceiveStatistics] = r._RTCRtpReceiver__remote_streams
     rtx: dict[int, int] = r._RTCRtpReceiver__rtx_ssrc
     return [(ssrc, s.packets_lost, s.jitter) for ssrc, s in streams.items() if ssrc not in rtx]
 
@@ -537,7 +537,7 @@ class PeriodicRemb:
         r: Any = self._receiver
         rtcp_ssrc = r._RTCRtpReceiver__rtcp_ssrc
         rtx: dict[int, int] = r._RTCRtpReceiver__rtx_ssrc
-        streams: dict[int, StreamStatistics] = r._RTCRtpReceiver__remote_streams
+        streams: dict[int, inbound.ReceiveStatistics] = r._RTCRtpReceiver__remote_streams
         media = [ssrc for ssrc in streams if ssrc not in rtx]
         if rtcp_ssrc is None or not media:
             return

@@ -19,6 +19,7 @@ import logging
 from types import ModuleType
 from typing import Protocol
 
+from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
 from aiortc.rtp import HeaderExtensions, RtpPacket
 
 from classroom.rooms import fanout
@@ -34,6 +35,31 @@ class InboundSession(Protocol):
     def unprotect(self, data: bytes) -> bytes: ...
 
     def rtcp(self, data: bytes) -> bytes: ...
+
+
+class ReceiveStatistics(Protocol):
+    """One received SSRC's receiver-report statistics (aiortc's `StreamStatistics`, or
+    `_receive.Statistics`): what aiortc's receiver reports and getStats read."""
+
+    def add(self, packet: RtpPacket) -> None: ...
+
+    @property
+    def packets_received(self) -> int: ...
+
+    @property
+    def packets_lost(self) -> int: ...
+
+    @property
+    def jitter(self) -> int: ...
+
+
+class Nacks(Protocol):
+    """One received SSRC's NACK generator (aiortc's `NackGenerator`, or `_receive.Nacks`)."""
+
+    def add(self, packet: RtpPacket) -> bool: ...
+
+    @property
+    def missing(self) -> set[int]: ...
 
 
 def _load() -> ModuleType | None:
@@ -84,3 +110,23 @@ def parse(plain: bytes, ids: HeaderExtensions) -> RtpPacket:
     assert _native is not None, "the native receive path is not built"
     packet: RtpPacket = _native.parse(plain, ids)
     return packet
+
+
+def new_statistics(clockrate: int) -> ReceiveStatistics:
+    """Receiver-report statistics for one received SSRC: in C on the native path (aiortc's
+    `StreamStatistics.add` was a tenth of the Python left per inbound packet), else aiortc's."""
+    if native():
+        assert _native is not None
+        made: ReceiveStatistics = _native.Statistics(clockrate)
+        return made
+    return StreamStatistics(clockrate)
+
+
+def new_nacks() -> Nacks:
+    """A NACK generator for one received SSRC: in C on the native path (aiortc's walks its
+    whole missing set on every packet after a loss), else aiortc's."""
+    if native():
+        assert _native is not None
+        made: Nacks = _native.Nacks()
+        return made
+    return NackGenerator()
