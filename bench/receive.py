@@ -6,7 +6,8 @@ Run it inside a network namespace that has only loopback:
         --rate 1000 --seconds 10 --repeats 3 --compare /work/anchor-main'
 
 Each run is two processes: a receiver (a peer connection whose video receiver is tapped
-with `tap_receiver`, as the server taps a publisher, with a sink that only counts) and a
+with `tap_receiver`, as the server taps a publisher, with a sink that only counts, on the
+event loop the server would run: CLASSROOM_EVENT_LOOP, uvloop by default) and a
 publisher (a peer connection sending video-like RTP packets of 1100 bytes with
 abs-send-time at `--rate` packets/s through `SenderHook`, as the server sends). The
 receiver measures its own CPU time (user + system) while packets flow and, for as long
@@ -168,6 +169,18 @@ async def _receiver(rate: int, seconds: float) -> dict[str, Any]:
             child.kill()
 
 
+def receiver_main(rate: int, seconds: float) -> dict[str, Any]:
+    """The receiver on the event loop a server of the tree under test would run
+    (CLASSROOM_EVENT_LOOP, default uvloop when installed)."""
+    from classroom import event_loop
+
+    choice = event_loop.parse_choice(os.environ.get("CLASSROOM_EVENT_LOOP"))
+    with asyncio.Runner(loop_factory=lambda: event_loop.new_event_loop(choice)) as runner:
+        result = runner.run(_receiver(rate, seconds))
+    result["event_loop"] = choice
+    return result
+
+
 # --- driver --------------------------------------------------------------------------------
 
 
@@ -199,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.receiver_child:
         sys.path.insert(0, os.getcwd())
-        print(json.dumps(asyncio.run(_receiver(args.rate, args.seconds))), flush=True)
+        print(json.dumps(receiver_main(args.rate, args.seconds)), flush=True)
         return 0
     trees = {"this": REPO}
     if args.compare:

@@ -54,15 +54,19 @@ class StallWatchdog:
         self._thread.join(timeout=2)
 
     def _run(self) -> None:
-        period = min(0.05, self.threshold / 4)
-        while not self._stop.wait(period):
+        # Between stalls it looks twice per threshold: each look takes the GIL from the
+        # loop's thread, and at the 50 ms it used to look every time that was 20 wake-ups a
+        # second of an idle node. In a stall it samples often, to place it.
+        watch_period = self.threshold / 2
+        sample_period = min(0.05, self.threshold / 4)
+        while not self._stop.wait(watch_period):
             late = time.monotonic() - self.beat - self._beat_interval
             if late < self.threshold:
                 continue
             stacks: dict[str, int] = {}
             started = self.beat
             # Sample until the loop beats again: the stack seen most is where it was stuck.
-            while self.beat == started and not self._stop.wait(period):
+            while self.beat == started and not self._stop.wait(sample_period):
                 frame = sys._current_frames().get(self._loop_thread)
                 if frame is not None:
                     stack = "".join(traceback.format_stack(frame, limit=STACK_FRAMES))
