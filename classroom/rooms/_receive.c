@@ -377,6 +377,289 @@ static PyTypeObject InboundType = {
     .tp_getset = Inbound_getset,
 };
 
+/* --- Lane ------------------------------------------------------------------------------ */
+
+/* One transport's SRTP datagrams from the socket to the receiver's handler, in one C call:
+ * `ReceiveFastPath.take` + `_coroutine` + `_run` for an RTP packet once the fast path owns
+ * the transport's SRTP with a native session (everything else, and any packet while a
+ * handler waits, goes to the Python `take`, whose rules stay the reference). Installed as
+ * the hooked sockets' `datagram_received` (with the socket's own as the first argument,
+ * for what neither path takes). */
+
+static PyObject *s_backlog, *s_state, *s_rx_bytes, *s_rx_packets, *s_ssrc_table,
+    *s_payload_type_table, *s_route_rtp, *s_handle_rtp_packet;
+
+typedef struct {
+    PyObject_HEAD
+    Inbound *inbound;
+    PyObject *fast;      /* the ReceiveFastPath */
+    PyObject *take;      /* fast.take: the Python path */
+    PyObject *waited;    /* fast.handler_waited(coro, yielded) */
+    PyObject *failed;    /* fast.handler_failed(exc) */
+    PyObject *dtls;      /* the RTCDtlsTransport */
+    PyObject *connected; /* DtlsState.CONNECTED */
+    PyObject *router;    /* its RtpRouter */
+    PyObject *ids;       /* its negotiated extension ids (HeaderExtensions, updated in place) */
+    double ntp_offset;   /* seconds from the NTP epoch to the Unix epoch */
+    unsigned long long packets, dropped;
+} Lane;
+
+static int Lane_init(Lane *self, PyObject *args, PyObject *kwds) {
+    static char *kw[] = {"inbound", "fast", "take", "waited", "failed", "dtls", "connected",
+                         "router", "ids", "ntp_offset", NULL};
+    PyObject *inbound, *fast, *take, *waited, *failed, *dtls, *connected, *router, *ids;
+    double ntp_offset;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!OOOOOOOOd", kw, &InboundType, &inbound,
+                                     &fast, &take, &waited, &failed, &dtls, &connected, &router,
+                                     &ids, &ntp_offset))
+        return -1;
+    Py_XSETREF(self->inbound, (Inbound *)Py_NewRef(inbound));
+    Py_XSETREF(self->fast, Py_NewRef(fast));
+    Py_XSETREF(self->take, Py_NewRef(take));
+    Py_XSETREF(self->waited, Py_NewRef(waited));
+    Py_XSETREF(self->failed, Py_NewRef(failed));
+    Py_XSETREF(self->dtls, Py_NewRef(dtls));
+    Py_XSETREF(self->connected, Py_NewRef(connected));
+    Py_XSETREF(self->router, Py_NewRef(router));
+    Py_XSETREF(self->ids, Py_NewRef(ids));
+    self->ntp_offset = ntp_offset;
+    return 0;
+}
+
+static int Lane_traverse(Lane *self, visitproc visit, void *arg) {
+    Py_VISIT(self->inbound);
+    Py_VISIT(self->fast);
+    Py_VISIT(self->take);
+    Py_VISIT(self->waited);
+    Py_VISIT(self->failed);
+    Py_VISIT(self->dtls);
+    Py_VISIT(self->connected);
+    Py_VISIT(self->router);
+    Py_VISIT(self->ids);
+    return 0;
+}
+
+static int Lane_clear(Lane *self) {
+    Py_CLEAR(self->inbound);
+    Py_CLEAR(self->fast);
+    Py_CLEAR(self->take);
+    Py_CLEAR(self->waited);
+    Py_CLEAR(self->failed);
+    Py_CLEAR(self->dtls);
+    Py_CLEAR(self->connected);
+    Py_CLEAR(self->router);
+    Py_CLEAR(self->ids);
+    return 0;
+}
+
+static void Lane_dealloc(Lane *self) {
+    PyObject_GC_UnTrack(self);
+    Lane_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* obj.name += by, for aiortc's private counters (ints in the instance's dict). */
+static int add_to(PyObject *obj, PyObject *name, long by) {
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (v == NULL) return -1;
+    PyObject *step = PyLong_FromLong(by);
+    PyObject *sum = step != NULL ? PyNumber_Add(v, step) : NULL;
+    Py_DECREF(v);
+    Py_XDECREF(step);
+    if (sum == NULL) return -1;
+    int r = PyObject_SetAttr(obj, name, sum);
+    Py_DECREF(sum);
+    return r;
+}
+
+/* The receiver aiortc's router would route to when its tables already know the SSRC and
+ * the payload type (new reference, or None: ask the router itself). */
+static PyObject *known_receiver(PyObject *router, uint32_t ssrc, int pt) {
+    PyObject *ssrcs = PyObject_GetAttr(router, s_ssrc_table);
+    if (ssrcs == NULL) return NULL;
+    PyObject *key = PyLong_FromUnsignedLong(ssrc);
+    PyObject *receiver = key != NULL && PyDict_Check(ssrcs) ? PyDict_GetItemWithError(ssrcs, key)
+                                                            : NULL;
+    Py_XDECREF(key);
+    Py_XINCREF(receiver);
+    Py_DECREF(ssrcs);
+    if (receiver == NULL) {
+        if (PyErr_Occurred()) return NULL;
+        Py_RETURN_NONE;
+    }
+    PyObject *pts = PyObject_GetAttr(router, s_payload_type_table);
+    PyObject *pt_key = PyLong_FromLong(pt);
+    PyObject *receivers = pts != NULL && pt_key != NULL && PyDict_Check(pts)
+                              ? PyDict_GetItemWithError(pts, pt_key)
+                              : NULL;
+    int known = receivers != NULL && PyAnySet_Check(receivers) ? PySet_Contains(receivers, receiver)
+                                                               : 0;
+    Py_XDECREF(pts);
+    Py_XDECREF(pt_key);
+    if (known < 0 || PyErr_Occurred()) {
+        Py_DECREF(receiver);
+        return NULL;
+    }
+    if (known) return receiver;
+    Py_DECREF(receiver);
+    Py_RETURN_NONE;
+}
+
+/* The packet's handlers, run as `ReceiveFastPath._run` runs them (0, or -1 with an error
+ * that is not an Exception: passed on, as from the Python path). */
+static int run_handler(Lane *self, PyObject *receiver, PyObject *packet) {
+    PyObject *handle = PyObject_GetAttr(receiver, s_handle_rtp_packet);
+    if (handle == NULL) goto failed;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    double t = (double)now.tv_sec + (double)now.tv_nsec * 1e-9;
+    PyObject *arrival = PyLong_FromLongLong((long long)((t + self->ntp_offset) * 1000));
+    PyObject *coro = arrival != NULL ? PyObject_CallFunctionObjArgs(handle, packet, arrival, NULL)
+                                     : NULL;
+    Py_DECREF(handle);
+    Py_XDECREF(arrival);
+    if (coro == NULL) goto failed;
+    PyObject *yielded = NULL;
+    PySendResult sent = PyIter_Send(coro, Py_None, &yielded);
+    if (sent == PYGEN_RETURN) {
+        Py_DECREF(coro);
+        Py_XDECREF(yielded);
+        return 0;
+    }
+    if (sent == PYGEN_NEXT) {
+        /* it waits: the fast path finishes it in a task, and takes what comes meanwhile */
+        PyObject *r = PyObject_CallFunctionObjArgs(self->waited, coro, yielded, NULL);
+        Py_DECREF(coro);
+        Py_DECREF(yielded);
+        if (r == NULL) return -1;
+        Py_DECREF(r);
+        return 0;
+    }
+    Py_DECREF(coro);
+failed:
+    if (!PyErr_ExceptionMatches(PyExc_Exception)) return -1;
+    {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        PyErr_NormalizeException(&type, &value, &tb);
+        if (tb != NULL) PyException_SetTraceback(value, tb);
+        PyObject *r = PyObject_CallOneArg(self->failed, value != NULL ? value : Py_None);
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+        if (r == NULL) return -1;
+        Py_DECREF(r);
+    }
+    return 0;
+}
+
+/* 1: taken here (handled or dropped); 0: not for this path; -1: error. */
+static int lane_rtp(Lane *self, PyObject *data) {
+    if (self->inbound == NULL || !PyBytes_CheckExact(data)) return 0;
+    Py_ssize_t len = PyBytes_GET_SIZE(data);
+    const uint8_t *d = (const uint8_t *)PyBytes_AS_STRING(data);
+    /* RFC 7983: 128..191 is RTP/RTCP; RTCP's packet types are 192..208 */
+    if (len < 12 || d[0] < 128 || d[0] > 191 || (d[1] > 191 && d[1] < 209)) return 0;
+    PyObject *backlog = PyObject_GetAttr(self->fast, s_backlog);
+    if (backlog == NULL) return -1;
+    Py_DECREF(backlog);
+    if (backlog != Py_None) return 0; /* a handler waits: the packets behind it wait too */
+    PyObject *state = PyObject_GetAttr(self->dtls, s_state);
+    if (state == NULL) return -1;
+    Py_DECREF(state);
+    if (state != self->connected) return 0;
+    self->packets++;
+    if (add_to(self->dtls, s_rx_bytes, (long)len) < 0 || add_to(self->dtls, s_rx_packets, 1) < 0)
+        return -1;
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return -1;
+    uint8_t buf[MAX_DATAGRAM];
+    int plain = unprotect(self->inbound, &view, buf, 0);
+    PyBuffer_Release(&view);
+    if (plain < 0) {
+        PyErr_Clear(); /* not authentic: dropped, as aiortc drops it */
+        self->dropped++;
+        return 1;
+    }
+    self->inbound->packets++;
+    PyObject *packet = parse_packet(buf, plain, self->ids);
+    if (packet == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_ValueError)) return -1;
+        PyErr_Clear(); /* does not parse: dropped */
+        self->dropped++;
+        return 1;
+    }
+    uint32_t ssrc = ((uint32_t)buf[8] << 24) | ((uint32_t)buf[9] << 16) | ((uint32_t)buf[10] << 8) |
+                    buf[11];
+    PyObject *receiver = known_receiver(self->router, ssrc, buf[1] & 0x7F);
+    if (receiver == Py_None) {
+        Py_DECREF(receiver);
+        receiver = PyObject_CallMethodOneArg(self->router, s_route_rtp, packet);
+    }
+    if (receiver == NULL) {
+        Py_DECREF(packet);
+        return -1;
+    }
+    int r = 1;
+    if (receiver == Py_None)
+        self->dropped++; /* nobody's: dropped */
+    else if (run_handler(self, receiver, packet) < 0)
+        r = -1;
+    Py_DECREF(receiver);
+    Py_DECREF(packet);
+    return r;
+}
+
+static PyObject *Lane_datagram_received(Lane *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "datagram_received(original, data, addr)");
+        return NULL;
+    }
+    PyObject *original = args[0], *data = args[1], *addr = args[2];
+    int taken = lane_rtp(self, data);
+    if (taken < 0) return NULL;
+    if (taken) Py_RETURN_NONE;
+    PyObject *r = PyObject_CallOneArg(self->take, data);
+    if (r == NULL) return NULL;
+    int took = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    if (took < 0) return NULL;
+    if (took) Py_RETURN_NONE;
+    return PyObject_CallFunctionObjArgs(original, data, addr, NULL);
+}
+
+static PyObject *Lane_get_counter(Lane *self, void *which) {
+    return PyLong_FromUnsignedLongLong((intptr_t)which ? self->dropped : self->packets);
+}
+
+static PyGetSetDef Lane_getset[] = {
+    {"packets", (getter)Lane_get_counter, NULL, "SRTP packets this lane took", (void *)0},
+    {"dropped", (getter)Lane_get_counter, NULL,
+     "of them, dropped (not authentic, not parsed, nobody's)", (void *)1},
+    {NULL},
+};
+
+static PyMethodDef Lane_methods[] = {
+    {"datagram_received", (PyCFunction)(void (*)(void))Lane_datagram_received, METH_FASTCALL,
+     "datagram_received(original, data, addr): a hooked socket's datagram"},
+    {NULL},
+};
+
+static PyTypeObject LaneType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "classroom.rooms._receive.Lane",
+    .tp_basicsize = sizeof(Lane),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Lane(inbound, fast, take, waited, failed, dtls, connected, router, ids, "
+              "ntp_offset): a transport's SRTP datagrams to their handler in C",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Lane_init,
+    .tp_dealloc = (destructor)Lane_dealloc,
+    .tp_traverse = (traverseproc)Lane_traverse,
+    .tp_clear = (inquiry)Lane_clear,
+    .tp_methods = Lane_methods,
+    .tp_getset = Lane_getset,
+};
+
 /* --- module --------------------------------------------------------------------------- */
 
 static PyObject *receive_parse(PyObject *module, PyObject *args) {
@@ -431,8 +714,17 @@ PyMODINIT_FUNC PyInit__receive(void) {
     INTERN(s_rtp_stream_id, "rtp_stream_id");
     INTERN(s_transmission_offset, "transmission_offset");
     INTERN(s_transport_sequence_number, "transport_sequence_number");
+    INTERN(s_backlog, "_backlog");
+    INTERN(s_state, "_state");
+    INTERN(s_rx_bytes, "_RTCDtlsTransport__rx_bytes");
+    INTERN(s_rx_packets, "_RTCDtlsTransport__rx_packets");
+    INTERN(s_ssrc_table, "ssrc_table");
+    INTERN(s_payload_type_table, "payload_type_table");
+    INTERN(s_route_rtp, "route_rtp");
+    INTERN(s_handle_rtp_packet, "_handle_rtp_packet");
     if ((empty_args = PyTuple_New(0)) == NULL || PyType_Ready(&InboundType) < 0 ||
-        PyType_Ready(&StatisticsType) < 0 || PyType_Ready(&NacksType) < 0)
+        PyType_Ready(&StatisticsType) < 0 || PyType_Ready(&NacksType) < 0 ||
+        PyType_Ready(&LaneType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&receive_module);
     if (m == NULL) return NULL;
@@ -440,9 +732,11 @@ PyMODINIT_FUNC PyInit__receive(void) {
     Py_INCREF(&InboundType);
     Py_INCREF(&StatisticsType);
     Py_INCREF(&NacksType);
+    Py_INCREF(&LaneType);
     if (Error == NULL || PyModule_AddObject(m, "Inbound", (PyObject *)&InboundType) < 0 ||
         PyModule_AddObject(m, "Statistics", (PyObject *)&StatisticsType) < 0 ||
         PyModule_AddObject(m, "Nacks", (PyObject *)&NacksType) < 0 ||
+        PyModule_AddObject(m, "Lane", (PyObject *)&LaneType) < 0 ||
         PyModule_AddIntConstant(m, "RTP_HISTORY_SIZE", RTP_HISTORY_SIZE) < 0 ||
         PyModule_AddObject(m, "Error", Py_NewRef(Error)) < 0 ||
         PyModule_AddIntConstant(m, "MAX_DATAGRAM", MAX_DATAGRAM) < 0) {

@@ -636,14 +636,16 @@ class ReceiveFastPath:
         "_ice",
         "_ids",
         "_inbound",
+        "_lane",
+        "_originals",
         "_queue",
         "_router",
+        "_taken",
         "_takeover_check",
         "_task",
         "held",
         "held_rtcp",
         "owns_srtp",
-        "packets",
         "rtcp_packets",
     )
 
@@ -673,10 +675,17 @@ class ReceiveFastPath:
         self._ice: Any = transport.transport._connection
         self._queue: Any = self._ice._queue
         self._hooked: weakref.WeakSet[StunProtocol] = weakref.WeakSet()
+        #: Each hooked socket's own `datagram_received`, for what the fast path leaves.
+        self._originals: weakref.WeakKeyDictionary[StunProtocol, Callable[..., None]] = (
+            weakref.WeakKeyDictionary()
+        )
+        #: The native lane (`_receive.Lane`), from a native takeover on: it takes the RTP
+        #: packets `take` would run straight to their handler, in C.
+        self._lane: inbound.Lane | None = None
         self._backlog: collections.deque[bytes] | None = None
         self._task: asyncio.Task[None] | None = None
-        #: SRTP and SRTCP packets this path took (handled or dropped), for tests and benches.
-        self.packets = 0
+        #: SRTP packets `take` took (handled or dropped); `packets` adds the lane's.
+        self._taken = 0
         self.rtcp_packets = 0
         #: SRTP and SRTCP packets held here because aiortc's DTLS task was busy or had
         #: packets queued (before the takeover), and those packets while they wait.
@@ -714,6 +723,37 @@ class ReceiveFastPath:
             p: Any = protocol
             p.datagram_received = datagram_received
             self._hooked.add(protocol)
+            self._originals[protocol] = original
+        if self._lane is not None:
+            self._engage_lane()
+
+    def _engage_lane(self) -> None:
+        """Every hooked socket's datagrams go to the lane first (it hands `take` what it
+        does not take itself, and `take` the socket's own handler what it leaves)."""
+        lane = self._lane
+        assert lane is not None
+        for protocol, original in self._originals.items():
+            p: Any = protocol
+            p.datagram_received = functools.partial(lane.datagram_received, original)
+
+    @property
+    def lane(self) -> inbound.Lane | None:
+        """The native lane, from a native takeover on."""
+        return self._lane
+
+    @property
+    def packets(self) -> int:
+        """SRTP packets this path took (handled or dropped), for tests and benches."""
+        return self._taken + (self._lane.packets if self._lane is not None else 0)
+
+    def handler_waited(self, coro: Coroutine[Any, Any, None], yielded: Any) -> None:
+        """The lane's handler waits on something: finish it in a task, as `_run` does."""
+        self._backlog = collections.deque()
+        self._task = asyncio.get_running_loop().create_task(self._finish(coro, yielded))
+
+    def handler_failed(self, exc: BaseException) -> None:
+        """The lane's handler raised: logged and dropped, as `_run` does."""
+        log.error("dropping a packet the receive path could not handle", exc_info=exc)
 
     @property
     def transport(self) -> RTCDtlsTransport:
@@ -760,7 +800,7 @@ class ReceiveFastPath:
                 self.held += 1
                 return self._hold(data)
             self._take_over()
-        self.packets += 1
+        self._taken += 1
         return self._run(self._coroutine(data))
 
     def take_rtcp(self, data: bytes) -> bool:
@@ -835,6 +875,20 @@ class ReceiveFastPath:
             except Exception:
                 # aiortc's own session keeps serving this transport (in Python).
                 log.exception("no native inbound SRTP session for a transport")
+                return
+            self._lane = inbound.make_lane(
+                self._inbound,
+                fast=self,
+                take=self.take,
+                waited=self.handler_waited,
+                failed=self.handler_failed,
+                dtls=self._dtls,
+                connected=DtlsState.CONNECTED,
+                router=self._router,
+                ids=self._ids,
+                ntp_offset=NTP_UNIX_OFFSET_S,
+            )
+            self._engage_lane()
 
     def _aiortc_idle(self) -> bool:
         """aiortc's DTLS task waits for the next datagram, with nothing queued for it."""
@@ -924,7 +978,7 @@ class ReceiveFastPath:
         if 191 < data[1] < 209:
             self.rtcp_packets += 1
             return self._rtcp_coroutine(data)
-        self.packets += 1
+        self._taken += 1
         return self._coroutine(data)
 
     async def _finish(self, coro: Coroutine[Any, Any, None], yielded: Any) -> None:

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Callable
 from types import ModuleType
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
 from aiortc.rtp import HeaderExtensions, RtpPacket
@@ -60,6 +61,24 @@ class Nacks(Protocol):
 
     @property
     def missing(self) -> set[int]: ...
+
+
+class Lane(Protocol):
+    """A transport's SRTP datagrams to their receiver's handler in one C call
+    (`_receive.Lane`, made by `aiortc_hooks.ReceiveFastPath` at a native takeover)."""
+
+    def datagram_received(
+        self,
+        original: Callable[[bytes | str, tuple[Any, ...]], None],
+        data: bytes | str,
+        addr: tuple[Any, ...],
+    ) -> None: ...
+
+    @property
+    def packets(self) -> int: ...
+
+    @property
+    def dropped(self) -> int: ...
 
 
 def _load() -> ModuleType | None:
@@ -130,3 +149,11 @@ def new_nacks() -> Nacks:
         made: Nacks = _native.Nacks()
         return made
     return NackGenerator()
+
+
+def make_lane(session: InboundSession, **kwargs: Any) -> Lane:
+    """The native lane for one transport whose inbound session is `session` (the
+    arguments: `_receive.Lane`'s, documented there and in `ReceiveFastPath._take_over`)."""
+    assert _native is not None, "the native receive path is not built"
+    lane: Lane = _native.Lane(session, **kwargs)
+    return lane

@@ -14,6 +14,7 @@ import struct
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpReceiver
@@ -173,6 +174,11 @@ async def test_the_fast_path_delivers_the_publishers_packets_unchanged_and_in_or
     # They came the fast way, not through aiortc's queue and DTLS task.
     assert link.fast_path().packets - before == 40
     assert link.fast_path().hooked_sockets >= 1
+    # ... on the native lane (one C call from the socket to the handler) when native.
+    lane = link.fast_path().lane
+    assert (lane is not None) == fanout.native()
+    if lane is not None:
+        assert lane.packets >= 40 and lane.dropped == 0
     # ... unprotected and parsed the way the switch says.
     assert link.fast_path().native == fanout.native()
     assert isinstance(link.receiver.transport._rx_srtp, aiortc_hooks.NativeRxSrtp) == (
@@ -271,6 +277,48 @@ async def test_what_the_fast_path_cannot_take_falls_back_or_is_dropped(link: Lin
     await wait_for(lambda: len(link.received) == before + 3, 5, "the next packets")
     assert {p.ssrc for p in link.received} == {link.ssrc}
     assert {p.payload_type for p in link.received} == {link.payload_type}
+
+
+async def test_what_reaches_the_socket_unauthentic_or_nobodys_is_dropped(link: Link) -> None:
+    """As the socket hands them over (on the native path: the lane's own checks)."""
+    await first_packets(link)
+    fast = link.fast_path()
+    protocol: Any = next(iter(fast._hooked))
+    taken, before = fast.packets, len(link.received)
+    forged = link.packet().serialize() + b"\x00" * 10
+    protocol.datagram_received(forged, ("127.0.0.1", 9))
+    assert fast.packets == taken + 1
+    if fast.lane is not None:
+        assert fast.lane.dropped == 1
+    for _ in range(3):
+        await link.send(link.packet())
+    await wait_for(lambda: len(link.received) == before + 3, 5, "the next packets")
+    assert {p.ssrc for p in link.received} == {link.ssrc}
+
+
+async def test_a_handler_that_raises_drops_its_packet_not_the_stream(
+    link: Link, caplog: pytest.LogCaptureFixture
+) -> None:
+    await first_packets(link)
+    receiver: Any = link.receiver
+    handler = receiver._handle_rtp_packet
+    failing = link.seq
+
+    async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
+        if packet.sequence_number == failing:
+            raise RuntimeError("a bug downstream")
+        await handler(packet, arrival_time_ms)
+
+    receiver._handle_rtp_packet = handle
+    try:
+        for _ in range(4):
+            await link.send(link.packet())
+        await wait_for(lambda: len(link.received) == 6, 5, "the three packets after it")
+    finally:
+        receiver._handle_rtp_packet = handler
+    assert failing not in [p.sequence_number for p in link.received]
+    assert "dropping a packet the receive path could not handle" in caplog.text
+    assert "a bug downstream" in caplog.text
 
 
 async def test_a_handler_that_waits_keeps_the_packets_behind_it_in_order(link: Link) -> None:
