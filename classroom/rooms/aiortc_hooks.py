@@ -624,6 +624,11 @@ class ReceiveFastPath:
     does wait, later packets queue up here and the same task handles them in order once it
     is done. Like aiortc, a packet that fails SRTP authentication, does not parse or has no
     receiver is dropped.
+
+    With the native receive path, the takeover also engages the native lane
+    (`_receive.Lane`): from then on the sockets hand each datagram to it, and it runs an
+    RTP packet to its handler in one C call under the same rules, leaving everything else
+    to `take`.
     """
 
     __slots__ = (
@@ -747,12 +752,14 @@ class ReceiveFastPath:
         return self._taken + (self._lane.packets if self._lane is not None else 0)
 
     def handler_waited(self, coro: Coroutine[Any, Any, None], yielded: Any) -> None:
-        """The lane's handler waits on something: finish it in a task, as `_run` does."""
+        """A packet's handler waits on something (here or in the lane): finish it in a task
+        that also takes, in order, the packets arriving meanwhile."""
         self._backlog = collections.deque()
         self._task = asyncio.get_running_loop().create_task(self._finish(coro, yielded))
 
     def handler_failed(self, exc: BaseException) -> None:
-        """The lane's handler raised: logged and dropped, as `_run` does."""
+        """A packet's handler raised (here or in the lane): logged, the packet dropped;
+        aiortc's receive loop would have ended on it, silencing the publisher."""
         log.error("dropping a packet the receive path could not handle", exc_info=exc)
 
     @property
@@ -904,11 +911,10 @@ class ReceiveFastPath:
             yielded = coro.send(None)
         except StopIteration:
             return True
-        except Exception:
-            log.exception("dropping a packet the receive path could not handle")
+        except Exception as exc:
+            self.handler_failed(exc)
             return True
-        self._backlog = collections.deque()
-        self._task = asyncio.get_running_loop().create_task(self._finish(coro, yielded))
+        self.handler_waited(coro, yielded)
         return True
 
     def _coroutine(self, data: bytes) -> Coroutine[Any, Any, None] | None:
