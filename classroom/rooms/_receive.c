@@ -510,10 +510,8 @@ static PyObject *known_receiver(PyObject *router, uint32_t ssrc, int pt) {
 static int run_handler(Lane *self, PyObject *receiver, PyObject *packet) {
     PyObject *handle = PyObject_GetAttr(receiver, s_handle_rtp_packet);
     if (handle == NULL) goto failed;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    double t = (double)now.tv_sec + (double)now.tv_nsec * 1e-9;
-    PyObject *arrival = PyLong_FromLongLong((long long)((t + self->ntp_offset) * 1000));
+    PyObject *arrival =
+        PyLong_FromLongLong((long long)((wall_clock() + self->ntp_offset) * 1000));
     PyObject *coro = arrival != NULL ? PyObject_CallFunctionObjArgs(handle, packet, arrival, NULL)
                                      : NULL;
     Py_DECREF(handle);

@@ -29,6 +29,13 @@ static int uint16_gt(long a, long b) {
     return (a < b && b - a > 0x8000) || (a > b && a - b < 0x8000);
 }
 
+/* time.time(): seconds since the Unix epoch, as a double. */
+static double wall_clock(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec * 1e-9;
+}
+
 /* The packet's sequence number (and timestamp) as aiortc's code reads them. */
 static int packet_fields(PyObject *packet, long *seq, long long *timestamp) {
     PyObject *v = PyObject_GetAttr(packet, s_sequence_number);
@@ -76,11 +83,8 @@ static PyObject *Statistics_add(Statistics *self, PyObject *packet) {
         self->has_base = 1;
     }
     if (in_order) {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
         /* int(time.time() * clockrate), as aiortc (a double, truncated) */
-        double t = (double)now.tv_sec + (double)now.tv_nsec * 1e-9;
-        long long arrival = (long long)(t * (double)self->clockrate);
+        long long arrival = (long long)(wall_clock() * (double)self->clockrate);
         if (self->has_max && seq < self->max_seq) self->cycles += 1 << 16;
         self->max_seq = seq;
         self->has_max = 1;
